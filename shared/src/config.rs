@@ -1,0 +1,76 @@
+//! Configuration, read once at start-up into one typed struct.
+
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The single DynamoDB table (`CHAT_TABLE_NAME`, default `chat`).
+    pub table_name: String,
+    /// Explicit DynamoDB endpoint (`CHAT_DYNAMODB_ENDPOINT`); when unset the SDK's
+    /// own resolution applies, which also honours `AWS_ENDPOINT_URL_DYNAMODB`.
+    pub dynamodb_endpoint: Option<String>,
+    /// Region override (`AWS_REGION` is read by the SDK when unset).
+    pub region: Option<String>,
+    /// Use fixed dummy credentials: the local emulators accept any, and a laptop
+    /// may have none configured.
+    pub static_credentials: bool,
+    /// How long a warm process trusts a cached application (and its secret).
+    pub app_cache_ttl: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            table_name: "chat".into(),
+            dynamodb_endpoint: None,
+            region: None,
+            static_credentials: false,
+            app_cache_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        if let Some(table) = get("CHAT_TABLE_NAME").filter(|t| !t.is_empty()) {
+            config.table_name = table;
+        }
+        config.dynamodb_endpoint = get("CHAT_DYNAMODB_ENDPOINT").filter(|e| !e.is_empty());
+        config.region = get("CHAT_REGION").filter(|r| !r.is_empty());
+        config.static_credentials = get("CHAT_STATIC_CREDENTIALS").is_some_and(|v| v == "1");
+        if let Some(secs) = get("CHAT_APP_CACHE_SECONDS") {
+            let secs: u64 = secs
+                .parse()
+                .map_err(|_| ConfigError(format!("CHAT_APP_CACHE_SECONDS={secs} is not a number")))?;
+            config.app_cache_ttl = Duration::from_secs(secs);
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_variables_and_refuses_garbage() {
+        let c = Config::from_lookup(|k| match k {
+            "CHAT_TABLE_NAME" => Some("t1".into()),
+            "CHAT_APP_CACHE_SECONDS" => Some("5".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.table_name, "t1");
+        assert_eq!(c.app_cache_ttl, Duration::from_secs(5));
+        assert!(Config::from_lookup(|k| (k == "CHAT_APP_CACHE_SECONDS").then(|| "x".into())).is_err());
+    }
+}

@@ -1,0 +1,582 @@
+//! The data layer: the only module that talks to DynamoDB. Domain code works
+//! with [`Entity`] values and [`Key`]s; SDK types never leave this module.
+
+pub mod table;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType, Select,
+    TimeToLiveSpecification, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::keys::Key;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// A stored thing with a key. The data layer adds `pk`, `sk`, `entity` and the
+/// optional GSI and TTL attributes around the serialised value.
+pub trait Entity: Serialize + DeserializeOwned {
+    const TYPE: &'static str;
+    fn key(&self) -> Key;
+    fn gsi1(&self) -> Option<Key> {
+        None
+    }
+    /// Epoch seconds after which the item is gone.
+    fn ttl(&self) -> Option<i64> {
+        None
+    }
+}
+
+/// The condition a write must meet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cond {
+    Always,
+    /// The item must not exist yet (create).
+    NotExists,
+    /// The item must exist (update, delete).
+    Exists,
+    /// The stored item's `version` must be this (optimistic concurrency);
+    /// `Version(0)` means "must not exist".
+    Version(u64),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("condition failed")]
+    ConditionFailed,
+    /// A transaction was cancelled; one reason per write, `None` where that
+    /// write was fine.
+    #[error("transaction cancelled: {0:?}")]
+    TransactionCanceled(Vec<Option<String>>),
+    #[error("invalid pagination cursor")]
+    BadCursor,
+    #[error("item mapping failed")]
+    Mapping(#[from] serde_dynamo::Error),
+    #[error("DynamoDB request failed")]
+    Sdk(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl DbError {
+    fn sdk<E, R>(err: SdkError<E, R>) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        Self::Sdk(Box::new(err))
+    }
+
+    fn build(err: aws_sdk_dynamodb::error::BuildError) -> Self {
+        Self::Sdk(Box::new(err))
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::ConditionFailed | DbError::TransactionCanceled(_) => {
+                ApiError::conflict("the item was changed by another request; retry")
+            }
+            DbError::BadCursor => ApiError::validation("invalid `next` cursor"),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// One page of a query.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Opaque cursor for the next page, when there may be one.
+    pub next: Option<String>,
+}
+
+/// What page of a partition to read.
+#[derive(Clone, Debug)]
+pub struct PageRequest {
+    pub limit: i32,
+    pub cursor: Option<String>,
+    /// Ascending sort-key order when true.
+    pub forward: bool,
+}
+
+/// One write of a transaction.
+pub struct Write(TransactWriteItem);
+
+#[derive(Clone)]
+pub struct Db {
+    client: Client,
+    table: Arc<str>,
+}
+
+impl Db {
+    /// Builds the SDK client from config. The endpoint comes from config or the
+    /// SDK's own environment resolution; there is no code path per environment.
+    pub async fn connect(config: &Config) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = &config.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if config.static_credentials {
+            loader = loader.credentials_provider(Credentials::new(
+                "local", "local", None, None, "static",
+            ));
+        }
+        if let Some(endpoint) = &config.dynamodb_endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let sdk = loader.load().await;
+        Self {
+            client: Client::new(&sdk),
+            table: config.table_name.as_str().into(),
+        }
+    }
+
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    /// One cheap read so the TLS handshake happens at init, not on the first
+    /// request. Failures are only logged: the function can still serve.
+    pub async fn prewarm(&self) {
+        let key = Key {
+            pk: "WARM".into(),
+            sk: "WARM".into(),
+        };
+        if let Err(err) = self.get_raw(&key).await {
+            tracing::warn!(error = %crate::error::DisplayChain(&err), "pre-warm call failed");
+        }
+    }
+
+    /// Creates the table (and turns on TTL) unless it exists.
+    pub async fn create_table_if_missing(&self) -> Result<(), DbError> {
+        let spec = table::spec();
+        let key_element = |(name, kind): &(&str, &str)| {
+            KeySchemaElement::builder()
+                .attribute_name(*name)
+                .key_type(if *kind == "HASH" {
+                    KeyType::Hash
+                } else {
+                    KeyType::Range
+                })
+                .build()
+                .map_err(DbError::build)
+        };
+        let mut request = self
+            .client
+            .create_table()
+            .table_name(self.table.as_ref())
+            .billing_mode(BillingMode::PayPerRequest);
+        for (name, _) in &spec.attributes {
+            request = request.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(*name)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(DbError::build)?,
+            );
+        }
+        for element in &spec.key_schema {
+            request = request.key_schema(key_element(element)?);
+        }
+        for (index, schema) in &spec.global_indexes {
+            let mut gsi = GlobalSecondaryIndex::builder()
+                .index_name(*index)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                );
+            for element in schema {
+                gsi = gsi.key_schema(key_element(element)?);
+            }
+            request = request.global_secondary_indexes(gsi.build().map_err(DbError::build)?);
+        }
+        match request.send().await {
+            Ok(_) => {}
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
+            {
+                return Ok(());
+            }
+            Err(err) => return Err(DbError::sdk(err)),
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(self.table.as_ref())
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(spec.ttl_attribute)
+                    .build()
+                    .map_err(DbError::build)?,
+            )
+            .send()
+            .await
+            .map_err(DbError::sdk)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip(self), fields(pk = %key.pk, sk = %key.sk))]
+    pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, DbError> {
+        match self.get_raw(key).await? {
+            Some(item) if is_live(&item) => Ok(Some(serde_dynamo::from_item(item)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn get_raw(&self, key: &Key) -> Result<Option<Item>, DbError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table.as_ref())
+            .set_key(Some(key_item(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(DbError::sdk)?;
+        Ok(out.item)
+    }
+
+    /// Reads many items by key (any number; chunked to DynamoDB's 100 and
+    /// retrying unprocessed keys). Missing items are left out; order is not kept.
+    pub async fn batch_get<T: DeserializeOwned>(&self, keys: &[Key]) -> Result<Vec<T>, DbError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending: Vec<Item> = chunk.iter().map(key_item).collect();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(DbError::build)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(self.table.as_ref(), request)
+                    .send()
+                    .await
+                    .map_err(DbError::sdk)?;
+                if let Some(mut responses) = out.responses {
+                    for item in responses.remove(self.table.as_ref()).unwrap_or_default() {
+                        if is_live(&item) {
+                            found.push(serde_dynamo::from_item(item)?);
+                        }
+                    }
+                }
+                if let Some(mut unprocessed) = out.unprocessed_keys {
+                    if let Some(rest) = unprocessed.remove(self.table.as_ref()) {
+                        pending = rest.keys;
+                    }
+                }
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(DbError::Sdk("unprocessed keys after retries".into()));
+                    }
+                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes an entity under a condition.
+    #[tracing::instrument(level = "debug", skip_all, fields(entity = T::TYPE))]
+    pub async fn put<T: Entity>(&self, entity: &T, cond: Cond) -> Result<(), DbError> {
+        let item = to_item(entity)?;
+        let (expr, names, values) = condition(cond);
+        let result = self
+            .client
+            .put_item()
+            .table_name(self.table.as_ref())
+            .set_item(Some(item))
+            .set_condition_expression(expr)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(DbError::ConditionFailed)
+            }
+            Err(err) => Err(DbError::sdk(err)),
+        }
+    }
+
+    /// Deletes one item under a condition.
+    #[tracing::instrument(level = "debug", skip(self), fields(pk = %key.pk, sk = %key.sk))]
+    pub async fn delete(&self, key: &Key, cond: Cond) -> Result<(), DbError> {
+        let (expr, names, values) = condition(cond);
+        let result = self
+            .client
+            .delete_item()
+            .table_name(self.table.as_ref())
+            .set_key(Some(key_item(key)))
+            .set_condition_expression(expr)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(DbError::ConditionFailed)
+            }
+            Err(err) => Err(DbError::sdk(err)),
+        }
+    }
+
+    /// A put for [`Db::transact`].
+    pub fn put_write<T: Entity>(&self, entity: &T, cond: Cond) -> Result<Write, DbError> {
+        let (expr, names, values) = condition(cond);
+        let put = Put::builder()
+            .table_name(self.table.as_ref())
+            .set_item(Some(to_item(entity)?))
+            .set_condition_expression(expr)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(DbError::build)?;
+        Ok(Write(TransactWriteItem::builder().put(put).build()))
+    }
+
+    /// All writes succeed together or none does (at most 100).
+    pub async fn transact(&self, writes: Vec<Write>) -> Result<(), DbError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes.into_iter().map(|w| w.0).collect()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e)) => {
+                    let reasons = e
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().filter(|c| *c != "None").map(str::to_string))
+                        .collect();
+                    Err(DbError::TransactionCanceled(reasons))
+                }
+                _ => {
+                    tracing::debug!(code = ?err.code(), "transaction failed");
+                    Err(DbError::sdk(err))
+                }
+            },
+        }
+    }
+
+    /// One page of the items of partition `pk` whose sort key starts with
+    /// `sk_prefix`. The cursor is checked to belong to this partition, so a
+    /// cursor can never reach another tenant's data.
+    #[tracing::instrument(level = "debug", skip(self, page))]
+    pub async fn query<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        page: &PageRequest,
+    ) -> Result<Page<T>, DbError> {
+        let start = match &page.cursor {
+            Some(cursor) => Some(decode_cursor(cursor, pk, sk_prefix)?),
+            None => None,
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(self.table.as_ref())
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#sk", table::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
+            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_string()))
+            .limit(page.limit.max(1))
+            .scan_index_forward(page.forward)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(DbError::sdk)?;
+        let next = out.last_evaluated_key.as_ref().map(encode_cursor);
+        let mut items = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            if is_live(&item) {
+                items.push(serde_dynamo::from_item(item)?);
+            }
+        }
+        Ok(Page { items, next })
+    }
+
+    /// How many items of partition `pk` have a sort key starting with `sk_prefix`.
+    pub async fn count(&self, pk: &str, sk_prefix: &str) -> Result<usize, DbError> {
+        let mut total = 0usize;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(self.table.as_ref())
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", table::PK)
+                .expression_attribute_names("#sk", table::SK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
+                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_string()))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(DbError::sdk)?;
+            total += usize::try_from(out.count).unwrap_or(0);
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(total),
+            }
+        }
+    }
+}
+
+fn key_item(key: &Key) -> Item {
+    HashMap::from([
+        (table::PK.to_string(), AttributeValue::S(key.pk.clone())),
+        (table::SK.to_string(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+fn to_item<T: Entity>(entity: &T) -> Result<Item, DbError> {
+    let mut item: Item = serde_dynamo::to_item(entity)?;
+    let key = entity.key();
+    item.insert(table::PK.into(), AttributeValue::S(key.pk));
+    item.insert(table::SK.into(), AttributeValue::S(key.sk));
+    item.insert(table::ENTITY.into(), AttributeValue::S(T::TYPE.into()));
+    if let Some(gsi) = entity.gsi1() {
+        item.insert(table::GSI1_PK.into(), AttributeValue::S(gsi.pk));
+        item.insert(table::GSI1_SK.into(), AttributeValue::S(gsi.sk));
+    }
+    if let Some(ttl) = entity.ttl() {
+        item.insert(table::TTL.into(), AttributeValue::N(ttl.to_string()));
+    }
+    Ok(item)
+}
+
+/// DynamoDB deletes expired items lazily (and the emulator only on a sweep),
+/// so reads treat an expired item as absent.
+fn is_live(item: &Item) -> bool {
+    match item.get(table::TTL) {
+        Some(AttributeValue::N(n)) => n
+            .parse::<i64>()
+            .map_or(true, |ttl| ttl > crate::time::now_secs()),
+        _ => true,
+    }
+}
+
+type CondParts = (
+    Option<String>,
+    Option<HashMap<String, String>>,
+    Option<HashMap<String, AttributeValue>>,
+);
+
+fn condition(cond: Cond) -> CondParts {
+    let pk_name = || Some(HashMap::from([("#pk".to_string(), table::PK.to_string())]));
+    match cond {
+        Cond::Always => (None, None, None),
+        Cond::NotExists | Cond::Version(0) => {
+            (Some("attribute_not_exists(#pk)".into()), pk_name(), None)
+        }
+        Cond::Exists => (Some("attribute_exists(#pk)".into()), pk_name(), None),
+        Cond::Version(v) => (
+            Some("#version = :version".into()),
+            Some(HashMap::from([("#version".to_string(), "version".to_string())])),
+            Some(HashMap::from([(
+                ":version".to_string(),
+                AttributeValue::N(v.to_string()),
+            )])),
+        ),
+    }
+}
+
+fn encode_cursor(key: &Item) -> String {
+    let plain: HashMap<&str, &str> = key
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
+        .collect();
+    let json = serde_json::to_vec(&plain).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_cursor(cursor: &str, pk: &str, sk_prefix: &str) -> Result<Item, DbError> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| DbError::BadCursor)?;
+    let plain: HashMap<String, String> =
+        serde_json::from_slice(&bytes).map_err(|_| DbError::BadCursor)?;
+    let same_partition = plain.get(table::PK).is_some_and(|p| p == pk);
+    let in_range = plain
+        .get(table::SK)
+        .is_some_and(|s| s.starts_with(sk_prefix));
+    if !same_partition || !in_range || plain.len() > 4 {
+        return Err(DbError::BadCursor);
+    }
+    Ok(plain
+        .into_iter()
+        .map(|(k, v)| (k, AttributeValue::S(v)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_is_bound_to_its_partition() {
+        let key = key_item(&Key {
+            pk: "APP#a#USER#u".into(),
+            sk: "DEVICE#d".into(),
+        });
+        let cursor = encode_cursor(&key);
+        assert_eq!(decode_cursor(&cursor, "APP#a#USER#u", "DEVICE#").unwrap(), key);
+        assert!(decode_cursor(&cursor, "APP#b#USER#u", "DEVICE#").is_err());
+        assert!(decode_cursor(&cursor, "APP#a#USER#u", "CHANNEL#").is_err());
+        assert!(decode_cursor("not base64!", "APP#a#USER#u", "DEVICE#").is_err());
+    }
+
+    #[test]
+    fn expired_items_read_as_absent() {
+        let mut item = key_item(&Key {
+            pk: "p".into(),
+            sk: "s".into(),
+        });
+        assert!(is_live(&item));
+        item.insert(table::TTL.into(), AttributeValue::N("1".into()));
+        assert!(!is_live(&item));
+        let later = crate::time::now_secs() + 100;
+        item.insert(table::TTL.into(), AttributeValue::N(later.to_string()));
+        assert!(is_live(&item));
+    }
+}

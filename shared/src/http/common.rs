@@ -1,0 +1,70 @@
+//! Pieces every router uses: extractors that turn rejections into the JSON
+//! error shape, pagination parameters, and the 404/405 fallbacks.
+
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Router;
+use serde::Deserialize;
+
+use crate::db::PageRequest;
+use crate::error::ApiError;
+
+/// `axum::Json` whose rejection is an [`ApiError`].
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// `axum::extract::Query` whose rejection is an [`ApiError`].
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// `axum::extract::Path` whose rejection is an [`ApiError`].
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+pub const DEFAULT_LIMIT: u32 = 25;
+pub const MAX_LIMIT: u32 = 100;
+
+/// `?limit=&next=` of every list endpoint.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageParams {
+    pub limit: Option<u32>,
+    pub next: Option<String>,
+}
+
+impl PageParams {
+    pub fn request(&self, forward: bool) -> Result<PageRequest, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(ApiError::validation(format!(
+                "limit must be between 1 and {MAX_LIMIT}"
+            )));
+        }
+        Ok(PageRequest {
+            limit: i32::try_from(limit).unwrap_or(25),
+            cursor: self.next.clone().filter(|c| !c.is_empty()),
+            forward,
+        })
+    }
+}
+
+async fn not_found() -> impl IntoResponse {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    let err = ApiError::validation("method not allowed on this route");
+    let mut response = err.into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+}
+
+/// Adds the JSON 404/405 fallbacks; call once on the final router.
+pub fn finish(router: Router) -> Router {
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}

@@ -1,0 +1,16 @@
+//! HTTP routers, one per endpoint group. Each Lambda serves its group's
+//! router; the local server serves [`app`], all of them merged.
+
+pub mod common;
+pub mod users;
+
+use axum::Router;
+
+use crate::state::AppState;
+
+pub const BASE: &str = "/api/v1";
+
+/// Every endpoint group in one router (the local server, tests).
+pub fn app(state: AppState) -> Router {
+    common::finish(users::routes(state))
+}

@@ -1,0 +1,236 @@
+//! `/api/v1/users...`, `/api/v1/devices...` and `/api/v1/health`: the users
+//! function's routes. Handlers check permission, then call the domain.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::common::{finish, ApiJson, ApiPath, ApiQuery, PageParams};
+use crate::auth::{self, Caller};
+use crate::devices::{self, DeviceInput};
+use crate::error::ApiError;
+use crate::ids::{DeviceId, UserId};
+use crate::state::AppState;
+use crate::users::{self, Profile, UserPatch};
+
+/// The users function's router, ready to serve.
+pub fn router(state: AppState) -> Router {
+    finish(routes(state))
+}
+
+/// The routes alone, for merging with other groups.
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/users", post(upsert_users).get(list_users))
+        .route("/api/v1/users/{id}", get(get_user).patch(patch_user))
+        .route("/api/v1/users/{id}/deactivate", post(deactivate))
+        .route("/api/v1/users/{id}/reactivate", post(reactivate))
+        .route("/api/v1/users/{id}/token", post(mint_token))
+        .route("/api/v1/users/{id}/revoke-tokens", post(revoke_tokens))
+        .route("/api/v1/devices", post(register_device).get(list_devices))
+        .route("/api/v1/devices/{device_id}", delete(delete_device))
+        .with_state(state)
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpsertBody {
+    users: Vec<Profile>,
+}
+
+#[tracing::instrument(skip_all, fields(app = %caller.app.app_id))]
+async fn upsert_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<UpsertBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_server()?;
+    let users = users::upsert_users(&state.db, &caller.app, body.users).await?;
+    let views: Vec<_> = users.iter().map(|u| u.view()).collect();
+    Ok(Json(json!({ "users": views })))
+}
+
+#[derive(Deserialize)]
+struct ListUsersQuery {
+    ids: Option<String>,
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ListUsersQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let raw = query
+        .ids
+        .filter(|ids| !ids.trim().is_empty())
+        .ok_or_else(|| ApiError::validation("ids is required: a comma-separated list of user ids"))?;
+    let mut ids = Vec::new();
+    for id in raw.split(',').map(str::trim) {
+        let id = UserId::parse(id)?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    if ids.len() > users::MAX_UPSERT {
+        return Err(ApiError::validation(format!(
+            "at most {} ids per request",
+            users::MAX_UPSERT
+        )));
+    }
+    let found = users::get_users(&state.db, &caller.app.app_id, &ids).await?;
+    let views: Vec<_> = found.iter().map(|u| u.view()).collect();
+    Ok(Json(json!({ "users": views })))
+}
+
+async fn get_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = users::require_user(&state.db, &caller.app.app_id, &id).await?;
+    Ok(Json(json!({ "user": user.view() })))
+}
+
+async fn patch_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<UserId>,
+    ApiJson(patch): ApiJson<UserPatch>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !caller.is_self_or_server(&id) {
+        return Err(ApiError::forbidden("a user may only change their own profile"));
+    }
+    let user = users::patch_user(&state.db, &caller.app, &id, patch, caller.is_server()).await?;
+    Ok(Json(json!({ "user": user.view() })))
+}
+
+async fn deactivate(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_server()?;
+    let user = users::set_deactivated(&state.db, &caller.app.app_id, &id, true).await?;
+    Ok(Json(json!({ "user": user.view() })))
+}
+
+async fn reactivate(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_server()?;
+    let user = users::set_deactivated(&state.db, &caller.app.app_id, &id, false).await?;
+    Ok(Json(json!({ "user": user.view() })))
+}
+
+/// Ten years: longer-lived tokens should simply have no expiry.
+const MAX_TOKEN_SECONDS: i64 = 10 * 365 * 24 * 3600;
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    expires_in: Option<i64>,
+}
+
+async fn mint_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<UserId>,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_server()?;
+    // The body is optional here: no body means a token without expiry.
+    let body: TokenBody = if body.iter().all(u8::is_ascii_whitespace) {
+        TokenBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::validation(format!("invalid JSON body: {e}")))?
+    };
+    if let Some(secs) = body.expires_in {
+        if !(1..=MAX_TOKEN_SECONDS).contains(&secs) {
+            return Err(ApiError::validation(format!(
+                "expires_in must be between 1 and {MAX_TOKEN_SECONDS} seconds"
+            )));
+        }
+    }
+    let user = users::require_user(&state.db, &caller.app.app_id, &id).await?;
+    if user.deactivated_at.is_some() {
+        return Err(ApiError::forbidden(format!("user {id} is deactivated")));
+    }
+    let token = auth::mint_user_token(&caller.app.api_secret, &id, body.expires_in)?;
+    let expires_at = body
+        .expires_in
+        .map(|s| crate::time::millis_to_rfc3339((crate::time::now_secs() + s) * 1000));
+    Ok(Json(json!({ "user_id": id, "token": token, "expires_at": expires_at })))
+}
+
+async fn revoke_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !caller.is_self_or_server(&id) {
+        return Err(ApiError::forbidden("a user may only revoke their own tokens"));
+    }
+    let user = users::revoke_tokens(&state.db, &caller.app.app_id, &id).await?;
+    let at = user.tokens_revoked_at.map(crate::time::millis_to_rfc3339);
+    Ok(Json(json!({ "user_id": id, "tokens_revoked_at": at })))
+}
+
+async fn register_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<DeviceInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = caller.acting_user(input.user_id.as_ref())?;
+    if caller.is_server() {
+        users::require_user(&state.db, &caller.app.app_id, &user).await?;
+    }
+    let (device, created) = devices::register(&state.db, &caller.app.app_id, &user, input).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(json!({ "device": device.view() }))))
+}
+
+#[derive(Deserialize)]
+struct DevicesQuery {
+    user_id: Option<UserId>,
+    #[serde(flatten)]
+    page: PageParams,
+}
+
+async fn list_devices(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<DevicesQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = caller.acting_user(query.user_id.as_ref())?;
+    let page = devices::list(&state.db, &caller.app.app_id, &user, &query.page.request(true)?).await?;
+    let views: Vec<_> = page.items.iter().map(|d| d.view()).collect();
+    Ok(Json(json!({ "devices": views, "next": page.next })))
+}
+
+#[derive(Deserialize)]
+struct UserQuery {
+    user_id: Option<UserId>,
+}
+
+async fn delete_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(device): ApiPath<DeviceId>,
+    ApiQuery(query): ApiQuery<UserQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = caller.acting_user(query.user_id.as_ref())?;
+    devices::remove(&state.db, &caller.app.app_id, &user, &device).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

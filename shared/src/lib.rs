@@ -1,0 +1,21 @@
+//! The chat backend's library: configuration, errors, ids and key formats, the
+//! DynamoDB data layer, auth, domain services and the HTTP routers that both the
+//! Lambda functions and the local server serve.
+
+pub mod apps;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod devices;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod keys;
+pub mod state;
+pub mod telemetry;
+pub mod time;
+pub mod users;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use state::AppState;

@@ -1,0 +1,334 @@
+//! App users: the tenant's end users, identified by the tenant's own ids.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use validator::Validate;
+
+use crate::apps::App;
+use crate::db::{Cond, Db, DbError, Entity};
+use crate::error::ApiError;
+use crate::ids::{AppId, UserId};
+use crate::keys::{self, Key};
+
+pub const MAX_UPSERT: usize = 100;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserType {
+    #[default]
+    Regular,
+    Anonymous,
+    Guest,
+    Bot,
+}
+
+/// A user as stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct User {
+    pub app_id: AppId,
+    pub id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+    #[serde(default)]
+    pub user_type: UserType,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deactivated_at: Option<String>,
+    /// Epoch milliseconds; tokens issued before it are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_revoked_at: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Entity for User {
+    const TYPE: &'static str = "user";
+    fn key(&self) -> Key {
+        keys::user(&self.app_id, &self.id)
+    }
+}
+
+/// A user as the API returns it.
+#[derive(Debug, Serialize)]
+pub struct UserView<'a> {
+    pub id: &'a UserId,
+    pub username: &'a Option<String>,
+    pub display_name: &'a Option<String>,
+    pub avatar_url: &'a Option<String>,
+    pub bio: &'a Option<String>,
+    pub user_type: UserType,
+    pub metadata: &'a Map<String, Value>,
+    pub deactivated: bool,
+    pub deactivated_at: &'a Option<String>,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
+}
+
+impl User {
+    pub fn view(&self) -> UserView<'_> {
+        UserView {
+            id: &self.id,
+            username: &self.username,
+            display_name: &self.display_name,
+            avatar_url: &self.avatar_url,
+            bio: &self.bio,
+            user_type: self.user_type,
+            metadata: &self.metadata,
+            deactivated: self.deactivated_at.is_some(),
+            deactivated_at: &self.deactivated_at,
+            created_at: &self.created_at,
+            updated_at: &self.updated_at,
+        }
+    }
+}
+
+/// The fields a client may set: a whole user in `POST /users` (with `id`), the
+/// `set` part of `PATCH /users/{id}` (without).
+#[derive(Clone, Debug, Default, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub id: Option<UserId>,
+    #[validate(length(min = 1, max = 64))]
+    pub username: Option<String>,
+    #[validate(length(min = 1, max = 128))]
+    pub display_name: Option<String>,
+    #[validate(url, length(max = 2048))]
+    pub avatar_url: Option<String>,
+    #[validate(length(max = 1024))]
+    pub bio: Option<String>,
+    pub user_type: Option<UserType>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// `PATCH /users/{id}`: fields in `set` are replaced, fields in `unset` cleared.
+#[derive(Clone, Debug, Default, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[serde(default)]
+    #[validate(nested)]
+    pub set: Profile,
+    #[serde(default)]
+    pub unset: Vec<UnsetField>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnsetField {
+    Username,
+    DisplayName,
+    AvatarUrl,
+    Bio,
+    Metadata,
+}
+
+pub fn check_metadata(app: &App, metadata: &Map<String, Value>) -> Result<(), ApiError> {
+    let size = serde_json::to_vec(metadata).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > app.settings.max_metadata_bytes {
+        return Err(ApiError::TooLarge(format!(
+            "metadata is {size} bytes; the limit is {}",
+            app.settings.max_metadata_bytes
+        )));
+    }
+    Ok(())
+}
+
+pub async fn get_user(db: &Db, app: &AppId, user: &UserId) -> Result<Option<User>, ApiError> {
+    Ok(db.get(&keys::user(app, user)).await?)
+}
+
+pub async fn require_user(db: &Db, app: &AppId, user: &UserId) -> Result<User, ApiError> {
+    get_user(db, app, user)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("user {user} not found")))
+}
+
+/// Users by id, in the order asked; unknown ids are left out.
+pub async fn get_users(db: &Db, app: &AppId, ids: &[UserId]) -> Result<Vec<User>, ApiError> {
+    let keys: Vec<Key> = ids.iter().map(|id| keys::user(app, id)).collect();
+    let mut found: Vec<User> = db.batch_get(&keys).await?;
+    found.sort_by_key(|u| ids.iter().position(|id| *id == u.id));
+    Ok(found)
+}
+
+fn apply_profile(user: &mut User, profile: Profile) {
+    if profile.username.is_some() {
+        user.username = profile.username;
+    }
+    if profile.display_name.is_some() {
+        user.display_name = profile.display_name;
+    }
+    if profile.avatar_url.is_some() {
+        user.avatar_url = profile.avatar_url;
+    }
+    if profile.bio.is_some() {
+        user.bio = profile.bio;
+    }
+    if let Some(t) = profile.user_type {
+        user.user_type = t;
+    }
+    if let Some(m) = profile.metadata {
+        user.metadata = m;
+    }
+}
+
+/// Creates or replaces up to 100 users in one transaction: the profile is
+/// replaced as given (omitted fields are cleared), while creation time,
+/// deactivation and token revocation are kept. All or nothing.
+pub async fn upsert_users(db: &Db, app: &App, inputs: Vec<Profile>) -> Result<Vec<User>, ApiError> {
+    if inputs.is_empty() {
+        return Err(ApiError::validation("users must hold at least one user"));
+    }
+    if inputs.len() > MAX_UPSERT {
+        return Err(ApiError::validation(format!(
+            "at most {MAX_UPSERT} users per request"
+        )));
+    }
+    let mut seen = HashSet::new();
+    let mut ids = Vec::with_capacity(inputs.len());
+    for (index, input) in inputs.iter().enumerate() {
+        input.validate()?;
+        let id = input
+            .id
+            .clone()
+            .ok_or_else(|| ApiError::validation(format!("users[{index}].id is required")))?;
+        if !seen.insert(id.clone()) {
+            return Err(ApiError::validation(format!("user {id} appears more than once")));
+        }
+        if let Some(m) = &input.metadata {
+            check_metadata(app, m)?;
+        }
+        ids.push(id);
+    }
+    let existing = get_users(db, &app.app_id, &ids).await?;
+    let now = crate::time::now_rfc3339();
+    let mut users = Vec::with_capacity(inputs.len());
+    let mut writes = Vec::with_capacity(inputs.len());
+    for (id, input) in ids.into_iter().zip(inputs) {
+        let previous = existing.iter().find(|u| u.id == id);
+        let mut user = User {
+            app_id: app.app_id.clone(),
+            id,
+            username: None,
+            display_name: None,
+            avatar_url: None,
+            bio: None,
+            user_type: UserType::Regular,
+            metadata: Map::new(),
+            deactivated_at: previous.and_then(|p| p.deactivated_at.clone()),
+            tokens_revoked_at: previous.and_then(|p| p.tokens_revoked_at),
+            created_at: previous.map_or_else(|| now.clone(), |p| p.created_at.clone()),
+            updated_at: now.clone(),
+            version: previous.map_or(0, |p| p.version) + 1,
+        };
+        apply_profile(&mut user, input);
+        writes.push(db.put_write(&user, Cond::Version(user.version - 1))?);
+        users.push(user);
+    }
+    match db.transact(writes).await {
+        Ok(()) => Ok(users),
+        Err(DbError::TransactionCanceled(_)) => Err(ApiError::conflict(
+            "a user changed while this request ran; nothing was written, retry",
+        )),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Reads a user, changes it, and writes it back only if nobody wrote in between.
+pub async fn update_user(
+    db: &Db,
+    app: &AppId,
+    id: &UserId,
+    change: impl FnOnce(&mut User) -> Result<(), ApiError>,
+) -> Result<User, ApiError> {
+    let mut user = require_user(db, app, id).await?;
+    let version = user.version;
+    change(&mut user)?;
+    user.version = version + 1;
+    user.updated_at = crate::time::now_rfc3339();
+    match db.put(&user, Cond::Version(version)).await {
+        Ok(()) => Ok(user),
+        Err(DbError::ConditionFailed) => Err(ApiError::conflict(
+            "the user changed while this request ran; retry",
+        )),
+        Err(other) => Err(other.into()),
+    }
+}
+
+pub async fn patch_user(
+    db: &Db,
+    app: &App,
+    id: &UserId,
+    patch: UserPatch,
+    may_change_type: bool,
+) -> Result<User, ApiError> {
+    patch.validate()?;
+    if patch.set.id.is_some() {
+        return Err(ApiError::validation("a user's id cannot be changed"));
+    }
+    if patch.set.user_type.is_some() && !may_change_type {
+        return Err(ApiError::forbidden("only a server token may change user_type"));
+    }
+    if let Some(m) = &patch.set.metadata {
+        check_metadata(app, m)?;
+    }
+    for field in &patch.unset {
+        let also_set = match field {
+            UnsetField::Username => patch.set.username.is_some(),
+            UnsetField::DisplayName => patch.set.display_name.is_some(),
+            UnsetField::AvatarUrl => patch.set.avatar_url.is_some(),
+            UnsetField::Bio => patch.set.bio.is_some(),
+            UnsetField::Metadata => patch.set.metadata.is_some(),
+        };
+        if also_set {
+            return Err(ApiError::validation(format!(
+                "{field:?} is both set and unset"
+            )));
+        }
+    }
+    update_user(db, &app.app_id, id, |user| {
+        for field in &patch.unset {
+            match field {
+                UnsetField::Username => user.username = None,
+                UnsetField::DisplayName => user.display_name = None,
+                UnsetField::AvatarUrl => user.avatar_url = None,
+                UnsetField::Bio => user.bio = None,
+                UnsetField::Metadata => user.metadata = Map::new(),
+            }
+        }
+        apply_profile(user, patch.set);
+        Ok(())
+    })
+    .await
+}
+
+pub async fn set_deactivated(db: &Db, app: &AppId, id: &UserId, deactivated: bool) -> Result<User, ApiError> {
+    update_user(db, app, id, |user| {
+        user.deactivated_at = if deactivated {
+            user.deactivated_at.clone().or_else(|| Some(crate::time::now_rfc3339()))
+        } else {
+            None
+        };
+        Ok(())
+    })
+    .await
+}
+
+/// Refuses every token of this user issued before now.
+pub async fn revoke_tokens(db: &Db, app: &AppId, id: &UserId) -> Result<User, ApiError> {
+    update_user(db, app, id, |user| {
+        user.tokens_revoked_at = Some(crate::time::now_millis());
+        Ok(())
+    })
+    .await
+}
