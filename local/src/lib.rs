@@ -1,1 +1,177 @@
+//! The whole backend in one process: the DynamoDB emulator (dynoxide) on a
+//! loopback port, and every router served by the same code the Lambdas run,
+//! talking to the emulator through the real AWS SDK client.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chat_shared::apps::{self, App};
+use chat_shared::ids::{AppId, UserId};
+use chat_shared::users::{self, Profile};
+use chat_shared::{AppState, Config};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("could not open the emulator's database: {0}")]
+    Database(String),
+    #[error("could not bind a loopback port")]
+    Bind(#[from] std::io::Error),
+    #[error("could not prepare the table: {0}")]
+    Setup(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct StackOptions {
+    /// Folder for the SQLite file; `None` keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    /// REST port on 127.0.0.1 (0 picks a free one).
+    pub port: u16,
+    /// DynamoDB emulator port on 127.0.0.1 (0 picks a free one).
+    pub dynamodb_port: u16,
+    pub table_name: String,
+    /// How often expired (TTL) items are deleted.
+    pub ttl_sweep_every: Duration,
+}
+
+impl StackOptions {
+    /// In memory, ephemeral ports: what tests use.
+    pub fn ephemeral() -> Self {
+        Self {
+            data_dir: None,
+            port: 0,
+            dynamodb_port: 0,
+            table_name: "chat".into(),
+            ttl_sweep_every: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A running stack. Dropping it stops its servers.
+pub struct Stack {
+    pub rest_url: String,
+    pub dynamodb_url: String,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Stack {
+    pub async fn start(options: StackOptions) -> Result<Self, LocalError> {
+        let db = match &options.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                let path = dir.join("chat.sqlite");
+                dynoxide::Database::new(&path.to_string_lossy())
+            }
+            None => dynoxide::Database::memory(),
+        }
+        .map_err(|e| LocalError::Database(e.to_string()))?;
+
+        let (shutdown, stop) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+
+        let dynamo_listener = TcpListener::bind(("127.0.0.1", options.dynamodb_port)).await?;
+        let dynamodb_url = format!("http://{}", dynamo_listener.local_addr()?);
+        tokio::spawn(dynoxide::server::serve_with_shutdown(
+            dynamo_listener,
+            db.clone(),
+            stopped(stop.clone()),
+        ));
+        tokio::spawn(sweep_ttl(db, options.ttl_sweep_every, stop.clone()));
+
+        let config = Config {
+            table_name: options.table_name.clone(),
+            dynamodb_endpoint: Some(dynamodb_url.clone()),
+            region: Some("us-east-1".into()),
+            static_credentials: true,
+            ..Config::default()
+        };
+        let state = AppState::connect(config).await;
+        state
+            .db
+            .create_table_if_missing()
+            .await
+            .map_err(|e| LocalError::Setup(chat_shared::error::DisplayChain(&e).to_string()))?;
+
+        let rest_listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
+        let rest_addr: SocketAddr = rest_listener.local_addr()?;
+        let app = chat_shared::http::app(state.clone());
+        let rest_stop = stopped(stop);
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(rest_listener, app)
+                .with_graceful_shutdown(rest_stop)
+                .await
+            {
+                tracing::error!(error = %err, "REST server stopped");
+            }
+        });
+
+        Ok(Self {
+            rest_url: format!("http://{rest_addr}/api/v1"),
+            dynamodb_url,
+            state,
+            shutdown,
+        })
+    }
+
+    /// The development app (id `dev`) with sample users `alice` and `bob`,
+    /// created on first start and reused after.
+    pub async fn ensure_dev_app(&self) -> Result<App, LocalError> {
+        let setup = |e: chat_shared::ApiError| LocalError::Setup(e.to_string());
+        let app_id = AppId::parse("dev").map_err(setup)?;
+        let app = apps::ensure_app(&self.state.db, &app_id, "Development app")
+            .await
+            .map_err(setup)?;
+        for (id, name) in [("alice", "Alice"), ("bob", "Bob")] {
+            let user_id = UserId::parse(id).map_err(setup)?;
+            if users::get_user(&self.state.db, &app.app_id, &user_id)
+                .await
+                .map_err(setup)?
+                .is_none()
+            {
+                let profile = Profile {
+                    id: Some(user_id),
+                    display_name: Some(name.into()),
+                    ..Profile::default()
+                };
+                users::upsert_users(&self.state.db, &app, vec![profile])
+                    .await
+                    .map_err(setup)?;
+            }
+        }
+        Ok(app)
+    }
+
+    pub fn stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The emulator never expires TTL items by itself (AWS does, lazily).
+async fn sweep_ttl(db: dynoxide::Database, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let db = db.clone();
+        match tokio::task::spawn_blocking(move || db.sweep_ttl()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::debug!(deleted = n, "TTL sweep"),
+            Ok(Err(err)) => tracing::warn!(error = %err, "TTL sweep failed"),
+            Err(err) => tracing::warn!(error = %err, "TTL sweep task failed"),
+        }
+    }
+}

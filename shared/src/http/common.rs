@@ -56,10 +56,10 @@ async fn not_found() -> impl IntoResponse {
 }
 
 async fn method_not_allowed() -> impl IntoResponse {
-    let err = ApiError::validation("method not allowed on this route");
-    let mut response = err.into_response();
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    response
+    let body = serde_json::json!({
+        "error": { "code": "method_not_allowed", "message": "method not allowed on this route" }
+    });
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
 }
 
 /// Adds the JSON 404/405 fallbacks; call once on the final router.
