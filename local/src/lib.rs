@@ -34,6 +34,8 @@ pub struct StackOptions {
     pub table_name: String,
     /// How often expired (TTL) items are deleted.
     pub ttl_sweep_every: Duration,
+    /// How long a cached application (and its secret) is trusted.
+    pub app_cache_ttl: Duration,
 }
 
 impl StackOptions {
@@ -45,6 +47,7 @@ impl StackOptions {
             dynamodb_port: 0,
             table_name: "chat".into(),
             ttl_sweep_every: Duration::from_secs(30),
+            app_cache_ttl: Config::default().app_cache_ttl,
         }
     }
 }
@@ -88,7 +91,7 @@ impl Stack {
             dynamodb_endpoint: Some(dynamodb_url.clone()),
             region: Some("us-east-1".into()),
             static_credentials: true,
-            ..Config::default()
+            app_cache_ttl: options.app_cache_ttl,
         };
         let state = AppState::connect(config).await;
         state

@@ -38,6 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dynamodb_port: args.dynamodb_port,
         table_name: "chat".into(),
         ttl_sweep_every: Duration::from_secs(args.ttl_sweep_seconds.max(1)),
+        ..StackOptions::ephemeral()
     })
     .await?;
     let app = stack.ensure_dev_app().await?;

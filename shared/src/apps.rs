@@ -155,7 +155,10 @@ impl AppCache {
             return Ok(Some(app));
         }
         // Keys are hex; anything else cannot exist and must not reach a key.
-        if api_key.is_empty() || api_key.len() > 128 || !api_key.chars().all(|c| c.is_ascii_alphanumeric()) {
+        if api_key.is_empty()
+            || api_key.len() > 128
+            || !api_key.chars().all(|c| c.is_ascii_alphanumeric())
+        {
             return Ok(None);
         }
         let Some(mapping) = db.get::<ApiKeyItem>(&keys::api_key(api_key)).await? else {

@@ -135,9 +135,12 @@ pub async fn authenticate(
     api_key: Option<&str>,
     token: Option<&str>,
 ) -> Result<Caller, ApiError> {
-    let api_key = api_key
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| refused("missing_api_key", "an API key is required (X-Api-Key header or api_key query)"))?;
+    let api_key = api_key.filter(|k| !k.is_empty()).ok_or_else(|| {
+        refused(
+            "missing_api_key",
+            "an API key is required (X-Api-Key header or api_key query)",
+        )
+    })?;
     let app = state
         .apps
         .by_api_key(&state.db, api_key)
@@ -164,12 +167,18 @@ pub async fn authenticate(
         .await?
         .ok_or_else(|| refused("unknown_user", "the token's user does not exist"))?;
     if user.deactivated_at.is_some() {
-        return Err(refused("user_deactivated", "the token's user is deactivated"));
+        return Err(refused(
+            "user_deactivated",
+            "the token's user is deactivated",
+        ));
     }
     if let Some(revoked_ms) = user.tokens_revoked_at {
         let issued_ms = claims.iat.map(|s| s.saturating_mul(1000));
         if issued_ms.is_none_or(|issued| issued < revoked_ms) {
-            return Err(refused("token_revoked", "the token was issued before the user's tokens were revoked"));
+            return Err(refused(
+                "token_revoked",
+                "the token was issued before the user's tokens were revoked",
+            ));
         }
     }
     Ok(Caller {
@@ -185,18 +194,23 @@ pub fn verify(secret: &str, token: &str) -> Result<Claims, ApiError> {
     validation.required_spec_claims.clear();
     validation.validate_exp = true;
     validation.leeway = 5;
-    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation)
-        .map(|data| data.claims)
-        .map_err(|err| match err.kind() {
-            ErrorKind::ExpiredSignature => refused("token_expired", "the token has expired"),
-            ErrorKind::InvalidSignature => {
-                refused("invalid_signature", "the token's signature does not match this app")
-            }
-            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-                refused("invalid_token", "only HS256 tokens are accepted")
-            }
-            _ => refused("invalid_token", "the token is malformed"),
-        })
+    jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(secret.as_bytes()),
+        &validation,
+    )
+    .map(|data| data.claims)
+    .map_err(|err| match err.kind() {
+        ErrorKind::ExpiredSignature => refused("token_expired", "the token has expired"),
+        ErrorKind::InvalidSignature => refused(
+            "invalid_signature",
+            "the token's signature does not match this app",
+        ),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            refused("invalid_token", "only HS256 tokens are accepted")
+        }
+        _ => refused("invalid_token", "the token is malformed"),
+    })
 }
 
 #[derive(Deserialize)]
@@ -262,22 +276,35 @@ mod tests {
     fn refuses_wrong_key_expired_none_and_other_algs() {
         let user = UserId::parse("alice").unwrap();
         let token = mint_user_token("another-secret", &user, None).unwrap();
-        assert_eq!(code(verify(SECRET, &token).unwrap_err()), "invalid_signature");
+        assert_eq!(
+            code(verify(SECRET, &token).unwrap_err()),
+            "invalid_signature"
+        );
 
         let expired = mint_user_token(SECRET, &user, Some(-3600)).unwrap();
         assert_eq!(code(verify(SECRET, &expired).unwrap_err()), "token_expired");
 
         let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(r#"{"user_id":"alice"}"#));
+        let none = format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none","typ":"JWT"}"#),
+            b64(r#"{"user_id":"alice"}"#)
+        );
         assert_eq!(code(verify(SECRET, &none).unwrap_err()), "invalid_token");
 
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
-            &Claims { user_id: Some("alice".into()), ..Claims::default() },
+            &Claims {
+                user_id: Some("alice".into()),
+                ..Claims::default()
+            },
             &EncodingKey::from_secret(SECRET.as_bytes()),
         )
         .unwrap();
         assert_eq!(code(verify(SECRET, &hs512).unwrap_err()), "invalid_token");
-        assert_eq!(code(verify(SECRET, "garbage").unwrap_err()), "invalid_token");
+        assert_eq!(
+            code(verify(SECRET, "garbage").unwrap_err()),
+            "invalid_token"
+        );
     }
 }

@@ -48,9 +48,9 @@ impl Config {
         config.region = get("CHAT_REGION").filter(|r| !r.is_empty());
         config.static_credentials = get("CHAT_STATIC_CREDENTIALS").is_some_and(|v| v == "1");
         if let Some(secs) = get("CHAT_APP_CACHE_SECONDS") {
-            let secs: u64 = secs
-                .parse()
-                .map_err(|_| ConfigError(format!("CHAT_APP_CACHE_SECONDS={secs} is not a number")))?;
+            let secs: u64 = secs.parse().map_err(|_| {
+                ConfigError(format!("CHAT_APP_CACHE_SECONDS={secs} is not a number"))
+            })?;
             config.app_cache_ttl = Duration::from_secs(secs);
         }
         Ok(config)
@@ -71,6 +71,8 @@ mod tests {
         .unwrap();
         assert_eq!(c.table_name, "t1");
         assert_eq!(c.app_cache_ttl, Duration::from_secs(5));
-        assert!(Config::from_lookup(|k| (k == "CHAT_APP_CACHE_SECONDS").then(|| "x".into())).is_err());
+        assert!(
+            Config::from_lookup(|k| (k == "CHAT_APP_CACHE_SECONDS").then(|| "x".into())).is_err()
+        );
     }
 }

@@ -72,7 +72,12 @@ pub struct DeviceInput {
 }
 
 /// Registers a device; registering the same id again updates it in place.
-pub async fn register(db: &Db, app: &AppId, user: &UserId, input: DeviceInput) -> Result<(Device, bool), ApiError> {
+pub async fn register(
+    db: &Db,
+    app: &AppId,
+    user: &UserId,
+    input: DeviceInput,
+) -> Result<(Device, bool), ApiError> {
     input.validate()?;
     let key = keys::device(app, user, &input.id);
     let existing: Option<Device> = db.get(&key).await?;
@@ -100,16 +105,31 @@ pub async fn register(db: &Db, app: &AppId, user: &UserId, input: DeviceInput) -
     Ok((device, existing.is_none()))
 }
 
-pub async fn list(db: &Db, app: &AppId, user: &UserId, page: &PageRequest) -> Result<Page<Device>, ApiError> {
+pub async fn list(
+    db: &Db,
+    app: &AppId,
+    user: &UserId,
+    page: &PageRequest,
+) -> Result<Page<Device>, ApiError> {
     Ok(db
         .query(&keys::user_partition(app, user), keys::DEVICE_PREFIX, page)
         .await?)
 }
 
-pub async fn remove(db: &Db, app: &AppId, user: &UserId, device: &DeviceId) -> Result<(), ApiError> {
-    match db.delete(&keys::device(app, user, device), Cond::Exists).await {
+pub async fn remove(
+    db: &Db,
+    app: &AppId,
+    user: &UserId,
+    device: &DeviceId,
+) -> Result<(), ApiError> {
+    match db
+        .delete(&keys::device(app, user, device), Cond::Exists)
+        .await
+    {
         Ok(()) => Ok(()),
-        Err(DbError::ConditionFailed) => Err(ApiError::not_found(format!("device {device} not found"))),
+        Err(DbError::ConditionFailed) => {
+            Err(ApiError::not_found(format!("device {device} not found")))
+        }
         Err(other) => Err(other.into()),
     }
 }

@@ -42,11 +42,17 @@ pub fn user(app: &AppId, user: &UserId) -> Key {
 }
 
 pub fn device(app: &AppId, user: &UserId, device: &DeviceId) -> Key {
-    Key::new(user_partition(app, user), format!("{DEVICE_PREFIX}{device}"))
+    Key::new(
+        user_partition(app, user),
+        format!("{DEVICE_PREFIX}{device}"),
+    )
 }
 
 pub fn draft(app: &AppId, user: &UserId, channel: &ChannelId) -> Key {
-    Key::new(user_partition(app, user), format!("{DRAFT_PREFIX}{channel}"))
+    Key::new(
+        user_partition(app, user),
+        format!("{DRAFT_PREFIX}{channel}"),
+    )
 }
 
 pub fn membership(app: &AppId, user: &UserId, channel: &ChannelId) -> Key {

@@ -133,7 +133,9 @@ pub enum UnsetField {
 }
 
 pub fn check_metadata(app: &App, metadata: &Map<String, Value>) -> Result<(), ApiError> {
-    let size = serde_json::to_vec(metadata).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(metadata)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > app.settings.max_metadata_bytes {
         return Err(ApiError::TooLarge(format!(
             "metadata is {size} bytes; the limit is {}",
@@ -203,7 +205,9 @@ pub async fn upsert_users(db: &Db, app: &App, inputs: Vec<Profile>) -> Result<Ve
             .clone()
             .ok_or_else(|| ApiError::validation(format!("users[{index}].id is required")))?;
         if !seen.insert(id.clone()) {
-            return Err(ApiError::validation(format!("user {id} appears more than once")));
+            return Err(ApiError::validation(format!(
+                "user {id} appears more than once"
+            )));
         }
         if let Some(m) = &input.metadata {
             check_metadata(app, m)?;
@@ -277,7 +281,9 @@ pub async fn patch_user(
         return Err(ApiError::validation("a user's id cannot be changed"));
     }
     if patch.set.user_type.is_some() && !may_change_type {
-        return Err(ApiError::forbidden("only a server token may change user_type"));
+        return Err(ApiError::forbidden(
+            "only a server token may change user_type",
+        ));
     }
     if let Some(m) = &patch.set.metadata {
         check_metadata(app, m)?;
@@ -312,10 +318,17 @@ pub async fn patch_user(
     .await
 }
 
-pub async fn set_deactivated(db: &Db, app: &AppId, id: &UserId, deactivated: bool) -> Result<User, ApiError> {
+pub async fn set_deactivated(
+    db: &Db,
+    app: &AppId,
+    id: &UserId,
+    deactivated: bool,
+) -> Result<User, ApiError> {
     update_user(db, app, id, |user| {
         user.deactivated_at = if deactivated {
-            user.deactivated_at.clone().or_else(|| Some(crate::time::now_rfc3339()))
+            user.deactivated_at
+                .clone()
+                .or_else(|| Some(crate::time::now_rfc3339()))
         } else {
             None
         };

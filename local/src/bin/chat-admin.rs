@@ -98,7 +98,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .await?
                 .ok_or_else(|| format!("no application {app_id} in this table"))?;
             let token = match user {
-                Some(user) => auth::mint_user_token(&app.api_secret, &UserId::parse(user)?, expires_in)?,
+                Some(user) => {
+                    auth::mint_user_token(&app.api_secret, &UserId::parse(user)?, expires_in)?
+                }
                 None => auth::mint_server_token(&app.api_secret, expires_in)?,
             };
             json!({ "app_id": app.app_id, "api_key": app.api_key, "token": token })

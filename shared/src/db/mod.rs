@@ -129,9 +129,8 @@ impl Db {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
         if config.static_credentials {
-            loader = loader.credentials_provider(Credentials::new(
-                "local", "local", None, None, "static",
-            ));
+            loader = loader
+                .credentials_provider(Credentials::new("local", "local", None, None, "static"));
         }
         if let Some(endpoint) = &config.dynamodb_endpoint {
             loader = loader.endpoint_url(endpoint);
@@ -512,7 +511,10 @@ fn condition(cond: Cond) -> CondParts {
         Cond::Exists => (Some("attribute_exists(#pk)".into()), pk_name(), None),
         Cond::Version(v) => (
             Some("#version = :version".into()),
-            Some(HashMap::from([("#version".to_string(), "version".to_string())])),
+            Some(HashMap::from([(
+                "#version".to_string(),
+                "version".to_string(),
+            )])),
             Some(HashMap::from([(
                 ":version".to_string(),
                 AttributeValue::N(v.to_string()),
@@ -560,7 +562,10 @@ mod tests {
             sk: "DEVICE#d".into(),
         });
         let cursor = encode_cursor(&key);
-        assert_eq!(decode_cursor(&cursor, "APP#a#USER#u", "DEVICE#").unwrap(), key);
+        assert_eq!(
+            decode_cursor(&cursor, "APP#a#USER#u", "DEVICE#").unwrap(),
+            key
+        );
         assert!(decode_cursor(&cursor, "APP#b#USER#u", "DEVICE#").is_err());
         assert!(decode_cursor(&cursor, "APP#a#USER#u", "CHANNEL#").is_err());
         assert!(decode_cursor("not base64!", "APP#a#USER#u", "DEVICE#").is_err());

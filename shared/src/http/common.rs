@@ -28,16 +28,21 @@ pub struct ApiPath<T>(pub T);
 pub const DEFAULT_LIMIT: u32 = 25;
 pub const MAX_LIMIT: u32 = 100;
 
-/// `?limit=&next=` of every list endpoint.
+/// `?limit=&next=` of every list endpoint. `limit` is kept as text so this
+/// can be `#[serde(flatten)]`ed into other query structs (serde_urlencoded
+/// cannot parse numbers through a flatten) and gets a clear error.
 #[derive(Debug, Default, Deserialize)]
 pub struct PageParams {
-    pub limit: Option<u32>,
+    pub limit: Option<String>,
     pub next: Option<String>,
 }
 
 impl PageParams {
     pub fn request(&self, forward: bool) -> Result<PageRequest, ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        let limit = match self.limit.as_deref() {
+            None => DEFAULT_LIMIT,
+            Some(text) => text.parse::<u32>().unwrap_or(0),
+        };
         if limit == 0 || limit > MAX_LIMIT {
             return Err(ApiError::validation(format!(
                 "limit must be between 1 and {MAX_LIMIT}"

@@ -72,7 +72,9 @@ async fn list_users(
     let raw = query
         .ids
         .filter(|ids| !ids.trim().is_empty())
-        .ok_or_else(|| ApiError::validation("ids is required: a comma-separated list of user ids"))?;
+        .ok_or_else(|| {
+            ApiError::validation("ids is required: a comma-separated list of user ids")
+        })?;
     let mut ids = Vec::new();
     for id in raw.split(',').map(str::trim) {
         let id = UserId::parse(id)?;
@@ -107,7 +109,9 @@ async fn patch_user(
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> Result<impl IntoResponse, ApiError> {
     if !caller.is_self_or_server(&id) {
-        return Err(ApiError::forbidden("a user may only change their own profile"));
+        return Err(ApiError::forbidden(
+            "a user may only change their own profile",
+        ));
     }
     let user = users::patch_user(&state.db, &caller.app, &id, patch, caller.is_server()).await?;
     Ok(Json(json!({ "user": user.view() })))
@@ -171,7 +175,9 @@ async fn mint_token(
     let expires_at = body
         .expires_in
         .map(|s| crate::time::millis_to_rfc3339((crate::time::now_secs() + s) * 1000));
-    Ok(Json(json!({ "user_id": id, "token": token, "expires_at": expires_at })))
+    Ok(Json(
+        json!({ "user_id": id, "token": token, "expires_at": expires_at }),
+    ))
 }
 
 async fn revoke_tokens(
@@ -180,7 +186,9 @@ async fn revoke_tokens(
     ApiPath(id): ApiPath<UserId>,
 ) -> Result<impl IntoResponse, ApiError> {
     if !caller.is_self_or_server(&id) {
-        return Err(ApiError::forbidden("a user may only revoke their own tokens"));
+        return Err(ApiError::forbidden(
+            "a user may only revoke their own tokens",
+        ));
     }
     let user = users::revoke_tokens(&state.db, &caller.app.app_id, &id).await?;
     let at = user.tokens_revoked_at.map(crate::time::millis_to_rfc3339);
@@ -197,7 +205,11 @@ async fn register_device(
         users::require_user(&state.db, &caller.app.app_id, &user).await?;
     }
     let (device, created) = devices::register(&state.db, &caller.app.app_id, &user, input).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(json!({ "device": device.view() }))))
 }
 
@@ -214,7 +226,13 @@ async fn list_devices(
     ApiQuery(query): ApiQuery<DevicesQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = caller.acting_user(query.user_id.as_ref())?;
-    let page = devices::list(&state.db, &caller.app.app_id, &user, &query.page.request(true)?).await?;
+    let page = devices::list(
+        &state.db,
+        &caller.app.app_id,
+        &user,
+        &query.page.request(true)?,
+    )
+    .await?;
     let views: Vec<_> = page.items.iter().map(|d| d.view()).collect();
     Ok(Json(json!({ "devices": views, "next": page.next })))
 }

@@ -1,1 +1,11 @@
-#[test] fn t() {}
+//! End-to-end tests: each test starts the whole local stack in-process (an
+//! in-memory emulator on ephemeral ports) and drives it over real HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod devices;
+mod health;
+mod helpers;
+mod tenancy;
+mod users;

@@ -1,0 +1,160 @@
+//! `TestApp::spawn()`: a running stack with two applications (tenants `a` and
+//! `b`) and typed request helpers.
+
+#![allow(dead_code)]
+
+use chat_local::{Stack, StackOptions};
+use chat_shared::apps::{self, App};
+use chat_shared::auth;
+use chat_shared::ids::UserId;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// One application and its server token.
+#[derive(Clone)]
+pub struct Tenant {
+    pub app: App,
+    pub server: String,
+}
+
+impl Tenant {
+    pub fn key(&self) -> &str {
+        &self.app.api_key
+    }
+
+    /// A user token (the user must exist to be accepted).
+    pub fn user_token(&self, user: &str) -> String {
+        auth::mint_user_token(&self.app.api_secret, &UserId::parse(user).unwrap(), None).unwrap()
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Resp {
+    /// Asserts the status and the public error shape with this code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.body["error"]["code"], code, "body: {}", self.body);
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "error message present: {}",
+            self.body
+        );
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Value {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        &self.body
+    }
+}
+
+pub struct TestApp {
+    pub stack: Stack,
+    pub http: reqwest::Client,
+    pub a: Tenant,
+    pub b: Tenant,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(StackOptions::ephemeral()).await
+    }
+
+    pub async fn spawn_with(options: StackOptions) -> Self {
+        let stack = Stack::start(options).await.expect("stack starts");
+        let a = Self::tenant(&stack, "App A").await;
+        let b = Self::tenant(&stack, "App B").await;
+        Self {
+            stack,
+            http: reqwest::Client::new(),
+            a,
+            b,
+        }
+    }
+
+    async fn tenant(stack: &Stack, name: &str) -> Tenant {
+        let app = apps::create_app(&stack.state.db, None, name)
+            .await
+            .expect("app created");
+        let server = auth::mint_server_token(&app.api_secret, None).unwrap();
+        Tenant { app, server }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.stack.rest_url, path)
+    }
+
+    /// Any request: optional API key header, bearer token and JSON body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        api_key: Option<&str>,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(key) = api_key {
+            request = request.header("X-Api-Key", key);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Self::read(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn read(response: reqwest::Response) -> Resp {
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body read");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON body, got {text:?}"))
+        };
+        Resp { status, body }
+    }
+
+    pub async fn get(&self, t: &Tenant, token: &str, path: &str) -> Resp {
+        self.send(Method::GET, path, Some(t.key()), Some(token), None)
+            .await
+    }
+
+    pub async fn post(&self, t: &Tenant, token: &str, path: &str, body: Value) -> Resp {
+        self.send(Method::POST, path, Some(t.key()), Some(token), Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, t: &Tenant, token: &str, path: &str, body: Value) -> Resp {
+        self.send(Method::PATCH, path, Some(t.key()), Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, t: &Tenant, token: &str, path: &str) -> Resp {
+        self.send(Method::DELETE, path, Some(t.key()), Some(token), None)
+            .await
+    }
+
+    /// `POST /users` with the tenant's server token.
+    pub async fn upsert(&self, t: &Tenant, users: Value) -> Resp {
+        self.post(t, &t.server, "/users", json!({ "users": users }))
+            .await
+    }
+
+    /// Creates plain users with these ids and returns their tokens.
+    pub async fn create_users(&self, t: &Tenant, ids: &[&str]) -> Vec<String> {
+        let users: Vec<Value> = ids.iter().map(|id| json!({ "id": id })).collect();
+        self.upsert(t, json!(users)).await.assert_status(200);
+        ids.iter().map(|id| t.user_token(id)).collect()
+    }
+}
