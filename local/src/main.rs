@@ -62,6 +62,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         key = app.api_key,
         secret = app.api_secret,
     );
+    // The same values as shell variables, so the README's curl lines work as written.
+    std::fs::create_dir_all(&args.data_dir)?;
+    let env_file = args.data_dir.join("dev.env");
+    std::fs::write(
+        &env_file,
+        format!(
+            "CHAT_URL={rest}\nCHAT_API_KEY={key}\nCHAT_SERVER_TOKEN={server_token}\n\
+             CHAT_ALICE_TOKEN={alice}\nCHAT_BOB_TOKEN={bob}\nCHAT_DYNAMODB_ENDPOINT={dynamo}\n",
+            rest = stack.rest_url,
+            key = app.api_key,
+            dynamo = stack.dynamodb_url,
+        ),
+    )?;
+    println!("  (also written to {} for `source`)", env_file.display());
     tokio::signal::ctrl_c().await?;
     stack.stop();
     // Let in-flight requests and the emulator finish cleanly.
