@@ -69,6 +69,10 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: StackOptions) -> Self {
+        // Logs only when asked: TEST_LOG=1 cargo test ...
+        if std::env::var_os("TEST_LOG").is_some() {
+            chat_shared::telemetry::init();
+        }
         let stack = Stack::start(options).await.expect("stack starts");
         let a = Self::tenant(&stack, "App A").await;
         let b = Self::tenant(&stack, "App B").await;
