@@ -91,6 +91,23 @@ impl MessageId {
     }
 }
 
+impl MessageId {
+    /// The smallest time-ordered id of millisecond `ms`: every id generated at
+    /// or after that time sorts above it. Bounds unread counts and truncation.
+    pub fn lower_bound_at(ms: i64) -> String {
+        let ms = u64::try_from(ms).unwrap_or(0);
+        uuid::Builder::from_unix_timestamp_millis(ms, &[0u8; 10])
+            .into_uuid()
+            .to_string()
+    }
+}
+
+impl ChannelId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().simple().to_string())
+    }
+}
+
 impl AppId {
     pub fn generate() -> Self {
         Self(format!("app_{}", uuid::Uuid::now_v7().simple()))
@@ -119,6 +136,15 @@ mod tests {
         assert!(ok.is_ok());
         let bad: Result<UserId, _> = serde_json::from_str("\"bo#b\"");
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn lower_bound_sorts_below_ids_generated_later() {
+        let bound = MessageId::lower_bound_at(crate::time::now_millis());
+        let later = MessageId::generate();
+        assert!(bound.as_str() <= later.as_str());
+        let earlier_bound = MessageId::lower_bound_at(crate::time::now_millis() - 60_000);
+        assert!(earlier_bound < bound);
     }
 
     #[test]

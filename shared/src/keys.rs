@@ -23,6 +23,7 @@ pub const CONNECTION_PREFIX: &str = "CONN#";
 pub const MEMBER_PREFIX: &str = "MEMBER#";
 pub const MESSAGE_PREFIX: &str = "MSG#";
 pub const REACTION_PREFIX: &str = "REACTION#";
+pub const BAN_PREFIX: &str = "BAN#";
 
 pub fn app(app: &AppId) -> Key {
     Key::new(format!("APP#{app}"), "APP")
@@ -88,6 +89,20 @@ pub fn member(app: &AppId, channel: &ChannelId, user: &UserId) -> Key {
     )
 }
 
+/// A ban of a user in a channel (a TTL item when the ban expires).
+pub fn ban(app: &AppId, channel: &ChannelId, user: &UserId) -> Key {
+    Key::new(
+        channel_partition(app, channel),
+        format!("{BAN_PREFIX}{user}"),
+    )
+}
+
+/// The lock that makes a distinct channel unique per member set: its key is
+/// a hash of the channel type and the sorted member ids.
+pub fn distinct(app: &AppId, member_set_hash: &str) -> Key {
+    Key::new(format!("APP#{app}#DISTINCT#{member_set_hash}"), "DISTINCT")
+}
+
 pub fn message(app: &AppId, channel: &ChannelId, message: &MessageId) -> Key {
     Key::new(
         channel_partition(app, channel),
@@ -142,6 +157,8 @@ mod tests {
         assert_eq!(pair(channel(&a, &c)), s("APP#a1#CH#c1", "CHANNEL"));
         assert_eq!(pair(member(&a, &c, &u)), s("APP#a1#CH#c1", "MEMBER#u1"));
         assert_eq!(pair(message(&a, &c, &m)), s("APP#a1#CH#c1", "MSG#m1"));
+        assert_eq!(pair(ban(&a, &c, &u)), s("APP#a1#CH#c1", "BAN#u1"));
+        assert_eq!(pair(distinct(&a, "h1")), s("APP#a1#DISTINCT#h1", "DISTINCT"));
         assert_eq!(
             pair(reaction(&a, &m, &u, "like")),
             s("APP#a1#MSG#m1", "REACTION#u1#like")

@@ -4,6 +4,7 @@
 
 pub mod apps;
 pub mod auth;
+pub mod channels;
 pub mod config;
 pub mod db;
 pub mod devices;

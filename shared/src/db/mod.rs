@@ -10,9 +10,10 @@ use std::time::Duration;
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType, Select,
-    TimeToLiveSpecification, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest,
+    GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes, Projection,
+    ProjectionType, Put, ScalarAttributeType, Select, TimeToLiveSpecification,
+    TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
@@ -50,6 +51,8 @@ pub enum Cond {
     /// The stored item's `version` must be this (optimistic concurrency);
     /// `Version(0)` means "must not exist".
     Version(u64),
+    /// The item must exist and not be soft-deleted (no `deleted_at`).
+    Live,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -363,6 +366,129 @@ impl Db {
         Ok(Write(TransactWriteItem::builder().put(put).build()))
     }
 
+    /// A delete for [`Db::transact`].
+    pub fn delete_write(&self, key: &Key, cond: Cond) -> Result<Write, DbError> {
+        let (expr, names, values) = condition(cond);
+        let delete = Delete::builder()
+            .table_name(self.table.as_ref())
+            .set_key(Some(key_item(key)))
+            .set_condition_expression(expr)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(DbError::build)?;
+        Ok(Write(TransactWriteItem::builder().delete(delete).build()))
+    }
+
+    /// A condition that must hold for [`Db::transact`] to write anything.
+    pub fn check_write(&self, key: &Key, cond: Cond) -> Result<Write, DbError> {
+        let (expr, names, values) = condition(cond);
+        let check = ConditionCheck::builder()
+            .table_name(self.table.as_ref())
+            .set_key(Some(key_item(key)))
+            .condition_expression(expr.unwrap_or_else(|| "attribute_exists(#pk)".into()))
+            .set_expression_attribute_names(names.or_else(|| {
+                Some(HashMap::from([("#pk".to_string(), table::PK.to_string())]))
+            }))
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(DbError::build)?;
+        Ok(Write(TransactWriteItem::builder().condition_check(check).build()))
+    }
+
+    /// Adds `delta` to a numeric attribute and bumps `version`, atomically and
+    /// without reading: concurrent counters never conflict with each other.
+    pub fn add_write(&self, key: &Key, attr: &str, delta: i64, cond: Cond) -> Result<Write, DbError> {
+        let (expr, names, values) = condition(cond);
+        let mut names = names.unwrap_or_default();
+        names.insert("#counter".into(), attr.into());
+        names.insert("#v".into(), "version".into());
+        let mut values = values.unwrap_or_default();
+        values.insert(":delta".into(), AttributeValue::N(delta.to_string()));
+        values.insert(":one".into(), AttributeValue::N("1".into()));
+        let update = Update::builder()
+            .table_name(self.table.as_ref())
+            .set_key(Some(key_item(key)))
+            .update_expression("ADD #counter :delta, #v :one")
+            .set_condition_expression(expr)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(DbError::build)?;
+        Ok(Write(TransactWriteItem::builder().update(update).build()))
+    }
+
+    /// Deletes many items, unconditionally (clean-up after a commit point).
+    pub async fn batch_delete(&self, keys: &[Key]) -> Result<(), DbError> {
+        for chunk in keys.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    DeleteRequest::builder()
+                        .set_key(Some(key_item(key)))
+                        .build()
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                        .map_err(DbError::build)
+                })
+                .collect::<Result<_, _>>()?;
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(self.table.as_ref(), std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(DbError::sdk)?;
+                if let Some(mut rest) = out.unprocessed_items {
+                    pending = rest.remove(self.table.as_ref()).unwrap_or_default();
+                }
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(DbError::Sdk("unprocessed deletes after retries".into()));
+                    }
+                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts items of `pk` whose sort key starts with `prefix` and is greater
+    /// than `after`, stopping at `cap` (unread counts are shown as "99+").
+    pub async fn count_after(&self, pk: &str, prefix: &str, after: &str, cap: usize) -> Result<usize, DbError> {
+        let upper = format!("{prefix}\u{10FFFF}");
+        // BETWEEN is inclusive; the successor of `after` makes it exclusive.
+        let lower = format!("{after}\u{0}");
+        let mut total = 0usize;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(self.table.as_ref())
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :after AND :upper")
+                .expression_attribute_names("#pk", table::PK)
+                .expression_attribute_names("#sk", table::SK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
+                .expression_attribute_values(":after", AttributeValue::S(lower.clone()))
+                .expression_attribute_values(":upper", AttributeValue::S(upper.clone()))
+                .select(Select::Count)
+                .limit(i32::try_from(cap + 1).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(DbError::sdk)?;
+            total += usize::try_from(out.count).unwrap_or(0);
+            match out.last_evaluated_key {
+                Some(key) if total <= cap => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(total.min(cap))
+    }
+
     /// All writes succeed together or none does (at most 100).
     pub async fn transact(&self, writes: Vec<Write>) -> Result<(), DbError> {
         if writes.is_empty() {
@@ -509,6 +635,14 @@ fn condition(cond: Cond) -> CondParts {
             (Some("attribute_not_exists(#pk)".into()), pk_name(), None)
         }
         Cond::Exists => (Some("attribute_exists(#pk)".into()), pk_name(), None),
+        Cond::Live => (
+            Some("attribute_exists(#pk) AND attribute_not_exists(#deleted)".into()),
+            Some(HashMap::from([
+                ("#pk".to_string(), table::PK.to_string()),
+                ("#deleted".to_string(), "deleted_at".to_string()),
+            ])),
+            None,
+        ),
         Cond::Version(v) => (
             Some("#version = :version".into()),
             Some(HashMap::from([(

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::common::{finish, ApiJson, ApiPath, ApiQuery, PageParams};
+use super::common::{finish, ApiJson, ApiPath, ApiQuery, OptionalJson, PageParams};
 use crate::auth::{self, Caller};
 use crate::devices::{self, DeviceInput};
 use crate::error::ApiError;
@@ -150,16 +150,9 @@ async fn mint_token(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<UserId>,
-    body: axum::body::Bytes,
+    OptionalJson(body): OptionalJson<TokenBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_server()?;
-    // The body is optional here: no body means a token without expiry.
-    let body: TokenBody = if body.iter().all(u8::is_ascii_whitespace) {
-        TokenBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::validation(format!("invalid JSON body: {e}")))?
-    };
     if let Some(secs) = body.expires_in {
         if !(1..=MAX_TOKEN_SECONDS).contains(&secs) {
             return Err(ApiError::validation(format!(

@@ -1,0 +1,123 @@
+//! `GET /channels`: the caller's channels, last message first.
+//!
+//! Ordering by last message without writing to every member on every message
+//! (sends stay O(1) items) means reading all of the user's memberships and
+//! their channels, then sorting: see the README's cost notes.
+
+use base64::Engine;
+use futures::future::try_join_all;
+use serde_json::{json, Value};
+
+use super::{Channel, ChannelType, Ctx, Member, Membership};
+use crate::db::{Db, PageRequest};
+use crate::error::ApiError;
+use crate::ids::ChannelId;
+use crate::keys::{self, Key};
+
+/// Unread counts stop here; clients show "99+".
+pub const UNREAD_CAP: usize = 100;
+/// Members embedded per listed channel.
+pub const MEMBERS_PER_CHANNEL: i32 = 10;
+
+pub struct ListOptions {
+    pub kind: Option<ChannelType>,
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+fn encode_cursor(channel: &Channel) -> String {
+    let raw = serde_json::to_vec(&(channel.activity(), channel.id.as_str())).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(cursor: &str) -> Result<(String, String), ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|raw| serde_json::from_slice(&raw).ok())
+        .ok_or_else(|| ApiError::validation("invalid `next` cursor"))
+}
+
+pub async fn my_channels(db: &Db, ctx: &Ctx, options: ListOptions) -> Result<Value, ApiError> {
+    let user = ctx.require_user()?.clone();
+    let app = &ctx.app.app_id;
+    let after = options.cursor.as_deref().map(decode_cursor).transpose()?;
+
+    let partition = keys::user_partition(app, &user);
+    let mut memberships: Vec<Membership> = Vec::new();
+    let mut request = PageRequest { limit: 1000, cursor: None, forward: true };
+    loop {
+        let page = db.query::<Membership>(&partition, keys::MEMBERSHIP_PREFIX, &request).await?;
+        memberships.extend(page.items);
+        match page.next {
+            Some(next) => request.cursor = Some(next),
+            None => break,
+        }
+    }
+    let channel_keys: Vec<Key> = memberships
+        .iter()
+        .map(|m| keys::channel(app, &m.channel_id))
+        .collect();
+    let channels: Vec<Channel> = db.batch_get(&channel_keys).await?;
+
+    let mut rows: Vec<(Channel, Membership)> = channels
+        .into_iter()
+        .filter(|c| c.deleted_at.is_none())
+        .filter(|c| options.kind.is_none_or(|k| c.kind == k))
+        .filter_map(|c| {
+            let membership = memberships.iter().find(|m| m.channel_id == c.id)?.clone();
+            (!membership.is_hidden(&c)).then_some((c, membership))
+        })
+        .collect();
+    // Newest activity first; the id breaks ties so the order is total.
+    rows.sort_by(|(a, _), (b, _)| b.activity().cmp(a.activity()).then_with(|| b.id.cmp(&a.id)));
+    if let Some((activity, id)) = &after {
+        rows.retain(|(c, _)| (c.activity(), c.id.as_str()) < (activity.as_str(), id.as_str()));
+    }
+    let more = rows.len() > options.limit;
+    rows.truncate(options.limit);
+    let next = if more { rows.last().map(|(c, _)| encode_cursor(c)) } else { None };
+
+    let entries = try_join_all(rows.iter().map(|(channel, membership)| entry(db, ctx, channel, membership))).await?;
+    Ok(json!({ "channels": entries, "next": next }))
+}
+
+async fn entry(db: &Db, ctx: &Ctx, channel: &Channel, membership: &Membership) -> Result<Value, ApiError> {
+    let app = &ctx.app.app_id;
+    let partition = keys::channel_partition(app, &channel.id);
+    let members = db.query::<Member>(
+        &partition,
+        keys::MEMBER_PREFIX,
+        &PageRequest { limit: MEMBERS_PER_CHANNEL, cursor: None, forward: true },
+    );
+    let unread = unread_count(db, app, &channel.id, channel, membership);
+    let (members, unread) = futures::try_join!(async { members.await.map_err(ApiError::from) }, unread)?;
+    Ok(json!({
+        "channel": channel.view(),
+        "members": members.items.iter().map(Member::view).collect::<Vec<_>>(),
+        "members_next": members.next,
+        "membership": membership.view(channel),
+        "unread_count": unread,
+    }))
+}
+
+/// Messages above the member's read mark and the channel's truncation,
+/// counted from the sort keys (capped): nothing is written per message.
+pub async fn unread_count(
+    db: &Db,
+    app: &crate::ids::AppId,
+    channel_id: &ChannelId,
+    channel: &Channel,
+    membership: &Membership,
+) -> Result<usize, ApiError> {
+    let mut floor = membership.read_up_to.clone();
+    if let Some(ms) = channel.truncated_at_ms {
+        let truncated = format!("{}{}", keys::MESSAGE_PREFIX, crate::ids::MessageId::lower_bound_at(ms));
+        if truncated > floor {
+            floor = truncated;
+        }
+    }
+    Ok(db
+        .count_after(&keys::channel_partition(app, channel_id), keys::MESSAGE_PREFIX, &floor, UNREAD_CAP)
+        .await?)
+}

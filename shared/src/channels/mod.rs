@@ -1,0 +1,183 @@
+//! Channels, their members and moderation. Handlers build a [`Ctx`] from the
+//! caller, [`load`] the channel with the actor's membership, check a
+//! permission on the [`Access`], then call a service function.
+
+pub mod listing;
+pub mod members;
+pub mod moderation;
+mod model;
+pub mod service;
+
+pub use model::*;
+
+use std::sync::Arc;
+
+use crate::apps::App;
+use crate::auth::{Actor, Caller};
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::ids::{ChannelId, MessageId, UserId};
+use crate::keys;
+
+/// At most this many members join in one atomic write: each takes two items
+/// (member + membership mirror) of a transaction's 100, beside the channel.
+pub const MAX_MEMBERS_PER_WRITE: usize = 49;
+
+/// Who is acting: the app, whether with a server token, and the acting user
+/// (the token's user, or the `user_id` a server token names).
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub app: Arc<App>,
+    pub server: bool,
+    pub user: Option<UserId>,
+}
+
+impl Ctx {
+    /// `named` is the `user_id` of the request, used only with a server token.
+    pub fn new(caller: &Caller, named: Option<&UserId>) -> Result<Self, ApiError> {
+        match &caller.actor {
+            Actor::Server => Ok(Self {
+                app: caller.app.clone(),
+                server: true,
+                user: named.cloned(),
+            }),
+            Actor::User(me) => {
+                if named.is_some_and(|n| n != me) {
+                    return Err(ApiError::forbidden(
+                        "a user token can only act for its own user",
+                    ));
+                }
+                Ok(Self {
+                    app: caller.app.clone(),
+                    server: false,
+                    user: Some(me.clone()),
+                })
+            }
+        }
+    }
+
+    /// The acting user, required (a server token must name one).
+    pub fn require_user(&self) -> Result<&UserId, ApiError> {
+        self.user.as_ref().ok_or_else(|| {
+            ApiError::validation("user_id is required when acting with a server token")
+        })
+    }
+}
+
+/// A live channel and the acting user's member item, if any.
+#[derive(Clone, Debug)]
+pub struct Access {
+    pub channel: Channel,
+    pub member: Option<Member>,
+    server: bool,
+}
+
+impl Access {
+    fn active_role(&self) -> Option<Role> {
+        self.member.as_ref().filter(|m| m.is_active()).map(|m| m.role)
+    }
+
+    /// Members (invitees included) and the server read any channel; anyone
+    /// in the app reads a public one.
+    pub fn require_read(&self) -> Result<(), ApiError> {
+        if self.server || self.member.is_some() || self.channel.kind == ChannelType::Public {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("you are not a member of this channel"))
+        }
+    }
+
+    pub fn require_member(&self) -> Result<&Member, ApiError> {
+        self.member
+            .as_ref()
+            .ok_or_else(|| ApiError::forbidden("you are not a member of this channel"))
+    }
+
+    /// Owners, admins and the server.
+    pub fn require_moderator(&self) -> Result<(), ApiError> {
+        if self.server || self.active_role() >= Some(Role::Admin) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("only a channel owner or admin may do this"))
+        }
+    }
+
+    /// Owners and the server.
+    pub fn require_owner(&self) -> Result<(), ApiError> {
+        if self.server || self.active_role() == Some(Role::Owner) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("only a channel owner may do this"))
+        }
+    }
+
+    /// An admin may act on members and admins, never on an owner.
+    pub fn require_outranks(&self, target: Role) -> Result<(), ApiError> {
+        if self.server || self.active_role() == Some(Role::Owner) || target != Role::Owner {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("an admin cannot act on a channel owner"))
+        }
+    }
+}
+
+/// Loads a live channel of the caller's app and the acting user's member item.
+/// Another app's channel id, like a deleted channel, is simply not found.
+pub async fn load(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Access, ApiError> {
+    let channel: Channel = db
+        .get(&keys::channel(&ctx.app.app_id, channel_id))
+        .await?
+        .filter(|c: &Channel| c.deleted_at.is_none())
+        .ok_or_else(|| ApiError::not_found(format!("channel {channel_id} not found")))?;
+    let member = match &ctx.user {
+        Some(user) => db.get(&keys::member(&ctx.app.app_id, channel_id, user)).await?,
+        None => None,
+    };
+    Ok(Access {
+        channel,
+        member,
+        server: ctx.server,
+    })
+}
+
+/// The sort key above which a new member's messages count as unread.
+pub(crate) fn read_floor_now() -> String {
+    format!(
+        "{}{}",
+        keys::MESSAGE_PREFIX,
+        MessageId::lower_bound_at(crate::time::now_millis())
+    )
+}
+
+pub(crate) fn new_membership(
+    channel: &Channel,
+    user: &UserId,
+    role: Role,
+    invite: Option<InviteStatus>,
+    now: &str,
+) -> (Member, Membership) {
+    let member = Member {
+        app_id: channel.app_id.clone(),
+        channel_id: channel.id.clone(),
+        user_id: user.clone(),
+        role,
+        invite,
+        joined_at: now.to_string(),
+        version: 1,
+    };
+    let membership = Membership {
+        app_id: channel.app_id.clone(),
+        user_id: user.clone(),
+        channel_id: channel.id.clone(),
+        role,
+        invite,
+        muted: false,
+        hidden_at: None,
+        read_up_to: read_floor_now(),
+        last_read_message_id: None,
+        last_read_at: None,
+        joined_at: now.to_string(),
+        version: 1,
+    };
+    (member, membership)
+}

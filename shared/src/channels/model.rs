@@ -1,0 +1,298 @@
+//! Channel, member, membership, ban and distinct-lock items, and their views.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use validator::Validate;
+
+use crate::db::Entity;
+use crate::ids::{AppId, ChannelId, MessageId, UserId};
+use crate::keys::{self, Key};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelType {
+    /// Two members, always distinct.
+    Direct,
+    /// Members only.
+    Group,
+    /// Anyone in the app may read and join.
+    Public,
+}
+
+impl ChannelType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Group => "group",
+            Self::Public => "public",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[default]
+    Member,
+    Admin,
+    Owner,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InviteStatus {
+    Pending,
+}
+
+/// Per-channel feature switches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelSettings {
+    pub typing_events: bool,
+    pub read_events: bool,
+    pub reactions: bool,
+    pub replies: bool,
+    pub uploads: bool,
+}
+
+impl Default for ChannelSettings {
+    fn default() -> Self {
+        Self {
+            typing_events: true,
+            read_events: true,
+            reactions: true,
+            replies: true,
+            uploads: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Channel {
+    pub app_id: AppId,
+    pub id: ChannelId,
+    #[serde(rename = "type")]
+    pub kind: ChannelType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    #[serde(default)]
+    pub settings: ChannelSettings,
+    /// Seconds a member waits between messages; 0 is off.
+    #[serde(default)]
+    pub slow_mode: u32,
+    #[serde(default)]
+    pub is_distinct: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_key: Option<String>,
+    #[serde(default)]
+    pub frozen: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated_at_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<UserId>,
+    #[serde(default)]
+    pub member_count: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Soft delete: the id is never reused, readers see 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Entity for Channel {
+    const TYPE: &'static str = "channel";
+    fn key(&self) -> Key {
+        keys::channel(&self.app_id, &self.id)
+    }
+}
+
+impl Channel {
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "type": self.kind,
+            "name": self.name,
+            "description": self.description,
+            "avatar_url": self.avatar_url,
+            "metadata": self.metadata,
+            "settings": self.settings,
+            "slow_mode": self.slow_mode,
+            "is_distinct": self.is_distinct,
+            "frozen": self.frozen,
+            "truncated_at": self.truncated_at,
+            "created_by": self.created_by,
+            "member_count": self.member_count,
+            "last_message_at": self.last_message_at,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+
+    /// The time this channel last saw activity, for "last message first".
+    pub fn activity(&self) -> &str {
+        self.last_message_at.as_deref().unwrap_or(&self.created_at)
+    }
+}
+
+/// A user's membership as the channel sees it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Member {
+    pub app_id: AppId,
+    pub channel_id: ChannelId,
+    pub user_id: UserId,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<InviteStatus>,
+    pub joined_at: String,
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Entity for Member {
+    const TYPE: &'static str = "member";
+    fn key(&self) -> Key {
+        keys::member(&self.app_id, &self.channel_id, &self.user_id)
+    }
+}
+
+impl Member {
+    pub fn view(&self) -> Value {
+        json!({
+            "user_id": self.user_id,
+            "role": self.role,
+            "invite": self.invite,
+            "joined_at": self.joined_at,
+        })
+    }
+
+    /// An accepted member (not a pending invitee).
+    pub fn is_active(&self) -> bool {
+        self.invite.is_none()
+    }
+}
+
+/// The same membership as the user sees it (their "my channels" list), with
+/// their own per-channel state.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Membership {
+    pub app_id: AppId,
+    pub user_id: UserId,
+    pub channel_id: ChannelId,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<InviteStatus>,
+    #[serde(default)]
+    pub muted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_at: Option<String>,
+    /// Sort key of the last message read; messages above it are unread.
+    pub read_up_to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_message_id: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_at: Option<String>,
+    pub joined_at: String,
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Entity for Membership {
+    const TYPE: &'static str = "membership";
+    fn key(&self) -> Key {
+        keys::membership(&self.app_id, &self.user_id, &self.channel_id)
+    }
+}
+
+impl Membership {
+    pub fn view(&self, channel: &Channel) -> Value {
+        json!({
+            "role": self.role,
+            "invite": self.invite,
+            "muted": self.muted,
+            "hidden": self.is_hidden(channel),
+            "last_read_message_id": self.last_read_message_id,
+            "last_read_at": self.last_read_at,
+            "joined_at": self.joined_at,
+        })
+    }
+
+    /// Hidden until shown, or until a message newer than the hiding arrives.
+    pub fn is_hidden(&self, channel: &Channel) -> bool {
+        match (&self.hidden_at, &channel.last_message_at) {
+            (None, _) => false,
+            (Some(hidden), Some(last)) => last <= hidden,
+            (Some(_), None) => true,
+        }
+    }
+}
+
+/// A ban of a user in a channel. Expiry is the item's TTL, and reads treat
+/// an expired item as absent, so no clean-up job is needed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Ban {
+    pub app_id: AppId,
+    pub channel_id: ChannelId,
+    pub user_id: UserId,
+    #[serde(default)]
+    pub shadow: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banned_by: Option<UserId>,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_epoch: Option<i64>,
+}
+
+impl Entity for Ban {
+    const TYPE: &'static str = "ban";
+    fn key(&self) -> Key {
+        keys::ban(&self.app_id, &self.channel_id, &self.user_id)
+    }
+    fn ttl(&self) -> Option<i64> {
+        self.expires_epoch
+    }
+}
+
+impl Ban {
+    pub fn view(&self) -> Value {
+        json!({
+            "user_id": self.user_id,
+            "channel_id": self.channel_id,
+            "shadow": self.shadow,
+            "reason": self.reason,
+            "banned_by": self.banned_by,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+        })
+    }
+}
+
+/// Points a member set at its one distinct channel.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DistinctLock {
+    pub app_id: AppId,
+    pub hash: String,
+    pub channel_id: ChannelId,
+}
+
+impl Entity for DistinctLock {
+    const TYPE: &'static str = "distinct_lock";
+    fn key(&self) -> Key {
+        keys::distinct(&self.app_id, &self.hash)
+    }
+}
