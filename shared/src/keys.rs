@@ -158,7 +158,10 @@ mod tests {
         assert_eq!(pair(member(&a, &c, &u)), s("APP#a1#CH#c1", "MEMBER#u1"));
         assert_eq!(pair(message(&a, &c, &m)), s("APP#a1#CH#c1", "MSG#m1"));
         assert_eq!(pair(ban(&a, &c, &u)), s("APP#a1#CH#c1", "BAN#u1"));
-        assert_eq!(pair(distinct(&a, "h1")), s("APP#a1#DISTINCT#h1", "DISTINCT"));
+        assert_eq!(
+            pair(distinct(&a, "h1")),
+            s("APP#a1#DISTINCT#h1", "DISTINCT")
+        );
         assert_eq!(
             pair(reaction(&a, &m, &u, "like")),
             s("APP#a1#MSG#m1", "REACTION#u1#like")

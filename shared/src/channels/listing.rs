@@ -45,9 +45,15 @@ pub async fn my_channels(db: &Db, ctx: &Ctx, options: ListOptions) -> Result<Val
 
     let partition = keys::user_partition(app, &user);
     let mut memberships: Vec<Membership> = Vec::new();
-    let mut request = PageRequest { limit: 1000, cursor: None, forward: true };
+    let mut request = PageRequest {
+        limit: 1000,
+        cursor: None,
+        forward: true,
+    };
     loop {
-        let page = db.query::<Membership>(&partition, keys::MEMBERSHIP_PREFIX, &request).await?;
+        let page = db
+            .query::<Membership>(&partition, keys::MEMBERSHIP_PREFIX, &request)
+            .await?;
         memberships.extend(page.items);
         match page.next {
             Some(next) => request.cursor = Some(next),
@@ -76,22 +82,40 @@ pub async fn my_channels(db: &Db, ctx: &Ctx, options: ListOptions) -> Result<Val
     }
     let more = rows.len() > options.limit;
     rows.truncate(options.limit);
-    let next = if more { rows.last().map(|(c, _)| encode_cursor(c)) } else { None };
+    let next = if more {
+        rows.last().map(|(c, _)| encode_cursor(c))
+    } else {
+        None
+    };
 
-    let entries = try_join_all(rows.iter().map(|(channel, membership)| entry(db, ctx, channel, membership))).await?;
+    let entries = try_join_all(
+        rows.iter()
+            .map(|(channel, membership)| entry(db, ctx, channel, membership)),
+    )
+    .await?;
     Ok(json!({ "channels": entries, "next": next }))
 }
 
-async fn entry(db: &Db, ctx: &Ctx, channel: &Channel, membership: &Membership) -> Result<Value, ApiError> {
+async fn entry(
+    db: &Db,
+    ctx: &Ctx,
+    channel: &Channel,
+    membership: &Membership,
+) -> Result<Value, ApiError> {
     let app = &ctx.app.app_id;
     let partition = keys::channel_partition(app, &channel.id);
     let members = db.query::<Member>(
         &partition,
         keys::MEMBER_PREFIX,
-        &PageRequest { limit: MEMBERS_PER_CHANNEL, cursor: None, forward: true },
+        &PageRequest {
+            limit: MEMBERS_PER_CHANNEL,
+            cursor: None,
+            forward: true,
+        },
     );
     let unread = unread_count(db, app, &channel.id, channel, membership);
-    let (members, unread) = futures::try_join!(async { members.await.map_err(ApiError::from) }, unread)?;
+    let (members, unread) =
+        futures::try_join!(async { members.await.map_err(ApiError::from) }, unread)?;
     Ok(json!({
         "channel": channel.view(),
         "members": members.items.iter().map(Member::view).collect::<Vec<_>>(),
@@ -112,12 +136,21 @@ pub async fn unread_count(
 ) -> Result<usize, ApiError> {
     let mut floor = membership.read_up_to.clone();
     if let Some(ms) = channel.truncated_at_ms {
-        let truncated = format!("{}{}", keys::MESSAGE_PREFIX, crate::ids::MessageId::lower_bound_at(ms));
+        let truncated = format!(
+            "{}{}",
+            keys::MESSAGE_PREFIX,
+            crate::ids::MessageId::lower_bound_at(ms)
+        );
         if truncated > floor {
             floor = truncated;
         }
     }
     Ok(db
-        .count_after(&keys::channel_partition(app, channel_id), keys::MESSAGE_PREFIX, &floor, UNREAD_CAP)
+        .count_after(
+            &keys::channel_partition(app, channel_id),
+            keys::MESSAGE_PREFIX,
+            &floor,
+            UNREAD_CAP,
+        )
         .await?)
 }

@@ -4,7 +4,10 @@
 
 use serde::Deserialize;
 
-use super::{load, moderation, new_membership, Access, ChannelType, Ctx, InviteStatus, Member, Membership, Role, MAX_MEMBERS_PER_WRITE};
+use super::{
+    load, moderation, new_membership, Access, ChannelType, Ctx, InviteStatus, Member, Membership,
+    Role, MAX_MEMBERS_PER_WRITE,
+};
 use crate::db::{Cond, Db, DbError, Page, PageRequest};
 use crate::error::ApiError;
 use crate::ids::{ChannelId, UserId};
@@ -31,19 +34,35 @@ fn changed_under_us(err: DbError) -> ApiError {
     }
 }
 
-pub async fn page(db: &Db, ctx: &Ctx, channel_id: &ChannelId, request: &PageRequest) -> Result<Page<Member>, ApiError> {
+pub async fn page(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+    request: &PageRequest,
+) -> Result<Page<Member>, ApiError> {
     Ok(db
-        .query(&keys::channel_partition(&ctx.app.app_id, channel_id), keys::MEMBER_PREFIX, request)
+        .query(
+            &keys::channel_partition(&ctx.app.app_id, channel_id),
+            keys::MEMBER_PREFIX,
+            request,
+        )
         .await?)
 }
 
 /// Adds (or invites) users; those already members are left as they are.
 /// Returns the newly added member items.
-pub async fn add(db: &Db, ctx: &Ctx, access: &Access, input: AddMembers) -> Result<Vec<Member>, ApiError> {
+pub async fn add(
+    db: &Db,
+    ctx: &Ctx,
+    access: &Access,
+    input: AddMembers,
+) -> Result<Vec<Member>, ApiError> {
     access.require_moderator()?;
     let channel = &access.channel;
     if channel.kind == ChannelType::Direct {
-        return Err(ApiError::validation("a direct channel's members cannot change"));
+        return Err(ApiError::validation(
+            "a direct channel's members cannot change",
+        ));
     }
     let role = input.role.unwrap_or_default();
     if role == Role::Owner || role == Role::Admin {
@@ -70,7 +89,10 @@ pub async fn add(db: &Db, ctx: &Ctx, access: &Access, input: AddMembers) -> Resu
         .map(UserId::as_str)
         .collect();
     if !missing.is_empty() {
-        return Err(ApiError::validation(format!("unknown users: {}", missing.join(", "))));
+        return Err(ApiError::validation(format!(
+            "unknown users: {}",
+            missing.join(", ")
+        )));
     }
     let member_keys: Vec<Key> = wanted
         .iter()
@@ -87,7 +109,12 @@ pub async fn add(db: &Db, ctx: &Ctx, access: &Access, input: AddMembers) -> Resu
     let invite = input.invite.then_some(InviteStatus::Pending);
     let now = crate::time::now_rfc3339();
     let count = i64::try_from(new.len()).unwrap_or(0);
-    let mut writes = vec![db.add_write(&keys::channel(&ctx.app.app_id, &channel.id), "member_count", count, Cond::Live)?];
+    let mut writes = vec![db.add_write(
+        &keys::channel(&ctx.app.app_id, &channel.id),
+        "member_count",
+        count,
+        Cond::Live,
+    )?];
     let mut added = Vec::with_capacity(new.len());
     for user in &new {
         let (member, membership) = new_membership(channel, user, role, invite, &now);
@@ -113,9 +140,20 @@ pub async fn remove(db: &Db, ctx: &Ctx, access: &Access, target: &UserId) -> Res
         access.require_outranks(member.role)?;
     }
     let writes = vec![
-        db.delete_write(&member_key(ctx, &channel.id, target), Cond::Version(member.version))?,
-        db.delete_write(&keys::membership(&ctx.app.app_id, target, &channel.id), Cond::Always)?,
-        db.add_write(&keys::channel(&ctx.app.app_id, &channel.id), "member_count", -1, Cond::Live)?,
+        db.delete_write(
+            &member_key(ctx, &channel.id, target),
+            Cond::Version(member.version),
+        )?,
+        db.delete_write(
+            &keys::membership(&ctx.app.app_id, target, &channel.id),
+            Cond::Always,
+        )?,
+        db.add_write(
+            &keys::channel(&ctx.app.app_id, &channel.id),
+            "member_count",
+            -1,
+            Cond::Live,
+        )?,
     ];
     db.transact(writes).await.map_err(changed_under_us)
 }
@@ -125,7 +163,13 @@ fn member_key(ctx: &Ctx, channel: &ChannelId, user: &UserId) -> Key {
 }
 
 /// Changes a member's role: owners and the server only.
-pub async fn set_role(db: &Db, ctx: &Ctx, access: &Access, target: &UserId, role: Role) -> Result<Member, ApiError> {
+pub async fn set_role(
+    db: &Db,
+    ctx: &Ctx,
+    access: &Access,
+    target: &UserId,
+    role: Role,
+) -> Result<Member, ApiError> {
     access.require_owner()?;
     let channel = &access.channel;
     let (mut member, mut membership) = both(db, ctx, &channel.id, target).await?;
@@ -142,33 +186,52 @@ pub async fn set_role(db: &Db, ctx: &Ctx, access: &Access, target: &UserId, role
     Ok(member)
 }
 
-async fn both(db: &Db, ctx: &Ctx, channel: &ChannelId, user: &UserId) -> Result<(Member, Membership), ApiError> {
+async fn both(
+    db: &Db,
+    ctx: &Ctx,
+    channel: &ChannelId,
+    user: &UserId,
+) -> Result<(Member, Membership), ApiError> {
     let member: Option<Member> = db.get(&member_key(ctx, channel, user)).await?;
-    let membership: Option<Membership> = db.get(&keys::membership(&ctx.app.app_id, user, channel)).await?;
+    let membership: Option<Membership> = db
+        .get(&keys::membership(&ctx.app.app_id, user, channel))
+        .await?;
     match (member, membership) {
         (Some(m), Some(s)) => Ok((m, s)),
-        _ => Err(ApiError::not_found(format!("{user} is not a member of this channel"))),
+        _ => Err(ApiError::not_found(format!(
+            "{user} is not a member of this channel"
+        ))),
     }
 }
 
 /// Joins a public channel (not while banned). Joining again is a no-op.
 pub async fn join(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Member, ApiError> {
-    let user = ctx.require_user()?.clone();
     let access = load(db, ctx, channel_id).await?;
+    let user = ctx.require_user()?.clone();
     if let Some(member) = access.member {
         return Ok(member);
     }
     if access.channel.kind != ChannelType::Public {
-        return Err(ApiError::forbidden("only public channels can be joined; ask a channel admin to add you"));
+        return Err(ApiError::forbidden(
+            "only public channels can be joined; ask a channel admin to add you",
+        ));
     }
-    if moderation::active_ban(db, ctx, channel_id, &user).await?.is_some() {
+    if moderation::active_ban(db, ctx, channel_id, &user)
+        .await?
+        .is_some()
+    {
         return Err(ApiError::forbidden("you are banned from this channel"));
     }
     users::require_user(db, &ctx.app.app_id, &user).await?;
     let now = crate::time::now_rfc3339();
     let (member, membership) = new_membership(&access.channel, &user, Role::Member, None, &now);
     let writes = vec![
-        db.add_write(&keys::channel(&ctx.app.app_id, channel_id), "member_count", 1, Cond::Live)?,
+        db.add_write(
+            &keys::channel(&ctx.app.app_id, channel_id),
+            "member_count",
+            1,
+            Cond::Live,
+        )?,
         db.put_write(&member, Cond::NotExists)?,
         db.put_write(&membership, Cond::Always)?,
     ];
@@ -177,16 +240,15 @@ pub async fn join(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Member, 
 }
 
 pub async fn leave(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<(), ApiError> {
-    let user = ctx.require_user()?.clone();
     let access = load(db, ctx, channel_id).await?;
+    let user = ctx.require_user()?.clone();
     access.require_member()?;
     remove(db, ctx, &access, &user).await
 }
 
 /// Accepts a pending invite: the member becomes active.
 pub async fn accept_invite(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Member, ApiError> {
-    let user = ctx.require_user()?.clone();
-    let (mut member, mut membership) = pending(db, ctx, channel_id, &user).await?;
+    let (mut member, mut membership) = pending(db, ctx, channel_id).await?;
     let (member_version, membership_version) = (member.version, membership.version);
     member.invite = None;
     member.version += 1;
@@ -202,19 +264,25 @@ pub async fn accept_invite(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result
 
 /// Rejects a pending invite: the invitee is removed.
 pub async fn reject_invite(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<(), ApiError> {
-    let user = ctx.require_user()?.clone();
-    pending(db, ctx, channel_id, &user).await?;
+    let (member, _) = pending(db, ctx, channel_id).await?;
     let access = load(db, ctx, channel_id).await?;
-    remove(db, ctx, &access, &user).await
+    remove(db, ctx, &access, &member.user_id).await
 }
 
-async fn pending(db: &Db, ctx: &Ctx, channel_id: &ChannelId, user: &UserId) -> Result<(Member, Membership), ApiError> {
+async fn pending(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+) -> Result<(Member, Membership), ApiError> {
     load(db, ctx, channel_id).await?;
-    let (member, membership) = both(db, ctx, channel_id, user).await.map_err(|_| {
-        ApiError::not_found("you have no invite to this channel")
-    })?;
+    let user = ctx.require_user()?;
+    let (member, membership) = both(db, ctx, channel_id, user)
+        .await
+        .map_err(|_| ApiError::not_found("you have no invite to this channel"))?;
     if member.invite != Some(InviteStatus::Pending) {
-        return Err(ApiError::not_found("you have no pending invite to this channel"));
+        return Err(ApiError::not_found(
+            "you have no pending invite to this channel",
+        ));
     }
     Ok((member, membership))
 }

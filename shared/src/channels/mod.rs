@@ -4,8 +4,8 @@
 
 pub mod listing;
 pub mod members;
-pub mod moderation;
 mod model;
+pub mod moderation;
 pub mod service;
 
 pub use model::*;
@@ -74,7 +74,10 @@ pub struct Access {
 
 impl Access {
     fn active_role(&self) -> Option<Role> {
-        self.member.as_ref().filter(|m| m.is_active()).map(|m| m.role)
+        self.member
+            .as_ref()
+            .filter(|m| m.is_active())
+            .map(|m| m.role)
     }
 
     /// Members (invitees included) and the server read any channel; anyone
@@ -98,7 +101,9 @@ impl Access {
         if self.server || self.active_role() >= Some(Role::Admin) {
             Ok(())
         } else {
-            Err(ApiError::forbidden("only a channel owner or admin may do this"))
+            Err(ApiError::forbidden(
+                "only a channel owner or admin may do this",
+            ))
         }
     }
 
@@ -116,7 +121,9 @@ impl Access {
         if self.server || self.active_role() == Some(Role::Owner) || target != Role::Owner {
             Ok(())
         } else {
-            Err(ApiError::forbidden("an admin cannot act on a channel owner"))
+            Err(ApiError::forbidden(
+                "an admin cannot act on a channel owner",
+            ))
         }
     }
 }
@@ -130,7 +137,10 @@ pub async fn load(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Access, 
         .filter(|c: &Channel| c.deleted_at.is_none())
         .ok_or_else(|| ApiError::not_found(format!("channel {channel_id} not found")))?;
     let member = match &ctx.user {
-        Some(user) => db.get(&keys::member(&ctx.app.app_id, channel_id, user)).await?,
+        Some(user) => {
+            db.get(&keys::member(&ctx.app.app_id, channel_id, user))
+                .await?
+        }
         None => None,
     };
     Ok(Access {

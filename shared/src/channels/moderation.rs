@@ -12,7 +12,12 @@ use crate::keys;
 /// A timed ban lasts at most a year; longer is a permanent ban.
 pub const MAX_BAN_SECONDS: i64 = 365 * 24 * 3600;
 
-pub async fn set_frozen(db: &Db, ctx: &Ctx, channel_id: &ChannelId, frozen: bool) -> Result<Channel, ApiError> {
+pub async fn set_frozen(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+    frozen: bool,
+) -> Result<Channel, ApiError> {
     let access = load(db, ctx, channel_id).await?;
     access.require_moderator()?;
     let mut channel = access.channel;
@@ -44,7 +49,12 @@ pub struct BanInput {
     pub reason: Option<String>,
 }
 
-pub async fn ban(db: &Db, ctx: &Ctx, channel_id: &ChannelId, input: BanInput) -> Result<Ban, ApiError> {
+pub async fn ban(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+    input: BanInput,
+) -> Result<Ban, ApiError> {
     input.validate()?;
     let access = load(db, ctx, channel_id).await?;
     access.require_moderator()?;
@@ -76,11 +86,18 @@ pub async fn ban(db: &Db, ctx: &Ctx, channel_id: &ChannelId, input: BanInput) ->
     Ok(ban)
 }
 
-pub async fn unban(db: &Db, ctx: &Ctx, channel_id: &ChannelId, user: &UserId) -> Result<(), ApiError> {
+pub async fn unban(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+    user: &UserId,
+) -> Result<(), ApiError> {
     let access = load(db, ctx, channel_id).await?;
     access.require_moderator()?;
     if active_ban(db, ctx, channel_id, user).await?.is_none() {
-        return Err(ApiError::not_found(format!("{user} is not banned in this channel")));
+        return Err(ApiError::not_found(format!(
+            "{user} is not banned in this channel"
+        )));
     }
     db.delete(&keys::ban(&ctx.app.app_id, channel_id, user), Cond::Always)
         .await?;
@@ -89,8 +106,15 @@ pub async fn unban(db: &Db, ctx: &Ctx, channel_id: &ChannelId, user: &UserId) ->
 
 /// The user's ban in this channel, if one applies now (an expired ban reads
 /// as absent).
-pub async fn active_ban(db: &Db, ctx: &Ctx, channel_id: &ChannelId, user: &UserId) -> Result<Option<Ban>, ApiError> {
-    Ok(db.get(&keys::ban(&ctx.app.app_id, channel_id, user)).await?)
+pub async fn active_ban(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+    user: &UserId,
+) -> Result<Option<Ban>, ApiError> {
+    Ok(db
+        .get(&keys::ban(&ctx.app.app_id, channel_id, user))
+        .await?)
 }
 
 /// The caller's own switches on their membership.
@@ -100,9 +124,14 @@ pub enum Switch {
     Hide(bool),
 }
 
-pub async fn set_switch(db: &Db, ctx: &Ctx, channel_id: &ChannelId, switch: Switch) -> Result<(Channel, Membership), ApiError> {
-    let user = ctx.require_user()?.clone();
+pub async fn set_switch(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+    switch: Switch,
+) -> Result<(Channel, Membership), ApiError> {
     let access = load(db, ctx, channel_id).await?;
+    let user = ctx.require_user()?.clone();
     access.require_member()?;
     let key = keys::membership(&ctx.app.app_id, &user, channel_id);
     let mut membership: Membership = db
@@ -118,7 +147,9 @@ pub async fn set_switch(db: &Db, ctx: &Ctx, channel_id: &ChannelId, switch: Swit
     membership.version += 1;
     match db.put(&membership, Cond::Version(read_version)).await {
         Ok(()) => Ok((access.channel, membership)),
-        Err(DbError::ConditionFailed) => Err(ApiError::conflict("your membership changed while this request ran; retry")),
+        Err(DbError::ConditionFailed) => Err(ApiError::conflict(
+            "your membership changed while this request ran; retry",
+        )),
         Err(other) => Err(other.into()),
     }
 }

@@ -7,7 +7,10 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use validator::Validate;
 
-use super::{load, new_membership, Access, Channel, ChannelSettings, ChannelType, Ctx, DistinctLock, Member, Role, MAX_MEMBERS_PER_WRITE};
+use super::{
+    load, new_membership, Access, Channel, ChannelSettings, ChannelType, Ctx, DistinctLock, Member,
+    Role, MAX_MEMBERS_PER_WRITE,
+};
 use crate::db::{Cond, Db, DbError, PageRequest};
 use crate::error::ApiError;
 use crate::ids::{ChannelId, UserId};
@@ -100,7 +103,11 @@ pub async fn create(db: &Db, ctx: &Ctx, input: CreateChannel) -> Result<(Channel
     if let Some(m) = &input.metadata {
         users::check_metadata(app, m)?;
     }
-    let creator = if ctx.server { input.user_id.clone() } else { ctx.user.clone() };
+    let creator = if ctx.server {
+        input.user_id.clone()
+    } else {
+        ctx.user.clone()
+    };
     let mut member_set: BTreeSet<UserId> = input.members.iter().cloned().collect();
     if let Some(creator) = &creator {
         member_set.insert(creator.clone());
@@ -112,7 +119,9 @@ pub async fn create(db: &Db, ctx: &Ctx, input: CreateChannel) -> Result<(Channel
     }
     let distinct = input.is_distinct || input.kind == ChannelType::Direct;
     if input.kind == ChannelType::Direct && member_set.len() != 2 {
-        return Err(ApiError::validation("a direct channel has exactly two members"));
+        return Err(ApiError::validation(
+            "a direct channel has exactly two members",
+        ));
     }
     if distinct && input.id.is_some() {
         return Err(ApiError::validation(
@@ -130,7 +139,10 @@ pub async fn create(db: &Db, ctx: &Ctx, input: CreateChannel) -> Result<(Channel
         .map(UserId::as_str)
         .collect();
     if !missing.is_empty() {
-        return Err(ApiError::validation(format!("unknown users: {}", missing.join(", "))));
+        return Err(ApiError::validation(format!(
+            "unknown users: {}",
+            missing.join(", ")
+        )));
     }
 
     let hash = distinct.then(|| distinct_hash(input.kind, &member_set));
@@ -174,7 +186,11 @@ pub async fn create(db: &Db, ctx: &Ctx, input: CreateChannel) -> Result<(Channel
         writes.push(db.put_write(&lock, Cond::NotExists)?);
     }
     for user in &member_set {
-        let role = if Some(user) == creator.as_ref() { Role::Owner } else { Role::Member };
+        let role = if Some(user) == creator.as_ref() {
+            Role::Owner
+        } else {
+            Role::Member
+        };
         let (member, membership) = new_membership(&channel, user, role, None, &now);
         writes.push(db.put_write(&member, Cond::NotExists)?);
         writes.push(db.put_write(&membership, Cond::Always)?);
@@ -192,9 +208,14 @@ pub async fn create(db: &Db, ctx: &Ctx, input: CreateChannel) -> Result<(Channel
                 }
             }
             if reasons.first().is_some_and(Option::is_some) {
-                return Err(ApiError::conflict(format!("channel {} already exists", channel.id)));
+                return Err(ApiError::conflict(format!(
+                    "channel {} already exists",
+                    channel.id
+                )));
             }
-            Err(ApiError::conflict("the channel changed while it was created; retry"))
+            Err(ApiError::conflict(
+                "the channel changed while it was created; retry",
+            ))
         }
         Err(other) => Err(other.into()),
     }
@@ -207,7 +228,9 @@ async fn existing_distinct(db: &Db, ctx: &Ctx, hash: &str) -> Result<Option<Chan
     let Some(lock) = db.get::<DistinctLock>(&lock_key).await? else {
         return Ok(None);
     };
-    let channel: Option<Channel> = db.get(&keys::channel(&ctx.app.app_id, &lock.channel_id)).await?;
+    let channel: Option<Channel> = db
+        .get(&keys::channel(&ctx.app.app_id, &lock.channel_id))
+        .await?;
     match channel {
         Some(c) if c.deleted_at.is_none() => Ok(Some(c)),
         _ => {
@@ -220,7 +243,17 @@ async fn existing_distinct(db: &Db, ctx: &Ctx, hash: &str) -> Result<Option<Chan
 /// The channel, its first page of members and the actor's membership.
 pub async fn detail(db: &Db, ctx: &Ctx, access: &Access) -> Result<Value, ApiError> {
     let channel = &access.channel;
-    let page = super::members::page(db, ctx, &channel.id, &PageRequest { limit: 25, cursor: None, forward: true }).await?;
+    let page = super::members::page(
+        db,
+        ctx,
+        &channel.id,
+        &PageRequest {
+            limit: 25,
+            cursor: None,
+            forward: true,
+        },
+    )
+    .await?;
     let membership = match &ctx.user {
         Some(user) if access.member.is_some() => db
             .get::<super::Membership>(&keys::membership(&ctx.app.app_id, user, &channel.id))
@@ -243,12 +276,19 @@ pub(crate) async fn save(db: &Db, mut channel: Channel) -> Result<Channel, ApiEr
     channel.updated_at = crate::time::now_rfc3339();
     match db.put(&channel, Cond::Version(read_version)).await {
         Ok(()) => Ok(channel),
-        Err(DbError::ConditionFailed) => Err(ApiError::conflict("the channel changed while this request ran; retry")),
+        Err(DbError::ConditionFailed) => Err(ApiError::conflict(
+            "the channel changed while this request ran; retry",
+        )),
         Err(other) => Err(other.into()),
     }
 }
 
-pub async fn update(db: &Db, ctx: &Ctx, channel_id: &ChannelId, patch: ChannelPatch) -> Result<Channel, ApiError> {
+pub async fn update(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+    patch: ChannelPatch,
+) -> Result<Channel, ApiError> {
     patch.validate()?;
     let access = load(db, ctx, channel_id).await?;
     access.require_moderator()?;
@@ -297,16 +337,27 @@ pub async fn delete(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<(), Ap
     channel.deleted_at = Some(crate::time::now_rfc3339());
     let channel = save(db, channel).await?;
     if let Some(hash) = &channel.distinct_key {
-        db.delete(&keys::distinct(&ctx.app.app_id, hash), Cond::Always).await?;
+        db.delete(&keys::distinct(&ctx.app.app_id, hash), Cond::Always)
+            .await?;
     }
     let partition = keys::channel_partition(&ctx.app.app_id, channel_id);
-    let mut request = PageRequest { limit: 100, cursor: None, forward: true };
+    let mut request = PageRequest {
+        limit: 100,
+        cursor: None,
+        forward: true,
+    };
     loop {
-        let page = db.query::<Member>(&partition, keys::MEMBER_PREFIX, &request).await?;
+        let page = db
+            .query::<Member>(&partition, keys::MEMBER_PREFIX, &request)
+            .await?;
         let mut doomed = Vec::with_capacity(page.items.len() * 2);
         for member in &page.items {
             doomed.push(keys::member(&ctx.app.app_id, channel_id, &member.user_id));
-            doomed.push(keys::membership(&ctx.app.app_id, &member.user_id, channel_id));
+            doomed.push(keys::membership(
+                &ctx.app.app_id,
+                &member.user_id,
+                channel_id,
+            ));
         }
         db.batch_delete(&doomed).await?;
         match page.next {

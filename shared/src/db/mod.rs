@@ -11,9 +11,9 @@ use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest,
-    GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes, Projection,
-    ProjectionType, Put, ScalarAttributeType, Select, TimeToLiveSpecification,
-    TransactWriteItem, Update, WriteRequest,
+    GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType,
+    Put, ScalarAttributeType, Select, TimeToLiveSpecification, TransactWriteItem, Update,
+    WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
@@ -387,18 +387,26 @@ impl Db {
             .table_name(self.table.as_ref())
             .set_key(Some(key_item(key)))
             .condition_expression(expr.unwrap_or_else(|| "attribute_exists(#pk)".into()))
-            .set_expression_attribute_names(names.or_else(|| {
-                Some(HashMap::from([("#pk".to_string(), table::PK.to_string())]))
-            }))
+            .set_expression_attribute_names(
+                names.or_else(|| Some(HashMap::from([("#pk".to_string(), table::PK.to_string())]))),
+            )
             .set_expression_attribute_values(values)
             .build()
             .map_err(DbError::build)?;
-        Ok(Write(TransactWriteItem::builder().condition_check(check).build()))
+        Ok(Write(
+            TransactWriteItem::builder().condition_check(check).build(),
+        ))
     }
 
     /// Adds `delta` to a numeric attribute and bumps `version`, atomically and
     /// without reading: concurrent counters never conflict with each other.
-    pub fn add_write(&self, key: &Key, attr: &str, delta: i64, cond: Cond) -> Result<Write, DbError> {
+    pub fn add_write(
+        &self,
+        key: &Key,
+        attr: &str,
+        delta: i64,
+        cond: Cond,
+    ) -> Result<Write, DbError> {
         let (expr, names, values) = condition(cond);
         let mut names = names.unwrap_or_default();
         names.insert("#counter".into(), attr.into());
@@ -457,7 +465,13 @@ impl Db {
 
     /// Counts items of `pk` whose sort key starts with `prefix` and is greater
     /// than `after`, stopping at `cap` (unread counts are shown as "99+").
-    pub async fn count_after(&self, pk: &str, prefix: &str, after: &str, cap: usize) -> Result<usize, DbError> {
+    pub async fn count_after(
+        &self,
+        pk: &str,
+        prefix: &str,
+        after: &str,
+        cap: usize,
+    ) -> Result<usize, DbError> {
         let upper = format!("{prefix}\u{10FFFF}");
         // BETWEEN is inclusive; the successor of `after` makes it exclusive.
         let lower = format!("{after}\u{0}");

@@ -26,9 +26,18 @@ pub fn router(state: AppState) -> Router {
 pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/channels", post(create).get(list))
-        .route("/api/v1/channels/{id}", get(show).patch(update).delete(remove))
-        .route("/api/v1/channels/{id}/members", get(list_members).post(add_members))
-        .route("/api/v1/channels/{id}/members/{user_id}", patch(set_role).delete(remove_member))
+        .route(
+            "/api/v1/channels/{id}",
+            get(show).patch(update).delete(remove),
+        )
+        .route(
+            "/api/v1/channels/{id}/members",
+            get(list_members).post(add_members),
+        )
+        .route(
+            "/api/v1/channels/{id}/members/{user_id}",
+            patch(set_role).delete(remove_member),
+        )
         .route("/api/v1/channels/{id}/join", post(join))
         .route("/api/v1/channels/{id}/leave", post(leave))
         .route("/api/v1/channels/{id}/freeze", post(freeze))
@@ -68,7 +77,11 @@ async fn create(
     let (channel, created) = service::create(&state.db, &ctx, input).await?;
     let access = channels::load(&state.db, &ctx, &channel.id).await?;
     let body = service::detail(&state.db, &ctx, &access).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(body)))
 }
 
@@ -213,21 +226,38 @@ async fn leave(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn frozen(state: AppState, caller: Caller, id: ChannelId, value: bool) -> Result<Json<serde_json::Value>, ApiError> {
+async fn frozen(
+    state: AppState,
+    caller: Caller,
+    id: ChannelId,
+    value: bool,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let ctx = Ctx::new(&caller, None)?;
     let channel = moderation::set_frozen(&state.db, &ctx, &id, value).await?;
     Ok(Json(json!({ "channel": channel.view() })))
 }
 
-async fn freeze(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<ChannelId>) -> Result<impl IntoResponse, ApiError> {
+async fn freeze(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+) -> Result<impl IntoResponse, ApiError> {
     frozen(state, caller, id, true).await
 }
 
-async fn unfreeze(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<ChannelId>) -> Result<impl IntoResponse, ApiError> {
+async fn unfreeze(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+) -> Result<impl IntoResponse, ApiError> {
     frozen(state, caller, id, false).await
 }
 
-async fn truncate(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<ChannelId>) -> Result<impl IntoResponse, ApiError> {
+async fn truncate(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, None)?;
     let channel = moderation::truncate(&state.db, &ctx, &id).await?;
     Ok(Json(json!({ "channel": channel.view() })))

@@ -155,6 +155,25 @@ impl TestApp {
             .await
     }
 
+    /// `POST /channels` as `token`; asserts 201 and returns the channel id.
+    pub async fn create_channel(&self, t: &Tenant, token: &str, body: Value) -> String {
+        let resp = self.post(t, token, "/channels", body).await;
+        resp.assert_status(201)["channel"]["id"]
+            .as_str()
+            .expect("channel id")
+            .to_string()
+    }
+
+    /// A group channel owned by `owner` (a user token) with these members.
+    pub async fn group(&self, t: &Tenant, owner: &str, members: &[&str]) -> String {
+        self.create_channel(
+            t,
+            owner,
+            json!({ "type": "group", "name": "g", "members": members }),
+        )
+        .await
+    }
+
     /// Creates plain users with these ids and returns their tokens.
     pub async fn create_users(&self, t: &Tenant, ids: &[&str]) -> Vec<String> {
         let users: Vec<Value> = ids.iter().map(|id| json!({ "id": id })).collect();

@@ -4,6 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod channel_list;
+mod channel_members;
+mod channel_moderation;
+mod channel_tenancy;
+mod channels;
 mod devices;
 mod health;
 mod helpers;
