@@ -24,6 +24,10 @@ pub const MEMBER_PREFIX: &str = "MEMBER#";
 pub const MESSAGE_PREFIX: &str = "MSG#";
 pub const REACTION_PREFIX: &str = "REACTION#";
 pub const BAN_PREFIX: &str = "BAN#";
+/// Thread replies not shown in the channel: beside `MSG#` in the channel's
+/// partition, so history and unread counts (prefix `MSG#`) skip them.
+pub const REPLY_PREFIX: &str = "REPLY#";
+pub const PIN_PREFIX: &str = "PIN#";
 
 pub fn app(app: &AppId) -> Key {
     Key::new(format!("APP#{app}"), "APP")
@@ -103,16 +107,71 @@ pub fn distinct(app: &AppId, member_set_hash: &str) -> Key {
     Key::new(format!("APP#{app}#DISTINCT#{member_set_hash}"), "DISTINCT")
 }
 
-pub fn message(app: &AppId, channel: &ChannelId, message: &MessageId) -> Key {
+/// A message in its channel, by its time-ordered sort id.
+pub fn message(app: &AppId, channel: &ChannelId, sort_id: &MessageId) -> Key {
     Key::new(
         channel_partition(app, channel),
-        format!("{MESSAGE_PREFIX}{message}"),
+        format!("{MESSAGE_PREFIX}{sort_id}"),
     )
+}
+
+/// A thread reply that is not also shown in the channel.
+pub fn reply(app: &AppId, channel: &ChannelId, sort_id: &MessageId) -> Key {
+    Key::new(
+        channel_partition(app, channel),
+        format!("{REPLY_PREFIX}{sort_id}"),
+    )
+}
+
+/// Message id → where the message is. Also the idempotency lock of a send.
+pub fn message_ref(app: &AppId, message: &MessageId) -> Key {
+    Key::new(format!("APP#{app}#MSGID#{message}"), "MSGID")
+}
+
+/// GSI1 key of a thread reply: the parent's replies in order.
+pub fn thread(app: &AppId, parent: &MessageId, sort_id: &MessageId) -> Key {
+    Key::new(
+        format!("APP#{app}#THREAD#{parent}"),
+        format!("{MESSAGE_PREFIX}{sort_id}"),
+    )
+}
+
+/// A pinned message's entry in its channel.
+pub fn pin(app: &AppId, channel: &ChannelId, sort_id: &MessageId) -> Key {
+    Key::new(
+        channel_partition(app, channel),
+        format!("{PIN_PREFIX}{sort_id}"),
+    )
+}
+
+/// GSI1 key of a reaction: one user's reactions in a channel by message
+/// order, so a history page finds the caller's own reactions in one query.
+pub fn reactor(app: &AppId, channel: &ChannelId, user: &UserId, sort_id: &MessageId, kind: &str) -> Key {
+    Key::new(
+        reactor_partition(app, channel, user),
+        format!("{sort_id}#{kind}"),
+    )
+}
+
+pub fn reactor_partition(app: &AppId, channel: &ChannelId, user: &UserId) -> String {
+    format!("APP#{app}#CH#{channel}#REACTOR#{user}")
+}
+
+/// A draft of a thread reply (`draft` is the channel's own draft).
+pub fn thread_draft(app: &AppId, user: &UserId, channel: &ChannelId, parent: &MessageId) -> Key {
+    Key::new(
+        user_partition(app, user),
+        format!("{DRAFT_PREFIX}{channel}#{parent}"),
+    )
+}
+
+pub fn reaction_partition(app: &AppId, message: &MessageId) -> String {
+    format!("APP#{app}#MSG#{message}")
 }
 
 pub fn reaction(app: &AppId, message: &MessageId, user: &UserId, kind: &str) -> Key {
     Key::new(
-        format!("APP#{app}#MSG#{message}"),
+        reaction_partition(app, message),
         format!("{REACTION_PREFIX}{user}#{kind}"),
     )
 }
@@ -158,6 +217,18 @@ mod tests {
         assert_eq!(pair(member(&a, &c, &u)), s("APP#a1#CH#c1", "MEMBER#u1"));
         assert_eq!(pair(message(&a, &c, &m)), s("APP#a1#CH#c1", "MSG#m1"));
         assert_eq!(pair(ban(&a, &c, &u)), s("APP#a1#CH#c1", "BAN#u1"));
+        assert_eq!(pair(reply(&a, &c, &m)), s("APP#a1#CH#c1", "REPLY#m1"));
+        assert_eq!(pair(message_ref(&a, &m)), s("APP#a1#MSGID#m1", "MSGID"));
+        assert_eq!(pair(thread(&a, &m, &m)), s("APP#a1#THREAD#m1", "MSG#m1"));
+        assert_eq!(pair(pin(&a, &c, &m)), s("APP#a1#CH#c1", "PIN#m1"));
+        assert_eq!(
+            pair(reactor(&a, &c, &u, &m, "like")),
+            s("APP#a1#CH#c1#REACTOR#u1", "m1#like")
+        );
+        assert_eq!(
+            pair(thread_draft(&a, &u, &c, &m)),
+            s("APP#a1#USER#u1", "DRAFT#c1#m1")
+        );
         assert_eq!(
             pair(distinct(&a, "h1")),
             s("APP#a1#DISTINCT#h1", "DISTINCT")

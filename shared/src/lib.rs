@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod keys;
+pub mod messages;
 pub mod state;
 pub mod telemetry;
 pub mod time;

@@ -166,6 +166,7 @@ pub(crate) fn new_membership(
     invite: Option<InviteStatus>,
     now: &str,
 ) -> (Member, Membership) {
+    let read_up_to = read_floor_now();
     let member = Member {
         app_id: channel.app_id.clone(),
         channel_id: channel.id.clone(),
@@ -173,6 +174,8 @@ pub(crate) fn new_membership(
         role,
         invite,
         joined_at: now.to_string(),
+        read_up_to: read_up_to.clone(),
+        last_sent_ms: None,
         version: 1,
     };
     let membership = Membership {
@@ -183,7 +186,7 @@ pub(crate) fn new_membership(
         invite,
         muted: false,
         hidden_at: None,
-        read_up_to: read_floor_now(),
+        read_up_to,
         last_read_message_id: None,
         last_read_at: None,
         joined_at: now.to_string(),

@@ -156,6 +156,13 @@ pub struct Member {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite: Option<InviteStatus>,
     pub joined_at: String,
+    /// Same read mark as the membership's, here so "who read this message"
+    /// is one query of the channel's members.
+    #[serde(default)]
+    pub read_up_to: String,
+    /// When this member last sent a message (slow mode), epoch ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sent_ms: Option<i64>,
     #[serde(default)]
     pub version: u64,
 }

@@ -117,10 +117,83 @@ pub struct PageRequest {
 /// One write of a transaction.
 pub struct Write(TransactWriteItem);
 
+/// The sort-key condition of a query.
+#[derive(Clone, Copy, Debug)]
+pub enum SortCond<'a> {
+    Prefix(&'a str),
+    /// Inclusive bounds.
+    Between(&'a str, &'a str),
+}
+
+/// A filter applied after the key condition (it does not lower read cost).
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub expression: String,
+    pub names: Vec<(String, String)>,
+    pub values: Vec<(String, serde_json::Value)>,
+}
+
+/// A query of the table (`index: None`) or of GSI1 (`Some("gsi1")`).
+#[derive(Clone, Debug)]
+pub struct Query<'a> {
+    pub index: Option<&'static str>,
+    pub pk: &'a str,
+    pub sk: SortCond<'a>,
+    pub page: PageRequest,
+    pub filter: Option<Filter>,
+}
+
+/// An update expression with its names and values; `condition` is ANDed
+/// with the write's [`Cond`].
+#[derive(Clone, Debug, Default)]
+pub struct UpdateSpec {
+    pub expression: String,
+    pub condition: Option<String>,
+    pub names: Vec<(String, String)>,
+    pub values: Vec<(String, serde_json::Value)>,
+}
+
+/// Counts requests per DynamoDB operation, read off each outgoing request's
+/// `X-Amz-Target` header, so tests and benches see real request counts.
+#[derive(Clone, Debug, Default)]
+struct RequestCounter(Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>);
+
+impl RequestCounter {
+    fn snapshot(&self) -> std::collections::BTreeMap<String, u64> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let operation = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("unknown")
+            .to_string();
+        if let Ok(mut counts) = self.0.lock() {
+            *counts.entry(operation).or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone)]
 pub struct Db {
     client: Client,
     table: Arc<str>,
+    counter: RequestCounter,
 }
 
 impl Db {
@@ -139,9 +212,14 @@ impl Db {
             loader = loader.endpoint_url(endpoint);
         }
         let sdk = loader.load().await;
+        let counter = RequestCounter::default();
+        let client_config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(counter.clone())
+            .build();
         Self {
-            client: Client::new(&sdk),
+            client: Client::from_conf(client_config),
             table: config.table_name.as_str().into(),
+            counter,
         }
     }
 
@@ -536,33 +614,65 @@ impl Db {
     /// One page of the items of partition `pk` whose sort key starts with
     /// `sk_prefix`. The cursor is checked to belong to this partition, so a
     /// cursor can never reach another tenant's data.
-    #[tracing::instrument(level = "debug", skip(self, page))]
     pub async fn query<T: DeserializeOwned>(
         &self,
         pk: &str,
         sk_prefix: &str,
         page: &PageRequest,
     ) -> Result<Page<T>, DbError> {
-        let start = match &page.cursor {
-            Some(cursor) => Some(decode_cursor(cursor, pk, sk_prefix)?),
+        self.run(&Query {
+            index: None,
+            pk,
+            sk: SortCond::Prefix(sk_prefix),
+            page: page.clone(),
+            filter: None,
+        })
+        .await
+    }
+
+    /// Runs a query on the table or GSI1: one DynamoDB request, one page.
+    #[tracing::instrument(level = "debug", skip(self, query), fields(pk = %query.pk))]
+    pub async fn run<T: DeserializeOwned>(&self, query: &Query<'_>) -> Result<Page<T>, DbError> {
+        let (pk_attr, sk_attr) = match query.index {
+            Some(_) => (table::GSI1_PK, table::GSI1_SK),
+            None => (table::PK, table::SK),
+        };
+        let start = match &query.page.cursor {
+            Some(cursor) => Some(decode_cursor(cursor, pk_attr, query.pk, sk_attr, &query.sk)?),
             None => None,
         };
-        let out = self
+        let mut request = self
             .client
             .query()
             .table_name(self.table.as_ref())
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_names("#sk", table::SK)
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
-            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_string()))
-            .limit(page.limit.max(1))
-            .scan_index_forward(page.forward)
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(DbError::sdk)?;
+            .set_index_name(query.index.map(str::to_string))
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_names("#sk", sk_attr)
+            .expression_attribute_values(":pk", AttributeValue::S(query.pk.to_string()))
+            .limit(query.page.limit.max(1))
+            .scan_index_forward(query.page.forward)
+            // GSIs can only be read eventually consistent.
+            .consistent_read(query.index.is_none())
+            .set_exclusive_start_key(start);
+        request = match query.sk {
+            SortCond::Prefix(prefix) => request
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string())),
+            SortCond::Between(lo, hi) => request
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
+                .expression_attribute_values(":lo", AttributeValue::S(lo.to_string()))
+                .expression_attribute_values(":hi", AttributeValue::S(hi.to_string())),
+        };
+        if let Some(filter) = &query.filter {
+            request = request.filter_expression(&filter.expression);
+            for (name, attr) in &filter.names {
+                request = request.expression_attribute_names(name, attr);
+            }
+            for (name, value) in &filter.values {
+                request = request.expression_attribute_values(name, serde_dynamo::to_attribute_value(value)?);
+            }
+        }
+        let out = request.send().await.map_err(DbError::sdk)?;
         let next = out.last_evaluated_key.as_ref().map(encode_cursor);
         let mut items = Vec::new();
         for item in out.items.unwrap_or_default() {
@@ -571,6 +681,58 @@ impl Db {
             }
         }
         Ok(Page { items, next })
+    }
+
+    /// Applies an update expression to one item under a condition.
+    pub async fn update(&self, key: &Key, spec: &UpdateSpec, cond: Cond) -> Result<(), DbError> {
+        let (expr, names, values) = update_parts(spec, cond)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table.as_ref())
+            .set_key(Some(key_item(key)))
+            .update_expression(&spec.expression)
+            .set_condition_expression(expr)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(DbError::ConditionFailed)
+            }
+            Err(err) => Err(DbError::sdk(err)),
+        }
+    }
+
+    /// An update for [`Db::transact`].
+    pub fn update_write(&self, key: &Key, spec: &UpdateSpec, cond: Cond) -> Result<Write, DbError> {
+        let (expr, names, values) = update_parts(spec, cond)?;
+        let update = Update::builder()
+            .table_name(self.table.as_ref())
+            .set_key(Some(key_item(key)))
+            .update_expression(&spec.expression)
+            .set_condition_expression(expr)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(DbError::build)?;
+        Ok(Write(TransactWriteItem::builder().update(update).build()))
+    }
+
+    /// A cursor that resumes a table query right after `key`.
+    pub fn cursor_after(key: &Key) -> String {
+        encode_cursor(&key_item(key))
+    }
+
+    /// Requests this client has sent, by operation (every attempt counts).
+    pub fn request_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        self.counter.snapshot()
     }
 
     /// How many items of partition `pk` have a sort key starting with `sk_prefix`.
@@ -671,6 +833,27 @@ fn condition(cond: Cond) -> CondParts {
     }
 }
 
+fn update_parts(spec: &UpdateSpec, cond: Cond) -> Result<CondParts, DbError> {
+    let (expr, names, values) = condition(cond);
+    let expr = match (expr, &spec.condition) {
+        (Some(a), Some(b)) => Some(format!("({a}) AND ({b})")),
+        (a, b) => a.or_else(|| b.clone()),
+    };
+    let mut names = names.unwrap_or_default();
+    for (name, attr) in &spec.names {
+        names.insert(name.clone(), attr.clone());
+    }
+    let mut values = values.unwrap_or_default();
+    for (name, value) in &spec.values {
+        values.insert(name.clone(), serde_dynamo::to_attribute_value(value)?);
+    }
+    Ok((
+        expr,
+        (!names.is_empty()).then_some(names),
+        (!values.is_empty()).then_some(values),
+    ))
+}
+
 fn encode_cursor(key: &Item) -> String {
     let plain: HashMap<&str, &str> = key
         .iter()
@@ -680,16 +863,23 @@ fn encode_cursor(key: &Item) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
 }
 
-fn decode_cursor(cursor: &str, pk: &str, sk_prefix: &str) -> Result<Item, DbError> {
+fn decode_cursor(
+    cursor: &str,
+    pk_attr: &str,
+    pk: &str,
+    sk_attr: &str,
+    sk: &SortCond<'_>,
+) -> Result<Item, DbError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| DbError::BadCursor)?;
     let plain: HashMap<String, String> =
         serde_json::from_slice(&bytes).map_err(|_| DbError::BadCursor)?;
-    let same_partition = plain.get(table::PK).is_some_and(|p| p == pk);
-    let in_range = plain
-        .get(table::SK)
-        .is_some_and(|s| s.starts_with(sk_prefix));
+    let same_partition = plain.get(pk_attr).is_some_and(|p| p == pk);
+    let in_range = plain.get(sk_attr).is_some_and(|s| match sk {
+        SortCond::Prefix(prefix) => s.starts_with(prefix),
+        SortCond::Between(lo, hi) => s.as_str() >= *lo && s.as_str() <= *hi,
+    });
     if !same_partition || !in_range || plain.len() > 4 {
         return Err(DbError::BadCursor);
     }
@@ -710,13 +900,20 @@ mod tests {
             sk: "DEVICE#d".into(),
         });
         let cursor = encode_cursor(&key);
-        assert_eq!(
-            decode_cursor(&cursor, "APP#a#USER#u", "DEVICE#").unwrap(),
-            key
-        );
-        assert!(decode_cursor(&cursor, "APP#b#USER#u", "DEVICE#").is_err());
-        assert!(decode_cursor(&cursor, "APP#a#USER#u", "CHANNEL#").is_err());
-        assert!(decode_cursor("not base64!", "APP#a#USER#u", "DEVICE#").is_err());
+        let decode = |c: &str, pk: &str, prefix: &str| {
+            decode_cursor(c, "pk", pk, "sk", &SortCond::Prefix(prefix))
+        };
+        assert_eq!(decode(&cursor, "APP#a#USER#u", "DEVICE#").unwrap(), key);
+        assert!(decode(&cursor, "APP#b#USER#u", "DEVICE#").is_err());
+        assert!(decode(&cursor, "APP#a#USER#u", "CHANNEL#").is_err());
+        assert!(decode("not base64!", "APP#a#USER#u", "DEVICE#").is_err());
+        let between = SortCond::Between("DEVICE#a", "DEVICE#c");
+        assert!(decode_cursor(&cursor, "pk", "APP#a#USER#u", "sk", &between).is_ok());
+        let outside = SortCond::Between("DEVICE#e", "DEVICE#f");
+        assert!(decode_cursor(&cursor, "pk", "APP#a#USER#u", "sk", &outside).is_err());
+        // A table cursor is no GSI cursor.
+        let gsi = SortCond::Prefix("");
+        assert!(decode_cursor(&cursor, "gsi1pk", "APP#a#USER#u", "gsi1sk", &gsi).is_err());
     }
 
     #[test]

@@ -16,7 +16,8 @@ use crate::channels::{
     self, listing, members, moderation, service, ChannelType, Ctx, Member, Role,
 };
 use crate::error::ApiError;
-use crate::ids::{ChannelId, UserId};
+use crate::ids::{ChannelId, MessageId, UserId};
+use crate::messages::{drafts, read, Draft};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -51,6 +52,10 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/v1/channels/{id}/bans/{user_id}", delete(unban))
         .route("/api/v1/channels/{id}/invites/accept", post(accept_invite))
         .route("/api/v1/channels/{id}/invites/reject", post(reject_invite))
+        .route("/api/v1/channels/{id}/read", post(mark_read))
+        .route("/api/v1/channels/{id}/draft", get(get_draft).put(put_draft).delete(delete_draft))
+        .route("/api/v1/drafts", get(list_drafts))
+        .route("/api/v1/unread", get(unread))
         .with_state(state)
 }
 
@@ -352,4 +357,73 @@ async fn reject_invite(
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     members::reject_invite(&state.db, &ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn mark_read(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+    OptionalJson(input): OptionalJson<read::MarkRead>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
+    Ok(Json(read::mark_read(&state.db, &ctx, &id, input).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DraftQuery {
+    parent_id: Option<MessageId>,
+    user_id: Option<UserId>,
+}
+
+async fn get_draft(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+    ApiQuery(query): ApiQuery<DraftQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
+    let draft = drafts::get(&state.db, &ctx, &id, query.parent_id.as_ref()).await?;
+    Ok(Json(json!({ "draft": draft.view() })))
+}
+
+async fn put_draft(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+    ApiJson(input): ApiJson<drafts::DraftInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
+    let draft = drafts::put(&state.db, &ctx, &id, input).await?;
+    Ok(Json(json!({ "draft": draft.view() })))
+}
+
+async fn delete_draft(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+    ApiQuery(query): ApiQuery<DraftQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
+    drafts::delete(&state.db, &ctx, &id, query.parent_id.as_ref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_drafts(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ActingQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
+    let page = drafts::list(&state.db, &ctx, &query.page.request(true)?).await?;
+    let views: Vec<_> = page.items.iter().map(Draft::view).collect();
+    Ok(Json(json!({ "drafts": views, "next": page.next })))
+}
+
+async fn unread(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(acting): ApiQuery<ActingQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
+    Ok(Json(read::unread(&state.db, &ctx).await?))
 }

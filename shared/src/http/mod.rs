@@ -3,6 +3,7 @@
 
 pub mod channels;
 pub mod common;
+pub mod messages;
 pub mod users;
 
 use axum::Router;
@@ -13,5 +14,9 @@ pub const BASE: &str = "/api/v1";
 
 /// Every endpoint group in one router (the local server, tests).
 pub fn app(state: AppState) -> Router {
-    common::finish(users::routes(state.clone()).merge(channels::routes(state)))
+    common::finish(
+        users::routes(state.clone())
+            .merge(channels::routes(state.clone()))
+            .merge(messages::routes(state)),
+    )
 }

@@ -1,0 +1,97 @@
+//! Drafts: one per user per channel, and per thread. Sending clears it.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use validator::Validate;
+
+use super::{draft_key, locate, Attachment, Draft};
+use crate::channels::{load, Ctx};
+use crate::db::{Cond, Db, DbError, Page, PageRequest};
+use crate::error::ApiError;
+use crate::ids::{ChannelId, MessageId};
+use crate::keys;
+
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct DraftInput {
+    pub text: Option<String>,
+    #[serde(default)]
+    #[validate(nested)]
+    pub attachments: Vec<Attachment>,
+    pub parent_id: Option<MessageId>,
+    pub quoted_message_id: Option<MessageId>,
+    pub metadata: Option<Map<String, Value>>,
+    pub user_id: Option<crate::ids::UserId>,
+}
+
+async fn check_thread(db: &Db, ctx: &Ctx, channel_id: &ChannelId, parent: Option<&MessageId>) -> Result<(), ApiError> {
+    if let Some(parent) = parent {
+        let (_, message) = locate(db, ctx, parent)
+            .await
+            .map_err(|_| ApiError::validation(format!("parent message {parent} not found")))?;
+        if &message.channel_id != channel_id {
+            return Err(ApiError::validation("the parent message is in another channel"));
+        }
+    }
+    Ok(())
+}
+
+pub async fn put(db: &Db, ctx: &Ctx, channel_id: &ChannelId, input: DraftInput) -> Result<Draft, ApiError> {
+    input.validate()?;
+    let access = load(db, ctx, channel_id).await?;
+    let user = ctx.require_user()?.clone();
+    access.require_member()?;
+    if let Some(text) = &input.text {
+        if text.chars().count() > ctx.app.settings.max_message_length {
+            return Err(ApiError::validation("the draft's text is longer than a message may be"));
+        }
+    }
+    if input.attachments.len() > super::send::MAX_ATTACHMENTS {
+        return Err(ApiError::validation("at most 30 attachments"));
+    }
+    if let Some(m) = &input.metadata {
+        crate::users::check_metadata(&ctx.app, m)?;
+    }
+    check_thread(db, ctx, channel_id, input.parent_id.as_ref()).await?;
+    let draft = Draft {
+        app_id: ctx.app.app_id.clone(),
+        user_id: user,
+        channel_id: channel_id.clone(),
+        parent_id: input.parent_id,
+        text: input.text,
+        attachments: input.attachments,
+        quoted_message_id: input.quoted_message_id,
+        metadata: input.metadata.unwrap_or_default(),
+        updated_at: crate::time::now_rfc3339(),
+    };
+    db.put(&draft, Cond::Always).await?;
+    Ok(draft)
+}
+
+pub async fn get(db: &Db, ctx: &Ctx, channel_id: &ChannelId, parent: Option<&MessageId>) -> Result<Draft, ApiError> {
+    let access = load(db, ctx, channel_id).await?;
+    let user = ctx.require_user()?.clone();
+    access.require_member()?;
+    db.get(&draft_key(&ctx.app.app_id, &user, channel_id, parent))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no draft here"))
+}
+
+pub async fn delete(db: &Db, ctx: &Ctx, channel_id: &ChannelId, parent: Option<&MessageId>) -> Result<(), ApiError> {
+    let access = load(db, ctx, channel_id).await?;
+    let user = ctx.require_user()?.clone();
+    access.require_member()?;
+    match db.delete(&draft_key(&ctx.app.app_id, &user, channel_id, parent), Cond::Exists).await {
+        Ok(()) => Ok(()),
+        Err(DbError::ConditionFailed) => Err(ApiError::not_found("no draft here")),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// All the actor's drafts, by channel.
+pub async fn list(db: &Db, ctx: &Ctx, page: &PageRequest) -> Result<Page<Draft>, ApiError> {
+    let user = ctx.require_user()?.clone();
+    Ok(db
+        .query(&keys::user_partition(&ctx.app.app_id, &user), keys::DRAFT_PREFIX, page)
+        .await?)
+}

@@ -1,0 +1,142 @@
+//! Messages: send, history, threads, edit and delete, pins, reactions, read
+//! state, drafts and search.
+
+pub mod drafts;
+pub mod edit;
+pub mod history;
+mod model;
+pub mod reactions;
+pub mod read;
+pub mod search;
+pub mod send;
+
+pub use model::*;
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use crate::channels::{self, Access, Ctx};
+use crate::db::{Db, PageRequest, Query, SortCond};
+use crate::error::ApiError;
+use crate::ids::{ChannelId, MessageId, UserId};
+use crate::keys::{self, Key};
+
+/// Finds a message of the caller's app by its id, with the actor's access
+/// to its channel. Another app's id, a deleted channel, a hard-deleted or an
+/// invisible (shadowed) message are all simply not found.
+pub async fn locate(db: &Db, ctx: &Ctx, id: &MessageId) -> Result<(Access, Message), ApiError> {
+    let not_found = || ApiError::not_found(format!("message {id} not found"));
+    let reference: MessageRef = db
+        .get(&keys::message_ref(&ctx.app.app_id, id))
+        .await?
+        .ok_or_else(not_found)?;
+    let access = channels::load(db, ctx, &reference.channel_id)
+        .await
+        .map_err(|_| not_found())?;
+    let message: Message = db.get(&reference.message_key()).await?.ok_or_else(not_found)?;
+    if !message.visible_to(ctx.user.as_ref(), ctx.server) {
+        return Err(not_found());
+    }
+    Ok((access, message))
+}
+
+/// Messages by id (any channels of the app); unknown ids are left out.
+pub async fn by_ids(db: &Db, ctx: &Ctx, ids: &[MessageId]) -> Result<Vec<Message>, ApiError> {
+    let ref_keys: Vec<Key> = ids.iter().map(|id| keys::message_ref(&ctx.app.app_id, id)).collect();
+    let refs: Vec<MessageRef> = db.batch_get(&ref_keys).await?;
+    let keys: Vec<Key> = refs.iter().map(MessageRef::message_key).collect();
+    Ok(db.batch_get(&keys).await?)
+}
+
+/// Renders messages of one channel for the actor: authors (one batch read),
+/// quoted summaries (two batch reads) and the actor's own reactions (one
+/// GSI query over the page's range).
+pub async fn render(db: &Db, ctx: &Ctx, channel: &ChannelId, messages: &[Message]) -> Result<Vec<Value>, ApiError> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let author_ids: Vec<UserId> = messages
+        .iter()
+        .map(|m| m.user_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let authors: Authors = crate::users::get_users(db, &ctx.app.app_id, &author_ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
+    let quoted_ids: Vec<MessageId> = messages
+        .iter()
+        .filter_map(|m| m.quoted_message_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let quoted: HashMap<MessageId, Message> = if quoted_ids.is_empty() {
+        HashMap::new()
+    } else {
+        by_ids(db, ctx, &quoted_ids)
+            .await?
+            .into_iter()
+            .filter(|m| m.visible_to(ctx.user.as_ref(), ctx.server))
+            .map(|m| (m.id.clone(), m))
+            .collect()
+    };
+    let own = own_reactions(db, ctx, channel, messages).await?;
+    Ok(messages
+        .iter()
+        .map(|m| {
+            let mine = own.get(&m.sort_id).map(Vec::as_slice).unwrap_or_default();
+            let quote = m.quoted_message_id.as_ref().and_then(|q| quoted.get(q));
+            m.view(authors.get(&m.user_id), quote, mine)
+        })
+        .collect())
+}
+
+async fn own_reactions(
+    db: &Db,
+    ctx: &Ctx,
+    channel: &ChannelId,
+    messages: &[Message],
+) -> Result<HashMap<MessageId, Vec<String>>, ApiError> {
+    let mut own: HashMap<MessageId, Vec<String>> = HashMap::new();
+    let Some(user) = &ctx.user else {
+        return Ok(own);
+    };
+    let (Some(lo), Some(hi)) = (
+        messages.iter().map(|m| m.sort_id.as_str()).min(),
+        messages.iter().map(|m| m.sort_id.as_str()).max(),
+    ) else {
+        return Ok(own);
+    };
+    let partition = keys::reactor_partition(&ctx.app.app_id, channel, user);
+    let hi = format!("{hi}#\u{10FFFF}");
+    let mut page = PageRequest { limit: 1000, cursor: None, forward: true };
+    loop {
+        let result = db
+            .run::<Reaction>(&Query {
+                index: Some(crate::db::table::GSI1),
+                pk: &partition,
+                sk: SortCond::Between(lo, &hi),
+                page: page.clone(),
+                filter: None,
+            })
+            .await?;
+        for reaction in result.items {
+            own.entry(reaction.sort_id).or_default().push(reaction.kind);
+        }
+        match result.next {
+            Some(next) => page.cursor = Some(next),
+            None => return Ok(own),
+        }
+    }
+}
+
+/// The sort-key floor of a channel's visible history (its truncation).
+pub fn history_floor(channel: &channels::Channel) -> String {
+    match channel.truncated_at_ms {
+        Some(ms) => format!("{}{}", keys::MESSAGE_PREFIX, MessageId::lower_bound_at(ms)),
+        None => keys::MESSAGE_PREFIX.to_string(),
+    }
+}

@@ -1,0 +1,144 @@
+//! Reactions: one per type per user per message; counts per type kept on the
+//! message by atomic updates in the same transaction.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{locate, Message, MessageType, Reaction};
+use crate::channels::{moderation, Ctx};
+use crate::db::{Cond, Db, DbError, Entity, Page, PageRequest, UpdateSpec};
+use crate::error::ApiError;
+use crate::ids::MessageId;
+use crate::keys;
+
+pub const MAX_TYPE_LEN: usize = 32;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReactionInput {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub score: Option<i64>,
+    pub user_id: Option<crate::ids::UserId>,
+}
+
+/// A reaction type: a short string such as an emoji or `like`.
+pub fn check_type(kind: &str) -> Result<(), ApiError> {
+    let ok = !kind.is_empty()
+        && kind.chars().count() <= MAX_TYPE_LEN
+        && !kind.contains('#')
+        && !kind.chars().any(|c| c.is_control() || c.is_whitespace());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::validation(format!(
+            "a reaction type is 1 to {MAX_TYPE_LEN} characters, without spaces or #"
+        )))
+    }
+}
+
+fn count_change(kind: &str, delta: i64) -> UpdateSpec {
+    UpdateSpec {
+        expression: "SET #counts.#kind = if_not_exists(#counts.#kind, :zero) + :delta".into(),
+        condition: None,
+        names: vec![("#counts".into(), "reaction_counts".into()), ("#kind".into(), kind.into())],
+        values: vec![(":zero".into(), json!(0)), (":delta".into(), json!(delta))],
+    }
+}
+
+/// Adds a reaction; adding the same type again returns the stored one.
+pub async fn add(db: &Db, ctx: &Ctx, id: &MessageId, input: ReactionInput) -> Result<(Message, Reaction, bool), ApiError> {
+    check_type(&input.kind)?;
+    let score = input.score.unwrap_or(1);
+    if !(1..=1000).contains(&score) {
+        return Err(ApiError::validation("score must be between 1 and 1000"));
+    }
+    let user = ctx.require_user()?.clone();
+    let (access, message) = locate(db, ctx, id).await?;
+    access.require_read()?;
+    if !access.member.as_ref().is_some_and(|m| m.is_active()) {
+        return Err(ApiError::forbidden("only channel members may react"));
+    }
+    if access.channel.frozen {
+        return Err(ApiError::forbidden("the channel is frozen"));
+    }
+    if !access.channel.settings.reactions {
+        return Err(ApiError::forbidden("reactions are turned off in this channel"));
+    }
+    if message.kind == MessageType::Deleted {
+        return Err(ApiError::validation("a deleted message cannot get reactions"));
+    }
+    if moderation::active_ban(db, ctx, &access.channel.id, &user).await?.is_some_and(|b| !b.shadow) {
+        return Err(ApiError::forbidden("you are banned from this channel"));
+    }
+    let key = keys::reaction(&ctx.app.app_id, &message.id, &user, &input.kind);
+    if let Some(existing) = db.get::<Reaction>(&key).await? {
+        return Ok((message, existing, false));
+    }
+    let reaction = Reaction {
+        app_id: ctx.app.app_id.clone(),
+        channel_id: message.channel_id.clone(),
+        message_id: message.id.clone(),
+        sort_id: message.sort_id.clone(),
+        user_id: user,
+        kind: input.kind.clone(),
+        score,
+        created_at: crate::time::now_rfc3339(),
+    };
+    let frozen_check = UpdateSpec {
+        expression: "SET #frozen = :no".into(),
+        condition: Some("#frozen = :no".into()),
+        names: vec![("#frozen".into(), "frozen".into())],
+        values: vec![(":no".into(), json!(false))],
+    };
+    let writes = vec![
+        db.put_write(&reaction, Cond::NotExists)?,
+        db.update_write(&message.key(), &count_change(&input.kind, 1), Cond::Exists)?,
+        db.update_write(&keys::channel(&ctx.app.app_id, &message.channel_id), &frozen_check, Cond::Live)?,
+    ];
+    match db.transact(writes).await {
+        Ok(()) => {}
+        Err(DbError::TransactionCanceled(reasons)) if reasons.first().is_some_and(Option::is_some) => {
+            // A concurrent identical reaction won: same result.
+            if let Some(existing) = db.get::<Reaction>(&key).await? {
+                return Ok((message, existing, false));
+            }
+            return Err(ApiError::conflict("the reaction changed while this request ran; retry"));
+        }
+        Err(DbError::TransactionCanceled(reasons)) if reasons.get(2).is_some_and(Option::is_some) => {
+            return Err(ApiError::forbidden("the channel is frozen"));
+        }
+        Err(other) => return Err(ApiError::from(other)),
+    }
+    let updated = db.get::<Message>(&message.key()).await?.unwrap_or(message);
+    Ok((updated, reaction, true))
+}
+
+pub async fn remove(db: &Db, ctx: &Ctx, id: &MessageId, kind: &str) -> Result<Message, ApiError> {
+    check_type(kind)?;
+    let user = ctx.require_user()?.clone();
+    let (access, message) = locate(db, ctx, id).await?;
+    access.require_read()?;
+    let key = keys::reaction(&ctx.app.app_id, &message.id, &user, kind);
+    let writes = vec![
+        db.delete_write(&key, Cond::Exists)?,
+        db.update_write(&message.key(), &count_change(kind, -1), Cond::Exists)?,
+    ];
+    match db.transact(writes).await {
+        Ok(()) => {}
+        Err(DbError::TransactionCanceled(reasons)) if reasons.first().is_some_and(Option::is_some) => {
+            return Err(ApiError::not_found(format!("you have no {kind} reaction on this message")));
+        }
+        Err(other) => return Err(other.into()),
+    }
+    Ok(db.get::<Message>(&message.key()).await?.unwrap_or(message))
+}
+
+pub async fn list(db: &Db, ctx: &Ctx, id: &MessageId, page: &PageRequest) -> Result<Page<Reaction>, ApiError> {
+    let (access, message) = locate(db, ctx, id).await?;
+    access.require_read()?;
+    Ok(db
+        .query(&keys::reaction_partition(&ctx.app.app_id, &message.id), keys::REACTION_PREFIX, page)
+        .await?)
+}

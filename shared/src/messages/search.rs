@@ -1,0 +1,147 @@
+//! `GET /search`: case-insensitive substring search over the messages of one
+//! channel or of all the caller's channels.
+//!
+//! DynamoDB has no text index, so this reads each channel's messages with a
+//! `contains` filter on the lower-cased text: the cost is every message read
+//! (1 RCU per 4 KB, eventually 8 KB), not the matches. A page stops after a
+//! bounded number of reads and hands back a cursor. At scale, stream the
+//! table (DynamoDB Streams) into a search engine (OpenSearch) and answer
+//! this endpoint from it, keeping the same request and response.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{render, Message, MessageType};
+use crate::channels::{load, Channel, Ctx, Membership};
+use crate::db::{Db, Entity, Filter, PageRequest, Query, SortCond};
+use crate::error::ApiError;
+use crate::ids::ChannelId;
+use crate::keys::{self, Key};
+
+/// DynamoDB query pages one search request may read.
+pub const READ_BUDGET: usize = 10;
+pub const MIN_QUERY: usize = 2;
+pub const MAX_QUERY: usize = 200;
+
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    pub query: Option<String>,
+    pub channel_id: Option<ChannelId>,
+    pub limit: Option<String>,
+    pub next: Option<String>,
+    pub user_id: Option<crate::ids::UserId>,
+}
+
+/// Where the previous page stopped: which channel, and inside it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Cursor {
+    channel: usize,
+    inner: Option<String>,
+}
+
+fn encode(cursor: &Cursor) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
+}
+
+fn decode(text: &str) -> Result<Cursor, ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|raw| serde_json::from_slice(&raw).ok())
+        .ok_or_else(|| ApiError::validation("invalid `next` cursor"))
+}
+
+pub async fn search(db: &Db, ctx: &Ctx, query: SearchQuery) -> Result<Value, ApiError> {
+    let needle = query.query.as_deref().map(str::trim).unwrap_or_default().to_lowercase();
+    let length = needle.chars().count();
+    if !(MIN_QUERY..=MAX_QUERY).contains(&length) {
+        return Err(ApiError::validation(format!(
+            "query must be {MIN_QUERY} to {MAX_QUERY} characters"
+        )));
+    }
+    let limit = match query.limit.as_deref() {
+        None => 25,
+        Some(text) => text.parse::<usize>().unwrap_or(0),
+    };
+    if limit == 0 || limit > 100 {
+        return Err(ApiError::validation("limit must be between 1 and 100"));
+    }
+    let mut cursor = query.next.as_deref().map(decode).transpose()?.unwrap_or_default();
+
+    // The channels searched, in a stable order: one, or all the actor's.
+    let channels: Vec<Channel> = match &query.channel_id {
+        Some(id) => {
+            let access = load(db, ctx, id).await?;
+            access.require_read()?;
+            vec![access.channel]
+        }
+        None => my_readable_channels(db, ctx).await?,
+    };
+
+    let mut found: Vec<Message> = Vec::new();
+    let mut reads = 0;
+    while cursor.channel < channels.len() && found.len() < limit && reads < READ_BUDGET {
+        let channel = &channels[cursor.channel];
+        let partition = keys::channel_partition(&ctx.app.app_id, &channel.id);
+        let floor = super::history_floor(channel);
+        let result = db
+            .run::<Message>(&Query {
+                index: None,
+                pk: &partition,
+                // MSG# and REPLY# both sort between these.
+                sk: SortCond::Between(&floor, "REPLY#\u{10FFFF}"),
+                page: PageRequest { limit: 200, cursor: cursor.inner.take(), forward: true },
+                filter: Some(Filter {
+                    expression: "#entity = :message AND contains(#text, :needle) AND #kind <> :deleted".into(),
+                    names: vec![("#entity".into(), "entity".into()), ("#text".into(), "search_text".into()), ("#kind".into(), "type".into())],
+                    values: vec![(":message".into(), json!("message")), (":needle".into(), json!(needle)), (":deleted".into(), json!(MessageType::Deleted))],
+                }),
+            })
+            .await?;
+        reads += 1;
+        found.extend(result.items.into_iter().filter(|m| m.visible_to(ctx.user.as_ref(), ctx.server)));
+        if found.len() > limit {
+            // Stop at the limit and resume right after the last one returned.
+            found.truncate(limit);
+            if let Some(last) = found.last() {
+                cursor.inner = Some(Db::cursor_after(&last.key()));
+            }
+            break;
+        }
+        match result.next {
+            Some(next) => cursor.inner = Some(next),
+            None => cursor.channel += 1,
+        }
+    }
+    let next = (cursor.channel < channels.len()).then(|| encode(&cursor));
+
+    let mut rendered = Vec::with_capacity(found.len());
+    for channel in &channels {
+        let of_channel: Vec<Message> = found.iter().filter(|m| m.channel_id == channel.id).cloned().collect();
+        rendered.extend(render(db, ctx, &channel.id, &of_channel).await?);
+    }
+    Ok(json!({ "results": rendered, "next": next }))
+}
+
+async fn my_readable_channels(db: &Db, ctx: &Ctx) -> Result<Vec<Channel>, ApiError> {
+    let user = ctx.require_user()?.clone();
+    let app = &ctx.app.app_id;
+    let mut memberships: Vec<Membership> = Vec::new();
+    let mut page = PageRequest { limit: 1000, cursor: None, forward: true };
+    loop {
+        let result = db
+            .query::<Membership>(&keys::user_partition(app, &user), keys::MEMBERSHIP_PREFIX, &page)
+            .await?;
+        memberships.extend(result.items);
+        match result.next {
+            Some(next) => page.cursor = Some(next),
+            None => break,
+        }
+    }
+    let channel_keys: Vec<Key> = memberships.iter().map(|m| keys::channel(app, &m.channel_id)).collect();
+    let mut channels: Vec<Channel> = db.batch_get(&channel_keys).await?;
+    channels.retain(|c| c.deleted_at.is_none());
+    channels.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(channels)
+}
