@@ -174,6 +174,24 @@ impl TestApp {
         .await
     }
 
+    /// `POST /messages` with `text` in `channel`; asserts 201, returns the message.
+    pub async fn say(&self, t: &Tenant, token: &str, channel: &str, text: &str) -> Value {
+        let resp = self
+            .post(t, token, "/messages", json!({ "channel_id": channel, "text": text }))
+            .await;
+        resp.assert_status(201)["message"].clone()
+    }
+
+    /// Texts of a history response, in order.
+    pub fn texts(body: &Value) -> Vec<String> {
+        body["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| m["text"].as_str().unwrap_or("<none>").to_string())
+            .collect()
+    }
+
     /// Creates plain users with these ids and returns their tokens.
     pub async fn create_users(&self, t: &Tenant, ids: &[&str]) -> Vec<String> {
         let users: Vec<Value> = ids.iter().map(|id| json!({ "id": id })).collect();
