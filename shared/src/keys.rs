@@ -146,7 +146,13 @@ pub fn pin(app: &AppId, channel: &ChannelId, sort_id: &MessageId) -> Key {
 
 /// GSI1 key of a reaction: one user's reactions in a channel by message
 /// order, so a history page finds the caller's own reactions in one query.
-pub fn reactor(app: &AppId, channel: &ChannelId, user: &UserId, sort_id: &MessageId, kind: &str) -> Key {
+pub fn reactor(
+    app: &AppId,
+    channel: &ChannelId,
+    user: &UserId,
+    sort_id: &MessageId,
+    kind: &str,
+) -> Key {
     Key::new(
         reactor_partition(app, channel, user),
         format!("{sort_id}#{kind}"),

@@ -638,7 +638,9 @@ impl Db {
             None => (table::PK, table::SK),
         };
         let start = match &query.page.cursor {
-            Some(cursor) => Some(decode_cursor(cursor, pk_attr, query.pk, sk_attr, &query.sk)?),
+            Some(cursor) => Some(decode_cursor(
+                cursor, pk_attr, query.pk, sk_attr, &query.sk,
+            )?),
             None => None,
         };
         let mut request = self
@@ -669,7 +671,8 @@ impl Db {
                 request = request.expression_attribute_names(name, attr);
             }
             for (name, value) in &filter.values {
-                request = request.expression_attribute_values(name, serde_dynamo::to_attribute_value(value)?);
+                request = request
+                    .expression_attribute_values(name, serde_dynamo::to_attribute_value(value)?);
             }
         }
         let out = request.send().await.map_err(DbError::sdk)?;

@@ -53,7 +53,10 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/v1/channels/{id}/invites/accept", post(accept_invite))
         .route("/api/v1/channels/{id}/invites/reject", post(reject_invite))
         .route("/api/v1/channels/{id}/read", post(mark_read))
-        .route("/api/v1/channels/{id}/draft", get(get_draft).put(put_draft).delete(delete_draft))
+        .route(
+            "/api/v1/channels/{id}/draft",
+            get(get_draft).put(put_draft).delete(delete_draft),
+        )
         .route("/api/v1/drafts", get(list_drafts))
         .route("/api/v1/unread", get(unread))
         .with_state(state)

@@ -26,10 +26,16 @@ pub fn router(state: AppState) -> Router {
 pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/messages", post(send_message))
-        .route("/api/v1/messages/{id}", get(get_message).patch(edit_message).delete(delete_message))
+        .route(
+            "/api/v1/messages/{id}",
+            get(get_message).patch(edit_message).delete(delete_message),
+        )
         .route("/api/v1/messages/{id}/replies", get(replies))
         .route("/api/v1/messages/{id}/pin", post(pin).delete(unpin))
-        .route("/api/v1/messages/{id}/reactions", post(react).get(list_reactions))
+        .route(
+            "/api/v1/messages/{id}/reactions",
+            post(react).get(list_reactions),
+        )
         .route("/api/v1/messages/{id}/reactions/{kind}", delete(unreact))
         .route("/api/v1/messages/{id}/read", get(read_by))
         .route("/api/v1/channels/{id}/messages", get(channel_messages))
@@ -51,7 +57,8 @@ struct ActingUser {
 }
 
 async fn rendered(db: &Db, ctx: &Ctx, message: &Message) -> Result<Value, ApiError> {
-    let mut views = messages::render(db, ctx, &message.channel_id, std::slice::from_ref(message)).await?;
+    let mut views =
+        messages::render(db, ctx, &message.channel_id, std::slice::from_ref(message)).await?;
     Ok(views.pop().unwrap_or(Value::Null))
 }
 
@@ -63,7 +70,11 @@ async fn send_message(
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
     let (message, created) = send::send(&state.db, &ctx, input).await?;
     let body = json!({ "message": rendered(&state.db, &ctx, &message).await? });
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(body)).into_response())
 }
 
@@ -85,7 +96,9 @@ async fn edit_message(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, change.user_id.as_ref())?;
     let message = edit::edit(&state.db, &ctx, &id, change).await?;
-    Ok(Json(json!({ "message": rendered(&state.db, &ctx, &message).await? })))
+    Ok(Json(
+        json!({ "message": rendered(&state.db, &ctx, &message).await? }),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -102,7 +115,9 @@ async fn delete_message(
 ) -> Result<Response, ApiError> {
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     match edit::delete(&state.db, &ctx, &id, query.hard.unwrap_or(false)).await? {
-        Some(message) => Ok(Json(json!({ "message": rendered(&state.db, &ctx, &message).await? })).into_response()),
+        Some(message) => Ok(
+            Json(json!({ "message": rendered(&state.db, &ctx, &message).await? })).into_response(),
+        ),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }
@@ -114,13 +129,23 @@ async fn replies(
     ApiQuery(query): ApiQuery<ActingQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
-    Ok(Json(history::replies(&state.db, &ctx, &id, &query.page.request(true)?).await?))
+    Ok(Json(
+        history::replies(&state.db, &ctx, &id, &query.page.request(true)?).await?,
+    ))
 }
 
-async fn pinning(state: AppState, caller: Caller, id: MessageId, acting: ActingUser, value: bool) -> Result<Json<Value>, ApiError> {
+async fn pinning(
+    state: AppState,
+    caller: Caller,
+    id: MessageId,
+    acting: ActingUser,
+    value: bool,
+) -> Result<Json<Value>, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let message = edit::set_pinned(&state.db, &ctx, &id, value).await?;
-    Ok(Json(json!({ "message": rendered(&state.db, &ctx, &message).await? })))
+    Ok(Json(
+        json!({ "message": rendered(&state.db, &ctx, &message).await? }),
+    ))
 }
 
 async fn pin(
@@ -150,7 +175,11 @@ async fn react(
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
     let (message, reaction, created) = reactions::add(&state.db, &ctx, &id, input).await?;
     let body = json!({ "reaction": reaction.view(), "message": rendered(&state.db, &ctx, &message).await? });
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(body)).into_response())
 }
 
@@ -162,7 +191,9 @@ async fn unreact(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let message = reactions::remove(&state.db, &ctx, &id, &kind).await?;
-    Ok(Json(json!({ "message": rendered(&state.db, &ctx, &message).await? })))
+    Ok(Json(
+        json!({ "message": rendered(&state.db, &ctx, &message).await? }),
+    ))
 }
 
 async fn list_reactions(
@@ -184,7 +215,9 @@ async fn read_by(
     ApiQuery(query): ApiQuery<ActingQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
-    Ok(Json(read::read_by(&state.db, &ctx, &id, &query.page.request(true)?).await?))
+    Ok(Json(
+        read::read_by(&state.db, &ctx, &id, &query.page.request(true)?).await?,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,7 +235,9 @@ async fn channel_messages(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, params.user_id.as_ref())?;
     let access = channels::load(&state.db, &ctx, &id).await?;
-    Ok(Json(history::channel_history(&state.db, &ctx, &access, params.query).await?))
+    Ok(Json(
+        history::channel_history(&state.db, &ctx, &access, params.query).await?,
+    ))
 }
 
 async fn pinned(
@@ -213,7 +248,9 @@ async fn pinned(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let access = channels::load(&state.db, &ctx, &id).await?;
-    Ok(Json(history::pinned(&state.db, &ctx, &access, &query.page.request(true)?).await?))
+    Ok(Json(
+        history::pinned(&state.db, &ctx, &access, &query.page.request(true)?).await?,
+    ))
 }
 
 async fn search_messages(

@@ -24,26 +24,40 @@ pub struct DraftInput {
     pub user_id: Option<crate::ids::UserId>,
 }
 
-async fn check_thread(db: &Db, ctx: &Ctx, channel_id: &ChannelId, parent: Option<&MessageId>) -> Result<(), ApiError> {
+async fn check_thread(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+    parent: Option<&MessageId>,
+) -> Result<(), ApiError> {
     if let Some(parent) = parent {
         let (_, message) = locate(db, ctx, parent)
             .await
             .map_err(|_| ApiError::validation(format!("parent message {parent} not found")))?;
         if &message.channel_id != channel_id {
-            return Err(ApiError::validation("the parent message is in another channel"));
+            return Err(ApiError::validation(
+                "the parent message is in another channel",
+            ));
         }
     }
     Ok(())
 }
 
-pub async fn put(db: &Db, ctx: &Ctx, channel_id: &ChannelId, input: DraftInput) -> Result<Draft, ApiError> {
+pub async fn put(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+    input: DraftInput,
+) -> Result<Draft, ApiError> {
     input.validate()?;
     let access = load(db, ctx, channel_id).await?;
     let user = ctx.require_user()?.clone();
     access.require_member()?;
     if let Some(text) = &input.text {
         if text.chars().count() > ctx.app.settings.max_message_length {
-            return Err(ApiError::validation("the draft's text is longer than a message may be"));
+            return Err(ApiError::validation(
+                "the draft's text is longer than a message may be",
+            ));
         }
     }
     if input.attachments.len() > super::send::MAX_ATTACHMENTS {
@@ -68,7 +82,12 @@ pub async fn put(db: &Db, ctx: &Ctx, channel_id: &ChannelId, input: DraftInput) 
     Ok(draft)
 }
 
-pub async fn get(db: &Db, ctx: &Ctx, channel_id: &ChannelId, parent: Option<&MessageId>) -> Result<Draft, ApiError> {
+pub async fn get(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+    parent: Option<&MessageId>,
+) -> Result<Draft, ApiError> {
     let access = load(db, ctx, channel_id).await?;
     let user = ctx.require_user()?.clone();
     access.require_member()?;
@@ -77,11 +96,22 @@ pub async fn get(db: &Db, ctx: &Ctx, channel_id: &ChannelId, parent: Option<&Mes
         .ok_or_else(|| ApiError::not_found("no draft here"))
 }
 
-pub async fn delete(db: &Db, ctx: &Ctx, channel_id: &ChannelId, parent: Option<&MessageId>) -> Result<(), ApiError> {
+pub async fn delete(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+    parent: Option<&MessageId>,
+) -> Result<(), ApiError> {
     let access = load(db, ctx, channel_id).await?;
     let user = ctx.require_user()?.clone();
     access.require_member()?;
-    match db.delete(&draft_key(&ctx.app.app_id, &user, channel_id, parent), Cond::Exists).await {
+    match db
+        .delete(
+            &draft_key(&ctx.app.app_id, &user, channel_id, parent),
+            Cond::Exists,
+        )
+        .await
+    {
         Ok(()) => Ok(()),
         Err(DbError::ConditionFailed) => Err(ApiError::not_found("no draft here")),
         Err(other) => Err(other.into()),
@@ -92,6 +122,10 @@ pub async fn delete(db: &Db, ctx: &Ctx, channel_id: &ChannelId, parent: Option<&
 pub async fn list(db: &Db, ctx: &Ctx, page: &PageRequest) -> Result<Page<Draft>, ApiError> {
     let user = ctx.require_user()?.clone();
     Ok(db
-        .query(&keys::user_partition(&ctx.app.app_id, &user), keys::DRAFT_PREFIX, page)
+        .query(
+            &keys::user_partition(&ctx.app.app_id, &user),
+            keys::DRAFT_PREFIX,
+            page,
+        )
         .await?)
 }

@@ -41,14 +41,21 @@ async fn save(db: &Db, mut message: Message) -> Result<Message, ApiError> {
     message.updated_at = crate::time::now_rfc3339();
     match db.put(&message, Cond::Version(read_version)).await {
         Ok(()) => Ok(message),
-        Err(DbError::ConditionFailed) => Err(ApiError::conflict("the message changed while this request ran; retry")),
+        Err(DbError::ConditionFailed) => Err(ApiError::conflict(
+            "the message changed while this request ran; retry",
+        )),
         Err(other) => Err(other.into()),
     }
 }
 
 /// `PATCH /messages/{id}`: the author, or an owner/admin/server (recorded in
 /// `moderated_by`).
-pub async fn edit(db: &Db, ctx: &Ctx, id: &MessageId, change: MessageEdit) -> Result<Message, ApiError> {
+pub async fn edit(
+    db: &Db,
+    ctx: &Ctx,
+    id: &MessageId,
+    change: MessageEdit,
+) -> Result<Message, ApiError> {
     change.validate()?;
     let (access, mut message) = locate(db, ctx, id).await?;
     access.require_read()?;
@@ -60,7 +67,9 @@ pub async fn edit(db: &Db, ctx: &Ctx, id: &MessageId, change: MessageEdit) -> Re
         message.moderated_by = Some(moderator_name(ctx));
     }
     if change.text.is_none() && change.attachments.is_none() && change.metadata.is_none() {
-        return Err(ApiError::validation("nothing to change: give text, attachments or metadata"));
+        return Err(ApiError::validation(
+            "nothing to change: give text, attachments or metadata",
+        ));
     }
     if let Some(text) = change.text {
         let length = text.chars().count();
@@ -94,7 +103,12 @@ pub async fn edit(db: &Db, ctx: &Ctx, id: &MessageId, change: MessageEdit) -> Re
 /// `DELETE /messages/{id}`: soft by default (a placeholder of type `deleted`
 /// stays, without text or attachments); `hard` removes the message, its id,
 /// its pin and its reactions. Author, owner/admin or server.
-pub async fn delete(db: &Db, ctx: &Ctx, id: &MessageId, hard: bool) -> Result<Option<Message>, ApiError> {
+pub async fn delete(
+    db: &Db,
+    ctx: &Ctx,
+    id: &MessageId,
+    hard: bool,
+) -> Result<Option<Message>, ApiError> {
     let (access, mut message) = locate(db, ctx, id).await?;
     access.require_read()?;
     if !is_author(ctx, &message) {
@@ -125,10 +139,16 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: &MessageId, hard: bool) -> Result<Op
     let mut writes = vec![
         db.delete_write(&message.key(), Cond::Version(message.version))?,
         db.delete_write(&reference.key(), Cond::Always)?,
-        db.delete_write(&keys::pin(app, &message.channel_id, &message.sort_id), Cond::Always)?,
+        db.delete_write(
+            &keys::pin(app, &message.channel_id, &message.sort_id),
+            Cond::Always,
+        )?,
     ];
     if let Some(parent) = &message.parent_id {
-        if let Some(parent_ref) = db.get::<MessageRef>(&keys::message_ref(app, parent)).await? {
+        if let Some(parent_ref) = db
+            .get::<MessageRef>(&keys::message_ref(app, parent))
+            .await?
+        {
             let spec = UpdateSpec {
                 expression: "ADD #replies :minus".into(),
                 condition: None,
@@ -138,12 +158,20 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: &MessageId, hard: bool) -> Result<Op
             writes.push(db.update_write(&parent_ref.message_key(), &spec, Cond::Exists)?);
         }
     }
-    db.transact(writes).await.map_err(|_| ApiError::conflict("the message changed while deleting; retry"))?;
+    db.transact(writes)
+        .await
+        .map_err(|_| ApiError::conflict("the message changed while deleting; retry"))?;
     // The message is gone (the commit point); its reactions follow.
     let partition = keys::reaction_partition(app, &message.id);
-    let mut page = PageRequest { limit: 100, cursor: None, forward: true };
+    let mut page = PageRequest {
+        limit: 100,
+        cursor: None,
+        forward: true,
+    };
     loop {
-        let result = db.query::<Reaction>(&partition, keys::REACTION_PREFIX, &page).await?;
+        let result = db
+            .query::<Reaction>(&partition, keys::REACTION_PREFIX, &page)
+            .await?;
         let doomed: Vec<_> = result.items.iter().map(Entity::key).collect();
         db.batch_delete(&doomed).await?;
         match result.next {
@@ -154,7 +182,12 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: &MessageId, hard: bool) -> Result<Op
 }
 
 /// Pins or unpins: owners, admins, the server, and the message's author.
-pub async fn set_pinned(db: &Db, ctx: &Ctx, id: &MessageId, pinned: bool) -> Result<Message, ApiError> {
+pub async fn set_pinned(
+    db: &Db,
+    ctx: &Ctx,
+    id: &MessageId,
+    pinned: bool,
+) -> Result<Message, ApiError> {
     let (access, mut message) = locate(db, ctx, id).await?;
     require_pin_permission(ctx, &access, &message)?;
     if message.kind == MessageType::Deleted {
@@ -185,9 +218,15 @@ pub async fn set_pinned(db: &Db, ctx: &Ctx, id: &MessageId, pinned: bool) -> Res
     message.updated_at = crate::time::now_rfc3339();
     let writes = vec![
         db.put_write(&message, Cond::Version(read_version))?,
-        if pinned { db.put_write(&pin, Cond::Always)? } else { db.delete_write(&pin.key(), Cond::Always)? },
+        if pinned {
+            db.put_write(&pin, Cond::Always)?
+        } else {
+            db.delete_write(&pin.key(), Cond::Always)?
+        },
     ];
-    db.transact(writes).await.map_err(|_| ApiError::conflict("the message changed while this request ran; retry"))?;
+    db.transact(writes)
+        .await
+        .map_err(|_| ApiError::conflict("the message changed while this request ran; retry"))?;
     Ok(message)
 }
 

@@ -27,13 +27,20 @@ fn top() -> String {
 }
 
 /// A message of this channel's history, as an anchor for before/after/around.
-async fn anchor(db: &Db, ctx: &Ctx, channel: &ChannelId, id: &MessageId) -> Result<String, ApiError> {
+async fn anchor(
+    db: &Db,
+    ctx: &Ctx,
+    channel: &ChannelId,
+    id: &MessageId,
+) -> Result<String, ApiError> {
     let reference: Option<MessageRef> = db.get(&keys::message_ref(&ctx.app.app_id, id)).await?;
     match reference {
         Some(r) if &r.channel_id == channel && r.in_channel => {
             Ok(keys::message(&ctx.app.app_id, channel, &r.sort_id).sk)
         }
-        _ => Err(ApiError::validation(format!("message {id} is not in this channel's history"))),
+        _ => Err(ApiError::validation(format!(
+            "message {id} is not in this channel's history"
+        ))),
     }
 }
 
@@ -61,7 +68,13 @@ async fn range(
     // Shadowed messages of others are filtered out, so a page may need more reads.
     loop {
         let result = db
-            .run::<Message>(&Query { index: None, pk: &partition, sk: SortCond::Between(lo, hi), page: page.clone(), filter: None })
+            .run::<Message>(&Query {
+                index: None,
+                pk: &partition,
+                sk: SortCond::Between(lo, hi),
+                page: page.clone(),
+                filter: None,
+            })
             .await?;
         for m in result.items {
             if skip.is_some_and(|s| m.key().sk == s) {
@@ -88,18 +101,30 @@ async fn range(
 /// `GET /channels/{id}/messages`: oldest first within the page. With no
 /// anchor, the latest `limit` messages; `before`/`after` page backwards and
 /// forwards from a message; `around` centres on one.
-pub async fn channel_history(db: &Db, ctx: &Ctx, access: &Access, query: HistoryQuery) -> Result<Value, ApiError> {
+pub async fn channel_history(
+    db: &Db,
+    ctx: &Ctx,
+    access: &Access,
+    query: HistoryQuery,
+) -> Result<Value, ApiError> {
     access.require_read()?;
     let limit = match query.limit.as_deref() {
         None => DEFAULT_HISTORY,
         Some(text) => text.parse::<usize>().unwrap_or(0),
     };
     if limit == 0 || limit > MAX_HISTORY {
-        return Err(ApiError::validation(format!("limit must be between 1 and {MAX_HISTORY}")));
+        return Err(ApiError::validation(format!(
+            "limit must be between 1 and {MAX_HISTORY}"
+        )));
     }
-    let anchors = [&query.before, &query.after, &query.around].iter().filter(|a| a.is_some()).count();
+    let anchors = [&query.before, &query.after, &query.around]
+        .iter()
+        .filter(|a| a.is_some())
+        .count();
     if anchors > 1 {
-        return Err(ApiError::validation("use at most one of before, after, around"));
+        return Err(ApiError::validation(
+            "use at most one of before, after, around",
+        ));
     }
     let channel = &access.channel;
     let floor = history_floor(channel);
@@ -109,14 +134,22 @@ pub async fn channel_history(db: &Db, ctx: &Ctx, access: &Access, query: History
         range(db, ctx, access, (&floor, &sk), limit, true, Some(&sk)).await?
     } else if let Some(after) = &query.after {
         let sk = anchor(db, ctx, &channel.id, after).await?;
-        let lo = if sk > floor { sk.clone() } else { floor.clone() };
+        let lo = if sk > floor {
+            sk.clone()
+        } else {
+            floor.clone()
+        };
         range(db, ctx, access, (&lo, &top), limit, false, Some(&sk)).await?
     } else if let Some(around) = &query.around {
         let sk = anchor(db, ctx, &channel.id, around).await?;
         let older = (limit - 1) / 2;
         let mut page = range(db, ctx, access, (&floor, &sk), older + 1, true, None).await?;
         let newer = limit - page.len();
-        let lo = if sk > floor { sk.clone() } else { floor.clone() };
+        let lo = if sk > floor {
+            sk.clone()
+        } else {
+            floor.clone()
+        };
         page.extend(range(db, ctx, access, (&lo, &top), newer, false, Some(&sk)).await?);
         page
     } else {
@@ -135,7 +168,12 @@ pub async fn one(db: &Db, ctx: &Ctx, id: &MessageId) -> Result<Value, ApiError> 
 }
 
 /// `GET /messages/{id}/replies`: a thread, oldest first, paginated.
-pub async fn replies(db: &Db, ctx: &Ctx, id: &MessageId, page: &PageRequest) -> Result<Value, ApiError> {
+pub async fn replies(
+    db: &Db,
+    ctx: &Ctx,
+    id: &MessageId,
+    page: &PageRequest,
+) -> Result<Value, ApiError> {
     let (access, parent) = locate(db, ctx, id).await?;
     access.require_read()?;
     let partition = keys::thread(&ctx.app.app_id, &parent.id, &parent.sort_id).pk;
@@ -158,11 +196,20 @@ pub async fn replies(db: &Db, ctx: &Ctx, id: &MessageId, page: &PageRequest) -> 
 }
 
 /// `GET /channels/{id}/pinned`: pinned messages, oldest first, paginated.
-pub async fn pinned(db: &Db, ctx: &Ctx, access: &Access, page: &PageRequest) -> Result<Value, ApiError> {
+pub async fn pinned(
+    db: &Db,
+    ctx: &Ctx,
+    access: &Access,
+    page: &PageRequest,
+) -> Result<Value, ApiError> {
     access.require_read()?;
     let channel = &access.channel;
     let result = db
-        .query::<Pin>(&keys::channel_partition(&ctx.app.app_id, &channel.id), keys::PIN_PREFIX, page)
+        .query::<Pin>(
+            &keys::channel_partition(&ctx.app.app_id, &channel.id),
+            keys::PIN_PREFIX,
+            page,
+        )
         .await?;
     let message_keys: Vec<Key> = result
         .items

@@ -34,7 +34,10 @@ pub async fn locate(db: &Db, ctx: &Ctx, id: &MessageId) -> Result<(Access, Messa
     let access = channels::load(db, ctx, &reference.channel_id)
         .await
         .map_err(|_| not_found())?;
-    let message: Message = db.get(&reference.message_key()).await?.ok_or_else(not_found)?;
+    let message: Message = db
+        .get(&reference.message_key())
+        .await?
+        .ok_or_else(not_found)?;
     if !message.visible_to(ctx.user.as_ref(), ctx.server) {
         return Err(not_found());
     }
@@ -43,7 +46,10 @@ pub async fn locate(db: &Db, ctx: &Ctx, id: &MessageId) -> Result<(Access, Messa
 
 /// Messages by id (any channels of the app); unknown ids are left out.
 pub async fn by_ids(db: &Db, ctx: &Ctx, ids: &[MessageId]) -> Result<Vec<Message>, ApiError> {
-    let ref_keys: Vec<Key> = ids.iter().map(|id| keys::message_ref(&ctx.app.app_id, id)).collect();
+    let ref_keys: Vec<Key> = ids
+        .iter()
+        .map(|id| keys::message_ref(&ctx.app.app_id, id))
+        .collect();
     let refs: Vec<MessageRef> = db.batch_get(&ref_keys).await?;
     let keys: Vec<Key> = refs.iter().map(MessageRef::message_key).collect();
     Ok(db.batch_get(&keys).await?)
@@ -52,7 +58,12 @@ pub async fn by_ids(db: &Db, ctx: &Ctx, ids: &[MessageId]) -> Result<Vec<Message
 /// Renders messages of one channel for the actor: authors (one batch read),
 /// quoted summaries (two batch reads) and the actor's own reactions (one
 /// GSI query over the page's range).
-pub async fn render(db: &Db, ctx: &Ctx, channel: &ChannelId, messages: &[Message]) -> Result<Vec<Value>, ApiError> {
+pub async fn render(
+    db: &Db,
+    ctx: &Ctx,
+    channel: &ChannelId,
+    messages: &[Message],
+) -> Result<Vec<Value>, ApiError> {
     if messages.is_empty() {
         return Ok(Vec::new());
     }
@@ -112,7 +123,11 @@ async fn own_reactions(
     };
     let partition = keys::reactor_partition(&ctx.app.app_id, channel, user);
     let hi = format!("{hi}#\u{10FFFF}");
-    let mut page = PageRequest { limit: 1000, cursor: None, forward: true };
+    let mut page = PageRequest {
+        limit: 1000,
+        cursor: None,
+        forward: true,
+    };
     loop {
         let result = db
             .run::<Reaction>(&Query {

@@ -101,7 +101,12 @@ pub struct Message {
 impl Entity for Message {
     const TYPE: &'static str = "message";
     fn key(&self) -> Key {
-        message_key(&self.app_id, &self.channel_id, &self.sort_id, self.in_channel())
+        message_key(
+            &self.app_id,
+            &self.channel_id,
+            &self.sort_id,
+            self.in_channel(),
+        )
     }
     fn gsi1(&self) -> Option<Key> {
         self.parent_id
@@ -140,9 +145,16 @@ impl Message {
     }
 
     /// The message as clients see it.
-    pub fn view(&self, author: Option<&User>, quoted: Option<&Message>, own_reactions: &[String]) -> Value {
+    pub fn view(
+        &self,
+        author: Option<&User>,
+        quoted: Option<&Message>,
+        own_reactions: &[String],
+    ) -> Value {
         let user = match author {
-            Some(u) => json!({ "id": u.id, "display_name": u.display_name, "avatar_url": u.avatar_url }),
+            Some(u) => {
+                json!({ "id": u.id, "display_name": u.display_name, "avatar_url": u.avatar_url })
+            }
             None => json!({ "id": self.user_id, "display_name": null, "avatar_url": null }),
         };
         json!({
@@ -195,7 +207,12 @@ impl Entity for MessageRef {
 
 impl MessageRef {
     pub fn message_key(&self) -> Key {
-        message_key(&self.app_id, &self.channel_id, &self.sort_id, self.in_channel)
+        message_key(
+            &self.app_id,
+            &self.channel_id,
+            &self.sort_id,
+            self.in_channel,
+        )
     }
 }
 
@@ -237,7 +254,13 @@ impl Entity for Reaction {
         keys::reaction(&self.app_id, &self.message_id, &self.user_id, &self.kind)
     }
     fn gsi1(&self) -> Option<Key> {
-        Some(keys::reactor(&self.app_id, &self.channel_id, &self.user_id, &self.sort_id, &self.kind))
+        Some(keys::reactor(
+            &self.app_id,
+            &self.channel_id,
+            &self.user_id,
+            &self.sort_id,
+            &self.kind,
+        ))
     }
 }
 
@@ -274,11 +297,21 @@ pub struct Draft {
 impl Entity for Draft {
     const TYPE: &'static str = "draft";
     fn key(&self) -> Key {
-        draft_key(&self.app_id, &self.user_id, &self.channel_id, self.parent_id.as_ref())
+        draft_key(
+            &self.app_id,
+            &self.user_id,
+            &self.channel_id,
+            self.parent_id.as_ref(),
+        )
     }
 }
 
-pub fn draft_key(app: &AppId, user: &UserId, channel: &ChannelId, parent: Option<&MessageId>) -> Key {
+pub fn draft_key(
+    app: &AppId,
+    user: &UserId,
+    channel: &ChannelId,
+    parent: Option<&MessageId>,
+) -> Key {
     match parent {
         Some(parent) => keys::thread_draft(app, user, channel, parent),
         None => keys::draft(app, user, channel),

@@ -42,13 +42,21 @@ fn count_change(kind: &str, delta: i64) -> UpdateSpec {
     UpdateSpec {
         expression: "SET #counts.#kind = if_not_exists(#counts.#kind, :zero) + :delta".into(),
         condition: None,
-        names: vec![("#counts".into(), "reaction_counts".into()), ("#kind".into(), kind.into())],
+        names: vec![
+            ("#counts".into(), "reaction_counts".into()),
+            ("#kind".into(), kind.into()),
+        ],
         values: vec![(":zero".into(), json!(0)), (":delta".into(), json!(delta))],
     }
 }
 
 /// Adds a reaction; adding the same type again returns the stored one.
-pub async fn add(db: &Db, ctx: &Ctx, id: &MessageId, input: ReactionInput) -> Result<(Message, Reaction, bool), ApiError> {
+pub async fn add(
+    db: &Db,
+    ctx: &Ctx,
+    id: &MessageId,
+    input: ReactionInput,
+) -> Result<(Message, Reaction, bool), ApiError> {
     check_type(&input.kind)?;
     let score = input.score.unwrap_or(1);
     if !(1..=1000).contains(&score) {
@@ -64,12 +72,19 @@ pub async fn add(db: &Db, ctx: &Ctx, id: &MessageId, input: ReactionInput) -> Re
         return Err(ApiError::forbidden("the channel is frozen"));
     }
     if !access.channel.settings.reactions {
-        return Err(ApiError::forbidden("reactions are turned off in this channel"));
+        return Err(ApiError::forbidden(
+            "reactions are turned off in this channel",
+        ));
     }
     if message.kind == MessageType::Deleted {
-        return Err(ApiError::validation("a deleted message cannot get reactions"));
+        return Err(ApiError::validation(
+            "a deleted message cannot get reactions",
+        ));
     }
-    if moderation::active_ban(db, ctx, &access.channel.id, &user).await?.is_some_and(|b| !b.shadow) {
+    if moderation::active_ban(db, ctx, &access.channel.id, &user)
+        .await?
+        .is_some_and(|b| !b.shadow)
+    {
         return Err(ApiError::forbidden("you are banned from this channel"));
     }
     let key = keys::reaction(&ctx.app.app_id, &message.id, &user, &input.kind);
@@ -95,18 +110,28 @@ pub async fn add(db: &Db, ctx: &Ctx, id: &MessageId, input: ReactionInput) -> Re
     let writes = vec![
         db.put_write(&reaction, Cond::NotExists)?,
         db.update_write(&message.key(), &count_change(&input.kind, 1), Cond::Exists)?,
-        db.update_write(&keys::channel(&ctx.app.app_id, &message.channel_id), &frozen_check, Cond::Live)?,
+        db.update_write(
+            &keys::channel(&ctx.app.app_id, &message.channel_id),
+            &frozen_check,
+            Cond::Live,
+        )?,
     ];
     match db.transact(writes).await {
         Ok(()) => {}
-        Err(DbError::TransactionCanceled(reasons)) if reasons.first().is_some_and(Option::is_some) => {
+        Err(DbError::TransactionCanceled(reasons))
+            if reasons.first().is_some_and(Option::is_some) =>
+        {
             // A concurrent identical reaction won: same result.
             if let Some(existing) = db.get::<Reaction>(&key).await? {
                 return Ok((message, existing, false));
             }
-            return Err(ApiError::conflict("the reaction changed while this request ran; retry"));
+            return Err(ApiError::conflict(
+                "the reaction changed while this request ran; retry",
+            ));
         }
-        Err(DbError::TransactionCanceled(reasons)) if reasons.get(2).is_some_and(Option::is_some) => {
+        Err(DbError::TransactionCanceled(reasons))
+            if reasons.get(2).is_some_and(Option::is_some) =>
+        {
             return Err(ApiError::forbidden("the channel is frozen"));
         }
         Err(other) => return Err(ApiError::from(other)),
@@ -127,18 +152,31 @@ pub async fn remove(db: &Db, ctx: &Ctx, id: &MessageId, kind: &str) -> Result<Me
     ];
     match db.transact(writes).await {
         Ok(()) => {}
-        Err(DbError::TransactionCanceled(reasons)) if reasons.first().is_some_and(Option::is_some) => {
-            return Err(ApiError::not_found(format!("you have no {kind} reaction on this message")));
+        Err(DbError::TransactionCanceled(reasons))
+            if reasons.first().is_some_and(Option::is_some) =>
+        {
+            return Err(ApiError::not_found(format!(
+                "you have no {kind} reaction on this message"
+            )));
         }
         Err(other) => return Err(other.into()),
     }
     Ok(db.get::<Message>(&message.key()).await?.unwrap_or(message))
 }
 
-pub async fn list(db: &Db, ctx: &Ctx, id: &MessageId, page: &PageRequest) -> Result<Page<Reaction>, ApiError> {
+pub async fn list(
+    db: &Db,
+    ctx: &Ctx,
+    id: &MessageId,
+    page: &PageRequest,
+) -> Result<Page<Reaction>, ApiError> {
     let (access, message) = locate(db, ctx, id).await?;
     access.require_read()?;
     Ok(db
-        .query(&keys::reaction_partition(&ctx.app.app_id, &message.id), keys::REACTION_PREFIX, page)
+        .query(
+            &keys::reaction_partition(&ctx.app.app_id, &message.id),
+            keys::REACTION_PREFIX,
+            page,
+        )
         .await?)
 }

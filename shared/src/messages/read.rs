@@ -21,7 +21,12 @@ pub struct MarkRead {
 }
 
 /// Marks the channel read for the acting member (member item and mirror).
-pub async fn mark_read(db: &Db, ctx: &Ctx, channel_id: &ChannelId, input: MarkRead) -> Result<Value, ApiError> {
+pub async fn mark_read(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+    input: MarkRead,
+) -> Result<Value, ApiError> {
     let access = load(db, ctx, channel_id).await?;
     let user = ctx.require_user()?.clone();
     access.require_member()?;
@@ -30,10 +35,15 @@ pub async fn mark_read(db: &Db, ctx: &Ctx, channel_id: &ChannelId, input: MarkRe
         Some(id) => {
             let reference: Option<MessageRef> = db.get(&keys::message_ref(app, id)).await?;
             match reference {
-                Some(r) if &r.channel_id == channel_id && r.in_channel => {
-                    (keys::message(app, channel_id, &r.sort_id).sk, Some(id.clone()))
+                Some(r) if &r.channel_id == channel_id && r.in_channel => (
+                    keys::message(app, channel_id, &r.sort_id).sk,
+                    Some(id.clone()),
+                ),
+                _ => {
+                    return Err(ApiError::validation(format!(
+                        "message {id} is not in this channel"
+                    )))
                 }
-                _ => return Err(ApiError::validation(format!("message {id} is not in this channel"))),
             }
         }
         None => match latest(db, ctx, &access.channel).await? {
@@ -45,14 +55,28 @@ pub async fn mark_read(db: &Db, ctx: &Ctx, channel_id: &ChannelId, input: MarkRe
     let spec = UpdateSpec {
         expression: "SET #read = :sk, #rid = :id, #rat = :now".into(),
         condition: None,
-        names: vec![("#read".into(), "read_up_to".into()), ("#rid".into(), "last_read_message_id".into()), ("#rat".into(), "last_read_at".into())],
-        values: vec![(":sk".into(), json!(sort_key)), (":id".into(), json!(message_id)), (":now".into(), json!(now))],
+        names: vec![
+            ("#read".into(), "read_up_to".into()),
+            ("#rid".into(), "last_read_message_id".into()),
+            ("#rat".into(), "last_read_at".into()),
+        ],
+        values: vec![
+            (":sk".into(), json!(sort_key)),
+            (":id".into(), json!(message_id)),
+            (":now".into(), json!(now)),
+        ],
     };
     let writes = vec![
         db.update_write(&keys::member(app, channel_id, &user), &spec, Cond::Exists)?,
-        db.update_write(&keys::membership(app, &user, channel_id), &spec, Cond::Exists)?,
+        db.update_write(
+            &keys::membership(app, &user, channel_id),
+            &spec,
+            Cond::Exists,
+        )?,
     ];
-    db.transact(writes).await.map_err(|_| ApiError::conflict("membership changed while marking read; retry"))?;
+    db.transact(writes)
+        .await
+        .map_err(|_| ApiError::conflict("membership changed while marking read; retry"))?;
     let membership: Option<Membership> = db.get(&keys::membership(app, &user, channel_id)).await?;
     let unread = match &membership {
         Some(m) => listing::unread_count(db, app, channel_id, &access.channel, m).await?,
@@ -69,12 +93,26 @@ pub async fn mark_read(db: &Db, ctx: &Ctx, channel_id: &ChannelId, input: MarkRe
 async fn latest(db: &Db, ctx: &Ctx, channel: &Channel) -> Result<Option<Message>, ApiError> {
     let partition = keys::channel_partition(&ctx.app.app_id, &channel.id);
     let top = format!("{}\u{10FFFF}", keys::MESSAGE_PREFIX);
-    let mut page = PageRequest { limit: 20, cursor: None, forward: false };
+    let mut page = PageRequest {
+        limit: 20,
+        cursor: None,
+        forward: false,
+    };
     loop {
         let result = db
-            .run::<Message>(&Query { index: None, pk: &partition, sk: SortCond::Between(keys::MESSAGE_PREFIX, &top), page: page.clone(), filter: None })
+            .run::<Message>(&Query {
+                index: None,
+                pk: &partition,
+                sk: SortCond::Between(keys::MESSAGE_PREFIX, &top),
+                page: page.clone(),
+                filter: None,
+            })
             .await?;
-        if let Some(m) = result.items.into_iter().find(|m| m.visible_to(ctx.user.as_ref(), ctx.server)) {
+        if let Some(m) = result
+            .items
+            .into_iter()
+            .find(|m| m.visible_to(ctx.user.as_ref(), ctx.server))
+        {
             return Ok(Some(m));
         }
         match result.next {
@@ -86,17 +124,32 @@ async fn latest(db: &Db, ctx: &Ctx, channel: &Channel) -> Result<Option<Message>
 
 /// `GET /messages/{id}/read`: the members whose read mark is at or past the
 /// message, a page of members at a time.
-pub async fn read_by(db: &Db, ctx: &Ctx, id: &MessageId, page: &PageRequest) -> Result<Value, ApiError> {
+pub async fn read_by(
+    db: &Db,
+    ctx: &Ctx,
+    id: &MessageId,
+    page: &PageRequest,
+) -> Result<Value, ApiError> {
     let (access, message) = locate(db, ctx, id).await?;
     access.require_read()?;
     if !message.in_channel() {
-        return Err(ApiError::validation("read receipts are kept for channel messages, not thread-only replies"));
+        return Err(ApiError::validation(
+            "read receipts are kept for channel messages, not thread-only replies",
+        ));
     }
     let sk = message.key().sk;
     let members = db
-        .query::<Member>(&keys::channel_partition(&ctx.app.app_id, &access.channel.id), keys::MEMBER_PREFIX, page)
+        .query::<Member>(
+            &keys::channel_partition(&ctx.app.app_id, &access.channel.id),
+            keys::MEMBER_PREFIX,
+            page,
+        )
         .await?;
-    let readers: Vec<&Member> = members.items.iter().filter(|m| m.read_up_to >= sk).collect();
+    let readers: Vec<&Member> = members
+        .items
+        .iter()
+        .filter(|m| m.read_up_to >= sk)
+        .collect();
     Ok(json!({
         "message_id": message.id,
         "read_by": readers.iter().map(|m| &m.user_id).collect::<Vec<_>>(),
@@ -110,22 +163,36 @@ pub async fn unread(db: &Db, ctx: &Ctx) -> Result<Value, ApiError> {
     let app = &ctx.app.app_id;
     let partition = keys::user_partition(app, &user);
     let mut memberships: Vec<Membership> = Vec::new();
-    let mut page = PageRequest { limit: 1000, cursor: None, forward: true };
+    let mut page = PageRequest {
+        limit: 1000,
+        cursor: None,
+        forward: true,
+    };
     loop {
-        let result = db.query::<Membership>(&partition, keys::MEMBERSHIP_PREFIX, &page).await?;
+        let result = db
+            .query::<Membership>(&partition, keys::MEMBERSHIP_PREFIX, &page)
+            .await?;
         memberships.extend(result.items);
         match result.next {
             Some(next) => page.cursor = Some(next),
             None => break,
         }
     }
-    let channel_keys: Vec<Key> = memberships.iter().map(|m| keys::channel(app, &m.channel_id)).collect();
+    let channel_keys: Vec<Key> = memberships
+        .iter()
+        .map(|m| keys::channel(app, &m.channel_id))
+        .collect();
     let channels: Vec<Channel> = db.batch_get(&channel_keys).await?;
     let counts = futures::future::try_join_all(
         channels
             .iter()
             .filter(|c| c.deleted_at.is_none())
-            .filter_map(|c| memberships.iter().find(|m| m.channel_id == c.id).map(|m| (c, m)))
+            .filter_map(|c| {
+                memberships
+                    .iter()
+                    .find(|m| m.channel_id == c.id)
+                    .map(|m| (c, m))
+            })
             .map(|(c, m)| async move {
                 let n = listing::unread_count(db, app, &c.id, c, m).await?;
                 Ok::<_, ApiError>((c.id.clone(), n))

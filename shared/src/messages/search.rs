@@ -41,7 +41,8 @@ struct Cursor {
 }
 
 fn encode(cursor: &Cursor) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(cursor).unwrap_or_default())
 }
 
 fn decode(text: &str) -> Result<Cursor, ApiError> {
@@ -53,7 +54,12 @@ fn decode(text: &str) -> Result<Cursor, ApiError> {
 }
 
 pub async fn search(db: &Db, ctx: &Ctx, query: SearchQuery) -> Result<Value, ApiError> {
-    let needle = query.query.as_deref().map(str::trim).unwrap_or_default().to_lowercase();
+    let needle = query
+        .query
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_lowercase();
     let length = needle.chars().count();
     if !(MIN_QUERY..=MAX_QUERY).contains(&length) {
         return Err(ApiError::validation(format!(
@@ -67,7 +73,12 @@ pub async fn search(db: &Db, ctx: &Ctx, query: SearchQuery) -> Result<Value, Api
     if limit == 0 || limit > 100 {
         return Err(ApiError::validation("limit must be between 1 and 100"));
     }
-    let mut cursor = query.next.as_deref().map(decode).transpose()?.unwrap_or_default();
+    let mut cursor = query
+        .next
+        .as_deref()
+        .map(decode)
+        .transpose()?
+        .unwrap_or_default();
 
     // The channels searched, in a stable order: one, or all the actor's.
     let channels: Vec<Channel> = match &query.channel_id {
@@ -91,16 +102,35 @@ pub async fn search(db: &Db, ctx: &Ctx, query: SearchQuery) -> Result<Value, Api
                 pk: &partition,
                 // MSG# and REPLY# both sort between these.
                 sk: SortCond::Between(&floor, "REPLY#\u{10FFFF}"),
-                page: PageRequest { limit: 200, cursor: cursor.inner.take(), forward: true },
+                page: PageRequest {
+                    limit: 200,
+                    cursor: cursor.inner.take(),
+                    forward: true,
+                },
                 filter: Some(Filter {
-                    expression: "#entity = :message AND contains(#text, :needle) AND #kind <> :deleted".into(),
-                    names: vec![("#entity".into(), "entity".into()), ("#text".into(), "search_text".into()), ("#kind".into(), "type".into())],
-                    values: vec![(":message".into(), json!("message")), (":needle".into(), json!(needle)), (":deleted".into(), json!(MessageType::Deleted))],
+                    expression:
+                        "#entity = :message AND contains(#text, :needle) AND #kind <> :deleted"
+                            .into(),
+                    names: vec![
+                        ("#entity".into(), "entity".into()),
+                        ("#text".into(), "search_text".into()),
+                        ("#kind".into(), "type".into()),
+                    ],
+                    values: vec![
+                        (":message".into(), json!("message")),
+                        (":needle".into(), json!(needle)),
+                        (":deleted".into(), json!(MessageType::Deleted)),
+                    ],
                 }),
             })
             .await?;
         reads += 1;
-        found.extend(result.items.into_iter().filter(|m| m.visible_to(ctx.user.as_ref(), ctx.server)));
+        found.extend(
+            result
+                .items
+                .into_iter()
+                .filter(|m| m.visible_to(ctx.user.as_ref(), ctx.server)),
+        );
         if found.len() > limit {
             // Stop at the limit and resume right after the last one returned.
             found.truncate(limit);
@@ -118,7 +148,11 @@ pub async fn search(db: &Db, ctx: &Ctx, query: SearchQuery) -> Result<Value, Api
 
     let mut rendered = Vec::with_capacity(found.len());
     for channel in &channels {
-        let of_channel: Vec<Message> = found.iter().filter(|m| m.channel_id == channel.id).cloned().collect();
+        let of_channel: Vec<Message> = found
+            .iter()
+            .filter(|m| m.channel_id == channel.id)
+            .cloned()
+            .collect();
         rendered.extend(render(db, ctx, &channel.id, &of_channel).await?);
     }
     Ok(json!({ "results": rendered, "next": next }))
@@ -128,10 +162,18 @@ async fn my_readable_channels(db: &Db, ctx: &Ctx) -> Result<Vec<Channel>, ApiErr
     let user = ctx.require_user()?.clone();
     let app = &ctx.app.app_id;
     let mut memberships: Vec<Membership> = Vec::new();
-    let mut page = PageRequest { limit: 1000, cursor: None, forward: true };
+    let mut page = PageRequest {
+        limit: 1000,
+        cursor: None,
+        forward: true,
+    };
     loop {
         let result = db
-            .query::<Membership>(&keys::user_partition(app, &user), keys::MEMBERSHIP_PREFIX, &page)
+            .query::<Membership>(
+                &keys::user_partition(app, &user),
+                keys::MEMBERSHIP_PREFIX,
+                &page,
+            )
             .await?;
         memberships.extend(result.items);
         match result.next {
@@ -139,7 +181,10 @@ async fn my_readable_channels(db: &Db, ctx: &Ctx) -> Result<Vec<Channel>, ApiErr
             None => break,
         }
     }
-    let channel_keys: Vec<Key> = memberships.iter().map(|m| keys::channel(app, &m.channel_id)).collect();
+    let channel_keys: Vec<Key> = memberships
+        .iter()
+        .map(|m| keys::channel(app, &m.channel_id))
+        .collect();
     let mut channels: Vec<Channel> = db.batch_get(&channel_keys).await?;
     channels.retain(|c| c.deleted_at.is_none());
     channels.sort_by(|a, b| a.id.cmp(&b.id));

@@ -44,12 +44,17 @@ pub struct SendMessage {
 impl SendMessage {
     fn fingerprint(&self) -> String {
         let bytes = serde_json::to_vec(self).unwrap_or_default();
-        Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+        Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
 fn seconds_until(ms: i64) -> u64 {
-    u64::try_from((ms - crate::time::now_millis() + 999) / 1000).unwrap_or(1).max(1)
+    u64::try_from((ms - crate::time::now_millis() + 999) / 1000)
+        .unwrap_or(1)
+        .max(1)
 }
 
 /// Sends a message; `false` when an idempotent retry returned the stored one.
@@ -61,7 +66,9 @@ pub async fn send(db: &Db, ctx: &Ctx, input: SendMessage) -> Result<(Message, bo
     match kind {
         MessageType::Deleted => return Err(ApiError::validation("type must be regular or system")),
         MessageType::System if !ctx.server => {
-            return Err(ApiError::forbidden("only a server token may send system messages"))
+            return Err(ApiError::forbidden(
+                "only a server token may send system messages",
+            ))
         }
         _ => {}
     }
@@ -79,7 +86,9 @@ pub async fn send(db: &Db, ctx: &Ctx, input: SendMessage) -> Result<(Message, bo
         }
     }
     if input.attachments.len() > MAX_ATTACHMENTS {
-        return Err(ApiError::validation(format!("at most {MAX_ATTACHMENTS} attachments")));
+        return Err(ApiError::validation(format!(
+            "at most {MAX_ATTACHMENTS} attachments"
+        )));
     }
     if let Some(m) = &input.metadata {
         crate::users::check_metadata(app, m)?;
@@ -101,7 +110,9 @@ pub async fn send(db: &Db, ctx: &Ctx, input: SendMessage) -> Result<(Message, bo
     let member: Option<&Member> = access.member.as_ref().filter(|m| m.is_active());
     let system_by_server = ctx.server && kind == MessageType::System;
     if member.is_none() && !system_by_server {
-        return Err(ApiError::forbidden("only channel members may send messages"));
+        return Err(ApiError::forbidden(
+            "only channel members may send messages",
+        ));
     }
     if channel.frozen {
         return Err(ApiError::forbidden("the channel is frozen"));
@@ -118,24 +129,33 @@ pub async fn send(db: &Db, ctx: &Ctx, input: SendMessage) -> Result<(Message, bo
                 ApiError::validation(format!("parent message {parent_id} not found"))
             })?;
             if parent.channel_id != channel.id {
-                return Err(ApiError::validation("the parent message is in another channel"));
+                return Err(ApiError::validation(
+                    "the parent message is in another channel",
+                ));
             }
             if parent.parent_id.is_some() {
-                return Err(ApiError::validation("replies cannot have replies; reply to the thread's parent"));
+                return Err(ApiError::validation(
+                    "replies cannot have replies; reply to the thread's parent",
+                ));
             }
             if !channel.settings.replies {
-                return Err(ApiError::forbidden("replies are turned off in this channel"));
+                return Err(ApiError::forbidden(
+                    "replies are turned off in this channel",
+                ));
             }
             Some(parent)
         }
         None => None,
     };
     if let Some(quoted_id) = &input.quoted_message_id {
-        let quoted = locate(db, ctx, quoted_id).await.map(|(_, m)| m).map_err(|_| {
-            ApiError::validation(format!("quoted message {quoted_id} not found"))
-        })?;
+        let quoted = locate(db, ctx, quoted_id)
+            .await
+            .map(|(_, m)| m)
+            .map_err(|_| ApiError::validation(format!("quoted message {quoted_id} not found")))?;
         if quoted.channel_id != channel.id {
-            return Err(ApiError::validation("the quoted message is in another channel"));
+            return Err(ApiError::validation(
+                "the quoted message is in another channel",
+            ));
         }
     }
     let mut mentions: Vec<UserId> = Vec::new();
@@ -148,7 +168,10 @@ pub async fn send(db: &Db, ctx: &Ctx, input: SendMessage) -> Result<(Message, bo
         return Err(ApiError::validation("at most 100 mentions"));
     }
     if !mentions.is_empty() {
-        let member_keys: Vec<Key> = mentions.iter().map(|u| keys::member(&app.app_id, &channel.id, u)).collect();
+        let member_keys: Vec<Key> = mentions
+            .iter()
+            .map(|u| keys::member(&app.app_id, &channel.id, u))
+            .collect();
         let found: Vec<Member> = db.batch_get(&member_keys).await?;
         let missing: Vec<&str> = mentions
             .iter()
@@ -215,8 +238,16 @@ pub async fn send(db: &Db, ctx: &Ctx, input: SendMessage) -> Result<(Message, bo
         UpdateSpec {
             expression: "SET #last = :now ADD #version :one".into(),
             condition: Some("#frozen = :no".into()),
-            names: vec![("#last".into(), "last_message_at".into()), ("#version".into(), "version".into()), ("#frozen".into(), "frozen".into())],
-            values: vec![(":now".into(), json!(now)), (":one".into(), json!(1)), (":no".into(), json!(false))],
+            names: vec![
+                ("#last".into(), "last_message_at".into()),
+                ("#version".into(), "version".into()),
+                ("#frozen".into(), "frozen".into()),
+            ],
+            values: vec![
+                (":now".into(), json!(now)),
+                (":one".into(), json!(1)),
+                (":no".into(), json!(false)),
+            ],
         }
     } else {
         UpdateSpec {
@@ -226,7 +257,11 @@ pub async fn send(db: &Db, ctx: &Ctx, input: SendMessage) -> Result<(Message, bo
             values: vec![(":no".into(), json!(false))],
         }
     };
-    writes.push(db.update_write(&keys::channel(&app.app_id, &channel.id), &channel_update, Cond::Live)?);
+    writes.push(db.update_write(
+        &keys::channel(&app.app_id, &channel.id),
+        &channel_update,
+        Cond::Live,
+    )?);
 
     let mut slow_mode_index = None;
     if let Some(member) = member {
@@ -255,15 +290,31 @@ pub async fn send(db: &Db, ctx: &Ctx, input: SendMessage) -> Result<(Message, bo
             }
             slow_mode_index = Some(writes.len());
         }
-        writes.push(db.update_write(&keys::member(&app.app_id, &channel.id, &author), &spec, Cond::Exists)?);
+        writes.push(db.update_write(
+            &keys::member(&app.app_id, &channel.id, &author),
+            &spec,
+            Cond::Exists,
+        )?);
         if message.in_channel() {
             let read = UpdateSpec {
                 expression: "SET #read = :sk, #rid = :id, #rat = :now".into(),
                 condition: None,
-                names: vec![("#read".into(), "read_up_to".into()), ("#rid".into(), "last_read_message_id".into()), ("#rat".into(), "last_read_at".into())],
-                values: vec![(":sk".into(), json!(message_sk)), (":id".into(), json!(message.id)), (":now".into(), json!(now))],
+                names: vec![
+                    ("#read".into(), "read_up_to".into()),
+                    ("#rid".into(), "last_read_message_id".into()),
+                    ("#rat".into(), "last_read_at".into()),
+                ],
+                values: vec![
+                    (":sk".into(), json!(message_sk)),
+                    (":id".into(), json!(message.id)),
+                    (":now".into(), json!(now)),
+                ],
             };
-            writes.push(db.update_write(&keys::membership(&app.app_id, &author, &channel.id), &read, Cond::Exists)?);
+            writes.push(db.update_write(
+                &keys::membership(&app.app_id, &author, &channel.id),
+                &read,
+                Cond::Exists,
+            )?);
         }
     }
     if let Some(parent) = &parent {
@@ -301,7 +352,9 @@ pub async fn send(db: &Db, ctx: &Ctx, input: SendMessage) -> Result<(Message, bo
                     retry_after: u64::from(channel.slow_mode),
                 });
             }
-            Err(ApiError::conflict("the channel changed while sending; retry"))
+            Err(ApiError::conflict(
+                "the channel changed while sending; retry",
+            ))
         }
         Err(other) => Err(other.into()),
     }
@@ -309,13 +362,23 @@ pub async fn send(db: &Db, ctx: &Ctx, input: SendMessage) -> Result<(Message, bo
 
 /// The message already stored under a client id: the same request returns
 /// it, a different one under the same id is a conflict.
-async fn stored_send(db: &Db, ctx: &Ctx, id: &MessageId, fingerprint: &str) -> Result<Option<Message>, ApiError> {
-    let Some(reference) = db.get::<MessageRef>(&keys::message_ref(&ctx.app.app_id, id)).await? else {
+async fn stored_send(
+    db: &Db,
+    ctx: &Ctx,
+    id: &MessageId,
+    fingerprint: &str,
+) -> Result<Option<Message>, ApiError> {
+    let Some(reference) = db
+        .get::<MessageRef>(&keys::message_ref(&ctx.app.app_id, id))
+        .await?
+    else {
         return Ok(None);
     };
     let stored: Option<Message> = db.get(&reference.message_key()).await?;
     match stored {
-        Some(m) if m.fingerprint == fingerprint && ctx.user.as_ref() == Some(&m.user_id) => Ok(Some(m)),
+        Some(m) if m.fingerprint == fingerprint && ctx.user.as_ref() == Some(&m.user_id) => {
+            Ok(Some(m))
+        }
         _ => Err(ApiError::conflict(format!(
             "message id {id} is already used by a different message"
         ))),

@@ -1,1 +1,156 @@
-// filled below
+//! DynamoDB requests per operation, counted on the SDK client itself (every
+//! request it sends), and the O(1) send: the same requests with 2 members
+//! and with 200. The README's cost table is these figures.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{Tenant, TestApp};
+
+/// Requests sent while `f` runs, by operation.
+async fn count<F, Fut>(app: &TestApp, f: F) -> BTreeMap<String, u64>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let before = app.stack.state.db.request_counts();
+    f().await;
+    let after = app.stack.state.db.request_counts();
+    after
+        .into_iter()
+        .filter_map(|(op, n)| {
+            let delta = n - before.get(&op).copied().unwrap_or(0);
+            (delta > 0).then_some((op, delta))
+        })
+        .collect()
+}
+
+fn ops(list: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    list.iter().map(|(op, n)| (op.to_string(), *n)).collect()
+}
+
+async fn channel_with(app: &TestApp, t: &Tenant, owner: &str, members: usize) -> String {
+    let ids: Vec<String> = (0..members - 1).map(|i| format!("member{i:03}")).collect();
+    for chunk in ids.chunks(100) {
+        let users: Vec<Value> = chunk.iter().map(|id| json!({ "id": id })).collect();
+        app.upsert(t, json!(users)).await.assert_status(200);
+    }
+    let id = app.group(t, owner, &[]).await;
+    for chunk in ids.chunks(49) {
+        app.post(
+            t,
+            owner,
+            &format!("/channels/{id}/members"),
+            json!({ "user_ids": chunk }),
+        )
+        .await
+        .assert_status(200);
+    }
+    id
+}
+
+#[tokio::test]
+async fn a_send_costs_the_same_requests_with_2_and_200_members() {
+    let app = TestApp::spawn().await;
+    let owner = app.create_users(&app.a, &["owner"]).await.remove(0);
+    let small = channel_with(&app, &app.a, &owner, 2).await;
+    let large = channel_with(&app, &app.a, &owner, 200).await;
+    // Warm the app cache so only the operation itself is counted.
+    app.say(&app.a, &owner, &small, "warm").await;
+
+    let send_small = count(&app, || async {
+        app.say(&app.a, &owner, &small, "hi").await;
+    })
+    .await;
+    let send_large = count(&app, || async {
+        app.say(&app.a, &owner, &large, "hi").await;
+    })
+    .await;
+    assert_eq!(
+        send_small, send_large,
+        "a send must not depend on the member count"
+    );
+    // Auth (user), channel + member + ban reads, one transaction, then the
+    // response's author read.
+    let expected = ops(&[
+        ("GetItem", 4),
+        ("TransactWriteItems", 1),
+        ("BatchGetItem", 1),
+        ("Query", 1),
+    ]);
+    assert_eq!(send_small, expected);
+}
+
+#[tokio::test]
+async fn request_counts_per_operation() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let id = app.group(&app.a, &t[0], &["bob"]).await;
+    let mut last = Value::Null;
+    for i in 0..30 {
+        last = app.say(&app.a, &t[0], &id, &format!("m{i}")).await;
+    }
+    let mid = last["id"].as_str().unwrap().to_string();
+    app.get(&app.a, &t[1], "/channels").await.assert_status(200);
+
+    let history = count(&app, || async {
+        app.get(&app.a, &t[1], &format!("/channels/{id}/messages?limit=25"))
+            .await
+            .assert_status(200);
+    })
+    .await;
+    let read = count(&app, || async {
+        app.post(&app.a, &t[1], &format!("/channels/{id}/read"), json!({}))
+            .await
+            .assert_status(200);
+    })
+    .await;
+    let react = count(&app, || async {
+        app.post(
+            &app.a,
+            &t[1],
+            &format!("/messages/{mid}/reactions"),
+            json!({ "type": "like" }),
+        )
+        .await
+        .assert_status(201);
+    })
+    .await;
+    let my_channels = count(&app, || async {
+        app.get(&app.a, &t[1], "/channels?limit=25")
+            .await
+            .assert_status(200);
+    })
+    .await;
+    println!("history page: {history:?}\nmark read: {read:?}\nreact: {react:?}\nmy channels (1 channel): {my_channels:?}");
+    // Auth GetItem, channel + member GetItems, one Query, then rendering:
+    // authors (BatchGetItem) and own reactions (GSI Query).
+    assert_eq!(
+        history,
+        ops(&[("GetItem", 3), ("Query", 2), ("BatchGetItem", 1)])
+    );
+    // Auth, channel + member, latest message Query, one transaction, then the
+    // membership re-read and the new unread count.
+    assert_eq!(
+        read,
+        ops(&[("GetItem", 4), ("Query", 2), ("TransactWriteItems", 1)])
+    );
+    // Auth, message ref + message, channel + member, ban, existing reaction,
+    // one transaction, the message re-read, then rendering.
+    assert_eq!(
+        react,
+        ops(&[
+            ("GetItem", 8),
+            ("TransactWriteItems", 1),
+            ("BatchGetItem", 1),
+            ("Query", 1)
+        ])
+    );
+    // Auth, memberships Query, channels BatchGetItem, per channel: members
+    // Query + unread Query.
+    assert_eq!(
+        my_channels,
+        ops(&[("GetItem", 1), ("Query", 3), ("BatchGetItem", 1)])
+    );
+}

@@ -1,1 +1,94 @@
-// filled below
+//! Drafts: per channel and per thread; listed; cleared by sending.
+
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn drafts_per_channel_and_thread_cleared_by_sending() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob", "eve"]).await;
+    let id = app.group(&app.a, &t[0], &["bob"]).await;
+    let parent = app.say(&app.a, &t[0], &id, "parent").await;
+    let d = format!("/channels/{id}/draft");
+
+    app.get(&app.a, &t[1], &d)
+        .await
+        .assert_error(404, "not_found");
+    let put = app
+        .send(
+            reqwest::Method::PUT,
+            &d,
+            Some(app.a.key()),
+            Some(&t[1]),
+            Some(json!({ "text": "half a thought" })),
+        )
+        .await;
+    assert_eq!(put.assert_status(200)["draft"]["text"], "half a thought");
+    let thread = app
+        .send(
+            reqwest::Method::PUT,
+            &d,
+            Some(app.a.key()),
+            Some(&t[1]),
+            Some(json!({ "text": "thread draft", "parent_id": parent["id"] })),
+        )
+        .await;
+    thread.assert_status(200);
+    let got = app.get(&app.a, &t[1], &d).await;
+    assert_eq!(got.assert_status(200)["draft"]["text"], "half a thought");
+    let got = app
+        .get(
+            &app.a,
+            &t[1],
+            &format!("{d}?parent_id={}", parent["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(got.assert_status(200)["draft"]["text"], "thread draft");
+    let all = app.get(&app.a, &t[1], "/drafts").await;
+    assert_eq!(
+        all.assert_status(200)["drafts"].as_array().unwrap().len(),
+        2
+    );
+    // Alice has none: drafts are per user.
+    let alice = app.get(&app.a, &t[0], "/drafts").await;
+    assert_eq!(alice.assert_status(200)["drafts"], json!([]));
+
+    app.say(&app.a, &t[1], &id, "the whole thought").await;
+    app.get(&app.a, &t[1], &d)
+        .await
+        .assert_error(404, "not_found");
+    let all = app.get(&app.a, &t[1], "/drafts").await;
+    assert_eq!(all.assert_status(200)["drafts"][0]["text"], "thread draft");
+    app.delete(
+        &app.a,
+        &t[1],
+        &format!("{d}?parent_id={}", parent["id"].as_str().unwrap()),
+    )
+    .await
+    .assert_status(204);
+    app.delete(&app.a, &t[1], &d)
+        .await
+        .assert_error(404, "not_found");
+
+    let bad = app
+        .send(
+            reqwest::Method::PUT,
+            &d,
+            Some(app.a.key()),
+            Some(&t[1]),
+            Some(json!({ "text": "x".repeat(5001) })),
+        )
+        .await;
+    bad.assert_error(400, "validation_error");
+    let outsider = app
+        .send(
+            reqwest::Method::PUT,
+            &d,
+            Some(app.a.key()),
+            Some(&t[2]),
+            Some(json!({ "text": "hi" })),
+        )
+        .await;
+    outsider.assert_error(403, "forbidden");
+}

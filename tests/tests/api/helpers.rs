@@ -177,7 +177,12 @@ impl TestApp {
     /// `POST /messages` with `text` in `channel`; asserts 201, returns the message.
     pub async fn say(&self, t: &Tenant, token: &str, channel: &str, text: &str) -> Value {
         let resp = self
-            .post(t, token, "/messages", json!({ "channel_id": channel, "text": text }))
+            .post(
+                t,
+                token,
+                "/messages",
+                json!({ "channel_id": channel, "text": text }),
+            )
             .await;
         resp.assert_status(201)["message"].clone()
     }

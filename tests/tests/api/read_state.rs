@@ -1,1 +1,132 @@
-// filled below
+//! Read marks, unread counts (per channel and total) and read receipts.
+
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn unread_counts_follow_read_marks_and_own_sends() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let one = app.group(&app.a, &t[0], &["bob"]).await;
+    let two = app.group(&app.a, &t[0], &["bob"]).await;
+    for i in 0..3 {
+        app.say(&app.a, &t[0], &one, &format!("a{i}")).await;
+    }
+    let mid = app.say(&app.a, &t[0], &two, "b0").await;
+    app.say(&app.a, &t[0], &two, "b1").await;
+
+    let unread = app.get(&app.a, &t[1], "/unread").await;
+    assert_eq!(unread.assert_status(200)["total_unread_count"], 5);
+    // The sender has read their own messages.
+    let own = app.get(&app.a, &t[0], "/unread").await;
+    assert_eq!(own.assert_status(200)["total_unread_count"], 0);
+
+    let marked = app
+        .post(
+            &app.a,
+            &t[1],
+            &format!("/channels/{two}/read"),
+            json!({ "message_id": mid["id"] }),
+        )
+        .await;
+    assert_eq!(marked.assert_status(200)["unread_count"], 1);
+    let marked = app
+        .post(&app.a, &t[1], &format!("/channels/{one}/read"), json!({}))
+        .await;
+    assert_eq!(marked.assert_status(200)["unread_count"], 0);
+    let unread = app.get(&app.a, &t[1], "/unread").await;
+    assert_eq!(unread.assert_status(200)["total_unread_count"], 1);
+    let listed = app.get(&app.a, &t[1], "/channels").await;
+    let entries = listed.assert_status(200)["channels"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let of_two = entries
+        .iter()
+        .find(|e| e["channel"]["id"] == two.as_str())
+        .unwrap();
+    assert_eq!(of_two["unread_count"], 1);
+    assert_eq!(of_two["membership"]["last_read_message_id"], mid["id"]);
+
+    // Bob replying marks the channel read for him.
+    app.say(&app.a, &t[1], &two, "caught up").await;
+    let unread = app.get(&app.a, &t[1], "/unread").await;
+    assert_eq!(unread.assert_status(200)["total_unread_count"], 0);
+
+    let eve = app.create_users(&app.a, &["eve"]).await.remove(0);
+    app.post(&app.a, &eve, &format!("/channels/{one}/read"), json!({}))
+        .await
+        .assert_error(403, "forbidden");
+    app.post(
+        &app.a,
+        &t[1],
+        &format!("/channels/{one}/read"),
+        json!({ "message_id": "nope" }),
+    )
+    .await
+    .assert_error(400, "validation_error");
+}
+
+#[tokio::test]
+async fn unread_counts_are_capped() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let id = app.group(&app.a, &t[0], &["bob"]).await;
+    for i in 0..105 {
+        app.say(&app.a, &t[0], &id, &format!("{i}")).await;
+    }
+    let listed = app.get(&app.a, &t[1], "/channels").await;
+    assert_eq!(
+        listed.assert_status(200)["channels"][0]["unread_count"],
+        100
+    );
+}
+
+#[tokio::test]
+async fn read_receipts_list_who_read_a_message() {
+    let app = TestApp::spawn().await;
+    let t = app
+        .create_users(&app.a, &["alice", "bob", "carol", "eve"])
+        .await;
+    let id = app.group(&app.a, &t[0], &["bob", "carol"]).await;
+    let first = app.say(&app.a, &t[0], &id, "first").await;
+    let second = app.say(&app.a, &t[0], &id, "second").await;
+    app.post(
+        &app.a,
+        &t[1],
+        &format!("/channels/{id}/read"),
+        json!({ "message_id": first["id"] }),
+    )
+    .await
+    .assert_status(200);
+    app.post(&app.a, &t[2], &format!("/channels/{id}/read"), json!({}))
+        .await
+        .assert_status(200);
+    let r1 = app
+        .get(
+            &app.a,
+            &t[0],
+            &format!("/messages/{}/read", first["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(
+        r1.assert_status(200)["read_by"],
+        json!(["alice", "bob", "carol"])
+    );
+    let r2 = app
+        .get(
+            &app.a,
+            &t[0],
+            &format!("/messages/{}/read", second["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(r2.assert_status(200)["read_by"], json!(["alice", "carol"]));
+    app.get(
+        &app.a,
+        &t[3],
+        &format!("/messages/{}/read", first["id"].as_str().unwrap()),
+    )
+    .await
+    .assert_error(403, "forbidden");
+}
