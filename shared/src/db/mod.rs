@@ -910,7 +910,7 @@ mod tests {
         assert!(decode(&cursor, "APP#b#USER#u", "DEVICE#").is_err());
         assert!(decode(&cursor, "APP#a#USER#u", "CHANNEL#").is_err());
         assert!(decode("not base64!", "APP#a#USER#u", "DEVICE#").is_err());
-        let between = SortCond::Between("DEVICE#a", "DEVICE#c");
+        let between = SortCond::Between("DEVICE#a", "DEVICE#e");
         assert!(decode_cursor(&cursor, "pk", "APP#a#USER#u", "sk", &between).is_ok());
         let outside = SortCond::Between("DEVICE#e", "DEVICE#f");
         assert!(decode_cursor(&cursor, "pk", "APP#a#USER#u", "sk", &outside).is_err());
