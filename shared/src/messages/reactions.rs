@@ -62,8 +62,8 @@ pub async fn add(
     if !(1..=1000).contains(&score) {
         return Err(ApiError::validation("score must be between 1 and 1000"));
     }
-    let user = ctx.require_user()?.clone();
     let (access, message) = locate(db, ctx, id).await?;
+    let user = ctx.require_user()?.clone();
     access.require_read()?;
     if !access.member.as_ref().is_some_and(|m| m.is_active()) {
         return Err(ApiError::forbidden("only channel members may react"));
@@ -142,8 +142,8 @@ pub async fn add(
 
 pub async fn remove(db: &Db, ctx: &Ctx, id: &MessageId, kind: &str) -> Result<Message, ApiError> {
     check_type(kind)?;
-    let user = ctx.require_user()?.clone();
     let (access, message) = locate(db, ctx, id).await?;
+    let user = ctx.require_user()?.clone();
     access.require_read()?;
     let key = keys::reaction(&ctx.app.app_id, &message.id, &user, kind);
     let writes = vec![

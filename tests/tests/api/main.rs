@@ -17,6 +17,8 @@ mod helpers;
 mod message_edit;
 mod message_history;
 mod message_send;
+mod message_tenancy;
+mod permissions;
 mod reactions;
 mod read_state;
 mod search;
