@@ -11,9 +11,20 @@ async fn every_message_endpoint_is_scoped_to_its_app() {
     let app = TestApp::spawn().await;
     let a = app.create_users(&app.a, &["alice", "bob"]).await;
     let b = app.create_users(&app.b, &["alice", "bob"]).await;
-    let id = app.create_channel(&app.a, &a[0], json!({ "type": "public", "id": "room", "members": ["bob"] })).await;
+    let id = app
+        .create_channel(
+            &app.a,
+            &a[0],
+            json!({ "type": "public", "id": "room", "members": ["bob"] }),
+        )
+        .await;
     let m = app
-        .post(&app.a, &a[0], "/messages", json!({ "channel_id": id, "id": "msg-1", "text": "tenant A secret" }))
+        .post(
+            &app.a,
+            &a[0],
+            "/messages",
+            json!({ "channel_id": id, "id": "msg-1", "text": "tenant A secret" }),
+        )
         .await;
     m.assert_status(201);
     let mm = "/messages/msg-1";
@@ -26,7 +37,11 @@ async fn every_message_endpoint_is_scoped_to_its_app() {
         (Method::GET, format!("{mm}/replies"), None),
         (Method::POST, format!("{mm}/pin"), Some(json!({}))),
         (Method::DELETE, format!("{mm}/pin"), None),
-        (Method::POST, format!("{mm}/reactions"), Some(json!({ "type": "like" }))),
+        (
+            Method::POST,
+            format!("{mm}/reactions"),
+            Some(json!({ "type": "like" })),
+        ),
         (Method::GET, format!("{mm}/reactions"), None),
         (Method::DELETE, format!("{mm}/reactions/like"), None),
         (Method::GET, format!("{mm}/read"), None),
@@ -34,11 +49,27 @@ async fn every_message_endpoint_is_scoped_to_its_app() {
         (Method::GET, format!("{c}/pinned"), None),
         (Method::POST, format!("{c}/read"), Some(json!({}))),
         (Method::GET, format!("{c}/draft"), None),
-        (Method::PUT, format!("{c}/draft"), Some(json!({ "text": "x" }))),
+        (
+            Method::PUT,
+            format!("{c}/draft"),
+            Some(json!({ "text": "x" })),
+        ),
         (Method::DELETE, format!("{c}/draft"), None),
-        (Method::GET, format!("/search?query=secret&channel_id={id}"), None),
-        (Method::POST, "/messages".into(), Some(json!({ "channel_id": id, "text": "into A?" }))),
-        (Method::POST, "/messages".into(), Some(json!({ "channel_id": id, "text": "quote", "quoted_message_id": "msg-1" }))),
+        (
+            Method::GET,
+            format!("/search?query=secret&channel_id={id}"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/messages".into(),
+            Some(json!({ "channel_id": id, "text": "into A?" })),
+        ),
+        (
+            Method::POST,
+            "/messages".into(),
+            Some(json!({ "channel_id": id, "text": "quote", "quoted_message_id": "msg-1" })),
+        ),
     ];
     for (method, path, body) in &endpoints {
         for token in [&b[0], &b[1], &app.b.server] {
@@ -48,7 +79,9 @@ async fn every_message_endpoint_is_scoped_to_its_app() {
                     map.insert("user_id".into(), json!("alice"));
                 }
             }
-            let resp = app.send(method.clone(), path, Some(app.b.key()), Some(token), body).await;
+            let resp = app
+                .send(method.clone(), path, Some(app.b.key()), Some(token), body)
+                .await;
             assert_eq!(resp.status, 404, "{method} {path}: {}", resp.body);
             assert!(!resp.body.to_string().contains("secret"));
         }
