@@ -1,6 +1,9 @@
 //! The whole backend in one process: the DynamoDB emulator (dynoxide) on a
-//! loopback port, and every router served by the same code the Lambdas run,
-//! talking to the emulator through the real AWS SDK client.
+//! loopback port, the API Gateway WebSocket emulator, and every router served
+//! by the same code the Lambdas run, talking to the emulators through the
+//! real AWS SDK clients.
+
+pub mod gateway;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +39,11 @@ pub struct StackOptions {
     pub ttl_sweep_every: Duration,
     /// How long a cached application (and its secret) is trusted.
     pub app_cache_ttl: Duration,
+    /// WebSocket gateway port on 127.0.0.1 (0 picks a free one).
+    pub ws_port: u16,
+    pub gateway: gateway::GatewayOptions,
+    /// Concurrent posts per fan-out.
+    pub fanout_concurrency: usize,
 }
 
 impl StackOptions {
@@ -48,6 +56,9 @@ impl StackOptions {
             table_name: "chat".into(),
             ttl_sweep_every: Duration::from_secs(30),
             app_cache_ttl: Config::default().app_cache_ttl,
+            ws_port: 0,
+            gateway: gateway::GatewayOptions::default(),
+            fanout_concurrency: Config::default().fanout_concurrency,
         }
     }
 }
@@ -55,8 +66,11 @@ impl StackOptions {
 /// A running stack. Dropping it stops its servers.
 pub struct Stack {
     pub rest_url: String,
+    /// `ws://127.0.0.1:{port}`: connect with `?api_key=...&token=...`.
+    pub ws_url: String,
     pub dynamodb_url: String,
     pub state: AppState,
+    pub gateway: gateway::Gateway,
     shutdown: watch::Sender<bool>,
 }
 
@@ -86,12 +100,17 @@ impl Stack {
         ));
         tokio::spawn(sweep_ttl(db, options.ttl_sweep_every, stop.clone()));
 
+        let ws_listener = TcpListener::bind(("127.0.0.1", options.ws_port)).await?;
+        let ws_addr = ws_listener.local_addr()?;
         let config = Config {
             table_name: options.table_name.clone(),
             dynamodb_endpoint: Some(dynamodb_url.clone()),
             region: Some("us-east-1".into()),
             static_credentials: true,
             app_cache_ttl: options.app_cache_ttl,
+            // The management API is served by the gateway emulator.
+            websocket_endpoint: Some(format!("http://{ws_addr}")),
+            fanout_concurrency: options.fanout_concurrency,
         };
         let state = AppState::connect(config).await;
         state
@@ -99,6 +118,18 @@ impl Stack {
             .create_table_if_missing()
             .await
             .map_err(|e| LocalError::Setup(chat_shared::error::DisplayChain(&e).to_string()))?;
+
+        let gateway = gateway::Gateway::new(state.clone(), options.gateway.clone(), ws_addr.to_string());
+        let ws_app = gateway.router();
+        let ws_stop = stopped(stop.clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(ws_listener, ws_app)
+                .with_graceful_shutdown(ws_stop)
+                .await
+            {
+                tracing::error!(error = %err, "WebSocket gateway stopped");
+            }
+        });
 
         let rest_listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
         let rest_addr: SocketAddr = rest_listener.local_addr()?;
@@ -115,8 +146,10 @@ impl Stack {
 
         Ok(Self {
             rest_url: format!("http://{rest_addr}/api/v1"),
+            ws_url: format!("ws://{ws_addr}"),
             dynamodb_url,
             state,
+            gateway,
             shutdown,
         })
     }

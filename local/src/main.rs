@@ -23,6 +23,9 @@ struct Args {
     /// DynamoDB emulator port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 8000, env = "CHAT_DYNAMODB_PORT")]
     dynamodb_port: u16,
+    /// WebSocket gateway port on 127.0.0.1 (connect to ws://127.0.0.1:PORT/?api_key=..&token=..).
+    #[arg(long, default_value_t = 3001, env = "CHAT_WS_PORT")]
+    ws_port: u16,
     /// Seconds between TTL sweeps of the emulator.
     #[arg(long, default_value_t = 30)]
     ttl_sweep_seconds: u64,
@@ -38,6 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dynamodb_port: args.dynamodb_port,
         table_name: "chat".into(),
         ttl_sweep_every: Duration::from_secs(args.ttl_sweep_seconds.max(1)),
+        ws_port: args.ws_port,
         ..StackOptions::ephemeral()
     })
     .await?;
@@ -52,11 +56,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     println!(
         "chat backend running\n\
-         \n  REST API        {rest}\n  DynamoDB        {dynamo} (table chat)\n  store           {store}\n\
+         \n  REST API        {rest}\n  WebSocket       {ws}/?api_key=...&token=...\n  DynamoDB        {dynamo} (table chat)\n  store           {store}\n\
          \n  app id          {app_id}\n  api key         {key}\n  api secret      {secret}\n\
          \n  server token    {server_token}\n  alice token     {alice}\n  bob token       {bob}\n\
          \ntry:\n  curl -s {rest}/users/alice -H 'X-Api-Key: {key}' -H 'Authorization: Bearer {alice}'\n",
         rest = stack.rest_url,
+        ws = stack.ws_url,
         dynamo = stack.dynamodb_url,
         app_id = app.app_id,
         key = app.api_key,
@@ -68,9 +73,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(
         &env_file,
         format!(
-            "CHAT_URL={rest}\nCHAT_API_KEY={key}\nCHAT_SERVER_TOKEN={server_token}\n\
+            "CHAT_URL={rest}\nCHAT_WS_URL={ws}\nCHAT_API_KEY={key}\nCHAT_SERVER_TOKEN={server_token}\n\
              CHAT_ALICE_TOKEN={alice}\nCHAT_BOB_TOKEN={bob}\nCHAT_DYNAMODB_ENDPOINT={dynamo}\n",
             rest = stack.rest_url,
+            ws = stack.ws_url,
             key = app.api_key,
             dynamo = stack.dynamodb_url,
         ),

@@ -16,6 +16,13 @@ pub struct Config {
     pub static_credentials: bool,
     /// How long a warm process trusts a cached application (and its secret).
     pub app_cache_ttl: Duration,
+    /// The WebSocket API's management endpoint (`CHAT_WEBSOCKET_ENDPOINT`,
+    /// `https://{api}.execute-api.{region}.amazonaws.com/{stage}`); unset: no
+    /// events are pushed.
+    pub websocket_endpoint: Option<String>,
+    /// At most this many `post_to_connection` calls in flight per fan-out
+    /// (`CHAT_FANOUT_CONCURRENCY`).
+    pub fanout_concurrency: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +37,8 @@ impl Default for Config {
             region: None,
             static_credentials: false,
             app_cache_ttl: Duration::from_secs(60),
+            websocket_endpoint: None,
+            fanout_concurrency: 32,
         }
     }
 }
@@ -47,6 +56,14 @@ impl Config {
         config.dynamodb_endpoint = get("CHAT_DYNAMODB_ENDPOINT").filter(|e| !e.is_empty());
         config.region = get("CHAT_REGION").filter(|r| !r.is_empty());
         config.static_credentials = get("CHAT_STATIC_CREDENTIALS").is_some_and(|v| v == "1");
+        config.websocket_endpoint = get("CHAT_WEBSOCKET_ENDPOINT").filter(|e| !e.is_empty());
+        if let Some(n) = get("CHAT_FANOUT_CONCURRENCY") {
+            config.fanout_concurrency = n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ConfigError(format!("CHAT_FANOUT_CONCURRENCY={n} is not 1..1000")))?;
+        }
         if let Some(secs) = get("CHAT_APP_CACHE_SECONDS") {
             let secs: u64 = secs.parse().map_err(|_| {
                 ConfigError(format!("CHAT_APP_CACHE_SECONDS={secs} is not a number"))

@@ -12,7 +12,16 @@ fn is_id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '@' | '.' | '=' | '!' | ':')
 }
 
+/// API Gateway connection ids are base64-like (`+`, `/`, `=`).
+fn is_connection_char(c: char) -> bool {
+    c.is_ascii_graphic() && c != '#'
+}
+
 fn check(kind: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    check_chars(kind, value, max, is_id_char)
+}
+
+fn check_chars(kind: &str, value: &str, max: usize, allowed: fn(char) -> bool) -> Result<(), ApiError> {
     if value.is_empty() {
         return Err(ApiError::validation(format!("{kind} must not be empty")));
     }
@@ -21,7 +30,7 @@ fn check(kind: &str, value: &str, max: usize) -> Result<(), ApiError> {
             "{kind} must be at most {max} characters"
         )));
     }
-    if !value.chars().all(is_id_char) {
+    if !value.chars().all(allowed) {
         return Err(ApiError::validation(format!(
             "{kind} may contain only letters, digits and _ - @ . = ! :"
         )));
@@ -31,6 +40,9 @@ fn check(kind: &str, value: &str, max: usize) -> Result<(), ApiError> {
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $max:literal) => {
+        id_type!($(#[$doc])* $name, $kind, $max, check);
+    };
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:literal, $check:expr) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
@@ -41,7 +53,7 @@ macro_rules! id_type {
 
             pub fn parse(value: impl Into<String>) -> Result<Self, ApiError> {
                 let value = value.into();
-                check($kind, &value, $max)?;
+                $check($kind, &value, $max)?;
                 Ok(Self(value))
             }
 
@@ -81,7 +93,10 @@ id_type!(ChannelId, "channel id", 128);
 id_type!(MessageId, "message id", 128);
 id_type!(
     /// A WebSocket connection id as API Gateway assigns it.
-    ConnectionId, "connection id", 128
+    ConnectionId,
+    "connection id",
+    128,
+    |kind, value: &str, max| check_chars(kind, value, max, is_connection_char)
 );
 
 impl MessageId {

@@ -28,6 +28,7 @@ pub const BAN_PREFIX: &str = "BAN#";
 /// partition, so history and unread counts (prefix `MSG#`) skip them.
 pub const REPLY_PREFIX: &str = "REPLY#";
 pub const PIN_PREFIX: &str = "PIN#";
+pub const WATCH_PREFIX: &str = "WATCH#";
 
 pub fn app(app: &AppId) -> Key {
     Key::new(format!("APP#{app}"), "APP")
@@ -90,6 +91,15 @@ pub fn member(app: &AppId, channel: &ChannelId, user: &UserId) -> Key {
     Key::new(
         channel_partition(app, channel),
         format!("{MEMBER_PREFIX}{user}"),
+    )
+}
+
+/// A connection watching a channel (receives its events without being a
+/// member; public channels).
+pub fn watch(app: &AppId, channel: &ChannelId, connection: &ConnectionId) -> Key {
+    Key::new(
+        channel_partition(app, channel),
+        format!("{WATCH_PREFIX}{connection}"),
     )
 }
 
@@ -224,6 +234,7 @@ mod tests {
         assert_eq!(pair(message(&a, &c, &m)), s("APP#a1#CH#c1", "MSG#m1"));
         assert_eq!(pair(ban(&a, &c, &u)), s("APP#a1#CH#c1", "BAN#u1"));
         assert_eq!(pair(reply(&a, &c, &m)), s("APP#a1#CH#c1", "REPLY#m1"));
+        assert_eq!(pair(watch(&a, &c, &conn)), s("APP#a1#CH#c1", "WATCH#x1"));
         assert_eq!(pair(message_ref(&a, &m)), s("APP#a1#MSGID#m1", "MSGID"));
         assert_eq!(pair(thread(&a, &m, &m)), s("APP#a1#THREAD#m1", "MSG#m1"));
         assert_eq!(pair(pin(&a, &c, &m)), s("APP#a1#CH#c1", "PIN#m1"));

@@ -4,6 +4,7 @@
 
 pub mod apps;
 pub mod auth;
+pub mod aws;
 pub mod channels;
 pub mod config;
 pub mod db;
@@ -13,6 +14,7 @@ pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod messages;
+pub mod realtime;
 pub mod state;
 pub mod telemetry;
 pub mod time;

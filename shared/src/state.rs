@@ -1,29 +1,30 @@
-//! What every handler shares: the data layer, the app cache and config. Built
-//! once per process (Lambda init or local start).
+//! What every handler shares: the data layer, the app cache, the event
+//! notifier and config. Built once per process (Lambda init or local start).
 
 use std::sync::Arc;
 
 use crate::apps::AppCache;
 use crate::config::Config;
 use crate::db::Db;
+use crate::realtime::notifier::Notifier;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub apps: AppCache,
+    pub notifier: Notifier,
     pub config: Arc<Config>,
 }
 
 impl AppState {
     pub async fn connect(config: Config) -> Self {
-        let db = Db::connect(&config).await;
-        Self::new(db, config)
-    }
-
-    pub fn new(db: Db, config: Config) -> Self {
+        let sdk = crate::aws::sdk_config(&config).await;
+        let db = Db::new(&sdk, &config);
+        let notifier = Notifier::new(&sdk, &config, db.clone());
         Self {
             db,
             apps: AppCache::new(config.app_cache_ttl),
+            notifier,
             config: Arc::new(config),
         }
     }

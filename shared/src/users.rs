@@ -46,6 +46,11 @@ pub struct User {
     /// Epoch milliseconds; tokens issued before it are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_revoked_at: Option<i64>,
+    /// Has at least one WebSocket connection.
+    #[serde(default)]
+    pub online: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_active: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     #[serde(default)]
@@ -71,6 +76,8 @@ pub struct UserView<'a> {
     pub metadata: &'a Map<String, Value>,
     pub deactivated: bool,
     pub deactivated_at: &'a Option<String>,
+    pub online: bool,
+    pub last_active: &'a Option<String>,
     pub created_at: &'a str,
     pub updated_at: &'a str,
 }
@@ -87,6 +94,8 @@ impl User {
             metadata: &self.metadata,
             deactivated: self.deactivated_at.is_some(),
             deactivated_at: &self.deactivated_at,
+            online: self.online,
+            last_active: &self.last_active,
             created_at: &self.created_at,
             updated_at: &self.updated_at,
         }
@@ -231,6 +240,8 @@ pub async fn upsert_users(db: &Db, app: &App, inputs: Vec<Profile>) -> Result<Ve
             metadata: Map::new(),
             deactivated_at: previous.and_then(|p| p.deactivated_at.clone()),
             tokens_revoked_at: previous.and_then(|p| p.tokens_revoked_at),
+            online: previous.is_some_and(|p| p.online),
+            last_active: previous.and_then(|p| p.last_active.clone()),
             created_at: previous.map_or_else(|| now.clone(), |p| p.created_at.clone()),
             updated_at: now.clone(),
             version: previous.map_or(0, |p| p.version) + 1,

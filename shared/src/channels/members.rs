@@ -204,12 +204,13 @@ async fn both(
     }
 }
 
-/// Joins a public channel (not while banned). Joining again is a no-op.
-pub async fn join(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Member, ApiError> {
+/// Joins a public channel (not while banned). Joining again is a no-op
+/// (`false`).
+pub async fn join(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<(Member, bool), ApiError> {
     let access = load(db, ctx, channel_id).await?;
     let user = ctx.require_user()?.clone();
     if let Some(member) = access.member {
-        return Ok(member);
+        return Ok((member, false));
     }
     if access.channel.kind != ChannelType::Public {
         return Err(ApiError::forbidden(
@@ -236,7 +237,7 @@ pub async fn join(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Member, 
         db.put_write(&membership, Cond::Always)?,
     ];
     db.transact(writes).await.map_err(changed_under_us)?;
-    Ok(member)
+    Ok((member, true))
 }
 
 pub async fn leave(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<(), ApiError> {

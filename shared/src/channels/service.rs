@@ -330,7 +330,7 @@ pub async fn update(
 /// and the id is never reused), then removes its members, membership mirrors
 /// and distinct lock. A crash in the clean-up leaves only items no reader
 /// reaches: memberships of a deleted channel are skipped when listed.
-pub async fn delete(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<(), ApiError> {
+pub async fn delete(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Vec<UserId>, ApiError> {
     let access = load(db, ctx, channel_id).await?;
     access.require_owner()?;
     let mut channel = access.channel;
@@ -346,12 +346,14 @@ pub async fn delete(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<(), Ap
         cursor: None,
         forward: true,
     };
+    let mut former = Vec::new();
     loop {
         let page = db
             .query::<Member>(&partition, keys::MEMBER_PREFIX, &request)
             .await?;
         let mut doomed = Vec::with_capacity(page.items.len() * 2);
         for member in &page.items {
+            former.push(member.user_id.clone());
             doomed.push(keys::member(&ctx.app.app_id, channel_id, &member.user_id));
             doomed.push(keys::membership(
                 &ctx.app.app_id,
@@ -362,7 +364,7 @@ pub async fn delete(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<(), Ap
         db.batch_delete(&doomed).await?;
         match page.next {
             Some(next) => request.cursor = Some(next),
-            None => return Ok(()),
+            None => return Ok(former),
         }
     }
 }

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest,
@@ -197,27 +196,18 @@ pub struct Db {
 }
 
 impl Db {
-    /// Builds the SDK client from config. The endpoint comes from config or the
-    /// SDK's own environment resolution; there is no code path per environment.
-    pub async fn connect(config: &Config) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &config.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        if config.static_credentials {
-            loader = loader
-                .credentials_provider(Credentials::new("local", "local", None, None, "static"));
-        }
-        if let Some(endpoint) = &config.dynamodb_endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let sdk = loader.load().await;
+    /// Builds the client from the shared SDK config. The endpoint comes from
+    /// config or the SDK's own environment resolution (`AWS_ENDPOINT_URL_DYNAMODB`);
+    /// there is no code path per environment.
+    pub fn new(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
         let counter = RequestCounter::default();
-        let client_config = aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(counter.clone())
-            .build();
+        let mut builder =
+            aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(counter.clone());
+        if let Some(endpoint) = &config.dynamodb_endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
         Self {
-            client: Client::from_conf(client_config),
+            client: Client::from_conf(builder.build()),
             table: config.table_name.as_str().into(),
             counter,
         }

@@ -18,6 +18,7 @@ use crate::channels::{
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId, UserId};
 use crate::messages::{drafts, read, Draft};
+use crate::realtime::publish;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -85,6 +86,11 @@ async fn create(
     let (channel, created) = service::create(&state.db, &ctx, input).await?;
     let access = channels::load(&state.db, &ctx, &channel.id).await?;
     let body = service::detail(&state.db, &ctx, &access).await?;
+    if created {
+        let all = members::page(&state.db, &ctx, &channel.id, &crate::db::PageRequest { limit: 100, cursor: None, forward: true }).await?;
+        let users: Vec<UserId> = all.items.into_iter().map(|m| m.user_id).collect();
+        publish::added_to_channel(&state, &ctx, &channel, &users).await;
+    }
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -142,6 +148,7 @@ async fn update(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, patch.user_id.as_ref())?;
     let channel = service::update(&state.db, &ctx, &id, patch).await?;
+    publish::channel(&state, &ctx, "channel.updated", &channel).await;
     Ok(Json(json!({ "channel": channel.view() })))
 }
 
@@ -152,7 +159,8 @@ async fn remove(
     ApiQuery(acting): ApiQuery<ActingQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
-    service::delete(&state.db, &ctx, &id).await?;
+    let former = service::delete(&state.db, &ctx, &id).await?;
+    publish::channel_deleted(&state, &ctx, &id, &former).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -179,6 +187,9 @@ async fn add_members(
     let ctx = Ctx::new(&caller, None)?;
     let access = channels::load(&state.db, &ctx, &id).await?;
     let added = members::add(&state.db, &ctx, &access, body).await?;
+    publish::members(&state, &ctx, "member.added", &id, &added).await;
+    let users: Vec<UserId> = added.iter().map(|m| m.user_id.clone()).collect();
+    publish::added_to_channel(&state, &ctx, &access.channel, &users).await;
     let views: Vec<_> = added.iter().map(Member::view).collect();
     Ok(Json(json!({ "added": views })))
 }
@@ -198,6 +209,7 @@ async fn set_role(
     let ctx = Ctx::new(&caller, None)?;
     let access = channels::load(&state.db, &ctx, &id).await?;
     let member = members::set_role(&state.db, &ctx, &access, &user, body.role).await?;
+    publish::members(&state, &ctx, "member.updated", &id, std::slice::from_ref(&member)).await;
     Ok(Json(json!({ "member": member.view() })))
 }
 
@@ -209,6 +221,7 @@ async fn remove_member(
     let ctx = Ctx::new(&caller, None)?;
     let access = channels::load(&state.db, &ctx, &id).await?;
     members::remove(&state.db, &ctx, &access, &user).await?;
+    publish::member_removed(&state, &ctx, &id, &user).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -219,7 +232,10 @@ async fn join(
     OptionalJson(acting): OptionalJson<ActingUser>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
-    let member = members::join(&state.db, &ctx, &id).await?;
+    let (member, joined) = members::join(&state.db, &ctx, &id).await?;
+    if joined {
+        publish::members(&state, &ctx, "member.added", &id, std::slice::from_ref(&member)).await;
+    }
     Ok(Json(json!({ "member": member.view() })))
 }
 
@@ -231,6 +247,9 @@ async fn leave(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     members::leave(&state.db, &ctx, &id).await?;
+    if let Some(user) = &ctx.user {
+        publish::member_removed(&state, &ctx, &id, user).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -242,6 +261,8 @@ async fn frozen(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let ctx = Ctx::new(&caller, None)?;
     let channel = moderation::set_frozen(&state.db, &ctx, &id, value).await?;
+    let kind = if value { "channel.frozen" } else { "channel.unfrozen" };
+    publish::channel(&state, &ctx, kind, &channel).await;
     Ok(Json(json!({ "channel": channel.view() })))
 }
 
@@ -268,6 +289,7 @@ async fn truncate(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, None)?;
     let channel = moderation::truncate(&state.db, &ctx, &id).await?;
+    publish::channel(&state, &ctx, "channel.truncated", &channel).await;
     Ok(Json(json!({ "channel": channel.view() })))
 }
 
@@ -348,6 +370,7 @@ async fn accept_invite(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let member = members::accept_invite(&state.db, &ctx, &id).await?;
+    publish::members(&state, &ctx, "member.updated", &id, std::slice::from_ref(&member)).await;
     Ok(Json(json!({ "member": member.view() })))
 }
 
@@ -359,6 +382,9 @@ async fn reject_invite(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     members::reject_invite(&state.db, &ctx, &id).await?;
+    if let Some(user) = &ctx.user {
+        publish::member_removed(&state, &ctx, &id, user).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -369,7 +395,11 @@ async fn mark_read(
     OptionalJson(input): OptionalJson<read::MarkRead>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
-    Ok(Json(read::mark_read(&state.db, &ctx, &id, input).await?))
+    let result = read::mark_read(&state.db, &ctx, &id, input).await?;
+    if let Some(user) = &ctx.user {
+        publish::read(&state, &ctx, &id, user, &result["last_read_message_id"]).await;
+    }
+    Ok(Json(result))
 }
 
 #[derive(Debug, Default, Deserialize)]

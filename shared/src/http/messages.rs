@@ -17,6 +17,7 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId, UserId};
 use crate::messages::{self, edit, history, reactions, read, search, send, Message, Reaction};
+use crate::realtime::publish;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -69,6 +70,9 @@ async fn send_message(
 ) -> Result<Response, ApiError> {
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
     let (message, created) = send::send(&state.db, &ctx, input).await?;
+    if created {
+        publish::message(&state, &ctx, "message.new", &message).await;
+    }
     let body = json!({ "message": rendered(&state.db, &ctx, &message).await? });
     let status = if created {
         StatusCode::CREATED
@@ -96,6 +100,7 @@ async fn edit_message(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, change.user_id.as_ref())?;
     let message = edit::edit(&state.db, &ctx, &id, change).await?;
+    publish::message(&state, &ctx, "message.updated", &message).await;
     Ok(Json(
         json!({ "message": rendered(&state.db, &ctx, &message).await? }),
     ))
@@ -114,12 +119,15 @@ async fn delete_message(
     ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<Response, ApiError> {
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
-    match edit::delete(&state.db, &ctx, &id, query.hard.unwrap_or(false)).await? {
-        Some(message) => Ok(
-            Json(json!({ "message": rendered(&state.db, &ctx, &message).await? })).into_response(),
-        ),
-        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    let hard = query.hard.unwrap_or(false);
+    let message = edit::delete(&state.db, &ctx, &id, hard).await?;
+    if hard {
+        publish::message_removed(&state, &ctx, &message).await;
+        return Ok(StatusCode::NO_CONTENT.into_response());
     }
+    publish::message(&state, &ctx, "message.deleted", &message).await;
+    let body = json!({ "message": rendered(&state.db, &ctx, &message).await? });
+    Ok(Json(body).into_response())
 }
 
 async fn replies(
@@ -143,6 +151,7 @@ async fn pinning(
 ) -> Result<Json<Value>, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let message = edit::set_pinned(&state.db, &ctx, &id, value).await?;
+    publish::message(&state, &ctx, "message.updated", &message).await;
     Ok(Json(
         json!({ "message": rendered(&state.db, &ctx, &message).await? }),
     ))
@@ -174,6 +183,9 @@ async fn react(
 ) -> Result<Response, ApiError> {
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
     let (message, reaction, created) = reactions::add(&state.db, &ctx, &id, input).await?;
+    if created {
+        publish::reaction(&state, &ctx, "reaction.new", &message, reaction.view()).await;
+    }
     let body = json!({ "reaction": reaction.view(), "message": rendered(&state.db, &ctx, &message).await? });
     let status = if created {
         StatusCode::CREATED
@@ -191,6 +203,10 @@ async fn unreact(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let message = reactions::remove(&state.db, &ctx, &id, &kind).await?;
+    if let Some(user) = &ctx.user {
+        let removed = json!({ "message_id": message.id, "user_id": user, "type": kind });
+        publish::reaction(&state, &ctx, "reaction.deleted", &message, removed).await;
+    }
     Ok(Json(
         json!({ "message": rendered(&state.db, &ctx, &message).await? }),
     ))

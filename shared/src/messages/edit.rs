@@ -102,13 +102,14 @@ pub async fn edit(
 
 /// `DELETE /messages/{id}`: soft by default (a placeholder of type `deleted`
 /// stays, without text or attachments); `hard` removes the message, its id,
-/// its pin and its reactions. Author, owner/admin or server.
+/// its pin and its reactions. Author, owner/admin or server. Returns the
+/// placeholder, or (hard) the message as it was.
 pub async fn delete(
     db: &Db,
     ctx: &Ctx,
     id: &MessageId,
     hard: bool,
-) -> Result<Option<Message>, ApiError> {
+) -> Result<Message, ApiError> {
     let (access, mut message) = locate(db, ctx, id).await?;
     access.require_read()?;
     if !is_author(ctx, &message) {
@@ -116,7 +117,7 @@ pub async fn delete(
     }
     if !hard {
         if message.kind == MessageType::Deleted {
-            return Ok(Some(message));
+            return Ok(message);
         }
         message.kind = MessageType::Deleted;
         message.text = None;
@@ -126,7 +127,7 @@ pub async fn delete(
         if !is_author(ctx, &message) {
             message.moderated_by = Some(moderator_name(ctx));
         }
-        return save(db, message).await.map(Some);
+        return save(db, message).await;
     }
     let app = &ctx.app.app_id;
     let reference = MessageRef {
@@ -176,7 +177,7 @@ pub async fn delete(
         db.batch_delete(&doomed).await?;
         match result.next {
             Some(next) => page.cursor = Some(next),
-            None => return Ok(None),
+            None => return Ok(message),
         }
     }
 }

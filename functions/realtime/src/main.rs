@@ -1,0 +1,20 @@
+//! Lambda for the WebSocket API: `$connect`, `$disconnect`, `$default`.
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use chat_shared::realtime::handler;
+use chat_shared::{telemetry, AppState, Config};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let state = AppState::connect(Config::from_env()?).await;
+    state.db.prewarm().await;
+    let state = &state;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
+            Ok::<ApiGatewayProxyResponse, Error>(handler::handle(state, event.payload).await)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,343 @@
+//! The local API Gateway WebSocket emulator: accepts WebSocket clients, gives
+//! each a connection id, turns connects, frames and disconnects into
+//! API-Gateway-shaped events for the same realtime handler the Lambda runs,
+//! and serves the `@connections` management API (`POST`/`GET`/`DELETE
+//! /@connections/{id}`) that the notifier's real SDK client calls.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::encodings::Body;
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chat_shared::realtime::handler;
+use chat_shared::AppState;
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, Notify};
+
+#[derive(Clone, Debug)]
+pub struct GatewayOptions {
+    /// API Gateway closes a connection idle this long (10 minutes).
+    pub idle_timeout: Duration,
+    /// Added to every management-API post, to model network latency (benches).
+    pub post_delay: Duration,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(600),
+            post_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// Largest message a client may send (API Gateway: 128 KB; frames over
+/// 32 KB are answered with an error by the handler).
+const MAX_MESSAGE: usize = 128 * 1024;
+
+const RUNNING: u8 = 0;
+/// Closed through the management API: `$disconnect` still runs.
+const CLOSED: u8 = 1;
+/// Dropped without `$disconnect` (a test hook for lost disconnects).
+const KILLED: u8 = 2;
+
+enum Outbound {
+    Text(String),
+    Close,
+}
+
+struct Conn {
+    tx: mpsc::UnboundedSender<Outbound>,
+    connected_at: i64,
+    last_active: Arc<AtomicI64>,
+    stop: Arc<(AtomicU8, Notify)>,
+    user_agent: String,
+}
+
+struct Inner {
+    state: AppState,
+    options: GatewayOptions,
+    conns: Mutex<HashMap<String, Conn>>,
+    domain: String,
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+impl Gateway {
+    pub fn new(state: AppState, options: GatewayOptions, domain: String) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state,
+                options,
+                conns: Mutex::new(HashMap::new()),
+                domain,
+            }),
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(upgrade))
+            .route(
+                "/@connections/{id}",
+                post(post_to_connection)
+                    .get(get_connection)
+                    .delete(delete_connection),
+            )
+            .with_state(self.clone())
+    }
+
+    /// Open connection ids.
+    pub fn connection_ids(&self) -> Vec<String> {
+        self.conns().keys().cloned().collect()
+    }
+
+    /// Drops a connection without `$disconnect`, as when API Gateway loses
+    /// track of a client: its items stay until a post hits 410.
+    pub fn kill(&self, id: &str) -> bool {
+        let Some(conn) = self.conns().remove(id) else {
+            return false;
+        };
+        conn.stop.0.store(KILLED, Ordering::SeqCst);
+        conn.stop.1.notify_one();
+        let _ = conn.tx.send(Outbound::Close);
+        true
+    }
+
+    fn conns(&self) -> std::sync::MutexGuard<'_, HashMap<String, Conn>> {
+        self.inner.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The event API Gateway would give the integration, as JSON, read with
+    /// the same type the Lambda runtime uses.
+    fn event(
+        &self,
+        id: &str,
+        route: &str,
+        kind: &str,
+        body: Option<String>,
+        query: Option<&HashMap<String, String>>,
+        headers: Option<&HeaderMap>,
+    ) -> Option<ApiGatewayWebsocketProxyRequest> {
+        let now = chat_shared::time::now_millis();
+        let connected_at = self.conns().get(id).map_or(now, |c| c.connected_at);
+        let header_map: serde_json::Map<String, Value> = headers
+            .map(|h| {
+                h.iter()
+                    .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), json!(v))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let multi: serde_json::Map<String, Value> = header_map
+            .iter()
+            .map(|(k, v)| (k.clone(), json!([v])))
+            .collect();
+        let mut event = json!({
+            "requestContext": {
+                "routeKey": route,
+                "eventType": kind,
+                "messageDirection": "IN",
+                "stage": "local",
+                "apiId": "local",
+                "domainName": self.inner.domain,
+                "connectionId": id,
+                "connectedAt": connected_at,
+                "requestTimeEpoch": now,
+                "requestId": uuid::Uuid::new_v4().to_string(),
+                "extendedRequestId": uuid::Uuid::new_v4().to_string(),
+                "identity": { "sourceIp": "127.0.0.1" },
+            },
+            "isBase64Encoded": false,
+        });
+        if !header_map.is_empty() {
+            event["headers"] = Value::Object(header_map);
+            event["multiValueHeaders"] = Value::Object(multi);
+        }
+        if let Some(query) = query {
+            event["queryStringParameters"] = json!(query);
+            let multi: HashMap<&String, Vec<&String>> = query.iter().map(|(k, v)| (k, vec![v])).collect();
+            event["multiValueQueryStringParameters"] = json!(multi);
+        }
+        if let Some(body) = body {
+            event["body"] = json!(body);
+        }
+        match serde_json::from_value(event) {
+            Ok(event) => Some(event),
+            Err(err) => {
+                tracing::error!(error = %err, "could not build a WebSocket event");
+                None
+            }
+        }
+    }
+
+    async fn invoke(&self, event: ApiGatewayWebsocketProxyRequest) -> (u16, Option<String>) {
+        let response = handler::handle(&self.inner.state, event).await;
+        let body = match response.body {
+            Some(Body::Text(text)) => Some(text),
+            Some(Body::Binary(bytes)) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+            _ => None,
+        };
+        (u16::try_from(response.status_code).unwrap_or(500), body)
+    }
+
+    async fn run(self, id: String, socket: WebSocket, mut rx: mpsc::UnboundedReceiver<Outbound>, stop: Arc<(AtomicU8, Notify)>, last_active: Arc<AtomicI64>) {
+        let (mut sink, mut stream) = socket.split();
+        let writer = tokio::spawn(async move {
+            while let Some(out) = rx.recv().await {
+                match out {
+                    Outbound::Text(text) => {
+                        if sink.send(WsMessage::Text(text.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Outbound::Close => {
+                        let frame = CloseFrame { code: 1001, reason: "going away".into() };
+                        let _ = sink.send(WsMessage::Close(Some(frame))).await;
+                        break;
+                    }
+                }
+            }
+        });
+        let idle = self.inner.options.idle_timeout;
+        loop {
+            let next = tokio::select! {
+                next = tokio::time::timeout(idle, stream.next()) => next,
+                _ = stop.1.notified() => break,
+            };
+            let frame = match next {
+                Err(_) => {
+                    // Idle too long: API Gateway closes the connection.
+                    if let Some(conn) = self.conns().get(&id) {
+                        let _ = conn.tx.send(Outbound::Close);
+                    }
+                    break;
+                }
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(WsMessage::Close(_)))) => break,
+                Ok(Some(Ok(WsMessage::Text(text)))) => text.to_string(),
+                Ok(Some(Ok(WsMessage::Binary(bytes)))) => String::from_utf8_lossy(&bytes).into_owned(),
+                Ok(Some(Ok(_))) => continue,
+            };
+            last_active.store(chat_shared::time::now_millis(), Ordering::Relaxed);
+            if let Some(event) = self.event(&id, "$default", "MESSAGE", Some(frame), None, None) {
+                self.invoke(event).await;
+            }
+            if stop.0.load(Ordering::SeqCst) != RUNNING {
+                break;
+            }
+        }
+        let killed = stop.0.load(Ordering::SeqCst) == KILLED;
+        if !killed {
+            if let Some(event) = self.event(&id, "$disconnect", "DISCONNECT", None, None, None) {
+                self.invoke(event).await;
+            }
+            self.conns().remove(&id);
+        }
+        // Let queued posts (a close frame) flush, then stop writing.
+        let _ = tokio::time::timeout(Duration::from_millis(200), writer).await;
+    }
+}
+
+async fn upgrade(
+    State(gateway): State<Gateway>,
+    ws: WebSocketUpgrade,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let stop = Arc::new((AtomicU8::new(RUNNING), Notify::new()));
+    let last_active = Arc::new(AtomicI64::new(chat_shared::time::now_millis()));
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    // Registered before $connect runs, so posts made meanwhile queue up
+    // instead of finding the connection gone.
+    gateway.conns().insert(
+        id.clone(),
+        Conn {
+            tx,
+            connected_at: chat_shared::time::now_millis(),
+            last_active: last_active.clone(),
+            stop: stop.clone(),
+            user_agent,
+        },
+    );
+    let Some(event) = gateway.event(&id, "$connect", "CONNECT", None, Some(&query), Some(&headers)) else {
+        gateway.conns().remove(&id);
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let (status, body) = gateway.invoke(event).await;
+    if status != 200 {
+        gateway.conns().remove(&id);
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+        let body: Value = body
+            .and_then(|b| serde_json::from_str(&b).ok())
+            .unwrap_or_else(|| json!({ "error": { "code": "forbidden", "message": "connection refused" } }));
+        return (status, Json(body)).into_response();
+    }
+    ws.max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| gateway.run(id, socket, rx, stop, last_active))
+}
+
+fn gone(id: &str) -> Response {
+    let body = json!({ "message": format!("connection {id} is gone") });
+    (StatusCode::GONE, [("x-amzn-errortype", "GoneException")], Json(body)).into_response()
+}
+
+async fn post_to_connection(State(gateway): State<Gateway>, Path(id): Path<String>, body: Bytes) -> Response {
+    let delay = gateway.inner.options.post_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let sent = gateway
+        .conns()
+        .get(&id)
+        .map(|conn| conn.tx.send(Outbound::Text(text)).is_ok());
+    match sent {
+        Some(true) => StatusCode::OK.into_response(),
+        _ => gone(&id),
+    }
+}
+
+async fn get_connection(State(gateway): State<Gateway>, Path(id): Path<String>) -> Response {
+    let conns = gateway.conns();
+    let Some(conn) = conns.get(&id) else {
+        drop(conns);
+        return gone(&id);
+    };
+    let body = json!({
+        "ConnectedAt": chat_shared::time::millis_to_rfc3339(conn.connected_at),
+        "LastActiveAt": chat_shared::time::millis_to_rfc3339(conn.last_active.load(Ordering::Relaxed)),
+        "Identity": { "SourceIp": "127.0.0.1", "UserAgent": conn.user_agent },
+    });
+    Json(body).into_response()
+}
+
+async fn delete_connection(State(gateway): State<Gateway>, Path(id): Path<String>) -> Response {
+    let conns = gateway.conns();
+    let Some(conn) = conns.get(&id) else {
+        drop(conns);
+        return gone(&id);
+    };
+    conn.stop.0.store(CLOSED, Ordering::SeqCst);
+    conn.stop.1.notify_one();
+    let _ = conn.tx.send(Outbound::Close);
+    StatusCode::NO_CONTENT.into_response()
+}

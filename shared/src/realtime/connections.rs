@@ -1,0 +1,127 @@
+//! Connection items: by id (what `$default` and `$disconnect` look up) and
+//! under the user (what fan-out looks up), both expiring just past API
+//! Gateway's 2-hour connection limit; and channel watches.
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Cond, Db, Entity, PageRequest};
+use crate::error::ApiError;
+use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
+use crate::keys::{self, Key};
+
+/// API Gateway closes a connection after 2 hours; the items outlive it a little.
+pub const CONNECTION_TTL_SECS: i64 = 2 * 3600 + 300;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Connection {
+    pub connection_id: ConnectionId,
+    pub app_id: AppId,
+    /// The key the client connected with, to find the app (cached).
+    pub api_key: String,
+    pub user_id: UserId,
+    pub connected_at: String,
+    pub expires: i64,
+}
+
+impl Entity for Connection {
+    const TYPE: &'static str = "connection";
+    fn key(&self) -> Key {
+        keys::connection(&self.connection_id)
+    }
+    fn ttl(&self) -> Option<i64> {
+        Some(self.expires)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UserConnection {
+    pub app_id: AppId,
+    pub user_id: UserId,
+    pub connection_id: ConnectionId,
+    pub connected_at: String,
+    pub expires: i64,
+}
+
+impl Entity for UserConnection {
+    const TYPE: &'static str = "user_connection";
+    fn key(&self) -> Key {
+        keys::user_connection(&self.app_id, &self.user_id, &self.connection_id)
+    }
+    fn ttl(&self) -> Option<i64> {
+        Some(self.expires)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Watch {
+    pub app_id: AppId,
+    pub channel_id: ChannelId,
+    pub connection_id: ConnectionId,
+    pub user_id: UserId,
+    pub expires: i64,
+}
+
+impl Entity for Watch {
+    const TYPE: &'static str = "watch";
+    fn key(&self) -> Key {
+        keys::watch(&self.app_id, &self.channel_id, &self.connection_id)
+    }
+    fn ttl(&self) -> Option<i64> {
+        Some(self.expires)
+    }
+}
+
+/// Stores both items of a new connection in one transaction.
+pub async fn add(db: &Db, connection: &Connection) -> Result<(), ApiError> {
+    let by_user = UserConnection {
+        app_id: connection.app_id.clone(),
+        user_id: connection.user_id.clone(),
+        connection_id: connection.connection_id.clone(),
+        connected_at: connection.connected_at.clone(),
+        expires: connection.expires,
+    };
+    db.transact(vec![db.put_write(connection, Cond::Always)?, db.put_write(&by_user, Cond::Always)?])
+        .await?;
+    Ok(())
+}
+
+pub async fn get(db: &Db, id: &ConnectionId) -> Result<Option<Connection>, ApiError> {
+    Ok(db.get(&keys::connection(id)).await?)
+}
+
+/// Deletes exactly this connection's two items.
+pub async fn remove(db: &Db, app: &AppId, user: &UserId, id: &ConnectionId) -> Result<(), ApiError> {
+    db.batch_delete(&[keys::connection(id), keys::user_connection(app, user, id)])
+        .await?;
+    Ok(())
+}
+
+/// The user's live connections (all pages).
+pub async fn of_user(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<ConnectionId>, ApiError> {
+    let partition = keys::user_partition(app, user);
+    let mut page = PageRequest { limit: 100, cursor: None, forward: true };
+    let mut out = Vec::new();
+    loop {
+        let result = db.query::<UserConnection>(&partition, keys::CONNECTION_PREFIX, &page).await?;
+        out.extend(result.items.into_iter().map(|c| c.connection_id));
+        match result.next {
+            Some(next) => page.cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// The connections watching a channel (all pages), with their users.
+pub async fn watchers(db: &Db, app: &AppId, channel: &ChannelId) -> Result<Vec<Watch>, ApiError> {
+    let partition = keys::channel_partition(app, channel);
+    let mut page = PageRequest { limit: 100, cursor: None, forward: true };
+    let mut out = Vec::new();
+    loop {
+        let result = db.query::<Watch>(&partition, keys::WATCH_PREFIX, &page).await?;
+        out.extend(result.items);
+        match result.next {
+            Some(next) => page.cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The real-time layer: WebSocket connections, the `$connect`/`$disconnect`/
+//! `$default` handler, typed events, and the one notifier that delivers them
+//! through the API Gateway management API.
+
+pub mod connections;
+pub mod events;
+pub mod handler;
+pub mod notifier;
+pub mod presence;
+pub mod publish;

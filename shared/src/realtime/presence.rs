@@ -1,0 +1,65 @@
+//! Presence: online while a user has a connection. The change is told to the
+//! users who share a channel with them, within the app.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use super::events::Event;
+use crate::channels::{Member, Membership};
+use crate::db::{Cond, Db, PageRequest, UpdateSpec};
+use crate::error::ApiError;
+use crate::ids::{AppId, UserId};
+use crate::keys;
+
+/// Users who share at least one channel with `user` (not `user`).
+pub async fn peers(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<UserId>, ApiError> {
+    let mut channels = Vec::new();
+    let mut page = PageRequest { limit: 1000, cursor: None, forward: true };
+    loop {
+        let result = db
+            .query::<Membership>(&keys::user_partition(app, user), keys::MEMBERSHIP_PREFIX, &page)
+            .await?;
+        channels.extend(result.items.into_iter().map(|m| m.channel_id));
+        match result.next {
+            Some(next) => page.cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut peers = BTreeSet::new();
+    for channel in channels {
+        let partition = keys::channel_partition(app, &channel);
+        let mut page = PageRequest { limit: 100, cursor: None, forward: true };
+        loop {
+            let result = db.query::<Member>(&partition, keys::MEMBER_PREFIX, &page).await?;
+            peers.extend(result.items.into_iter().map(|m| m.user_id));
+            match result.next {
+                Some(next) => page.cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    peers.remove(user);
+    Ok(peers.into_iter().collect())
+}
+
+/// Records the user's presence; returns `last_active`.
+pub async fn set(db: &Db, app: &AppId, user: &UserId, online: bool) -> Result<String, ApiError> {
+    let now = crate::time::now_rfc3339();
+    // Bumping the version keeps a concurrent profile PATCH from undoing it.
+    let spec = UpdateSpec {
+        expression: "SET #online = :online, #last = :now ADD #version :one".into(),
+        condition: None,
+        names: vec![("#online".into(), "online".into()), ("#last".into(), "last_active".into()), ("#version".into(), "version".into())],
+        values: vec![(":online".into(), json!(online)), (":now".into(), json!(now)), (":one".into(), json!(1))],
+    };
+    db.update(&keys::user(app, user), &spec, Cond::Exists).await?;
+    Ok(now)
+}
+
+pub fn event(user: &UserId, online: bool, last_active: &str) -> Event {
+    Event::global(
+        "user.presence.changed",
+        json!({ "user": { "id": user, "online": online, "last_active": last_active } }),
+    )
+}
