@@ -168,7 +168,8 @@ impl Gateway {
         }
         if let Some(query) = query {
             event["queryStringParameters"] = json!(query);
-            let multi: HashMap<&String, Vec<&String>> = query.iter().map(|(k, v)| (k, vec![v])).collect();
+            let multi: HashMap<&String, Vec<&String>> =
+                query.iter().map(|(k, v)| (k, vec![v])).collect();
             event["multiValueQueryStringParameters"] = json!(multi);
         }
         if let Some(body) = body {
@@ -193,7 +194,14 @@ impl Gateway {
         (u16::try_from(response.status_code).unwrap_or(500), body)
     }
 
-    async fn run(self, id: String, socket: WebSocket, mut rx: mpsc::UnboundedReceiver<Outbound>, stop: Arc<(AtomicU8, Notify)>, last_active: Arc<AtomicI64>) {
+    async fn run(
+        self,
+        id: String,
+        socket: WebSocket,
+        mut rx: mpsc::UnboundedReceiver<Outbound>,
+        stop: Arc<(AtomicU8, Notify)>,
+        last_active: Arc<AtomicI64>,
+    ) {
         let (mut sink, mut stream) = socket.split();
         let writer = tokio::spawn(async move {
             while let Some(out) = rx.recv().await {
@@ -204,7 +212,10 @@ impl Gateway {
                         }
                     }
                     Outbound::Close => {
-                        let frame = CloseFrame { code: 1001, reason: "going away".into() };
+                        let frame = CloseFrame {
+                            code: 1001,
+                            reason: "going away".into(),
+                        };
                         let _ = sink.send(WsMessage::Close(Some(frame))).await;
                         break;
                     }
@@ -227,7 +238,9 @@ impl Gateway {
                 }
                 Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(WsMessage::Close(_)))) => break,
                 Ok(Some(Ok(WsMessage::Text(text)))) => text.to_string(),
-                Ok(Some(Ok(WsMessage::Binary(bytes)))) => String::from_utf8_lossy(&bytes).into_owned(),
+                Ok(Some(Ok(WsMessage::Binary(bytes)))) => {
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
                 Ok(Some(Ok(_))) => continue,
             };
             last_active.store(chat_shared::time::now_millis(), Ordering::Relaxed);
@@ -240,10 +253,11 @@ impl Gateway {
         }
         let killed = stop.0.load(Ordering::SeqCst) == KILLED;
         if !killed {
+            // Gone before $disconnect runs, as in API Gateway: posts now get 410.
+            self.conns().remove(&id);
             if let Some(event) = self.event(&id, "$disconnect", "DISCONNECT", None, None, None) {
                 self.invoke(event).await;
             }
-            self.conns().remove(&id);
         }
         // Let queued posts (a close frame) flush, then stop writing.
         let _ = tokio::time::timeout(Duration::from_millis(200), writer).await;
@@ -277,7 +291,14 @@ async fn upgrade(
             user_agent,
         },
     );
-    let Some(event) = gateway.event(&id, "$connect", "CONNECT", None, Some(&query), Some(&headers)) else {
+    let Some(event) = gateway.event(
+        &id,
+        "$connect",
+        "CONNECT",
+        None,
+        Some(&query),
+        Some(&headers),
+    ) else {
         gateway.conns().remove(&id);
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
@@ -287,7 +308,9 @@ async fn upgrade(
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
         let body: Value = body
             .and_then(|b| serde_json::from_str(&b).ok())
-            .unwrap_or_else(|| json!({ "error": { "code": "forbidden", "message": "connection refused" } }));
+            .unwrap_or_else(
+                || json!({ "error": { "code": "forbidden", "message": "connection refused" } }),
+            );
         return (status, Json(body)).into_response();
     }
     ws.max_message_size(MAX_MESSAGE)
@@ -297,10 +320,19 @@ async fn upgrade(
 
 fn gone(id: &str) -> Response {
     let body = json!({ "message": format!("connection {id} is gone") });
-    (StatusCode::GONE, [("x-amzn-errortype", "GoneException")], Json(body)).into_response()
+    (
+        StatusCode::GONE,
+        [("x-amzn-errortype", "GoneException")],
+        Json(body),
+    )
+        .into_response()
 }
 
-async fn post_to_connection(State(gateway): State<Gateway>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn post_to_connection(
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let delay = gateway.inner.options.post_delay;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -331,9 +363,7 @@ async fn get_connection(State(gateway): State<Gateway>, Path(id): Path<String>) 
 }
 
 async fn delete_connection(State(gateway): State<Gateway>, Path(id): Path<String>) -> Response {
-    let conns = gateway.conns();
-    let Some(conn) = conns.get(&id) else {
-        drop(conns);
+    let Some(conn) = gateway.conns().remove(&id) else {
         return gone(&id);
     };
     conn.stop.0.store(CLOSED, Ordering::SeqCst);

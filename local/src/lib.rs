@@ -119,7 +119,8 @@ impl Stack {
             .await
             .map_err(|e| LocalError::Setup(chat_shared::error::DisplayChain(&e).to_string()))?;
 
-        let gateway = gateway::Gateway::new(state.clone(), options.gateway.clone(), ws_addr.to_string());
+        let gateway =
+            gateway::Gateway::new(state.clone(), options.gateway.clone(), ws_addr.to_string());
         let ws_app = gateway.router();
         let ws_stop = stopped(stop.clone());
         tokio::spawn(async move {

@@ -62,7 +62,9 @@ impl Config {
                 .parse::<usize>()
                 .ok()
                 .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| ConfigError(format!("CHAT_FANOUT_CONCURRENCY={n} is not 1..1000")))?;
+                .ok_or_else(|| {
+                    ConfigError(format!("CHAT_FANOUT_CONCURRENCY={n} is not 1..1000"))
+                })?;
         }
         if let Some(secs) = get("CHAT_APP_CACHE_SECONDS") {
             let secs: u64 = secs.parse().map_err(|_| {

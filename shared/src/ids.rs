@@ -21,7 +21,12 @@ fn check(kind: &str, value: &str, max: usize) -> Result<(), ApiError> {
     check_chars(kind, value, max, is_id_char)
 }
 
-fn check_chars(kind: &str, value: &str, max: usize, allowed: fn(char) -> bool) -> Result<(), ApiError> {
+fn check_chars(
+    kind: &str,
+    value: &str,
+    max: usize,
+    allowed: fn(char) -> bool,
+) -> Result<(), ApiError> {
     if value.is_empty() {
         return Err(ApiError::validation(format!("{kind} must not be empty")));
     }

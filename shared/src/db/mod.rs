@@ -201,8 +201,7 @@ impl Db {
     /// there is no code path per environment.
     pub fn new(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
         let counter = RequestCounter::default();
-        let mut builder =
-            aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(counter.clone());
+        let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(counter.clone());
         if let Some(endpoint) = &config.dynamodb_endpoint {
             builder = builder.endpoint_url(endpoint);
         }

@@ -87,7 +87,17 @@ async fn create(
     let access = channels::load(&state.db, &ctx, &channel.id).await?;
     let body = service::detail(&state.db, &ctx, &access).await?;
     if created {
-        let all = members::page(&state.db, &ctx, &channel.id, &crate::db::PageRequest { limit: 100, cursor: None, forward: true }).await?;
+        let all = members::page(
+            &state.db,
+            &ctx,
+            &channel.id,
+            &crate::db::PageRequest {
+                limit: 100,
+                cursor: None,
+                forward: true,
+            },
+        )
+        .await?;
         let users: Vec<UserId> = all.items.into_iter().map(|m| m.user_id).collect();
         publish::added_to_channel(&state, &ctx, &channel, &users).await;
     }
@@ -209,7 +219,14 @@ async fn set_role(
     let ctx = Ctx::new(&caller, None)?;
     let access = channels::load(&state.db, &ctx, &id).await?;
     let member = members::set_role(&state.db, &ctx, &access, &user, body.role).await?;
-    publish::members(&state, &ctx, "member.updated", &id, std::slice::from_ref(&member)).await;
+    publish::members(
+        &state,
+        &ctx,
+        "member.updated",
+        &id,
+        std::slice::from_ref(&member),
+    )
+    .await;
     Ok(Json(json!({ "member": member.view() })))
 }
 
@@ -234,7 +251,14 @@ async fn join(
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let (member, joined) = members::join(&state.db, &ctx, &id).await?;
     if joined {
-        publish::members(&state, &ctx, "member.added", &id, std::slice::from_ref(&member)).await;
+        publish::members(
+            &state,
+            &ctx,
+            "member.added",
+            &id,
+            std::slice::from_ref(&member),
+        )
+        .await;
     }
     Ok(Json(json!({ "member": member.view() })))
 }
@@ -261,7 +285,11 @@ async fn frozen(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let ctx = Ctx::new(&caller, None)?;
     let channel = moderation::set_frozen(&state.db, &ctx, &id, value).await?;
-    let kind = if value { "channel.frozen" } else { "channel.unfrozen" };
+    let kind = if value {
+        "channel.frozen"
+    } else {
+        "channel.unfrozen"
+    };
     publish::channel(&state, &ctx, kind, &channel).await;
     Ok(Json(json!({ "channel": channel.view() })))
 }
@@ -370,7 +398,14 @@ async fn accept_invite(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let member = members::accept_invite(&state.db, &ctx, &id).await?;
-    publish::members(&state, &ctx, "member.updated", &id, std::slice::from_ref(&member)).await;
+    publish::members(
+        &state,
+        &ctx,
+        "member.updated",
+        &id,
+        std::slice::from_ref(&member),
+    )
+    .await;
     Ok(Json(json!({ "member": member.view() })))
 }
 

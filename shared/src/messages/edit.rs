@@ -104,12 +104,7 @@ pub async fn edit(
 /// stays, without text or attachments); `hard` removes the message, its id,
 /// its pin and its reactions. Author, owner/admin or server. Returns the
 /// placeholder, or (hard) the message as it was.
-pub async fn delete(
-    db: &Db,
-    ctx: &Ctx,
-    id: &MessageId,
-    hard: bool,
-) -> Result<Message, ApiError> {
+pub async fn delete(db: &Db, ctx: &Ctx, id: &MessageId, hard: bool) -> Result<Message, ApiError> {
     let (access, mut message) = locate(db, ctx, id).await?;
     access.require_read()?;
     if !is_author(ctx, &message) {

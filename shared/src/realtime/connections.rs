@@ -80,8 +80,11 @@ pub async fn add(db: &Db, connection: &Connection) -> Result<(), ApiError> {
         connected_at: connection.connected_at.clone(),
         expires: connection.expires,
     };
-    db.transact(vec![db.put_write(connection, Cond::Always)?, db.put_write(&by_user, Cond::Always)?])
-        .await?;
+    db.transact(vec![
+        db.put_write(connection, Cond::Always)?,
+        db.put_write(&by_user, Cond::Always)?,
+    ])
+    .await?;
     Ok(())
 }
 
@@ -90,7 +93,12 @@ pub async fn get(db: &Db, id: &ConnectionId) -> Result<Option<Connection>, ApiEr
 }
 
 /// Deletes exactly this connection's two items.
-pub async fn remove(db: &Db, app: &AppId, user: &UserId, id: &ConnectionId) -> Result<(), ApiError> {
+pub async fn remove(
+    db: &Db,
+    app: &AppId,
+    user: &UserId,
+    id: &ConnectionId,
+) -> Result<(), ApiError> {
     db.batch_delete(&[keys::connection(id), keys::user_connection(app, user, id)])
         .await?;
     Ok(())
@@ -99,10 +107,16 @@ pub async fn remove(db: &Db, app: &AppId, user: &UserId, id: &ConnectionId) -> R
 /// The user's live connections (all pages).
 pub async fn of_user(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<ConnectionId>, ApiError> {
     let partition = keys::user_partition(app, user);
-    let mut page = PageRequest { limit: 100, cursor: None, forward: true };
+    let mut page = PageRequest {
+        limit: 100,
+        cursor: None,
+        forward: true,
+    };
     let mut out = Vec::new();
     loop {
-        let result = db.query::<UserConnection>(&partition, keys::CONNECTION_PREFIX, &page).await?;
+        let result = db
+            .query::<UserConnection>(&partition, keys::CONNECTION_PREFIX, &page)
+            .await?;
         out.extend(result.items.into_iter().map(|c| c.connection_id));
         match result.next {
             Some(next) => page.cursor = Some(next),
@@ -114,10 +128,16 @@ pub async fn of_user(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<Connecti
 /// The connections watching a channel (all pages), with their users.
 pub async fn watchers(db: &Db, app: &AppId, channel: &ChannelId) -> Result<Vec<Watch>, ApiError> {
     let partition = keys::channel_partition(app, channel);
-    let mut page = PageRequest { limit: 100, cursor: None, forward: true };
+    let mut page = PageRequest {
+        limit: 100,
+        cursor: None,
+        forward: true,
+    };
     let mut out = Vec::new();
     loop {
-        let result = db.query::<Watch>(&partition, keys::WATCH_PREFIX, &page).await?;
+        let result = db
+            .query::<Watch>(&partition, keys::WATCH_PREFIX, &page)
+            .await?;
         out.extend(result.items);
         match result.next {
             Some(next) => page.cursor = Some(next),

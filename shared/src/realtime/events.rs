@@ -68,12 +68,20 @@ mod tests {
     #[test]
     fn oversized_events_become_references() {
         let channel = ChannelId::parse("c1").unwrap();
-        let big = Event::channel("message.new", &channel, json!({ "message": { "id": "m1", "text": "x".repeat(200_000) } }));
+        let big = Event::channel(
+            "message.new",
+            &channel,
+            json!({ "message": { "id": "m1", "text": "x".repeat(200_000) } }),
+        );
         let sent: Value = serde_json::from_slice(&payload(&big)).unwrap();
         assert_eq!(sent["trimmed"], true);
         assert_eq!(sent["message_id"], "m1");
         assert_eq!(sent["channel_id"], "c1");
-        let small = Event::channel("message.new", &channel, json!({ "message": { "id": "m2" } }));
+        let small = Event::channel(
+            "message.new",
+            &channel,
+            json!({ "message": { "id": "m2" } }),
+        );
         let sent: Value = serde_json::from_slice(&payload(&small)).unwrap();
         assert_eq!(sent["message"]["id"], "m2");
         assert!(payload(&big).len() <= MAX_PAYLOAD);

@@ -32,14 +32,19 @@ fn refuse(err: &ApiError) -> ApiGatewayProxyResponse {
 }
 
 /// Entry point for every WebSocket route.
-pub async fn handle(state: &AppState, request: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+pub async fn handle(
+    state: &AppState,
+    request: ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
     let context = &request.request_context;
     let Some(connection_id) = context
         .connection_id
         .as_deref()
         .and_then(|id| ConnectionId::parse(id).ok())
     else {
-        return refuse(&ApiError::validation("the event has no valid connection id"));
+        return refuse(&ApiError::validation(
+            "the event has no valid connection id",
+        ));
     };
     match context.route_key.as_deref().unwrap_or("$default") {
         "$connect" => match connect(state, &request, &connection_id).await {
@@ -58,7 +63,12 @@ pub async fn handle(state: &AppState, request: ApiGatewayWebsocketProxyRequest) 
             response(200, None)
         }
         _ => {
-            on_frame(state, &connection_id, request.body.as_deref().unwrap_or_default()).await;
+            on_frame(
+                state,
+                &connection_id,
+                request.body.as_deref().unwrap_or_default(),
+            )
+            .await;
             response(200, None)
         }
     }
@@ -66,7 +76,11 @@ pub async fn handle(state: &AppState, request: ApiGatewayWebsocketProxyRequest) 
 
 /// Authenticates like REST (`?api_key=&token=`), stores the connection, and
 /// on the user's first connection marks them online and tells their peers.
-async fn connect(state: &AppState, request: &ApiGatewayWebsocketProxyRequest, id: &ConnectionId) -> Result<(), ApiError> {
+async fn connect(
+    state: &AppState,
+    request: &ApiGatewayWebsocketProxyRequest,
+    id: &ConnectionId,
+) -> Result<(), ApiError> {
     let query = &request.query_string_parameters;
     let caller = auth::authenticate(state, query.first("api_key"), query.first("token")).await?;
     let Actor::User(user) = caller.actor else {
@@ -88,7 +102,12 @@ async fn connect(state: &AppState, request: &ApiGatewayWebsocketProxyRequest, id
     Ok(())
 }
 
-async fn announce(state: &AppState, app: &crate::ids::AppId, user: &crate::ids::UserId, online: bool) {
+async fn announce(
+    state: &AppState,
+    app: &crate::ids::AppId,
+    user: &crate::ids::UserId,
+    online: bool,
+) {
     let result = async {
         let last_active = presence::set(&state.db, app, user, online).await?;
         let peers = presence::peers(&state.db, app, user).await?;
@@ -118,7 +137,9 @@ async fn disconnect(state: &AppState, id: &ConnectionId) -> Result<(), ApiError>
 
 fn ack(request_id: &Value, result: Result<Value, ApiError>) -> Value {
     match result {
-        Ok(result) => json!({ "type": "ack", "request_id": request_id, "ok": true, "result": result }),
+        Ok(result) => {
+            json!({ "type": "ack", "request_id": request_id, "ok": true, "result": result })
+        }
         Err(err) => {
             if let ApiError::Internal(cause) = &err {
                 tracing::error!(error = %DisplayChain(cause.as_ref()), "socket action failed");
@@ -140,15 +161,28 @@ async fn on_frame(state: &AppState, id: &ConnectionId, body: &str) {
         }
     };
     let (request_id, result) = if body.len() > MAX_FRAME {
-        (Value::Null, Err(ApiError::TooLarge(format!("frames are limited to {MAX_FRAME} bytes"))))
+        (
+            Value::Null,
+            Err(ApiError::TooLarge(format!(
+                "frames are limited to {MAX_FRAME} bytes"
+            ))),
+        )
     } else {
         match serde_json::from_str::<Value>(body) {
             Ok(Value::Object(mut frame)) => {
                 let request_id = frame.remove("request_id").unwrap_or(Value::Null);
                 (request_id, dispatch(state, &connection, frame).await)
             }
-            Ok(_) => (Value::Null, Err(ApiError::validation("a frame is a JSON object with an `action`"))),
-            Err(_) => (Value::Null, Err(ApiError::validation("the frame is not JSON"))),
+            Ok(_) => (
+                Value::Null,
+                Err(ApiError::validation(
+                    "a frame is a JSON object with an `action`",
+                )),
+            ),
+            Err(_) => (
+                Value::Null,
+                Err(ApiError::validation("the frame is not JSON")),
+            ),
         }
     };
     let reply = ack(&request_id, result);
@@ -159,7 +193,8 @@ async fn on_frame(state: &AppState, id: &ConnectionId, body: &str) {
 }
 
 fn fields<T: for<'de> Deserialize<'de>>(frame: Map<String, Value>) -> Result<T, ApiError> {
-    serde_json::from_value(Value::Object(frame)).map_err(|e| ApiError::validation(format!("invalid frame: {e}")))
+    serde_json::from_value(Value::Object(frame))
+        .map_err(|e| ApiError::validation(format!("invalid frame: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -178,7 +213,11 @@ struct ReadFrame {
     message_id: Option<MessageId>,
 }
 
-async fn dispatch(state: &AppState, connection: &Connection, mut frame: Map<String, Value>) -> Result<Value, ApiError> {
+async fn dispatch(
+    state: &AppState,
+    connection: &Connection,
+    mut frame: Map<String, Value>,
+) -> Result<Value, ApiError> {
     let action = match frame.remove("action") {
         Some(Value::String(action)) => action,
         _ => return Err(ApiError::validation("the frame has no `action`")),
@@ -187,7 +226,9 @@ async fn dispatch(state: &AppState, connection: &Connection, mut frame: Map<Stri
         .apps
         .by_api_key(&state.db, &connection.api_key)
         .await?
-        .ok_or_else(|| ApiError::unauthorized("invalid_api_key", "the connection's app no longer exists"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("invalid_api_key", "the connection's app no longer exists")
+        })?;
     let ctx = Ctx {
         app,
         server: false,
@@ -200,7 +241,13 @@ async fn dispatch(state: &AppState, connection: &Connection, mut frame: Map<Stri
             if created {
                 publish::message(state, &ctx, "message.new", &message).await;
             }
-            let view = crate::messages::render(&state.db, &ctx, &message.channel_id, std::slice::from_ref(&message)).await?;
+            let view = crate::messages::render(
+                &state.db,
+                &ctx,
+                &message.channel_id,
+                std::slice::from_ref(&message),
+            )
+            .await?;
             Ok(json!({ "message": view.into_iter().next(), "created": created }))
         }
         "typing.start" | "typing.stop" => {
@@ -208,9 +255,19 @@ async fn dispatch(state: &AppState, connection: &Connection, mut frame: Map<Stri
             let access = channels::load(&state.db, &ctx, &input.channel_id).await?;
             let member = access.require_member()?;
             if !access.channel.settings.typing_events {
-                return Err(ApiError::forbidden("typing events are turned off in this channel"));
+                return Err(ApiError::forbidden(
+                    "typing events are turned off in this channel",
+                ));
             }
-            publish::typing(state, &ctx, &action, &access.channel.id, &member.user_id, input.parent_id.as_ref()).await;
+            publish::typing(
+                state,
+                &ctx,
+                &action,
+                &access.channel.id,
+                &member.user_id,
+                input.parent_id.as_ref(),
+            )
+            .await;
             Ok(json!({ "channel_id": input.channel_id }))
         }
         "channel.watch" | "channel.unwatch" => {
@@ -234,9 +291,19 @@ async fn dispatch(state: &AppState, connection: &Connection, mut frame: Map<Stri
         }
         "message.read" => {
             let input: ReadFrame = fields(frame)?;
-            let mark = read::MarkRead { message_id: input.message_id, user_id: None };
+            let mark = read::MarkRead {
+                message_id: input.message_id,
+                user_id: None,
+            };
             let result = read::mark_read(&state.db, &ctx, &input.channel_id, mark).await?;
-            publish::read(state, &ctx, &input.channel_id, &connection.user_id, &result["last_read_message_id"]).await;
+            publish::read(
+                state,
+                &ctx,
+                &input.channel_id,
+                &connection.user_id,
+                &result["last_read_message_id"],
+            )
+            .await;
             Ok(result)
         }
         "health.check" => Ok(json!({

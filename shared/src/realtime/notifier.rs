@@ -68,7 +68,13 @@ impl Notifier {
     }
 
     /// Sends a channel event to its audience.
-    pub async fn to_channel(&self, app: &AppId, channel: &ChannelId, event: &Event, audience: Audience) -> Delivery {
+    pub async fn to_channel(
+        &self,
+        app: &AppId,
+        channel: &ChannelId,
+        event: &Event,
+        audience: Audience,
+    ) -> Delivery {
         if self.client.is_none() {
             return Delivery::default();
         }
@@ -86,7 +92,10 @@ impl Notifier {
         if self.client.is_none() || users.is_empty() {
             return Delivery::default();
         }
-        match self.user_targets(app, users.iter().cloned().collect()).await {
+        match self
+            .user_targets(app, users.iter().cloned().collect())
+            .await
+        {
             Ok(targets) => self.deliver(app, targets, event).await,
             Err(err) => {
                 tracing::warn!(error = %DisplayChain(&err), event = event.kind(), "fan-out look-up failed");
@@ -96,20 +105,38 @@ impl Notifier {
     }
 
     /// Sends to one connection (an ack to the sender).
-    pub async fn to_connection(&self, app: &AppId, user: &UserId, connection: &ConnectionId, body: &serde_json::Value) -> bool {
+    pub async fn to_connection(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        connection: &ConnectionId,
+        body: &serde_json::Value,
+    ) -> bool {
         let bytes = serde_json::to_vec(body).unwrap_or_default();
         matches!(self.post(app, user, connection, bytes).await, Outcome::Sent)
     }
 
-    async fn channel_targets(&self, app: &AppId, channel: &ChannelId, audience: &Audience) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
+    async fn channel_targets(
+        &self,
+        app: &AppId,
+        channel: &ChannelId,
+        audience: &Audience,
+    ) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
         let users: BTreeSet<UserId> = match audience {
             Audience::Only(user) => BTreeSet::from([user.clone()]),
             Audience::Members | Audience::Except(_) => {
                 let mut users = BTreeSet::new();
                 let partition = keys::channel_partition(app, channel);
-                let mut page = PageRequest { limit: 100, cursor: None, forward: true };
+                let mut page = PageRequest {
+                    limit: 100,
+                    cursor: None,
+                    forward: true,
+                };
                 loop {
-                    let result = self.db.query::<Member>(&partition, keys::MEMBER_PREFIX, &page).await?;
+                    let result = self
+                        .db
+                        .query::<Member>(&partition, keys::MEMBER_PREFIX, &page)
+                        .await?;
                     users.extend(result.items.into_iter().map(|m| m.user_id));
                     match result.next {
                         Some(next) => page.cursor = Some(next),
@@ -134,11 +161,19 @@ impl Notifier {
         Ok(targets)
     }
 
-    async fn user_targets(&self, app: &AppId, users: BTreeSet<UserId>) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
+    async fn user_targets(
+        &self,
+        app: &AppId,
+        users: BTreeSet<UserId>,
+    ) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
         let lookups = stream::iter(users)
             .map(|user| async move {
                 let ids = connections::of_user(&self.db, app, &user).await?;
-                Ok::<_, ApiError>(ids.into_iter().map(|id| (user.clone(), id)).collect::<Vec<_>>())
+                Ok::<_, ApiError>(
+                    ids.into_iter()
+                        .map(|id| (user.clone(), id))
+                        .collect::<Vec<_>>(),
+                )
             })
             .buffer_unordered(self.concurrency)
             .collect::<Vec<_>>()
@@ -150,7 +185,12 @@ impl Notifier {
         Ok(targets)
     }
 
-    async fn deliver(&self, app: &AppId, targets: Vec<(UserId, ConnectionId)>, event: &Event) -> Delivery {
+    async fn deliver(
+        &self,
+        app: &AppId,
+        targets: Vec<(UserId, ConnectionId)>,
+        event: &Event,
+    ) -> Delivery {
         let bytes = payload(event);
         let outcomes = stream::iter(targets)
             .map(|(user, connection)| {
@@ -171,7 +211,13 @@ impl Notifier {
         delivery
     }
 
-    async fn post(&self, app: &AppId, user: &UserId, connection: &ConnectionId, bytes: Vec<u8>) -> Outcome {
+    async fn post(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        connection: &ConnectionId,
+        bytes: Vec<u8>,
+    ) -> Outcome {
         let Some(client) = &self.client else {
             return Outcome::Failed;
         };
@@ -184,7 +230,11 @@ impl Notifier {
         match result {
             Ok(_) => Outcome::Sent,
             // The error kind, not only the status: GoneException is the contract.
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_gone_exception()) => {
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_gone_exception()) =>
+            {
                 if let Err(err) = connections::remove(&self.db, app, user, connection).await {
                     tracing::warn!(error = %DisplayChain(&err), %connection, "could not delete a stale connection");
                 }

@@ -15,10 +15,18 @@ use crate::keys;
 /// Users who share at least one channel with `user` (not `user`).
 pub async fn peers(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<UserId>, ApiError> {
     let mut channels = Vec::new();
-    let mut page = PageRequest { limit: 1000, cursor: None, forward: true };
+    let mut page = PageRequest {
+        limit: 1000,
+        cursor: None,
+        forward: true,
+    };
     loop {
         let result = db
-            .query::<Membership>(&keys::user_partition(app, user), keys::MEMBERSHIP_PREFIX, &page)
+            .query::<Membership>(
+                &keys::user_partition(app, user),
+                keys::MEMBERSHIP_PREFIX,
+                &page,
+            )
             .await?;
         channels.extend(result.items.into_iter().map(|m| m.channel_id));
         match result.next {
@@ -29,9 +37,15 @@ pub async fn peers(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<UserId>, A
     let mut peers = BTreeSet::new();
     for channel in channels {
         let partition = keys::channel_partition(app, &channel);
-        let mut page = PageRequest { limit: 100, cursor: None, forward: true };
+        let mut page = PageRequest {
+            limit: 100,
+            cursor: None,
+            forward: true,
+        };
         loop {
-            let result = db.query::<Member>(&partition, keys::MEMBER_PREFIX, &page).await?;
+            let result = db
+                .query::<Member>(&partition, keys::MEMBER_PREFIX, &page)
+                .await?;
             peers.extend(result.items.into_iter().map(|m| m.user_id));
             match result.next {
                 Some(next) => page.cursor = Some(next),
@@ -50,10 +64,19 @@ pub async fn set(db: &Db, app: &AppId, user: &UserId, online: bool) -> Result<St
     let spec = UpdateSpec {
         expression: "SET #online = :online, #last = :now ADD #version :one".into(),
         condition: None,
-        names: vec![("#online".into(), "online".into()), ("#last".into(), "last_active".into()), ("#version".into(), "version".into())],
-        values: vec![(":online".into(), json!(online)), (":now".into(), json!(now)), (":one".into(), json!(1))],
+        names: vec![
+            ("#online".into(), "online".into()),
+            ("#last".into(), "last_active".into()),
+            ("#version".into(), "version".into()),
+        ],
+        values: vec![
+            (":online".into(), json!(online)),
+            (":now".into(), json!(now)),
+            (":one".into(), json!(1)),
+        ],
     };
-    db.update(&keys::user(app, user), &spec, Cond::Exists).await?;
+    db.update(&keys::user(app, user), &spec, Cond::Exists)
+        .await?;
     Ok(now)
 }
 

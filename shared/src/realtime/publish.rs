@@ -22,7 +22,14 @@ fn neutral(ctx: &Ctx) -> Ctx {
 }
 
 async fn view(state: &AppState, ctx: &Ctx, message: &Message) -> Value {
-    match messages::render(&state.db, &neutral(ctx), &message.channel_id, std::slice::from_ref(message)).await {
+    match messages::render(
+        &state.db,
+        &neutral(ctx),
+        &message.channel_id,
+        std::slice::from_ref(message),
+    )
+    .await
+    {
         Ok(mut views) => views.pop().unwrap_or(Value::Null),
         Err(err) => {
             tracing::warn!(error = %DisplayChain(&err), "could not render a message for its event");
@@ -42,10 +49,19 @@ fn audience_of(message: &Message) -> Audience {
 
 /// `message.new` / `message.updated` / `message.deleted` (soft).
 pub async fn message(state: &AppState, ctx: &Ctx, kind: &str, message: &Message) -> Delivery {
-    let event = Event::channel(kind, &message.channel_id, json!({ "message": view(state, ctx, message).await }));
+    let event = Event::channel(
+        kind,
+        &message.channel_id,
+        json!({ "message": view(state, ctx, message).await }),
+    );
     state
         .notifier
-        .to_channel(&ctx.app.app_id, &message.channel_id, &event, audience_of(message))
+        .to_channel(
+            &ctx.app.app_id,
+            &message.channel_id,
+            &event,
+            audience_of(message),
+        )
         .await
 }
 
@@ -58,12 +74,23 @@ pub async fn message_removed(state: &AppState, ctx: &Ctx, message: &Message) -> 
     );
     state
         .notifier
-        .to_channel(&ctx.app.app_id, &message.channel_id, &event, audience_of(message))
+        .to_channel(
+            &ctx.app.app_id,
+            &message.channel_id,
+            &event,
+            audience_of(message),
+        )
         .await
 }
 
 /// `reaction.new` / `reaction.deleted`, with the message's new counts.
-pub async fn reaction(state: &AppState, ctx: &Ctx, kind: &str, message: &Message, reaction: Value) -> Delivery {
+pub async fn reaction(
+    state: &AppState,
+    ctx: &Ctx,
+    kind: &str,
+    message: &Message,
+    reaction: Value,
+) -> Delivery {
     let event = Event::channel(
         kind,
         &message.channel_id,
@@ -75,59 +102,125 @@ pub async fn reaction(state: &AppState, ctx: &Ctx, kind: &str, message: &Message
     );
     state
         .notifier
-        .to_channel(&ctx.app.app_id, &message.channel_id, &event, audience_of(message))
+        .to_channel(
+            &ctx.app.app_id,
+            &message.channel_id,
+            &event,
+            audience_of(message),
+        )
         .await
 }
 
 /// `message.read`: a member read up to a message.
-pub async fn read(state: &AppState, ctx: &Ctx, channel: &ChannelId, user: &UserId, last_read: &Value) -> Delivery {
+pub async fn read(
+    state: &AppState,
+    ctx: &Ctx,
+    channel: &ChannelId,
+    user: &UserId,
+    last_read: &Value,
+) -> Delivery {
     let event = Event::channel(
         "message.read",
         channel,
         json!({ "user": { "id": user }, "last_read_message_id": last_read }),
     );
-    state.notifier.to_channel(&ctx.app.app_id, channel, &event, Audience::Members).await
+    state
+        .notifier
+        .to_channel(&ctx.app.app_id, channel, &event, Audience::Members)
+        .await
 }
 
 /// `member.added` / `member.updated` for each member.
-pub async fn members(state: &AppState, ctx: &Ctx, kind: &str, channel: &ChannelId, members: &[Member]) {
+pub async fn members(
+    state: &AppState,
+    ctx: &Ctx,
+    kind: &str,
+    channel: &ChannelId,
+    members: &[Member],
+) {
     for member in members {
         let event = Event::channel(kind, channel, json!({ "member": member.view() }));
-        state.notifier.to_channel(&ctx.app.app_id, channel, &event, Audience::Members).await;
+        state
+            .notifier
+            .to_channel(&ctx.app.app_id, channel, &event, Audience::Members)
+            .await;
     }
 }
 
 /// `member.removed`: to the remaining members and to the removed user.
 pub async fn member_removed(state: &AppState, ctx: &Ctx, channel: &ChannelId, user: &UserId) {
-    let event = Event::channel("member.removed", channel, json!({ "member": { "user_id": user } }));
-    state.notifier.to_channel(&ctx.app.app_id, channel, &event, Audience::Members).await;
-    state.notifier.to_users(&ctx.app.app_id, std::slice::from_ref(user), &event).await;
+    let event = Event::channel(
+        "member.removed",
+        channel,
+        json!({ "member": { "user_id": user } }),
+    );
+    state
+        .notifier
+        .to_channel(&ctx.app.app_id, channel, &event, Audience::Members)
+        .await;
+    state
+        .notifier
+        .to_users(&ctx.app.app_id, std::slice::from_ref(user), &event)
+        .await;
 }
 
 /// `notification.added_to_channel`: to users just added (not the one adding).
 pub async fn added_to_channel(state: &AppState, ctx: &Ctx, channel: &Channel, users: &[UserId]) {
-    let users: Vec<UserId> = users.iter().filter(|u| ctx.user.as_ref() != Some(u)).cloned().collect();
-    let event = Event::channel("notification.added_to_channel", &channel.id, json!({ "channel": channel.view() }));
-    state.notifier.to_users(&ctx.app.app_id, &users, &event).await;
+    let users: Vec<UserId> = users
+        .iter()
+        .filter(|u| ctx.user.as_ref() != Some(u))
+        .cloned()
+        .collect();
+    let event = Event::channel(
+        "notification.added_to_channel",
+        &channel.id,
+        json!({ "channel": channel.view() }),
+    );
+    state
+        .notifier
+        .to_users(&ctx.app.app_id, &users, &event)
+        .await;
 }
 
 /// `channel.updated` / `channel.frozen` / `channel.unfrozen` / `channel.truncated`.
 pub async fn channel(state: &AppState, ctx: &Ctx, kind: &str, channel: &Channel) -> Delivery {
     let event = Event::channel(kind, &channel.id, json!({ "channel": channel.view() }));
-    state.notifier.to_channel(&ctx.app.app_id, &channel.id, &event, Audience::Members).await
+    state
+        .notifier
+        .to_channel(&ctx.app.app_id, &channel.id, &event, Audience::Members)
+        .await
 }
 
 /// `channel.deleted`: to the users who were members.
 pub async fn channel_deleted(state: &AppState, ctx: &Ctx, channel: &ChannelId, former: &[UserId]) {
     let event = Event::channel("channel.deleted", channel, json!({}));
-    state.notifier.to_users(&ctx.app.app_id, former, &event).await;
+    state
+        .notifier
+        .to_users(&ctx.app.app_id, former, &event)
+        .await;
 }
 
 /// `typing.start` / `typing.stop`: never to the typer.
-pub async fn typing(state: &AppState, ctx: &Ctx, kind: &str, channel: &ChannelId, user: &UserId, parent: Option<&crate::ids::MessageId>) -> Delivery {
-    let event = Event::channel(kind, channel, json!({ "user": { "id": user }, "parent_id": parent }));
+pub async fn typing(
+    state: &AppState,
+    ctx: &Ctx,
+    kind: &str,
+    channel: &ChannelId,
+    user: &UserId,
+    parent: Option<&crate::ids::MessageId>,
+) -> Delivery {
+    let event = Event::channel(
+        kind,
+        channel,
+        json!({ "user": { "id": user }, "parent_id": parent }),
+    );
     state
         .notifier
-        .to_channel(&ctx.app.app_id, channel, &event, Audience::Except(user.clone()))
+        .to_channel(
+            &ctx.app.app_id,
+            channel,
+            &event,
+            Audience::Except(user.clone()),
+        )
         .await
 }

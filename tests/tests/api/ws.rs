@@ -1,0 +1,157 @@
+//! A WebSocket test client: frames with request ids, acks, and events
+//! gathered by type with timeouts.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::helpers::{Tenant, TestApp};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct Ws {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    buffer: VecDeque<Value>,
+    next_id: u64,
+    pub closed: bool,
+}
+
+impl TestApp {
+    pub fn ws_url(&self, key: &str, token: &str) -> String {
+        format!("{}/?api_key={key}&token={token}", self.stack.ws_url)
+    }
+
+    /// Connects as a user of `t`; panics if refused.
+    pub async fn ws(&self, t: &Tenant, token: &str) -> Ws {
+        let (stream, _) = tokio_tungstenite::connect_async(self.ws_url(t.key(), token))
+            .await
+            .expect("WebSocket connects");
+        Ws {
+            stream,
+            buffer: VecDeque::new(),
+            next_id: 0,
+            closed: false,
+        }
+    }
+
+    /// The HTTP status a refused connection gets.
+    pub async fn ws_refused(&self, url: &str) -> u16 {
+        match tokio_tungstenite::connect_async(url).await {
+            Ok(_) => panic!("connection should be refused"),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                response.status().as_u16()
+            }
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+}
+
+impl Ws {
+    /// Reads one JSON message, or `None` after `wait` or on close.
+    async fn read(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            match tokio::time::timeout(wait, self.stream.next()).await {
+                Err(_) => return None,
+                Ok(None) | Ok(Some(Err(_))) => {
+                    self.closed = true;
+                    return None;
+                }
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    return Some(serde_json::from_str(&text).expect("server sends JSON"))
+                }
+                Ok(Some(Ok(Message::Close(_)))) => {
+                    self.closed = true;
+                    return None;
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.stream
+            .send(Message::Text(text.into()))
+            .await
+            .expect("frame sent");
+    }
+
+    /// Sends an action frame and waits for its ack (other messages are kept).
+    pub async fn request(&mut self, mut frame: Value) -> Value {
+        self.next_id += 1;
+        let request_id = format!("r{}", self.next_id);
+        frame["request_id"] = json!(request_id);
+        self.send_text(frame.to_string()).await;
+        self.expect_where(|m| m["type"] == "ack" && m["request_id"] == request_id.as_str())
+            .await
+    }
+
+    /// Waits for the first message matching `pred`.
+    pub async fn expect_where(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(pos) = self.buffer.iter().position(&pred) {
+            return self.buffer.remove(pos).expect("present");
+        }
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(message) = self.read(left).await else {
+                panic!(
+                    "no matching message within {WAIT:?}; buffered: {:?}",
+                    self.buffer
+                );
+            };
+            if pred(&message) {
+                return message;
+            }
+            self.buffer.push_back(message);
+        }
+    }
+
+    /// Waits for an event of this type.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        self.expect_where(|m| m["type"] == kind).await
+    }
+
+    /// Everything that arrives within `wait` (and what was buffered).
+    pub async fn drain(&mut self, wait: Duration) -> Vec<Value> {
+        let mut out: Vec<Value> = self.buffer.drain(..).collect();
+        while let Some(message) = self.read(wait).await {
+            out.push(message);
+        }
+        out
+    }
+
+    /// Events (not acks) that arrive within `wait`.
+    pub async fn events(&mut self, wait: Duration) -> Vec<Value> {
+        self.drain(wait)
+            .await
+            .into_iter()
+            .filter(|m| m["type"] != "ack")
+            .collect()
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+
+    /// Waits until the server closes the connection.
+    pub async fn wait_closed(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        while !self.closed {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if let Some(m) = self.read(left).await {
+                self.buffer.push_back(m);
+            }
+        }
+        true
+    }
+}
