@@ -7,8 +7,14 @@
 
 #[path = "api/helpers.rs"]
 mod helpers;
+#[path = "api/ws.rs"]
+mod ws;
 
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use chat_shared::http;
+use chat_shared::ids::{ConnectionId, UserId};
+use chat_shared::realtime::{connections, handler};
+use serde_json::json;
 use tower::ServiceExt;
 
 use helpers::{Tenant, TestApp};
@@ -33,19 +39,38 @@ fn lambda_environment_from_template() {
     }
 }
 
+fn sample(event: &str, substitutions: &[(&str, &str)]) -> String {
+    let path = format!("{}/../events/{event}", env!("CARGO_MANIFEST_DIR"));
+    let mut text = std::fs::read_to_string(&path).expect("event file");
+    for (from, to) in substitutions {
+        text = text.replace(from, to);
+    }
+    text
+}
+
 async fn invoke(
     app: &TestApp,
     tenant: &Tenant,
     event: &str,
     token: &str,
 ) -> (u16, serde_json::Value) {
-    let path = format!("{}/../events/{event}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path)
-        .expect("event file")
-        .replace("REPLACE_WITH_API_KEY", tenant.key())
-        .replace("REPLACE_WITH_TOKEN", token);
+    let text = sample(
+        event,
+        &[
+            ("REPLACE_WITH_API_KEY", tenant.key()),
+            ("REPLACE_WITH_TOKEN", token),
+        ],
+    );
     let request = lambda_http::request::from_str(&text).expect("a valid API Gateway event");
-    let router = http::users::router(app.stack.state.clone());
+    let state = app.stack.state.clone();
+    // Each sample goes to the router of the function the template routes it to.
+    let router = if event.starts_with("rest-channels") {
+        http::channels::router(state)
+    } else if event.starts_with("rest-messages") || event.starts_with("rest-channel-history") {
+        http::messages::router(state)
+    } else {
+        http::users::router(state)
+    };
     let response = router.oneshot(request).await.expect("router answers");
     let status = response.status().as_u16();
     let bytes = axum::body::to_bytes(axum::body::Body::new(response.into_body()), 1 << 20)
@@ -56,11 +81,11 @@ async fn invoke(
 }
 
 #[test]
-fn sample_rest_events_are_served_by_the_users_function_router() {
+fn sample_events_are_served_by_the_functions_handlers() {
     lambda_environment_from_template();
-    tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(serve_samples());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(serve_samples());
+    runtime.block_on(websocket_samples());
 }
 
 async fn serve_samples() {
@@ -86,4 +111,110 @@ async fn serve_samples() {
         (status, body["error"]["code"].as_str()),
         (401, Some("invalid_token"))
     );
+
+    app.upsert(&a, json!([{ "id": "bob" }]))
+        .await
+        .assert_status(200);
+    let (status, body) = invoke(&app, &a, "rest-channels-create.json", &alice).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = invoke(&app, &a, "rest-messages-send.json", &alice).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = invoke(&app, &a, "rest-channel-history.json", &alice).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["messages"][0]["text"],
+        "hello from a sample REST event"
+    );
+}
+
+fn ws_event(event: &str, substitutions: &[(&str, &str)]) -> ApiGatewayWebsocketProxyRequest {
+    serde_json::from_str(&sample(event, substitutions)).expect("a valid WebSocket event")
+}
+
+/// The WebSocket samples through the realtime handler: `$connect` and
+/// `$disconnect` for a made-up connection, and each `$default` action for a
+/// real client's connection, whose acks arrive on its socket.
+async fn websocket_samples() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let channel = app.group(&app.a, &t[0], &["bob"]).await;
+    let state = &app.stack.state;
+
+    let refused = handler::handle(
+        state,
+        ws_event(
+            "ws-connect.json",
+            &[
+                ("REPLACE_WITH_API_KEY", app.a.key()),
+                ("REPLACE_WITH_TOKEN", "garbage"),
+                ("REPLACE_WITH_CONNECTION_ID", "sample-refused="),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(refused.status_code, 401);
+    let connect = handler::handle(
+        state,
+        ws_event(
+            "ws-connect.json",
+            &[
+                ("REPLACE_WITH_API_KEY", app.a.key()),
+                ("REPLACE_WITH_TOKEN", &t[0]),
+                ("REPLACE_WITH_CONNECTION_ID", "sample-conn+1="),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(connect.status_code, 200);
+    let id = ConnectionId::parse("sample-conn+1=").unwrap();
+    let stored = connections::get(&state.db, &id)
+        .await
+        .unwrap()
+        .expect("connection stored");
+    assert_eq!(stored.user_id, UserId::parse("alice").unwrap());
+    let disconnect = handler::handle(
+        state,
+        ws_event(
+            "ws-disconnect.json",
+            &[("REPLACE_WITH_CONNECTION_ID", "sample-conn+1=")],
+        ),
+    )
+    .await;
+    assert_eq!(disconnect.status_code, 200);
+    assert!(connections::get(&state.db, &id).await.unwrap().is_none());
+
+    let mut alice = app.ws(&app.a, &t[0]).await;
+    let mut bob = app.ws(&app.a, &t[1]).await;
+    let real_id = alice.request(json!({ "action": "health.check" })).await["result"]
+        ["connection_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let subs = [
+        ("REPLACE_WITH_CONNECTION_ID", real_id.as_str()),
+        ("REPLACE_WITH_CHANNEL_ID", channel.as_str()),
+    ];
+    for (event, request_id) in [
+        ("ws-health-check.json", "7"),
+        ("ws-message-send.json", "1"),
+        ("ws-typing-start.json", "2"),
+        ("ws-typing-stop.json", "3"),
+        ("ws-channel-watch.json", "4"),
+        ("ws-channel-unwatch.json", "5"),
+        ("ws-message-read.json", "6"),
+    ] {
+        let response = handler::handle(state, ws_event(event, &subs)).await;
+        assert_eq!(response.status_code, 200, "{event}");
+        let ack = alice
+            .expect_where(|m| m["type"] == "ack" && m["request_id"] == request_id)
+            .await;
+        assert_eq!(ack["ok"], true, "{event}: {ack}");
+    }
+    assert_eq!(
+        bob.expect("message.new").await["message"]["text"],
+        "hello from a sample event"
+    );
+    bob.expect("typing.start").await;
+    bob.expect("typing.stop").await;
+    assert_eq!(bob.expect("message.read").await["user"]["id"], "alice");
 }
