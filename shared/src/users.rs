@@ -51,6 +51,10 @@ pub struct User {
     pub online: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_active: Option<String>,
+    /// Open WebSocket connections (id → epoch seconds connected): the
+    /// fan-out index, read for many users at once with BatchGetItem.
+    #[serde(default)]
+    pub connections: std::collections::BTreeMap<String, i64>,
     pub created_at: String,
     pub updated_at: String,
     #[serde(default)]
@@ -242,6 +246,7 @@ pub async fn upsert_users(db: &Db, app: &App, inputs: Vec<Profile>) -> Result<Ve
             tokens_revoked_at: previous.and_then(|p| p.tokens_revoked_at),
             online: previous.is_some_and(|p| p.online),
             last_active: previous.and_then(|p| p.last_active.clone()),
+            connections: previous.map(|p| p.connections.clone()).unwrap_or_default(),
             created_at: previous.map_or_else(|| now.clone(), |p| p.created_at.clone()),
             updated_at: now.clone(),
             version: previous.map_or(0, |p| p.version) + 1,

@@ -4,10 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Cond, Db, Entity, PageRequest};
+use serde_json::json;
+
+use crate::db::{Cond, Db, DbError, Entity, PageRequest, UpdateSpec};
 use crate::error::ApiError;
 use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
 use crate::keys::{self, Key};
+use crate::users::User;
 
 /// API Gateway closes a connection after 2 hours; the items outlive it a little.
 pub const CONNECTION_TTL_SECS: i64 = 2 * 3600 + 300;
@@ -71,7 +74,25 @@ impl Entity for Watch {
     }
 }
 
-/// Stores both items of a new connection in one transaction.
+fn index_change(expression: &str, id: &ConnectionId, at: Option<i64>) -> UpdateSpec {
+    let mut values = vec![(":one".to_string(), json!(1))];
+    if let Some(at) = at {
+        values.push((":at".to_string(), json!(at)));
+    }
+    UpdateSpec {
+        expression: expression.into(),
+        condition: None,
+        names: vec![
+            ("#conns".into(), "connections".into()),
+            ("#cid".into(), id.to_string()),
+            ("#version".into(), "version".into()),
+        ],
+        values,
+    }
+}
+
+/// Stores a new connection: its item, its item under the user, and its
+/// entry in the user's connection index, in one transaction.
 pub async fn add(db: &Db, connection: &Connection) -> Result<(), ApiError> {
     let by_user = UserConnection {
         app_id: connection.app_id.clone(),
@@ -80,9 +101,19 @@ pub async fn add(db: &Db, connection: &Connection) -> Result<(), ApiError> {
         connected_at: connection.connected_at.clone(),
         expires: connection.expires,
     };
+    let index = index_change(
+        "SET #conns.#cid = :at ADD #version :one",
+        &connection.connection_id,
+        Some(crate::time::now_secs()),
+    );
     db.transact(vec![
         db.put_write(connection, Cond::Always)?,
         db.put_write(&by_user, Cond::Always)?,
+        db.update_write(
+            &keys::user(&connection.app_id, &connection.user_id),
+            &index,
+            Cond::Exists,
+        )?,
     ])
     .await?;
     Ok(())
@@ -92,7 +123,7 @@ pub async fn get(db: &Db, id: &ConnectionId) -> Result<Option<Connection>, ApiEr
     Ok(db.get(&keys::connection(id)).await?)
 }
 
-/// Deletes exactly this connection's two items.
+/// Deletes exactly this connection: its two items and its index entry.
 pub async fn remove(
     db: &Db,
     app: &AppId,
@@ -101,28 +132,41 @@ pub async fn remove(
 ) -> Result<(), ApiError> {
     db.batch_delete(&[keys::connection(id), keys::user_connection(app, user, id)])
         .await?;
-    Ok(())
+    let index = index_change("REMOVE #conns.#cid ADD #version :one", id, None);
+    match db
+        .update(&keys::user(app, user), &index, Cond::Exists)
+        .await
+    {
+        Ok(()) | Err(DbError::ConditionFailed) => Ok(()),
+        Err(other) => Err(other.into()),
+    }
 }
 
-/// The user's live connections (all pages).
+/// The user's open connections, from their index (one read).
 pub async fn of_user(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<ConnectionId>, ApiError> {
-    let partition = keys::user_partition(app, user);
-    let mut page = PageRequest {
-        limit: 100,
-        cursor: None,
-        forward: true,
-    };
-    let mut out = Vec::new();
-    loop {
-        let result = db
-            .query::<UserConnection>(&partition, keys::CONNECTION_PREFIX, &page)
-            .await?;
-        out.extend(result.items.into_iter().map(|c| c.connection_id));
-        match result.next {
-            Some(next) => page.cursor = Some(next),
-            None => return Ok(out),
-        }
-    }
+    let user: Option<User> = db.get(&keys::user(app, user)).await?;
+    Ok(user.map(|u| ids_of(&u)).unwrap_or_default())
+}
+
+/// Connections of many users: one BatchGetItem per 100 users.
+pub async fn of_users(
+    db: &Db,
+    app: &AppId,
+    users: &[UserId],
+) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
+    let keys: Vec<_> = users.iter().map(|u| keys::user(app, u)).collect();
+    let found: Vec<User> = db.batch_get(&keys).await?;
+    Ok(found
+        .iter()
+        .flat_map(|u| ids_of(u).into_iter().map(|c| (u.id.clone(), c)))
+        .collect())
+}
+
+fn ids_of(user: &User) -> Vec<ConnectionId> {
+    user.connections
+        .keys()
+        .filter_map(|id| ConnectionId::parse(id.as_str()).ok())
+        .collect()
 }
 
 /// The connections watching a channel (all pages), with their users.

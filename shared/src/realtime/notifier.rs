@@ -127,8 +127,9 @@ impl Notifier {
             Audience::Members | Audience::Except(_) => {
                 let mut users = BTreeSet::new();
                 let partition = keys::channel_partition(app, channel);
+                // Member items are small: 1,000 a request keeps most channels to one read.
                 let mut page = PageRequest {
-                    limit: 100,
+                    limit: 1000,
                     cursor: None,
                     forward: true,
                 };
@@ -166,23 +167,8 @@ impl Notifier {
         app: &AppId,
         users: BTreeSet<UserId>,
     ) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
-        let lookups = stream::iter(users)
-            .map(|user| async move {
-                let ids = connections::of_user(&self.db, app, &user).await?;
-                Ok::<_, ApiError>(
-                    ids.into_iter()
-                        .map(|id| (user.clone(), id))
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .buffer_unordered(self.concurrency)
-            .collect::<Vec<_>>()
-            .await;
-        let mut targets = Vec::new();
-        for found in lookups {
-            targets.extend(found?);
-        }
-        Ok(targets)
+        let users: Vec<UserId> = users.into_iter().collect();
+        connections::of_users(&self.db, app, &users).await
     }
 
     async fn deliver(
