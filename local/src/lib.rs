@@ -4,6 +4,7 @@
 //! real AWS SDK clients.
 
 pub mod gateway;
+pub mod s3;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,6 +45,10 @@ pub struct StackOptions {
     pub gateway: gateway::GatewayOptions,
     /// Concurrent posts per fan-out.
     pub fanout_concurrency: usize,
+    /// S3 server port on 127.0.0.1 (0 picks a free one).
+    pub s3_port: u16,
+    /// Lifetime of presigned upload/download URLs.
+    pub upload_url_ttl: Duration,
 }
 
 impl StackOptions {
@@ -59,6 +64,8 @@ impl StackOptions {
             ws_port: 0,
             gateway: gateway::GatewayOptions::default(),
             fanout_concurrency: Config::default().fanout_concurrency,
+            s3_port: 0,
+            upload_url_ttl: Config::default().upload_url_ttl,
         }
     }
 }
@@ -69,8 +76,12 @@ pub struct Stack {
     /// `ws://127.0.0.1:{port}`: connect with `?api_key=...&token=...`.
     pub ws_url: String,
     pub dynamodb_url: String,
+    pub s3_url: String,
+    /// Where uploaded files live on disk.
+    pub s3_root: PathBuf,
     pub state: AppState,
     pub gateway: gateway::Gateway,
+    ephemeral_uploads: bool,
     shutdown: watch::Sender<bool>,
 }
 
@@ -100,6 +111,19 @@ impl Stack {
         ));
         tokio::spawn(sweep_ttl(db, options.ttl_sweep_every, stop.clone()));
 
+        // Uploads live beside the table; a memory stack uses a fresh temp folder.
+        let s3_root = match &options.data_dir {
+            Some(dir) => dir.join("uploads"),
+            None => std::env::temp_dir().join(format!(
+                "chat-s3-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            )),
+        };
+        let s3_listener = TcpListener::bind(("127.0.0.1", options.s3_port)).await?;
+        let s3_url = format!("http://{}", s3_listener.local_addr()?);
+        s3::serve(&s3_root, s3_listener, stopped(stop.clone()))?;
+
         let ws_listener = TcpListener::bind(("127.0.0.1", options.ws_port)).await?;
         let ws_addr = ws_listener.local_addr()?;
         let config = Config {
@@ -111,6 +135,9 @@ impl Stack {
             // The management API is served by the gateway emulator.
             websocket_endpoint: Some(format!("http://{ws_addr}")),
             fanout_concurrency: options.fanout_concurrency,
+            s3_endpoint: Some(s3_url.clone()),
+            upload_url_ttl: options.upload_url_ttl,
+            ..Config::default()
         };
         let state = AppState::connect(config).await;
         state
@@ -118,6 +145,11 @@ impl Stack {
             .create_table_if_missing()
             .await
             .map_err(|e| LocalError::Setup(chat_shared::error::DisplayChain(&e).to_string()))?;
+        state
+            .storage
+            .create_bucket_if_missing()
+            .await
+            .map_err(|e| LocalError::Setup(e.to_string()))?;
 
         let gateway =
             gateway::Gateway::new(state.clone(), options.gateway.clone(), ws_addr.to_string());
@@ -149,8 +181,11 @@ impl Stack {
             rest_url: format!("http://{rest_addr}/api/v1"),
             ws_url: format!("ws://{ws_addr}"),
             dynamodb_url,
+            s3_url,
+            s3_root,
             state,
             gateway,
+            ephemeral_uploads: options.data_dir.is_none(),
             shutdown,
         })
     }
@@ -191,6 +226,10 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         self.stop();
+        // A memory stack's uploads go with it.
+        if self.ephemeral_uploads {
+            let _ = std::fs::remove_dir_all(&self.s3_root);
+        }
     }
 }
 

@@ -23,6 +23,16 @@ pub struct Config {
     /// At most this many `post_to_connection` calls in flight per fan-out
     /// (`CHAT_FANOUT_CONCURRENCY`).
     pub fanout_concurrency: usize,
+    /// The uploads bucket (`CHAT_UPLOADS_BUCKET`).
+    pub uploads_bucket: String,
+    /// Explicit S3 endpoint (`CHAT_S3_ENDPOINT`; the SDK's own
+    /// `AWS_ENDPOINT_URL_S3` also works), path-style when set.
+    pub s3_endpoint: Option<String>,
+    /// How long presigned upload and download URLs live (`CHAT_UPLOAD_URL_SECONDS`).
+    pub upload_url_ttl: Duration,
+    /// A public or CDN base for reading uploads (`CHAT_UPLOADS_PUBLIC_BASE`);
+    /// unset: `file_url` is a presigned GET.
+    pub uploads_public_base: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +49,10 @@ impl Default for Config {
             app_cache_ttl: Duration::from_secs(60),
             websocket_endpoint: None,
             fanout_concurrency: 32,
+            uploads_bucket: "chat-uploads".into(),
+            s3_endpoint: None,
+            upload_url_ttl: Duration::from_secs(900),
+            uploads_public_base: None,
         }
     }
 }
@@ -57,6 +71,21 @@ impl Config {
         config.region = get("CHAT_REGION").filter(|r| !r.is_empty());
         config.static_credentials = get("CHAT_STATIC_CREDENTIALS").is_some_and(|v| v == "1");
         config.websocket_endpoint = get("CHAT_WEBSOCKET_ENDPOINT").filter(|e| !e.is_empty());
+        if let Some(bucket) = get("CHAT_UPLOADS_BUCKET").filter(|b| !b.is_empty()) {
+            config.uploads_bucket = bucket;
+        }
+        config.s3_endpoint = get("CHAT_S3_ENDPOINT").filter(|e| !e.is_empty());
+        config.uploads_public_base = get("CHAT_UPLOADS_PUBLIC_BASE").filter(|e| !e.is_empty());
+        if let Some(secs) = get("CHAT_UPLOAD_URL_SECONDS") {
+            let secs: u64 = secs
+                .parse()
+                .ok()
+                .filter(|s| (1..=604_800).contains(s))
+                .ok_or_else(|| {
+                    ConfigError(format!("CHAT_UPLOAD_URL_SECONDS={secs} is not 1..604800"))
+                })?;
+            config.upload_url_ttl = Duration::from_secs(secs);
+        }
         if let Some(n) = get("CHAT_FANOUT_CONCURRENCY") {
             config.fanout_concurrency = n
                 .parse::<usize>()

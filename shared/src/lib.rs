@@ -16,8 +16,10 @@ pub mod keys;
 pub mod messages;
 pub mod realtime;
 pub mod state;
+pub mod storage;
 pub mod telemetry;
 pub mod time;
+pub mod uploads;
 pub mod users;
 
 pub use config::Config;

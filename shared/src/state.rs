@@ -7,12 +7,14 @@ use crate::apps::AppCache;
 use crate::config::Config;
 use crate::db::Db;
 use crate::realtime::notifier::Notifier;
+use crate::storage::Storage;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub apps: AppCache,
     pub notifier: Notifier,
+    pub storage: Storage,
     pub config: Arc<Config>,
 }
 
@@ -21,10 +23,12 @@ impl AppState {
         let sdk = crate::aws::sdk_config(&config).await;
         let db = Db::new(&sdk, &config);
         let notifier = Notifier::new(&sdk, &config, db.clone());
+        let storage = Storage::new(&sdk, &config);
         Self {
             db,
             apps: AppCache::new(config.app_cache_ttl),
             notifier,
+            storage,
             config: Arc::new(config),
         }
     }

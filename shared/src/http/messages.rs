@@ -69,7 +69,7 @@ async fn send_message(
     ApiJson(input): ApiJson<send::SendMessage>,
 ) -> Result<Response, ApiError> {
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
-    let (message, created) = send::send(&state.db, &ctx, input).await?;
+    let (message, created) = send::send(&state.db, &state.storage, &ctx, input).await?;
     if created {
         publish::message(&state, &ctx, "message.new", &message).await;
     }
@@ -99,7 +99,7 @@ async fn edit_message(
     ApiJson(change): ApiJson<edit::MessageEdit>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, change.user_id.as_ref())?;
-    let message = edit::edit(&state.db, &ctx, &id, change).await?;
+    let message = edit::edit(&state.db, &state.storage, &ctx, &id, change).await?;
     publish::message(&state, &ctx, "message.updated", &message).await;
     Ok(Json(
         json!({ "message": rendered(&state.db, &ctx, &message).await? }),

@@ -4,6 +4,7 @@
 pub mod channels;
 pub mod common;
 pub mod messages;
+pub mod uploads;
 pub mod users;
 
 use axum::Router;
@@ -17,6 +18,7 @@ pub fn app(state: AppState) -> Router {
     common::finish(
         users::routes(state.clone())
             .merge(channels::routes(state.clone()))
-            .merge(messages::routes(state)),
+            .merge(messages::routes(state.clone()))
+            .merge(uploads::routes(state)),
     )
 }

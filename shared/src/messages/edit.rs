@@ -52,11 +52,15 @@ async fn save(db: &Db, mut message: Message) -> Result<Message, ApiError> {
 /// `moderated_by`).
 pub async fn edit(
     db: &Db,
+    storage: &crate::storage::Storage,
     ctx: &Ctx,
     id: &MessageId,
     change: MessageEdit,
 ) -> Result<Message, ApiError> {
     change.validate()?;
+    for attachment in change.attachments.iter().flatten() {
+        crate::uploads::check_attachment_url(storage, &ctx.app, &attachment.url)?;
+    }
     let (access, mut message) = locate(db, ctx, id).await?;
     access.require_read()?;
     if message.kind == MessageType::Deleted {

@@ -58,8 +58,16 @@ fn seconds_until(ms: i64) -> u64 {
 }
 
 /// Sends a message; `false` when an idempotent retry returned the stored one.
-pub async fn send(db: &Db, ctx: &Ctx, input: SendMessage) -> Result<(Message, bool), ApiError> {
+pub async fn send(
+    db: &Db,
+    storage: &crate::storage::Storage,
+    ctx: &Ctx,
+    input: SendMessage,
+) -> Result<(Message, bool), ApiError> {
     input.validate()?;
+    for attachment in &input.attachments {
+        crate::uploads::check_attachment_url(storage, &ctx.app, &attachment.url)?;
+    }
     let app = &ctx.app;
     let author = ctx.require_user()?.clone();
     let kind = input.kind.unwrap_or_default();

@@ -237,7 +237,7 @@ async fn dispatch(
     match action.as_str() {
         "message.send" => {
             let input: send::SendMessage = fields(frame)?;
-            let (message, created) = send::send(&state.db, &ctx, input).await?;
+            let (message, created) = send::send(&state.db, &state.storage, &ctx, input).await?;
             if created {
                 publish::message(state, &ctx, "message.new", &message).await;
             }

@@ -25,5 +25,6 @@ mod realtime;
 mod realtime_load;
 mod search;
 mod tenancy;
+mod uploads;
 mod users;
 mod ws;

@@ -1,0 +1,51 @@
+//! The local S3 server: `s3s` over a folder (`s3s-fs`), SigV4 checked with
+//! the same dummy credentials the SDK clients use, so presigned URLs made by
+//! the real SDK work (and tampered, expired or mismatched ones are refused).
+
+use std::future::Future;
+use std::path::Path;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use tokio::net::TcpListener;
+
+/// Serves S3 over `root` on `listener` until `stop` resolves.
+pub fn serve(
+    root: &Path,
+    listener: TcpListener,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(root)?;
+    let fs = s3s_fs::FileSystem::new(root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+    let mut builder = S3ServiceBuilder::new(fs);
+    builder.set_auth(SimpleAuth::from_single("local", "local"));
+    let service = builder.build();
+    tokio::spawn(async move {
+        tokio::pin!(stop);
+        loop {
+            let (stream, _) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "S3 accept failed");
+                        continue;
+                    }
+                },
+                () = &mut stop => return,
+            };
+            let service = service.clone();
+            tokio::spawn(async move {
+                let connection = Builder::new(TokioExecutor::new());
+                if let Err(err) = connection
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    tracing::debug!(error = %err, "S3 connection ended");
+                }
+            });
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! `/api/v1/upload...`: the uploads function's routes.
+
+use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::common::{finish, ApiQuery};
+use crate::auth::Caller;
+use crate::channels::Ctx;
+use crate::error::ApiError;
+use crate::ids::{ChannelId, UserId};
+use crate::state::AppState;
+use crate::uploads::{self, SignRequest, MAX_DIRECT_UPLOAD};
+
+pub fn router(state: AppState) -> Router {
+    finish(routes(state))
+}
+
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/upload/signed-url", get(signed_url))
+        .route(
+            "/api/v1/upload",
+            // Room for the multipart framing around the largest file.
+            post(direct_upload).layer(DefaultBodyLimit::max(MAX_DIRECT_UPLOAD + 64 * 1024)),
+        )
+        .with_state(state)
+}
+
+#[derive(Debug, Deserialize)]
+struct SignQuery {
+    file_name: Option<String>,
+    mime_type: Option<String>,
+    size: Option<String>,
+    channel_id: Option<ChannelId>,
+    user_id: Option<UserId>,
+}
+
+fn required<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::validation(format!("{name} is required")))
+}
+
+async fn signed_url(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<SignQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
+    let size = required(query.size, "size")?
+        .parse::<u64>()
+        .map_err(|_| ApiError::validation("size must be a whole number of bytes"))?;
+    let request = SignRequest {
+        file_name: required(query.file_name, "file_name")?,
+        mime_type: required(query.mime_type, "mime_type")?,
+        size,
+        channel_id: required(query.channel_id, "channel_id")?,
+    };
+    let ttl = state.config.upload_url_ttl;
+    Ok(Json(
+        uploads::sign(&state.db, &state.storage, &ctx, ttl, request).await?,
+    ))
+}
+
+/// Multipart fields: `channel_id` (text), `file` (the file, with its name
+/// and content type), and `user_id` with a server token.
+async fn direct_upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    mut form: Multipart,
+) -> Result<impl IntoResponse, ApiError> {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(format!(
+                "POST /upload takes files up to {MAX_DIRECT_UPLOAD} bytes; use a signed URL"
+            ))
+        } else {
+            ApiError::validation(format!("invalid multipart body: {}", e.body_text()))
+        }
+    };
+    let mut channel: Option<ChannelId> = None;
+    let mut user: Option<UserId> = None;
+    let mut file: Option<(String, String, Vec<u8>)> = None;
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        match field.name().unwrap_or_default() {
+            "channel_id" => channel = Some(ChannelId::parse(field.text().await.map_err(bad)?)?),
+            "user_id" => user = Some(UserId::parse(field.text().await.map_err(bad)?)?),
+            "file" => {
+                let name = field.file_name().unwrap_or("file").to_string();
+                let mime = field
+                    .content_type()
+                    .unwrap_or("application/octet-stream")
+                    .to_string();
+                let bytes = field.bytes().await.map_err(bad)?.to_vec();
+                if bytes.len() > MAX_DIRECT_UPLOAD {
+                    return Err(ApiError::TooLarge(format!(
+                        "POST /upload takes files up to {MAX_DIRECT_UPLOAD} bytes; use a signed URL"
+                    )));
+                }
+                file = Some((name, mime, bytes));
+            }
+            other => return Err(ApiError::validation(format!("unexpected field `{other}`"))),
+        }
+    }
+    let ctx = Ctx::new(&caller, user.as_ref())?;
+    let channel = required(channel, "channel_id")?;
+    let (name, mime, bytes) = required(file, "file")?;
+    let ttl = state.config.upload_url_ttl;
+    let file = uploads::DirectFile {
+        channel_id: channel,
+        file_name: name,
+        mime_type: mime,
+        bytes,
+    };
+    let body = uploads::direct(&state.db, &state.storage, &ctx, ttl, file).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(body)))
+}

@@ -1,0 +1,209 @@
+//! File uploads: validation against the app's settings, the key scheme
+//! (`{app}/{channel}/{id}[.ext]`), and attachment ownership checks.
+
+use serde_json::{json, Value};
+
+use crate::apps::App;
+use crate::channels::{load, Ctx};
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::ids::ChannelId;
+use crate::storage::Storage;
+
+/// `POST /upload` stays under Lambda's 6 MB payload limit (with multipart
+/// overhead and base64 in API Gateway, 4 MB of file is the safe size).
+pub const MAX_DIRECT_UPLOAD: usize = 4 * 1024 * 1024;
+
+/// A client's file name made safe: its last path component, printable
+/// characters only, no leading dots, at most 200 characters.
+pub fn sanitize_file_name(raw: &str) -> String {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = last
+        .chars()
+        .filter(|c| !c.is_control())
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    let mut name: String = trimmed.chars().take(200).collect();
+    if name.is_empty() {
+        name = "file".into();
+    }
+    name
+}
+
+fn extension(name: &str) -> Option<String> {
+    let (_, ext) = name.rsplit_once('.')?;
+    let ext = ext.to_ascii_lowercase();
+    (!ext.is_empty() && ext.len() <= 10 && ext.chars().all(|c| c.is_ascii_alphanumeric()))
+        .then_some(ext)
+}
+
+/// `{app}/{channel}/{uuid}[.ext]`: tenants and channels never share a prefix,
+/// and nothing of the client's name can steer the key.
+pub fn object_key(app: &App, channel: &ChannelId, file_name: &str) -> String {
+    let id = uuid::Uuid::now_v7().simple();
+    match extension(file_name) {
+        Some(ext) => format!("{}/{channel}/{id}.{ext}", app.app_id),
+        None => format!("{}/{channel}/{id}", app.app_id),
+    }
+}
+
+fn mime_allowed(app: &App, mime: &str) -> bool {
+    app.settings
+        .allowed_mime_types
+        .iter()
+        .any(|allowed| match allowed.strip_suffix("/*") {
+            Some(family) => mime.split('/').next() == Some(family),
+            None => allowed == mime,
+        })
+}
+
+/// Checks a declared upload against the app's settings.
+pub fn check(app: &App, mime: &str, size: u64) -> Result<(), ApiError> {
+    let well_formed = mime.len() <= 127
+        && mime.split_once('/').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.chars().all(|c| c.is_ascii_lowercase())
+                && b.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '+' | '-')
+                })
+        });
+    if !well_formed {
+        return Err(ApiError::validation(
+            "mime_type must look like type/subtype, lower case",
+        ));
+    }
+    if !mime_allowed(app, mime) {
+        return Err(ApiError::validation(format!(
+            "files of type {mime} are not allowed in this app"
+        )));
+    }
+    if size == 0 {
+        return Err(ApiError::validation("size must be at least 1 byte"));
+    }
+    if size > app.settings.max_upload_bytes {
+        return Err(ApiError::TooLarge(format!(
+            "the file is {size} bytes; the limit is {}",
+            app.settings.max_upload_bytes
+        )));
+    }
+    Ok(())
+}
+
+/// Only active members of the channel may upload to it.
+pub async fn require_member(db: &Db, ctx: &Ctx, channel: &ChannelId) -> Result<(), ApiError> {
+    let access = load(db, ctx, channel).await?;
+    if ctx.server || access.member.as_ref().is_some_and(|m| m.is_active()) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only channel members may upload files to it",
+        ))
+    }
+}
+
+pub struct SignRequest {
+    pub file_name: String,
+    pub mime_type: String,
+    pub size: u64,
+    pub channel_id: ChannelId,
+}
+
+/// A presigned PUT for a new object and where it will be readable.
+pub async fn sign(
+    db: &Db,
+    storage: &Storage,
+    ctx: &Ctx,
+    ttl: std::time::Duration,
+    request: SignRequest,
+) -> Result<Value, ApiError> {
+    require_member(db, ctx, &request.channel_id).await?;
+    check(&ctx.app, &request.mime_type, request.size)?;
+    let file_name = sanitize_file_name(&request.file_name);
+    let key = object_key(&ctx.app, &request.channel_id, &file_name);
+    let length =
+        i64::try_from(request.size).map_err(|_| ApiError::validation("size is too large"))?;
+    let put = storage
+        .presign_put(&key, &request.mime_type, length, ttl)
+        .await?;
+    let file_url = storage.read_url(&key, &file_name, ttl).await?;
+    let expires_at = crate::time::millis_to_rfc3339(
+        crate::time::now_millis() + i64::try_from(ttl.as_millis()).unwrap_or(0),
+    );
+    Ok(json!({
+        "upload_url": put.url,
+        "method": put.method,
+        "headers": put.headers,
+        "key": key,
+        "file_url": file_url,
+        "file_name": file_name,
+        "mime_type": request.mime_type,
+        "size": request.size,
+        "expires_at": expires_at,
+    }))
+}
+
+/// A small file sent through the API itself.
+pub struct DirectFile {
+    pub channel_id: ChannelId,
+    pub file_name: String,
+    pub mime_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Stores a small file sent through the API itself.
+pub async fn direct(
+    db: &Db,
+    storage: &Storage,
+    ctx: &Ctx,
+    ttl: std::time::Duration,
+    file: DirectFile,
+) -> Result<Value, ApiError> {
+    require_member(db, ctx, &file.channel_id).await?;
+    let size = u64::try_from(file.bytes.len()).unwrap_or(u64::MAX);
+    check(&ctx.app, &file.mime_type, size)?;
+    let file_name = sanitize_file_name(&file.file_name);
+    let key = object_key(&ctx.app, &file.channel_id, &file_name);
+    storage.put(&key, &file.mime_type, file.bytes).await?;
+    let url = storage.read_url(&key, &file_name, ttl).await?;
+    Ok(
+        json!({ "url": url, "file_name": file_name, "file_size": size, "mime_type": file.mime_type, "key": key }),
+    )
+}
+
+/// An attachment linking into this deployment's bucket must be the app's own
+/// object: another tenant's files cannot be attached by URL.
+pub fn check_attachment_url(storage: &Storage, app: &App, url: &str) -> Result<(), ApiError> {
+    match storage.key_of(url) {
+        Some(key) if !key.starts_with(&format!("{}/", app.app_id)) => Err(ApiError::forbidden(
+            "the attachment points at a file that does not belong to this app",
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_made_safe() {
+        assert_eq!(sanitize_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize_file_name("..\\windows\\system32\\x.dll"), "x.dll");
+        assert_eq!(sanitize_file_name("a\u{0}b\nc.png"), "abc.png");
+        assert_eq!(sanitize_file_name("...hidden"), "hidden");
+        assert_eq!(sanitize_file_name("/"), "file");
+        assert_eq!(sanitize_file_name("ünïcode name.JPG"), "_n_code name.JPG");
+        assert_eq!(extension("photo.JPG").as_deref(), Some("jpg"));
+        assert_eq!(extension("archive.tar.gz").as_deref(), Some("gz"));
+        assert_eq!(extension("weird.p/ng"), None);
+        assert_eq!(extension("noext"), None);
+    }
+}

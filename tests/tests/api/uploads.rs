@@ -1,0 +1,344 @@
+//! Uploads: presigned PUT/GET against the local S3 server (SigV4 checked),
+//! validation, membership, direct multipart uploads, safe keys, and
+//! attachment ownership across apps.
+
+use std::time::Duration;
+
+use chat_local::{Stack, StackOptions};
+use serde_json::{json, Value};
+
+use crate::helpers::{Tenant, TestApp};
+
+async fn sign(app: &TestApp, t: &Tenant, token: &str, query: &str) -> crate::helpers::Resp {
+    app.get(t, token, &format!("/upload/signed-url?{query}"))
+        .await
+}
+
+/// PUTs `bytes` to a signed URL with its headers, possibly overridden.
+async fn put(app: &TestApp, signed: &Value, bytes: Vec<u8>, override_type: Option<&str>) -> u16 {
+    let mut request = app
+        .http
+        .put(signed["upload_url"].as_str().unwrap())
+        .body(bytes);
+    for (name, value) in signed["headers"].as_object().unwrap() {
+        if name.eq_ignore_ascii_case("content-length") {
+            continue; // reqwest sets it from the body
+        }
+        let value = match (name.eq_ignore_ascii_case("content-type"), override_type) {
+            (true, Some(other)) => other,
+            _ => value.as_str().unwrap(),
+        };
+        request = request.header(name, value);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+async fn fetch(app: &TestApp, url: &str) -> (u16, Vec<u8>) {
+    let response = app.http.get(url).send().await.unwrap();
+    (
+        response.status().as_u16(),
+        response.bytes().await.unwrap().to_vec(),
+    )
+}
+
+#[tokio::test]
+async fn presigned_put_then_read_back_identical_bytes() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice"]).await;
+    let id = app.group(&app.a, &t[0], &[]).await;
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let resp = sign(
+        &app,
+        &app.a,
+        &t[0],
+        &format!(
+            "file_name=photo.png&mime_type=image/png&size={}&channel_id={id}",
+            bytes.len()
+        ),
+    )
+    .await;
+    let signed = resp.assert_status(200).clone();
+    assert_eq!(signed["method"], "PUT");
+    assert_eq!(signed["headers"]["content-type"], "image/png");
+    assert_eq!(signed["file_name"], "photo.png");
+    assert!(signed["expires_at"].is_string());
+    let key = signed["key"].as_str().unwrap();
+    assert!(
+        key.starts_with(&format!("{}/{id}/", app.a.app.app_id)),
+        "{key}"
+    );
+    assert!(key.ends_with(".png"));
+
+    assert_eq!(put(&app, &signed, bytes.clone(), None).await, 200);
+    let (status, body) = fetch(&app, signed["file_url"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, bytes);
+}
+
+#[tokio::test]
+async fn the_s3_server_refuses_other_types_tampered_and_expired_urls() {
+    let options = StackOptions {
+        upload_url_ttl: Duration::from_secs(1),
+        ..StackOptions::ephemeral()
+    };
+    let app = TestApp::spawn_with(options).await;
+    let t = app.create_users(&app.a, &["alice"]).await;
+    let id = app.group(&app.a, &t[0], &[]).await;
+    let q = format!("file_name=a.txt&mime_type=text/plain&size=5&channel_id={id}");
+
+    let signed = sign(&app, &app.a, &t[0], &q)
+        .await
+        .assert_status(200)
+        .clone();
+    assert_eq!(
+        put(&app, &signed, b"hello".to_vec(), Some("text/html")).await,
+        403
+    );
+    let mut tampered = signed.clone();
+    let url = signed["upload_url"].as_str().unwrap();
+    // Flip the signature's last hex digit.
+    let (head, last) = url.split_at(url.len() - 1);
+    let flipped = format!("{head}{}", if last == "0" { "1" } else { "0" });
+    tampered["upload_url"] = json!(flipped);
+    assert_eq!(put(&app, &tampered, b"hello".to_vec(), None).await, 403);
+    // Another key under the same signature.
+    let mut moved = signed.clone();
+    moved["upload_url"] = json!(url.replace(&format!("/{id}/"), "/other/"));
+    assert_eq!(put(&app, &moved, b"hello".to_vec(), None).await, 403);
+    // A different size than signed.
+    assert_eq!(put(&app, &signed, b"hello world".to_vec(), None).await, 403);
+
+    let fresh = sign(&app, &app.a, &t[0], &q)
+        .await
+        .assert_status(200)
+        .clone();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(put(&app, &fresh, b"hello".to_vec(), None).await, 403);
+}
+
+#[tokio::test]
+async fn signing_is_for_members_and_checks_type_and_size() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "eve"]).await;
+    let id = app.group(&app.a, &t[0], &[]).await;
+    let ok = format!("file_name=a.pdf&mime_type=application/pdf&size=1000&channel_id={id}");
+    sign(&app, &app.a, &t[1], &ok)
+        .await
+        .assert_error(403, "forbidden");
+    sign(
+        &app,
+        &app.a,
+        &t[0],
+        "file_name=a.pdf&mime_type=application/pdf&size=10&channel_id=nope",
+    )
+    .await
+    .assert_error(404, "not_found");
+    let too_big = 25 * 1024 * 1024 + 1;
+    sign(
+        &app,
+        &app.a,
+        &t[0],
+        &format!("file_name=a.mp4&mime_type=video/mp4&size={too_big}&channel_id={id}"),
+    )
+    .await
+    .assert_error(413, "payload_too_large");
+    for bad in [
+        format!("file_name=a.exe&mime_type=application/x-msdownload&size=10&channel_id={id}"),
+        format!("file_name=a&mime_type=IMAGE/PNG&size=10&channel_id={id}"),
+        format!("file_name=a&mime_type=nonsense&size=10&channel_id={id}"),
+        format!("file_name=a&mime_type=image/png&size=0&channel_id={id}"),
+        format!("file_name=a&mime_type=image/png&size=abc&channel_id={id}"),
+        format!("mime_type=image/png&size=10&channel_id={id}"),
+        format!("file_name=a&size=10&channel_id={id}"),
+        "file_name=a&mime_type=image/png&size=10".to_string(),
+    ] {
+        sign(&app, &app.a, &t[0], &bad)
+            .await
+            .assert_error(400, "validation_error");
+    }
+    // Wildcard families are allowed.
+    sign(
+        &app,
+        &app.a,
+        &t[0],
+        &format!("file_name=a.webm&mime_type=audio/webm&size=10&channel_id={id}"),
+    )
+    .await
+    .assert_status(200);
+}
+
+#[tokio::test]
+async fn traversal_in_a_file_name_yields_a_safe_key() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice"]).await;
+    let id = app.group(&app.a, &t[0], &[]).await;
+    let resp = sign(
+        &app,
+        &app.a,
+        &t[0],
+        &format!("file_name=..%2F..%2Fetc%2Fpasswd&mime_type=text/plain&size=4&channel_id={id}"),
+    )
+    .await;
+    let signed = resp.assert_status(200).clone();
+    assert_eq!(signed["file_name"], "passwd");
+    let key = signed["key"].as_str().unwrap();
+    assert!(!key.contains(".."), "{key}");
+    assert_eq!(key.matches('/').count(), 2, "{key}");
+    assert!(key.starts_with(&format!("{}/{id}/", app.a.app.app_id)));
+    assert_eq!(put(&app, &signed, b"root".to_vec(), None).await, 200);
+    // The object is inside the storage folder, nothing was written beside it.
+    let stored = app
+        .stack
+        .s3_root
+        .join(app.stack.state.storage.bucket())
+        .join(key);
+    assert!(stored.exists(), "{}", stored.display());
+}
+
+#[tokio::test]
+async fn multipart_upload_round_trips() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "eve"]).await;
+    let id = app.group(&app.a, &t[0], &[]).await;
+    let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let form = |channel: &str, bytes: Vec<u8>, mime: &str| {
+        reqwest::multipart::Form::new()
+            .text("channel_id", channel.to_string())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes)
+                    .file_name("../../notes.txt")
+                    .mime_str(mime)
+                    .unwrap(),
+            )
+    };
+    let send = |token: &str, form: reqwest::multipart::Form| {
+        app.http
+            .post(app.url("/upload"))
+            .header("X-Api-Key", app.a.key())
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+    };
+    let resp = TestApp::read(
+        send(&t[0], form(&id, bytes.clone(), "text/plain"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let body = resp.assert_status(201).clone();
+    assert_eq!(body["file_name"], "notes.txt");
+    assert_eq!(body["file_size"], 100_000);
+    assert_eq!(body["mime_type"], "text/plain");
+    assert!(body["key"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{}/{id}/", app.a.app.app_id)));
+    let (status, read) = fetch(&app, body["url"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(read, bytes);
+
+    let refused = TestApp::read(
+        send(&t[1], form(&id, b"x".to_vec(), "text/plain"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    refused.assert_error(403, "forbidden");
+    let big = TestApp::read(
+        send(&t[0], form(&id, vec![0u8; 5 * 1024 * 1024], "text/plain"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    big.assert_error(413, "payload_too_large");
+    let bad_type = TestApp::read(
+        send(&t[0], form(&id, b"MZ".to_vec(), "application/x-msdownload"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    bad_type.assert_error(400, "validation_error");
+    let no_file = reqwest::multipart::Form::new().text("channel_id", id.clone());
+    TestApp::read(send(&t[0], no_file).await.unwrap())
+        .await
+        .assert_error(400, "validation_error");
+}
+
+#[tokio::test]
+async fn attachments_may_not_link_another_apps_files() {
+    let app = TestApp::spawn().await;
+    let a = app.create_users(&app.a, &["alice"]).await;
+    let b = app.create_users(&app.b, &["mallory"]).await;
+    let a_channel = app.group(&app.a, &a[0], &[]).await;
+    let b_channel = app.group(&app.b, &b[0], &[]).await;
+    let theirs = sign(
+        &app,
+        &app.b,
+        &b[0],
+        &format!("file_name=x.png&mime_type=image/png&size=3&channel_id={b_channel}"),
+    )
+    .await;
+    let theirs = theirs.assert_status(200).clone();
+    let mine = sign(
+        &app,
+        &app.a,
+        &a[0],
+        &format!("file_name=y.png&mime_type=image/png&size=3&channel_id={a_channel}"),
+    )
+    .await;
+    let mine = mine.assert_status(200).clone();
+    let attach = |url: &Value| json!({ "channel_id": a_channel, "attachments": [{ "type": "image", "url": url }] });
+    app.post(&app.a, &a[0], "/messages", attach(&theirs["file_url"]))
+        .await
+        .assert_error(403, "forbidden");
+    app.post(&app.a, &a[0], "/messages", attach(&mine["file_url"]))
+        .await
+        .assert_status(201);
+    // Links elsewhere on the web are fine.
+    app.post(
+        &app.a,
+        &a[0],
+        "/messages",
+        attach(&json!("https://example.com/cat.png")),
+    )
+    .await
+    .assert_status(201);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploaded_files_survive_a_restart() {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!("chat-upload-restart-{nanos}"));
+    let options = StackOptions {
+        data_dir: Some(dir.clone()),
+        ..StackOptions::ephemeral()
+    };
+    let key = {
+        let stack = Stack::start(options.clone()).await.unwrap();
+        let key = "dev/c1/kept.txt".to_string();
+        stack
+            .state
+            .storage
+            .put(&key, "text/plain", b"still here".to_vec())
+            .await
+            .unwrap();
+        stack.stop();
+        key
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stack = Stack::start(options).await.unwrap();
+    let url = stack
+        .state
+        .storage
+        .read_url(&key, "kept.txt", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let body = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(&body[..], b"still here");
+    drop(stack);
+    let _ = std::fs::remove_dir_all(dir);
+}
