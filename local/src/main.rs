@@ -26,6 +26,9 @@ struct Args {
     /// WebSocket gateway port on 127.0.0.1 (connect to ws://127.0.0.1:PORT/?api_key=..&token=..).
     #[arg(long, default_value_t = 3001, env = "CHAT_WS_PORT")]
     ws_port: u16,
+    /// S3 server port on 127.0.0.1.
+    #[arg(long, default_value_t = 9000, env = "CHAT_S3_PORT")]
+    s3_port: u16,
     /// Seconds between TTL sweeps of the emulator.
     #[arg(long, default_value_t = 30)]
     ttl_sweep_seconds: u64,
@@ -42,6 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         table_name: "chat".into(),
         ttl_sweep_every: Duration::from_secs(args.ttl_sweep_seconds.max(1)),
         ws_port: args.ws_port,
+        s3_port: args.s3_port,
         ..StackOptions::ephemeral()
     })
     .await?;
@@ -56,13 +60,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     println!(
         "chat backend running\n\
-         \n  REST API        {rest}\n  WebSocket       {ws}/?api_key=...&token=...\n  DynamoDB        {dynamo} (table chat)\n  store           {store}\n\
+         \n  REST API        {rest}\n  WebSocket       {ws}/?api_key=...&token=...\n  DynamoDB        {dynamo} (table chat)\n  S3              {s3} (bucket chat-uploads)\n  store           {store}\n\
          \n  app id          {app_id}\n  api key         {key}\n  api secret      {secret}\n\
          \n  server token    {server_token}\n  alice token     {alice}\n  bob token       {bob}\n\
          \ntry:\n  curl -s {rest}/users/alice -H 'X-Api-Key: {key}' -H 'Authorization: Bearer {alice}'\n",
         rest = stack.rest_url,
         ws = stack.ws_url,
         dynamo = stack.dynamodb_url,
+        s3 = stack.s3_url,
         app_id = app.app_id,
         key = app.api_key,
         secret = app.api_secret,
