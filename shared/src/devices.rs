@@ -11,7 +11,7 @@ use crate::keys::{self, Key};
 /// A user holds at most this many devices (as Stream does).
 pub const MAX_DEVICES_PER_USER: usize = 25;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PushProvider {
     Apn,
@@ -59,7 +59,7 @@ impl Device {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, Validate)]
+#[derive(Clone, Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceInput {
     pub id: DeviceId,

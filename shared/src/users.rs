@@ -14,7 +14,7 @@ use crate::keys::{self, Key};
 
 pub const MAX_UPSERT: usize = 100;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UserType {
     #[default]
@@ -108,7 +108,7 @@ impl User {
 
 /// The fields a client may set: a whole user in `POST /users` (with `id`), the
 /// `set` part of `PATCH /users/{id}` (without).
-#[derive(Clone, Debug, Default, Deserialize, Validate)]
+#[derive(Clone, Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     pub id: Option<UserId>,
@@ -121,11 +121,12 @@ pub struct Profile {
     #[validate(length(max = 1024))]
     pub bio: Option<String>,
     pub user_type: Option<UserType>,
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
 }
 
 /// `PATCH /users/{id}`: fields in `set` are replaced, fields in `unset` cleared.
-#[derive(Clone, Debug, Default, Deserialize, Validate)]
+#[derive(Clone, Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[serde(default)]
@@ -135,7 +136,7 @@ pub struct UserPatch {
     pub unset: Vec<UnsetField>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnsetField {
     Username,

@@ -103,3 +103,110 @@ fn every_function_crate_is_in_the_template() {
     declared.sort();
     assert_eq!(crates, declared);
 }
+
+/// (path, method, function) of every REST route the template declares.
+fn template_routes(template: &Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for (name, resource) in template["Resources"].as_mapping().expect("Resources") {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for event in events.values() {
+            if event["Type"].as_str() == Some("Api") {
+                out.push((
+                    event["Properties"]["Path"]
+                        .as_str()
+                        .expect("Path")
+                        .to_string(),
+                    event["Properties"]["Method"]
+                        .as_str()
+                        .expect("Method")
+                        .to_uppercase(),
+                    name.as_str().expect("name").to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// How specifically an API Gateway resource path matches a concrete path;
+/// `None` when it does not. More literal segments win, greedy loses.
+fn specificity(pattern: &str, path: &str) -> Option<(u8, usize)> {
+    let pattern: Vec<&str> = pattern.trim_matches('/').split('/').collect();
+    let path: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let mut literal = 0;
+    for (i, segment) in pattern.iter().enumerate() {
+        if segment.ends_with("+}") {
+            return (path.len() > i).then_some((0, literal));
+        }
+        let actual = path.get(i)?;
+        if segment.starts_with('{') {
+            continue;
+        }
+        if segment != actual {
+            return None;
+        }
+        literal += 1;
+    }
+    (pattern.len() == path.len()).then_some((1, literal))
+}
+
+#[test]
+fn every_served_rest_route_is_routed_to_its_function_and_back() {
+    use chat_shared::http;
+    let template = template();
+    let routes = template_routes(&template);
+    let groups = [
+        ("UsersFunction", http::users::api()),
+        ("ChannelsFunction", http::channels::api()),
+        ("MessagesFunction", http::messages::api()),
+        ("UploadsFunction", http::uploads::api()),
+    ];
+    let mut served = Vec::new();
+    for (function, api) in groups {
+        let (_, doc) = api.split_for_parts();
+        for (path, item) in &doc.paths.paths {
+            let methods = [
+                ("GET", item.get.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ];
+            for (method, present) in methods {
+                if !present {
+                    continue;
+                }
+                // A concrete path, as a client would call it.
+                let concrete: String = path
+                    .split('/')
+                    .map(|s| if s.starts_with('{') { "x1" } else { s })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let best = routes
+                    .iter()
+                    .filter(|(_, m, _)| m == "ANY" || m == method)
+                    .filter_map(|r| specificity(&r.0, &concrete).map(|s| (s, r)))
+                    .max_by_key(|(s, _)| *s)
+                    .map(|(_, r)| r.2.clone());
+                assert_eq!(
+                    best.as_deref(),
+                    Some(function),
+                    "{method} {path} is routed to {best:?}"
+                );
+                served.push(concrete);
+            }
+        }
+    }
+    // ...and every template route leads somewhere that is served.
+    for (pattern, method, function) in &routes {
+        assert!(
+            served.iter().any(|p| specificity(pattern, p).is_some()),
+            "{method} {pattern} ({function}) serves nothing"
+        );
+    }
+}

@@ -14,7 +14,7 @@ use crate::ids::{ChannelId, UserId};
 use crate::keys::{self, Key};
 use crate::users;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMembers {
     pub user_ids: Vec<UserId>,

@@ -8,7 +8,7 @@ use crate::db::Entity;
 use crate::ids::{AppId, ChannelId, MessageId, UserId};
 use crate::keys::{self, Key};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelType {
     /// Two members, always distinct.
@@ -29,7 +29,19 @@ impl ChannelType {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     #[default]
@@ -45,7 +57,7 @@ pub enum InviteStatus {
 }
 
 /// Per-channel feature switches.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChannelSettings {
     pub typing_events: bool,

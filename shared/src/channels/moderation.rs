@@ -36,7 +36,7 @@ pub async fn truncate(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Chan
     service::save(db, channel).await
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BanInput {
     pub user_id: UserId,

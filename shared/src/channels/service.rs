@@ -20,7 +20,7 @@ use crate::users;
 /// Slow mode at most one hour between messages.
 pub const MAX_SLOW_MODE: u32 = 3600;
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChannel {
     #[serde(rename = "type")]
@@ -36,6 +36,7 @@ pub struct CreateChannel {
     pub is_distinct: bool,
     #[serde(default)]
     pub members: Vec<UserId>,
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     pub settings: Option<ChannelSettings>,
     #[validate(range(max = 3600))]
@@ -45,7 +46,7 @@ pub struct CreateChannel {
 }
 
 /// The fields `PATCH /channels/{id}` may set.
-#[derive(Debug, Default, Deserialize, Validate)]
+#[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelFields {
     #[validate(length(min = 1, max = 128))]
@@ -54,13 +55,14 @@ pub struct ChannelFields {
     pub description: Option<String>,
     #[validate(url, length(max = 2048))]
     pub avatar_url: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     pub settings: Option<ChannelSettings>,
     #[validate(range(max = 3600))]
     pub slow_mode: Option<u32>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnsetChannelField {
     Name,
@@ -69,7 +71,7 @@ pub enum UnsetChannelField {
     Metadata,
 }
 
-#[derive(Debug, Default, Deserialize, Validate)]
+#[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
     #[serde(default)]

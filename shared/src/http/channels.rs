@@ -5,12 +5,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::common::{finish, ApiJson, ApiPath, ApiQuery, OptionalJson, PageParams};
+use super::docs::Errors;
 use crate::auth::Caller;
 use crate::channels::{
     self, listing, members, moderation, service, ChannelType, Ctx, Member, Role,
@@ -26,45 +28,37 @@ pub fn router(state: AppState) -> Router {
 }
 
 pub fn routes(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/channels", post(create).get(list))
-        .route(
-            "/api/v1/channels/{id}",
-            get(show).patch(update).delete(remove),
-        )
-        .route(
-            "/api/v1/channels/{id}/members",
-            get(list_members).post(add_members),
-        )
-        .route(
-            "/api/v1/channels/{id}/members/{user_id}",
-            patch(set_role).delete(remove_member),
-        )
-        .route("/api/v1/channels/{id}/join", post(join))
-        .route("/api/v1/channels/{id}/leave", post(leave))
-        .route("/api/v1/channels/{id}/freeze", post(freeze))
-        .route("/api/v1/channels/{id}/unfreeze", post(unfreeze))
-        .route("/api/v1/channels/{id}/truncate", post(truncate))
-        .route("/api/v1/channels/{id}/hide", post(hide))
-        .route("/api/v1/channels/{id}/show", post(show_hidden))
-        .route("/api/v1/channels/{id}/mute", post(mute))
-        .route("/api/v1/channels/{id}/unmute", post(unmute))
-        .route("/api/v1/channels/{id}/bans", post(ban))
-        .route("/api/v1/channels/{id}/bans/{user_id}", delete(unban))
-        .route("/api/v1/channels/{id}/invites/accept", post(accept_invite))
-        .route("/api/v1/channels/{id}/invites/reject", post(reject_invite))
-        .route("/api/v1/channels/{id}/read", post(mark_read))
-        .route(
-            "/api/v1/channels/{id}/draft",
-            get(get_draft).put(put_draft).delete(delete_draft),
-        )
-        .route("/api/v1/drafts", get(list_drafts))
-        .route("/api/v1/unread", get(unread))
-        .with_state(state)
+    api().split_for_parts().0.with_state(state)
+}
+
+/// The routes with their OpenAPI description.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(list_members, add_members))
+        .routes(routes!(set_role, remove_member))
+        .routes(routes!(join))
+        .routes(routes!(leave))
+        .routes(routes!(freeze))
+        .routes(routes!(unfreeze))
+        .routes(routes!(truncate))
+        .routes(routes!(hide))
+        .routes(routes!(show_hidden))
+        .routes(routes!(mute))
+        .routes(routes!(unmute))
+        .routes(routes!(ban))
+        .routes(routes!(unban))
+        .routes(routes!(accept_invite))
+        .routes(routes!(reject_invite))
+        .routes(routes!(mark_read))
+        .routes(routes!(get_draft, put_draft, delete_draft))
+        .routes(routes!(list_drafts))
+        .routes(routes!(unread))
 }
 
 /// `user_id` naming the acting user, for server tokens.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ActingUser {
     user_id: Option<UserId>,
@@ -77,6 +71,7 @@ struct ActingQuery {
     page: PageParams,
 }
 
+#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", summary = "Create a channel (200 with the existing one for a distinct member set)", request_body = service::CreateChannel, responses((status = 201, description = "created", body = Object), Errors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -118,6 +113,7 @@ struct ListQuery {
     page: PageParams,
 }
 
+#[utoipa::path(get, path = "/api/v1/channels", tag = "channels", summary = "The caller's channels, last activity first, with unread counts", params(("type" = Option<ChannelType>, Query, description = "direct, group or public"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -138,6 +134,7 @@ async fn list(
     Ok(Json(body))
 }
 
+#[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels", summary = "A channel with its first members and the caller's membership", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -150,6 +147,7 @@ async fn show(
     Ok(Json(service::detail(&state.db, &ctx, &access).await?))
 }
 
+#[utoipa::path(patch, path = "/api/v1/channels/{id}", tag = "channels", summary = "Update a channel (owner, admin, server)", request_body = service::ChannelPatch, params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -162,6 +160,7 @@ async fn update(
     Ok(Json(json!({ "channel": channel.view() })))
 }
 
+#[utoipa::path(delete, path = "/api/v1/channels/{id}", tag = "channels", summary = "Delete a channel (owner, server)", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 204, description = "deleted"), Errors))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -174,6 +173,7 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/channels/{id}/members", tag = "channels", summary = "Members, paginated", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn list_members(
     State(state): State<AppState>,
     caller: Caller,
@@ -188,6 +188,7 @@ async fn list_members(
     Ok(Json(json!({ "members": views, "next": page.next })))
 }
 
+#[utoipa::path(post, path = "/api/v1/channels/{id}/members", tag = "channels", summary = "Add or invite members (owner, admin, server)", request_body = members::AddMembers, params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn add_members(
     State(state): State<AppState>,
     caller: Caller,
@@ -204,12 +205,13 @@ async fn add_members(
     Ok(Json(json!({ "added": views })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RoleBody {
     role: Role,
 }
 
+#[utoipa::path(patch, path = "/api/v1/channels/{id}/members/{user_id}", tag = "channels", summary = "Change a member's role (owner, server)", request_body = RoleBody, params(("id" = String, Path, description = "channel id"), ("user_id" = String, Path, description = "member's user id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn set_role(
     State(state): State<AppState>,
     caller: Caller,
@@ -230,6 +232,7 @@ async fn set_role(
     Ok(Json(json!({ "member": member.view() })))
 }
 
+#[utoipa::path(delete, path = "/api/v1/channels/{id}/members/{user_id}", tag = "channels", summary = "Remove a member (or oneself)", params(("id" = String, Path, description = "channel id"), ("user_id" = String, Path, description = "member's user id")), responses((status = 204, description = "removed"), Errors))]
 async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -242,6 +245,7 @@ async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/v1/channels/{id}/join", tag = "channels", summary = "Join a public channel", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn join(
     State(state): State<AppState>,
     caller: Caller,
@@ -263,6 +267,7 @@ async fn join(
     Ok(Json(json!({ "member": member.view() })))
 }
 
+#[utoipa::path(post, path = "/api/v1/channels/{id}/leave", tag = "channels", summary = "Leave a channel", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 204, description = "left"), Errors))]
 async fn leave(
     State(state): State<AppState>,
     caller: Caller,
@@ -294,6 +299,7 @@ async fn frozen(
     Ok(Json(json!({ "channel": channel.view() })))
 }
 
+#[utoipa::path(post, path = "/api/v1/channels/{id}/freeze", tag = "channels", summary = "Freeze: no messages or reactions", params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn freeze(
     State(state): State<AppState>,
     caller: Caller,
@@ -302,6 +308,7 @@ async fn freeze(
     frozen(state, caller, id, true).await
 }
 
+#[utoipa::path(post, path = "/api/v1/channels/{id}/unfreeze", tag = "channels", summary = "Unfreeze", params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn unfreeze(
     State(state): State<AppState>,
     caller: Caller,
@@ -310,6 +317,7 @@ async fn unfreeze(
     frozen(state, caller, id, false).await
 }
 
+#[utoipa::path(post, path = "/api/v1/channels/{id}/truncate", tag = "channels", summary = "Hide all history before now", params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn truncate(
     State(state): State<AppState>,
     caller: Caller,
@@ -333,6 +341,7 @@ async fn switch(
     Ok(Json(json!({ "membership": membership.view(&channel) })))
 }
 
+#[utoipa::path(post, path = "/api/v1/channels/{id}/hide", tag = "channels", summary = "Hide the channel for the caller", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn hide(
     State(state): State<AppState>,
     caller: Caller,
@@ -342,6 +351,7 @@ async fn hide(
     switch(state, caller, id, acting, moderation::Switch::Hide(true)).await
 }
 
+#[utoipa::path(post, path = "/api/v1/channels/{id}/show", tag = "channels", summary = "Show a hidden channel again", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn show_hidden(
     State(state): State<AppState>,
     caller: Caller,
@@ -351,6 +361,7 @@ async fn show_hidden(
     switch(state, caller, id, acting, moderation::Switch::Hide(false)).await
 }
 
+#[utoipa::path(post, path = "/api/v1/channels/{id}/mute", tag = "channels", summary = "Mute the channel for the caller", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn mute(
     State(state): State<AppState>,
     caller: Caller,
@@ -360,6 +371,7 @@ async fn mute(
     switch(state, caller, id, acting, moderation::Switch::Mute(true)).await
 }
 
+#[utoipa::path(post, path = "/api/v1/channels/{id}/unmute", tag = "channels", summary = "Unmute", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn unmute(
     State(state): State<AppState>,
     caller: Caller,
@@ -369,6 +381,7 @@ async fn unmute(
     switch(state, caller, id, acting, moderation::Switch::Mute(false)).await
 }
 
+#[utoipa::path(post, path = "/api/v1/channels/{id}/bans", tag = "channels", summary = "Ban a user (optionally timed or shadow)", request_body = moderation::BanInput, params(("id" = String, Path, description = "channel id")), responses((status = 201, description = "banned", body = Object), Errors))]
 async fn ban(
     State(state): State<AppState>,
     caller: Caller,
@@ -380,6 +393,7 @@ async fn ban(
     Ok((StatusCode::CREATED, Json(json!({ "ban": ban.view() }))))
 }
 
+#[utoipa::path(delete, path = "/api/v1/channels/{id}/bans/{user_id}", tag = "channels", summary = "Lift a ban", params(("id" = String, Path, description = "channel id"), ("user_id" = String, Path, description = "member's user id")), responses((status = 204, description = "lifted"), Errors))]
 async fn unban(
     State(state): State<AppState>,
     caller: Caller,
@@ -390,6 +404,7 @@ async fn unban(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/v1/channels/{id}/invites/accept", tag = "channels", summary = "Accept a pending invite", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn accept_invite(
     State(state): State<AppState>,
     caller: Caller,
@@ -409,6 +424,7 @@ async fn accept_invite(
     Ok(Json(json!({ "member": member.view() })))
 }
 
+#[utoipa::path(post, path = "/api/v1/channels/{id}/invites/reject", tag = "channels", summary = "Reject a pending invite", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 204, description = "rejected"), Errors))]
 async fn reject_invite(
     State(state): State<AppState>,
     caller: Caller,
@@ -423,6 +439,7 @@ async fn reject_invite(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/v1/channels/{id}/read", tag = "read state", summary = "Mark read up to a message (default: the latest)", request_body(content = Option<read::MarkRead>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn mark_read(
     State(state): State<AppState>,
     caller: Caller,
@@ -443,6 +460,7 @@ struct DraftQuery {
     user_id: Option<UserId>,
 }
 
+#[utoipa::path(get, path = "/api/v1/channels/{id}/draft", tag = "drafts", summary = "The caller's draft in a channel or thread", params(("id" = String, Path, description = "channel id"), ("parent_id" = Option<String>, Query, description = "thread parent"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn get_draft(
     State(state): State<AppState>,
     caller: Caller,
@@ -454,6 +472,7 @@ async fn get_draft(
     Ok(Json(json!({ "draft": draft.view() })))
 }
 
+#[utoipa::path(put, path = "/api/v1/channels/{id}/draft", tag = "drafts", summary = "Save a draft", request_body = drafts::DraftInput, params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn put_draft(
     State(state): State<AppState>,
     caller: Caller,
@@ -465,6 +484,7 @@ async fn put_draft(
     Ok(Json(json!({ "draft": draft.view() })))
 }
 
+#[utoipa::path(delete, path = "/api/v1/channels/{id}/draft", tag = "drafts", summary = "Delete a draft", params(("id" = String, Path, description = "channel id"), ("parent_id" = Option<String>, Query, description = "thread parent"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 204, description = "deleted"), Errors))]
 async fn delete_draft(
     State(state): State<AppState>,
     caller: Caller,
@@ -476,6 +496,7 @@ async fn delete_draft(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/drafts", tag = "drafts", summary = "All the caller's drafts", params(("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn list_drafts(
     State(state): State<AppState>,
     caller: Caller,
@@ -487,6 +508,7 @@ async fn list_drafts(
     Ok(Json(json!({ "drafts": views, "next": page.next })))
 }
 
+#[utoipa::path(get, path = "/api/v1/unread", tag = "read state", summary = "Unread counts of all the caller's channels", params(("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn unread(
     State(state): State<AppState>,
     caller: Caller,

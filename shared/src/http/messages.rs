@@ -5,12 +5,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::common::{finish, ApiJson, ApiPath, ApiQuery, OptionalJson, PageParams};
+use super::docs::Errors;
 use crate::auth::Caller;
 use crate::channels::{self, Ctx};
 use crate::db::Db;
@@ -25,24 +27,22 @@ pub fn router(state: AppState) -> Router {
 }
 
 pub fn routes(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/messages", post(send_message))
-        .route(
-            "/api/v1/messages/{id}",
-            get(get_message).patch(edit_message).delete(delete_message),
-        )
-        .route("/api/v1/messages/{id}/replies", get(replies))
-        .route("/api/v1/messages/{id}/pin", post(pin).delete(unpin))
-        .route(
-            "/api/v1/messages/{id}/reactions",
-            post(react).get(list_reactions),
-        )
-        .route("/api/v1/messages/{id}/reactions/{kind}", delete(unreact))
-        .route("/api/v1/messages/{id}/read", get(read_by))
-        .route("/api/v1/channels/{id}/messages", get(channel_messages))
-        .route("/api/v1/channels/{id}/pinned", get(pinned))
-        .route("/api/v1/search", get(search_messages))
-        .with_state(state)
+    api().split_for_parts().0.with_state(state)
+}
+
+/// The routes with their OpenAPI description.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send_message))
+        .routes(routes!(get_message, edit_message, delete_message))
+        .routes(routes!(replies))
+        .routes(routes!(pin, unpin))
+        .routes(routes!(react, list_reactions))
+        .routes(routes!(unreact))
+        .routes(routes!(read_by))
+        .routes(routes!(channel_messages))
+        .routes(routes!(pinned))
+        .routes(routes!(search_messages))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,7 +52,7 @@ struct ActingQuery {
     page: PageParams,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct ActingUser {
     user_id: Option<UserId>,
 }
@@ -63,6 +63,7 @@ async fn rendered(db: &Db, ctx: &Ctx, message: &Message) -> Result<Value, ApiErr
     Ok(views.pop().unwrap_or(Value::Null))
 }
 
+#[utoipa::path(post, path = "/api/v1/messages", tag = "messages", summary = "Send a message (201; 200 for a retry with the same client id)", request_body = send::SendMessage, responses((status = 201, description = "sent", body = Object), Errors))]
 async fn send_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -82,6 +83,7 @@ async fn send_message(
     Ok((status, Json(body)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", summary = "One message", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn get_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -92,6 +94,7 @@ async fn get_message(
     Ok(Json(history::one(&state.db, &ctx, &id).await?))
 }
 
+#[utoipa::path(patch, path = "/api/v1/messages/{id}", tag = "messages", summary = "Edit a message (author, or owner/admin/server as moderation)", request_body = edit::MessageEdit, params(("id" = String, Path, description = "message id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn edit_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -112,6 +115,7 @@ struct DeleteQuery {
     user_id: Option<UserId>,
 }
 
+#[utoipa::path(delete, path = "/api/v1/messages/{id}", tag = "messages", summary = "Soft-delete a message, or hard-delete with hard=true (204)", params(("id" = String, Path, description = "message id"), ("hard" = Option<bool>, Query, description = "remove the message and its reactions"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn delete_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -130,6 +134,7 @@ async fn delete_message(
     Ok(Json(body).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/messages/{id}/replies", tag = "messages", summary = "A thread's replies, oldest first", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn replies(
     State(state): State<AppState>,
     caller: Caller,
@@ -157,6 +162,7 @@ async fn pinning(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/messages/{id}/pin", tag = "messages", summary = "Pin a message", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "message id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn pin(
     State(state): State<AppState>,
     caller: Caller,
@@ -166,6 +172,7 @@ async fn pin(
     pinning(state, caller, id, acting, true).await
 }
 
+#[utoipa::path(delete, path = "/api/v1/messages/{id}/pin", tag = "messages", summary = "Unpin a message", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn unpin(
     State(state): State<AppState>,
     caller: Caller,
@@ -175,6 +182,7 @@ async fn unpin(
     pinning(state, caller, id, acting, false).await
 }
 
+#[utoipa::path(post, path = "/api/v1/messages/{id}/reactions", tag = "reactions", summary = "Add a reaction (201; 200 when it existed)", request_body = reactions::ReactionInput, params(("id" = String, Path, description = "message id")), responses((status = 201, description = "added", body = Object), Errors))]
 async fn react(
     State(state): State<AppState>,
     caller: Caller,
@@ -195,6 +203,7 @@ async fn react(
     Ok((status, Json(body)).into_response())
 }
 
+#[utoipa::path(delete, path = "/api/v1/messages/{id}/reactions/{kind}", tag = "reactions", summary = "Remove the caller's reaction of a type", params(("id" = String, Path, description = "message id"), ("kind" = String, Path, description = "reaction type"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn unreact(
     State(state): State<AppState>,
     caller: Caller,
@@ -212,6 +221,7 @@ async fn unreact(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/messages/{id}/reactions", tag = "reactions", summary = "Reactions, paginated", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn list_reactions(
     State(state): State<AppState>,
     caller: Caller,
@@ -224,6 +234,7 @@ async fn list_reactions(
     Ok(Json(json!({ "reactions": views, "next": page.next })))
 }
 
+#[utoipa::path(get, path = "/api/v1/messages/{id}/read", tag = "read state", summary = "Members who have read a message", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn read_by(
     State(state): State<AppState>,
     caller: Caller,
@@ -243,6 +254,7 @@ struct HistoryParams {
     query: history::HistoryQuery,
 }
 
+#[utoipa::path(get, path = "/api/v1/channels/{id}/messages", tag = "messages", summary = "Channel history, oldest first within a page", params(("id" = String, Path, description = "channel id"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("before" = Option<String>, Query, description = "message id"), ("after" = Option<String>, Query, description = "message id"), ("around" = Option<String>, Query, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn channel_messages(
     State(state): State<AppState>,
     caller: Caller,
@@ -256,6 +268,7 @@ async fn channel_messages(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/channels/{id}/pinned", tag = "messages", summary = "Pinned messages", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn pinned(
     State(state): State<AppState>,
     caller: Caller,
@@ -269,6 +282,7 @@ async fn pinned(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/search", tag = "search", summary = "Case-insensitive substring search", params(("query" = String, Query, description = "2-200 characters"), ("channel_id" = Option<String>, Query, description = "one channel; default: all the caller's"), ("limit" = Option<u32>, Query, description = "1-100"), ("next" = Option<String>, Query, description = "cursor"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn search_messages(
     State(state): State<AppState>,
     caller: Caller,

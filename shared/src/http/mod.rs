@@ -3,6 +3,7 @@
 
 pub mod channels;
 pub mod common;
+pub mod docs;
 pub mod messages;
 pub mod uploads;
 pub mod users;
@@ -13,12 +14,30 @@ use crate::state::AppState;
 
 pub const BASE: &str = "/api/v1";
 
-/// Every endpoint group in one router (the local server, tests).
+/// Every endpoint group in one router (the local server, tests), with the
+/// OpenAPI document at `/api/v1/openapi.json`.
 pub fn app(state: AppState) -> Router {
-    common::finish(
-        users::routes(state.clone())
-            .merge(channels::routes(state.clone()))
-            .merge(messages::routes(state.clone()))
-            .merge(uploads::routes(state)),
-    )
+    let (router, api) = all().split_for_parts();
+    let document = docs::finish(api);
+    let router = router.route(
+        "/api/v1/openapi.json",
+        axum::routing::get(move || {
+            let document = document.clone();
+            async move { axum::Json(document) }
+        }),
+    );
+    common::finish(router.with_state(state))
+}
+
+/// Every group's routes with their description.
+pub fn all() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    users::api()
+        .merge(channels::api())
+        .merge(messages::api())
+        .merge(uploads::api())
+}
+
+/// The whole REST API's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    docs::finish(all().split_for_parts().1)
 }

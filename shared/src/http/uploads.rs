@@ -2,11 +2,13 @@
 
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::common::{finish, ApiQuery};
+use super::docs::Errors;
 use crate::auth::Caller;
 use crate::channels::Ctx;
 use crate::error::ApiError;
@@ -19,14 +21,17 @@ pub fn router(state: AppState) -> Router {
 }
 
 pub fn routes(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/upload/signed-url", get(signed_url))
-        .route(
-            "/api/v1/upload",
-            // Room for the multipart framing around the largest file.
-            post(direct_upload).layer(DefaultBodyLimit::max(MAX_DIRECT_UPLOAD + 64 * 1024)),
-        )
-        .with_state(state)
+    api().split_for_parts().0.with_state(state)
+}
+
+/// The routes with their OpenAPI description.
+pub fn api() -> OpenApiRouter<AppState> {
+    let (schemas, paths, upload) = routes!(direct_upload);
+    // Room for the multipart framing around the largest file.
+    let upload = upload.layer(DefaultBodyLimit::max(MAX_DIRECT_UPLOAD + 64 * 1024));
+    OpenApiRouter::new()
+        .routes(routes!(signed_url))
+        .routes((schemas, paths, upload))
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,6 +47,7 @@ fn required<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| ApiError::validation(format!("{name} is required")))
 }
 
+#[utoipa::path(get, path = "/api/v1/upload/signed-url", tag = "uploads", summary = "A presigned PUT for a new file, and where to read it", params(("file_name" = String, Query, description = ""), ("mime_type" = String, Query, description = ""), ("size" = u64, Query, description = "bytes"), ("channel_id" = String, Query, description = ""), ("user_id" = Option<String>, Query, description = "with a server token")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn signed_url(
     State(state): State<AppState>,
     caller: Caller,
@@ -65,6 +71,7 @@ async fn signed_url(
 
 /// Multipart fields: `channel_id` (text), `file` (the file, with its name
 /// and content type), and `user_id` with a server token.
+#[utoipa::path(post, path = "/api/v1/upload", tag = "uploads", summary = "Upload a small file (multipart: channel_id, file)", responses((status = 201, description = "stored", body = Object), Errors))]
 async fn direct_upload(
     State(state): State<AppState>,
     caller: Caller,

@@ -4,12 +4,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::common::{finish, ApiJson, ApiPath, ApiQuery, OptionalJson, PageParams};
+use super::docs::Errors;
 use crate::auth::{self, Caller};
 use crate::devices::{self, DeviceInput};
 use crate::error::ApiError;
@@ -24,29 +26,35 @@ pub fn router(state: AppState) -> Router {
 
 /// The routes alone, for merging with other groups.
 pub fn routes(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/health", get(health))
-        .route("/api/v1/users", post(upsert_users).get(list_users))
-        .route("/api/v1/users/{id}", get(get_user).patch(patch_user))
-        .route("/api/v1/users/{id}/deactivate", post(deactivate))
-        .route("/api/v1/users/{id}/reactivate", post(reactivate))
-        .route("/api/v1/users/{id}/token", post(mint_token))
-        .route("/api/v1/users/{id}/revoke-tokens", post(revoke_tokens))
-        .route("/api/v1/devices", post(register_device).get(list_devices))
-        .route("/api/v1/devices/{device_id}", delete(delete_device))
-        .with_state(state)
+    api().split_for_parts().0.with_state(state)
 }
 
+/// The routes with their OpenAPI description.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(upsert_users, list_users))
+        .routes(routes!(get_user, patch_user))
+        .routes(routes!(deactivate))
+        .routes(routes!(reactivate))
+        .routes(routes!(mint_token))
+        .routes(routes!(revoke_tokens))
+        .routes(routes!(register_device, list_devices))
+        .routes(routes!(delete_device))
+}
+
+#[utoipa::path(get, path = "/api/v1/health", tag = "health", summary = "Liveness, no auth", responses((status = 200, description = "OK", body = Object), Errors))]
 async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpsertBody {
     users: Vec<Profile>,
 }
 
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", summary = "Create or replace up to 100 users (server token)", request_body = UpsertBody, responses((status = 200, description = "the users as stored", body = Object), Errors))]
 #[tracing::instrument(skip_all, fields(app = %caller.app.app_id))]
 async fn upsert_users(
     State(state): State<AppState>,
@@ -64,6 +72,7 @@ struct ListUsersQuery {
     ids: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", summary = "Users by id", params(("ids" = String, Query, description = "comma-separated, up to 100")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -93,6 +102,7 @@ async fn list_users(
     Ok(Json(json!({ "users": views })))
 }
 
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", summary = "One user", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn get_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -102,6 +112,7 @@ async fn get_user(
     Ok(Json(json!({ "user": user.view() })))
 }
 
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", summary = "Set and unset profile fields (self or server)", request_body = UserPatch, params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn patch_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -117,6 +128,7 @@ async fn patch_user(
     Ok(Json(json!({ "user": user.view() })))
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{id}/deactivate", tag = "users", summary = "Deactivate a user (server)", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn deactivate(
     State(state): State<AppState>,
     caller: Caller,
@@ -127,6 +139,7 @@ async fn deactivate(
     Ok(Json(json!({ "user": user.view() })))
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{id}/reactivate", tag = "users", summary = "Reactivate a user (server)", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn reactivate(
     State(state): State<AppState>,
     caller: Caller,
@@ -140,12 +153,13 @@ async fn reactivate(
 /// Ten years: longer-lived tokens should simply have no expiry.
 const MAX_TOKEN_SECONDS: i64 = 10 * 365 * 24 * 3600;
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenBody {
     expires_in: Option<i64>,
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{id}/token", tag = "users", summary = "Mint a user token (server)", request_body(content = Option<TokenBody>, description = "optional"), params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn mint_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -173,6 +187,7 @@ async fn mint_token(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{id}/revoke-tokens", tag = "users", summary = "Refuse tokens issued before now (self or server)", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn revoke_tokens(
     State(state): State<AppState>,
     caller: Caller,
@@ -188,6 +203,7 @@ async fn revoke_tokens(
     Ok(Json(json!({ "user_id": id, "tokens_revoked_at": at })))
 }
 
+#[utoipa::path(post, path = "/api/v1/devices", tag = "devices", summary = "Register a push device", request_body = DeviceInput, responses((status = 201, description = "registered (200 when updated)", body = Object), Errors))]
 async fn register_device(
     State(state): State<AppState>,
     caller: Caller,
@@ -213,6 +229,7 @@ struct DevicesQuery {
     page: PageParams,
 }
 
+#[utoipa::path(get, path = "/api/v1/devices", tag = "devices", summary = "The user's devices", params(("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn list_devices(
     State(state): State<AppState>,
     caller: Caller,
@@ -235,6 +252,7 @@ struct UserQuery {
     user_id: Option<UserId>,
 }
 
+#[utoipa::path(delete, path = "/api/v1/devices/{device_id}", tag = "devices", summary = "Delete a device", params(("device_id" = String, Path, description = "the push token"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 204, description = "deleted"), Errors))]
 async fn delete_device(
     State(state): State<AppState>,
     caller: Caller,

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId};
 use crate::keys;
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DraftInput {
     pub text: Option<String>,
@@ -20,6 +20,7 @@ pub struct DraftInput {
     pub attachments: Vec<Attachment>,
     pub parent_id: Option<MessageId>,
     pub quoted_message_id: Option<MessageId>,
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     pub user_id: Option<crate::ids::UserId>,
 }

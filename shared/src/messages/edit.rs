@@ -11,12 +11,13 @@ use crate::error::ApiError;
 use crate::ids::MessageId;
 use crate::keys;
 
-#[derive(Debug, Default, Deserialize, Validate)]
+#[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageEdit {
     pub text: Option<String>,
     #[validate(nested)]
     pub attachments: Option<Vec<Attachment>>,
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     /// With a server token: who edits (recorded).
     pub user_id: Option<crate::ids::UserId>,

@@ -12,7 +12,7 @@ use crate::ids::{AppId, ChannelId, MessageId, UserId};
 use crate::keys::{self, Key};
 use crate::users::User;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageType {
     #[default]
@@ -23,7 +23,7 @@ pub enum MessageType {
     Deleted,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Validate)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Attachment {
     /// image, video, audio, file, or an app's own kind.

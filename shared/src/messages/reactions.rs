@@ -13,7 +13,7 @@ use crate::keys;
 
 pub const MAX_TYPE_LEN: usize = 32;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReactionInput {
     #[serde(rename = "type")]

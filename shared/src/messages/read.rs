@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId};
 use crate::keys::{self, Key};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarkRead {
     /// Read up to and including this message; default: the latest.

@@ -16,7 +16,7 @@ use crate::keys::{self, Key};
 
 pub const MAX_ATTACHMENTS: usize = 30;
 
-#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
     pub channel_id: ChannelId,
@@ -27,6 +27,7 @@ pub struct SendMessage {
     pub kind: Option<MessageType>,
     #[serde(default)]
     pub silent: bool,
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     #[serde(default)]
     pub mentions: Vec<UserId>,

@@ -18,6 +18,7 @@ mod message_edit;
 mod message_history;
 mod message_send;
 mod message_tenancy;
+mod openapi;
 mod permissions;
 mod reactions;
 mod read_state;

@@ -1,0 +1,97 @@
+//! The OpenAPI document, generated from the routers themselves: every route
+//! is registered through `utoipa_axum` together with its `#[utoipa::path]`
+//! annotation, so the document cannot drift from what is served.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{InfoBuilder, OpenApi, SecurityRequirement};
+
+/// The public error shape.
+#[derive(utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// e.g. `validation_error`, `invalid_signature`, `forbidden`.
+    pub code: String,
+    pub message: String,
+    /// Seconds until a retry can succeed (429 only).
+    pub retry_after: Option<u64>,
+}
+
+/// The error responses every authenticated endpoint may give.
+#[allow(dead_code)]
+#[derive(utoipa::IntoResponses)]
+pub enum Errors {
+    #[response(
+        status = 400,
+        description = "Invalid request (validation, malformed JSON, bad cursor)"
+    )]
+    BadRequest(ErrorBody),
+    #[response(status = 401, description = "Missing or invalid API key or token")]
+    Unauthorized(ErrorBody),
+    #[response(
+        status = 403,
+        description = "Not allowed (permission, ban, frozen channel)"
+    )]
+    Forbidden(ErrorBody),
+    #[response(status = 404, description = "Not found in this app")]
+    NotFound(ErrorBody),
+    #[response(status = 409, description = "Conflict (concurrent change, id taken)")]
+    Conflict(ErrorBody),
+    #[response(status = 413, description = "Too large")]
+    TooLarge(ErrorBody),
+    #[response(
+        status = 429,
+        description = "Slow mode or rate limit, with retry_after"
+    )]
+    RateLimited(ErrorBody),
+}
+
+/// Adds the document's info and security schemes: every operation but the
+/// health check needs the API key and a bearer token.
+pub fn finish(mut api: OpenApi) -> OpenApi {
+    api.info = InfoBuilder::new()
+        .title("Chat backend REST API")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Multi-tenant chat: users, devices, channels, messages, uploads. Errors are \
+             {\"error\": {\"code\", \"message\"}}. Lists page with `limit` and an opaque `next`.",
+        ))
+        .build();
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "api_key",
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
+    );
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        ),
+    );
+    let secured = SecurityRequirement::new("api_key", Vec::<String>::new())
+        .add("bearer", Vec::<String>::new());
+    for (path, item) in api.paths.paths.iter_mut() {
+        if path.ends_with("/health") || path.ends_with("/openapi.json") {
+            continue;
+        }
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation.security = Some(vec![secured.clone()]);
+        }
+    }
+    api
+}
