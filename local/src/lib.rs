@@ -136,6 +136,8 @@ impl Stack {
             websocket_endpoint: Some(format!("http://{ws_addr}")),
             fanout_concurrency: options.fanout_concurrency,
             s3_endpoint: Some(s3_url.clone()),
+            // Browser apps on other local ports may call the API.
+            cors_origin: Some("*".into()),
             upload_url_ttl: options.upload_url_ttl,
             ..Config::default()
         };

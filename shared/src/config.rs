@@ -33,6 +33,9 @@ pub struct Config {
     /// A public or CDN base for reading uploads (`CHAT_UPLOADS_PUBLIC_BASE`);
     /// unset: `file_url` is a presigned GET.
     pub uploads_public_base: Option<String>,
+    /// The origin browsers may call the REST API from (`CHAT_CORS_ORIGIN`,
+    /// `*` for any); unset: no CORS headers.
+    pub cors_origin: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +56,7 @@ impl Default for Config {
             s3_endpoint: None,
             upload_url_ttl: Duration::from_secs(900),
             uploads_public_base: None,
+            cors_origin: None,
         }
     }
 }
@@ -75,6 +79,7 @@ impl Config {
             config.uploads_bucket = bucket;
         }
         config.s3_endpoint = get("CHAT_S3_ENDPOINT").filter(|e| !e.is_empty());
+        config.cors_origin = get("CHAT_CORS_ORIGIN").filter(|e| !e.is_empty());
         config.uploads_public_base = get("CHAT_UPLOADS_PUBLIC_BASE").filter(|e| !e.is_empty());
         if let Some(secs) = get("CHAT_UPLOAD_URL_SECONDS") {
             let secs: u64 = secs

@@ -68,6 +68,8 @@ async fn invoke(
         http::channels::router(state)
     } else if event.starts_with("rest-messages") || event.starts_with("rest-channel-history") {
         http::messages::router(state)
+    } else if event.starts_with("rest-upload") {
+        http::uploads::router(state)
     } else {
         http::users::router(state)
     };

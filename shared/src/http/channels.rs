@@ -24,7 +24,8 @@ use crate::realtime::publish;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
-    finish(routes(state))
+    let config = state.config.clone();
+    finish(routes(state), &config)
 }
 
 pub fn routes(state: AppState) -> Router {

@@ -92,9 +92,43 @@ async fn method_not_allowed() -> impl IntoResponse {
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
 }
 
-/// Adds the JSON 404/405 fallbacks; call once on the final router.
-pub fn finish(router: Router) -> Router {
-    router
+/// Adds the JSON 404/405 fallbacks and CORS; call once on the final router.
+pub fn finish(router: Router, config: &crate::config::Config) -> Router {
+    let router = router
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    match cors(config) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    }
+}
+
+/// Browsers calling the API from another origin need CORS headers on every
+/// response (API Gateway only answers the preflight).
+fn cors(config: &crate::config::Config) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{header, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origin = config.cors_origin.as_deref()?;
+    let allow = if origin == "*" {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::exact(HeaderValue::from_str(origin).ok()?)
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                "x-api-key".parse().ok()?,
+            ]),
+    )
 }

@@ -26,7 +26,8 @@ pub fn app(state: AppState) -> Router {
             async move { axum::Json(document) }
         }),
     );
-    common::finish(router.with_state(state))
+    let config = state.config.clone();
+    common::finish(router.with_state(state), &config)
 }
 
 /// Every group's routes with their description.

@@ -17,7 +17,8 @@ use crate::state::AppState;
 use crate::uploads::{self, SignRequest, MAX_DIRECT_UPLOAD};
 
 pub fn router(state: AppState) -> Router {
-    finish(routes(state))
+    let config = state.config.clone();
+    finish(routes(state), &config)
 }
 
 pub fn routes(state: AppState) -> Router {

@@ -21,7 +21,8 @@ use crate::users::{self, Profile, UserPatch};
 
 /// The users function's router, ready to serve.
 pub fn router(state: AppState) -> Router {
-    finish(routes(state))
+    let config = state.config.clone();
+    finish(routes(state), &config)
 }
 
 /// The routes alone, for merging with other groups.

@@ -18,3 +18,37 @@ async fn unknown_routes_and_methods_get_json_errors() {
         .await
         .assert_error(405, "method_not_allowed");
 }
+
+#[tokio::test]
+async fn browsers_get_cors_headers() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url("/health"))
+        .header("Origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let preflight = app
+        .http
+        .request(Method::OPTIONS, app.url("/messages"))
+        .header("Origin", "http://localhost:5173")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization,x-api-key,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        allowed.contains("x-api-key") && allowed.contains("authorization"),
+        "{allowed}"
+    );
+}
