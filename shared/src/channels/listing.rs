@@ -12,7 +12,7 @@ use super::{Channel, ChannelType, Ctx, Member, Membership};
 use crate::db::{Db, PageRequest};
 use crate::error::ApiError;
 use crate::ids::ChannelId;
-use crate::keys::{self, Key};
+use crate::keys;
 
 /// Unread counts stop here; clients show "99+".
 pub const UNREAD_CAP: usize = 100;
@@ -43,37 +43,11 @@ pub async fn my_channels(db: &Db, ctx: &Ctx, options: ListOptions) -> Result<Val
     let app = &ctx.app.app_id;
     let after = options.cursor.as_deref().map(decode_cursor).transpose()?;
 
-    let partition = keys::user_partition(app, &user);
-    let mut memberships: Vec<Membership> = Vec::new();
-    let mut request = PageRequest {
-        limit: 1000,
-        cursor: None,
-        forward: true,
-    };
-    loop {
-        let page = db
-            .query::<Membership>(&partition, keys::MEMBERSHIP_PREFIX, &request)
-            .await?;
-        memberships.extend(page.items);
-        match page.next {
-            Some(next) => request.cursor = Some(next),
-            None => break,
-        }
-    }
-    let channel_keys: Vec<Key> = memberships
-        .iter()
-        .map(|m| keys::channel(app, &m.channel_id))
-        .collect();
-    let channels: Vec<Channel> = db.batch_get(&channel_keys).await?;
-
-    let mut rows: Vec<(Channel, Membership)> = channels
+    let mut rows: Vec<(Channel, Membership)> = super::my_memberships(db, app, &user)
+        .await?
         .into_iter()
-        .filter(|c| c.deleted_at.is_none())
-        .filter(|c| options.kind.is_none_or(|k| c.kind == k))
-        .filter_map(|c| {
-            let membership = memberships.iter().find(|m| m.channel_id == c.id)?.clone();
-            (!membership.is_hidden(&c)).then_some((c, membership))
-        })
+        .filter(|(c, _)| options.kind.is_none_or(|k| c.kind == k))
+        .filter(|(c, m)| !m.is_hidden(c))
         .collect();
     // Newest activity first; the id breaks ties so the order is total.
     rows.sort_by(|(a, _), (b, _)| b.activity().cmp(a.activity()).then_with(|| b.id.cmp(&a.id)));

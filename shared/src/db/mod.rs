@@ -619,6 +619,29 @@ impl Db {
         .await
     }
 
+    /// Every item of `pk` under `sk_prefix`, reading `page_size` at a time.
+    pub async fn query_all<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        page_size: i32,
+    ) -> Result<Vec<T>, DbError> {
+        let mut page = PageRequest {
+            limit: page_size,
+            cursor: None,
+            forward: true,
+        };
+        let mut out = Vec::new();
+        loop {
+            let result = self.query::<T>(pk, sk_prefix, &page).await?;
+            out.extend(result.items);
+            match result.next {
+                Some(next) => page.cursor = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// Runs a query on the table or GSI1: one DynamoDB request, one page.
     #[tracing::instrument(level = "debug", skip(self, query), fields(pk = %query.pk))]
     pub async fn run<T: DeserializeOwned>(&self, query: &Query<'_>) -> Result<Page<T>, DbError> {

@@ -10,7 +10,7 @@ use crate::channels::{listing, load, Channel, Ctx, Member, Membership};
 use crate::db::{Cond, Db, Entity, PageRequest, Query, SortCond, UpdateSpec};
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId};
-use crate::keys::{self, Key};
+use crate::keys;
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -161,43 +161,11 @@ pub async fn read_by(
 pub async fn unread(db: &Db, ctx: &Ctx) -> Result<Value, ApiError> {
     let user = ctx.require_user()?.clone();
     let app = &ctx.app.app_id;
-    let partition = keys::user_partition(app, &user);
-    let mut memberships: Vec<Membership> = Vec::new();
-    let mut page = PageRequest {
-        limit: 1000,
-        cursor: None,
-        forward: true,
-    };
-    loop {
-        let result = db
-            .query::<Membership>(&partition, keys::MEMBERSHIP_PREFIX, &page)
-            .await?;
-        memberships.extend(result.items);
-        match result.next {
-            Some(next) => page.cursor = Some(next),
-            None => break,
-        }
-    }
-    let channel_keys: Vec<Key> = memberships
-        .iter()
-        .map(|m| keys::channel(app, &m.channel_id))
-        .collect();
-    let channels: Vec<Channel> = db.batch_get(&channel_keys).await?;
-    let counts = futures::future::try_join_all(
-        channels
-            .iter()
-            .filter(|c| c.deleted_at.is_none())
-            .filter_map(|c| {
-                memberships
-                    .iter()
-                    .find(|m| m.channel_id == c.id)
-                    .map(|m| (c, m))
-            })
-            .map(|(c, m)| async move {
-                let n = listing::unread_count(db, app, &c.id, c, m).await?;
-                Ok::<_, ApiError>((c.id.clone(), n))
-            }),
-    )
+    let rows = crate::channels::my_memberships(db, app, &user).await?;
+    let counts = futures::future::try_join_all(rows.iter().map(|(c, m)| async move {
+        let n = listing::unread_count(db, app, &c.id, c, m).await?;
+        Ok::<_, ApiError>((c.id.clone(), n))
+    }))
     .await?;
     let total: usize = counts.iter().map(|(_, n)| n).sum();
     let per_channel: Vec<Value> = counts

@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{render, Message, MessageType};
-use crate::channels::{load, Channel, Ctx, Membership};
+use crate::channels::{load, Channel, Ctx};
 use crate::db::{Db, Entity, Filter, PageRequest, Query, SortCond};
 use crate::error::ApiError;
 use crate::ids::ChannelId;
-use crate::keys::{self, Key};
+use crate::keys;
 
 /// DynamoDB query pages one search request may read.
 pub const READ_BUDGET: usize = 10;
@@ -160,33 +160,11 @@ pub async fn search(db: &Db, ctx: &Ctx, query: SearchQuery) -> Result<Value, Api
 
 async fn my_readable_channels(db: &Db, ctx: &Ctx) -> Result<Vec<Channel>, ApiError> {
     let user = ctx.require_user()?.clone();
-    let app = &ctx.app.app_id;
-    let mut memberships: Vec<Membership> = Vec::new();
-    let mut page = PageRequest {
-        limit: 1000,
-        cursor: None,
-        forward: true,
-    };
-    loop {
-        let result = db
-            .query::<Membership>(
-                &keys::user_partition(app, &user),
-                keys::MEMBERSHIP_PREFIX,
-                &page,
-            )
-            .await?;
-        memberships.extend(result.items);
-        match result.next {
-            Some(next) => page.cursor = Some(next),
-            None => break,
-        }
-    }
-    let channel_keys: Vec<Key> = memberships
-        .iter()
-        .map(|m| keys::channel(app, &m.channel_id))
+    let mut channels: Vec<Channel> = crate::channels::my_memberships(db, &ctx.app.app_id, &user)
+        .await?
+        .into_iter()
+        .map(|(c, _)| c)
         .collect();
-    let mut channels: Vec<Channel> = db.batch_get(&channel_keys).await?;
-    channels.retain(|c| c.deleted_at.is_none());
     channels.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(channels)
 }

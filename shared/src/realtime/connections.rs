@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::json;
 
-use crate::db::{Cond, Db, DbError, Entity, PageRequest, UpdateSpec};
+use crate::db::{Cond, Db, DbError, Entity, UpdateSpec};
 use crate::error::ApiError;
 use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
 use crate::keys::{self, Key};
@@ -171,21 +171,11 @@ fn ids_of(user: &User) -> Vec<ConnectionId> {
 
 /// The connections watching a channel (all pages), with their users.
 pub async fn watchers(db: &Db, app: &AppId, channel: &ChannelId) -> Result<Vec<Watch>, ApiError> {
-    let partition = keys::channel_partition(app, channel);
-    let mut page = PageRequest {
-        limit: 100,
-        cursor: None,
-        forward: true,
-    };
-    let mut out = Vec::new();
-    loop {
-        let result = db
-            .query::<Watch>(&partition, keys::WATCH_PREFIX, &page)
-            .await?;
-        out.extend(result.items);
-        match result.next {
-            Some(next) => page.cursor = Some(next),
-            None => return Ok(out),
-        }
-    }
+    Ok(db
+        .query_all(
+            &keys::channel_partition(app, channel),
+            keys::WATCH_PREFIX,
+            100,
+        )
+        .await?)
 }

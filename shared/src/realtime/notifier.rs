@@ -14,7 +14,7 @@ use super::connections;
 use super::events::{payload, Event};
 use crate::channels::Member;
 use crate::config::Config;
-use crate::db::{Db, PageRequest};
+use crate::db::Db;
 use crate::error::{ApiError, DisplayChain};
 use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
 use crate::keys;
@@ -125,25 +125,16 @@ impl Notifier {
         let users: BTreeSet<UserId> = match audience {
             Audience::Only(user) => BTreeSet::from([user.clone()]),
             Audience::Members | Audience::Except(_) => {
-                let mut users = BTreeSet::new();
-                let partition = keys::channel_partition(app, channel);
                 // Member items are small: 1,000 a request keeps most channels to one read.
-                let mut page = PageRequest {
-                    limit: 1000,
-                    cursor: None,
-                    forward: true,
-                };
-                loop {
-                    let result = self
-                        .db
-                        .query::<Member>(&partition, keys::MEMBER_PREFIX, &page)
-                        .await?;
-                    users.extend(result.items.into_iter().map(|m| m.user_id));
-                    match result.next {
-                        Some(next) => page.cursor = Some(next),
-                        None => break,
-                    }
-                }
+                let members: Vec<Member> = self
+                    .db
+                    .query_all(
+                        &keys::channel_partition(app, channel),
+                        keys::MEMBER_PREFIX,
+                        1000,
+                    )
+                    .await?;
+                let mut users: BTreeSet<UserId> = members.into_iter().map(|m| m.user_id).collect();
                 if let Audience::Except(user) = audience {
                     users.remove(user);
                 }

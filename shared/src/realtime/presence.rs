@@ -6,52 +6,19 @@ use std::collections::BTreeSet;
 use serde_json::json;
 
 use super::events::Event;
-use crate::channels::{Member, Membership};
-use crate::db::{Cond, Db, PageRequest, UpdateSpec};
+use crate::channels::Member;
+use crate::db::{Cond, Db, UpdateSpec};
 use crate::error::ApiError;
 use crate::ids::{AppId, UserId};
 use crate::keys;
 
 /// Users who share at least one channel with `user` (not `user`).
 pub async fn peers(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<UserId>, ApiError> {
-    let mut channels = Vec::new();
-    let mut page = PageRequest {
-        limit: 1000,
-        cursor: None,
-        forward: true,
-    };
-    loop {
-        let result = db
-            .query::<Membership>(
-                &keys::user_partition(app, user),
-                keys::MEMBERSHIP_PREFIX,
-                &page,
-            )
-            .await?;
-        channels.extend(result.items.into_iter().map(|m| m.channel_id));
-        match result.next {
-            Some(next) => page.cursor = Some(next),
-            None => break,
-        }
-    }
     let mut peers = BTreeSet::new();
-    for channel in channels {
-        let partition = keys::channel_partition(app, &channel);
-        let mut page = PageRequest {
-            limit: 100,
-            cursor: None,
-            forward: true,
-        };
-        loop {
-            let result = db
-                .query::<Member>(&partition, keys::MEMBER_PREFIX, &page)
-                .await?;
-            peers.extend(result.items.into_iter().map(|m| m.user_id));
-            match result.next {
-                Some(next) => page.cursor = Some(next),
-                None => break,
-            }
-        }
+    for (channel, _) in crate::channels::my_memberships(db, app, user).await? {
+        let partition = keys::channel_partition(app, &channel.id);
+        let members: Vec<Member> = db.query_all(&partition, keys::MEMBER_PREFIX, 1000).await?;
+        peers.extend(members.into_iter().map(|m| m.user_id));
     }
     peers.remove(user);
     Ok(peers.into_iter().collect())
