@@ -1,0 +1,406 @@
+//! `chat-bench`: load and fan-out benchmarks against the in-process local
+//! stack, over real WebSocket clients. Prints figures and writes them as JSON.
+//!
+//! ```sh
+//! cargo run --release -p chat-local --bin chat-bench -- load      # 1000 clients, 100 channels, 200 msg/s, 30 s
+//! cargo run --release -p chat-local --bin chat-bench -- fanout    # 1000 connections, 20 ms per post
+//! ```
+
+// A benchmark stops at the first failed set-up step: that is its report.
+#![allow(clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chat_local::gateway::GatewayOptions;
+use chat_local::{Stack, StackOptions};
+use chat_shared::apps;
+use chat_shared::auth;
+use chat_shared::channels::{members, service, Ctx};
+use chat_shared::ids::{ChannelId, UserId};
+use chat_shared::users::{self, Profile};
+use clap::{Parser, Subcommand};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Parser)]
+#[command(about = "Benchmarks of the chat backend on the local stack")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+    /// Where the figures are written as JSON.
+    #[arg(long, global = true, default_value = "bench-results.json")]
+    json: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// N clients over M channels send at a target rate for T seconds.
+    Load {
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        #[arg(long, default_value_t = 100)]
+        channels: usize,
+        /// Messages per second, in total.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
+    /// One message to a channel whose members hold this many connections.
+    Fanout {
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+        /// Latency injected into every management-API post.
+        #[arg(long, default_value_t = 20)]
+        post_delay_ms: u64,
+        /// Posts in flight per fan-out (CHAT_FANOUT_CONCURRENCY).
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
+}
+
+type Receipts = Arc<Mutex<Vec<(String, Instant)>>>;
+
+struct Client {
+    sink: futures::stream::SplitSink<
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+        Message,
+    >,
+}
+
+/// Connects a user and records every `message.new` it receives (by text)
+/// and every ack.
+async fn connect(
+    stack: &Stack,
+    key: &str,
+    token: &str,
+    receipts: Receipts,
+    acks: Receipts,
+) -> Client {
+    let url = format!("{}/?api_key={key}&token={token}", stack.ws_url);
+    let (stream, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connects");
+    let (sink, mut read) = stream.split();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = read.next().await {
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let Ok(event) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            let now = Instant::now();
+            match event["type"].as_str() {
+                Some("message.new") => {
+                    if let Some(t) = event["message"]["text"].as_str() {
+                        receipts.lock().expect("lock").push((t.to_string(), now));
+                    }
+                }
+                Some("ack") if event["ok"] == true => {
+                    if let Some(id) = event["request_id"].as_str() {
+                        acks.lock().expect("lock").push((id.to_string(), now));
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    Client { sink }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+async fn setup(stack: &Stack, users: usize) -> (apps::App, Vec<(UserId, String)>) {
+    let app = apps::create_app(&stack.state.db, None, "bench")
+        .await
+        .expect("app");
+    let ids: Vec<UserId> = (0..users)
+        .map(|i| UserId::parse(format!("u{i:05}")).expect("id"))
+        .collect();
+    for chunk in ids.chunks(100) {
+        let profiles = chunk
+            .iter()
+            .map(|id| Profile {
+                id: Some(id.clone()),
+                ..Profile::default()
+            })
+            .collect();
+        users::upsert_users(&stack.state.db, &app, profiles)
+            .await
+            .expect("users");
+    }
+    let tokens = ids
+        .into_iter()
+        .map(|id| {
+            let token = auth::mint_user_token(&app.api_secret, &id, None).expect("token");
+            (id, token)
+        })
+        .collect();
+    (app, tokens)
+}
+
+/// A channel with these members (created in batches under the transaction limit).
+async fn channel(stack: &Stack, app: &apps::App, members_of: &[UserId], name: &str) -> ChannelId {
+    let ctx = Ctx {
+        app: Arc::new(app.clone()),
+        server: true,
+        user: None,
+    };
+    let input: service::CreateChannel =
+        serde_json::from_value(json!({ "type": "group", "id": name })).expect("input");
+    let (channel, _) = service::create(&stack.state.db, &ctx, input)
+        .await
+        .expect("channel");
+    let access = chat_shared::channels::load(&stack.state.db, &ctx, &channel.id)
+        .await
+        .expect("load");
+    for chunk in members_of.chunks(chat_shared::channels::MAX_MEMBERS_PER_WRITE) {
+        let add: members::AddMembers =
+            serde_json::from_value(json!({ "user_ids": chunk })).expect("add");
+        members::add(&stack.state.db, &ctx, &access, add)
+            .await
+            .expect("members");
+    }
+    channel.id
+}
+
+async fn load(clients: usize, channels: usize, rate: u64, seconds: u64) -> Value {
+    let stack = Stack::start(StackOptions::ephemeral())
+        .await
+        .expect("stack");
+    let (app, users) = setup(&stack, clients).await;
+    let mut channel_of = Vec::with_capacity(clients);
+    let mut channel_ids = Vec::new();
+    for c in 0..channels {
+        let members: Vec<UserId> = users
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % channels == c)
+            .map(|(_, u)| u.0.clone())
+            .collect();
+        channel_ids.push(channel(&stack, &app, &members, &format!("ch{c:04}")).await);
+    }
+    for i in 0..clients {
+        channel_of.push(i % channels);
+    }
+    let members_per_channel: Vec<usize> = (0..channels)
+        .map(|c| channel_of.iter().filter(|x| **x == c).count())
+        .collect();
+
+    let receipts: Vec<Receipts> = (0..clients).map(|_| Arc::default()).collect();
+    let acks: Receipts = Arc::default();
+    let started = Instant::now();
+    let mut sockets = Vec::with_capacity(clients);
+    for (i, (_, token)) in users.iter().enumerate() {
+        sockets.push(
+            connect(
+                &stack,
+                &app.api_key,
+                token,
+                receipts[i].clone(),
+                acks.clone(),
+            )
+            .await,
+        );
+    }
+    println!(
+        "{clients} clients connected in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let total = rate * seconds;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let mut sent_at: HashMap<String, (Instant, usize)> = HashMap::new();
+    let mut ticker = tokio::time::interval(interval);
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let run = Instant::now();
+    for n in 0..total {
+        ticker.tick().await;
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let sender = (seed % clients as u64) as usize;
+        let text = format!("bench-{n}");
+        let frame = json!({
+            "action": "message.send",
+            "request_id": text,
+            "channel_id": channel_ids[channel_of[sender]],
+            "text": text,
+        });
+        sent_at.insert(text, (Instant::now(), channel_of[sender]));
+        if sockets[sender]
+            .sink
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .is_err()
+        {
+            eprintln!("client {sender} closed");
+        }
+    }
+    let send_time = run.elapsed().as_secs_f64();
+    // Let deliveries drain.
+    let mut previous = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now: usize = receipts.iter().map(|r| r.lock().expect("lock").len()).sum();
+        if now == previous {
+            break;
+        }
+        previous = now;
+    }
+    let acked: HashMap<String, Instant> = acks.lock().expect("lock").iter().cloned().collect();
+    let mut latencies = Vec::new();
+    let mut delivered = 0usize;
+    let mut duplicated = 0usize;
+    let mut lost = 0usize;
+    for (i, receipt) in receipts.iter().enumerate() {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let receipt = receipt.lock().expect("lock");
+        for (text, at) in receipt.iter() {
+            *seen.entry(text.as_str()).or_default() += 1;
+            if let Some((sent, _)) = sent_at.get(text) {
+                latencies.push(at.duration_since(*sent).as_secs_f64() * 1000.0);
+            }
+        }
+        delivered += receipt.len();
+        duplicated += seen
+            .values()
+            .filter(|n| **n > 1)
+            .map(|n| n - 1)
+            .sum::<usize>();
+        // Every acknowledged message of this client's channel must have arrived.
+        for (text, (_, channel)) in &sent_at {
+            if *channel == channel_of[i]
+                && acked.contains_key(text)
+                && !seen.contains_key(text.as_str())
+            {
+                lost += 1;
+            }
+        }
+    }
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let expected: usize = sent_at
+        .iter()
+        .filter(|(t, _)| acked.contains_key(*t))
+        .map(|(_, (_, c))| members_per_channel[*c])
+        .sum();
+    let result = json!({
+        "benchmark": "load",
+        "clients": clients, "channels": channels, "target_rate": rate, "seconds": seconds,
+        "sent": total, "acknowledged": acked.len(), "expected_deliveries": expected,
+        "delivered": delivered, "lost": lost, "duplicated": duplicated,
+        "send_seconds": send_time,
+        "achieved_send_rate": total as f64 / send_time,
+        "delivered_per_second": delivered as f64 / run.elapsed().as_secs_f64(),
+        "latency_ms": {
+            "p50": percentile(&latencies, 0.50), "p95": percentile(&latencies, 0.95),
+            "p99": percentile(&latencies, 0.99), "max": latencies.last().copied().unwrap_or(0.0),
+        },
+    });
+    assert_eq!(lost, 0, "acknowledged messages were lost");
+    assert_eq!(duplicated, 0, "messages were delivered twice");
+    result
+}
+
+async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize) -> Value {
+    let options = StackOptions {
+        gateway: GatewayOptions {
+            post_delay: Duration::from_millis(post_delay_ms),
+            ..GatewayOptions::default()
+        },
+        fanout_concurrency: concurrency,
+        ..StackOptions::ephemeral()
+    };
+    let stack = Stack::start(options).await.expect("stack");
+    // 10 connections per user, as several devices and tabs would.
+    let users_needed = connections.div_ceil(10);
+    let (app, users) = setup(&stack, users_needed + 1).await;
+    let ids: Vec<UserId> = users.iter().map(|u| u.0.clone()).collect();
+    let channel_id = channel(&stack, &app, &ids, "big").await;
+    let receipts: Receipts = Arc::default();
+    let acks: Receipts = Arc::default();
+    let mut sockets = Vec::new();
+    for n in 0..connections {
+        let (_, token) = &users[1 + n % users_needed];
+        sockets.push(connect(&stack, &app.api_key, token, receipts.clone(), acks.clone()).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ctx = Ctx {
+        app: Arc::new(app.clone()),
+        server: false,
+        user: Some(users[0].0.clone()),
+    };
+    let input: chat_shared::messages::send::SendMessage =
+        serde_json::from_value(json!({ "channel_id": channel_id, "text": "fan-out" }))
+            .expect("input");
+    let started = Instant::now();
+    let (message, _) =
+        chat_shared::messages::send::send(&stack.state.db, &stack.state.storage, &ctx, input)
+            .await
+            .expect("send");
+    let send_done = started.elapsed();
+    let delivery =
+        chat_shared::realtime::publish::message(&stack.state, &ctx, "message.new", &message).await;
+    let fanout_done = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while receipts.lock().expect("lock").len() < connections && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let receipt = receipts.lock().expect("lock");
+    let last = receipt
+        .iter()
+        .map(|(_, at)| *at)
+        .max()
+        .map(|at| at.duration_since(started));
+    json!({
+        "benchmark": "fanout",
+        "connections": connections, "post_delay_ms": post_delay_ms, "concurrency": concurrency,
+        "posts_sent": delivery.sent, "gone": delivery.gone, "failed": delivery.failed,
+        "received": receipt.len(),
+        "send_ms": send_done.as_secs_f64() * 1000.0,
+        "fanout_ms": fanout_done.as_secs_f64() * 1000.0 - send_done.as_secs_f64() * 1000.0,
+        "last_delivery_ms": last.map(|d| d.as_secs_f64() * 1000.0),
+        "floor_ms": (connections.div_ceil(concurrency) as u64 * post_delay_ms),
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Load {
+            clients,
+            channels,
+            rate,
+            seconds,
+        } => load(clients, channels.max(1), rate.max(1), seconds).await,
+        Command::Fanout {
+            connections,
+            post_delay_ms,
+            concurrency,
+        } => fanout(connections, post_delay_ms, concurrency.max(1)).await,
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&result).unwrap_or_default()
+    );
+    if let Err(err) = std::fs::write(
+        &args.json,
+        serde_json::to_vec_pretty(&result).unwrap_or_default(),
+    ) {
+        eprintln!("could not write {}: {err}", args.json);
+    }
+}
