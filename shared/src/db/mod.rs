@@ -379,17 +379,7 @@ impl Db {
             .set_expression_attribute_values(values)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(DbError::ConditionFailed)
-            }
-            Err(err) => Err(DbError::sdk(err)),
-        }
+        written(result)
     }
 
     /// Deletes one item under a condition.
@@ -406,17 +396,7 @@ impl Db {
             .set_expression_attribute_values(values)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(DbError::ConditionFailed)
-            }
-            Err(err) => Err(DbError::sdk(err)),
-        }
+        written(result)
     }
 
     /// A put for [`Db::transact`].
@@ -712,17 +692,7 @@ impl Db {
             .set_expression_attribute_values(values)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(DbError::ConditionFailed)
-            }
-            Err(err) => Err(DbError::sdk(err)),
-        }
+        written(result)
     }
 
     /// An update for [`Db::transact`].
@@ -775,6 +745,21 @@ impl Db {
                 None => return Ok(total),
             }
         }
+    }
+}
+
+/// The outcome of a conditional write: a failed condition is its own error.
+fn written<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<(), DbError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(err) if err.code() == Some("ConditionalCheckFailedException") => {
+            Err(DbError::ConditionFailed)
+        }
+        Err(err) => Err(DbError::sdk(err)),
     }
 }
 
