@@ -72,7 +72,7 @@ struct ActingQuery {
     page: PageParams,
 }
 
-#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", summary = "Create a channel (200 with the existing one for a distinct member set)", request_body = service::CreateChannel, responses((status = 201, description = "created", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", summary = "Create a channel (200 with the existing one for a distinct member set)", request_body = service::CreateChannel, responses((status = 201, description = "created", body = Object), (status = 200, description = "the existing distinct channel", body = Object), Errors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,

@@ -61,6 +61,16 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
         ))
         .build();
     let components = api.components.get_or_insert_with(Default::default);
+    // The error responses refer to these by name.
+    {
+        use utoipa::{PartialSchema, ToSchema};
+        components
+            .schemas
+            .insert(ErrorBody::name().into_owned(), ErrorBody::schema());
+        components
+            .schemas
+            .insert(ErrorDetail::name().into_owned(), ErrorDetail::schema());
+    }
     components.add_security_scheme(
         "api_key",
         SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),

@@ -64,7 +64,7 @@ async fn rendered(db: &Db, ctx: &Ctx, message: &Message) -> Result<Value, ApiErr
     Ok(views.pop().unwrap_or(Value::Null))
 }
 
-#[utoipa::path(post, path = "/api/v1/messages", tag = "messages", summary = "Send a message (201; 200 for a retry with the same client id)", request_body = send::SendMessage, responses((status = 201, description = "sent", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/messages", tag = "messages", summary = "Send a message (201; 200 for a retry with the same client id)", request_body = send::SendMessage, responses((status = 201, description = "sent", body = Object), (status = 200, description = "a retry: the stored message", body = Object), Errors))]
 async fn send_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -116,7 +116,7 @@ struct DeleteQuery {
     user_id: Option<UserId>,
 }
 
-#[utoipa::path(delete, path = "/api/v1/messages/{id}", tag = "messages", summary = "Soft-delete a message, or hard-delete with hard=true (204)", params(("id" = String, Path, description = "message id"), ("hard" = Option<bool>, Query, description = "remove the message and its reactions"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(delete, path = "/api/v1/messages/{id}", tag = "messages", summary = "Soft-delete a message, or hard-delete with hard=true (204)", params(("id" = String, Path, description = "message id"), ("hard" = Option<bool>, Query, description = "remove the message and its reactions"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "soft-deleted: the placeholder", body = Object), (status = 204, description = "hard-deleted"), Errors))]
 async fn delete_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -183,7 +183,7 @@ async fn unpin(
     pinning(state, caller, id, acting, false).await
 }
 
-#[utoipa::path(post, path = "/api/v1/messages/{id}/reactions", tag = "reactions", summary = "Add a reaction (201; 200 when it existed)", request_body = reactions::ReactionInput, params(("id" = String, Path, description = "message id")), responses((status = 201, description = "added", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/messages/{id}/reactions", tag = "reactions", summary = "Add a reaction (201; 200 when it existed)", request_body = reactions::ReactionInput, params(("id" = String, Path, description = "message id")), responses((status = 201, description = "added", body = Object), (status = 200, description = "it already existed", body = Object), Errors))]
 async fn react(
     State(state): State<AppState>,
     caller: Caller,

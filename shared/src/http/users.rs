@@ -204,7 +204,7 @@ async fn revoke_tokens(
     Ok(Json(json!({ "user_id": id, "tokens_revoked_at": at })))
 }
 
-#[utoipa::path(post, path = "/api/v1/devices", tag = "devices", summary = "Register a push device", request_body = DeviceInput, responses((status = 201, description = "registered (200 when updated)", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/devices", tag = "devices", summary = "Register a push device", request_body = DeviceInput, responses((status = 201, description = "registered", body = Object), (status = 200, description = "already registered: updated", body = Object), Errors))]
 async fn register_device(
     State(state): State<AppState>,
     caller: Caller,
