@@ -25,6 +25,7 @@ mod read_state;
 mod realtime;
 mod realtime_load;
 mod search;
+mod security;
 mod tenancy;
 mod uploads;
 mod users;
