@@ -568,3 +568,20 @@ async fn idle_clients_are_closed_and_the_management_api_works() {
         .unwrap();
     assert_eq!(gone.status().as_u16(), 410);
 }
+
+#[tokio::test]
+async fn a_message_over_128_kb_closes_only_that_socket() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let mut big = app.ws(&app.a, &t[0]).await;
+    let mut other = app.ws(&app.a, &t[1]).await;
+    big.send_text("x".repeat(200 * 1024)).await;
+    assert!(
+        big.wait_closed(Duration::from_secs(5)).await,
+        "oversized message closes the socket"
+    );
+    let alive = other.request(json!({ "action": "health.check" })).await;
+    assert_eq!(alive["ok"], true);
+    let fresh = app.ws(&app.a, &t[0]).await;
+    fresh.close().await;
+}

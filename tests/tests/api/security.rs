@@ -93,3 +93,95 @@ async fn another_apps_token_is_refused_on_every_operation() {
         }
     }
 }
+
+#[tokio::test]
+async fn app_a_ids_with_app_b_credentials_are_not_found_on_every_path() {
+    let app = TestApp::spawn().await;
+    let a = app.create_users(&app.a, &["alice", "bob"]).await;
+    let channel = app
+        .create_channel(
+            &app.a,
+            &a[0],
+            json!({ "type": "public", "id": "room-a", "members": ["bob"] }),
+        )
+        .await;
+    let message = app
+        .post(
+            &app.a,
+            &a[0],
+            "/messages",
+            json!({ "channel_id": channel, "id": "msg-a", "text": "secret of A" }),
+        )
+        .await;
+    message.assert_status(201);
+    app.post(
+        &app.a,
+        &a[0],
+        "/devices",
+        json!({ "id": "device-a", "push_provider": "apn" }),
+    )
+    .await
+    .assert_status(201);
+    // App B knows nobody of these ids, but has valid credentials of its own.
+    app.create_users(&app.b, &["carol"]).await;
+    let doc = app
+        .send(Method::GET, "/openapi.json", None, None, None)
+        .await
+        .body;
+    let mut probed = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.contains('{') {
+            continue;
+        }
+        let concrete: String = path
+            .trim_start_matches("/api/v1")
+            .split('/')
+            .map(|s| match s {
+                "{id}" if path.contains("/messages/") => "msg-a",
+                "{id}" => channel.as_str(),
+                "{user_id}" => "bob",
+                "{device_id}" => "device-a",
+                "{kind}" => "like",
+                other => other,
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let concrete = if path.starts_with("/api/v1/users/") {
+            concrete.replace(&channel, "alice")
+        } else {
+            concrete
+        };
+        for (method, operation) in item.as_object().unwrap() {
+            let Ok(method) = method.to_uppercase().parse::<Method>() else {
+                continue;
+            };
+            let body = operation["requestBody"]["content"]["application/json"]
+                .is_object()
+                .then(|| json!({ "user_id": "carol", "text": "x", "type": "like", "role": "admin", "set": {} }));
+            let resp = app
+                .send(
+                    method.clone(),
+                    &concrete,
+                    Some(app.b.key()),
+                    Some(&app.b.server),
+                    body,
+                )
+                .await;
+            assert!(
+                resp.status == 404 || resp.status == 400,
+                "{method} {concrete}: {} {}",
+                resp.status,
+                resp.body
+            );
+            assert!(
+                !resp.body.to_string().contains("secret of A"),
+                "{method} {concrete} leaked"
+            );
+            probed += 1;
+        }
+    }
+    assert!(probed >= 35, "{probed} operations probed");
+    // A's data is intact.
+    let intact = app.get(&app.a, &a[1], "/messages/msg-a").await;
+    assert_eq!(intact.assert_status(200)["message"]["text"], "secret of A");
+}
