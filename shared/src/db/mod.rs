@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest,
-    GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType,
-    Put, ScalarAttributeType, Select, TimeToLiveSpecification, TransactWriteItem, Update,
-    WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    ScalarAttributeType, Select, TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
@@ -427,24 +426,6 @@ impl Db {
         Ok(Write(TransactWriteItem::builder().delete(delete).build()))
     }
 
-    /// A condition that must hold for [`Db::transact`] to write anything.
-    pub fn check_write(&self, key: &Key, cond: Cond) -> Result<Write, DbError> {
-        let (expr, names, values) = condition(cond);
-        let check = ConditionCheck::builder()
-            .table_name(self.table.as_ref())
-            .set_key(Some(key_item(key)))
-            .condition_expression(expr.unwrap_or_else(|| "attribute_exists(#pk)".into()))
-            .set_expression_attribute_names(
-                names.or_else(|| Some(HashMap::from([("#pk".to_string(), table::PK.to_string())]))),
-            )
-            .set_expression_attribute_values(values)
-            .build()
-            .map_err(DbError::build)?;
-        Ok(Write(
-            TransactWriteItem::builder().condition_check(check).build(),
-        ))
-    }
-
     /// Adds `delta` to a numeric attribute and bumps `version`, atomically and
     /// without reading: concurrent counters never conflict with each other.
     pub fn add_write(
@@ -454,23 +435,19 @@ impl Db {
         delta: i64,
         cond: Cond,
     ) -> Result<Write, DbError> {
-        let (expr, names, values) = condition(cond);
-        let mut names = names.unwrap_or_default();
-        names.insert("#counter".into(), attr.into());
-        names.insert("#v".into(), "version".into());
-        let mut values = values.unwrap_or_default();
-        values.insert(":delta".into(), AttributeValue::N(delta.to_string()));
-        values.insert(":one".into(), AttributeValue::N("1".into()));
-        let update = Update::builder()
-            .table_name(self.table.as_ref())
-            .set_key(Some(key_item(key)))
-            .update_expression("ADD #counter :delta, #v :one")
-            .set_condition_expression(expr)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(DbError::build)?;
-        Ok(Write(TransactWriteItem::builder().update(update).build()))
+        let spec = UpdateSpec {
+            expression: "ADD #counter :delta, #v :one".into(),
+            condition: None,
+            names: vec![
+                ("#counter".into(), attr.into()),
+                ("#v".into(), "version".into()),
+            ],
+            values: vec![
+                (":delta".into(), serde_json::json!(delta)),
+                (":one".into(), serde_json::json!(1)),
+            ],
+        };
+        self.update_write(key, &spec, cond)
     }
 
     /// Deletes many items, unconditionally (clean-up after a commit point).
