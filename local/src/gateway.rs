@@ -5,7 +5,7 @@
 //! /@connections/{id}`) that the notifier's real SDK client calls.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -69,6 +69,9 @@ struct Inner {
     options: GatewayOptions,
     conns: Mutex<HashMap<String, Conn>>,
     domain: String,
+    /// Connections whose posts are answered with this status (fault tests).
+    failing: Mutex<HashMap<String, u16>>,
+    posts: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -84,6 +87,8 @@ impl Gateway {
                 options,
                 conns: Mutex::new(HashMap::new()),
                 domain,
+                failing: Mutex::new(HashMap::new()),
+                posts: AtomicU64::new(0),
             }),
         }
     }
@@ -115,6 +120,22 @@ impl Gateway {
         conn.stop.1.notify_one();
         let _ = conn.tx.send(Outbound::Close);
         true
+    }
+
+    /// From now on, posts to `id` are answered with `status` (410 as
+    /// `GoneException`, anything else as an internal error) while the client
+    /// stays connected: a management API failing for some connections.
+    pub fn fail_posts(&self, id: &str, status: u16) {
+        self.inner
+            .failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), status);
+    }
+
+    /// Management-API posts received so far, failed ones included.
+    pub fn posts(&self) -> u64 {
+        self.inner.posts.load(Ordering::SeqCst)
     }
 
     fn conns(&self) -> std::sync::MutexGuard<'_, HashMap<String, Conn>> {
@@ -333,9 +354,31 @@ async fn post_to_connection(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
+    gateway.inner.posts.fetch_add(1, Ordering::SeqCst);
     let delay = gateway.inner.options.post_delay;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    let failing = gateway
+        .inner
+        .failing
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id)
+        .copied();
+    match failing {
+        Some(410) => return gone(&id),
+        Some(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = json!({ "message": "Internal server error" });
+            return (
+                status,
+                [("x-amzn-errortype", "InternalServerErrorException")],
+                Json(body),
+            )
+                .into_response();
+        }
+        None => {}
     }
     let text = String::from_utf8_lossy(&body).into_owned();
     let sent = gateway

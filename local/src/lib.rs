@@ -5,6 +5,7 @@
 
 pub mod gateway;
 pub mod s3;
+pub mod tap;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ pub struct StackOptions {
     pub s3_port: u16,
     /// Lifetime of presigned upload/download URLs.
     pub upload_url_ttl: Duration,
+    /// Put a [`tap::Tap`] between the SDK clients and the emulator (request
+    /// log, injected faults).
+    pub dynamodb_tap: bool,
 }
 
 impl StackOptions {
@@ -66,6 +70,7 @@ impl StackOptions {
             fanout_concurrency: Config::default().fanout_concurrency,
             s3_port: 0,
             upload_url_ttl: Config::default().upload_url_ttl,
+            dynamodb_tap: false,
         }
     }
 }
@@ -81,6 +86,8 @@ pub struct Stack {
     pub s3_root: PathBuf,
     pub state: AppState,
     pub gateway: gateway::Gateway,
+    /// Present when started with `dynamodb_tap`.
+    pub tap: Option<tap::Tap>,
     ephemeral_uploads: bool,
     shutdown: watch::Sender<bool>,
 }
@@ -102,13 +109,27 @@ impl Stack {
             let _ = rx.wait_for(|stop| *stop).await;
         };
 
-        let dynamo_listener = TcpListener::bind(("127.0.0.1", options.dynamodb_port)).await?;
-        let dynamodb_url = format!("http://{}", dynamo_listener.local_addr()?);
+        let dynamo_port = if options.dynamodb_tap {
+            0
+        } else {
+            options.dynamodb_port
+        };
+        let dynamo_listener = TcpListener::bind(("127.0.0.1", dynamo_port)).await?;
+        let mut dynamodb_url = format!("http://{}", dynamo_listener.local_addr()?);
         tokio::spawn(dynoxide::server::serve_with_shutdown(
             dynamo_listener,
             db.clone(),
             stopped(stop.clone()),
         ));
+        let tap = if options.dynamodb_tap {
+            let listener = TcpListener::bind(("127.0.0.1", options.dynamodb_port)).await?;
+            let url = format!("http://{}", listener.local_addr()?);
+            let tap = tap::Tap::serve(listener, dynamodb_url, stopped(stop.clone()));
+            dynamodb_url = url;
+            Some(tap)
+        } else {
+            None
+        };
         tokio::spawn(sweep_ttl(db, options.ttl_sweep_every, stop.clone()));
 
         // Uploads live beside the table; a memory stack uses a fresh temp folder.
@@ -187,6 +208,7 @@ impl Stack {
             s3_root,
             state,
             gateway,
+            tap,
             ephemeral_uploads: options.data_dir.is_none(),
             shutdown,
         })

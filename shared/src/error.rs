@@ -27,6 +27,10 @@ pub enum ApiError {
     /// 429, with the seconds after which a retry can succeed.
     #[error("{message}")]
     RateLimited { message: String, retry_after: u64 },
+    /// 503: a dependency stayed throttled or failing after the SDK's
+    /// retries; nothing was written, the request can be repeated.
+    #[error("the service is busy; retry shortly")]
+    Unavailable,
     /// 500: the cause is logged, never returned.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -69,6 +73,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -82,14 +87,24 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::TooLarge(_) => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// Seconds after which a retry can succeed (429 and 503).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::Unavailable => Some(1),
+            _ => None,
         }
     }
 
     /// The JSON body clients see; internal detail never appears in it.
     pub fn body(&self) -> serde_json::Value {
         let mut error = json!({ "code": self.code(), "message": self.to_string() });
-        if let Self::RateLimited { retry_after, .. } = self {
+        if let Some(retry_after) = self.retry_after() {
             error["retry_after"] = json!(retry_after);
         }
         json!({ "error": error })
@@ -102,7 +117,7 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %DisplayChain(cause.as_ref()), "request failed");
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if let Self::RateLimited { retry_after, .. } = &self {
+        if let Some(retry_after) = self.retry_after() {
             if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }

@@ -19,6 +19,15 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// A Lambda's init: config from the environment, the clients, and one
+    /// pre-warm read. Nothing else touches the network before the first
+    /// invocation (`local/tests/init_network.rs` checks it).
+    pub async fn for_lambda() -> Result<Self, crate::config::ConfigError> {
+        let state = Self::connect(Config::from_env()?).await;
+        state.db.prewarm().await;
+        Ok(state)
+    }
+
     pub async fn connect(config: Config) -> Self {
         let sdk = crate::aws::sdk_config(&config).await;
         let db = Db::new(&sdk, &config);

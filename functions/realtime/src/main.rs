@@ -2,14 +2,13 @@
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chat_shared::realtime::handler;
-use chat_shared::{telemetry, AppState, Config};
+use chat_shared::{telemetry, AppState};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let state = AppState::connect(Config::from_env()?).await;
-    state.db.prewarm().await;
+    let state = AppState::for_lambda().await?;
     let state = &state;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {

@@ -1,11 +1,10 @@
 //! Lambda for `/api/v1/upload...`: presigned S3 URLs and small uploads.
 
-use chat_shared::{http, telemetry, AppState, Config};
+use chat_shared::{http, telemetry, AppState};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let state = AppState::connect(Config::from_env()?).await;
-    state.db.prewarm().await;
+    let state = AppState::for_lambda().await?;
     lambda_http::run(http::uploads::router(state)).await
 }

@@ -1,7 +1,10 @@
 //! The data layer: the only module that talks to DynamoDB. Domain code works
 //! with [`Entity`] values and [`Key`]s; SDK types never leave this module.
 
+mod meter;
 pub mod table;
+
+pub use meter::OpCost;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,6 +68,9 @@ pub enum DbError {
     BadCursor,
     #[error("item mapping failed")]
     Mapping(#[from] serde_dynamo::Error),
+    /// Throttled, 5xx or unreachable on every attempt the SDK made.
+    #[error("DynamoDB stayed unavailable after retries")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("DynamoDB request failed")]
     Sdk(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -72,16 +78,38 @@ pub enum DbError {
 impl DbError {
     fn sdk<E, R>(err: SdkError<E, R>) -> Self
     where
-        E: std::error::Error + Send + Sync + 'static,
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
-        Self::Sdk(Box::new(err))
+        let transient = matches!(
+            err,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        ) || err
+            .as_service_error()
+            .and_then(ProvideErrorMetadata::code)
+            .is_some_and(|code| TRANSIENT_CODES.contains(&code));
+        if transient {
+            Self::Unavailable(Box::new(err))
+        } else {
+            Self::Sdk(Box::new(err))
+        }
     }
 
     fn build(err: aws_sdk_dynamodb::error::BuildError) -> Self {
         Self::Sdk(Box::new(err))
     }
 }
+
+/// Error codes that mean "try again later", as the SDK's retry classifier
+/// sees them: once its attempts are spent, the caller gets a 503.
+const TRANSIENT_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+];
 
 impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
@@ -90,6 +118,10 @@ impl From<DbError> for ApiError {
                 ApiError::conflict("the item was changed by another request; retry")
             }
             DbError::BadCursor => ApiError::validation("invalid `next` cursor"),
+            DbError::Unavailable(cause) => {
+                tracing::warn!(error = %crate::error::DisplayChain(cause.as_ref()), "DynamoDB unavailable");
+                ApiError::Unavailable
+            }
             other => ApiError::internal(other),
         }
     }
@@ -151,47 +183,24 @@ pub struct UpdateSpec {
     pub values: Vec<(String, serde_json::Value)>,
 }
 
-/// Counts requests per DynamoDB operation, read off each outgoing request's
-/// `X-Amz-Target` header, so tests and benches see real request counts.
-#[derive(Clone, Debug, Default)]
-struct RequestCounter(Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>);
-
-impl RequestCounter {
-    fn snapshot(&self) -> std::collections::BTreeMap<String, u64> {
-        self.0.lock().map(|m| m.clone()).unwrap_or_default()
-    }
+/// Throttling, 5xx and network errors are retried by the SDK with jittered
+/// exponential backoff. The SDK's default first backoff (1 s) is long for a
+/// chat request; DynamoDB recovers from a throttle in tens of milliseconds.
+pub fn retry_config() -> aws_sdk_dynamodb::config::retry::RetryConfig {
+    aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+        .with_max_attempts(RETRY_ATTEMPTS)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_secs(2))
 }
 
-impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
-    fn name(&self) -> &'static str {
-        "RequestCounter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let operation = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or("unknown")
-            .to_string();
-        if let Ok(mut counts) = self.0.lock() {
-            *counts.entry(operation).or_default() += 1;
-        }
-        Ok(())
-    }
-}
+/// Attempts per request, the first included.
+pub const RETRY_ATTEMPTS: u32 = 5;
 
 #[derive(Clone)]
 pub struct Db {
     client: Client,
     table: Arc<str>,
-    counter: RequestCounter,
+    meter: meter::Meter,
 }
 
 impl Db {
@@ -199,15 +208,17 @@ impl Db {
     /// config or the SDK's own environment resolution (`AWS_ENDPOINT_URL_DYNAMODB`);
     /// there is no code path per environment.
     pub fn new(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
-        let counter = RequestCounter::default();
-        let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(counter.clone());
+        let meter = meter::Meter::default();
+        let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(meter.clone())
+            .retry_config(retry_config());
         if let Some(endpoint) = &config.dynamodb_endpoint {
             builder = builder.endpoint_url(endpoint);
         }
         Self {
             client: Client::from_conf(builder.build()),
             table: config.table_name.as_str().into(),
-            counter,
+            meter,
         }
     }
 
@@ -694,7 +705,16 @@ impl Db {
 
     /// Requests this client has sent, by operation (every attempt counts).
     pub fn request_counts(&self) -> std::collections::BTreeMap<String, u64> {
-        self.counter.snapshot()
+        self.costs()
+            .into_iter()
+            .map(|(op, cost)| (op, cost.requests))
+            .collect()
+    }
+
+    /// Requests sent (every attempt) and capacity units consumed, by
+    /// operation, since this client was built.
+    pub fn costs(&self) -> std::collections::BTreeMap<String, OpCost> {
+        self.meter.snapshot()
     }
 
     /// How many items of partition `pk` have a sort key starting with `sk_prefix`.

@@ -16,7 +16,7 @@ pub struct ErrorDetail {
     /// e.g. `validation_error`, `invalid_signature`, `forbidden`.
     pub code: String,
     pub message: String,
-    /// Seconds until a retry can succeed (429 only).
+    /// Seconds until a retry can succeed (429 and 503 only).
     pub retry_after: Option<u64>,
 }
 
@@ -47,6 +47,11 @@ pub enum Errors {
         description = "Slow mode or rate limit, with retry_after"
     )]
     RateLimited(ErrorBody),
+    #[response(
+        status = 503,
+        description = "Storage throttled or failing after retries; nothing written, retry after retry_after"
+    )]
+    Unavailable(ErrorBody),
 }
 
 /// Adds the document's info and security schemes: every operation but the

@@ -57,6 +57,9 @@ impl Notifier {
         let client = config.websocket_endpoint.as_ref().map(|endpoint| {
             let conf = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
                 .endpoint_url(endpoint)
+                // A post is retried briefly: a delivery late by seconds is
+                // worth less than the next event.
+                .retry_config(crate::db::retry_config().with_max_attempts(3))
                 .build();
             Client::from_conf(conf)
         });

@@ -12,6 +12,7 @@ mod channels;
 mod costs;
 mod devices;
 mod drafts;
+mod faults;
 mod health;
 mod helpers;
 mod message_edit;

@@ -1,0 +1,197 @@
+//! A tap in front of the DynamoDB emulator: a loopback HTTP proxy that logs
+//! every request it passes (operation and time) and, when told to, answers
+//! some of them with the errors DynamoDB itself returns under stress
+//! (throttling, 500), so tests see what the SDK's retries do with them.
+//! Off by default: the plain stack talks to dynoxide directly.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio::net::TcpListener;
+
+/// What to do to the requests the tap passes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Faults {
+    /// Pass everything.
+    #[default]
+    None,
+    /// Answer every `n`-th request (from the first) with an error, taking
+    /// turns: `ThrottlingException`, `ProvisionedThroughputExceededException`,
+    /// then a 500 `InternalServerError`. The failed request never reaches
+    /// the table.
+    EveryNth(u64),
+    /// Every `n`-th `TransactWriteItems` is applied, then its answer is lost
+    /// (a 500 comes back instead), the ambiguous failure a client meets when
+    /// a connection drops after the write.
+    LoseEveryNthTransactionReply(u64),
+}
+
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub operation: String,
+    pub at: Instant,
+}
+
+struct Inner {
+    target: String,
+    client: reqwest::Client,
+    faults: Mutex<Faults>,
+    seen: Mutex<Vec<Seen>>,
+    count: AtomicU64,
+    transactions: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// A running tap; clones share it.
+#[derive(Clone)]
+pub struct Tap {
+    inner: Arc<Inner>,
+}
+
+impl Tap {
+    /// Serves the tap on `listener`, forwarding to `target` (`http://host:port`).
+    pub fn serve(
+        listener: TcpListener,
+        target: String,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        let tap = Self {
+            inner: Arc::new(Inner {
+                target,
+                client: reqwest::Client::new(),
+                faults: Mutex::new(Faults::None),
+                seen: Mutex::new(Vec::new()),
+                count: AtomicU64::new(0),
+                transactions: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+            }),
+        };
+        let app = Router::new().fallback(forward).with_state(tap.clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(error = %err, "DynamoDB tap stopped");
+            }
+        });
+        tap
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *lock(&self.inner.faults) = faults;
+    }
+
+    /// Every request that reached the tap, failed ones included, in order.
+    pub fn seen(&self) -> Vec<Seen> {
+        lock(&self.inner.seen).clone()
+    }
+
+    /// Requests answered with an injected error.
+    pub fn failed(&self) -> u64 {
+        self.inner.failed.load(Ordering::SeqCst)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn dynamo_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    let body = serde_json::json!({
+        "__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"),
+        "message": message,
+    });
+    (
+        status,
+        [("content-type", "application/x-amz-json-1.0")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn forward(State(tap): State<Tap>, headers: HeaderMap, body: Bytes) -> Response {
+    let inner = &tap.inner;
+    let operation = headers
+        .get("x-amz-target")
+        .and_then(|t| t.to_str().ok())
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or("unknown")
+        .to_string();
+    let n = inner.count.fetch_add(1, Ordering::SeqCst) + 1;
+    lock(&inner.seen).push(Seen {
+        operation: operation.clone(),
+        at: Instant::now(),
+    });
+    let faults = *lock(&inner.faults);
+    if let Faults::EveryNth(every) = faults {
+        if every > 0 && n % every == 0 {
+            inner.failed.fetch_add(1, Ordering::SeqCst);
+            return match (n / every) % 3 {
+                0 => dynamo_error(
+                    StatusCode::BAD_REQUEST,
+                    "ThrottlingException",
+                    "Rate of requests exceeds the allowed throughput.",
+                ),
+                1 => dynamo_error(
+                    StatusCode::BAD_REQUEST,
+                    "ProvisionedThroughputExceededException",
+                    "The level of configured provisioned throughput for the table was exceeded.",
+                ),
+                _ => dynamo_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalServerError",
+                    "Internal server error",
+                ),
+            };
+        }
+    }
+    let mut request = inner.client.post(&inner.target).body(body);
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(err) => {
+            return dynamo_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                &format!("tap could not reach the emulator: {err}"),
+            )
+        }
+    };
+    if let Faults::LoseEveryNthTransactionReply(every) = faults {
+        if operation == "TransactWriteItems" {
+            let t = inner.transactions.fetch_add(1, Ordering::SeqCst) + 1;
+            if every > 0 && t % every == 0 {
+                inner.failed.fetch_add(1, Ordering::SeqCst);
+                return dynamo_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalServerError",
+                    "Internal server error",
+                );
+            }
+        }
+    }
+    let status =
+        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut out = response.headers().clone();
+    out.remove("content-length");
+    out.remove("transfer-encoding");
+    match response.bytes().await {
+        Ok(bytes) => (status, out, bytes).into_response(),
+        Err(err) => dynamo_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            &format!("tap lost the emulator's answer: {err}"),
+        ),
+    }
+}
