@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release -p chat-local --bin chat-bench -- load      # 1000 clients, 100 channels, 200 msg/s, 30 s
 //! cargo run --release -p chat-local --bin chat-bench -- fanout    # 1000 connections, 20 ms per post
+//! cargo run --release -p chat-local --bin chat-bench -- costs --write README.md
 //! ```
 
 // A benchmark stops at the first failed set-up step: that is its report.
@@ -59,6 +60,13 @@ enum Command {
         /// Posts in flight per fan-out (CHAT_FANOUT_CONCURRENCY).
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+    },
+    /// DynamoDB requests, consumed capacity and management-API posts per
+    /// operation, as a Markdown table.
+    Costs {
+        /// Replace the table in this README (between its costs markers).
+        #[arg(long)]
+        write: Option<std::path::PathBuf>,
     },
 }
 
@@ -377,9 +385,33 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize) -> V
     })
 }
 
+async fn costs(write: Option<&std::path::Path>) {
+    let stack = Stack::start(StackOptions::ephemeral())
+        .await
+        .expect("stack");
+    let app = apps::create_app(&stack.state.db, None, "costs")
+        .await
+        .expect("app");
+    let table = chat_local::costs::table(&stack, app)
+        .await
+        .expect("every operation succeeds");
+    print!("{table}");
+    if let Some(path) = write {
+        let readme = std::fs::read_to_string(path).expect("README readable");
+        let updated =
+            chat_local::costs::splice(&readme, &table).expect("the README has the costs markers");
+        std::fs::write(path, updated).expect("README written");
+        eprintln!("wrote the table into {}", path.display());
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if let Command::Costs { write } = &args.command {
+        costs(write.as_deref()).await;
+        return;
+    }
     let result = match args.command {
         Command::Load {
             clients,
@@ -392,6 +424,7 @@ async fn main() {
             post_delay_ms,
             concurrency,
         } => fanout(connections, post_delay_ms, concurrency.max(1)).await,
+        Command::Costs { .. } => return,
     };
     println!(
         "{}",

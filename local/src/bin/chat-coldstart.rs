@@ -1,8 +1,10 @@
 //! `chat-coldstart`: cold-start figures of each function binary. Starts the
 //! local stack, serves a minimal Lambda Runtime API on loopback, launches a
 //! function with `AWS_LAMBDA_RUNTIME_API` pointing at it, hands it one
-//! sample event and reports: process start → first `next` (init), and the
-//! first invocation's duration.
+//! sample event and reports: process start → first `next` (init), the
+//! first invocation's duration, and the DynamoDB calls made during init
+//! (through the stack's tap; anything but the one pre-warm `GetItem` fails
+//! the run).
 //!
 //! ```sh
 //! cargo build --release -p users -p channels -p messages -p uploads -p realtime
@@ -119,6 +121,8 @@ async fn measure(stack: &Stack, binary: &PathBuf, event: String) -> Value {
     let address = listener.local_addr().expect("address");
     let server = tokio::spawn(async move { axum::serve(listener, runtime_api).await });
 
+    let tap = stack.tap.clone().expect("the stack has a tap");
+    let seen_before = tap.seen().len();
     let started = Instant::now();
     let mut child = std::process::Command::new(binary)
         .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
@@ -163,7 +167,18 @@ async fn measure(stack: &Stack, binary: &PathBuf, event: String) -> Value {
         }
         _ => (None, None),
     };
-    json!({ "init_ms": init, "first_invocation_ms": invocation, "status": status })
+    // What the process asked of DynamoDB before it polled for its first event.
+    let init_calls: Vec<String> = tap.seen()[seen_before..]
+        .iter()
+        .filter(|s| run.first_next.is_some_and(|first| s.at < first))
+        .map(|s| s.operation.clone())
+        .collect();
+    json!({
+        "init_ms": init,
+        "first_invocation_ms": invocation,
+        "status": status,
+        "init_dynamodb_calls": init_calls,
+    })
 }
 
 #[tokio::main]
@@ -175,9 +190,12 @@ async fn main() {
             .and_then(|p| p.parent().map(PathBuf::from))
             .unwrap_or_default()
     });
-    let stack = Stack::start(StackOptions::ephemeral())
-        .await
-        .expect("stack");
+    let stack = Stack::start(StackOptions {
+        dynamodb_tap: true,
+        ..StackOptions::ephemeral()
+    })
+    .await
+    .expect("stack");
     let app = stack.ensure_dev_app().await.expect("dev app");
     let alice = auth::mint_user_token(&app.api_secret, &UserId::parse("alice").expect("id"), None)
         .expect("token");
@@ -196,10 +214,14 @@ async fn main() {
         ("realtime", "ws-connect.json"),
     ];
     let mut results = serde_json::Map::new();
+    let mut init_probes = Vec::new();
     for (function, event) in cases {
         let binary = bin_dir.join(function);
         let figures = measure(&stack, &binary, fill(event)).await;
         println!("{function:<9} {figures}");
+        if figures["init_dynamodb_calls"] != json!(["GetItem"]) {
+            init_probes.push(function);
+        }
         results.insert(function.to_string(), figures);
     }
     let results = Value::Object(results);
@@ -208,5 +230,9 @@ async fn main() {
         serde_json::to_vec_pretty(&results).unwrap_or_default(),
     ) {
         eprintln!("could not write {}: {err}", args.json);
+    }
+    if !init_probes.is_empty() {
+        eprintln!("init made calls other than the one pre-warm GetItem: {init_probes:?}");
+        std::process::exit(1);
     }
 }

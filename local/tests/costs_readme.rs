@@ -1,0 +1,31 @@
+//! The README's cost table is what the code costs today: it is regenerated
+//! here and compared with the README's copy.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chat_local::{costs, Stack, StackOptions};
+use chat_shared::apps;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_cost_table_is_current() {
+    let stack = Stack::start(StackOptions::ephemeral()).await.unwrap();
+    let app = apps::create_app(&stack.state.db, None, "costs")
+        .await
+        .unwrap();
+    let table = costs::table(&stack, app).await.unwrap();
+    println!("{table}");
+    // Capacity is reported for every operation that reads or writes.
+    for line in table.lines().skip(2) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let (rcu, wcu): (f64, f64) = (cells[4].parse().unwrap(), cells[5].parse().unwrap());
+        assert!(rcu + wcu > 0.0, "capacity reported: {line}");
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let regenerated = costs::splice(&readme, &table).expect("README has the costs markers");
+    assert!(
+        regenerated == readme,
+        "the README's cost table is stale; run \
+         `cargo run --release -p chat-local --bin chat-bench -- costs --write README.md`"
+    );
+}
