@@ -7,6 +7,7 @@ pub mod costs;
 pub mod gateway;
 pub mod s3;
 pub mod tap;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -190,7 +191,8 @@ impl Stack {
 
         let rest_listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
         let rest_addr: SocketAddr = rest_listener.local_addr()?;
-        let app = chat_shared::http::app(state.clone());
+        let app = chat_shared::http::app(state.clone())
+            .merge(web::router(state.clone(), format!("ws://{ws_addr}")));
         let rest_stop = stopped(stop);
         tokio::spawn(async move {
             if let Err(err) = axum::serve(rest_listener, app)

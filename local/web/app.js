@@ -1,0 +1,803 @@
+// A small chat client for the local server: REST for reads and writes,
+// one WebSocket for events. Plain JS, no build step, no CDN.
+"use strict";
+
+const API = "/api/v1";
+const PAGE = 25;
+const REACTIONS = ["👍", "❤️", "😂", "🎉"];
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  session: null, // { api_key, token, ws_url, user_id }
+  ws: null,
+  connectedOnce: false,
+  retry: 0,
+  channels: new Map(), // id -> list entry ({channel, members, membership, unread_count})
+  current: null, // channel id
+  messages: new Map(), // id -> message (current channel, top level)
+  order: [], // ids of the current channel, oldest first
+  exhausted: false,
+  loadingOlder: false,
+  own: new Map(), // message id -> Set of my reaction types
+  users: new Map(), // user id -> {display_name, online}
+  typing: new Map(), // `${channel}|${parent}` -> Map(user -> timeout)
+  thread: null, // parent message id
+  replies: [],
+  seenReplies: new Set(),
+  typingSent: 0,
+  typingStop: null,
+  requestId: 0,
+};
+
+// ---------- REST ----------
+
+async function api(method, path, body) {
+  const headers = {
+    "X-Api-Key": state.session.api_key,
+    Authorization: `Bearer ${state.session.token}`,
+  };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(API + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!response.ok) {
+    const message = data && data.error ? data.error.message : response.statusText;
+    throw new Error(message);
+  }
+  return data;
+}
+
+function showError(err) {
+  $("error").textContent = err ? String(err.message || err) : "";
+  if (err) setTimeout(() => ($("error").textContent = ""), 6000);
+}
+
+// ---------- session ----------
+
+function userIdOf(token) {
+  try {
+    const payload = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return payload.user_id || null;
+  } catch {
+    return null;
+  }
+}
+
+async function showLogin() {
+  $("chat").hidden = true;
+  $("login").hidden = false;
+  const list = $("sample-users");
+  list.textContent = "";
+  try {
+    const response = await fetch("/dev/session");
+    if (!response.ok) throw new Error("no dev application on this server");
+    const dev = await response.json();
+    $("token-form").ws_url.value = dev.ws_url;
+    for (const user of dev.users) {
+      const button = document.createElement("button");
+      button.textContent = `Sign in as ${user.display_name || user.id}`;
+      button.dataset.user = user.id;
+      button.onclick = () =>
+        start({ api_key: dev.api_key, token: user.token, ws_url: dev.ws_url, user_id: user.id });
+      list.append(button);
+    }
+  } catch (err) {
+    list.textContent = `(${err.message}: paste a key and token below)`;
+  }
+}
+
+$("token-form").onsubmit = (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const token = form.token.value.trim();
+  const user_id = userIdOf(token);
+  if (!user_id) {
+    $("login-error").textContent = "that is not a user token";
+    return;
+  }
+  start({
+    api_key: form.api_key.value.trim(),
+    token,
+    ws_url: form.ws_url.value.trim() || `ws://${location.hostname}:3001`,
+    user_id,
+  });
+};
+
+$("sign-out").onclick = () => {
+  sessionStorage.removeItem("chat-session");
+  if (state.ws) {
+    state.ws.onclose = null;
+    state.ws.close();
+  }
+  location.reload();
+};
+
+async function start(session) {
+  state.session = session;
+  try {
+    const me = await api("GET", `/users/${encodeURIComponent(session.user_id)}`);
+    state.users.set(me.user.id, me.user);
+    $("me").textContent = me.user.display_name || me.user.id;
+  } catch (err) {
+    $("login-error").textContent = `sign-in failed: ${err.message}`;
+    return;
+  }
+  sessionStorage.setItem("chat-session", JSON.stringify(session));
+  $("login").hidden = true;
+  $("chat").hidden = false;
+  connect();
+  await loadChannels();
+}
+
+// ---------- WebSocket ----------
+
+function setStatus(kind, text) {
+  $("status").dataset.state = kind;
+  $("status").textContent = text;
+}
+
+function reconnectLater() {
+  setStatus("reconnecting", "reconnecting…");
+  const delay = Math.min(3000, 250 * 2 ** state.retry++);
+  setTimeout(connect, delay);
+}
+
+function connect() {
+  const { ws_url, api_key, token } = state.session;
+  let ws;
+  try {
+    ws = new WebSocket(`${ws_url}/?api_key=${encodeURIComponent(api_key)}&token=${encodeURIComponent(token)}`);
+  } catch (err) {
+    console.warn("cannot open the socket", err);
+    reconnectLater();
+    return;
+  }
+  state.ws = ws;
+  ws.onopen = () => {
+    setStatus("online", "connected");
+    state.retry = 0;
+    if (state.connectedOnce) resync();
+    state.connectedOnce = true;
+  };
+  ws.onmessage = (event) => {
+    try {
+      onEvent(JSON.parse(event.data));
+    } catch (err) {
+      console.error("bad event", err);
+    }
+  };
+  ws.onclose = () => {
+    if (state.ws === ws) reconnectLater();
+  };
+}
+
+function sendFrame(frame) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+    frame.request_id = String(++state.requestId);
+    state.ws.send(JSON.stringify(frame));
+  }
+}
+
+// After a reconnect: events are not replayed, so read what was missed.
+async function resync() {
+  await loadChannels();
+  if (!state.current) return;
+  let newest = state.order[state.order.length - 1];
+  for (;;) {
+    const path = newest
+      ? `/channels/${state.current}/messages?after=${newest}&limit=100`
+      : `/channels/${state.current}/messages?limit=${PAGE}`;
+    const page = await api("GET", path);
+    for (const m of page.messages) upsertMessage(m, true);
+    if (page.messages.length < 100 || !newest) break;
+    newest = page.messages[page.messages.length - 1].id;
+  }
+  if (state.thread) openThread(state.thread);
+  markRead();
+}
+
+function onEvent(event) {
+  if (event.type === "ack") {
+    if (!event.ok) showError(event.error.message);
+    return;
+  }
+  const channel = event.channel_id;
+  switch (event.type) {
+    case "message.new": {
+      const m = event.message;
+      if (m.parent_id) {
+        noteReply(m);
+        if (!m.show_in_channel) break;
+      }
+      if (channel === state.current) {
+        upsertMessage(m, true);
+        if (document.visibilityState === "visible") markRead();
+      } else if (m.user.id !== state.session.user_id) {
+        bumpUnread(channel, 1);
+      }
+      touchChannel(channel, event.created_at);
+      break;
+    }
+    case "message.updated":
+    case "message.deleted": {
+      const m = event.message;
+      if (event.hard) {
+        removeMessage(m.id);
+      } else if (state.messages.has(m.id)) {
+        upsertMessage(m, false);
+      }
+      if (state.thread) {
+        const i = state.replies.findIndex((r) => r.id === m.id);
+        if (i >= 0) {
+          state.replies[i] = { ...state.replies[i], ...m };
+          renderReplies();
+        }
+      }
+      break;
+    }
+    case "reaction.new":
+    case "reaction.deleted": {
+      const m = state.messages.get(event.message_id) || state.replies.find((r) => r.id === event.message_id);
+      if (!m) break;
+      m.reaction_counts = event.reaction_counts;
+      if (event.reaction.user_id === state.session.user_id) {
+        const mine = ownSet(m.id);
+        if (event.type === "reaction.new") mine.add(event.reaction.type);
+        else mine.delete(event.reaction.type);
+      }
+      rerender(m);
+      break;
+    }
+    case "typing.start":
+    case "typing.stop":
+      onTyping(event);
+      break;
+    case "user.presence.changed": {
+      const u = state.users.get(event.user.id) || { id: event.user.id };
+      u.online = event.user.online;
+      state.users.set(u.id, u);
+      renderPresence();
+      break;
+    }
+    case "notification.added_to_channel":
+    case "member.added":
+    case "member.removed":
+    case "channel.updated":
+    case "channel.deleted":
+    case "channel.truncated":
+      loadChannels().then(() => {
+        if (event.type === "channel.truncated" && channel === state.current) openChannel(channel);
+      });
+      break;
+    default:
+      break;
+  }
+}
+
+// ---------- channels ----------
+
+async function loadChannels() {
+  const data = await api("GET", "/channels?limit=100");
+  state.channels = new Map(data.channels.map((entry) => [entry.channel.id, entry]));
+  renderChannels();
+  if (state.current && !state.channels.has(state.current)) {
+    state.current = null;
+    $("composer").hidden = true;
+  }
+}
+
+function channelTitle(entry) {
+  if (entry.channel.name) return entry.channel.name;
+  const others = entry.members.map((m) => m.user_id).filter((id) => id !== state.session.user_id);
+  return others.join(", ") || entry.channel.id;
+}
+
+function renderChannels() {
+  const list = $("channels");
+  list.textContent = "";
+  const entries = [...state.channels.values()].sort((a, b) =>
+    (b.channel.last_message_at || b.channel.created_at).localeCompare(a.channel.last_message_at || a.channel.created_at),
+  );
+  for (const entry of entries) {
+    const li = document.createElement("li");
+    li.dataset.channel = entry.channel.id;
+    li.classList.toggle("active", entry.channel.id === state.current);
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = channelTitle(entry);
+    li.append(name);
+    if (entry.unread_count > 0 && entry.channel.id !== state.current) {
+      const badge = document.createElement("span");
+      badge.className = "unread";
+      badge.textContent = entry.unread_count >= 100 ? "99+" : String(entry.unread_count);
+      li.append(badge);
+    }
+    li.onclick = () => openChannel(entry.channel.id);
+    list.append(li);
+  }
+}
+
+function bumpUnread(channel, n) {
+  const entry = state.channels.get(channel);
+  if (!entry) {
+    loadChannels();
+    return;
+  }
+  entry.unread_count = (entry.unread_count || 0) + n;
+  renderChannels();
+}
+
+function touchChannel(channel, at) {
+  const entry = state.channels.get(channel);
+  if (entry && at) {
+    entry.channel.last_message_at = at;
+    renderChannels();
+  }
+}
+
+$("new-channel").onsubmit = async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const members = form.members.value.split(",").map((s) => s.trim()).filter(Boolean);
+  try {
+    const created = await api("POST", "/channels", { type: "group", name: form.name.value.trim(), members });
+    form.reset();
+    await loadChannels();
+    openChannel(created.channel.id);
+  } catch (err) {
+    showError(err);
+  }
+};
+
+async function openChannel(id) {
+  state.current = id;
+  state.messages = new Map();
+  state.order = [];
+  state.exhausted = false;
+  closeThread();
+  const entry = state.channels.get(id);
+  $("channel-name").textContent = entry ? channelTitle(entry) : id;
+  $("composer").hidden = false;
+  $("messages").textContent = "";
+  renderTyping();
+  const page = await api("GET", `/channels/${id}/messages?limit=${PAGE}`);
+  if (state.current !== id) return;
+  state.exhausted = page.messages.length < PAGE;
+  for (const m of page.messages) upsertMessage(m, true);
+  scrollToBottom();
+  if (entry) {
+    entry.unread_count = 0;
+    renderChannels();
+    loadPresence(entry);
+  }
+  markRead();
+  $("text").focus();
+}
+
+function markRead() {
+  if (!state.current) return;
+  api("POST", `/channels/${state.current}/read`, {}).catch(() => {});
+}
+
+async function loadPresence(entry) {
+  const ids = entry.members.map((m) => m.user_id);
+  if (ids.length) {
+    const data = await api("GET", `/users?ids=${ids.map(encodeURIComponent).join(",")}`);
+    for (const u of data.users) state.users.set(u.id, u);
+  }
+  renderPresence();
+}
+
+function renderPresence() {
+  const box = $("presence");
+  box.textContent = "";
+  const entry = state.channels.get(state.current);
+  if (!entry) return;
+  for (const member of entry.members) {
+    if (member.user_id === state.session.user_id) continue;
+    const user = state.users.get(member.user_id) || { id: member.user_id };
+    const span = document.createElement("span");
+    span.className = "member";
+    span.dataset.user = user.id;
+    span.dataset.online = user.online ? "true" : "false";
+    const dot = document.createElement("i");
+    dot.className = user.online ? "dot online" : "dot";
+    span.append(dot, user.display_name || user.id);
+    box.append(span);
+  }
+}
+
+// ---------- messages ----------
+
+function ownSet(id) {
+  if (!state.own.has(id)) state.own.set(id, new Set());
+  return state.own.get(id);
+}
+
+// History carries the caller's own reactions; events do not.
+function learnOwnReactions(m) {
+  if (!m.own_reactions) return;
+  const mine = ownSet(m.id);
+  mine.clear();
+  for (const r of m.own_reactions) mine.add(r.type);
+}
+
+function upsertMessage(m, insert) {
+  learnOwnReactions(m);
+  const known = state.messages.has(m.id);
+  if (!known && !insert) return;
+  state.messages.set(m.id, { ...(state.messages.get(m.id) || {}), ...m });
+  if (!known) {
+    // Client-chosen ids are not time-ordered: keep the list sorted by time.
+    const key = (id) => `${state.messages.get(id).created_at}|${id}`;
+    let i = state.order.length;
+    while (i > 0 && key(state.order[i - 1]) > key(m.id)) i--;
+    state.order.splice(i, 0, m.id);
+    const box = $("messages");
+    const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+    const el = renderMessage(state.messages.get(m.id));
+    const next = state.order[i + 1] && box.querySelector(`[data-id="${CSS.escape(state.order[i + 1])}"]`);
+    box.insertBefore(el, next || null);
+    if (atBottom || m.user.id === state.session.user_id) scrollToBottom();
+  } else {
+    renderMessage(state.messages.get(m.id));
+  }
+}
+
+function removeMessage(id) {
+  state.messages.delete(id);
+  state.order = state.order.filter((x) => x !== id);
+  const el = $("messages").querySelector(`[data-id="${CSS.escape(id)}"]`);
+  if (el) el.remove();
+}
+
+function rerender(m) {
+  if (state.messages.has(m.id)) renderMessage(m);
+  else renderReplies();
+}
+
+function time(iso) {
+  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function button(label, title, onclick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  b.title = title;
+  b.onclick = onclick;
+  return b;
+}
+
+// Builds (or rebuilds in place) the element of a message.
+function renderMessage(m, inThread = false) {
+  const selector = `[data-id="${CSS.escape(m.id)}"]`;
+  const container = inThread ? $("replies") : $("messages");
+  const old = container.querySelector(selector);
+  const el = document.createElement("div");
+  el.className = "msg";
+  el.dataset.id = m.id;
+  const deleted = m.type === "deleted" || m.deleted_at;
+  el.classList.toggle("deleted", Boolean(deleted));
+
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const author = document.createElement("b");
+  author.textContent = (m.user && (m.user.display_name || m.user.id)) || "?";
+  meta.append(author, ` ${time(m.created_at)}`);
+  if (m.edited_at && !deleted) meta.append(" (edited)");
+  el.append(meta);
+
+  const text = document.createElement("div");
+  text.className = "text";
+  text.textContent = deleted ? "This message was deleted." : m.text || "";
+  el.append(text);
+
+  if (!deleted) {
+    for (const a of m.attachments || []) {
+      if ((a.mime_type || "").startsWith("image/") || a.type === "image") {
+        const img = document.createElement("img");
+        img.className = "attachment";
+        img.src = a.url;
+        img.alt = a.file_name || "image";
+        img.onload = () => {
+          if (!inThread && state.order[state.order.length - 1] === m.id) scrollToBottom();
+        };
+        el.append(img);
+      } else {
+        const link = document.createElement("a");
+        link.href = a.url;
+        link.textContent = a.file_name || a.url;
+        link.target = "_blank";
+        el.append(link);
+      }
+    }
+    const counts = m.reaction_counts || {};
+    const reactions = document.createElement("div");
+    reactions.className = "reactions";
+    for (const [type, count] of Object.entries(counts)) {
+      if (!count) continue;
+      const b = button(`${type} ${count}`, "react", () => toggleReaction(m.id, type));
+      b.classList.toggle("mine", ownSet(m.id).has(type));
+      b.dataset.reaction = type;
+      reactions.append(b);
+    }
+    el.append(reactions);
+
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    for (const r of REACTIONS) actions.append(button(r, `react ${r}`, () => toggleReaction(m.id, r)));
+    if (!inThread) actions.append(button("Reply", "reply in thread", () => openThread(m.id)));
+    if (m.user && m.user.id === state.session.user_id) {
+      actions.append(button("Edit", "edit", () => editMessage(m, el)));
+      actions.append(button("Delete", "delete", () => deleteMessage(m.id)));
+    }
+    el.append(actions);
+
+    if (!inThread && m.reply_count > 0) {
+      const link = button(`${m.reply_count} ${m.reply_count === 1 ? "reply" : "replies"}`, "open thread", () => openThread(m.id));
+      link.className = "link replies-link";
+      el.append(link);
+    }
+  }
+  if (old) old.replaceWith(el);
+  return el;
+}
+
+async function toggleReaction(id, type) {
+  try {
+    if (ownSet(id).has(type)) await api("DELETE", `/messages/${id}/reactions/${encodeURIComponent(type)}`);
+    else await api("POST", `/messages/${id}/reactions`, { type });
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function editMessage(m, el) {
+  const text = el.querySelector(".text");
+  const input = document.createElement("textarea");
+  input.className = "edit";
+  input.value = m.text || "";
+  text.replaceWith(input);
+  input.focus();
+  input.onkeydown = async (event) => {
+    if (event.key === "Escape") renderMessage(m);
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      try {
+        const updated = await api("PATCH", `/messages/${m.id}`, { text: input.value });
+        upsertMessage(updated.message, false);
+      } catch (err) {
+        showError(err);
+        renderMessage(m);
+      }
+    }
+  };
+}
+
+async function deleteMessage(id) {
+  try {
+    await api("DELETE", `/messages/${id}`);
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function scrollToBottom() {
+  const box = $("messages");
+  box.scrollTop = box.scrollHeight;
+}
+
+// Scroll-back: older pages load when the list is scrolled to the top.
+$("messages").addEventListener("scroll", async () => {
+  const box = $("messages");
+  if (box.scrollTop > 40 || state.exhausted || state.loadingOlder || !state.current) return;
+  state.loadingOlder = true;
+  const channel = state.current;
+  try {
+    const oldest = state.order[0];
+    const page = await api("GET", `/channels/${channel}/messages?limit=${PAGE}&before=${oldest}`);
+    if (state.current !== channel) return;
+    state.exhausted = page.messages.length < PAGE;
+    const height = box.scrollHeight;
+    for (const m of page.messages) upsertMessage(m, true);
+    box.scrollTop = box.scrollHeight - height + box.scrollTop;
+  } catch (err) {
+    showError(err);
+  } finally {
+    state.loadingOlder = false;
+  }
+});
+
+// ---------- composing ----------
+
+async function send(text, extra = {}) {
+  const body = { channel_id: state.current, id: crypto.randomUUID(), ...extra };
+  if (text) body.text = text;
+  // REST with a client id: a retry after a dropped answer is idempotent.
+  const sent = await api("POST", "/messages", body);
+  if (body.parent_id) noteReply(sent.message);
+  else upsertMessage(sent.message, true);
+  return sent.message;
+}
+
+function typing(parentId) {
+  const now = Date.now();
+  if (now - state.typingSent > 3000) {
+    sendFrame({ action: "typing.start", channel_id: state.current, parent_id: parentId || undefined });
+    state.typingSent = now;
+  }
+  clearTimeout(state.typingStop);
+  state.typingStop = setTimeout(() => stopTyping(parentId), 4000);
+}
+
+function stopTyping(parentId) {
+  clearTimeout(state.typingStop);
+  if (state.typingSent) {
+    sendFrame({ action: "typing.stop", channel_id: state.current, parent_id: parentId || undefined });
+    state.typingSent = 0;
+  }
+}
+
+function composer(form, textarea, parent) {
+  textarea.addEventListener("input", () => typing(parent()));
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    const text = textarea.value.trim();
+    if (!text || !state.current) return;
+    textarea.value = "";
+    stopTyping(parent());
+    try {
+      await send(text, parent() ? { parent_id: parent() } : {});
+    } catch (err) {
+      textarea.value = text;
+      showError(err);
+    }
+  };
+}
+
+composer($("composer"), $("text"), () => null);
+composer($("reply-composer"), $("reply-text"), () => state.thread);
+
+$("file").onchange = async (event) => {
+  const file = event.target.files[0];
+  event.target.value = "";
+  if (!file || !state.current) return;
+  try {
+    const q = new URLSearchParams({
+      file_name: file.name,
+      mime_type: file.type || "application/octet-stream",
+      size: String(file.size),
+      channel_id: state.current,
+    });
+    const signed = await api("GET", `/upload/signed-url?${q}`);
+    const put = await fetch(signed.upload_url, {
+      method: signed.method || "PUT",
+      headers: { "Content-Type": file.type },
+      body: file,
+    });
+    if (!put.ok) throw new Error(`upload refused (${put.status})`);
+    await send($("text").value.trim(), {
+      attachments: [
+        { type: "image", url: signed.file_url, file_name: signed.file_name, file_size: file.size, mime_type: file.type },
+      ],
+    });
+    $("text").value = "";
+  } catch (err) {
+    showError(err);
+  }
+};
+
+// ---------- typing indicators ----------
+
+function onTyping(event) {
+  const key = `${event.channel_id}|${event.parent_id || ""}`;
+  if (!state.typing.has(key)) state.typing.set(key, new Map());
+  const who = state.typing.get(key);
+  clearTimeout(who.get(event.user.id));
+  if (event.type === "typing.start") {
+    // A client that vanished without typing.stop is forgotten after a while.
+    who.set(event.user.id, setTimeout(() => {
+      who.delete(event.user.id);
+      renderTyping();
+    }, 7000));
+  } else {
+    who.delete(event.user.id);
+  }
+  renderTyping();
+}
+
+function typingText(key) {
+  const who = [...(state.typing.get(key) || new Map()).keys()].map((id) => {
+    const u = state.users.get(id);
+    return (u && u.display_name) || id;
+  });
+  if (!who.length) return "";
+  return `${who.join(", ")} ${who.length === 1 ? "is" : "are"} typing…`;
+}
+
+function renderTyping() {
+  $("typing").textContent = state.current ? typingText(`${state.current}|`) : "";
+  $("thread-typing").textContent = state.thread ? typingText(`${state.current}|${state.thread}`) : "";
+}
+
+// ---------- threads ----------
+
+async function openThread(id) {
+  state.thread = id;
+  $("thread").hidden = false;
+  const parent = state.messages.get(id);
+  $("thread-parent").textContent = "";
+  if (parent) {
+    const el = renderMessage(parent, true);
+    el.classList.add("parent");
+    $("thread-parent").append(el);
+  }
+  const data = await api("GET", `/messages/${id}/replies?limit=100`);
+  if (state.thread !== id) return;
+  state.replies = data.messages;
+  data.messages.forEach(learnOwnReactions);
+  renderReplies();
+  renderTyping();
+  $("reply-text").focus();
+}
+
+// A new reply, seen once whether it came back from our own send or as an
+// event: counted on its parent and shown in the open thread.
+function noteReply(m) {
+  if (state.seenReplies.has(m.id)) return;
+  state.seenReplies.add(m.id);
+  if (state.thread === m.parent_id) appendReply(m);
+  const parent = state.messages.get(m.parent_id);
+  if (parent) {
+    parent.reply_count = (parent.reply_count || 0) + 1;
+    renderMessage(parent);
+  }
+}
+
+function appendReply(m) {
+  if (state.replies.some((r) => r.id === m.id)) return;
+  state.replies.push(m);
+  renderReplies();
+}
+
+function renderReplies() {
+  const box = $("replies");
+  box.textContent = "";
+  for (const m of state.replies) box.append(renderMessage(m, true));
+  box.scrollTop = box.scrollHeight;
+}
+
+function closeThread() {
+  state.thread = null;
+  state.replies = [];
+  $("thread").hidden = true;
+}
+
+$("close-thread").onclick = closeThread;
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") markRead();
+});
+
+// For tests and the curious: drop the socket as a network failure would.
+window.chatDebug = {
+  dropSocket: () => state.ws && state.ws.close(4000, "dropped"),
+  state,
+};
+
+// ---------- boot ----------
+
+const saved = sessionStorage.getItem("chat-session");
+if (saved) start(JSON.parse(saved));
+else showLogin();

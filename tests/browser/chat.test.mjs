@@ -1,0 +1,248 @@
+// The web client at `/` of a running local server, driven in headless
+// Chromium by two users (two browser contexts: two sessions, two sockets).
+// Usage: node chat.test.mjs http://127.0.0.1:3000   (the server's root)
+// Exits non-zero at the first failed check; screenshots go to ./out/.
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const base = (process.argv[2] || "http://127.0.0.1:3000").replace(/\/api\/v1\/?$/, "");
+const out = new URL("./out/", import.meta.url).pathname;
+mkdirSync(out, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  // This machine's network is closed: keep Chromium from calling home.
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+
+const results = [];
+async function check(name, fn) {
+  const started = Date.now();
+  await fn();
+  const ms = Date.now() - started;
+  results.push(`ok   ${name} (${ms} ms)`);
+  console.log(`ok   ${name} (${ms} ms)`);
+}
+
+async function signIn(user) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+  const page = await context.newPage();
+  page.on("pageerror", (err) => {
+    console.error(`[${user}] page error: ${err.message}`);
+    process.exitCode = 1;
+  });
+  await page.goto(base + "/");
+  await page.click(`#sample-users button[data-user="${user}"]`);
+  await page.waitForSelector('#status[data-state="online"]');
+  return page;
+}
+
+const messageIn = (page, text) => page.locator("#messages .msg", { hasText: text });
+
+let alice;
+let bob;
+const channelName = `Browser ${Date.now()}`;
+try {
+  await check("two users sign in and connect", async () => {
+    alice = await signIn("alice");
+    bob = await signIn("bob");
+  });
+
+  await check("alice creates a channel with bob; it appears in bob's list", async () => {
+    await alice.fill('#new-channel input[name="name"]', channelName);
+    await alice.fill('#new-channel input[name="members"]', "bob");
+    await alice.click('#new-channel button[type="submit"]');
+    await alice.waitForSelector("#composer:not([hidden])");
+    await bob.locator("#channels li", { hasText: channelName }).waitFor({ timeout: 5000 });
+  });
+
+  await check("a message shows in the other user's unread count", async () => {
+    await alice.fill("#text", "before bob looks");
+    await alice.press("#text", "Enter");
+    await messageIn(alice, "before bob looks").waitFor();
+    const badge = bob.locator("#channels li", { hasText: channelName }).locator(".unread");
+    await badge.waitFor({ timeout: 5000 });
+    assert.equal(await badge.textContent(), "1");
+  });
+
+  await check("bob opens the channel: history, unread cleared, alice online", async () => {
+    await bob.locator("#channels li", { hasText: channelName }).click();
+    await messageIn(bob, "before bob looks").waitFor();
+    assert.equal(await bob.locator("#channels li.active .unread").count(), 0);
+    await bob.waitForSelector('#presence .member[data-user="alice"][data-online="true"]');
+    await alice.waitForSelector('#presence .member[data-user="bob"][data-online="true"]');
+  });
+
+  await check("a message from alice appears for bob within a second", async () => {
+    await alice.fill("#text", "hello bob");
+    const sent = Date.now();
+    await alice.press("#text", "Enter");
+    await messageIn(bob, "hello bob").waitFor({ timeout: 1000 });
+    const elapsed = Date.now() - sent;
+    console.log(`     delivered in ${elapsed} ms`);
+    assert.ok(elapsed < 1000, `took ${elapsed} ms`);
+  });
+
+  await check("bob typing shows an indicator to alice, and it clears on send", async () => {
+    await bob.click("#text");
+    await bob.keyboard.type("hi al", { delay: 30 });
+    await alice.waitForFunction(() => /Bob is typing/.test(document.querySelector("#typing").textContent), null, { timeout: 3000 });
+    await bob.keyboard.type("ice");
+    await bob.press("#text", "Enter");
+    await messageIn(alice, "hi alice").waitFor();
+    await alice.waitForFunction(() => document.querySelector("#typing").textContent === "", null, { timeout: 3000 });
+  });
+
+  await check("an image uploaded through the presigned URL shows inline for both", async () => {
+    // A real PNG, drawn by the browser itself.
+    const dataUrl = await alice.evaluate(() => {
+      const canvas = document.createElement("canvas");
+      canvas.width = 120;
+      canvas.height = 80;
+      const g = canvas.getContext("2d");
+      g.fillStyle = "#3760c8";
+      g.fillRect(0, 0, 120, 80);
+      g.fillStyle = "#fff";
+      g.font = "bold 28px sans-serif";
+      g.fillText("PNG", 30, 52);
+      return canvas.toDataURL("image/png");
+    });
+    const buffer = Buffer.from(dataUrl.split(",")[1], "base64");
+    await alice.fill("#text", "a picture");
+    await alice.setInputFiles("#file", { name: "square.png", mimeType: "image/png", buffer });
+    for (const page of [alice, bob]) {
+      const img = messageIn(page, "a picture").locator("img.attachment");
+      await img.waitFor({ timeout: 5000 });
+      await page.waitForFunction((el) => el.complete && el.naturalWidth === 120, await img.elementHandle(), { timeout: 5000 });
+      const src = await img.getAttribute("src");
+      assert.match(src, /chat-uploads\//);
+    }
+  });
+
+  await check("bob reacts; alice sees the count", async () => {
+    const msg = messageIn(bob, "hello bob");
+    await msg.hover();
+    await msg.locator('.actions button[title="react 👍"]').click();
+    await messageIn(alice, "hello bob").locator('.reactions button[data-reaction="👍"]', { hasText: "👍 1" }).waitFor();
+    await messageIn(bob, "hello bob").locator(".reactions button.mine").waitFor();
+  });
+
+  await check("bob replies in a thread; alice sees the reply count and the reply", async () => {
+    const msg = messageIn(bob, "hello bob");
+    await msg.hover();
+    await msg.locator('.actions button[title="reply in thread"]').click();
+    await bob.waitForSelector("#thread:not([hidden])");
+    await bob.fill("#reply-text", "a threaded answer");
+    await bob.press("#reply-text", "Enter");
+    await bob.locator("#replies .msg", { hasText: "a threaded answer" }).waitFor();
+    const link = messageIn(alice, "hello bob").locator(".replies-link");
+    await link.waitFor();
+    assert.equal(await link.textContent(), "1 reply");
+    await link.click();
+    await alice.locator("#replies .msg", { hasText: "a threaded answer" }).waitFor();
+    assert.equal(await messageIn(alice, "a threaded answer").count(), 0, "replies stay out of the channel");
+    await alice.click("#close-thread");
+  });
+
+  await check("alice edits and deletes her own message; bob sees both", async () => {
+    const msg = messageIn(alice, "before bob looks");
+    await msg.hover();
+    await msg.locator('.actions button[title="edit"]').click();
+    await alice.fill("#messages textarea.edit", "before bob looked (edited text)");
+    await alice.press("#messages textarea.edit", "Enter");
+    const edited = messageIn(bob, "edited text");
+    await edited.waitFor();
+    assert.match(await edited.locator(".meta").textContent(), /\(edited\)/);
+    const again = messageIn(alice, "edited text");
+    await again.hover();
+    await again.locator('.actions button[title="delete"]').click();
+    await messageIn(bob, "This message was deleted.").waitFor();
+    assert.equal(await messageIn(bob, "edited text").count(), 0);
+    // Only the author gets edit and delete.
+    assert.equal(await messageIn(bob, "hello bob").locator('.actions button[title="edit"]').count(), 0);
+  });
+
+  await check("bob's socket drops; messages sent meanwhile arrive after the reconnect", async () => {
+    await bob.evaluate(() => {
+      // Keep the socket from reconnecting until the messages are sent.
+      window.__realWebSocket = window.WebSocket;
+      window.WebSocket = function Blocked() {
+        throw new Error("offline");
+      };
+      window.chatDebug.dropSocket();
+    });
+    await bob.waitForSelector('#status[data-state="reconnecting"]');
+    for (const text of ["while you were away 1", "while you were away 2"]) {
+      await alice.fill("#text", text);
+      await alice.press("#text", "Enter");
+      await messageIn(alice, text).waitFor();
+    }
+    await bob.waitForTimeout(300);
+    assert.equal(await messageIn(bob, "while you were away").count(), 0, "not delivered while offline");
+    await bob.evaluate(() => {
+      window.WebSocket = window.__realWebSocket;
+    });
+    await bob.waitForSelector('#status[data-state="online"]', { timeout: 10000 });
+    await messageIn(bob, "while you were away 1").waitFor();
+    await messageIn(bob, "while you were away 2").waitFor();
+    assert.equal(await messageIn(bob, "while you were away").count(), 2, "each once");
+    // And the live stream resumes.
+    await alice.fill("#text", "welcome back");
+    await alice.press("#text", "Enter");
+    await messageIn(bob, "welcome back").waitFor({ timeout: 2000 });
+  });
+
+  await check("scrolling up loads older history", async () => {
+    // 30 more messages through the API, so the channel has more than a page.
+    await alice.evaluate(async () => {
+      const { session, current } = window.chatDebug.state;
+      for (let i = 1; i <= 30; i++) {
+        await fetch("/api/v1/messages", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-Api-Key": session.api_key, Authorization: `Bearer ${session.token}` },
+          body: JSON.stringify({ channel_id: current, text: `filler ${i}` }),
+        });
+      }
+    });
+    await messageIn(bob, "filler 30").waitFor();
+    await bob.locator("#channels li", { hasText: channelName }).click();
+    await messageIn(bob, "filler 30").waitFor();
+    assert.equal(await messageIn(bob, "hello bob").count(), 0, "the first page is only the latest 25");
+    for (let i = 0; i < 10 && (await messageIn(bob, "hello bob").count()) === 0; i++) {
+      await bob.evaluate(() => {
+        const box = document.querySelector("#messages");
+        box.scrollTop = 0;
+        box.dispatchEvent(new Event("scroll"));
+      });
+      await bob.waitForTimeout(200);
+    }
+    await messageIn(bob, "hello bob").waitFor({ timeout: 2000 });
+  });
+
+  await alice.locator("#messages").evaluate((box) => (box.scrollTop = box.scrollHeight));
+  await alice.fill("#text", "");
+  await bob.click("#text");
+  await bob.keyboard.type("typing something", { delay: 20 });
+  await alice.waitForFunction(() => /typing/.test(document.querySelector("#typing").textContent));
+  await alice.screenshot({ path: `${out}alice.png` });
+  await bob.screenshot({ path: `${out}bob.png` });
+  console.log(`screenshots: ${out}alice.png, ${out}bob.png`);
+} catch (err) {
+  console.error(`FAIL ${err.stack || err}`);
+  for (const [name, page] of [["alice", alice], ["bob", bob]]) {
+    if (page) await page.screenshot({ path: `${out}failure-${name}.png` }).catch(() => {});
+  }
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
+console.log(`${results.length} browser checks passed${process.exitCode ? ", then one failed" : ""}`);

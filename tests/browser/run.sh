@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The browser test: installs Debian's Chromium (if missing) and playwright-core
+# (npm, locked), starts the local server in memory on free ports, and drives
+# the web client at `/` as two users. Screenshots land in tests/browser/out/.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >/dev/null || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+(cd "$here" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+
+(cd "$root" && cargo build --quiet -p chat-local --bin chat-local)
+work="$(mktemp -d)"
+(cd "$work" && exec "$target/debug/chat-local" --memory --port 0 --ws-port 0 --dynamodb-port 0 --s3-port 0 > "$work/server.log" 2>&1) &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 150); do [ -s "$work/.chat-data/dev.env" ] && break; sleep 0.2; done
+# shellcheck disable=SC1091
+. "$work/.chat-data/dev.env"
+node "$here/chat.test.mjs" "${CHAT_URL%/api/v1}"
