@@ -50,7 +50,7 @@ const messageIn = (page, text) => page.locator("#messages .msg", { hasText: text
 
 let alice;
 let bob;
-const channelName = `Browser ${Date.now()}`;
+const channelName = "Weekend plans";
 try {
   await check("two users sign in and connect", async () => {
     alice = await signIn("alice");
@@ -153,6 +153,16 @@ try {
     await alice.click("#close-thread");
   });
 
+  await check("screenshots of a conversation (bob's thread open, alice typing)", async () => {
+    await alice.click("#text");
+    await alice.keyboard.type("see you tomorrow", { delay: 20 });
+    await bob.waitForFunction(() => /Alice is typing/.test(document.querySelector("#typing").textContent));
+    await bob.mouse.move(0, 0);
+    await bob.screenshot({ path: `${out}bob.png` });
+    await alice.screenshot({ path: `${out}alice.png` });
+    await alice.fill("#text", "");
+  });
+
   await check("alice edits and deletes her own message; bob sees both", async () => {
     const msg = messageIn(alice, "before bob looks");
     await msg.hover();
@@ -228,14 +238,9 @@ try {
     await messageIn(bob, "hello bob").waitFor({ timeout: 2000 });
   });
 
-  await alice.locator("#messages").evaluate((box) => (box.scrollTop = box.scrollHeight));
-  await alice.fill("#text", "");
-  await bob.click("#text");
-  await bob.keyboard.type("typing something", { delay: 20 });
-  await alice.waitForFunction(() => /typing/.test(document.querySelector("#typing").textContent));
-  await alice.screenshot({ path: `${out}alice.png` });
-  await bob.screenshot({ path: `${out}bob.png` });
-  console.log(`screenshots: ${out}alice.png, ${out}bob.png`);
+  await alice.screenshot({ path: `${out}alice-end.png` });
+  await bob.screenshot({ path: `${out}bob-end.png` });
+  console.log(`screenshots in ${out}`);
 } catch (err) {
   console.error(`FAIL ${err.stack || err}`);
   for (const [name, page] of [["alice", alice], ["bob", bob]]) {
