@@ -238,6 +238,21 @@ try {
     await messageIn(bob, "hello bob").waitFor({ timeout: 2000 });
   });
 
+  await check("signing in with a pasted API key and token", async () => {
+    const dev = await (await fetch(`${base}/dev/session`)).json();
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(base + "/");
+    await page.click("#login summary");
+    await page.fill('#token-form input[name="api_key"]', dev.api_key);
+    await page.fill('#token-form input[name="token"]', dev.users.find((u) => u.id === "bob").token);
+    await page.click('#token-form button[type="submit"]');
+    await page.waitForSelector('#status[data-state="online"]');
+    assert.equal(await page.textContent("#me"), "Bob");
+    await page.locator("#channels li", { hasText: channelName }).waitFor();
+    await context.close();
+  });
+
   await alice.screenshot({ path: `${out}alice-end.png` });
   await bob.screenshot({ path: `${out}bob-end.png` });
   console.log(`screenshots in ${out}`);
