@@ -4,11 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -74,28 +76,21 @@ impl Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_sends_loses_no_acknowledged_message() {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!("chat-crash-{}-{nanos}", std::process::id()));
+    let dir = common::temp_dir("chat-crash");
     let http = reqwest::Client::new();
 
     let server = start(&dir).await;
-    let created: Value = server
-        .request(
-            &http,
-            reqwest::Method::POST,
-            "/channels",
-            "CHAT_ALICE_TOKEN",
-        )
-        .json(&json!({ "type": "group", "name": "crash", "members": ["bob"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = common::json_of(
+        server
+            .request(
+                &http,
+                reqwest::Method::POST,
+                "/channels",
+                "CHAT_ALICE_TOKEN",
+            )
+            .json(&json!({ "type": "group", "name": "crash", "members": ["bob"] })),
+    )
+    .await;
     let channel = created["channel"]["id"].as_str().unwrap().to_string();
 
     // Four senders until the server dies; every 201 is an acknowledged id.
@@ -164,14 +159,9 @@ async fn sigkill_during_sends_loses_no_acknowledged_message() {
             Some(oldest) => format!("/channels/{channel}/messages?limit=100&before={oldest}"),
             None => format!("/channels/{channel}/messages?limit=100"),
         };
-        let page: Value = server
-            .request(&http, reqwest::Method::GET, &path, "CHAT_BOB_TOKEN")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page =
+            common::json_of(server.request(&http, reqwest::Method::GET, &path, "CHAT_BOB_TOKEN"))
+                .await;
         let ids = page["messages"].as_array().expect("messages page");
         stored.extend(ids.iter().map(|m| m["id"].as_str().unwrap().to_string()));
         match ids.first().and_then(|m| m["id"].as_str()) {

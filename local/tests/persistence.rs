@@ -2,18 +2,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{SystemTime, UNIX_EPOCH};
+mod common;
 
 use chat_local::{Stack, StackOptions};
 use chat_shared::apps;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn data_survives_a_restart_of_the_local_stack() {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!("chat-persist-{}-{nanos}", std::process::id()));
+    let dir = common::temp_dir("chat-persist");
     let options = StackOptions {
         data_dir: Some(dir.clone()),
         ..StackOptions::ephemeral()

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use chat_local::{Stack, StackOptions};
 use serde_json::Value;
 
@@ -42,30 +44,19 @@ async fn the_page_its_assets_and_the_dev_session_are_served() {
     assert_eq!(body["error"]["code"], "not_found");
 
     let app = stack.ensure_dev_app().await.unwrap();
-    let session: Value = http
-        .get(format!("{root}/dev/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = common::json_of(http.get(format!("{root}/dev/session"))).await;
     assert_eq!(session["api_key"], app.api_key.as_str());
     assert_eq!(session["ws_url"], stack.ws_url.as_str());
     let users = session["users"].as_array().unwrap();
     assert_eq!(users.len(), 2);
     for user in users {
         let id = user["id"].as_str().unwrap();
-        let me: Value = http
-            .get(format!("{}/users/{id}", stack.rest_url))
-            .header("X-Api-Key", &app.api_key)
-            .bearer_auth(user["token"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let me = common::json_of(
+            http.get(format!("{}/users/{id}", stack.rest_url))
+                .header("X-Api-Key", &app.api_key)
+                .bearer_auth(user["token"].as_str().unwrap()),
+        )
+        .await;
         assert_eq!(me["user"]["id"], id, "the offered token signs in as {id}");
     }
 }
