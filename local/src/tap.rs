@@ -21,11 +21,15 @@ pub enum Faults {
     /// Pass everything.
     #[default]
     None,
-    /// Answer every `n`-th request (from the first) with an error, taking
-    /// turns: `ThrottlingException`, `ProvisionedThroughputExceededException`,
-    /// then a 500 `InternalServerError`. The failed request never reaches
-    /// the table.
+    /// Every `n`-th operation (counted by the SDK's invocation id, from the
+    /// first) fails its first two attempts, in turn with
+    /// `ThrottlingException`, `ProvisionedThroughputExceededException` and a
+    /// 500 `InternalServerError`, and goes through on the third. Failed
+    /// attempts never reach the table. Deterministic whatever the
+    /// concurrency: no operation fails more than twice.
     EveryNth(u64),
+    /// Every attempt fails (throttles and 500s in turn): DynamoDB unavailable.
+    Always,
     /// Every `n`-th `TransactWriteItems` is applied, then its answer is lost
     /// (a 500 comes back instead), the ambiguous failure a client meets when
     /// a connection drops after the write.
@@ -44,6 +48,9 @@ struct Inner {
     faults: Mutex<Faults>,
     seen: Mutex<Vec<Seen>>,
     count: AtomicU64,
+    operations: AtomicU64,
+    /// Invocation ids chosen to fail their first attempts.
+    doomed: Mutex<std::collections::HashSet<String>>,
     transactions: AtomicU64,
     failed: AtomicU64,
 }
@@ -68,6 +75,8 @@ impl Tap {
                 faults: Mutex::new(Faults::None),
                 seen: Mutex::new(Vec::new()),
                 count: AtomicU64::new(0),
+                operations: AtomicU64::new(0),
+                doomed: Mutex::new(std::collections::HashSet::new()),
                 transactions: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
             }),
@@ -130,27 +139,50 @@ async fn forward(State(tap): State<Tap>, headers: HeaderMap, body: Bytes) -> Res
         at: Instant::now(),
     });
     let faults = *lock(&inner.faults);
-    if let Faults::EveryNth(every) = faults {
-        if every > 0 && n % every == 0 {
-            inner.failed.fetch_add(1, Ordering::SeqCst);
-            return match (n / every) % 3 {
-                0 => dynamo_error(
-                    StatusCode::BAD_REQUEST,
-                    "ThrottlingException",
-                    "Rate of requests exceeds the allowed throughput.",
-                ),
-                1 => dynamo_error(
-                    StatusCode::BAD_REQUEST,
-                    "ProvisionedThroughputExceededException",
-                    "The level of configured provisioned throughput for the table was exceeded.",
-                ),
-                _ => dynamo_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalServerError",
-                    "Internal server error",
-                ),
-            };
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    // `amz-sdk-request: attempt=2; max=5`
+    let attempt: u64 = header("amz-sdk-request")
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("attempt="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let fail = match faults {
+        Faults::Always => true,
+        Faults::EveryNth(every) if every > 0 => {
+            let invocation = header("amz-sdk-invocation-id");
+            let mut doomed = lock(&inner.doomed);
+            if attempt == 1 && (inner.operations.fetch_add(1, Ordering::SeqCst) + 1) % every == 0 {
+                doomed.insert(invocation.clone());
+            }
+            attempt <= 2 && doomed.contains(&invocation)
         }
+        _ => false,
+    };
+    if fail {
+        inner.failed.fetch_add(1, Ordering::SeqCst);
+        return match n % 3 {
+            0 => dynamo_error(
+                StatusCode::BAD_REQUEST,
+                "ThrottlingException",
+                "Rate of requests exceeds the allowed throughput.",
+            ),
+            1 => dynamo_error(
+                StatusCode::BAD_REQUEST,
+                "ProvisionedThroughputExceededException",
+                "The level of configured provisioned throughput for the table was exceeded.",
+            ),
+            _ => dynamo_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "Internal server error",
+            ),
+        };
     }
     let mut request = inner.client.post(&inner.target).body(body);
     for (name, value) in &headers {
