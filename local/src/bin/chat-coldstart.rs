@@ -2,7 +2,7 @@
 //! local stack, serves a minimal Lambda Runtime API on loopback, launches a
 //! function with `AWS_LAMBDA_RUNTIME_API` pointing at it, hands it one
 //! sample event and reports: process start → first `next` (init), the
-//! first invocation's duration, and the DynamoDB calls made during init
+//! first invocation's duration, process start → its answer, and the DynamoDB calls made during init
 //! (through the stack's tap; anything but the one pre-warm `GetItem` fails
 //! the run).
 //!
@@ -155,17 +155,18 @@ async fn measure(stack: &Stack, binary: &PathBuf, event: String) -> Value {
     let init = run
         .first_next
         .map(|t| t.duration_since(started).as_secs_f64() * 1000.0);
-    let (invocation, status) = match (&run.first_next, &run.response) {
+    let (invocation, answered, status) = match (&run.first_next, &run.response) {
         (Some(first), Some((at, body))) => {
             let status = serde_json::from_str::<Value>(body)
                 .ok()
                 .map(|b| b["statusCode"].clone());
             (
                 Some(at.duration_since(*first).as_secs_f64() * 1000.0),
+                Some(at.duration_since(started).as_secs_f64() * 1000.0),
                 status,
             )
         }
-        _ => (None, None),
+        _ => (None, None, None),
     };
     // What the process asked of DynamoDB before it polled for its first event.
     let init_calls: Vec<String> = tap.seen()[seen_before..]
@@ -176,6 +177,7 @@ async fn measure(stack: &Stack, binary: &PathBuf, event: String) -> Value {
     json!({
         "init_ms": init,
         "first_invocation_ms": invocation,
+        "start_to_first_answer_ms": answered,
         "status": status,
         "init_dynamodb_calls": init_calls,
     })
