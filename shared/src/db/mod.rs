@@ -507,9 +507,26 @@ impl Db {
         after: &str,
         cap: usize,
     ) -> Result<usize, DbError> {
-        let upper = format!("{prefix}\u{10FFFF}");
         // BETWEEN is inclusive; the successor of `after` makes it exclusive.
-        let lower = format!("{after}\u{0}");
+        self.count_between(
+            pk,
+            format!("{after}\u{0}"),
+            format!("{prefix}\u{10FFFF}"),
+            Some(cap),
+        )
+        .await
+    }
+
+    /// Counts the sort keys of `pk` in `lo..=hi` with `Select: COUNT`,
+    /// following pages, and stops once past `cap` when one is given.
+    async fn count_between(
+        &self,
+        pk: &str,
+        lo: String,
+        hi: String,
+        cap: Option<usize>,
+    ) -> Result<usize, DbError> {
+        let limit = cap.map(|cap| i32::try_from(cap + 1).unwrap_or(i32::MAX));
         let mut total = 0usize;
         let mut start = None;
         loop {
@@ -517,25 +534,24 @@ impl Db {
                 .client
                 .query()
                 .table_name(self.table.as_ref())
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :after AND :upper")
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
                 .expression_attribute_names("#pk", table::PK)
                 .expression_attribute_names("#sk", table::SK)
                 .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
-                .expression_attribute_values(":after", AttributeValue::S(lower.clone()))
-                .expression_attribute_values(":upper", AttributeValue::S(upper.clone()))
+                .expression_attribute_values(":lo", AttributeValue::S(lo.clone()))
+                .expression_attribute_values(":hi", AttributeValue::S(hi.clone()))
                 .select(Select::Count)
-                .limit(i32::try_from(cap + 1).unwrap_or(i32::MAX))
+                .set_limit(limit)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(DbError::sdk)?;
             total += usize::try_from(out.count).unwrap_or(0);
             match out.last_evaluated_key {
-                Some(key) if total <= cap => start = Some(key),
-                _ => break,
+                Some(key) if cap.is_none_or(|cap| total <= cap) => start = Some(key),
+                _ => return Ok(cap.map_or(total, |cap| total.min(cap))),
             }
         }
-        Ok(total.min(cap))
     }
 
     /// All writes succeed together or none does (at most 100).
@@ -719,29 +735,13 @@ impl Db {
 
     /// How many items of partition `pk` have a sort key starting with `sk_prefix`.
     pub async fn count(&self, pk: &str, sk_prefix: &str) -> Result<usize, DbError> {
-        let mut total = 0usize;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(self.table.as_ref())
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", table::PK)
-                .expression_attribute_names("#sk", table::SK)
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
-                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_string()))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(DbError::sdk)?;
-            total += usize::try_from(out.count).unwrap_or(0);
-            match out.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(total),
-            }
-        }
+        self.count_between(
+            pk,
+            sk_prefix.to_string(),
+            format!("{sk_prefix}\u{10FFFF}"),
+            None,
+        )
+        .await
     }
 }
 
