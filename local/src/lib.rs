@@ -38,20 +38,17 @@ pub struct StackOptions {
     pub port: u16,
     /// DynamoDB emulator port on 127.0.0.1 (0 picks a free one).
     pub dynamodb_port: u16,
-    pub table_name: String,
+    /// What the functions read from `CHAT_*` variables (table, bucket, cache and
+    /// URL lifetimes, fan-out concurrency, ...). The stack replaces the endpoints,
+    /// region and credentials with its own emulators'.
+    pub config: Config,
     /// How often expired (TTL) items are deleted.
     pub ttl_sweep_every: Duration,
-    /// How long a cached application (and its secret) is trusted.
-    pub app_cache_ttl: Duration,
     /// WebSocket gateway port on 127.0.0.1 (0 picks a free one).
     pub ws_port: u16,
     pub gateway: gateway::GatewayOptions,
-    /// Concurrent posts per fan-out.
-    pub fanout_concurrency: usize,
     /// S3 server port on 127.0.0.1 (0 picks a free one).
     pub s3_port: u16,
-    /// Lifetime of presigned upload/download URLs.
-    pub upload_url_ttl: Duration,
     /// Put a [`tap::Tap`] between the SDK clients and the emulator (request
     /// log, injected faults).
     pub dynamodb_tap: bool,
@@ -64,14 +61,11 @@ impl StackOptions {
             data_dir: None,
             port: 0,
             dynamodb_port: 0,
-            table_name: "chat".into(),
+            config: Config::default(),
             ttl_sweep_every: Duration::from_secs(30),
-            app_cache_ttl: Config::default().app_cache_ttl,
             ws_port: 0,
             gateway: gateway::GatewayOptions::default(),
-            fanout_concurrency: Config::default().fanout_concurrency,
             s3_port: 0,
-            upload_url_ttl: Config::default().upload_url_ttl,
             dynamodb_tap: false,
         }
     }
@@ -150,19 +144,15 @@ impl Stack {
         let ws_listener = TcpListener::bind(("127.0.0.1", options.ws_port)).await?;
         let ws_addr = ws_listener.local_addr()?;
         let config = Config {
-            table_name: options.table_name.clone(),
             dynamodb_endpoint: Some(dynamodb_url.clone()),
             region: Some("us-east-1".into()),
             static_credentials: true,
-            app_cache_ttl: options.app_cache_ttl,
             // The management API is served by the gateway emulator.
             websocket_endpoint: Some(format!("http://{ws_addr}")),
-            fanout_concurrency: options.fanout_concurrency,
             s3_endpoint: Some(s3_url.clone()),
             // Browser apps on other local ports may call the API.
-            cors_origin: Some("*".into()),
-            upload_url_ttl: options.upload_url_ttl,
-            ..Config::default()
+            cors_origin: options.config.cors_origin.clone().or(Some("*".into())),
+            ..options.config.clone()
         };
         let state = AppState::connect(config).await;
         state

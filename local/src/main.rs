@@ -6,6 +6,7 @@ use std::time::Duration;
 use chat_local::{Stack, StackOptions};
 use chat_shared::auth;
 use chat_shared::ids::UserId;
+use chat_shared::Config;
 use clap::Parser;
 
 #[derive(Parser)]
@@ -38,11 +39,15 @@ struct Args {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     chat_shared::telemetry::init();
     let args = Args::parse();
+    // The same `CHAT_*` variables the functions read (the endpoints are the stack's own).
+    let config = Config::from_env()?;
+    let table = config.table_name.clone();
+    let bucket = config.uploads_bucket.clone();
     let stack = Stack::start(StackOptions {
         data_dir: (!args.memory).then(|| args.data_dir.clone()),
         port: args.port,
         dynamodb_port: args.dynamodb_port,
-        table_name: "chat".into(),
+        config,
         ttl_sweep_every: Duration::from_secs(args.ttl_sweep_seconds.max(1)),
         ws_port: args.ws_port,
         s3_port: args.s3_port,
@@ -60,7 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     println!(
         "chat backend running\n\
-         \n  REST API        {rest}\n  WebSocket       {ws}/?api_key=...&token=...\n  DynamoDB        {dynamo} (table chat)\n  S3              {s3} (bucket chat-uploads)\n  store           {store}\n\
+         \n  REST API        {rest}\n  WebSocket       {ws}/?api_key=...&token=...\n  DynamoDB        {dynamo} (table {table})\n  S3              {s3} (bucket {bucket})\n  store           {store}\n\
          \n  app id          {app_id}\n  api key         {key}\n  api secret      {secret}\n\
          \n  server token    {server_token}\n  alice token     {alice}\n  bob token       {bob}\n\
          \ntry:\n  curl -s {rest}/users/alice -H 'X-Api-Key: {key}' -H 'Authorization: Bearer {alice}'\n",

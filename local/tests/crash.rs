@@ -6,80 +6,18 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-struct Server {
-    child: Child,
-    env: HashMap<String, String>,
-}
-
-impl Drop for Server {
-    /// A failed test still stops its server.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `chat-local` on free ports over `dir` and waits for its `dev.env`.
-// The child is killed and reaped by `Server`'s drop (or the timeout's panic
-// ends the test process).
-#[allow(clippy::zombie_processes)]
-async fn start(dir: &Path) -> Server {
-    let env_file = dir.join("dev.env");
-    let _ = std::fs::remove_file(&env_file);
-    let child = Command::new(env!("CARGO_BIN_EXE_chat-local"))
-        .args(["--data-dir", dir.to_str().unwrap()])
-        .args(["--port", "0", "--dynamodb-port", "0", "--ws-port", "0"])
-        .args(["--s3-port", "0"])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chat-local starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&env_file) {
-            if text.contains("CHAT_DYNAMODB_ENDPOINT=") {
-                let env = text
-                    .lines()
-                    .filter_map(|l| l.split_once('='))
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-                return Server { child, env };
-            }
-        }
-        assert!(Instant::now() < deadline, "chat-local did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-impl Server {
-    fn request(
-        &self,
-        http: &reqwest::Client,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-    ) -> reqwest::RequestBuilder {
-        http.request(method, format!("{}{path}", self.env["CHAT_URL"]))
-            .header("X-Api-Key", &self.env["CHAT_API_KEY"])
-            .header("Authorization", format!("Bearer {}", self.env[token]))
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_sends_loses_no_acknowledged_message() {
     let dir = common::temp_dir("chat-crash");
     let http = reqwest::Client::new();
 
-    let server = start(&dir).await;
+    let server = common::Server::start(&dir, &[]).await;
     let created = common::json_of(
         server
             .request(
@@ -150,7 +88,7 @@ async fn sigkill_during_sends_loses_no_acknowledged_message() {
         "sends were acknowledged before the kill"
     );
 
-    let server = start(&dir).await;
+    let server = common::Server::start(&dir, &[]).await;
     let mut stored = Vec::<String>::new();
     // History pages go back in time: each next page is `before` the oldest.
     let mut before: Option<String> = None;

@@ -21,6 +21,7 @@ use chat_shared::auth;
 use chat_shared::channels::{members, service, Ctx};
 use chat_shared::ids::{ChannelId, UserId};
 use chat_shared::users::{self, Profile};
+use chat_shared::Config;
 use clap::{Parser, Subcommand};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -329,7 +330,10 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize) -> V
             post_delay: Duration::from_millis(post_delay_ms),
             ..GatewayOptions::default()
         },
-        fanout_concurrency: concurrency,
+        config: Config {
+            fanout_concurrency: concurrency,
+            ..Config::default()
+        },
         ..StackOptions::ephemeral()
     };
     let stack = Stack::start(options).await.expect("stack");

@@ -8,6 +8,7 @@ use chat_shared::auth::{self, Claims};
 use chat_shared::db::Cond;
 use chat_shared::ids::UserId;
 use chat_shared::keys;
+use chat_shared::Config;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::json;
@@ -230,7 +231,10 @@ async fn another_apps_token_is_refused_with_this_apps_key() {
 #[tokio::test]
 async fn app_secret_is_cached_in_the_warm_process_for_a_bounded_time() {
     let options = StackOptions {
-        app_cache_ttl: Duration::from_millis(800),
+        config: Config {
+            app_cache_ttl: Duration::from_millis(800),
+            ..Config::default()
+        },
         ..StackOptions::ephemeral()
     };
     let app = TestApp::spawn_with(options).await;

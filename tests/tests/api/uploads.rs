@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chat_local::{Stack, StackOptions};
+use chat_shared::Config;
 use serde_json::{json, Value};
 
 use crate::helpers::{Tenant, TestApp};
@@ -78,7 +79,10 @@ async fn presigned_put_then_read_back_identical_bytes() {
 #[tokio::test]
 async fn the_s3_server_refuses_other_types_tampered_and_expired_urls() {
     let options = StackOptions {
-        upload_url_ttl: Duration::from_secs(1),
+        config: Config {
+            upload_url_ttl: Duration::from_secs(1),
+            ..Config::default()
+        },
         ..StackOptions::ephemeral()
     };
     let app = TestApp::spawn_with(options).await;
