@@ -30,7 +30,13 @@ pub struct Claims {
     pub iat: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
+    /// Not before (epoch seconds): refused until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
+
+/// Clock skew tolerated on `exp`, `nbf` and a future `iat`, in seconds.
+pub const CLOCK_LEEWAY_SECS: u64 = 5;
 
 fn sign(secret: &str, claims: &Claims) -> Result<String, ApiError> {
     jsonwebtoken::encode(
@@ -84,6 +90,8 @@ pub enum Actor {
 pub struct Caller {
     pub app: Arc<App>,
     pub actor: Actor,
+    /// The token's `iat` in epoch milliseconds, when it has one.
+    pub issued_ms: Option<i64>,
 }
 
 impl Caller {
@@ -150,10 +158,12 @@ pub async fn authenticate(
         .filter(|t| !t.is_empty())
         .ok_or_else(|| refused("missing_token", "a bearer token is required"))?;
     let claims = verify(&app.api_secret, token)?;
+    let issued_ms = claims.iat.map(|s| s.saturating_mul(1000));
     if claims.server {
         return Ok(Caller {
             app,
             actor: Actor::Server,
+            issued_ms,
         });
     }
     let user_id = claims
@@ -166,6 +176,19 @@ pub async fn authenticate(
     let user = users::get_user(&state.db, &app.app_id, &user_id)
         .await?
         .ok_or_else(|| refused("unknown_user", "the token's user does not exist"))?;
+    check_user_state(&user, issued_ms)?;
+    Ok(Caller {
+        app,
+        actor: Actor::User(user_id),
+        issued_ms,
+    })
+}
+
+/// The user's side of a credential: refused when the user is deactivated, or
+/// when their tokens were revoked after `issued_ms` (a token's `iat`, or the
+/// time a socket was opened with one; unknown counts as before). REST checks
+/// it on every request, the socket on every frame.
+pub fn check_user_state(user: &users::User, issued_ms: Option<i64>) -> Result<(), ApiError> {
     if user.deactivated_at.is_some() {
         return Err(refused(
             "user_deactivated",
@@ -173,7 +196,6 @@ pub async fn authenticate(
         ));
     }
     if let Some(revoked_ms) = user.tokens_revoked_at {
-        let issued_ms = claims.iat.map(|s| s.saturating_mul(1000));
         if issued_ms.is_none_or(|issued| issued < revoked_ms) {
             return Err(refused(
                 "token_revoked",
@@ -181,10 +203,7 @@ pub async fn authenticate(
             ));
         }
     }
-    Ok(Caller {
-        app,
-        actor: Actor::User(user_id),
-    })
+    Ok(())
 }
 
 /// Verifies signature and expiry. Only HS256 is accepted: `alg: none` and
@@ -193,8 +212,9 @@ pub fn verify(secret: &str, token: &str) -> Result<Claims, ApiError> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.required_spec_claims.clear();
     validation.validate_exp = true;
-    validation.leeway = 5;
-    jsonwebtoken::decode::<Claims>(
+    validation.validate_nbf = true;
+    validation.leeway = CLOCK_LEEWAY_SECS;
+    let claims = jsonwebtoken::decode::<Claims>(
         token,
         &DecodingKey::from_secret(secret.as_bytes()),
         &validation,
@@ -202,6 +222,9 @@ pub fn verify(secret: &str, token: &str) -> Result<Claims, ApiError> {
     .map(|data| data.claims)
     .map_err(|err| match err.kind() {
         ErrorKind::ExpiredSignature => refused("token_expired", "the token has expired"),
+        ErrorKind::ImmatureSignature => {
+            refused("token_not_yet_valid", "the token is not valid yet (nbf)")
+        }
         ErrorKind::InvalidSignature => refused(
             "invalid_signature",
             "the token's signature does not match this app",
@@ -210,7 +233,13 @@ pub fn verify(secret: &str, token: &str) -> Result<Claims, ApiError> {
             refused("invalid_token", "only HS256 tokens are accepted")
         }
         _ => refused("invalid_token", "the token is malformed"),
-    })
+    })?;
+    // A token dated ahead would pass a later revocation's `iat` check.
+    let latest = crate::time::now_secs().saturating_add(CLOCK_LEEWAY_SECS as i64);
+    if claims.iat.is_some_and(|iat| iat > latest) {
+        return Err(refused("invalid_token", "the token's iat is in the future"));
+    }
+    Ok(claims)
 }
 
 #[derive(Deserialize)]
@@ -306,5 +335,36 @@ mod tests {
             code(verify(SECRET, "garbage").unwrap_err()),
             "invalid_token"
         );
+    }
+
+    fn signed(claims: &Claims) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn refuses_future_iat_and_honours_nbf() {
+        let now = crate::time::now_secs();
+        let at = |iat: i64, nbf: Option<i64>| Claims {
+            user_id: Some("alice".into()),
+            iat: Some(iat),
+            nbf,
+            ..Claims::default()
+        };
+        assert_eq!(
+            code(verify(SECRET, &signed(&at(now + 3600, None))).unwrap_err()),
+            "invalid_token"
+        );
+        // Within the leeway: a backend clock a little ahead still works.
+        assert!(verify(SECRET, &signed(&at(now + 2, None))).is_ok());
+        assert_eq!(
+            code(verify(SECRET, &signed(&at(now, Some(now + 600)))).unwrap_err()),
+            "token_not_yet_valid"
+        );
+        assert!(verify(SECRET, &signed(&at(now, Some(now - 1)))).is_ok());
     }
 }

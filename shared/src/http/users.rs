@@ -16,6 +16,7 @@ use crate::auth::{self, Caller};
 use crate::devices::{self, DeviceInput};
 use crate::error::ApiError;
 use crate::ids::{DeviceId, UserId};
+use crate::realtime::sessions;
 use crate::state::AppState;
 use crate::users::{self, Profile, UserPatch};
 
@@ -137,6 +138,7 @@ async fn deactivate(
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_server()?;
     let user = users::set_deactivated(&state.db, &caller.app.app_id, &id, true).await?;
+    sessions::end_user(&state, &caller.app.app_id, &user).await;
     Ok(Json(json!({ "user": user.view() })))
 }
 
@@ -200,6 +202,7 @@ async fn revoke_tokens(
         ));
     }
     let user = users::revoke_tokens(&state.db, &caller.app.app_id, &id).await?;
+    sessions::end_user(&state, &caller.app.app_id, &user).await;
     let at = user.tokens_revoked_at.map(crate::time::millis_to_rfc3339);
     Ok(Json(json!({ "user_id": id, "tokens_revoked_at": at })))
 }

@@ -23,6 +23,10 @@ pub struct Connection {
     pub api_key: String,
     pub user_id: UserId,
     pub connected_at: String,
+    /// The connecting token's `iat` (epoch ms): a revocation after it ends
+    /// the socket.
+    #[serde(default)]
+    pub token_issued_ms: Option<i64>,
     pub expires: i64,
 }
 
@@ -148,6 +152,13 @@ pub async fn of_user(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<Connecti
     Ok(user.map(|u| ids_of(&u)).unwrap_or_default())
 }
 
+/// Connection ids in a user item's index.
+pub fn ids_of(user: &User) -> Vec<ConnectionId> {
+    user.connections
+        .keys()
+        .filter_map(|id| ConnectionId::parse(id.as_str()).ok())
+        .collect()
+}
 /// Connections of many users: one BatchGetItem per 100 users.
 pub async fn of_users(
     db: &Db,
@@ -160,13 +171,6 @@ pub async fn of_users(
         .iter()
         .flat_map(|u| ids_of(u).into_iter().map(|c| (u.id.clone(), c)))
         .collect())
-}
-
-fn ids_of(user: &User) -> Vec<ConnectionId> {
-    user.connections
-        .keys()
-        .filter_map(|id| ConnectionId::parse(id.as_str()).ok())
-        .collect()
 }
 
 /// The connections watching a channel (all pages), with their users.

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::connections::{self, Connection, Watch, CONNECTION_TTL_SECS};
-use super::{presence, publish};
+use super::{presence, publish, sessions};
 use crate::auth::{self, Actor};
 use crate::channels::{self, Ctx};
 use crate::db::{Cond, Entity};
@@ -92,10 +92,18 @@ async fn connect(
         api_key: caller.app.api_key.clone(),
         user_id: user.clone(),
         connected_at: crate::time::now_rfc3339(),
+        token_issued_ms: caller.issued_ms,
         expires: crate::time::now_secs() + CONNECTION_TTL_SECS,
     };
     connections::add(&state.db, &connection).await?;
-    let open = connections::of_user(&state.db, &caller.app.app_id, &user).await?;
+    // Read after the connection is indexed: a revocation racing this connect
+    // either shows here or finds this connection in the index it closes.
+    let user_item = crate::users::require_user(&state.db, &caller.app.app_id, &user).await?;
+    if let Err(refusal) = auth::check_user_state(&user_item, caller.issued_ms) {
+        connections::remove(&state.db, &caller.app.app_id, &user, id).await?;
+        return Err(refusal);
+    }
+    let open = connections::ids_of(&user_item);
     if open.len() == 1 {
         announce(state, &caller.app.app_id, &user, true).await;
     }
@@ -123,7 +131,8 @@ async fn announce(
     }
 }
 
-async fn disconnect(state: &AppState, id: &ConnectionId) -> Result<(), ApiError> {
+/// Forgets a closed connection; the user's last one marks them offline.
+pub(crate) async fn disconnect(state: &AppState, id: &ConnectionId) -> Result<(), ApiError> {
     let Some(connection) = connections::get(&state.db, id).await? else {
         return Ok(());
     };
@@ -160,36 +169,54 @@ async fn on_frame(state: &AppState, id: &ConnectionId, body: &str) {
             return;
         }
     };
-    let (request_id, result) = if body.len() > MAX_FRAME {
-        (
-            Value::Null,
-            Err(ApiError::TooLarge(format!(
-                "frames are limited to {MAX_FRAME} bytes"
-            ))),
-        )
-    } else {
-        match serde_json::from_str::<Value>(body) {
-            Ok(Value::Object(mut frame)) => {
-                let request_id = frame.remove("request_id").unwrap_or(Value::Null);
-                (request_id, dispatch(state, &connection, frame).await)
+    let (request_id, frame) = parse(body);
+    let mut ended = false;
+    let result = match frame {
+        Ok(frame) => match sessions::check(state, &connection).await {
+            Ok(()) => dispatch(state, &connection, frame).await,
+            Err(refusal) => {
+                ended = matches!(refusal, ApiError::Unauthorized { .. });
+                Err(refusal)
             }
-            Ok(_) => (
-                Value::Null,
-                Err(ApiError::validation(
-                    "a frame is a JSON object with an `action`",
-                )),
-            ),
-            Err(_) => (
-                Value::Null,
-                Err(ApiError::validation("the frame is not JSON")),
-            ),
-        }
+        },
+        Err(err) => Err(err),
     };
     let reply = ack(&request_id, result);
     state
         .notifier
         .to_connection(&connection.app_id, &connection.user_id, id, &reply)
         .await;
+    if ended {
+        sessions::end(state, &connection.app_id, id).await;
+    }
+}
+
+/// A frame's `request_id` (for the ack) and its fields, or why it is refused.
+fn parse(body: &str) -> (Value, Result<Map<String, Value>, ApiError>) {
+    if body.len() > MAX_FRAME {
+        return (
+            Value::Null,
+            Err(ApiError::TooLarge(format!(
+                "frames are limited to {MAX_FRAME} bytes"
+            ))),
+        );
+    }
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(mut frame)) => {
+            let request_id = frame.remove("request_id").unwrap_or(Value::Null);
+            (request_id, Ok(frame))
+        }
+        Ok(_) => (
+            Value::Null,
+            Err(ApiError::validation(
+                "a frame is a JSON object with an `action`",
+            )),
+        ),
+        Err(_) => (
+            Value::Null,
+            Err(ApiError::validation("the frame is not JSON")),
+        ),
+    }
 }
 
 fn fields<T: for<'de> Deserialize<'de>>(frame: Map<String, Value>) -> Result<T, ApiError> {

@@ -8,3 +8,4 @@ pub mod handler;
 pub mod notifier;
 pub mod presence;
 pub mod publish;
+pub mod sessions;

@@ -119,6 +119,33 @@ impl Notifier {
         matches!(self.post(app, user, connection, bytes).await, Outcome::Sent)
     }
 
+    /// Closes a connection through the management API (`DeleteConnection`;
+    /// API Gateway then runs `$disconnect`). One already gone counts as closed.
+    pub async fn close(&self, connection: &ConnectionId) -> bool {
+        let Some(client) = &self.client else {
+            return false;
+        };
+        match client
+            .delete_connection()
+            .connection_id(connection.as_str())
+            .send()
+            .await
+        {
+            Ok(_) => true,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_gone_exception()) =>
+            {
+                true
+            }
+            Err(err) => {
+                tracing::warn!(error = %DisplayChain(&err), %connection, "delete_connection failed");
+                false
+            }
+        }
+    }
+
     async fn channel_targets(
         &self,
         app: &AppId,

@@ -27,6 +27,7 @@ mod realtime;
 mod realtime_load;
 mod search;
 mod security;
+mod sessions;
 mod tenancy;
 mod uploads;
 mod users;

@@ -1,0 +1,39 @@
+//! A socket lives only as long as its user may act: revoking a user's tokens
+//! or deactivating the user closes their sockets at once through the
+//! management API (API Gateway then runs `$disconnect`), and every frame
+//! re-checks the user as every REST request does.
+
+use super::connections::{self, Connection};
+use super::handler;
+use crate::auth;
+use crate::error::{ApiError, DisplayChain};
+use crate::ids::{AppId, ConnectionId};
+use crate::state::AppState;
+use crate::users::{self, User};
+
+/// Whether the socket's user may still act: the rule of its token's `iat`.
+pub async fn check(state: &AppState, connection: &Connection) -> Result<(), ApiError> {
+    let user = users::get_user(&state.db, &connection.app_id, &connection.user_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthorized("unknown_user", "the socket's user no longer exists")
+        })?;
+    auth::check_user_state(&user, connection.token_issued_ms)
+}
+
+/// Closes every open socket of the user (as the user item lists them).
+pub async fn end_user(state: &AppState, app: &AppId, user: &User) {
+    for id in connections::ids_of(user) {
+        end(state, app, &id).await;
+    }
+}
+
+/// Closes one socket and forgets it: no event reaches it after this returns.
+pub async fn end(state: &AppState, app: &AppId, id: &ConnectionId) {
+    state.notifier.close(id).await;
+    // `$disconnect` does the same when API Gateway delivers it; doing it here
+    // stops fan-out to the connection even if that event is late or lost.
+    if let Err(err) = handler::disconnect(state, id).await {
+        tracing::warn!(error = %DisplayChain(&err), %app, connection = %id, "could not forget a closed connection");
+    }
+}
