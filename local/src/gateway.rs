@@ -2,7 +2,9 @@
 //! each a connection id, turns connects, frames and disconnects into
 //! API-Gateway-shaped events for the same realtime handler the Lambda runs,
 //! and serves the `@connections` management API (`POST`/`GET`/`DELETE
-//! /@connections/{id}`) that the notifier's real SDK client calls.
+//! /@connections/{id}`) that the notifier's real SDK client calls. As on AWS,
+//! where that API needs IAM credentials, it is not on the clients' port: it
+//! has a listener of its own that only the local functions are pointed at.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
@@ -42,8 +44,12 @@ impl Default for GatewayOptions {
 }
 
 /// Largest message a client may send (API Gateway: 128 KB; frames over
-/// 32 KB are answered with an error by the handler).
+/// 32 KB are answered with an error by the handler). Bigger ones close the
+/// connection with 1009, as API Gateway does.
 const MAX_MESSAGE: usize = 128 * 1024;
+/// What the socket reads at most before giving up on a peer without a close
+/// frame: past [`MAX_MESSAGE`] and up to this, the client is told why.
+const READ_LIMIT: usize = 4 * MAX_MESSAGE;
 
 const RUNNING: u8 = 0;
 /// Closed through the management API: `$disconnect` still runs.
@@ -53,7 +59,10 @@ const KILLED: u8 = 2;
 
 enum Outbound {
     Text(String),
+    /// Going away (1001): idle, or closed through the management API.
     Close,
+    /// Message too big (1009).
+    TooBig,
 }
 
 struct Conn {
@@ -93,9 +102,16 @@ impl Gateway {
         }
     }
 
+    /// What clients connect to.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", get(upgrade))
+            .with_state(self.clone())
+    }
+
+    /// The management API, for the functions only (its own listener).
+    pub fn management_router(&self) -> Router {
+        Router::new()
             .route(
                 "/@connections/{id}",
                 post(post_to_connection)
@@ -232,10 +248,16 @@ impl Gateway {
                             break;
                         }
                     }
-                    Outbound::Close => {
-                        let frame = CloseFrame {
-                            code: 1001,
-                            reason: "going away".into(),
+                    Outbound::Close | Outbound::TooBig => {
+                        let frame = match out {
+                            Outbound::TooBig => CloseFrame {
+                                code: 1009,
+                                reason: "message too big".into(),
+                            },
+                            _ => CloseFrame {
+                                code: 1001,
+                                reason: "going away".into(),
+                            },
                         };
                         let _ = sink.send(WsMessage::Close(Some(frame))).await;
                         break;
@@ -264,6 +286,12 @@ impl Gateway {
                 }
                 Ok(Some(Ok(_))) => continue,
             };
+            if frame.len() > MAX_MESSAGE {
+                if let Some(conn) = self.conns().get(&id) {
+                    let _ = conn.tx.send(Outbound::TooBig);
+                }
+                break;
+            }
             last_active.store(chat_shared::time::now_millis(), Ordering::Relaxed);
             if let Some(event) = self.event(&id, "$default", "MESSAGE", Some(frame), None, None) {
                 self.invoke(event).await;
@@ -334,8 +362,8 @@ async fn upgrade(
             );
         return (status, Json(body)).into_response();
     }
-    ws.max_message_size(MAX_MESSAGE)
-        .max_frame_size(MAX_MESSAGE)
+    ws.max_message_size(READ_LIMIT)
+        .max_frame_size(READ_LIMIT)
         .on_upgrade(move |socket| gateway.run(id, socket, rx, stop, last_active))
 }
 

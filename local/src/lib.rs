@@ -76,6 +76,9 @@ pub struct Stack {
     pub rest_url: String,
     /// `ws://127.0.0.1:{port}`: connect with `?api_key=...&token=...`.
     pub ws_url: String,
+    /// The management API (`{url}/@connections/{id}`): a loopback port of its
+    /// own, not the clients' WebSocket port.
+    pub management_url: String,
     pub dynamodb_url: String,
     pub s3_url: String,
     /// Where uploaded files live on disk.
@@ -143,12 +146,14 @@ impl Stack {
 
         let ws_listener = TcpListener::bind(("127.0.0.1", options.ws_port)).await?;
         let ws_addr = ws_listener.local_addr()?;
+        let management_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let management_addr = management_listener.local_addr()?;
         let config = Config {
             dynamodb_endpoint: Some(dynamodb_url.clone()),
             region: Some("us-east-1".into()),
             static_credentials: true,
             // The management API is served by the gateway emulator.
-            websocket_endpoint: Some(format!("http://{ws_addr}")),
+            websocket_endpoint: Some(format!("http://{management_addr}")),
             s3_endpoint: Some(s3_url.clone()),
             // Browser apps on other local ports may call the API.
             cors_origin: options.config.cors_origin.clone().or(Some("*".into())),
@@ -168,16 +173,24 @@ impl Stack {
 
         let gateway =
             gateway::Gateway::new(state.clone(), options.gateway.clone(), ws_addr.to_string());
-        let ws_app = gateway.router();
-        let ws_stop = stopped(stop.clone());
-        tokio::spawn(async move {
-            if let Err(err) = axum::serve(ws_listener, ws_app)
-                .with_graceful_shutdown(ws_stop)
-                .await
-            {
-                tracing::error!(error = %err, "WebSocket gateway stopped");
-            }
-        });
+        for (listener, app, what) in [
+            (ws_listener, gateway.router(), "WebSocket gateway"),
+            (
+                management_listener,
+                gateway.management_router(),
+                "management API",
+            ),
+        ] {
+            let stop = stopped(stop.clone());
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+                {
+                    tracing::error!(error = %err, "{what} stopped");
+                }
+            });
+        }
 
         let rest_listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
         let rest_addr: SocketAddr = rest_listener.local_addr()?;
@@ -196,6 +209,7 @@ impl Stack {
         Ok(Self {
             rest_url: format!("http://{rest_addr}/api/v1"),
             ws_url: format!("ws://{ws_addr}"),
+            management_url: format!("http://{management_addr}"),
             dynamodb_url,
             s3_url,
             s3_root,

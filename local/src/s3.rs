@@ -2,6 +2,8 @@
 //! the same dummy credentials the SDK clients use, so presigned URLs made by
 //! the real SDK work (and tampered, expired or mismatched ones are refused).
 //! CORS is open, like the deployed bucket's rules, for browser uploads.
+//! Every answer carries `X-Content-Type-Options: nosniff`, as a CDN in front
+//! of the deployed bucket should add (S3 itself cannot).
 
 use std::future::Future;
 use std::path::Path;
@@ -27,6 +29,10 @@ pub fn serve(
     // client on the REST port), as the deployed bucket's CORS rules allow.
     let service = TowerToHyperService::new(
         tower::ServiceBuilder::new()
+            .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+                axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                axum::http::HeaderValue::from_static("nosniff"),
+            ))
             .layer(
                 tower_http::cors::CorsLayer::new()
                     .allow_origin(tower_http::cors::Any)

@@ -7,6 +7,21 @@ const PAGE = 25;
 const REACTIONS = ["👍", "❤️", "😂", "🎉"];
 const $ = (id) => document.getElementById(id);
 
+// A link from another user goes into href or src only as https (or http to
+// this machine, the local stack): never javascript:, data: or file:.
+function safeUrl(raw) {
+  if (typeof raw !== "string" || raw.trim() !== raw) return null;
+  try {
+    const url = new URL(raw);
+    if (url.protocol === "https:") return url.href;
+    const local = ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
+    if (url.protocol === "http:" && local) return url.href;
+  } catch {
+    // not an absolute URL
+  }
+  return null;
+}
+
 const state = {
   session: null, // { api_key, token, ws_url, user_id }
   ws: null,
@@ -499,10 +514,16 @@ function renderMessage(m, inThread = false) {
 
   if (!deleted) {
     for (const a of m.attachments || []) {
-      if ((a.mime_type || "").startsWith("image/") || a.type === "image") {
+      const url = safeUrl(a.url);
+      if (!url) {
+        const note = document.createElement("div");
+        note.className = "attachment-refused";
+        note.textContent = `(${a.file_name || "attachment"}: link not shown)`;
+        el.append(note);
+      } else if ((a.mime_type || "").startsWith("image/") || a.type === "image") {
         const img = document.createElement("img");
         img.className = "attachment";
-        img.src = a.url;
+        img.src = url;
         img.alt = a.file_name || "image";
         img.onload = () => {
           if (!inThread && state.order[state.order.length - 1] === m.id) scrollToBottom();
@@ -510,9 +531,10 @@ function renderMessage(m, inThread = false) {
         el.append(img);
       } else {
         const link = document.createElement("a");
-        link.href = a.url;
-        link.textContent = a.file_name || a.url;
+        link.href = url;
+        link.textContent = a.file_name || url;
         link.target = "_blank";
+        link.rel = "noopener noreferrer";
         el.append(link);
       }
     }
@@ -681,9 +703,15 @@ $("file").onchange = async (event) => {
       channel_id: state.current,
     });
     const signed = await api("GET", `/upload/signed-url?${q}`);
+    // Exactly the signed headers (If-None-Match among them); the browser
+    // sets Content-Length itself.
+    const headers = {};
+    for (const [name, value] of Object.entries(signed.headers || {})) {
+      if (!["content-length", "host"].includes(name.toLowerCase())) headers[name] = value;
+    }
     const put = await fetch(signed.upload_url, {
       method: signed.method || "PUT",
-      headers: { "Content-Type": file.type },
+      headers,
       body: file,
     });
     if (!put.ok) throw new Error(`upload refused (${put.status})`);

@@ -40,6 +40,12 @@ fn check_chars(
             "{kind} may contain only letters, digits and _ - @ . = ! :"
         )));
     }
+    // `.` and `..` would be path segments wherever an id meets a path.
+    if value.chars().all(|c| c == '.') {
+        return Err(ApiError::validation(format!(
+            "{kind} must not be only dots"
+        )));
+    }
     Ok(())
 }
 

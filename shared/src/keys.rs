@@ -185,6 +185,11 @@ pub fn reaction_partition(app: &AppId, message: &MessageId) -> String {
     format!("APP#{app}#MSG#{message}")
 }
 
+/// Sort-key prefix of one user's reactions on a message (in its reaction partition).
+pub fn user_reactions_prefix(user: &UserId) -> String {
+    format!("{REACTION_PREFIX}{user}#")
+}
+
 pub fn reaction(app: &AppId, message: &MessageId, user: &UserId, kind: &str) -> Key {
     Key::new(
         reaction_partition(app, message),

@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod keys;
+pub mod links;
 pub mod messages;
 pub mod realtime;
 pub mod state;

@@ -25,51 +25,30 @@ pub struct Presigned {
 pub struct Storage {
     client: Client,
     bucket: String,
-    /// Base URLs under which this bucket's objects live, for recognising
-    /// links to it (path-style endpoint, virtual-hosted, public base).
-    bases: Vec<String>,
+    /// The explicit endpoint's host and port (the local S3 server), whose
+    /// URLs are path-style.
+    endpoint: Option<(String, u16)>,
     public_base: Option<String>,
 }
 
 impl Storage {
     pub fn new(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
         let mut builder = aws_sdk_s3::config::Builder::from(sdk);
-        let mut bases = Vec::new();
-        if let Some(endpoint) = &config.s3_endpoint {
-            builder = builder.endpoint_url(endpoint).force_path_style(true);
-            bases.push(format!(
-                "{}/{}/",
-                endpoint.trim_end_matches('/'),
-                config.uploads_bucket
-            ));
+        let mut endpoint = None;
+        if let Some(url) = &config.s3_endpoint {
+            builder = builder.endpoint_url(url).force_path_style(true);
+            endpoint = url::Url::parse(url)
+                .ok()
+                .and_then(|u| Some((normal_host(u.host_str()?), u.port_or_known_default()?)));
         }
-        let region = sdk
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".into());
-        bases.push(format!(
-            "https://{}.s3.{region}.amazonaws.com/",
-            config.uploads_bucket
-        ));
-        bases.push(format!(
-            "https://{}.s3.amazonaws.com/",
-            config.uploads_bucket
-        ));
-        bases.push(format!(
-            "https://s3.{region}.amazonaws.com/{}/",
-            config.uploads_bucket
-        ));
         let public_base = config
             .uploads_public_base
             .as_ref()
             .map(|b| format!("{}/", b.trim_end_matches('/')));
-        if let Some(base) = &public_base {
-            bases.push(base.clone());
-        }
         Self {
             client: Client::from_conf(builder.build()),
             bucket: config.uploads_bucket.clone(),
-            bases,
+            endpoint,
             public_base,
         }
     }
@@ -115,6 +94,9 @@ impl Storage {
             .key(key)
             .content_type(content_type)
             .content_length(length)
+            // A PUT URL can never overwrite: once an object is attached, its
+            // bytes are what the message showed.
+            .if_none_match("*")
             .presigned(config)
             .await
             .map_err(ApiError::internal)?;
@@ -129,11 +111,14 @@ impl Storage {
     }
 
     /// Where the object can be read: under the public base when configured,
-    /// else a presigned GET that downloads under `file_name`.
+    /// else a presigned GET that downloads under `file_name`. Only passive
+    /// types are shown inline; SVG, HTML and every other type that can run
+    /// script in the bucket's origin are downloads (`attachment`).
     pub async fn read_url(
         &self,
         key: &str,
         file_name: &str,
+        mime: &str,
         ttl: Duration,
     ) -> Result<String, ApiError> {
         if let Some(base) = &self.public_base {
@@ -145,7 +130,14 @@ impl Storage {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
-            .response_content_disposition(format!("inline; filename=\"{file_name}\""))
+            .response_content_disposition(format!(
+                "{}; filename=\"{file_name}\"",
+                if shown_inline(mime) {
+                    "inline"
+                } else {
+                    "attachment"
+                }
+            ))
             .presigned(config)
             .await
             .map_err(ApiError::internal)?;
@@ -165,21 +157,85 @@ impl Storage {
         Ok(())
     }
 
-    /// The object key a URL points at, when it points into this bucket.
+    /// The object key a URL points at when it points into this bucket,
+    /// however it is spelled: any case of the host, a trailing dot, default
+    /// ports, percent-encoding, virtual-hosted or path-style, any S3 endpoint
+    /// name (regional, dual-stack, accelerated), loopback aliases of a local
+    /// endpoint, or the public base.
     pub fn key_of(&self, url: &str) -> Option<String> {
         let parsed = url::Url::parse(url).ok()?;
-        let without_query = format!(
-            "{}://{}{}",
-            parsed.scheme(),
-            parsed.host_str()?,
-            parsed.port().map(|p| format!(":{p}")).unwrap_or_default()
-        ) + parsed.path();
-        // The path as parsed (dot segments resolved), not percent-decoded:
-        // S3 keys are literal, so a prefix check on it is exact.
-        self.bases.iter().find_map(|base| {
-            without_query
-                .strip_prefix(base.as_str())
+        let host = normal_host(parsed.host_str()?);
+        let port = parsed.port_or_known_default()?;
+        // S3 decodes the path before it names a bucket or key.
+        let path = percent_encoding::percent_decode_str(parsed.path())
+            .decode_utf8()
+            .ok()?;
+        let path = path.strip_prefix('/')?;
+        let path_style = || {
+            path.strip_prefix(self.bucket.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
                 .map(str::to_string)
-        })
+        };
+        if host == "amazonaws.com" || host.ends_with(".amazonaws.com") {
+            if let Some(rest) = host.strip_prefix(&format!("{}.", self.bucket)) {
+                return rest.starts_with("s3").then(|| path.to_string());
+            }
+            return if host.starts_with("s3") {
+                path_style()
+            } else {
+                None
+            };
+        }
+        if let Some((endpoint_host, endpoint_port)) = &self.endpoint {
+            let same_host =
+                host == *endpoint_host || (is_loopback(&host) && is_loopback(endpoint_host));
+            if same_host && port == *endpoint_port {
+                return path_style();
+            }
+        }
+        let base = url::Url::parse(self.public_base.as_deref()?).ok()?;
+        let base_path = percent_encoding::percent_decode_str(base.path())
+            .decode_utf8()
+            .ok()?;
+        let same_origin =
+            normal_host(base.host_str()?) == host && base.port_or_known_default() == Some(port);
+        same_origin
+            .then(|| {
+                path.strip_prefix(base_path.trim_start_matches('/'))
+                    .map(str::to_string)
+            })
+            .flatten()
     }
+}
+
+/// Types a browser only displays: raster images, audio, video, PDF and
+/// plain text.
+fn shown_inline(mime: &str) -> bool {
+    matches!(
+        mime,
+        "image/png"
+            | "image/jpeg"
+            | "image/gif"
+            | "image/webp"
+            | "image/avif"
+            | "image/bmp"
+            | "application/pdf"
+            | "text/plain"
+    ) || mime.starts_with("video/")
+        || mime.starts_with("audio/")
+}
+
+/// A host as a resolver sees it: lower case, without a trailing dot.
+fn normal_host(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

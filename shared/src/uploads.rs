@@ -97,16 +97,36 @@ pub fn check(app: &App, mime: &str, size: u64) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Only active members of the channel may upload to it.
+/// Who may upload to a channel: its active members, unless uploads are off
+/// in it or they are banned from it (a shadow ban is not told); and the
+/// server.
 pub async fn require_member(db: &Db, ctx: &Ctx, channel: &ChannelId) -> Result<(), ApiError> {
     let access = load(db, ctx, channel).await?;
-    if ctx.server || access.member.as_ref().is_some_and(|m| m.is_active()) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "only channel members may upload files to it",
-        ))
+    if ctx.server {
+        return Ok(());
     }
+    let Some(user) = access
+        .member
+        .as_ref()
+        .filter(|m| m.is_active())
+        .map(|m| &m.user_id)
+    else {
+        return Err(ApiError::forbidden(
+            "only channel members may upload files to it",
+        ));
+    };
+    if !access.channel.settings.uploads {
+        return Err(ApiError::forbidden(
+            "uploads are turned off in this channel",
+        ));
+    }
+    if crate::channels::moderation::active_ban(db, ctx, channel, user)
+        .await?
+        .is_some_and(|b| !b.shadow)
+    {
+        return Err(ApiError::forbidden("you are banned from this channel"));
+    }
+    Ok(())
 }
 
 pub struct SignRequest {
@@ -133,7 +153,9 @@ pub async fn sign(
     let put = storage
         .presign_put(&key, &request.mime_type, length, ttl)
         .await?;
-    let file_url = storage.read_url(&key, &file_name, ttl).await?;
+    let file_url = storage
+        .read_url(&key, &file_name, &request.mime_type, ttl)
+        .await?;
     let expires_at = crate::time::millis_to_rfc3339(
         crate::time::now_millis() + i64::try_from(ttl.as_millis()).unwrap_or(0),
     );
@@ -172,7 +194,9 @@ pub async fn direct(
     let file_name = sanitize_file_name(&file.file_name);
     let key = object_key(&ctx.app, &file.channel_id, &file_name);
     storage.put(&key, &file.mime_type, file.bytes).await?;
-    let url = storage.read_url(&key, &file_name, ttl).await?;
+    let url = storage
+        .read_url(&key, &file_name, &file.mime_type, ttl)
+        .await?;
     Ok(
         json!({ "url": url, "file_name": file_name, "file_size": size, "mime_type": file.mime_type, "key": key }),
     )

@@ -86,6 +86,16 @@ pub struct UserView<'a> {
     pub updated_at: &'a str,
 }
 
+impl UserView<'_> {
+    /// The view as someone who may not see this user's presence gets it:
+    /// offline, never active (the same as a user who never connected).
+    pub fn without_presence(mut self) -> Self {
+        self.online = false;
+        self.last_active = &None;
+        self
+    }
+}
+
 impl User {
     pub fn view(&self) -> UserView<'_> {
         UserView {
@@ -116,7 +126,7 @@ pub struct Profile {
     pub username: Option<String>,
     #[validate(length(min = 1, max = 128))]
     pub display_name: Option<String>,
-    #[validate(url, length(max = 2048))]
+    #[validate(custom(function = "crate::links::validate"), length(max = 2048))]
     pub avatar_url: Option<String>,
     #[validate(length(max = 1024))]
     pub bio: Option<String>,
@@ -146,7 +156,11 @@ pub enum UnsetField {
     Metadata,
 }
 
+/// Metadata within the app's size limit and storable as given.
 pub fn check_metadata(app: &App, metadata: &Map<String, Value>) -> Result<(), ApiError> {
+    if let Some(problem) = crate::db::limits::unstorable(metadata) {
+        return Err(ApiError::validation(problem));
+    }
     let size = serde_json::to_vec(metadata)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);

@@ -137,10 +137,7 @@ async fn measure(stack: &Stack, binary: &PathBuf, event: String) -> Value {
         .env("CHAT_STATIC_CREDENTIALS", "1")
         .env("CHAT_DYNAMODB_ENDPOINT", &stack.dynamodb_url)
         .env("CHAT_S3_ENDPOINT", &stack.s3_url)
-        .env(
-            "CHAT_WEBSOCKET_ENDPOINT",
-            stack.ws_url.replace("ws://", "http://"),
-        )
+        .env("CHAT_WEBSOCKET_ENDPOINT", &stack.management_url)
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("function starts");

@@ -155,7 +155,8 @@ pub async fn remove(db: &Db, ctx: &Ctx, access: &Access, target: &UserId) -> Res
             Cond::Live,
         )?,
     ];
-    db.transact(writes).await.map_err(changed_under_us)
+    db.transact(writes).await.map_err(changed_under_us)?;
+    crate::realtime::connections::drop_watches(db, &ctx.app.app_id, &channel.id, target).await
 }
 
 fn member_key(ctx: &Ctx, channel: &ChannelId, user: &UserId) -> Key {

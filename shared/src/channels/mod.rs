@@ -80,10 +80,30 @@ impl Access {
             .map(|m| m.role)
     }
 
-    /// Members (invitees included) and the server read any channel; anyone
-    /// in the app reads a public one.
+    /// History, members, reactions and search: the server and accepted
+    /// members read any channel; anyone in the app reads a public one. A
+    /// pending invitee of a private channel sees only the channel itself
+    /// ([`Access::require_view`]) until they accept.
     pub fn require_read(&self) -> Result<(), ApiError> {
-        if self.server || self.member.is_some() || self.channel.kind == ChannelType::Public {
+        if self.may_read() {
+            Ok(())
+        } else if self.member.is_some() {
+            Err(ApiError::forbidden(
+                "accept the invitation to read this channel",
+            ))
+        } else {
+            Err(ApiError::forbidden("you are not a member of this channel"))
+        }
+    }
+
+    pub fn may_read(&self) -> bool {
+        self.server || self.active_role().is_some() || self.channel.kind == ChannelType::Public
+    }
+
+    /// The channel itself (name, image, settings, its member count): readers
+    /// and pending invitees, who decide from it whether to accept.
+    pub fn require_view(&self) -> Result<(), ApiError> {
+        if self.may_read() || self.member.is_some() {
             Ok(())
         } else {
             Err(ApiError::forbidden("you are not a member of this channel"))

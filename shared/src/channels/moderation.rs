@@ -83,6 +83,8 @@ pub async fn ban(
         expires_epoch: expires_ms.map(|ms| (ms + 999) / 1000),
     };
     db.put(&ban, Cond::Always).await?;
+    crate::realtime::connections::drop_watches(db, &ctx.app.app_id, channel_id, &ban.user_id)
+        .await?;
     Ok(ban)
 }
 

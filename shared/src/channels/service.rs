@@ -30,7 +30,7 @@ pub struct CreateChannel {
     pub name: Option<String>,
     #[validate(length(max = 1024))]
     pub description: Option<String>,
-    #[validate(url, length(max = 2048))]
+    #[validate(custom(function = "crate::links::validate"), length(max = 2048))]
     pub avatar_url: Option<String>,
     #[serde(default)]
     pub is_distinct: bool,
@@ -53,7 +53,7 @@ pub struct ChannelFields {
     pub name: Option<String>,
     #[validate(length(max = 1024))]
     pub description: Option<String>,
-    #[validate(url, length(max = 2048))]
+    #[validate(custom(function = "crate::links::validate"), length(max = 2048))]
     pub avatar_url: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
@@ -224,7 +224,9 @@ pub async fn create(db: &Db, ctx: &Ctx, input: CreateChannel) -> Result<(Channel
 }
 
 /// The live channel a distinct lock points at. A lock left by a deleted
-/// channel is removed so the member set can have a new one.
+/// channel is removed so the member set can have a new one. A user who is no
+/// longer in that channel (removed, or left) is refused: re-creating it must
+/// not hand them its name, metadata and members.
 async fn existing_distinct(db: &Db, ctx: &Ctx, hash: &str) -> Result<Option<Channel>, ApiError> {
     let lock_key = keys::distinct(&ctx.app.app_id, hash);
     let Some(lock) = db.get::<DistinctLock>(&lock_key).await? else {
@@ -234,7 +236,18 @@ async fn existing_distinct(db: &Db, ctx: &Ctx, hash: &str) -> Result<Option<Chan
         .get(&keys::channel(&ctx.app.app_id, &lock.channel_id))
         .await?;
     match channel {
-        Some(c) if c.deleted_at.is_none() => Ok(Some(c)),
+        Some(c) if c.deleted_at.is_none() => {
+            if let (false, Some(user)) = (ctx.server, &ctx.user) {
+                let member: Option<Member> =
+                    db.get(&keys::member(&ctx.app.app_id, &c.id, user)).await?;
+                if member.is_none() {
+                    return Err(ApiError::forbidden(
+                        "a channel of these members exists and you are no longer in it",
+                    ));
+                }
+            }
+            Ok(Some(c))
+        }
         _ => {
             db.delete(&lock_key, Cond::Always).await?;
             Ok(None)
@@ -245,17 +258,25 @@ async fn existing_distinct(db: &Db, ctx: &Ctx, hash: &str) -> Result<Option<Chan
 /// The channel, its first page of members and the actor's membership.
 pub async fn detail(db: &Db, ctx: &Ctx, access: &Access) -> Result<Value, ApiError> {
     let channel = &access.channel;
-    let page = super::members::page(
-        db,
-        ctx,
-        &channel.id,
-        &PageRequest {
-            limit: 25,
-            cursor: None,
-            forward: true,
-        },
-    )
-    .await?;
+    // A pending invitee sees the channel, not who is in it.
+    let page = if access.may_read() {
+        super::members::page(
+            db,
+            ctx,
+            &channel.id,
+            &PageRequest {
+                limit: 25,
+                cursor: None,
+                forward: true,
+            },
+        )
+        .await?
+    } else {
+        crate::db::Page {
+            items: Vec::new(),
+            next: None,
+        }
+    };
     let membership = match &ctx.user {
         Some(user) if access.member.is_some() => db
             .get::<super::Membership>(&keys::membership(&ctx.app.app_id, user, &channel.id))

@@ -1,6 +1,7 @@
 //! The data layer: the only module that talks to DynamoDB. Domain code works
 //! with [`Entity`] values and [`Key`]s; SDK types never leave this module.
 
+pub mod limits;
 mod meter;
 pub mod table;
 
@@ -872,12 +873,22 @@ fn decode_cursor(
         .map_err(|_| DbError::BadCursor)?;
     let plain: HashMap<String, String> =
         serde_json::from_slice(&bytes).map_err(|_| DbError::BadCursor)?;
+    // Exactly the key attributes of what is queried: anything else is forged
+    // (DynamoDB would refuse it as a start key).
+    let expected: &[&str] = if pk_attr == table::PK {
+        &[table::PK, table::SK]
+    } else {
+        &[table::PK, table::SK, table::GSI1_PK, table::GSI1_SK]
+    };
+    if plain.len() != expected.len() || !expected.iter().all(|k| plain.contains_key(*k)) {
+        return Err(DbError::BadCursor);
+    }
     let same_partition = plain.get(pk_attr).is_some_and(|p| p == pk);
     let in_range = plain.get(sk_attr).is_some_and(|s| match sk {
         SortCond::Prefix(prefix) => s.starts_with(prefix),
         SortCond::Between(lo, hi) => s.as_str() >= *lo && s.as_str() <= *hi,
     });
-    if !same_partition || !in_range || plain.len() > 4 {
+    if !same_partition || !in_range {
         return Err(DbError::BadCursor);
     }
     Ok(plain
@@ -911,6 +922,13 @@ mod tests {
         // A table cursor is no GSI cursor.
         let gsi = SortCond::Prefix("");
         assert!(decode_cursor(&cursor, "gsi1pk", "APP#a#USER#u", "gsi1sk", &gsi).is_err());
+        // A forged cursor with an attribute beyond the key is refused, not sent.
+        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"pk":"APP#a#USER#u","sk":"DEVICE#d","extra":"x"}"#);
+        assert!(matches!(
+            decode(&forged, "APP#a#USER#u", "DEVICE#"),
+            Err(DbError::BadCursor)
+        ));
     }
 
     #[test]

@@ -144,7 +144,7 @@ async fn show(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let access = channels::load(&state.db, &ctx, &id).await?;
-    access.require_read()?;
+    access.require_view()?;
     Ok(Json(service::detail(&state.db, &ctx, &access).await?))
 }
 
@@ -448,11 +448,18 @@ async fn mark_read(
     OptionalJson(input): OptionalJson<read::MarkRead>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
-    let result = read::mark_read(&state.db, &ctx, &id, input).await?;
-    if let Some(user) = &ctx.user {
-        publish::read(&state, &ctx, &id, user, &result["last_read_message_id"]).await;
+    let marked = read::mark_read(&state.db, &ctx, &id, input).await?;
+    if let (Some(user), true) = (&ctx.user, marked.announce) {
+        publish::read(
+            &state,
+            &ctx,
+            &id,
+            user,
+            &marked.view["last_read_message_id"],
+        )
+        .await;
     }
-    Ok(Json(result))
+    Ok(Json(marked.view))
 }
 
 #[derive(Debug, Default, Deserialize)]

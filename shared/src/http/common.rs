@@ -27,6 +27,26 @@ pub struct ApiQuery<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
 
+/// `axum::extract::Multipart` whose rejection (a body that is not
+/// `multipart/form-data`) is an [`ApiError`].
+pub struct ApiMultipart(pub axum::extract::Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for ApiMultipart {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Multipart::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|rejection| {
+                ApiError::validation(format!(
+                    "expected a multipart/form-data body: {}",
+                    rejection.body_text()
+                ))
+            })
+    }
+}
+
 /// A JSON body that may be left out (or empty): then `T::default()`.
 pub struct OptionalJson<T>(pub T);
 

@@ -1,13 +1,13 @@
 //! `/api/v1/upload...`: the uploads function's routes.
 
-use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
 use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::common::{finish, ApiQuery};
+use super::common::{finish, ApiMultipart, ApiQuery};
 use super::docs::Errors;
 use crate::auth::Caller;
 use crate::channels::Ctx;
@@ -76,7 +76,7 @@ async fn signed_url(
 async fn direct_upload(
     State(state): State<AppState>,
     caller: Caller,
-    mut form: Multipart,
+    ApiMultipart(mut form): ApiMultipart,
 ) -> Result<impl IntoResponse, ApiError> {
     let bad = |e: axum::extract::multipart::MultipartError| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {

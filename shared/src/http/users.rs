@@ -16,7 +16,7 @@ use crate::auth::{self, Caller};
 use crate::devices::{self, DeviceInput};
 use crate::error::ApiError;
 use crate::ids::{DeviceId, UserId};
-use crate::realtime::sessions;
+use crate::realtime::{presence, sessions};
 use crate::state::AppState;
 use crate::users::{self, Profile, UserPatch};
 
@@ -100,7 +100,14 @@ async fn list_users(
         )));
     }
     let found = users::get_users(&state.db, &caller.app.app_id, &ids).await?;
-    let views: Vec<_> = found.iter().map(|u| u.view()).collect();
+    let visible = presence_visible(&state, &caller, &ids).await?;
+    let views: Vec<_> = found
+        .iter()
+        .map(|u| match &visible {
+            Some(visible) if !visible.contains(&u.id) => u.view().without_presence(),
+            _ => u.view(),
+        })
+        .collect();
     Ok(Json(json!({ "users": views })))
 }
 
@@ -111,7 +118,27 @@ async fn get_user(
     ApiPath(id): ApiPath<UserId>,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = users::require_user(&state.db, &caller.app.app_id, &id).await?;
-    Ok(Json(json!({ "user": user.view() })))
+    let visible = presence_visible(&state, &caller, std::slice::from_ref(&id)).await?;
+    let view = match visible {
+        Some(visible) if !visible.contains(&id) => user.view().without_presence(),
+        _ => user.view(),
+    };
+    Ok(Json(json!({ "user": view })))
+}
+
+/// Whose presence a user token may see among `ids` (`None`: a server token
+/// sees everyone's). The socket's rule: presence reaches channel peers only.
+async fn presence_visible(
+    state: &AppState,
+    caller: &Caller,
+    ids: &[UserId],
+) -> Result<Option<std::collections::BTreeSet<UserId>>, ApiError> {
+    match &caller.actor {
+        auth::Actor::Server => Ok(None),
+        auth::Actor::User(me) => presence::visible_to(&state.db, &caller.app.app_id, me, ids)
+            .await
+            .map(Some),
+    }
 }
 
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", summary = "Set and unset profile fields (self or server)", request_body = UserPatch, params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = Object), Errors))]

@@ -68,6 +68,18 @@ pub async fn put(
         crate::users::check_metadata(&ctx.app, m)?;
     }
     check_thread(db, ctx, channel_id, input.parent_id.as_ref()).await?;
+    if let Some(quoted) = &input.quoted_message_id {
+        // As a send checks it: the quote must be a message the author can
+        // read, in this channel.
+        let (_, message) = locate(db, ctx, quoted)
+            .await
+            .map_err(|_| ApiError::validation(format!("quoted message {quoted} not found")))?;
+        if &message.channel_id != channel_id {
+            return Err(ApiError::validation(
+                "the quoted message is in another channel",
+            ));
+        }
+    }
     let draft = Draft {
         app_id: ctx.app.app_id.clone(),
         user_id: user,

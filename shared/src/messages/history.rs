@@ -190,6 +190,7 @@ pub async fn replies(
         .items
         .into_iter()
         .filter(|m| m.visible_to(ctx.user.as_ref(), ctx.server))
+        .filter(|m| !super::truncated_away(&access.channel, &m.sort_id))
         .collect();
     let rendered = render(db, ctx, &access.channel.id, &visible).await?;
     Ok(json!({ "messages": rendered, "next": result.next }))
@@ -217,7 +218,9 @@ pub async fn pinned(
         .map(|p| super::message_key(&ctx.app.app_id, &channel.id, &p.sort_id, p.in_channel))
         .collect();
     let mut messages: Vec<Message> = db.batch_get(&message_keys).await?;
-    messages.retain(|m| m.visible_to(ctx.user.as_ref(), ctx.server));
+    messages.retain(|m| {
+        m.visible_to(ctx.user.as_ref(), ctx.server) && !super::truncated_away(channel, &m.sort_id)
+    });
     messages.sort_by(|a, b| a.sort_id.cmp(&b.sort_id));
     let rendered = render(db, ctx, &channel.id, &messages).await?;
     Ok(json!({ "messages": rendered, "next": result.next }))

@@ -24,7 +24,9 @@ use crate::keys::{self, Key};
 
 /// Finds a message of the caller's app by its id, with the actor's access
 /// to its channel. Another app's id, a deleted channel, a hard-deleted or an
-/// invisible (shadowed) message are all simply not found.
+/// invisible (shadowed) message, and one from before the channel's
+/// truncation are all simply not found: every read and write by id starts
+/// here.
 pub async fn locate(db: &Db, ctx: &Ctx, id: &MessageId) -> Result<(Access, Message), ApiError> {
     let not_found = || ApiError::not_found(format!("message {id} not found"));
     let reference: MessageRef = db
@@ -38,7 +40,9 @@ pub async fn locate(db: &Db, ctx: &Ctx, id: &MessageId) -> Result<(Access, Messa
         .get(&reference.message_key())
         .await?
         .ok_or_else(not_found)?;
-    if !message.visible_to(ctx.user.as_ref(), ctx.server) {
+    if !message.visible_to(ctx.user.as_ref(), ctx.server)
+        || truncated_away(&access.channel, &message.sort_id)
+    {
         return Err(not_found());
     }
     Ok((access, message))
@@ -87,10 +91,25 @@ pub async fn render(
     let quoted: HashMap<MessageId, Message> = if quoted_ids.is_empty() {
         HashMap::new()
     } else {
-        by_ids(db, ctx, &quoted_ids)
-            .await?
+        let found = by_ids(db, ctx, &quoted_ids).await?;
+        // A quote never brings back text from before its channel's truncation.
+        let channel_keys: Vec<Key> = found
+            .iter()
+            .map(|m| &m.channel_id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|c| keys::channel(&ctx.app.app_id, c))
+            .collect();
+        let channels: Vec<channels::Channel> = db.batch_get(&channel_keys).await?;
+        found
             .into_iter()
             .filter(|m| m.visible_to(ctx.user.as_ref(), ctx.server))
+            .filter(|m| {
+                channels
+                    .iter()
+                    .find(|c| c.id == m.channel_id)
+                    .is_some_and(|c| !truncated_away(c, &m.sort_id))
+            })
             .map(|m| (m.id.clone(), m))
             .collect()
     };
@@ -146,6 +165,14 @@ async fn own_reactions(
             None => return Ok(own),
         }
     }
+}
+
+/// Whether a message (by its sort id) is behind the channel's truncation:
+/// gone for every read and write.
+pub fn truncated_away(channel: &channels::Channel, sort_id: &MessageId) -> bool {
+    channel
+        .truncated_at_ms
+        .is_some_and(|ms| sort_id.as_str() < MessageId::lower_bound_at(ms).as_str())
 }
 
 /// The sort-key floor of a channel's visible history (its truncation).

@@ -30,7 +30,7 @@ pub struct Attachment {
     #[serde(rename = "type")]
     #[validate(length(min = 1, max = 32))]
     pub kind: String,
-    #[validate(url, length(max = 2048))]
+    #[validate(custom(function = "crate::links::validate"), length(max = 2048))]
     pub url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(length(min = 1, max = 255))]
@@ -124,6 +124,16 @@ pub fn message_key(app: &AppId, channel: &ChannelId, sort_id: &MessageId, in_cha
 }
 
 impl Message {
+    /// Counts of the types that still have reactions (older items may keep
+    /// zeros from before removals dropped them).
+    pub fn live_reaction_counts(&self) -> BTreeMap<&str, i64> {
+        self.reaction_counts
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect()
+    }
+
     /// Listed in the channel's history (not a thread-only reply).
     pub fn in_channel(&self) -> bool {
         self.parent_id.is_none() || self.show_in_channel
@@ -172,7 +182,7 @@ impl Message {
             "show_in_channel": self.show_in_channel,
             "attachments": self.attachments,
             "reply_count": self.reply_count,
-            "reaction_counts": self.reaction_counts,
+            "reaction_counts": self.live_reaction_counts(),
             "own_reactions": own_reactions,
             "pinned": self.pinned_at.is_some(),
             "pinned_at": self.pinned_at,

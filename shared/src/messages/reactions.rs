@@ -12,6 +12,11 @@ use crate::ids::MessageId;
 use crate::keys;
 
 pub const MAX_TYPE_LEN: usize = 32;
+/// Distinct reaction types one message may carry: its counts ride in every
+/// history page and event, so they stay small (25 × ~40 bytes).
+pub const MAX_TYPES_PER_MESSAGE: usize = 25;
+/// Distinct reaction types one user may put on one message.
+pub const MAX_TYPES_PER_USER: usize = 10;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -23,30 +28,71 @@ pub struct ReactionInput {
     pub user_id: Option<crate::ids::UserId>,
 }
 
-/// A reaction type: a short string such as an emoji or `like`.
+/// A reaction type: a short name such as `like` or `thumbs_up`, or an emoji
+/// (emoji joiners and variation selectors included). Letters, digits and
+/// `_ - + :` in ASCII; no path characters (`/ \ .`), no key separator, no
+/// spaces, controls, or invisible and direction-changing characters.
 pub fn check_type(kind: &str) -> Result<(), ApiError> {
-    let ok = !kind.is_empty()
-        && kind.chars().count() <= MAX_TYPE_LEN
-        && !kind.contains('#')
-        && !kind.chars().any(|c| c.is_control() || c.is_whitespace());
+    let allowed = |c: char| {
+        if c.is_ascii() {
+            c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | ':')
+        } else {
+            !c.is_control() && !c.is_whitespace() && !is_invisible_or_bidi(c)
+        }
+    };
+    let ok = !kind.is_empty() && kind.chars().count() <= MAX_TYPE_LEN && kind.chars().all(allowed);
     if ok {
         Ok(())
     } else {
         Err(ApiError::validation(format!(
-            "a reaction type is 1 to {MAX_TYPE_LEN} characters, without spaces or #"
+            "a reaction type is 1 to {MAX_TYPE_LEN} letters, digits, _ - + : or emoji"
         )))
     }
 }
 
+/// Characters that change direction or hide text (the right-to-left
+/// override among them); the zero-width joiner stays, emoji need it.
+fn is_invisible_or_bidi(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}' | '\u{200C}' | '\u{200E}' | '\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
 fn count_change(kind: &str, delta: i64) -> UpdateSpec {
+    let mut values = vec![(":zero".into(), json!(0)), (":delta".into(), json!(delta))];
+    // A new type only while the message has room for one more.
+    let condition = (delta > 0).then(|| {
+        values.push((":types".into(), json!(MAX_TYPES_PER_MESSAGE)));
+        "attribute_not_exists(#counts) OR attribute_exists(#counts.#kind) OR size(#counts) < :types"
+            .to_string()
+    });
     UpdateSpec {
         expression: "SET #counts.#kind = if_not_exists(#counts.#kind, :zero) + :delta".into(),
-        condition: None,
+        condition,
         names: vec![
             ("#counts".into(), "reaction_counts".into()),
             ("#kind".into(), kind.into()),
         ],
-        values: vec![(":zero".into(), json!(0)), (":delta".into(), json!(delta))],
+        values,
+    }
+}
+
+/// Drops a type whose count reached zero, so counts hold only live types.
+/// Conditional: a reaction added meanwhile keeps it.
+async fn drop_if_zero(db: &Db, message: &Message, kind: &str) -> Result<(), ApiError> {
+    let spec = UpdateSpec {
+        expression: "REMOVE #counts.#kind".into(),
+        condition: Some("#counts.#kind <= :zero".into()),
+        names: vec![
+            ("#counts".into(), "reaction_counts".into()),
+            ("#kind".into(), kind.into()),
+        ],
+        values: vec![(":zero".into(), json!(0))],
+    };
+    match db.update(&message.key(), &spec, Cond::Exists).await {
+        Ok(()) | Err(DbError::ConditionFailed) => Ok(()),
+        Err(other) => Err(other.into()),
     }
 }
 
@@ -91,6 +137,17 @@ pub async fn add(
     if let Some(existing) = db.get::<Reaction>(&key).await? {
         return Ok((message, existing, false));
     }
+    let mine = db
+        .count(
+            &keys::reaction_partition(&ctx.app.app_id, &message.id),
+            &keys::user_reactions_prefix(&user),
+        )
+        .await?;
+    if mine >= MAX_TYPES_PER_USER {
+        return Err(ApiError::validation(format!(
+            "you have {MAX_TYPES_PER_USER} reaction types on this message already; remove one first"
+        )));
+    }
     let reaction = Reaction {
         app_id: ctx.app.app_id.clone(),
         channel_id: message.channel_id.clone(),
@@ -130,6 +187,13 @@ pub async fn add(
             ));
         }
         Err(DbError::TransactionCanceled(reasons))
+            if reasons.get(1).is_some_and(Option::is_some) =>
+        {
+            return Err(ApiError::validation(format!(
+                "this message has {MAX_TYPES_PER_MESSAGE} reaction types already"
+            )));
+        }
+        Err(DbError::TransactionCanceled(reasons))
             if reasons.get(2).is_some_and(Option::is_some) =>
         {
             return Err(ApiError::forbidden("the channel is frozen"));
@@ -161,6 +225,7 @@ pub async fn remove(db: &Db, ctx: &Ctx, id: &MessageId, kind: &str) -> Result<Me
         }
         Err(other) => return Err(other.into()),
     }
+    drop_if_zero(db, &message, kind).await?;
     Ok(db.get::<Message>(&message.key()).await?.unwrap_or(message))
 }
 

@@ -20,13 +20,22 @@ pub struct MarkRead {
     pub user_id: Option<crate::ids::UserId>,
 }
 
+/// A read mark as stored, and whether to tell the channel (`message.read`).
+pub struct Marked {
+    pub view: Value,
+    /// The mark moved and the channel has read events on.
+    pub announce: bool,
+}
+
 /// Marks the channel read for the acting member (member item and mirror).
+/// A mark never moves back: marking before the current mark (or two marks
+/// racing) leaves the later one; marking at it again refreshes `last_read_at`.
 pub async fn mark_read(
     db: &Db,
     ctx: &Ctx,
     channel_id: &ChannelId,
     input: MarkRead,
-) -> Result<Value, ApiError> {
+) -> Result<Marked, ApiError> {
     let access = load(db, ctx, channel_id).await?;
     let user = ctx.require_user()?.clone();
     access.require_member()?;
@@ -34,11 +43,19 @@ pub async fn mark_read(
     let (sort_key, message_id) = match &input.message_id {
         Some(id) => {
             let reference: Option<MessageRef> = db.get(&keys::message_ref(app, id)).await?;
+            // Before the truncation point a message no longer exists.
+            let floor = super::history_floor(&access.channel);
             match reference {
-                Some(r) if &r.channel_id == channel_id && r.in_channel => (
-                    keys::message(app, channel_id, &r.sort_id).sk,
-                    Some(id.clone()),
-                ),
+                Some(r)
+                    if &r.channel_id == channel_id
+                        && r.in_channel
+                        && keys::message(app, channel_id, &r.sort_id).sk >= floor =>
+                {
+                    (
+                        keys::message(app, channel_id, &r.sort_id).sk,
+                        Some(id.clone()),
+                    )
+                }
                 _ => {
                     return Err(ApiError::validation(format!(
                         "message {id} is not in this channel"
@@ -54,7 +71,7 @@ pub async fn mark_read(
     let now = crate::time::now_rfc3339();
     let spec = UpdateSpec {
         expression: "SET #read = :sk, #rid = :id, #rat = :now".into(),
-        condition: None,
+        condition: Some("attribute_not_exists(#read) OR #read <= :sk".into()),
         names: vec![
             ("#read".into(), "read_up_to".into()),
             ("#rid".into(), "last_read_message_id".into()),
@@ -74,20 +91,27 @@ pub async fn mark_read(
             Cond::Exists,
         )?,
     ];
-    db.transact(writes)
-        .await
-        .map_err(|_| ApiError::conflict("membership changed while marking read; retry"))?;
-    let membership: Option<Membership> = db.get(&keys::membership(app, &user, channel_id)).await?;
-    let unread = match &membership {
-        Some(m) => listing::unread_count(db, app, channel_id, &access.channel, m).await?,
-        None => 0,
+    let moved = match db.transact(writes).await {
+        Ok(()) => true,
+        // Already past this point (or a later mark won a race): the stored
+        // mark stands. A vanished membership is told below.
+        Err(crate::db::DbError::TransactionCanceled(_)) => false,
+        Err(other) => return Err(other.into()),
     };
-    Ok(json!({
-        "channel_id": channel_id,
-        "last_read_message_id": message_id,
-        "last_read_at": now,
-        "unread_count": unread,
-    }))
+    let membership: Membership = db
+        .get(&keys::membership(app, &user, channel_id))
+        .await?
+        .ok_or_else(|| ApiError::conflict("membership changed while marking read; retry"))?;
+    let unread = listing::unread_count(db, app, channel_id, &access.channel, &membership).await?;
+    Ok(Marked {
+        view: json!({
+            "channel_id": channel_id,
+            "last_read_message_id": membership.last_read_message_id,
+            "last_read_at": membership.last_read_at,
+            "unread_count": unread,
+        }),
+        announce: moved && access.channel.settings.read_events,
+    })
 }
 
 async fn latest(db: &Db, ctx: &Ctx, channel: &Channel) -> Result<Option<Message>, ApiError> {

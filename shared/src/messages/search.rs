@@ -129,7 +129,9 @@ pub async fn search(db: &Db, ctx: &Ctx, query: SearchQuery) -> Result<Value, Api
             result
                 .items
                 .into_iter()
-                .filter(|m| m.visible_to(ctx.user.as_ref(), ctx.server)),
+                .filter(|m| m.visible_to(ctx.user.as_ref(), ctx.server))
+                // Replies sort after every MSG# key: the floor alone misses them.
+                .filter(|m| !super::truncated_away(channel, &m.sort_id)),
         );
         if found.len() > limit {
             // Stop at the limit and resume right after the last one returned.
@@ -160,9 +162,11 @@ pub async fn search(db: &Db, ctx: &Ctx, query: SearchQuery) -> Result<Value, Api
 
 async fn my_readable_channels(db: &Db, ctx: &Ctx) -> Result<Vec<Channel>, ApiError> {
     let user = ctx.require_user()?.clone();
+    // Not the channels the user is only invited to: accepting comes first.
     let mut channels: Vec<Channel> = crate::channels::my_memberships(db, &ctx.app.app_id, &user)
         .await?
         .into_iter()
+        .filter(|(_, m)| m.invite.is_none())
         .map(|(c, _)| c)
         .collect();
     channels.sort_by(|a, b| a.id.cmp(&b.id));

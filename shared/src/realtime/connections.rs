@@ -15,6 +15,10 @@ use crate::users::User;
 /// API Gateway closes a connection after 2 hours; the items outlive it a little.
 pub const CONNECTION_TTL_SECS: i64 = 2 * 3600 + 300;
 
+/// Open sockets one user may hold (phones, tabs, desktop apps); each costs a
+/// post per event, so a single token cannot make every message cost thousands.
+pub const MAX_CONNECTIONS_PER_USER: usize = 30;
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Connection {
     pub connection_id: ConnectionId,
@@ -96,8 +100,11 @@ fn index_change(expression: &str, id: &ConnectionId, at: Option<i64>) -> UpdateS
 }
 
 /// Stores a new connection: its item, its item under the user, and its
-/// entry in the user's connection index, in one transaction.
-pub async fn add(db: &Db, connection: &Connection) -> Result<(), ApiError> {
+/// entry in the user's connection index, in one transaction. `false` (and
+/// nothing written) when the user already holds
+/// [`MAX_CONNECTIONS_PER_USER`]: the index's size is the condition, so
+/// racing connects cannot pass it together.
+pub async fn add(db: &Db, connection: &Connection) -> Result<bool, ApiError> {
     let by_user = UserConnection {
         app_id: connection.app_id.clone(),
         user_id: connection.user_id.clone(),
@@ -105,22 +112,35 @@ pub async fn add(db: &Db, connection: &Connection) -> Result<(), ApiError> {
         connected_at: connection.connected_at.clone(),
         expires: connection.expires,
     };
-    let index = index_change(
+    let mut index = index_change(
         "SET #conns.#cid = :at ADD #version :one",
         &connection.connection_id,
         Some(crate::time::now_secs()),
     );
-    db.transact(vec![
-        db.put_write(connection, Cond::Always)?,
-        db.put_write(&by_user, Cond::Always)?,
-        db.update_write(
-            &keys::user(&connection.app_id, &connection.user_id),
-            &index,
-            Cond::Exists,
-        )?,
-    ])
-    .await?;
-    Ok(())
+    index.condition = Some("attribute_not_exists(#conns) OR size(#conns) < :cap".into());
+    index
+        .values
+        .push((":cap".into(), json!(MAX_CONNECTIONS_PER_USER)));
+    let written = db
+        .transact(vec![
+            db.put_write(connection, Cond::Always)?,
+            db.put_write(&by_user, Cond::Always)?,
+            db.update_write(
+                &keys::user(&connection.app_id, &connection.user_id),
+                &index,
+                Cond::Exists,
+            )?,
+        ])
+        .await;
+    match written {
+        Ok(()) => Ok(true),
+        Err(DbError::TransactionCanceled(reasons))
+            if reasons.get(2).is_some_and(Option::is_some) =>
+        {
+            Ok(false)
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 pub async fn get(db: &Db, id: &ConnectionId) -> Result<Option<Connection>, ApiError> {
@@ -171,6 +191,26 @@ pub async fn of_users(
         .iter()
         .flat_map(|u| ids_of(u).into_iter().map(|c| (u.id.clone(), c)))
         .collect())
+}
+
+/// Drops the user's watches of a channel: removed, gone or banned, they may
+/// no longer read it.
+pub async fn drop_watches(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+    user: &UserId,
+) -> Result<(), ApiError> {
+    let keys: Vec<Key> = watchers(db, app, channel)
+        .await?
+        .iter()
+        .filter(|w| w.user_id == *user)
+        .map(Entity::key)
+        .collect();
+    if !keys.is_empty() {
+        db.batch_delete(&keys).await?;
+    }
+    Ok(())
 }
 
 /// The connections watching a channel (all pages), with their users.

@@ -95,7 +95,20 @@ async fn connect(
         token_issued_ms: caller.issued_ms,
         expires: crate::time::now_secs() + CONNECTION_TTL_SECS,
     };
-    connections::add(&state.db, &connection).await?;
+    if !connections::add(&state.db, &connection).await? {
+        // Full: first forget sockets API Gateway no longer has (a lost
+        // `$disconnect`), then try once more.
+        sessions::prune(state, &caller.app.app_id, &user).await?;
+        if !connections::add(&state.db, &connection).await? {
+            return Err(ApiError::RateLimited {
+                message: format!(
+                    "a user may hold {} open connections; close one first",
+                    connections::MAX_CONNECTIONS_PER_USER
+                ),
+                retry_after: 60,
+            });
+        }
+    }
     // Read after the connection is indexed: a revocation racing this connect
     // either shows here or finds this connection in the index it closes.
     let user_item = crate::users::require_user(&state.db, &caller.app.app_id, &user).await?;
@@ -322,16 +335,18 @@ async fn dispatch(
                 message_id: input.message_id,
                 user_id: None,
             };
-            let result = read::mark_read(&state.db, &ctx, &input.channel_id, mark).await?;
-            publish::read(
-                state,
-                &ctx,
-                &input.channel_id,
-                &connection.user_id,
-                &result["last_read_message_id"],
-            )
-            .await;
-            Ok(result)
+            let marked = read::mark_read(&state.db, &ctx, &input.channel_id, mark).await?;
+            if marked.announce {
+                publish::read(
+                    state,
+                    &ctx,
+                    &input.channel_id,
+                    &connection.user_id,
+                    &marked.view["last_read_message_id"],
+                )
+                .await;
+            }
+            Ok(marked.view)
         }
         "health.check" => Ok(json!({
             "connection_id": connection.connection_id,

@@ -12,20 +12,26 @@ use futures::stream::{self, StreamExt};
 
 use super::connections;
 use super::events::{payload, Event};
-use crate::channels::Member;
+use crate::channels::{Ban, Channel, ChannelType, Member};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{ApiError, DisplayChain};
 use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
 use crate::keys;
 
-/// Who in a channel gets an event.
+/// Who in a channel gets an event. Whatever the audience, a socket gets an
+/// event only if its user may read it at delivery time.
 #[derive(Clone, Debug)]
 pub enum Audience {
-    /// Every member, and connections watching the channel.
+    /// Who may read the channel's history now: accepted members, and
+    /// connections watching it whose user may read it (a public channel
+    /// they are not banned from). Messages, reactions, reads, member changes.
+    Readers,
+    /// Readers but this user (typing is never echoed to the typer).
+    ReadersExcept(UserId),
+    /// Readers and pending invitees: changes to the channel itself, which an
+    /// invitee sees before accepting.
     Members,
-    /// Everyone but this user (typing is never echoed to the typer).
-    Except(UserId),
     /// Only this user (a shadow-banned member's messages).
     Only(UserId),
 }
@@ -146,41 +152,99 @@ impl Notifier {
         }
     }
 
+    /// Whether API Gateway says the connection is gone (`GetConnection`
+    /// answers 410). Any other failure counts as open.
+    pub async fn is_gone(&self, connection: &ConnectionId) -> bool {
+        let Some(client) = &self.client else {
+            return false;
+        };
+        match client
+            .get_connection()
+            .connection_id(connection.as_str())
+            .send()
+            .await
+        {
+            Ok(_) => false,
+            Err(err) => err
+                .as_service_error()
+                .is_some_and(|e| e.is_gone_exception()),
+        }
+    }
+
     async fn channel_targets(
         &self,
         app: &AppId,
         channel: &ChannelId,
         audience: &Audience,
     ) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
-        let users: BTreeSet<UserId> = match audience {
-            Audience::Only(user) => BTreeSet::from([user.clone()]),
-            Audience::Members | Audience::Except(_) => {
-                // Member items are small: 1,000 a request keeps most channels to one read.
-                let members: Vec<Member> = self
-                    .db
-                    .query_all(
-                        &keys::channel_partition(app, channel),
-                        keys::MEMBER_PREFIX,
-                        1000,
-                    )
-                    .await?;
-                let mut users: BTreeSet<UserId> = members.into_iter().map(|m| m.user_id).collect();
-                if let Audience::Except(user) = audience {
-                    users.remove(user);
-                }
-                users
+        let (excluded, invitees_too) = match audience {
+            Audience::Only(user) => {
+                return self.user_targets(app, BTreeSet::from([user.clone()])).await;
             }
+            Audience::Readers => (None, false),
+            Audience::ReadersExcept(user) => (Some(user), false),
+            Audience::Members => (None, true),
         };
-        let mut targets = self.user_targets(app, users).await?;
-        if !matches!(audience, Audience::Only(_)) {
-            for watch in connections::watchers(&self.db, app, channel).await? {
-                let excluded = matches!(audience, Audience::Except(u) if *u == watch.user_id);
-                if !excluded && !targets.iter().any(|(_, c)| *c == watch.connection_id) {
-                    targets.push((watch.user_id, watch.connection_id));
-                }
+        // Member items are small: 1,000 a request keeps most channels to one read.
+        let members: Vec<Member> = self
+            .db
+            .query_all(
+                &keys::channel_partition(app, channel),
+                keys::MEMBER_PREFIX,
+                1000,
+            )
+            .await?;
+        let readers: BTreeSet<UserId> = members
+            .into_iter()
+            .filter(|m| invitees_too || m.is_active())
+            .map(|m| m.user_id)
+            .filter(|u| Some(u) != excluded)
+            .collect();
+        let watches = connections::watchers(&self.db, app, channel).await?;
+        let outsiders: BTreeSet<UserId> = watches
+            .iter()
+            .map(|w| w.user_id.clone())
+            .filter(|u| !readers.contains(u) && Some(u) != excluded)
+            .collect();
+        let public_readers = self.public_readers(app, channel, outsiders).await?;
+        let mut targets = self.user_targets(app, readers.clone()).await?;
+        for watch in watches {
+            let may_read =
+                readers.contains(&watch.user_id) || public_readers.contains(&watch.user_id);
+            if may_read && !targets.iter().any(|(_, c)| *c == watch.connection_id) {
+                targets.push((watch.user_id, watch.connection_id));
             }
         }
         Ok(targets)
+    }
+
+    /// Of these users, those who may read the channel without being its
+    /// readers: it is public and they have no active ban in it. One read of
+    /// the channel and one batch read of bans, only when there are any.
+    async fn public_readers(
+        &self,
+        app: &AppId,
+        channel: &ChannelId,
+        users: BTreeSet<UserId>,
+    ) -> Result<BTreeSet<UserId>, ApiError> {
+        if users.is_empty() {
+            return Ok(users);
+        }
+        let live: Option<Channel> = self.db.get(&keys::channel(app, channel)).await?;
+        if !live.is_some_and(|c| c.deleted_at.is_none() && c.kind == ChannelType::Public) {
+            return Ok(BTreeSet::new());
+        }
+        let ban_keys: Vec<keys::Key> = users.iter().map(|u| keys::ban(app, channel, u)).collect();
+        let bans: Vec<Ban> = self.db.batch_get(&ban_keys).await?;
+        let now = crate::time::now_secs();
+        Ok(users
+            .into_iter()
+            .filter(|u| {
+                !bans
+                    .iter()
+                    .any(|b| b.user_id == *u && b.expires_epoch.is_none_or(|e| e > now))
+            })
+            .collect())
     }
 
     async fn user_targets(

@@ -6,22 +6,68 @@ use std::collections::BTreeSet;
 use serde_json::json;
 
 use super::events::Event;
-use crate::channels::Member;
+use crate::channels::{Member, Membership};
 use crate::db::{Cond, Db, UpdateSpec};
 use crate::error::ApiError;
 use crate::ids::{AppId, UserId};
 use crate::keys;
 
-/// Users who share at least one channel with `user` (not `user`).
+/// Users who share at least one channel with `user` (not `user`), both as
+/// accepted members: a pending invitee sees no members, so no presence.
 pub async fn peers(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<UserId>, ApiError> {
     let mut peers = BTreeSet::new();
-    for (channel, _) in crate::channels::my_memberships(db, app, user).await? {
+    for (channel, membership) in crate::channels::my_memberships(db, app, user).await? {
+        if membership.invite.is_some() {
+            continue;
+        }
         let partition = keys::channel_partition(app, &channel.id);
         let members: Vec<Member> = db.query_all(&partition, keys::MEMBER_PREFIX, 1000).await?;
-        peers.extend(members.into_iter().map(|m| m.user_id));
+        peers.extend(
+            members
+                .into_iter()
+                .filter(Member::is_active)
+                .map(|m| m.user_id),
+        );
     }
     peers.remove(user);
     Ok(peers.into_iter().collect())
+}
+
+/// Which of `users` the viewer may see the presence of: themself, and users
+/// who share a channel with them (whom presence events reach). One query of
+/// the viewer's memberships, then batch reads of the member items those
+/// users would have in the viewer's channels.
+pub async fn visible_to(
+    db: &Db,
+    app: &AppId,
+    viewer: &UserId,
+    users: &[UserId],
+) -> Result<BTreeSet<UserId>, ApiError> {
+    let mut visible: BTreeSet<UserId> = users.iter().filter(|u| *u == viewer).cloned().collect();
+    let others: BTreeSet<&UserId> = users.iter().filter(|u| *u != viewer).collect();
+    if others.is_empty() {
+        return Ok(visible);
+    }
+    let memberships: Vec<Membership> = db
+        .query_all(
+            &keys::user_partition(app, viewer),
+            keys::MEMBERSHIP_PREFIX,
+            1000,
+        )
+        .await?;
+    let member_keys: Vec<keys::Key> = memberships
+        .iter()
+        .filter(|m| m.invite.is_none())
+        .flat_map(|m| others.iter().map(|u| keys::member(app, &m.channel_id, u)))
+        .collect();
+    let found: Vec<Member> = db.batch_get(&member_keys).await?;
+    visible.extend(
+        found
+            .into_iter()
+            .filter(Member::is_active)
+            .map(|m| m.user_id),
+    );
+    Ok(visible)
 }
 
 /// Records the user's presence; returns `last_active`.

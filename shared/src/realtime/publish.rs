@@ -43,7 +43,7 @@ fn audience_of(message: &Message) -> Audience {
     if message.shadowed {
         Audience::Only(message.user_id.clone())
     } else {
-        Audience::Members
+        Audience::Readers
     }
 }
 
@@ -97,7 +97,7 @@ pub async fn reaction(
         json!({
             "message_id": message.id,
             "reaction": reaction,
-            "reaction_counts": message.reaction_counts,
+            "reaction_counts": message.live_reaction_counts(),
         }),
     );
     state
@@ -126,7 +126,7 @@ pub async fn read(
     );
     state
         .notifier
-        .to_channel(&ctx.app.app_id, channel, &event, Audience::Members)
+        .to_channel(&ctx.app.app_id, channel, &event, Audience::Readers)
         .await
 }
 
@@ -142,7 +142,7 @@ pub async fn members(
         let event = Event::channel(kind, channel, json!({ "member": member.view() }));
         state
             .notifier
-            .to_channel(&ctx.app.app_id, channel, &event, Audience::Members)
+            .to_channel(&ctx.app.app_id, channel, &event, Audience::Readers)
             .await;
     }
 }
@@ -156,7 +156,7 @@ pub async fn member_removed(state: &AppState, ctx: &Ctx, channel: &ChannelId, us
     );
     state
         .notifier
-        .to_channel(&ctx.app.app_id, channel, &event, Audience::Members)
+        .to_channel(&ctx.app.app_id, channel, &event, Audience::Readers)
         .await;
     state
         .notifier
@@ -220,7 +220,7 @@ pub async fn typing(
             &ctx.app.app_id,
             channel,
             &event,
-            Audience::Except(user.clone()),
+            Audience::ReadersExcept(user.clone()),
         )
         .await
 }

@@ -7,7 +7,7 @@ use super::connections::{self, Connection};
 use super::handler;
 use crate::auth;
 use crate::error::{ApiError, DisplayChain};
-use crate::ids::{AppId, ConnectionId};
+use crate::ids::{AppId, ConnectionId, UserId};
 use crate::state::AppState;
 use crate::users::{self, User};
 
@@ -26,6 +26,17 @@ pub async fn end_user(state: &AppState, app: &AppId, user: &User) {
     for id in connections::ids_of(user) {
         end(state, app, &id).await;
     }
+}
+
+/// Forgets the user's connections that API Gateway no longer has (their
+/// `$disconnect` was lost): one `GetConnection` each.
+pub async fn prune(state: &AppState, app: &AppId, user: &UserId) -> Result<(), ApiError> {
+    for id in connections::of_user(&state.db, app, user).await? {
+        if state.notifier.is_gone(&id).await {
+            connections::remove(&state.db, app, user, &id).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Closes one socket and forgets it: no event reaches it after this returns.

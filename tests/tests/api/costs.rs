@@ -158,7 +158,8 @@ async fn request_counts_per_operation() {
         ])
     );
     // Auth, message ref + message, channel + member, ban, existing reaction,
-    // one transaction, the message re-read, rendering, then the reaction.new
+    // the user's reaction types on it (a COUNT Query, for the cap), one
+    // transaction, the message re-read, rendering, then the reaction.new
     // fan-out.
     assert_eq!(
         react,
@@ -166,7 +167,7 @@ async fn request_counts_per_operation() {
             ("GetItem", 8),
             ("TransactWriteItems", 1),
             ("BatchGetItem", 2),
-            ("Query", 3)
+            ("Query", 4)
         ])
     );
     // Auth, memberships Query, channels BatchGetItem, per channel: members

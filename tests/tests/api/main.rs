@@ -22,6 +22,7 @@ mod message_tenancy;
 mod openapi;
 mod permissions;
 mod reactions;
+mod read_access;
 mod read_state;
 mod realtime;
 mod realtime_load;

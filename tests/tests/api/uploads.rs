@@ -338,7 +338,7 @@ async fn uploaded_files_survive_a_restart() {
     let url = stack
         .state
         .storage
-        .read_url(&key, "kept.txt", Duration::from_secs(60))
+        .read_url(&key, "kept.txt", "text/plain", Duration::from_secs(60))
         .await
         .unwrap();
     let body = reqwest::get(url).await.unwrap().bytes().await.unwrap();

@@ -140,6 +140,30 @@ impl Ws {
         let _ = self.stream.close(None).await;
     }
 
+    /// The code of the close frame the server sends next (`None`: closed
+    /// without one, or not within `wait`). Other messages are kept.
+    pub async fn close_code(&mut self, wait: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.stream.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    self.closed = true;
+                    return frame.map(|f| u16::from(f.code));
+                }
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    self.buffer
+                        .push_back(serde_json::from_str(&text).expect("server sends JSON"));
+                }
+                Ok(Some(Ok(_))) => {}
+                Err(_) | Ok(None) | Ok(Some(Err(_))) => {
+                    self.closed = true;
+                    return None;
+                }
+            }
+        }
+    }
+
     /// Waits until the server closes the connection.
     pub async fn wait_closed(&mut self, wait: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + wait;

@@ -1,0 +1,105 @@
+//! Links one user puts in front of others (attachment and avatar URLs):
+//! `https`, or `http` to a loopback host (the local stack); a host that is
+//! not a cloud metadata service or link-local; nothing around it. Clients put
+//! these into `href` and `src`, so `javascript:`, `data:` and `file:` never
+//! pass.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use validator::ValidationError;
+
+/// Why a link is refused, or nothing.
+pub fn problem(link: &str) -> Option<&'static str> {
+    if link.trim() != link || link.is_empty() {
+        return Some("a link has no surrounding whitespace");
+    }
+    let Ok(url) = url::Url::parse(link) else {
+        return Some("a link is an absolute https URL");
+    };
+    let Some(host) = url.host() else {
+        return Some("a link names a host");
+    };
+    let loopback = match &host {
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if matches!(
+                name.as_str(),
+                "metadata" | "metadata.google.internal" | "instance-data"
+            ) || name.ends_with(".internal")
+            {
+                return Some("a link may not point at a metadata service");
+            }
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        url::Host::Ipv4(ip) => {
+            if ip.is_link_local() || ip.is_unspecified() {
+                return Some("a link may not point at a link-local address");
+            }
+            ip.is_loopback()
+        }
+        url::Host::Ipv6(ip) => {
+            let ip = IpAddr::V6(*ip).to_canonical();
+            let link_local = match ip {
+                IpAddr::V4(v4) => v4.is_link_local(),
+                IpAddr::V6(v6) => {
+                    (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.segments()[0] == 0xfd00
+                }
+            };
+            if link_local || ip.is_unspecified() {
+                return Some("a link may not point at a link-local address");
+            }
+            ip.is_loopback()
+        }
+    };
+    match url.scheme() {
+        "https" => None,
+        "http" if loopback => None,
+        _ => Some("a link is an https URL (http only to the local stack)"),
+    }
+}
+
+/// For `#[validate(custom(function = "crate::links::validate"))]`.
+pub fn validate(link: &str) -> Result<(), ValidationError> {
+    match problem(link) {
+        None => Ok(()),
+        Some(why) => Err(ValidationError::new("unsafe_link").with_message(Cow::Borrowed(why))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::problem;
+
+    #[test]
+    fn only_https_and_local_http_pass() {
+        for ok in [
+            "https://cdn.example.com/a.png",
+            "https://chat-uploads.s3.us-east-1.amazonaws.com/dev/c/x.png?X-Amz-Signature=1",
+            "http://127.0.0.1:9000/chat-uploads/dev/c/x.png",
+            "http://localhost:9000/a",
+            "http://[::1]:9000/a",
+        ] {
+            assert_eq!(problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JAVASCRIPT:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "file:///etc/passwd",
+            "http://example.com/a.png",
+            " https://example.com/a.png",
+            "https://example.com/a.png\n",
+            "//example.com/a.png",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://2852039166/latest/meta-data/",
+            "https://[fd00:ec2::254]/latest/meta-data/",
+            "https://[::ffff:169.254.169.254]/",
+            "https://metadata.google.internal/computeMetadata/v1/",
+            "ftp://example.com/a",
+            "",
+        ] {
+            assert!(problem(bad).is_some(), "{bad:?} should be refused");
+        }
+    }
+}
