@@ -82,6 +82,41 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Metadata DynamoDB cannot store: nested past its depth, an empty map key
+/// anywhere, a number outside its range.
+fn unstorable_metadata() -> impl Strategy<Value = Value> {
+    let deep = (17usize..48).prop_map(|levels| {
+        let mut value = json!(1);
+        for i in 0..levels {
+            value = if i % 3 == 0 {
+                json!([value])
+            } else {
+                json!({ "k": value })
+            };
+        }
+        json!({ "deep": value })
+    });
+    let empty_key = (json_value(), 0usize..4).prop_map(|(inner, depth)| {
+        let mut value = json!({ "": inner });
+        for _ in 0..depth {
+            value = json!({ "k": value });
+        }
+        value
+    });
+    let out_of_range = prop_oneof![
+        (126i32..308).prop_map(|e| 10f64.powi(e)),
+        (131i32..300).prop_map(|e| -(10f64.powi(-e))),
+    ]
+    .prop_map(|n| json!({ "n": n }));
+    prop_oneof![deep, empty_key, out_of_range]
+}
+
+/// A cursor of the members list with extra attributes or altered values.
+fn forged_cursor() -> impl Strategy<Value = serde_json::Map<String, Value>> {
+    prop::collection::btree_map("[a-z0-9_]{1,8}", ".{0,20}".prop_map(Value::from), 1..4)
+        .prop_map(|extra| extra.into_iter().collect())
+}
+
 /// The answer a client may see: a success, or a 4xx with the error shape.
 fn check(status: u16, body: &Value, what: &str) {
     assert!(status < 500, "{what}: {status} {body}");
@@ -142,6 +177,51 @@ proptest! {
             let resp = w.runtime.block_on(w.app.send(Method::GET, &path, Some(w.app.a.key()), Some(&w.token), None));
             check(resp.status, &resp.body, &path);
         }
+    }
+
+    #[test]
+    fn unstorable_metadata_is_refused_with_a_400_on_rest_and_socket(metadata in unstorable_metadata(), route in 0..4usize) {
+        let w = world();
+        let (method, path, body) = match route {
+            0 => (Method::POST, "/messages".to_string(), json!({"channel_id": w.channel, "text": "x", "metadata": metadata})),
+            1 => (Method::PATCH, "/users/alice".to_string(), json!({"set": {"metadata": metadata}})),
+            2 => (Method::POST, "/channels".to_string(), json!({"type": "group", "metadata": metadata})),
+            _ => (Method::PUT, format!("/channels/{}/draft", w.channel), json!({"text": "x", "metadata": metadata})),
+        };
+        let resp = w.runtime.block_on(w.app.send(method, &path, Some(w.app.a.key()), Some(&w.token), Some(body.clone())));
+        prop_assert_eq!(resp.status, 400, "{} {}: {}", path, body, resp.body);
+        check(resp.status, &resp.body, &path);
+        let ack = w.runtime.block_on(async {
+            let mut socket = w.app.ws(&w.app.a, &w.token).await;
+            let ack = socket.request(json!({"action": "message.send", "channel_id": w.channel, "text": "x", "metadata": metadata})).await;
+            socket.close().await;
+            ack
+        });
+        prop_assert_eq!(&ack["error"]["code"], "validation_error", "{}", ack);
+    }
+
+    #[test]
+    fn forged_cursors_are_refused_with_a_400(extra in forged_cursor(), keep_key in any::<bool>()) {
+        use base64::Engine;
+        let w = world();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let resp = w.runtime.block_on(async {
+            let path = format!("/channels/{}/members?limit=1", w.channel);
+            let page = w.app.send(Method::GET, &path, Some(w.app.a.key()), Some(&w.token), None).await;
+            let next = page.body["next"].as_str().unwrap().to_string();
+            let mut cursor: serde_json::Map<String, Value> = serde_json::from_slice(&b64.decode(&next).unwrap()).unwrap();
+            if !keep_key {
+                cursor.remove("sk");
+            }
+            cursor.extend(extra.clone());
+            let forged = b64.encode(serde_json::to_vec(&cursor).unwrap());
+            w.app.send(Method::GET, &format!("{path}&next={forged}"), Some(w.app.a.key()), Some(&w.token), None).await
+        });
+        let genuine = keep_key && extra.keys().all(|k| k == "pk" || k == "sk");
+        if !genuine {
+            prop_assert_eq!(resp.status, 400, "{:?}: {}", extra, resp.body);
+        }
+        check(resp.status, &resp.body, "forged cursor");
     }
 
     #[test]

@@ -144,6 +144,11 @@ impl TestApp {
             .await
     }
 
+    pub async fn put(&self, t: &Tenant, token: &str, path: &str, body: Value) -> Resp {
+        self.send(Method::PUT, path, Some(t.key()), Some(token), Some(body))
+            .await
+    }
+
     pub async fn delete(&self, t: &Tenant, token: &str, path: &str) -> Resp {
         self.send(Method::DELETE, path, Some(t.key()), Some(token), None)
             .await

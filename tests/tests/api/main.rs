@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod bad_input;
 mod channel_list;
 mod channel_members;
 mod channel_moderation;
@@ -26,10 +27,12 @@ mod read_access;
 mod read_state;
 mod realtime;
 mod realtime_load;
+mod rules;
 mod search;
 mod security;
 mod sessions;
 mod tenancy;
+mod truncation;
 mod uploads;
 mod users;
 mod ws;

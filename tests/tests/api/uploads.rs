@@ -346,3 +346,194 @@ async fn uploaded_files_survive_a_restart() {
     drop(stack);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Signs and uploads `bytes` as `alice` of tenant `t`; returns the signature.
+async fn upload(
+    app: &TestApp,
+    t: &Tenant,
+    token: &str,
+    channel: &str,
+    name: &str,
+    mime: &str,
+    bytes: &[u8],
+) -> Value {
+    let signed = sign(
+        app,
+        t,
+        token,
+        &format!(
+            "file_name={name}&mime_type={mime}&size={}&channel_id={channel}",
+            bytes.len()
+        ),
+    )
+    .await
+    .assert_status(200)
+    .clone();
+    assert_eq!(put(app, &signed, bytes.to_vec(), None).await, 200);
+    signed
+}
+
+#[tokio::test]
+async fn an_uploaded_object_cannot_be_overwritten_through_its_put_url() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice"]).await;
+    let ch = app.group(&app.a, &t[0], &[]).await;
+    let signed = upload(&app, &app.a, &t[0], &ch, "a.txt", "text/plain", b"first!").await;
+    assert_eq!(signed["headers"]["if-none-match"], "*", "{signed}");
+    // The same URL, within its lifetime, with the same length: refused.
+    assert_eq!(put(&app, &signed, b"later!".to_vec(), None).await, 412);
+    let (status, body) = fetch(&app, signed["file_url"].as_str().unwrap()).await;
+    assert_eq!((status, body.as_slice()), (200, b"first!".as_slice()));
+}
+
+#[tokio::test]
+async fn active_types_are_downloads_and_every_answer_says_nosniff() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice"]).await;
+    let ch = app.group(&app.a, &t[0], &[]).await;
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>"#;
+    for (name, mime, bytes, disposition) in [
+        ("x.svg", "image/svg%2Bxml", svg.as_slice(), "attachment"),
+        ("p.png", "image/png", b"\x89PNG....".as_slice(), "inline"),
+    ] {
+        let signed = upload(&app, &app.a, &t[0], &ch, name, mime, bytes).await;
+        let response = app
+            .http
+            .get(signed["file_url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let header = |h: &str| {
+            response
+                .headers()
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(
+            header("content-disposition").starts_with(disposition),
+            "{name}: {}",
+            header("content-disposition")
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn banned_members_and_channels_without_uploads_get_no_uploads() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let ch = app.group(&app.a, &t[0], &["bob"]).await;
+    let query = format!("file_name=a.txt&mime_type=text/plain&size=3&channel_id={ch}");
+    sign(&app, &app.a, &t[1], &query).await.assert_status(200);
+    app.post(
+        &app.a,
+        &t[0],
+        &format!("/channels/{ch}/bans"),
+        json!({"user_id": "bob"}),
+    )
+    .await
+    .assert_status(201);
+    sign(&app, &app.a, &t[1], &query)
+        .await
+        .assert_error(403, "forbidden");
+    let form = reqwest::multipart::Form::new()
+        .text("channel_id", ch.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"abc".to_vec())
+                .file_name("a.txt")
+                .mime_str("text/plain")
+                .unwrap(),
+        );
+    let direct = app
+        .http
+        .post(app.url("/upload"))
+        .header("X-Api-Key", app.a.key())
+        .header("Authorization", format!("Bearer {}", t[1]))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    TestApp::read(direct).await.assert_error(403, "forbidden");
+
+    app.patch(
+        &app.a,
+        &t[0],
+        &format!("/channels/{ch}"),
+        json!({"set": {"settings": {"uploads": false}}}),
+    )
+    .await
+    .assert_status(200);
+    sign(&app, &app.a, &t[0], &query)
+        .await
+        .assert_error(403, "forbidden");
+}
+
+#[tokio::test]
+async fn the_ownership_check_parses_the_url_however_it_is_spelled() {
+    let app = TestApp::spawn().await;
+    let ta = app.create_users(&app.a, &["alice"]).await;
+    let tb = app.create_users(&app.b, &["mallory"]).await;
+    let cha = app.group(&app.a, &ta[0], &[]).await;
+    let chb = app.group(&app.b, &tb[0], &[]).await;
+    let theirs = upload(&app, &app.b, &tb[0], &chb, "b.txt", "text/plain", b"b's").await;
+    let key = theirs["key"].as_str().unwrap();
+    let port = app.stack.s3_url.rsplit(':').next().unwrap();
+    let encoded_key = key.replace('/', "%2F");
+    let spellings = [
+        format!("http://127.0.0.1:{port}/chat-uploads/{key}"),
+        format!("http://LOCALHOST:{port}/chat-uploads/{key}"),
+        format!("http://localhost.:{port}/chat-uploads/{key}"),
+        format!("http://127.0.0.1:{port}/chat%2Duploads/{key}"),
+        format!("http://127.0.0.1:{port}/chat-uploads/{encoded_key}"),
+        format!("http://127.0.0.1:{port}/chat-uploads/./{key}"),
+        format!("https://chat-uploads.s3.us-east-1.amazonaws.com/{key}"),
+        format!("https://CHAT-UPLOADS.s3.dualstack.eu-west-1.amazonaws.com./{key}"),
+        format!("https://s3.amazonaws.com:443/chat-uploads/{key}"),
+    ];
+    for url in spellings {
+        app.post(
+            &app.a,
+            &ta[0],
+            "/messages",
+            json!({"channel_id": cha, "attachments": [{"type": "file", "url": url}]}),
+        )
+        .await
+        .assert_error(403, "forbidden");
+    }
+    // A protocol-relative link is no link at all.
+    app.post(
+        &app.a,
+        &ta[0],
+        "/messages",
+        json!({"channel_id": cha, "attachments": [{"type": "file", "url": format!("//127.0.0.1:{port}/chat-uploads/{key}")}]}),
+    )
+    .await
+    .assert_error(400, "validation_error");
+    // The app's own object, spelled another way, is still its own.
+    let mine = upload(&app, &app.a, &ta[0], &cha, "a.txt", "text/plain", b"a's").await;
+    let own = format!(
+        "http://LOCALHOST:{port}/chat-uploads/{}",
+        mine["key"].as_str().unwrap()
+    );
+    app.post(
+        &app.a,
+        &ta[0],
+        "/messages",
+        json!({"channel_id": cha, "attachments": [{"type": "file", "url": own}]}),
+    )
+    .await
+    .assert_status(201);
+}
+
+#[tokio::test]
+async fn post_upload_without_a_multipart_body_gets_the_json_error() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice"]).await;
+    app.post(&app.a, &t[0], "/upload", json!({"file": "nope"}))
+        .await
+        .assert_error(400, "validation_error");
+}
