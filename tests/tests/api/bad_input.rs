@@ -4,6 +4,7 @@
 //! of dots, reaction types with path or direction characters.
 
 use base64::Engine;
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
@@ -35,33 +36,38 @@ async fn unstorable_metadata_is_a_400_everywhere() {
     let ch = app.group(&app.a, &t[0], &[]).await;
     let mut ws = app.ws(&app.a, &t[0]).await;
     for metadata in unstorable() {
-        app.upsert(&app.a, json!([{ "id": "carol", "metadata": metadata }]))
-            .await
-            .assert_error(400, "validation_error");
-        app.patch(
+        app.assert_each_invalid(
             &app.a,
             &t[0],
-            "/users/alice",
-            json!({"set": {"metadata": metadata}}),
+            vec![
+                (
+                    Method::POST,
+                    "/users".into(),
+                    json!({"users": [{ "id": "carol", "metadata": metadata }]}),
+                ),
+                (
+                    Method::PATCH,
+                    "/users/alice".into(),
+                    json!({"set": {"metadata": metadata}}),
+                ),
+                (
+                    Method::POST,
+                    "/channels".into(),
+                    json!({"type": "group", "metadata": metadata}),
+                ),
+                (
+                    Method::POST,
+                    "/messages".into(),
+                    json!({"channel_id": ch, "text": "x", "metadata": metadata}),
+                ),
+                (
+                    Method::PUT,
+                    format!("/channels/{ch}/draft"),
+                    json!({"text": "x", "metadata": metadata}),
+                ),
+            ],
         )
-        .await
-        .assert_error(400, "validation_error");
-        app.post(
-            &app.a,
-            &t[0],
-            "/channels",
-            json!({"type": "group", "metadata": metadata}),
-        )
-        .await
-        .assert_error(400, "validation_error");
-        app.post(
-            &app.a,
-            &t[0],
-            "/messages",
-            json!({"channel_id": ch, "text": "x", "metadata": metadata}),
-        )
-        .await
-        .assert_error(400, "validation_error");
+        .await;
         let ack = ws
             .request(json!({"action": "message.send", "channel_id": ch, "text": "x", "metadata": metadata}))
             .await;

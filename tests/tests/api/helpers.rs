@@ -154,6 +154,33 @@ impl TestApp {
             .await
     }
 
+    /// Sends each `(method, path, body)` as `token` (the server token for
+    /// `POST /users`) and asserts each is a 400 `validation_error`.
+    pub async fn assert_each_invalid(
+        &self,
+        t: &Tenant,
+        token: &str,
+        requests: Vec<(Method, String, Value)>,
+    ) {
+        for (method, path, body) in requests {
+            let token = if method == Method::POST && path == "/users" {
+                t.server.as_str()
+            } else {
+                token
+            };
+            let what = format!("{method} {path} {body}");
+            let resp = self
+                .send(method, &path, Some(t.key()), Some(token), Some(body))
+                .await;
+            assert_eq!(resp.status, 400, "{what}: {}", resp.body);
+            assert_eq!(
+                resp.body["error"]["code"], "validation_error",
+                "{what}: {}",
+                resp.body
+            );
+        }
+    }
+
     /// `POST /users` with the tenant's server token.
     pub async fn upsert(&self, t: &Tenant, users: Value) -> Resp {
         self.post(t, &t.server, "/users", json!({ "users": users }))
