@@ -54,7 +54,37 @@ async fn every_event(
         .request(json!({"action": "typing.start", "channel_id": ch}))
         .await;
     witness.expect("typing.start").await;
+    other_ws
+        .request(json!({"action": "typing.stop", "channel_id": ch}))
+        .await;
+    witness.expect("typing.stop").await;
     other_ws.close().await;
+    // A new member (created here), a role change, and the member leaving again.
+    app.upsert(t, json!([{ "id": "newcomer" }]))
+        .await
+        .assert_status(200);
+    app.post(
+        t,
+        owner,
+        &format!("/channels/{ch}/members"),
+        json!({"user_ids": ["newcomer"]}),
+    )
+    .await
+    .assert_status(200);
+    witness.expect("member.added").await;
+    app.patch(
+        t,
+        owner,
+        &format!("/channels/{ch}/members/newcomer"),
+        json!({"role": "admin"}),
+    )
+    .await
+    .assert_status(200);
+    witness.expect("member.updated").await;
+    app.delete(t, owner, &format!("/channels/{ch}/members/newcomer"))
+        .await
+        .assert_status(204);
+    witness.expect("member.removed").await;
     app.patch(
         t,
         owner,
