@@ -29,6 +29,8 @@ pub struct Storage {
     /// URLs are path-style.
     endpoint: Option<(String, u16)>,
     public_base: Option<String>,
+    /// How long the links made for a read live (`CHAT_UPLOAD_URL_SECONDS`).
+    link_ttl: Duration,
 }
 
 impl Storage {
@@ -50,6 +52,7 @@ impl Storage {
             bucket: config.uploads_bucket.clone(),
             endpoint,
             public_base,
+            link_ttl: config.upload_url_ttl,
         }
     }
 
@@ -108,6 +111,11 @@ impl Storage {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         })
+    }
+
+    /// A link to read a stored object now, for the configured lifetime.
+    pub async fn link(&self, key: &str, file_name: &str, mime: &str) -> Result<String, ApiError> {
+        self.read_url(key, file_name, mime, self.link_ttl).await
     }
 
     /// Where the object can be read: under the public base when configured,

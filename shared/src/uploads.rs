@@ -202,6 +202,20 @@ pub async fn direct(
     )
 }
 
+/// Checks each attachment's link and records the bucket object it names
+/// (replacing any `key` the client sent), so reads can link it afresh.
+pub fn own_attachments(
+    storage: &Storage,
+    app: &App,
+    attachments: &mut [crate::messages::Attachment],
+) -> Result<(), ApiError> {
+    for attachment in attachments {
+        check_attachment_url(storage, app, &attachment.url)?;
+        attachment.key = storage.key_of(&attachment.url);
+    }
+    Ok(())
+}
+
 /// An attachment linking into this deployment's bucket must be the app's own
 /// object: another tenant's files cannot be attached by URL.
 pub fn check_attachment_url(storage: &Storage, app: &App, url: &str) -> Result<(), ApiError> {

@@ -15,7 +15,6 @@ use super::common::{finish, ApiJson, ApiPath, ApiQuery, OptionalJson, PageParams
 use super::docs::Errors;
 use crate::auth::Caller;
 use crate::channels::{self, Ctx};
-use crate::db::Db;
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId, UserId};
 use crate::messages::{self, edit, history, reactions, read, search, send, Message, Reaction};
@@ -58,9 +57,15 @@ struct ActingUser {
     user_id: Option<UserId>,
 }
 
-async fn rendered(db: &Db, ctx: &Ctx, message: &Message) -> Result<Value, ApiError> {
-    let mut views =
-        messages::render(db, ctx, &message.channel_id, std::slice::from_ref(message)).await?;
+async fn rendered(state: &AppState, ctx: &Ctx, message: &Message) -> Result<Value, ApiError> {
+    let mut views = messages::render(
+        &state.db,
+        &state.storage,
+        ctx,
+        &message.channel_id,
+        std::slice::from_ref(message),
+    )
+    .await?;
     Ok(views.pop().unwrap_or(Value::Null))
 }
 
@@ -75,7 +80,7 @@ async fn send_message(
     if created {
         publish::message(&state, &ctx, "message.new", &message).await;
     }
-    let body = json!({ "message": rendered(&state.db, &ctx, &message).await? });
+    let body = json!({ "message": rendered(&state, &ctx, &message).await? });
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -92,7 +97,9 @@ async fn get_message(
     ApiQuery(query): ApiQuery<ActingQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
-    Ok(Json(history::one(&state.db, &ctx, &id).await?))
+    Ok(Json(
+        history::one(&state.db, &state.storage, &ctx, &id).await?,
+    ))
 }
 
 #[utoipa::path(patch, path = "/api/v1/messages/{id}", tag = "messages", summary = "Edit a message (author, or owner/admin/server as moderation)", request_body = edit::MessageEdit, params(("id" = String, Path, description = "message id")), responses((status = 200, description = "OK", body = Object), Errors))]
@@ -106,7 +113,7 @@ async fn edit_message(
     let message = edit::edit(&state.db, &state.storage, &ctx, &id, change).await?;
     publish::message(&state, &ctx, "message.updated", &message).await;
     Ok(Json(
-        json!({ "message": rendered(&state.db, &ctx, &message).await? }),
+        json!({ "message": rendered(&state, &ctx, &message).await? }),
     ))
 }
 
@@ -131,7 +138,7 @@ async fn delete_message(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     publish::message(&state, &ctx, "message.deleted", &message).await;
-    let body = json!({ "message": rendered(&state.db, &ctx, &message).await? });
+    let body = json!({ "message": rendered(&state, &ctx, &message).await? });
     Ok(Json(body).into_response())
 }
 
@@ -144,7 +151,14 @@ async fn replies(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     Ok(Json(
-        history::replies(&state.db, &ctx, &id, &query.page.request(true)?).await?,
+        history::replies(
+            &state.db,
+            &state.storage,
+            &ctx,
+            &id,
+            &query.page.request(true)?,
+        )
+        .await?,
     ))
 }
 
@@ -159,7 +173,7 @@ async fn pinning(
     let message = edit::set_pinned(&state.db, &ctx, &id, value).await?;
     publish::message(&state, &ctx, "message.updated", &message).await;
     Ok(Json(
-        json!({ "message": rendered(&state.db, &ctx, &message).await? }),
+        json!({ "message": rendered(&state, &ctx, &message).await? }),
     ))
 }
 
@@ -195,7 +209,8 @@ async fn react(
     if created {
         publish::reaction(&state, &ctx, "reaction.new", &message, reaction.view()).await;
     }
-    let body = json!({ "reaction": reaction.view(), "message": rendered(&state.db, &ctx, &message).await? });
+    let body =
+        json!({ "reaction": reaction.view(), "message": rendered(&state, &ctx, &message).await? });
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -218,7 +233,7 @@ async fn unreact(
         publish::reaction(&state, &ctx, "reaction.deleted", &message, removed).await;
     }
     Ok(Json(
-        json!({ "message": rendered(&state.db, &ctx, &message).await? }),
+        json!({ "message": rendered(&state, &ctx, &message).await? }),
     ))
 }
 
@@ -265,7 +280,7 @@ async fn channel_messages(
     let ctx = Ctx::new(&caller, params.user_id.as_ref())?;
     let access = channels::load(&state.db, &ctx, &id).await?;
     Ok(Json(
-        history::channel_history(&state.db, &ctx, &access, params.query).await?,
+        history::channel_history(&state.db, &state.storage, &ctx, &access, params.query).await?,
     ))
 }
 
@@ -279,7 +294,14 @@ async fn pinned(
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let access = channels::load(&state.db, &ctx, &id).await?;
     Ok(Json(
-        history::pinned(&state.db, &ctx, &access, &query.page.request(true)?).await?,
+        history::pinned(
+            &state.db,
+            &state.storage,
+            &ctx,
+            &access,
+            &query.page.request(true)?,
+        )
+        .await?,
     ))
 }
 
@@ -290,5 +312,7 @@ async fn search_messages(
     ApiQuery(query): ApiQuery<search::SearchQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
-    Ok(Json(search::search(&state.db, &ctx, query).await?))
+    Ok(Json(
+        search::search(&state.db, &state.storage, &ctx, query).await?,
+    ))
 }

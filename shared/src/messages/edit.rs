@@ -56,11 +56,11 @@ pub async fn edit(
     storage: &crate::storage::Storage,
     ctx: &Ctx,
     id: &MessageId,
-    change: MessageEdit,
+    mut change: MessageEdit,
 ) -> Result<Message, ApiError> {
     change.validate()?;
-    for attachment in change.attachments.iter().flatten() {
-        crate::uploads::check_attachment_url(storage, &ctx.app, &attachment.url)?;
+    if let Some(attachments) = &mut change.attachments {
+        crate::uploads::own_attachments(storage, &ctx.app, attachments)?;
     }
     let (access, mut message) = locate(db, ctx, id).await?;
     access.require_read()?;

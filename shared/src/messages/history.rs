@@ -10,6 +10,7 @@ use crate::db::{Db, Entity, PageRequest, Query, SortCond};
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId};
 use crate::keys::{self, Key};
+use crate::storage::Storage;
 
 pub const MAX_HISTORY: usize = 100;
 pub const DEFAULT_HISTORY: usize = 25;
@@ -103,6 +104,7 @@ async fn range(
 /// forwards from a message; `around` centres on one.
 pub async fn channel_history(
     db: &Db,
+    storage: &Storage,
     ctx: &Ctx,
     access: &Access,
     query: HistoryQuery,
@@ -155,21 +157,29 @@ pub async fn channel_history(
     } else {
         range(db, ctx, access, (&floor, &top), limit, true, None).await?
     };
-    let rendered = render(db, ctx, &channel.id, &messages).await?;
+    let rendered = render(db, storage, ctx, &channel.id, &messages).await?;
     Ok(json!({ "messages": rendered }))
 }
 
 /// `GET /messages/{id}`.
-pub async fn one(db: &Db, ctx: &Ctx, id: &MessageId) -> Result<Value, ApiError> {
+pub async fn one(db: &Db, storage: &Storage, ctx: &Ctx, id: &MessageId) -> Result<Value, ApiError> {
     let (access, message) = locate(db, ctx, id).await?;
     access.require_read()?;
-    let rendered = render(db, ctx, &access.channel.id, std::slice::from_ref(&message)).await?;
+    let rendered = render(
+        db,
+        storage,
+        ctx,
+        &access.channel.id,
+        std::slice::from_ref(&message),
+    )
+    .await?;
     Ok(json!({ "message": rendered.into_iter().next() }))
 }
 
 /// `GET /messages/{id}/replies`: a thread, oldest first, paginated.
 pub async fn replies(
     db: &Db,
+    storage: &Storage,
     ctx: &Ctx,
     id: &MessageId,
     page: &PageRequest,
@@ -192,13 +202,14 @@ pub async fn replies(
         .filter(|m| m.visible_to(ctx.user.as_ref(), ctx.server))
         .filter(|m| !super::truncated_away(&access.channel, &m.sort_id))
         .collect();
-    let rendered = render(db, ctx, &access.channel.id, &visible).await?;
+    let rendered = render(db, storage, ctx, &access.channel.id, &visible).await?;
     Ok(json!({ "messages": rendered, "next": result.next }))
 }
 
 /// `GET /channels/{id}/pinned`: pinned messages, oldest first, paginated.
 pub async fn pinned(
     db: &Db,
+    storage: &Storage,
     ctx: &Ctx,
     access: &Access,
     page: &PageRequest,
@@ -222,6 +233,6 @@ pub async fn pinned(
         m.visible_to(ctx.user.as_ref(), ctx.server) && !super::truncated_away(channel, &m.sort_id)
     });
     messages.sort_by(|a, b| a.sort_id.cmp(&b.sort_id));
-    let rendered = render(db, ctx, &channel.id, &messages).await?;
+    let rendered = render(db, storage, ctx, &channel.id, &messages).await?;
     Ok(json!({ "messages": rendered, "next": result.next }))
 }

@@ -21,6 +21,7 @@ use crate::db::{Db, PageRequest, Query, SortCond};
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId, UserId};
 use crate::keys::{self, Key};
+use crate::storage::Storage;
 
 /// Finds a message of the caller's app by its id, with the actor's access
 /// to its channel. Another app's id, a deleted channel, a hard-deleted or an
@@ -60,10 +61,12 @@ pub async fn by_ids(db: &Db, ctx: &Ctx, ids: &[MessageId]) -> Result<Vec<Message
 }
 
 /// Renders messages of one channel for the actor: authors (one batch read),
-/// quoted summaries (two batch reads) and the actor's own reactions (one
-/// GSI query over the page's range).
+/// quoted summaries (two batch reads), the actor's own reactions (one GSI
+/// query over the page's range), and a fresh link for each attachment
+/// stored in the bucket (presigning is local: no request).
 pub async fn render(
     db: &Db,
+    storage: &Storage,
     ctx: &Ctx,
     channel: &ChannelId,
     messages: &[Message],
@@ -114,14 +117,42 @@ pub async fn render(
             .collect()
     };
     let own = own_reactions(db, ctx, channel, messages).await?;
-    Ok(messages
-        .iter()
-        .map(|m| {
-            let mine = own.get(&m.sort_id).map(Vec::as_slice).unwrap_or_default();
-            let quote = m.quoted_message_id.as_ref().and_then(|q| quoted.get(q));
-            m.view(authors.get(&m.user_id), quote, mine)
-        })
-        .collect())
+    let mut views = Vec::with_capacity(messages.len());
+    for m in messages {
+        let mine = own.get(&m.sort_id).map(Vec::as_slice).unwrap_or_default();
+        let quote = m.quoted_message_id.as_ref().and_then(|q| quoted.get(q));
+        let mut view = m.view(authors.get(&m.user_id), quote, mine);
+        link_attachments(storage, &mut view["attachments"], &m.attachments).await?;
+        views.push(view);
+    }
+    Ok(views)
+}
+
+/// Points each stored attachment's `url` at a link that works now: a
+/// presigned GET made for this read (or the public base). Messages keep the
+/// object key, never a signed URL that expires.
+async fn link_attachments(
+    storage: &Storage,
+    views: &mut Value,
+    attachments: &[Attachment],
+) -> Result<(), ApiError> {
+    let Some(views) = views.as_array_mut() else {
+        return Ok(());
+    };
+    for (view, attachment) in views.iter_mut().zip(attachments) {
+        if let Some(key) = &attachment.key {
+            let name = attachment
+                .file_name
+                .as_deref()
+                .unwrap_or_else(|| key.rsplit('/').next().unwrap_or("file"));
+            let mime = attachment
+                .mime_type
+                .as_deref()
+                .unwrap_or("application/octet-stream");
+            view["url"] = Value::String(storage.link(key, name, mime).await?);
+        }
+    }
+    Ok(())
 }
 
 async fn own_reactions(

@@ -40,6 +40,12 @@ pub struct Attachment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(length(min = 1, max = 255))]
     pub mime_type: Option<String>,
+    /// The object in this deployment's bucket that `url` points at. Set by
+    /// the server on every write (whatever a client sends here is replaced);
+    /// each read then gets a fresh link to it in `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(read_only)]
+    pub key: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -18,6 +18,7 @@ use crate::db::{Db, Entity, Filter, PageRequest, Query, SortCond};
 use crate::error::ApiError;
 use crate::ids::ChannelId;
 use crate::keys;
+use crate::storage::Storage;
 
 /// DynamoDB query pages one search request may read.
 pub const READ_BUDGET: usize = 10;
@@ -53,7 +54,12 @@ fn decode(text: &str) -> Result<Cursor, ApiError> {
         .ok_or_else(|| ApiError::validation("invalid `next` cursor"))
 }
 
-pub async fn search(db: &Db, ctx: &Ctx, query: SearchQuery) -> Result<Value, ApiError> {
+pub async fn search(
+    db: &Db,
+    storage: &Storage,
+    ctx: &Ctx,
+    query: SearchQuery,
+) -> Result<Value, ApiError> {
     let needle = query
         .query
         .as_deref()
@@ -155,7 +161,7 @@ pub async fn search(db: &Db, ctx: &Ctx, query: SearchQuery) -> Result<Value, Api
             .filter(|m| m.channel_id == channel.id)
             .cloned()
             .collect();
-        rendered.extend(render(db, ctx, &channel.id, &of_channel).await?);
+        rendered.extend(render(db, storage, ctx, &channel.id, &of_channel).await?);
     }
     Ok(json!({ "results": rendered, "next": next }))
 }

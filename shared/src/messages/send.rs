@@ -63,12 +63,10 @@ pub async fn send(
     db: &Db,
     storage: &crate::storage::Storage,
     ctx: &Ctx,
-    input: SendMessage,
+    mut input: SendMessage,
 ) -> Result<(Message, bool), ApiError> {
     input.validate()?;
-    for attachment in &input.attachments {
-        crate::uploads::check_attachment_url(storage, &ctx.app, &attachment.url)?;
-    }
+    crate::uploads::own_attachments(storage, &ctx.app, &mut input.attachments)?;
     let app = &ctx.app;
     let author = ctx.require_user()?.clone();
     let kind = input.kind.unwrap_or_default();

@@ -283,6 +283,7 @@ async fn dispatch(
             }
             let view = crate::messages::render(
                 &state.db,
+                &state.storage,
                 &ctx,
                 &message.channel_id,
                 std::slice::from_ref(&message),

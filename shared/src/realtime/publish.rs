@@ -24,6 +24,7 @@ fn neutral(ctx: &Ctx) -> Ctx {
 async fn view(state: &AppState, ctx: &Ctx, message: &Message) -> Value {
     match messages::render(
         &state.db,
+        &state.storage,
         &neutral(ctx),
         &message.channel_id,
         std::slice::from_ref(message),

@@ -537,3 +537,57 @@ async fn post_upload_without_a_multipart_body_gets_the_json_error() {
         .await
         .assert_error(400, "validation_error");
 }
+
+#[tokio::test]
+async fn attachment_links_outlive_the_url_lifetime() {
+    let options = StackOptions {
+        config: Config {
+            upload_url_ttl: Duration::from_secs(2),
+            ..Config::default()
+        },
+        ..StackOptions::ephemeral()
+    };
+    let app = TestApp::spawn_with(options).await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let ch = app.group(&app.a, &t[0], &["bob"]).await;
+    let bytes: Vec<u8> = (0..5_000u32).map(|i| (i % 253) as u8).collect();
+    let signed = upload(&app, &app.a, &t[0], &ch, "photo.png", "image/png", &bytes).await;
+    let first_link = signed["file_url"].as_str().unwrap().to_string();
+    let sent = app
+        .post(
+            &app.a,
+            &t[0],
+            "/messages",
+            json!({"channel_id": ch, "attachments": [{"type": "image", "url": first_link, "file_name": "photo.png", "mime_type": "image/png"}]}),
+        )
+        .await;
+    let stored_key = sent.assert_status(201)["message"]["attachments"][0]["key"].clone();
+    assert_eq!(
+        stored_key, signed["key"],
+        "the message keeps the object's key"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The link the upload returned has expired…
+    assert_eq!(fetch(&app, &first_link).await.0, 403);
+    // …but every read hands out one that works now, for the same bytes.
+    let history = app
+        .get(&app.a, &t[1], &format!("/channels/{ch}/messages"))
+        .await;
+    let link = history.assert_status(200)["messages"][0]["attachments"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(link, first_link);
+    let (status, body) = fetch(&app, &link).await;
+    assert_eq!((status, body == bytes), (200, true));
+    // A client cannot point the key at something else: it is recomputed.
+    let forged = app
+        .post(
+            &app.a,
+            &t[0],
+            "/messages",
+            json!({"channel_id": ch, "attachments": [{"type": "file", "url": "https://cdn.example.com/x", "key": "other-app/c/x"}]}),
+        )
+        .await;
+    assert!(forged.assert_status(201)["message"]["attachments"][0]["key"].is_null());
+}
