@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use validator::Validate;
 
 use crate::apps::App;
@@ -93,6 +93,42 @@ impl UserView<'_> {
         self.online = false;
         self.last_active = &None;
         self
+    }
+}
+
+/// Who a user is, as shown beside what they wrote (a message, a quote).
+pub fn identity(id: &UserId, user: Option<&User>) -> Value {
+    match user {
+        Some(u) => json!({
+            "id": u.id,
+            "username": u.username,
+            "display_name": u.display_name,
+            "avatar_url": u.avatar_url,
+        }),
+        None => json!({ "id": id, "username": null, "display_name": null, "avatar_url": null }),
+    }
+}
+
+/// How a user is shown as a channel's member: who they are and whether they
+/// are around.
+pub fn profile(id: &UserId, user: Option<&User>) -> Value {
+    match user {
+        Some(u) => json!({
+            "id": u.id,
+            "username": u.username,
+            "display_name": u.display_name,
+            "avatar_url": u.avatar_url,
+            "online": u.online,
+            "last_active": u.last_active,
+        }),
+        None => json!({
+            "id": id,
+            "username": null,
+            "display_name": null,
+            "avatar_url": null,
+            "online": false,
+            "last_active": null,
+        }),
     }
 }
 

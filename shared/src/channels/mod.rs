@@ -170,6 +170,31 @@ pub async fn load(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Access, 
     })
 }
 
+/// Members as clients see them, each with its user's profile: one batch read
+/// per 100 distinct users, whatever the number of members.
+pub async fn with_profiles(
+    db: &Db,
+    app: &crate::ids::AppId,
+    members: &[&Member],
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let ids: Vec<UserId> = members
+        .iter()
+        .map(|m| m.user_id.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let users: std::collections::HashMap<UserId, crate::users::User> =
+        crate::users::get_users(db, app, &ids)
+            .await?
+            .into_iter()
+            .map(|u| (u.id.clone(), u))
+            .collect();
+    Ok(members
+        .iter()
+        .map(|m| m.view_with(users.get(&m.user_id)))
+        .collect())
+}
+
 /// All of a user's live channels with their membership: one query of the
 /// user's partition (1,000 a page) and one batch read per 100 channels.
 pub async fn my_memberships(

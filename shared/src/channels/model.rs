@@ -196,6 +196,14 @@ impl Member {
         })
     }
 
+    /// The member with the user's profile (`user`), as every response and
+    /// event shows members.
+    pub fn view_with(&self, user: Option<&crate::users::User>) -> Value {
+        let mut view = self.view();
+        view["user"] = crate::users::profile(&self.user_id, user);
+        view
+    }
+
     /// An accepted member (not a pending invitee).
     pub fn is_active(&self) -> bool {
         self.invite.is_none()

@@ -286,7 +286,7 @@ pub async fn detail(db: &Db, ctx: &Ctx, access: &Access) -> Result<Value, ApiErr
     };
     Ok(json!({
         "channel": channel.view(),
-        "members": page.items.iter().map(Member::view).collect::<Vec<_>>(),
+        "members": super::with_profiles(db, &ctx.app.app_id, &page.items.iter().collect::<Vec<_>>()).await?,
         "members_next": page.next,
         "membership": membership,
     }))

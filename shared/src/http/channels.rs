@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -56,6 +56,19 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(get_draft, put_draft, delete_draft))
         .routes(routes!(list_drafts))
         .routes(routes!(unread))
+}
+
+/// Members with their users' profiles (one batch read).
+async fn shown(state: &AppState, ctx: &Ctx, members: &[Member]) -> Result<Vec<Value>, ApiError> {
+    let refs: Vec<&Member> = members.iter().collect();
+    channels::with_profiles(&state.db, &ctx.app.app_id, &refs).await
+}
+
+async fn shown_one(state: &AppState, ctx: &Ctx, member: &Member) -> Result<Value, ApiError> {
+    Ok(shown(state, ctx, std::slice::from_ref(member))
+        .await?
+        .pop()
+        .unwrap_or(Value::Null))
 }
 
 /// `user_id` naming the acting user, for server tokens.
@@ -185,7 +198,7 @@ async fn list_members(
     let access = channels::load(&state.db, &ctx, &id).await?;
     access.require_read()?;
     let page = members::page(&state.db, &ctx, &id, &query.page.request(true)?).await?;
-    let views: Vec<_> = page.items.iter().map(Member::view).collect();
+    let views = shown(&state, &ctx, &page.items).await?;
     Ok(Json(json!({ "members": views, "next": page.next })))
 }
 
@@ -202,7 +215,7 @@ async fn add_members(
     publish::members(&state, &ctx, "member.added", &id, &added).await;
     let users: Vec<UserId> = added.iter().map(|m| m.user_id.clone()).collect();
     publish::added_to_channel(&state, &ctx, &access.channel, &users).await;
-    let views: Vec<_> = added.iter().map(Member::view).collect();
+    let views = shown(&state, &ctx, &added).await?;
     Ok(Json(json!({ "added": views })))
 }
 
@@ -230,7 +243,9 @@ async fn set_role(
         std::slice::from_ref(&member),
     )
     .await;
-    Ok(Json(json!({ "member": member.view() })))
+    Ok(Json(
+        json!({ "member": shown_one(&state, &ctx, &member).await? }),
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/channels/{id}/members/{user_id}", tag = "channels", summary = "Remove a member (or oneself)", params(("id" = String, Path, description = "channel id"), ("user_id" = String, Path, description = "member's user id")), responses((status = 204, description = "removed"), Errors))]
@@ -265,7 +280,9 @@ async fn join(
         )
         .await;
     }
-    Ok(Json(json!({ "member": member.view() })))
+    Ok(Json(
+        json!({ "member": shown_one(&state, &ctx, &member).await? }),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/channels/{id}/leave", tag = "channels", summary = "Leave a channel", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 204, description = "left"), Errors))]
@@ -422,7 +439,9 @@ async fn accept_invite(
         std::slice::from_ref(&member),
     )
     .await;
-    Ok(Json(json!({ "member": member.view() })))
+    Ok(Json(
+        json!({ "member": shown_one(&state, &ctx, &member).await? }),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/channels/{id}/invites/reject", tag = "channels", summary = "Reject a pending invite", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 204, description = "rejected"), Errors))]

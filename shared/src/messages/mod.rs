@@ -74,17 +74,6 @@ pub async fn render(
     if messages.is_empty() {
         return Ok(Vec::new());
     }
-    let author_ids: Vec<UserId> = messages
-        .iter()
-        .map(|m| m.user_id.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let authors: Authors = crate::users::get_users(db, &ctx.app.app_id, &author_ids)
-        .await?
-        .into_iter()
-        .map(|u| (u.id.clone(), u))
-        .collect();
     let quoted_ids: Vec<MessageId> = messages
         .iter()
         .filter_map(|m| m.quoted_message_id.clone())
@@ -116,11 +105,28 @@ pub async fn render(
             .map(|m| (m.id.clone(), m))
             .collect()
     };
+    // Authors of the messages and of what they quote: one batch read.
+    let author_ids: Vec<UserId> = messages
+        .iter()
+        .chain(quoted.values())
+        .map(|m| m.user_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let authors: Authors = crate::users::get_users(db, &ctx.app.app_id, &author_ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
     let own = own_reactions(db, ctx, channel, messages).await?;
     let mut views = Vec::with_capacity(messages.len());
     for m in messages {
         let mine = own.get(&m.sort_id).map(Vec::as_slice).unwrap_or_default();
-        let quote = m.quoted_message_id.as_ref().and_then(|q| quoted.get(q));
+        let quote = m
+            .quoted_message_id
+            .as_ref()
+            .and_then(|q| quoted.get(q))
+            .map(|q| (q, authors.get(&q.user_id)));
         let mut view = m.view(authors.get(&m.user_id), quote, mine);
         link_attachments(storage, &mut view["attachments"], &m.attachments).await?;
         views.push(view);

@@ -150,12 +150,14 @@ impl Message {
         !self.shadowed || server || viewer == Some(&self.user_id)
     }
 
-    pub fn summary(&self) -> Value {
+    /// A quoted message as it shows inside another: with its author.
+    pub fn summary(&self, author: Option<&User>) -> Value {
         json!({
             "id": self.id,
             "type": self.kind,
             "text": self.text,
             "user_id": self.user_id,
+            "user": crate::users::identity(&self.user_id, author),
             "created_at": self.created_at,
         })
     }
@@ -164,15 +166,10 @@ impl Message {
     pub fn view(
         &self,
         author: Option<&User>,
-        quoted: Option<&Message>,
+        quoted: Option<(&Message, Option<&User>)>,
         own_reactions: &[String],
     ) -> Value {
-        let user = match author {
-            Some(u) => {
-                json!({ "id": u.id, "display_name": u.display_name, "avatar_url": u.avatar_url })
-            }
-            None => json!({ "id": self.user_id, "display_name": null, "avatar_url": null }),
-        };
+        let user = crate::users::identity(&self.user_id, author);
         json!({
             "id": self.id,
             "channel_id": self.channel_id,
@@ -183,7 +180,7 @@ impl Message {
             "metadata": self.metadata,
             "mentions": self.mentions,
             "quoted_message_id": self.quoted_message_id,
-            "quoted_message": quoted.map(Message::summary),
+            "quoted_message": quoted.map(|(q, author)| q.summary(author)),
             "parent_id": self.parent_id,
             "show_in_channel": self.show_in_channel,
             "attachments": self.attachments,

@@ -139,8 +139,16 @@ pub async fn members(
     channel: &ChannelId,
     members: &[Member],
 ) {
-    for member in members {
-        let event = Event::channel(kind, channel, json!({ "member": member.view() }));
+    let refs: Vec<&Member> = members.iter().collect();
+    let views = match crate::channels::with_profiles(&state.db, &ctx.app.app_id, &refs).await {
+        Ok(views) => views,
+        Err(err) => {
+            tracing::warn!(error = %DisplayChain(&err), "could not read members' profiles for their event");
+            members.iter().map(|m| m.view_with(None)).collect()
+        }
+    };
+    for view in views {
+        let event = Event::channel(kind, channel, json!({ "member": view }));
         state
             .notifier
             .to_channel(&ctx.app.app_id, channel, &event, Audience::Readers)

@@ -398,3 +398,87 @@ async fn invites_are_pending_until_accepted_or_rejected() {
     assert_eq!(channel.body["members"][1]["invite"], Value::Null);
     assert_eq!(channel.body["channel"]["member_count"], 2);
 }
+
+#[tokio::test]
+async fn members_and_authors_are_shown_with_their_profiles() {
+    let app = crate::helpers::TestApp::spawn().await;
+    app.upsert(
+        &app.a,
+        serde_json::json!([
+            {"id": "alice", "username": "al", "display_name": "Alice", "avatar_url": "https://cdn.example.com/a.png"},
+            {"id": "bob", "username": "bobby", "display_name": "Bob"},
+            {"id": "carol", "display_name": "Carol"}
+        ]),
+    )
+    .await
+    .assert_status(200);
+    let alice = app.a.user_token("alice");
+    let bob = app.a.user_token("bob");
+    let ch = app.group(&app.a, &alice, &["bob"]).await;
+    let _online = app.ws(&app.a, &bob).await;
+    let profile_of = |members: &serde_json::Value, id: &str| {
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["user_id"] == id)
+            .map(|m| m["user"].clone())
+            .unwrap_or_else(|| panic!("{id} listed: {members}"))
+    };
+    let listed = app.get(&app.a, &alice, "/channels").await;
+    let members = &listed.assert_status(200)["channels"][0]["members"];
+    assert_eq!(profile_of(members, "bob")["username"], "bobby");
+    assert_eq!(profile_of(members, "bob")["online"], true);
+    assert_eq!(
+        profile_of(members, "alice")["avatar_url"],
+        "https://cdn.example.com/a.png"
+    );
+    let shown = app.get(&app.a, &alice, &format!("/channels/{ch}")).await;
+    assert_eq!(
+        profile_of(&shown.assert_status(200)["members"], "bob")["display_name"],
+        "Bob"
+    );
+    let page = app
+        .get(&app.a, &alice, &format!("/channels/{ch}/members"))
+        .await;
+    let bob_profile = profile_of(&page.assert_status(200)["members"], "bob");
+    for field in [
+        "id",
+        "username",
+        "display_name",
+        "avatar_url",
+        "online",
+        "last_active",
+    ] {
+        assert!(bob_profile.get(field).is_some(), "{field} in {bob_profile}");
+    }
+
+    let mut watching = app.ws(&app.a, &alice).await;
+    app.post(
+        &app.a,
+        &alice,
+        &format!("/channels/{ch}/members"),
+        serde_json::json!({"user_ids": ["carol"]}),
+    )
+    .await
+    .assert_status(200);
+    let added = watching.expect("member.added").await;
+    assert_eq!(added["member"]["user"]["display_name"], "Carol", "{added}");
+
+    let first = app.say(&app.a, &bob, &ch, "quotable").await;
+    let quoting = app
+        .post(
+            &app.a,
+            &alice,
+            "/messages",
+            serde_json::json!({"channel_id": ch, "text": "as bob said", "quoted_message_id": first["id"]}),
+        )
+        .await;
+    let message = &quoting.assert_status(201)["message"];
+    assert_eq!(message["user"]["username"], "al");
+    assert_eq!(
+        message["quoted_message"]["user"]["display_name"], "Bob",
+        "{message}"
+    );
+    assert_eq!(message["quoted_message"]["user"]["username"], "bobby");
+}

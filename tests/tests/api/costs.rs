@@ -171,9 +171,10 @@ async fn request_counts_per_operation() {
         ])
     );
     // Auth, memberships Query, channels BatchGetItem, per channel: members
-    // Query + unread Query.
+    // Query + unread Query; then the listed members' profiles, one
+    // BatchGetItem for the whole page.
     assert_eq!(
         my_channels,
-        ops(&[("GetItem", 1), ("Query", 3), ("BatchGetItem", 1)])
+        ops(&[("GetItem", 1), ("Query", 3), ("BatchGetItem", 2)])
     );
 }
