@@ -135,8 +135,11 @@ async fn entry<'a>(
     })
 }
 
-/// Messages above the member's read mark and the channel's truncation,
-/// counted from the sort keys (capped): nothing is written per message.
+/// Messages above the member's read mark and the channel's truncation that
+/// the member would see as new: not their own, not deleted, not a
+/// shadow-banned member's. Counted from the sort keys with a filter
+/// (capped): nothing is written per message, and marking read at the latest
+/// visible message always brings it to 0.
 pub async fn unread_count(
     db: &Db,
     app: &crate::ids::AppId,
@@ -155,12 +158,34 @@ pub async fn unread_count(
             floor = truncated;
         }
     }
+    let countable = crate::db::Filter {
+        // Each clause passes an item without the attribute: DynamoDB compares
+        // a missing attribute as false, whatever the comparator.
+        expression: "(attribute_not_exists(#shadowed) OR #shadowed = :no) \
+                     AND (attribute_not_exists(#type) OR #type <> :deleted) \
+                     AND (attribute_not_exists(#user) OR #user <> :me)"
+            .into(),
+        names: vec![
+            ("#shadowed".into(), "shadowed".into()),
+            ("#type".into(), "type".into()),
+            ("#user".into(), "user_id".into()),
+        ],
+        values: vec![
+            (":no".into(), json!(false)),
+            (
+                ":deleted".into(),
+                json!(crate::messages::MessageType::Deleted),
+            ),
+            (":me".into(), json!(membership.user_id)),
+        ],
+    };
     Ok(db
-        .count_after(
+        .count_after_where(
             &keys::channel_partition(app, channel_id),
             keys::MESSAGE_PREFIX,
             &floor,
             UNREAD_CAP,
+            Some(&countable),
         )
         .await?)
 }

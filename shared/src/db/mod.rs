@@ -508,12 +508,25 @@ impl Db {
         after: &str,
         cap: usize,
     ) -> Result<usize, DbError> {
+        self.count_after_where(pk, prefix, after, cap, None).await
+    }
+
+    /// [`Db::count_after`], counting only the items that pass `filter`.
+    pub async fn count_after_where(
+        &self,
+        pk: &str,
+        prefix: &str,
+        after: &str,
+        cap: usize,
+        filter: Option<&Filter>,
+    ) -> Result<usize, DbError> {
         // BETWEEN is inclusive; the successor of `after` makes it exclusive.
         self.count_between(
             pk,
             format!("{after}\u{0}"),
             format!("{prefix}\u{10FFFF}"),
             Some(cap),
+            filter,
         )
         .await
     }
@@ -526,14 +539,26 @@ impl Db {
         lo: String,
         hi: String,
         cap: Option<usize>,
+        filter: Option<&Filter>,
     ) -> Result<usize, DbError> {
         let limit = cap.map(|cap| i32::try_from(cap + 1).unwrap_or(i32::MAX));
         let mut total = 0usize;
         let mut start = None;
         loop {
-            let out = self
-                .client
-                .query()
+            let mut request = self.client.query();
+            if let Some(filter) = filter {
+                request = request.filter_expression(&filter.expression);
+                for (name, attr) in &filter.names {
+                    request = request.expression_attribute_names(name, attr);
+                }
+                for (name, value) in &filter.values {
+                    request = request.expression_attribute_values(
+                        name,
+                        serde_dynamo::to_attribute_value(value)?,
+                    );
+                }
+            }
+            let out = request
                 .table_name(self.table.as_ref())
                 .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
                 .expression_attribute_names("#pk", table::PK)
@@ -740,6 +765,7 @@ impl Db {
             pk,
             sk_prefix.to_string(),
             format!("{sk_prefix}\u{10FFFF}"),
+            None,
             None,
         )
         .await

@@ -43,6 +43,17 @@ pub async fn mark_read(
     let (sort_key, message_id) = match &input.message_id {
         Some(id) => {
             let reference: Option<MessageRef> = db.get(&keys::message_ref(app, id)).await?;
+            // A message the reader cannot see (a shadow-banned member's) is
+            // answered exactly as one that does not exist.
+            let reference = match reference {
+                Some(r) => {
+                    let message: Option<Message> = db.get(&r.message_key()).await?;
+                    message
+                        .filter(|m| m.visible_to(ctx.user.as_ref(), ctx.server))
+                        .map(|_| r)
+                }
+                None => None,
+            };
             // Before the truncation point a message no longer exists.
             let floor = super::history_floor(&access.channel);
             match reference {

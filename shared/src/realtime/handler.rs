@@ -300,6 +300,19 @@ async fn dispatch(
                     "typing events are turned off in this channel",
                 ));
             }
+            // A shadow-banned member's typing reaches nobody (their messages
+            // do not either); the ack is the same, so they are not told.
+            let shadowed = crate::channels::moderation::active_ban(
+                &state.db,
+                &ctx,
+                &access.channel.id,
+                &member.user_id,
+            )
+            .await?
+            .is_some_and(|b| b.shadow);
+            if shadowed {
+                return Ok(json!({ "channel_id": input.channel_id }));
+            }
             publish::typing(
                 state,
                 &ctx,

@@ -130,3 +130,98 @@ async fn read_receipts_list_who_read_a_message() {
     .await
     .assert_error(403, "forbidden");
 }
+
+#[tokio::test]
+async fn unread_counts_only_what_the_reader_can_see_and_mark_read_clears_it() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob", "mallory"]).await;
+    let ch = app.group(&app.a, &t[0], &["bob", "mallory"]).await;
+    app.post(
+        &app.a,
+        &t[0],
+        &format!("/channels/{ch}/bans"),
+        json!({"user_id": "mallory", "shadow": true}),
+    )
+    .await
+    .assert_status(201);
+    let unread = |token: String| {
+        let app = &app;
+        async move {
+            let all = app.get(&app.a, &token, "/unread").await;
+            all.assert_status(200)["total_unread_count"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    // A shadow-banned member's messages are invisible to others: no badge.
+    let hidden = app.say(&app.a, &t[2], &ch, "spam").await;
+    assert_eq!(unread(t[1].clone()).await, 0);
+    assert_eq!(unread(t[0].clone()).await, 0);
+    // Their typing reaches nobody either (the ack is the same).
+    let mut bob_ws = app.ws(&app.a, &t[1]).await;
+    let mut mallory_ws = app.ws(&app.a, &t[2]).await;
+    let ack = mallory_ws
+        .request(json!({"action": "typing.start", "channel_id": ch}))
+        .await;
+    assert_eq!(ack["ok"], true);
+    let events = bob_ws.events(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !events.iter().any(|e| e["type"] == "typing.start"),
+        "{events:?}"
+    );
+
+    // A deleted message leaves no badge behind.
+    let gone = app.say(&app.a, &t[0], &ch, "oops").await;
+    assert_eq!(unread(t[1].clone()).await, 1);
+    app.delete(
+        &app.a,
+        &t[0],
+        &format!("/messages/{}", gone["id"].as_str().unwrap()),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(unread(t[1].clone()).await, 0);
+
+    // Mark read always brings the count to 0, hidden messages after the
+    // latest visible one included.
+    app.say(&app.a, &t[0], &ch, "real").await;
+    app.say(&app.a, &t[2], &ch, "more spam").await;
+    assert_eq!(unread(t[1].clone()).await, 1);
+    let marked = app
+        .post(&app.a, &t[1], &format!("/channels/{ch}/read"), json!({}))
+        .await;
+    assert_eq!(marked.assert_status(200)["unread_count"], 0);
+    assert_eq!(unread(t[1].clone()).await, 0);
+
+    // Marking read at a hidden message is answered as at one that does not
+    // exist: nothing tells the reader it is there.
+    let hidden_id = hidden["id"].as_str().unwrap();
+    let at_hidden = app
+        .post(
+            &app.a,
+            &t[1],
+            &format!("/channels/{ch}/read"),
+            json!({"message_id": hidden_id}),
+        )
+        .await;
+    let at_missing = app
+        .post(
+            &app.a,
+            &t[1],
+            &format!("/channels/{ch}/read"),
+            json!({"message_id": "no-such-id"}),
+        )
+        .await;
+    at_hidden.assert_error(400, "validation_error");
+    at_missing.assert_error(400, "validation_error");
+    assert_eq!(
+        at_hidden.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace(hidden_id, "ID"),
+        at_missing.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("no-such-id", "ID")
+    );
+}
