@@ -210,3 +210,21 @@ fn every_served_rest_route_is_routed_to_its_function_and_back() {
         );
     }
 }
+
+/// API Gateway corrupts a binary multipart body unless the REST API declares
+/// it a binary media type (`~1` is SAM's escape for `/`).
+#[test]
+fn the_rest_api_passes_multipart_bodies_as_binary() {
+    let template = template();
+    let types: Vec<String> = template["Resources"]["RestApi"]["Properties"]["BinaryMediaTypes"]
+        .as_sequence()
+        .expect("RestApi declares BinaryMediaTypes")
+        .iter()
+        .filter_map(|t| t.as_str())
+        .map(|t| t.replace("~1", "/"))
+        .collect();
+    assert!(
+        types.iter().any(|t| t == "multipart/form-data"),
+        "{types:?}"
+    );
+}

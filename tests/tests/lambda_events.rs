@@ -127,6 +127,26 @@ async fn serve_samples() {
         body["messages"][0]["text"],
         "hello from a sample REST event"
     );
+
+    // A binary file through API Gateway's base64 body (`isBase64Encoded`):
+    // stored byte for byte.
+    let (status, body) = invoke(&app, &a, "rest-upload-multipart.json", &alice).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["file_size"], 1024);
+    let stored = app
+        .http
+        .get(body["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let sent: Vec<u8> = (0..4).flat_map(|_| 0..=255u8).collect();
+    assert!(
+        stored.as_ref() == sent.as_slice(),
+        "the upload came back changed"
+    );
 }
 
 fn ws_event(event: &str, substitutions: &[(&str, &str)]) -> ApiGatewayWebsocketProxyRequest {
