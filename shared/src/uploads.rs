@@ -1,5 +1,7 @@
 //! File uploads: validation against the app's settings, the key scheme
-//! (`{app}/{channel}/{id}[.ext]`), and attachment ownership checks.
+//! (`{app}/{channel}/{id}[.ext]` for a channel's files,
+//! `{app}/~users/{user}/{id}[.ext]` for a user's own, such as an avatar), and
+//! attachment ownership checks.
 
 use serde_json::{json, Value};
 
@@ -44,13 +46,40 @@ fn extension(name: &str) -> Option<String> {
         .then_some(ext)
 }
 
-/// `{app}/{channel}/{uuid}[.ext]`: tenants and channels never share a prefix,
-/// and nothing of the client's name can steer the key.
-pub fn object_key(app: &App, channel: &ChannelId, file_name: &str) -> String {
+/// Whose file an upload is.
+#[derive(Clone, Debug)]
+pub enum Owner {
+    /// Shared in a channel: its active members may upload.
+    Channel(ChannelId),
+    /// The acting user's own (an avatar, a profile file): only they, or a
+    /// server token naming them, may upload.
+    User,
+}
+
+/// `{app}/{channel}/{uuid}[.ext]` or `{app}/~users/{user}/{uuid}[.ext]`:
+/// tenants, channels and users never share a prefix (`~` is in no id), and
+/// nothing of the client's name can steer the key.
+pub fn object_key(app: &App, prefix: &str, file_name: &str) -> String {
     let id = uuid::Uuid::now_v7().simple();
     match extension(file_name) {
-        Some(ext) => format!("{}/{channel}/{id}.{ext}", app.app_id),
-        None => format!("{}/{channel}/{id}", app.app_id),
+        Some(ext) => format!("{}/{prefix}/{id}.{ext}", app.app_id),
+        None => format!("{}/{prefix}/{id}", app.app_id),
+    }
+}
+
+/// Who may upload there, and the key prefix under the app's.
+async fn place(db: &Db, ctx: &Ctx, owner: &Owner) -> Result<String, ApiError> {
+    match owner {
+        Owner::Channel(channel) => {
+            require_member(db, ctx, channel).await?;
+            Ok(channel.to_string())
+        }
+        Owner::User => {
+            // A user token acts for its own user; a server token must name one.
+            let user = ctx.require_user()?;
+            crate::users::require_user(db, &ctx.app.app_id, user).await?;
+            Ok(format!("~users/{user}"))
+        }
     }
 }
 
@@ -133,7 +162,7 @@ pub struct SignRequest {
     pub file_name: String,
     pub mime_type: String,
     pub size: u64,
-    pub channel_id: ChannelId,
+    pub owner: Owner,
 }
 
 /// A presigned PUT for a new object and where it will be readable.
@@ -144,10 +173,10 @@ pub async fn sign(
     ttl: std::time::Duration,
     request: SignRequest,
 ) -> Result<Value, ApiError> {
-    require_member(db, ctx, &request.channel_id).await?;
+    let prefix = place(db, ctx, &request.owner).await?;
     check(&ctx.app, &request.mime_type, request.size)?;
     let file_name = sanitize_file_name(&request.file_name);
-    let key = object_key(&ctx.app, &request.channel_id, &file_name);
+    let key = object_key(&ctx.app, &prefix, &file_name);
     let length =
         i64::try_from(request.size).map_err(|_| ApiError::validation("size is too large"))?;
     let put = storage
@@ -174,7 +203,7 @@ pub async fn sign(
 
 /// A small file sent through the API itself.
 pub struct DirectFile {
-    pub channel_id: ChannelId,
+    pub owner: Owner,
     pub file_name: String,
     pub mime_type: String,
     pub bytes: Vec<u8>,
@@ -188,11 +217,11 @@ pub async fn direct(
     ttl: std::time::Duration,
     file: DirectFile,
 ) -> Result<Value, ApiError> {
-    require_member(db, ctx, &file.channel_id).await?;
+    let prefix = place(db, ctx, &file.owner).await?;
     let size = u64::try_from(file.bytes.len()).unwrap_or(u64::MAX);
     check(&ctx.app, &file.mime_type, size)?;
     let file_name = sanitize_file_name(&file.file_name);
-    let key = object_key(&ctx.app, &file.channel_id, &file_name);
+    let key = object_key(&ctx.app, &prefix, &file_name);
     storage.put(&key, &file.mime_type, file.bytes).await?;
     let url = storage
         .read_url(&key, &file_name, &file.mime_type, ttl)

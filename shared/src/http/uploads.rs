@@ -44,11 +44,16 @@ struct SignQuery {
     user_id: Option<UserId>,
 }
 
+/// A channel's file when one is named, else the acting user's own.
+fn owner(channel: Option<ChannelId>) -> uploads::Owner {
+    channel.map_or(uploads::Owner::User, uploads::Owner::Channel)
+}
+
 fn required<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| ApiError::validation(format!("{name} is required")))
 }
 
-#[utoipa::path(get, path = "/api/v1/upload/signed-url", tag = "uploads", summary = "A presigned PUT for a new file, and where to read it", params(("file_name" = String, Query, description = ""), ("mime_type" = String, Query, description = ""), ("size" = u64, Query, description = "bytes"), ("channel_id" = String, Query, description = ""), ("user_id" = Option<String>, Query, description = "with a server token")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/upload/signed-url", tag = "uploads", summary = "A presigned PUT for a new file, and where to read it", params(("file_name" = String, Query, description = ""), ("mime_type" = String, Query, description = ""), ("size" = u64, Query, description = "bytes"), ("channel_id" = Option<String>, Query, description = "the channel the file is for; without it, the acting user's own file (an avatar)"), ("user_id" = Option<String>, Query, description = "with a server token")), responses((status = 200, description = "OK", body = Object), Errors))]
 async fn signed_url(
     State(state): State<AppState>,
     caller: Caller,
@@ -62,7 +67,7 @@ async fn signed_url(
         file_name: required(query.file_name, "file_name")?,
         mime_type: required(query.mime_type, "mime_type")?,
         size,
-        channel_id: required(query.channel_id, "channel_id")?,
+        owner: owner(query.channel_id),
     };
     let ttl = state.config.upload_url_ttl;
     Ok(Json(
@@ -112,11 +117,10 @@ async fn direct_upload(
         }
     }
     let ctx = Ctx::new(&caller, user.as_ref())?;
-    let channel = required(channel, "channel_id")?;
     let (name, mime, bytes) = required(file, "file")?;
     let ttl = state.config.upload_url_ttl;
     let file = uploads::DirectFile {
-        channel_id: channel,
+        owner: owner(channel),
         file_name: name,
         mime_type: mime,
         bytes,

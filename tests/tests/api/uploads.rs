@@ -154,7 +154,8 @@ async fn signing_is_for_members_and_checks_type_and_size() {
         format!("file_name=a&mime_type=image/png&size=abc&channel_id={id}"),
         format!("mime_type=image/png&size=10&channel_id={id}"),
         format!("file_name=a&size=10&channel_id={id}"),
-        "file_name=a&mime_type=image/png&size=10".to_string(),
+        // (Without a channel_id it is the user's own file: see
+        // a_user_uploads_their_own_file_without_a_channel.)
     ] {
         sign(&app, &app.a, &t[0], &bad)
             .await
@@ -590,4 +591,72 @@ async fn attachment_links_outlive_the_url_lifetime() {
         )
         .await;
     assert!(forged.assert_status(201)["message"]["attachments"][0]["key"].is_null());
+}
+
+#[tokio::test]
+async fn a_user_uploads_their_own_file_without_a_channel() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let query = "file_name=me.png&mime_type=image/png&size=4";
+    let signed = sign(&app, &app.a, &t[0], query)
+        .await
+        .assert_status(200)
+        .clone();
+    let key = signed["key"].as_str().unwrap();
+    assert!(
+        key.starts_with(&format!("{}/~users/alice/", app.a.app.app_id)),
+        "{key}"
+    );
+    assert_eq!(put(&app, &signed, b"\x89PNG".to_vec(), None).await, 200);
+    // Usable as the user's avatar: a link into the app's own bucket space.
+    app.patch(
+        &app.a,
+        &t[0],
+        "/users/alice",
+        json!({"set": {"avatar_url": signed["file_url"]}}),
+    )
+    .await
+    .assert_status(200);
+    // Only for oneself: a user token cannot name another user; a server token must name one.
+    sign(&app, &app.a, &t[1], &format!("{query}&user_id=alice"))
+        .await
+        .assert_error(403, "forbidden");
+    sign(&app, &app.a, &app.a.server, query)
+        .await
+        .assert_error(400, "validation_error");
+    let for_bob = sign(&app, &app.a, &app.a.server, &format!("{query}&user_id=bob")).await;
+    assert!(for_bob.assert_status(200)["key"]
+        .as_str()
+        .unwrap()
+        .contains("/~users/bob/"));
+    sign(
+        &app,
+        &app.a,
+        &app.a.server,
+        &format!("{query}&user_id=nobody"),
+    )
+    .await
+    .assert_error(404, "not_found");
+    // The direct upload takes the same shape.
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"hey".to_vec())
+            .file_name("note.txt")
+            .mime_str("text/plain")
+            .unwrap(),
+    );
+    let direct = app
+        .http
+        .post(app.url("/upload"))
+        .header("X-Api-Key", app.a.key())
+        .header("Authorization", format!("Bearer {}", t[1]))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let body = TestApp::read(direct).await;
+    assert!(body.assert_status(201)["key"]
+        .as_str()
+        .unwrap()
+        .contains("/~users/bob/"));
 }
