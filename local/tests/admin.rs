@@ -96,3 +96,44 @@ async fn raw_get(stack: &Stack, key: &str, token: &str) -> String {
     socket.read_to_string(&mut response).await.unwrap();
     response
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_shows_and_changes_an_apps_settings() {
+    let stack = Stack::start(StackOptions::ephemeral()).await.unwrap();
+    let (ok, _, err) = admin(
+        &stack,
+        &["create-app", "--name", "Acme", "--app-id", "acme"],
+    );
+    assert!(ok, "{err}");
+    let (ok, shown, err) = admin(&stack, &["settings", "--app-id", "acme"]);
+    assert!(ok, "{err}");
+    assert_eq!(shown["settings"]["max_message_length"], 5000);
+    assert!(shown.get("api_secret").is_none(), "{shown}");
+    let (ok, changed, err) = admin(
+        &stack,
+        &[
+            "settings",
+            "--app-id",
+            "acme",
+            "--patch",
+            r#"{"set": {"max_message_length": 300, "allowed_mime_types": ["image/*"]}}"#,
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(changed["settings"]["max_message_length"], 300);
+    assert_eq!(
+        changed["settings"]["allowed_mime_types"],
+        serde_json::json!(["image/*"])
+    );
+    let (ok, _, err) = admin(
+        &stack,
+        &[
+            "settings",
+            "--app-id",
+            "acme",
+            "--patch",
+            r#"{"set": {"max_message_length": 0}}"#,
+        ],
+    );
+    assert!(!ok && err.contains("max_message_length"), "{err}");
+}

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use validator::Validate;
 
-use crate::db::{Cond, Db, DbError, Entity};
+use crate::db::{Cond, Db, DbError, Entity, UpdateSpec};
 use crate::error::ApiError;
 use crate::ids::AppId;
 use crate::keys::{self, Key};
@@ -52,6 +54,172 @@ pub struct App {
     #[serde(default)]
     pub settings: AppSettings,
     pub created_at: String,
+    /// Bumped by every settings change (0 on items older than `PATCH /app`).
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl App {
+    /// The app as `GET /app` shows it: everything but the secret.
+    pub fn view(&self) -> Value {
+        json!({
+            "app_id": self.app_id,
+            "name": self.name,
+            "api_key": self.api_key,
+            "settings": self.settings,
+            "created_at": self.created_at,
+        })
+    }
+}
+
+/// `PATCH /app`: fields in `set` are replaced, fields in `unset` return to
+/// their defaults.
+#[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppPatch {
+    #[serde(default)]
+    #[validate(nested)]
+    pub set: AppFields,
+    #[serde(default)]
+    pub unset: Vec<AppField>,
+}
+
+/// What an app's backend may change. The caps keep every item well under
+/// DynamoDB's 400 KB (see the README's item budget) and a single PUT within
+/// S3's 5 GB.
+#[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppFields {
+    #[validate(length(min = 1, max = 128))]
+    pub name: Option<String>,
+    /// Characters of a message's text, 1 to 20,000.
+    #[validate(range(min = 1, max = 20_000))]
+    pub max_message_length: Option<usize>,
+    /// Serialised bytes of any `metadata` object, 2 to 20,480.
+    #[validate(range(min = 2, max = 20_480))]
+    pub max_metadata_bytes: Option<usize>,
+    /// Bytes of one upload, 1 to 5 GiB.
+    #[validate(range(min = 1, max = 5_368_709_120_u64))]
+    pub max_upload_bytes: Option<u64>,
+    /// `type/subtype` or `type/*`, lower case; at most 50.
+    #[validate(length(max = 50))]
+    pub allowed_mime_types: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AppField {
+    MaxMessageLength,
+    MaxMetadataBytes,
+    MaxUploadBytes,
+    AllowedMimeTypes,
+}
+
+fn mime_pattern_ok(pattern: &str) -> bool {
+    let Some((kind, sub)) = pattern.split_once('/') else {
+        return false;
+    };
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 64
+            && p.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '+' | '-')
+            })
+    };
+    part(kind) && (sub == "*" || part(sub))
+}
+
+/// Applies a settings change, conditional on the version read (a concurrent
+/// change is a 409, never a lost update).
+pub async fn patch(db: &Db, app_id: &AppId, patch: AppPatch) -> Result<App, ApiError> {
+    patch.validate()?;
+    let set = &patch.set;
+    let set_fields = [
+        (AppField::MaxMessageLength, set.max_message_length.is_some()),
+        (AppField::MaxMetadataBytes, set.max_metadata_bytes.is_some()),
+        (AppField::MaxUploadBytes, set.max_upload_bytes.is_some()),
+        (AppField::AllowedMimeTypes, set.allowed_mime_types.is_some()),
+    ];
+    if let Some((field, _)) = set_fields
+        .iter()
+        .find(|(field, is_set)| *is_set && patch.unset.contains(field))
+    {
+        return Err(ApiError::validation(format!(
+            "{field:?} is both set and unset"
+        )));
+    }
+    if let Some(bad) = set
+        .allowed_mime_types
+        .iter()
+        .flatten()
+        .find(|m| !mime_pattern_ok(m))
+    {
+        return Err(ApiError::validation(format!(
+            "allowed_mime_types: `{bad}` is not type/subtype or type/*, lower case"
+        )));
+    }
+    let mut app = get_app(db, app_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("application not found"))?;
+    let defaults = AppSettings::default();
+    for field in &patch.unset {
+        match field {
+            AppField::MaxMessageLength => {
+                app.settings.max_message_length = defaults.max_message_length
+            }
+            AppField::MaxMetadataBytes => {
+                app.settings.max_metadata_bytes = defaults.max_metadata_bytes
+            }
+            AppField::MaxUploadBytes => app.settings.max_upload_bytes = defaults.max_upload_bytes,
+            AppField::AllowedMimeTypes => {
+                app.settings.allowed_mime_types = defaults.allowed_mime_types.clone();
+            }
+        }
+    }
+    let set = patch.set;
+    if let Some(name) = set.name {
+        app.name = name.trim().to_string();
+    }
+    if let Some(v) = set.max_message_length {
+        app.settings.max_message_length = v;
+    }
+    if let Some(v) = set.max_metadata_bytes {
+        app.settings.max_metadata_bytes = v;
+    }
+    if let Some(v) = set.max_upload_bytes {
+        app.settings.max_upload_bytes = v;
+    }
+    if let Some(v) = set.allowed_mime_types {
+        app.settings.allowed_mime_types = v;
+    }
+    let spec = UpdateSpec {
+        expression: "SET #settings = :settings, #name = :name ADD #version :one".into(),
+        condition: Some("attribute_not_exists(#version) OR #version = :read".into()),
+        names: vec![
+            ("#settings".into(), "settings".into()),
+            ("#name".into(), "name".into()),
+            ("#version".into(), "version".into()),
+        ],
+        values: vec![
+            (
+                ":settings".into(),
+                serde_json::to_value(&app.settings).map_err(ApiError::internal)?,
+            ),
+            (":name".into(), json!(app.name)),
+            (":one".into(), json!(1)),
+            (":read".into(), json!(app.version)),
+        ],
+    };
+    match db.update(&app.key(), &spec, Cond::Exists).await {
+        Ok(()) => {
+            app.version += 1;
+            Ok(app)
+        }
+        Err(DbError::ConditionFailed) => Err(ApiError::conflict(
+            "the application's settings changed while this request ran; retry",
+        )),
+        Err(other) => Err(other.into()),
+    }
 }
 
 impl Entity for App {
@@ -97,6 +265,7 @@ pub async fn create_app(db: &Db, app_id: Option<AppId>, name: &str) -> Result<Ap
         api_secret: random_token(2),
         settings: AppSettings::default(),
         created_at: crate::time::now_rfc3339(),
+        version: 1,
     };
     let mapping = ApiKeyItem {
         api_key: app.api_key.clone(),
@@ -148,6 +317,12 @@ impl AppCache {
                 .time_to_live(ttl)
                 .build(),
         }
+    }
+
+    /// Forgets a cached app (this process sees its change at once; others
+    /// within the cache lifetime).
+    pub fn forget(&self, api_key: &str) {
+        self.cache.invalidate(api_key);
     }
 
     pub async fn by_api_key(&self, db: &Db, api_key: &str) -> Result<Option<Arc<App>>, ApiError> {

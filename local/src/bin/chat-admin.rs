@@ -1,4 +1,5 @@
-//! `chat-admin`: create applications and mint tokens in a table, local or AWS.
+//! `chat-admin`: create applications, change their settings and mint tokens
+//! in a table, local or AWS.
 //!
 //! Against AWS it uses the ordinary credential chain and region
 //! (`AWS_PROFILE`, `AWS_REGION`, ...); against the local stack pass
@@ -41,6 +42,14 @@ enum Command {
         /// A chosen id (default: generated).
         #[arg(long)]
         app_id: Option<String>,
+    },
+    /// Show an application's settings, or change them with `--patch`: the
+    /// body of `PATCH /app` (`{"set": {...}, "unset": [...]}`).
+    Settings {
+        #[arg(long)]
+        app_id: String,
+        #[arg(long)]
+        patch: Option<String>,
     },
     /// Mint a token for an existing application.
     Token {
@@ -86,6 +95,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "api_secret": app.api_secret,
                 "server_token": auth::mint_server_token(&app.api_secret, None)?,
             })
+        }
+        Command::Settings { app_id, patch } => {
+            let app_id = AppId::parse(app_id)?;
+            let app = match patch {
+                Some(body) => {
+                    let patch: apps::AppPatch = serde_json::from_str(&body)?;
+                    apps::patch(&state.db, &app_id, patch).await?
+                }
+                None => apps::get_app(&state.db, &app_id)
+                    .await?
+                    .ok_or_else(|| format!("no application {app_id} in this table"))?,
+            };
+            app.view()
         }
         Command::Token {
             app_id,

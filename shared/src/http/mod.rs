@@ -1,6 +1,7 @@
 //! HTTP routers, one per endpoint group. Each Lambda serves its group's
 //! router; the local server serves [`app`], all of them merged.
 
+pub mod application;
 pub mod channels;
 pub mod common;
 pub mod docs;

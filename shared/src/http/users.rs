@@ -34,6 +34,7 @@ pub fn routes(state: AppState) -> Router {
 /// The routes with their OpenAPI description.
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(super::application::api())
         .routes(routes!(health))
         .routes(routes!(upsert_users, list_users))
         .routes(routes!(get_user, patch_user))

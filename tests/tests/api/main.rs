@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod application;
 mod auth;
 mod bad_input;
 mod channel_list;

@@ -1,0 +1,39 @@
+//! `GET /app` and `PATCH /app`: the calling application's settings, for its
+//! server tokens. Served by the users function.
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::common::ApiJson;
+use super::docs::Errors;
+use crate::apps::{self, AppPatch};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The routes with their OpenAPI description.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show, update))
+}
+
+#[utoipa::path(get, path = "/api/v1/app", tag = "application", summary = "The application and its settings (server token; never the secret)", responses((status = 200, description = "OK", body = Object), Errors))]
+async fn show(caller: Caller) -> Result<impl IntoResponse, ApiError> {
+    caller.require_server()?;
+    Ok(Json(json!({ "app": caller.app.view() })))
+}
+
+#[utoipa::path(patch, path = "/api/v1/app", tag = "application", summary = "Change the application's name and limits (server token)", request_body = AppPatch, responses((status = 200, description = "OK", body = Object), Errors))]
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(patch): ApiJson<AppPatch>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_server()?;
+    let app = apps::patch(&state.db, &caller.app.app_id, patch).await?;
+    state.apps.forget(&app.api_key);
+    Ok(Json(json!({ "app": app.view() })))
+}
