@@ -4,7 +4,7 @@ use serde::Deserialize;
 use validator::Validate;
 
 use super::{load, service, Ban, Channel, Ctx, Membership};
-use crate::db::{Cond, Db, DbError};
+use crate::db::{Cond, Db, DbError, Page, PageRequest};
 use crate::error::ApiError;
 use crate::ids::{ChannelId, UserId};
 use crate::keys;
@@ -104,6 +104,26 @@ pub async fn unban(
     db.delete(&keys::ban(&ctx.app.app_id, channel_id, user), Cond::Always)
         .await?;
     Ok(())
+}
+
+/// `GET /channels/{id}/bans`: the bans in force, a page at a time, for
+/// owners, admins and the server. An expired ban reads as absent (its TTL),
+/// so it is not listed even before the sweep deletes it.
+pub async fn bans(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+    page: &PageRequest,
+) -> Result<Page<Ban>, ApiError> {
+    let access = load(db, ctx, channel_id).await?;
+    access.require_moderator()?;
+    Ok(db
+        .query(
+            &keys::channel_partition(&ctx.app.app_id, channel_id),
+            keys::BAN_PREFIX,
+            page,
+        )
+        .await?)
 }
 
 /// The user's ban in this channel, if one applies now (an expired ban reads

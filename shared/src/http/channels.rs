@@ -48,7 +48,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(show_hidden))
         .routes(routes!(mute))
         .routes(routes!(unmute))
-        .routes(routes!(ban))
+        .routes(routes!(ban, list_bans))
         .routes(routes!(unban))
         .routes(routes!(accept_invite))
         .routes(routes!(reject_invite))
@@ -409,6 +409,30 @@ async fn ban(
     let ctx = Ctx::new(&caller, None)?;
     let ban = moderation::ban(&state.db, &ctx, &id, input).await?;
     Ok((StatusCode::CREATED, Json(json!({ "ban": ban.view() }))))
+}
+
+#[utoipa::path(get, path = "/api/v1/channels/{id}/bans", tag = "channels", summary = "Bans in force (owner, admin, server), paginated", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
+async fn list_bans(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+    ApiQuery(query): ApiQuery<ActingQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
+    let page = moderation::bans(&state.db, &ctx, &id, &query.page.request(true)?).await?;
+    let ids: Vec<UserId> = page.items.iter().map(|b| b.user_id.clone()).collect();
+    let users = crate::users::get_users(&state.db, &ctx.app.app_id, &ids).await?;
+    let views: Vec<Value> = page
+        .items
+        .iter()
+        .map(|ban| {
+            let mut view = ban.view();
+            view["user"] =
+                crate::users::identity(&ban.user_id, users.iter().find(|u| u.id == ban.user_id));
+            view
+        })
+        .collect();
+    Ok(Json(json!({ "bans": views, "next": page.next })))
 }
 
 #[utoipa::path(delete, path = "/api/v1/channels/{id}/bans/{user_id}", tag = "channels", summary = "Lift a ban", params(("id" = String, Path, description = "channel id"), ("user_id" = String, Path, description = "member's user id")), responses((status = 204, description = "lifted"), Errors))]

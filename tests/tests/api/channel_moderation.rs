@@ -259,3 +259,81 @@ async fn mute_and_hide_are_the_members_own() {
     .await
     .assert_error(400, "validation_error");
 }
+
+#[tokio::test]
+async fn moderators_list_the_bans_in_force() {
+    let app = TestApp::spawn().await;
+    app.upsert(
+        &app.a,
+        json!([{"id": "alice"}, {"id": "bob", "display_name": "Bob"}, {"id": "carol"}, {"id": "dave"}]),
+    )
+    .await
+    .assert_status(200);
+    let alice = app.a.user_token("alice");
+    let dave = app.a.user_token("dave");
+    let ch = app.group(&app.a, &alice, &["bob", "carol", "dave"]).await;
+    for body in [
+        json!({"user_id": "bob", "reason": "spam", "timeout": 1}),
+        json!({"user_id": "carol", "shadow": true}),
+    ] {
+        app.post(&app.a, &alice, &format!("/channels/{ch}/bans"), body)
+            .await
+            .assert_status(201);
+    }
+    let listed = app
+        .get(&app.a, &alice, &format!("/channels/{ch}/bans"))
+        .await;
+    let bans = listed.assert_status(200)["bans"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(bans.len(), 2);
+    let bob = bans.iter().find(|b| b["user_id"] == "bob").unwrap();
+    assert_eq!(bob["user"]["display_name"], "Bob");
+    assert_eq!(bob["reason"], "spam");
+    assert_eq!(bob["banned_by"], "alice");
+    assert!(bob["expires_at"].is_string() && bob["created_at"].is_string());
+    let carol = bans.iter().find(|b| b["user_id"] == "carol").unwrap();
+    assert_eq!(
+        (carol["shadow"].clone(), carol["expires_at"].clone()),
+        (json!(true), json!(null))
+    );
+    // Paginated.
+    let first = app
+        .get(&app.a, &alice, &format!("/channels/{ch}/bans?limit=1"))
+        .await;
+    let next = first.assert_status(200)["next"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = app
+        .get(
+            &app.a,
+            &alice,
+            &format!("/channels/{ch}/bans?limit=1&next={next}"),
+        )
+        .await;
+    assert_eq!(
+        second.assert_status(200)["bans"].as_array().unwrap().len(),
+        1
+    );
+    // Members are not moderators; the server is.
+    app.get(&app.a, &dave, &format!("/channels/{ch}/bans"))
+        .await
+        .assert_error(403, "forbidden");
+    app.get(&app.a, &app.a.server, &format!("/channels/{ch}/bans"))
+        .await
+        .assert_status(200);
+    // An expired ban is not listed.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let later = app
+        .get(&app.a, &alice, &format!("/channels/{ch}/bans"))
+        .await;
+    let ids: Vec<String> = later.assert_status(200)["bans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["user_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["carol"]);
+}
