@@ -250,6 +250,7 @@ pub(crate) fn new_membership(
         joined_at: now.to_string(),
         read_up_to: read_up_to.clone(),
         last_sent_ms: None,
+        last_read_at: None,
         version: 1,
     };
     let membership = Membership {

@@ -175,6 +175,10 @@ pub struct Member {
     /// When this member last sent a message (slow mode), epoch ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sent_ms: Option<i64>,
+    /// When the member last marked the channel read (the mark writes it on
+    /// both the member and the membership items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_at: Option<String>,
     #[serde(default)]
     pub version: u64,
 }

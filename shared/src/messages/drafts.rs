@@ -20,6 +20,11 @@ pub struct DraftInput {
     pub attachments: Vec<Attachment>,
     pub parent_id: Option<MessageId>,
     pub quoted_message_id: Option<MessageId>,
+    /// Users the draft mentions (kept as given, at most 100; a send checks
+    /// they are members).
+    #[serde(default)]
+    #[validate(length(max = 100))]
+    pub mentions: Vec<crate::ids::UserId>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     pub user_id: Option<crate::ids::UserId>,
@@ -88,6 +93,11 @@ pub async fn put(
         text: input.text,
         attachments: input.attachments,
         quoted_message_id: input.quoted_message_id,
+        mentions: {
+            let mut mentions = input.mentions;
+            mentions.dedup();
+            mentions
+        },
         metadata: input.metadata.unwrap_or_default(),
         updated_at: crate::time::now_rfc3339(),
     };

@@ -303,6 +303,8 @@ pub struct Draft {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quoted_message_id: Option<MessageId>,
     #[serde(default)]
+    pub mentions: Vec<UserId>,
+    #[serde(default)]
     pub metadata: Map<String, Value>,
     pub updated_at: String,
 }
@@ -339,6 +341,7 @@ impl Draft {
             "text": self.text,
             "attachments": self.attachments,
             "quoted_message_id": self.quoted_message_id,
+            "mentions": self.mentions,
             "metadata": self.metadata,
             "updated_at": self.updated_at,
         })

@@ -188,6 +188,10 @@ pub async fn read_by(
     Ok(json!({
         "message_id": message.id,
         "read_by": readers.iter().map(|m| &m.user_id).collect::<Vec<_>>(),
+        "readers": readers
+            .iter()
+            .map(|m| json!({ "user_id": m.user_id, "last_read_at": m.last_read_at }))
+            .collect::<Vec<_>>(),
         "next": members.next,
     }))
 }

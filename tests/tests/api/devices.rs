@@ -200,3 +200,72 @@ async fn devices_page_with_a_cursor_and_are_capped_per_user() {
     let expected: Vec<String> = (0..25).map(|i| format!("d{i:02}")).collect();
     assert_eq!(seen, expected);
 }
+
+#[tokio::test]
+async fn devices_keep_platform_versions_and_when_they_were_last_seen() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice"]).await;
+    let first = app
+        .post(
+            &app.a,
+            &t[0],
+            "/devices",
+            json!({"id": "fcm-1", "push_provider": "firebase", "platform": "android", "app_version": "3.2.0", "os_version": "14"}),
+        )
+        .await;
+    let device = first.assert_status(201)["device"].clone();
+    assert_eq!(device["platform"], "android");
+    assert_eq!(device["app_version"], "3.2.0");
+    assert_eq!(device["os_version"], "14");
+    let seen = device["last_active_at"].as_str().unwrap().to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let again = app
+        .post(
+            &app.a,
+            &t[0],
+            "/devices",
+            json!({"id": "fcm-1", "push_provider": "firebase", "platform": "android", "app_version": "3.3.0"}),
+        )
+        .await;
+    let again = again.assert_status(200)["device"].clone();
+    assert_eq!(again["app_version"], "3.3.0");
+    assert!(
+        again["last_active_at"].as_str().unwrap() > seen.as_str(),
+        "refreshed"
+    );
+    assert_eq!(again["created_at"], device["created_at"]);
+
+    // Web Push: the browser's subscription, stored as given.
+    let subscription = json!({"endpoint": "https://push.example.com/send/abc", "expirationTime": null, "keys": {"p256dh": "BNc...", "auth": "tBH..."}});
+    let web = app
+        .post(
+            &app.a,
+            &t[0],
+            "/devices",
+            json!({"id": "web-1", "push_provider": "web", "platform": "web", "web_push_subscription": subscription}),
+        )
+        .await;
+    assert_eq!(
+        web.assert_status(201)["device"]["web_push_subscription"],
+        subscription
+    );
+    let listed = app.get(&app.a, &t[0], "/devices").await;
+    assert_eq!(
+        listed.assert_status(200)["devices"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    for bad in [
+        json!({"id": "web-2", "push_provider": "web"}),
+        json!({"id": "web-2", "push_provider": "web", "web_push_subscription": {"endpoint": "http://push.example.com/x", "keys": {"p256dh": "a", "auth": "b"}}}),
+        json!({"id": "web-2", "push_provider": "web", "web_push_subscription": {"endpoint": "https://push.example.com/x"}}),
+        json!({"id": "fcm-2", "push_provider": "firebase", "web_push_subscription": subscription}),
+        json!({"id": "fcm-2", "push_provider": "firebase", "platform": "Android OS"}),
+    ] {
+        app.post(&app.a, &t[0], "/devices", bad)
+            .await
+            .assert_error(400, "validation_error");
+    }
+}

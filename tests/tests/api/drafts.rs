@@ -92,3 +92,25 @@ async fn drafts_per_channel_and_thread_cleared_by_sending() {
         .await;
     outsider.assert_error(403, "forbidden");
 }
+
+#[tokio::test]
+async fn drafts_keep_their_mentions() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let ch = app.group(&app.a, &t[0], &["bob"]).await;
+    app.put(
+        &app.a,
+        &t[0],
+        &format!("/channels/{ch}/draft"),
+        serde_json::json!({"text": "@bob look", "mentions": ["bob"]}),
+    )
+    .await
+    .assert_status(200);
+    let draft = app
+        .get(&app.a, &t[0], &format!("/channels/{ch}/draft"))
+        .await;
+    assert_eq!(
+        draft.assert_status(200)["draft"]["mentions"],
+        serde_json::json!(["bob"])
+    );
+}

@@ -225,3 +225,31 @@ async fn unread_counts_only_what_the_reader_can_see_and_mark_read_clears_it() {
             .replace("no-such-id", "ID")
     );
 }
+
+#[tokio::test]
+async fn read_receipts_carry_when_each_member_read() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let ch = app.group(&app.a, &t[0], &["bob"]).await;
+    let id = app.say(&app.a, &t[0], &ch, "read me").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let marked = app
+        .post(&app.a, &t[1], &format!("/channels/{ch}/read"), json!({}))
+        .await;
+    let at = marked.assert_status(200)["last_read_at"].clone();
+    assert!(at.is_string());
+    let receipts = app
+        .get(&app.a, &t[0], &format!("/messages/{id}/read"))
+        .await;
+    let readers = receipts.assert_status(200)["readers"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let bob = readers
+        .iter()
+        .find(|r| r["user_id"] == "bob")
+        .expect("bob read it");
+    assert_eq!(bob["last_read_at"], at);
+}
