@@ -215,6 +215,19 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         )
     })
     .await?;
+    d.measure("`GET /channels/{id}` (5 members, with profiles)", || {
+        d.call(reqwest::Method::GET, format!("/channels/{small}"), &alice, None)
+    })
+    .await?;
+    d.measure("`GET /channels/{id}/members` (5, with profiles)", || {
+        d.call(
+            reqwest::Method::GET,
+            format!("/channels/{small}/members"),
+            &alice,
+            None,
+        )
+    })
+    .await?;
     let large = group(&d, &alice, &many[..199]).await?;
     for _ in 0..30 {
         d.call(reqwest::Method::POST, "/messages", &alice, say(&small))
