@@ -216,7 +216,12 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     })
     .await?;
     d.measure("`GET /channels/{id}` (5 members, with profiles)", || {
-        d.call(reqwest::Method::GET, format!("/channels/{small}"), &alice, None)
+        d.call(
+            reqwest::Method::GET,
+            format!("/channels/{small}"),
+            &alice,
+            None,
+        )
     })
     .await?;
     d.measure("`GET /channels/{id}/members` (5, with profiles)", || {
