@@ -75,6 +75,9 @@ struct Conn {
 
 struct Inner {
     state: AppState,
+    /// In the faithful mode, the realtime function's own process; otherwise
+    /// its handler runs in this process.
+    realtime: Mutex<Option<Arc<crate::lambdas::Function>>>,
     options: GatewayOptions,
     conns: Mutex<HashMap<String, Conn>>,
     domain: String,
@@ -93,6 +96,7 @@ impl Gateway {
         Self {
             inner: Arc::new(Inner {
                 state,
+                realtime: Mutex::new(None),
                 options,
                 conns: Mutex::new(HashMap::new()),
                 domain,
@@ -119,6 +123,16 @@ impl Gateway {
                     .delete(delete_connection),
             )
             .with_state(self.clone())
+    }
+
+    /// Hands every WebSocket event to this function's processes (as API
+    /// Gateway invokes the realtime Lambda) instead of the in-process handler.
+    pub fn invoke_through(&self, function: Arc<crate::lambdas::Function>) {
+        *self
+            .inner
+            .realtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(function);
     }
 
     /// Open connection ids.
@@ -222,6 +236,31 @@ impl Gateway {
     }
 
     async fn invoke(&self, event: ApiGatewayWebsocketProxyRequest) -> (u16, Option<String>) {
+        let function = self
+            .inner
+            .realtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(function) = function {
+            let answer = match serde_json::to_value(&event) {
+                Ok(event) => function.invoke(event).await,
+                Err(err) => Err(err.to_string()),
+            };
+            return match answer {
+                Ok(answer) => (
+                    answer["statusCode"]
+                        .as_u64()
+                        .and_then(|s| u16::try_from(s).ok())
+                        .unwrap_or(502),
+                    answer["body"].as_str().map(str::to_string),
+                ),
+                Err(err) => {
+                    tracing::warn!(error = %err, "the realtime function failed");
+                    (502, None)
+                }
+            };
+        }
         let response = handler::handle(&self.inner.state, event).await;
         let body = match response.body {
             Some(Body::Text(text)) => Some(text),

@@ -5,12 +5,14 @@
 
 pub mod costs;
 pub mod gateway;
+pub mod lambdas;
 pub mod s3;
 pub mod tap;
 pub mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chat_shared::apps::{self, App};
@@ -28,6 +30,8 @@ pub enum LocalError {
     Bind(#[from] std::io::Error),
     #[error("could not prepare the table: {0}")]
     Setup(String),
+    #[error(transparent)]
+    Lambdas(#[from] lambdas::LambdaError),
 }
 
 #[derive(Clone, Debug)]
@@ -52,6 +56,10 @@ pub struct StackOptions {
     /// Put a [`tap::Tap`] between the SDK clients and the emulator (request
     /// log, injected faults).
     pub dynamodb_tap: bool,
+    /// The faithful mode: the functions' real binaries as processes behind an
+    /// API Gateway emulator routed by the template ([`lambdas`]); `None`
+    /// merges every router into this process.
+    pub lambdas: Option<lambdas::LambdaOptions>,
 }
 
 impl StackOptions {
@@ -67,6 +75,7 @@ impl StackOptions {
             gateway: gateway::GatewayOptions::default(),
             s3_port: 0,
             dynamodb_tap: false,
+            lambdas: None,
         }
     }
 }
@@ -87,6 +96,8 @@ pub struct Stack {
     pub gateway: gateway::Gateway,
     /// Present when started with `dynamodb_tap`.
     pub tap: Option<tap::Tap>,
+    /// The function processes, in the faithful mode.
+    pub functions: Option<Arc<lambdas::Functions>>,
     ephemeral_uploads: bool,
     shutdown: watch::Sender<bool>,
 }
@@ -192,10 +203,32 @@ impl Stack {
             });
         }
 
+        let functions = match &options.lambdas {
+            Some(lambda_options) => {
+                let env = lambdas::Environment {
+                    config: state.config.as_ref().clone(),
+                    dynamodb_url: dynamodb_url.clone(),
+                    s3_url: s3_url.clone(),
+                    management_url: format!("http://{management_addr}"),
+                };
+                let functions = Arc::new(lambdas::Functions::start(lambda_options, &env).await?);
+                let realtime = functions.realtime().ok_or_else(|| {
+                    LocalError::Setup("the template names no WebSocket integration function".into())
+                })?;
+                gateway.invoke_through(realtime);
+                Some(functions)
+            }
+            None => None,
+        };
         let rest_listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
         let rest_addr: SocketAddr = rest_listener.local_addr()?;
-        let app = chat_shared::http::app(state.clone())
-            .merge(web::router(state.clone(), format!("ws://{ws_addr}")));
+        // Either every router in this process, or API Gateway in front of the
+        // function processes; the local-only pages are served here in both.
+        let api = match &functions {
+            Some(functions) => functions.rest_service(),
+            None => chat_shared::http::app(state.clone()),
+        };
+        let app = api.merge(web::router(state.clone(), format!("ws://{ws_addr}")));
         let rest_stop = stopped(stop);
         tokio::spawn(async move {
             if let Err(err) = axum::serve(rest_listener, app)
@@ -216,6 +249,7 @@ impl Stack {
             state,
             gateway,
             tap,
+            functions,
             ephemeral_uploads: options.data_dir.is_none(),
             shutdown,
         })

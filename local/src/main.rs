@@ -33,6 +33,12 @@ struct Args {
     /// Seconds between TTL sweeps of the emulator.
     #[arg(long, default_value_t = 30)]
     ttl_sweep_seconds: u64,
+    /// The faithful mode: run each function's own binary (from this folder;
+    /// default: beside this binary) behind an API Gateway emulator routed by
+    /// template.yaml. Build them first, e.g.
+    /// `cargo build --release -p users -p channels -p messages -p uploads -p realtime`.
+    #[arg(long, num_args = 0..=1, value_name = "BIN_DIR")]
+    lambdas: Option<Option<PathBuf>>,
 }
 
 #[tokio::main]
@@ -51,6 +57,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ttl_sweep_every: Duration::from_secs(args.ttl_sweep_seconds.max(1)),
         ws_port: args.ws_port,
         s3_port: args.s3_port,
+        lambdas: match args.lambdas {
+            Some(dir) => Some(chat_local::lambdas::LambdaOptions::new(match dir {
+                Some(dir) => dir,
+                None => std::env::current_exe()?
+                    .parent()
+                    .map(PathBuf::from)
+                    .unwrap_or_default(),
+            })),
+            None => None,
+        },
         ..StackOptions::ephemeral()
     })
     .await?;

@@ -202,6 +202,8 @@ fn every_served_rest_route_is_routed_to_its_function_and_back() {
             }
         }
     }
+    // The users function also serves the whole API's document.
+    served.push("/api/v1/openapi.json".to_string());
     // ...and every template route leads somewhere that is served.
     for (pattern, method, function) in &routes {
         assert!(

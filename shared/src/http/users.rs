@@ -26,9 +26,19 @@ pub fn router(state: AppState) -> Router {
     finish(routes(state), &config)
 }
 
-/// The routes alone, for merging with other groups.
+/// The routes alone, for merging with other groups; with the whole API's
+/// OpenAPI document, so a deployment serves it too.
 pub fn routes(state: AppState) -> Router {
-    api().split_for_parts().0.with_state(state)
+    api()
+        .split_for_parts()
+        .0
+        .route("/api/v1/openapi.json", axum::routing::get(openapi_document))
+        .with_state(state)
+}
+
+async fn openapi_document() -> Json<utoipa::openapi::OpenApi> {
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    Json(DOCUMENT.get_or_init(super::openapi).clone())
 }
 
 /// The routes with their OpenAPI description.

@@ -68,7 +68,17 @@ impl TestApp {
         Self::spawn_with(StackOptions::ephemeral()).await
     }
 
-    pub async fn spawn_with(options: StackOptions) -> Self {
+    /// With `CHAT_TEST_MODE=lambdas`, the stack runs the functions' real
+    /// binaries (built by `cargo test --workspace` beside this test binary)
+    /// behind the API Gateway emulator: the faithful mode.
+    pub async fn spawn_with(mut options: StackOptions) -> Self {
+        if options.lambdas.is_none() && std::env::var("CHAT_TEST_MODE").as_deref() == Ok("lambdas")
+        {
+            options.lambdas = Some(chat_local::lambdas::LambdaOptions {
+                logs: std::env::var_os("TEST_LOG").is_some(),
+                ..chat_local::lambdas::LambdaOptions::new(binaries())
+            });
+        }
         // Logs only when asked: TEST_LOG=1 cargo test ...
         if std::env::var_os("TEST_LOG").is_some() {
             chat_shared::telemetry::init();
@@ -235,4 +245,14 @@ impl TestApp {
         self.upsert(t, json!(users)).await.assert_status(200);
         ids.iter().map(|id| t.user_token(id)).collect()
     }
+}
+
+/// Where cargo put the function binaries: the profile folder above this test
+/// binary's `deps/`.
+pub fn binaries() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
 }

@@ -256,7 +256,16 @@ async fn multipart_upload_round_trips() {
             .unwrap(),
     )
     .await;
-    big.assert_error(413, "payload_too_large");
+    // Refused either way. Behind API Gateway (the faithful mode) the base64
+    // event exceeds Lambda's 6 MB payload limit, so API Gateway answers with
+    // its own body before the function runs; the merged server answers with
+    // the API's error shape.
+    assert_eq!(big.status, 413, "{}", big.body);
+    if big.body.get("error").is_some() {
+        big.assert_error(413, "payload_too_large");
+    } else {
+        assert_eq!(big.body["message"], "Request Too Long");
+    }
     let bad_type = TestApp::read(
         send(&t[0], form(&id, b"MZ".to_vec(), "application/x-msdownload"))
             .await
