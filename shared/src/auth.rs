@@ -132,6 +132,47 @@ impl Caller {
     }
 }
 
+/// Who is acting: the app, whether with a server token, and the acting user
+/// (the token's user, or the `user_id` a server token names).
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub app: Arc<App>,
+    pub server: bool,
+    pub user: Option<UserId>,
+}
+
+impl Ctx {
+    /// `named` is the `user_id` of the request, used only with a server token.
+    pub fn new(caller: &Caller, named: Option<&UserId>) -> Result<Self, ApiError> {
+        match &caller.actor {
+            Actor::Server => Ok(Self {
+                app: caller.app.clone(),
+                server: true,
+                user: named.cloned(),
+            }),
+            Actor::User(me) => {
+                if named.is_some_and(|n| n != me) {
+                    return Err(ApiError::forbidden(
+                        "a user token can only act for its own user",
+                    ));
+                }
+                Ok(Self {
+                    app: caller.app.clone(),
+                    server: false,
+                    user: Some(me.clone()),
+                })
+            }
+        }
+    }
+
+    /// The acting user, required (a server token must name one).
+    pub fn require_user(&self) -> Result<&UserId, ApiError> {
+        self.user.as_ref().ok_or_else(|| {
+            ApiError::validation("user_id is required when acting with a server token")
+        })
+    }
+}
+
 fn refused(code: &'static str, message: &str) -> ApiError {
     ApiError::unauthorized(code, message)
 }

@@ -149,7 +149,7 @@ pub async fn require_member(db: &Db, ctx: &Ctx, channel: &ChannelId) -> Result<(
             "uploads are turned off in this channel",
         ));
     }
-    if crate::channels::moderation::active_ban(db, ctx, channel, user)
+    if crate::channels::active_ban(db, ctx, channel, user)
         .await?
         .is_some_and(|b| !b.shadow)
     {

@@ -5,8 +5,8 @@
 use serde::Deserialize;
 
 use super::{
-    load, moderation, new_membership, Access, ChannelType, Ctx, InviteStatus, Member, Membership,
-    Role, MAX_MEMBERS_PER_WRITE,
+    load, new_membership, Access, ChannelType, Ctx, InviteStatus, Member, Membership, Role,
+    MAX_MEMBERS_PER_WRITE,
 };
 use crate::db::{Cond, Db, DbError, Page, PageRequest};
 use crate::error::ApiError;
@@ -218,7 +218,7 @@ pub async fn join(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<(Member,
             "only public channels can be joined; ask a channel admin to add you",
         ));
     }
-    if moderation::active_ban(db, ctx, channel_id, &user)
+    if super::active_ban(db, ctx, channel_id, &user)
         .await?
         .is_some()
     {

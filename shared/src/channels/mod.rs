@@ -10,10 +10,7 @@ pub mod service;
 
 pub use model::*;
 
-use std::sync::Arc;
-
-use crate::apps::App;
-use crate::auth::{Actor, Caller};
+pub use crate::auth::Ctx;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId, UserId};
@@ -22,47 +19,6 @@ use crate::keys;
 /// At most this many members join in one atomic write: each takes two items
 /// (member + membership mirror) of a transaction's 100, beside the channel.
 pub const MAX_MEMBERS_PER_WRITE: usize = 49;
-
-/// Who is acting: the app, whether with a server token, and the acting user
-/// (the token's user, or the `user_id` a server token names).
-#[derive(Clone, Debug)]
-pub struct Ctx {
-    pub app: Arc<App>,
-    pub server: bool,
-    pub user: Option<UserId>,
-}
-
-impl Ctx {
-    /// `named` is the `user_id` of the request, used only with a server token.
-    pub fn new(caller: &Caller, named: Option<&UserId>) -> Result<Self, ApiError> {
-        match &caller.actor {
-            Actor::Server => Ok(Self {
-                app: caller.app.clone(),
-                server: true,
-                user: named.cloned(),
-            }),
-            Actor::User(me) => {
-                if named.is_some_and(|n| n != me) {
-                    return Err(ApiError::forbidden(
-                        "a user token can only act for its own user",
-                    ));
-                }
-                Ok(Self {
-                    app: caller.app.clone(),
-                    server: false,
-                    user: Some(me.clone()),
-                })
-            }
-        }
-    }
-
-    /// The acting user, required (a server token must name one).
-    pub fn require_user(&self) -> Result<&UserId, ApiError> {
-        self.user.as_ref().ok_or_else(|| {
-            ApiError::validation("user_id is required when acting with a server token")
-        })
-    }
-}
 
 /// A live channel and the acting user's member item, if any.
 #[derive(Clone, Debug)]
@@ -168,6 +124,19 @@ pub async fn load(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Access, 
         member,
         server: ctx.server,
     })
+}
+
+/// The user's ban in this channel, if one applies now (an expired ban reads
+/// as absent).
+pub async fn active_ban(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+    user: &UserId,
+) -> Result<Option<Ban>, ApiError> {
+    Ok(db
+        .get(&keys::ban(&ctx.app.app_id, channel_id, user))
+        .await?)
 }
 
 /// Members as clients see them, each with its user's profile: one batch read

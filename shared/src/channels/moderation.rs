@@ -96,7 +96,10 @@ pub async fn unban(
 ) -> Result<(), ApiError> {
     let access = load(db, ctx, channel_id).await?;
     access.require_moderator()?;
-    if active_ban(db, ctx, channel_id, user).await?.is_none() {
+    if super::active_ban(db, ctx, channel_id, user)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::not_found(format!(
             "{user} is not banned in this channel"
         )));
@@ -123,19 +126,6 @@ pub async fn bans(
             keys::BAN_PREFIX,
             page,
         )
-        .await?)
-}
-
-/// The user's ban in this channel, if one applies now (an expired ban reads
-/// as absent).
-pub async fn active_ban(
-    db: &Db,
-    ctx: &Ctx,
-    channel_id: &ChannelId,
-    user: &UserId,
-) -> Result<Option<Ban>, ApiError> {
-    Ok(db
-        .get(&keys::ban(&ctx.app.app_id, channel_id, user))
         .await?)
 }
 

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{locate, Message, MessageType, Reaction};
-use crate::channels::{moderation, Ctx};
+use crate::channels::Ctx;
 use crate::db::{Cond, Db, DbError, Entity, Page, PageRequest, UpdateSpec};
 use crate::error::ApiError;
 use crate::ids::MessageId;
@@ -127,7 +127,7 @@ pub async fn add(
             "a deleted message cannot get reactions",
         ));
     }
-    if moderation::active_ban(db, ctx, &access.channel.id, &user)
+    if crate::channels::active_ban(db, ctx, &access.channel.id, &user)
         .await?
         .is_some_and(|b| !b.shadow)
     {

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use validator::Validate;
 
 use super::{draft_key, locate, Attachment, Message, MessageRef, MessageType};
-use crate::channels::{self, moderation, Ctx, Member, Role};
+use crate::channels::{self, Ctx, Member, Role};
 use crate::db::{Cond, Db, DbError, Entity, UpdateSpec, Write};
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId, UserId};
@@ -124,7 +124,7 @@ pub async fn send(
     if channel.frozen {
         return Err(ApiError::forbidden("the channel is frozen"));
     }
-    let ban = moderation::active_ban(db, ctx, &channel.id, &author).await?;
+    let ban = crate::channels::active_ban(db, ctx, &channel.id, &author).await?;
     if ban.as_ref().is_some_and(|b| !b.shadow) {
         return Err(ApiError::forbidden("you are banned from this channel"));
     }

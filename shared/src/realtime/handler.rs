@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::connections::{self, Connection, Watch, CONNECTION_TTL_SECS};
-use super::{presence, publish, sessions};
+use super::{publish, sessions};
 use crate::auth::{self, Actor};
 use crate::channels::{self, Ctx};
 use crate::db::{Cond, Entity};
@@ -57,7 +57,7 @@ pub async fn handle(
             }
         },
         "$disconnect" => {
-            if let Err(err) = disconnect(state, &connection_id).await {
+            if let Err(err) = sessions::disconnect(state, &connection_id).await {
                 tracing::warn!(error = %DisplayChain(&err), "disconnect clean-up failed");
             }
             response(200, None)
@@ -118,41 +118,7 @@ async fn connect(
     }
     let open = connections::ids_of(&user_item);
     if open.len() == 1 {
-        announce(state, &caller.app.app_id, &user, true).await;
-    }
-    Ok(())
-}
-
-async fn announce(
-    state: &AppState,
-    app: &crate::ids::AppId,
-    user: &crate::ids::UserId,
-    online: bool,
-) {
-    let result = async {
-        let last_active = presence::set(&state.db, app, user, online).await?;
-        let peers = presence::peers(&state.db, app, user).await?;
-        state
-            .notifier
-            .to_users(app, &peers, &presence::event(user, online, &last_active))
-            .await;
-        Ok::<_, ApiError>(())
-    }
-    .await;
-    if let Err(err) = result {
-        tracing::warn!(error = %DisplayChain(&err), "presence update failed");
-    }
-}
-
-/// Forgets a closed connection; the user's last one marks them offline.
-pub(crate) async fn disconnect(state: &AppState, id: &ConnectionId) -> Result<(), ApiError> {
-    let Some(connection) = connections::get(&state.db, id).await? else {
-        return Ok(());
-    };
-    connections::remove(&state.db, &connection.app_id, &connection.user_id, id).await?;
-    let open = connections::of_user(&state.db, &connection.app_id, &connection.user_id).await?;
-    if open.is_empty() {
-        announce(state, &connection.app_id, &connection.user_id, false).await;
+        sessions::announce(state, &caller.app.app_id, &user, true).await;
     }
     Ok(())
 }
@@ -302,14 +268,10 @@ async fn dispatch(
             }
             // A shadow-banned member's typing reaches nobody (their messages
             // do not either); the ack is the same, so they are not told.
-            let shadowed = crate::channels::moderation::active_ban(
-                &state.db,
-                &ctx,
-                &access.channel.id,
-                &member.user_id,
-            )
-            .await?
-            .is_some_and(|b| b.shadow);
+            let shadowed =
+                crate::channels::active_ban(&state.db, &ctx, &access.channel.id, &member.user_id)
+                    .await?
+                    .is_some_and(|b| b.shadow);
             if shadowed {
                 return Ok(json!({ "channel_id": input.channel_id }));
             }

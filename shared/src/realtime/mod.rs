@@ -2,6 +2,7 @@
 //! `$default` handler, typed events, and the one notifier that delivers them
 //! through the API Gateway management API.
 
+pub mod audience;
 pub mod connections;
 pub mod events;
 pub mod handler;

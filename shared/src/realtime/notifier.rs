@@ -12,29 +12,10 @@ use futures::stream::{self, StreamExt};
 
 use super::connections;
 use super::events::{payload, Event};
-use crate::channels::{Ban, Channel, ChannelType, Member};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{ApiError, DisplayChain};
-use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
-use crate::keys;
-
-/// Who in a channel gets an event. Whatever the audience, a socket gets an
-/// event only if its user may read it at delivery time.
-#[derive(Clone, Debug)]
-pub enum Audience {
-    /// Who may read the channel's history now: accepted members, and
-    /// connections watching it whose user may read it (a public channel
-    /// they are not banned from). Messages, reactions, reads, member changes.
-    Readers,
-    /// Readers but this user (typing is never echoed to the typer).
-    ReadersExcept(UserId),
-    /// Readers and pending invitees: changes to the channel itself, which an
-    /// invitee sees before accepting.
-    Members,
-    /// Only this user (a shadow-banned member's messages).
-    Only(UserId),
-}
+use crate::ids::{AppId, ConnectionId, UserId};
 
 /// What one fan-out did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,6 +40,11 @@ enum Outcome {
 }
 
 impl Notifier {
+    /// Whether events are pushed at all (a management endpoint is set).
+    pub fn enabled(&self) -> bool {
+        self.client.is_some()
+    }
+
     pub fn new(sdk: &aws_config::SdkConfig, config: &Config, db: Db) -> Self {
         let client = config.websocket_endpoint.as_ref().map(|endpoint| {
             let conf = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
@@ -76,26 +62,6 @@ impl Notifier {
         }
     }
 
-    /// Sends a channel event to its audience.
-    pub async fn to_channel(
-        &self,
-        app: &AppId,
-        channel: &ChannelId,
-        event: &Event,
-        audience: Audience,
-    ) -> Delivery {
-        if self.client.is_none() {
-            return Delivery::default();
-        }
-        match self.channel_targets(app, channel, &audience).await {
-            Ok(targets) => self.deliver(app, targets, event).await,
-            Err(err) => {
-                tracing::warn!(error = %DisplayChain(&err), event = event.kind(), "fan-out look-up failed");
-                Delivery::default()
-            }
-        }
-    }
-
     /// Sends an event to every connection of these users.
     pub async fn to_users(&self, app: &AppId, users: &[UserId], event: &Event) -> Delivery {
         if self.client.is_none() || users.is_empty() {
@@ -105,7 +71,7 @@ impl Notifier {
             .user_targets(app, users.iter().cloned().collect())
             .await
         {
-            Ok(targets) => self.deliver(app, targets, event).await,
+            Ok(targets) => self.to_targets(app, targets, event).await,
             Err(err) => {
                 tracing::warn!(error = %DisplayChain(&err), event = event.kind(), "fan-out look-up failed");
                 Delivery::default()
@@ -171,82 +137,6 @@ impl Notifier {
         }
     }
 
-    async fn channel_targets(
-        &self,
-        app: &AppId,
-        channel: &ChannelId,
-        audience: &Audience,
-    ) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
-        let (excluded, invitees_too) = match audience {
-            Audience::Only(user) => {
-                return self.user_targets(app, BTreeSet::from([user.clone()])).await;
-            }
-            Audience::Readers => (None, false),
-            Audience::ReadersExcept(user) => (Some(user), false),
-            Audience::Members => (None, true),
-        };
-        // Member items are small: 1,000 a request keeps most channels to one read.
-        let members: Vec<Member> = self
-            .db
-            .query_all(
-                &keys::channel_partition(app, channel),
-                keys::MEMBER_PREFIX,
-                1000,
-            )
-            .await?;
-        let readers: BTreeSet<UserId> = members
-            .into_iter()
-            .filter(|m| invitees_too || m.is_active())
-            .map(|m| m.user_id)
-            .filter(|u| Some(u) != excluded)
-            .collect();
-        let watches = connections::watchers(&self.db, app, channel).await?;
-        let outsiders: BTreeSet<UserId> = watches
-            .iter()
-            .map(|w| w.user_id.clone())
-            .filter(|u| !readers.contains(u) && Some(u) != excluded)
-            .collect();
-        let public_readers = self.public_readers(app, channel, outsiders).await?;
-        let mut targets = self.user_targets(app, readers.clone()).await?;
-        for watch in watches {
-            let may_read =
-                readers.contains(&watch.user_id) || public_readers.contains(&watch.user_id);
-            if may_read && !targets.iter().any(|(_, c)| *c == watch.connection_id) {
-                targets.push((watch.user_id, watch.connection_id));
-            }
-        }
-        Ok(targets)
-    }
-
-    /// Of these users, those who may read the channel without being its
-    /// readers: it is public and they have no active ban in it. One read of
-    /// the channel and one batch read of bans, only when there are any.
-    async fn public_readers(
-        &self,
-        app: &AppId,
-        channel: &ChannelId,
-        users: BTreeSet<UserId>,
-    ) -> Result<BTreeSet<UserId>, ApiError> {
-        if users.is_empty() {
-            return Ok(users);
-        }
-        let live: Option<Channel> = self.db.get(&keys::channel(app, channel)).await?;
-        if !live.is_some_and(|c| c.deleted_at.is_none() && c.kind == ChannelType::Public) {
-            return Ok(BTreeSet::new());
-        }
-        let ban_keys: Vec<keys::Key> = users.iter().map(|u| keys::ban(app, channel, u)).collect();
-        let bans: Vec<Ban> = self.db.batch_get(&ban_keys).await?;
-        let now = crate::time::now_secs();
-        Ok(users
-            .into_iter()
-            .filter(|u| {
-                !bans
-                    .iter()
-                    .any(|b| b.user_id == *u && b.expires_epoch.is_none_or(|e| e > now))
-            })
-            .collect())
-    }
-
     async fn user_targets(
         &self,
         app: &AppId,
@@ -256,7 +146,9 @@ impl Notifier {
         connections::of_users(&self.db, app, &users).await
     }
 
-    async fn deliver(
+    /// Sends an event to these connections (the audience a caller worked
+    /// out, see [`super::audience`]).
+    pub async fn to_targets(
         &self,
         app: &AppId,
         targets: Vec<(UserId, ConnectionId)>,

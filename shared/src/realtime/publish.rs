@@ -4,13 +4,35 @@
 
 use serde_json::{json, Value};
 
+use super::audience::{self, Audience};
 use super::events::Event;
-use super::notifier::{Audience, Delivery};
+use super::notifier::Delivery;
 use crate::channels::{Channel, Ctx, Member};
 use crate::error::DisplayChain;
 use crate::ids::{ChannelId, UserId};
 use crate::messages::{self, Message};
 use crate::state::AppState;
+
+/// Sends a channel event to its audience, worked out now. A failed look-up
+/// is logged; nothing here fails the request that caused the event.
+async fn to_channel(
+    state: &AppState,
+    app: &crate::ids::AppId,
+    channel: &ChannelId,
+    event: &Event,
+    audience: Audience,
+) -> Delivery {
+    if !state.notifier.enabled() {
+        return Delivery::default();
+    }
+    match audience::targets(&state.db, app, channel, &audience).await {
+        Ok(targets) => state.notifier.to_targets(app, targets, event).await,
+        Err(err) => {
+            tracing::warn!(error = %DisplayChain(&err), event = event.kind(), "fan-out look-up failed");
+            Delivery::default()
+        }
+    }
+}
 
 /// Events are rendered for no one in particular (no own reactions).
 fn neutral(ctx: &Ctx) -> Ctx {
@@ -55,15 +77,14 @@ pub async fn message(state: &AppState, ctx: &Ctx, kind: &str, message: &Message)
         &message.channel_id,
         json!({ "message": view(state, ctx, message).await }),
     );
-    state
-        .notifier
-        .to_channel(
-            &ctx.app.app_id,
-            &message.channel_id,
-            &event,
-            audience_of(message),
-        )
-        .await
+    to_channel(
+        state,
+        &ctx.app.app_id,
+        &message.channel_id,
+        &event,
+        audience_of(message),
+    )
+    .await
 }
 
 /// `message.deleted` for a hard delete: the message no longer exists.
@@ -73,15 +94,14 @@ pub async fn message_removed(state: &AppState, ctx: &Ctx, message: &Message) -> 
         &message.channel_id,
         json!({ "message": { "id": message.id, "parent_id": message.parent_id }, "hard": true }),
     );
-    state
-        .notifier
-        .to_channel(
-            &ctx.app.app_id,
-            &message.channel_id,
-            &event,
-            audience_of(message),
-        )
-        .await
+    to_channel(
+        state,
+        &ctx.app.app_id,
+        &message.channel_id,
+        &event,
+        audience_of(message),
+    )
+    .await
 }
 
 /// `reaction.new` / `reaction.deleted`, with the message's new counts.
@@ -101,15 +121,14 @@ pub async fn reaction(
             "reaction_counts": message.live_reaction_counts(),
         }),
     );
-    state
-        .notifier
-        .to_channel(
-            &ctx.app.app_id,
-            &message.channel_id,
-            &event,
-            audience_of(message),
-        )
-        .await
+    to_channel(
+        state,
+        &ctx.app.app_id,
+        &message.channel_id,
+        &event,
+        audience_of(message),
+    )
+    .await
 }
 
 /// `message.read`: a member read up to a message.
@@ -125,10 +144,7 @@ pub async fn read(
         channel,
         json!({ "user": { "id": user }, "last_read_message_id": last_read }),
     );
-    state
-        .notifier
-        .to_channel(&ctx.app.app_id, channel, &event, Audience::Readers)
-        .await
+    to_channel(state, &ctx.app.app_id, channel, &event, Audience::Readers).await
 }
 
 /// `member.added` / `member.updated` for each member.
@@ -149,10 +165,7 @@ pub async fn members(
     };
     for view in views {
         let event = Event::channel(kind, channel, json!({ "member": view }));
-        state
-            .notifier
-            .to_channel(&ctx.app.app_id, channel, &event, Audience::Readers)
-            .await;
+        to_channel(state, &ctx.app.app_id, channel, &event, Audience::Readers).await;
     }
 }
 
@@ -163,10 +176,7 @@ pub async fn member_removed(state: &AppState, ctx: &Ctx, channel: &ChannelId, us
         channel,
         json!({ "member": { "user_id": user } }),
     );
-    state
-        .notifier
-        .to_channel(&ctx.app.app_id, channel, &event, Audience::Readers)
-        .await;
+    to_channel(state, &ctx.app.app_id, channel, &event, Audience::Readers).await;
     state
         .notifier
         .to_users(&ctx.app.app_id, std::slice::from_ref(user), &event)
@@ -194,10 +204,14 @@ pub async fn added_to_channel(state: &AppState, ctx: &Ctx, channel: &Channel, us
 /// `channel.updated` / `channel.frozen` / `channel.unfrozen` / `channel.truncated`.
 pub async fn channel(state: &AppState, ctx: &Ctx, kind: &str, channel: &Channel) -> Delivery {
     let event = Event::channel(kind, &channel.id, json!({ "channel": channel.view() }));
-    state
-        .notifier
-        .to_channel(&ctx.app.app_id, &channel.id, &event, Audience::Members)
-        .await
+    to_channel(
+        state,
+        &ctx.app.app_id,
+        &channel.id,
+        &event,
+        Audience::Members,
+    )
+    .await
 }
 
 /// `channel.deleted`: to the users who were members.
@@ -223,13 +237,12 @@ pub async fn typing(
         channel,
         json!({ "user": { "id": user }, "parent_id": parent }),
     );
-    state
-        .notifier
-        .to_channel(
-            &ctx.app.app_id,
-            channel,
-            &event,
-            Audience::ReadersExcept(user.clone()),
-        )
-        .await
+    to_channel(
+        state,
+        &ctx.app.app_id,
+        channel,
+        &event,
+        Audience::ReadersExcept(user.clone()),
+    )
+    .await
 }

@@ -4,7 +4,7 @@
 //! re-checks the user as every REST request does.
 
 use super::connections::{self, Connection};
-use super::handler;
+use super::presence;
 use crate::auth;
 use crate::error::{ApiError, DisplayChain};
 use crate::ids::{AppId, ConnectionId, UserId};
@@ -44,7 +44,42 @@ pub async fn end(state: &AppState, app: &AppId, id: &ConnectionId) {
     state.notifier.close(id).await;
     // `$disconnect` does the same when API Gateway delivers it; doing it here
     // stops fan-out to the connection even if that event is late or lost.
-    if let Err(err) = handler::disconnect(state, id).await {
+    if let Err(err) = disconnect(state, id).await {
         tracing::warn!(error = %DisplayChain(&err), %app, connection = %id, "could not forget a closed connection");
     }
+}
+
+/// Records presence and tells the user's peers.
+pub(crate) async fn announce(
+    state: &AppState,
+    app: &crate::ids::AppId,
+    user: &crate::ids::UserId,
+    online: bool,
+) {
+    let result = async {
+        let last_active = presence::set(&state.db, app, user, online).await?;
+        let peers = presence::peers(&state.db, app, user).await?;
+        state
+            .notifier
+            .to_users(app, &peers, &presence::event(user, online, &last_active))
+            .await;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    if let Err(err) = result {
+        tracing::warn!(error = %DisplayChain(&err), "presence update failed");
+    }
+}
+
+/// Forgets a closed connection; the user's last one marks them offline.
+pub(crate) async fn disconnect(state: &AppState, id: &ConnectionId) -> Result<(), ApiError> {
+    let Some(connection) = connections::get(&state.db, id).await? else {
+        return Ok(());
+    };
+    connections::remove(&state.db, &connection.app_id, &connection.user_id, id).await?;
+    let open = connections::of_user(&state.db, &connection.app_id, &connection.user_id).await?;
+    if open.is_empty() {
+        announce(state, &connection.app_id, &connection.user_id, false).await;
+    }
+    Ok(())
 }

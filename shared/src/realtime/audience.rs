@@ -1,0 +1,115 @@
+//! Who in a channel gets an event, worked out at delivery time: the readers
+//! of the channel (accepted members, and watchers who may read it now), the
+//! members with pending invitees, or one user. The notifier then delivers to
+//! the connections found here; it knows nothing of channels.
+
+use std::collections::BTreeSet;
+
+use super::connections;
+use crate::channels::{Ban, Channel, ChannelType, Member};
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
+use crate::keys;
+
+/// Who in a channel gets an event. Whatever the audience, a socket gets an
+/// event only if its user may read it at delivery time.
+#[derive(Clone, Debug)]
+pub enum Audience {
+    /// Who may read the channel's history now: accepted members, and
+    /// connections watching it whose user may read it (a public channel
+    /// they are not banned from). Messages, reactions, reads, member changes.
+    Readers,
+    /// Readers but this user (typing is never echoed to the typer).
+    ReadersExcept(UserId),
+    /// Readers and pending invitees: changes to the channel itself, which an
+    /// invitee sees before accepting.
+    Members,
+    /// Only this user (a shadow-banned member's messages).
+    Only(UserId),
+}
+
+/// The connections of these users, from their connection indexes.
+async fn user_targets(
+    db: &Db,
+    app: &AppId,
+    users: BTreeSet<UserId>,
+) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
+    let users: Vec<UserId> = users.into_iter().collect();
+    connections::of_users(db, app, &users).await
+}
+
+/// The connections a channel event reaches.
+pub async fn targets(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+    audience: &Audience,
+) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
+    let (excluded, invitees_too) = match audience {
+        Audience::Only(user) => {
+            return user_targets(db, app, BTreeSet::from([user.clone()])).await;
+        }
+        Audience::Readers => (None, false),
+        Audience::ReadersExcept(user) => (Some(user), false),
+        Audience::Members => (None, true),
+    };
+    // Member items are small: 1,000 a request keeps most channels to one read.
+    let members: Vec<Member> = db
+        .query_all(
+            &keys::channel_partition(app, channel),
+            keys::MEMBER_PREFIX,
+            1000,
+        )
+        .await?;
+    let readers: BTreeSet<UserId> = members
+        .into_iter()
+        .filter(|m| invitees_too || m.is_active())
+        .map(|m| m.user_id)
+        .filter(|u| Some(u) != excluded)
+        .collect();
+    let watches = connections::watchers(db, app, channel).await?;
+    let outsiders: BTreeSet<UserId> = watches
+        .iter()
+        .map(|w| w.user_id.clone())
+        .filter(|u| !readers.contains(u) && Some(u) != excluded)
+        .collect();
+    let public_readers = public_readers(db, app, channel, outsiders).await?;
+    let mut targets = user_targets(db, app, readers.clone()).await?;
+    for watch in watches {
+        let may_read = readers.contains(&watch.user_id) || public_readers.contains(&watch.user_id);
+        if may_read && !targets.iter().any(|(_, c)| *c == watch.connection_id) {
+            targets.push((watch.user_id, watch.connection_id));
+        }
+    }
+    Ok(targets)
+}
+
+/// Of these users, those who may read the channel without being its
+/// readers: it is public and they have no active ban in it. One read of
+/// the channel and one batch read of bans, only when there are any.
+async fn public_readers(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+    users: BTreeSet<UserId>,
+) -> Result<BTreeSet<UserId>, ApiError> {
+    if users.is_empty() {
+        return Ok(users);
+    }
+    let live: Option<Channel> = db.get(&keys::channel(app, channel)).await?;
+    if !live.is_some_and(|c| c.deleted_at.is_none() && c.kind == ChannelType::Public) {
+        return Ok(BTreeSet::new());
+    }
+    let ban_keys: Vec<keys::Key> = users.iter().map(|u| keys::ban(app, channel, u)).collect();
+    let bans: Vec<Ban> = db.batch_get(&ban_keys).await?;
+    let now = crate::time::now_secs();
+    Ok(users
+        .into_iter()
+        .filter(|u| {
+            !bans
+                .iter()
+                .any(|b| b.user_id == *u && b.expires_epoch.is_none_or(|e| e > now))
+        })
+        .collect())
+}
