@@ -16,29 +16,52 @@ pub struct AppState {
     pub notifier: Notifier,
     pub storage: Storage,
     pub config: Arc<Config>,
+    sdk: aws_config::SdkConfig,
 }
 
 impl AppState {
-    /// A Lambda's init: config from the environment, the clients, and one
-    /// pre-warm read. Nothing else touches the network before the first
-    /// invocation (`local/tests/init_network.rs` checks it).
+    /// A Lambda's init: config from the environment, the table's client,
+    /// and one pre-warm read. Nothing else touches the network before the
+    /// first invocation (`local/tests/init_network.rs` checks it). A
+    /// function adds the other clients it uses ([`AppState::with_notifier`],
+    /// [`AppState::with_storage`]); those it does not add are neither built
+    /// nor linked into its binary.
     pub async fn for_lambda() -> Result<Self, crate::config::ConfigError> {
-        let state = Self::connect(Config::from_env()?).await;
+        let state = Self::table_only(Config::from_env()?).await;
         state.db.prewarm().await;
         Ok(state)
     }
 
-    pub async fn connect(config: Config) -> Self {
+    async fn table_only(config: Config) -> Self {
         let sdk = crate::aws::sdk_config(&config).await;
         let db = Db::new(&sdk, &config);
-        let notifier = Notifier::new(&sdk, &config, db.clone());
-        let storage = Storage::new(&sdk, &config);
         Self {
+            notifier: Notifier::disabled(db.clone()),
+            storage: Storage::without_client(&config),
             db,
             apps: AppCache::new(config.app_cache_ttl),
-            notifier,
-            storage,
             config: Arc::new(config),
+            sdk,
         }
+    }
+
+    /// Adds the WebSocket API's management client (events, closing sockets).
+    pub fn with_notifier(mut self) -> Self {
+        self.notifier = Notifier::new(&self.sdk, &self.config, self.db.clone());
+        self
+    }
+
+    /// Adds the S3 client (uploads, attachment links).
+    pub fn with_storage(mut self) -> Self {
+        self.storage = Storage::new(&self.sdk, &self.config);
+        self
+    }
+
+    /// Every client: the local stack and the tools.
+    pub async fn connect(config: Config) -> Self {
+        Self::table_only(config)
+            .await
+            .with_notifier()
+            .with_storage()
     }
 }

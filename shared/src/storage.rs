@@ -23,7 +23,9 @@ pub struct Presigned {
 
 #[derive(Clone)]
 pub struct Storage {
-    client: Client,
+    /// `None` in a function that does not use S3: its binary then links no
+    /// S3 client code.
+    client: Option<Client>,
     bucket: String,
     /// The explicit endpoint's host and port (the local S3 server), whose
     /// URLs are path-style.
@@ -48,12 +50,39 @@ impl Storage {
             .as_ref()
             .map(|b| format!("{}/", b.trim_end_matches('/')));
         Self {
-            client: Client::from_conf(builder.build()),
+            client: Some(Client::from_conf(builder.build())),
             bucket: config.uploads_bucket.clone(),
             endpoint,
             public_base,
             link_ttl: config.upload_url_ttl,
         }
+    }
+
+    /// Storage for a function without uploads: knows the bucket's links (for
+    /// ownership checks) but has no client.
+    pub fn without_client(config: &Config) -> Self {
+        let endpoint = config.s3_endpoint.as_ref().and_then(|url| {
+            let u = url::Url::parse(url).ok()?;
+            Some((normal_host(u.host_str()?), u.port_or_known_default()?))
+        });
+        Self {
+            client: None,
+            bucket: config.uploads_bucket.clone(),
+            endpoint,
+            public_base: config
+                .uploads_public_base
+                .as_ref()
+                .map(|b| format!("{}/", b.trim_end_matches('/'))),
+            link_ttl: config.upload_url_ttl,
+        }
+    }
+
+    fn client(&self) -> Result<&Client, ApiError> {
+        self.client.as_ref().ok_or_else(|| {
+            ApiError::internal(std::io::Error::other(
+                "this function was built without an S3 client (AppState::with_storage)",
+            ))
+        })
     }
 
     pub fn bucket(&self) -> &str {
@@ -63,7 +92,7 @@ impl Storage {
     /// Creates the bucket unless it exists (the local stack; SAM creates it on AWS).
     pub async fn create_bucket_if_missing(&self) -> Result<(), ApiError> {
         match self
-            .client
+            .client()?
             .create_bucket()
             .bucket(&self.bucket)
             .send()
@@ -91,7 +120,7 @@ impl Storage {
     ) -> Result<Presigned, ApiError> {
         let config = PresigningConfig::expires_in(ttl).map_err(ApiError::internal)?;
         let request = self
-            .client
+            .client()?
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -134,7 +163,7 @@ impl Storage {
         }
         let config = PresigningConfig::expires_in(ttl).map_err(ApiError::internal)?;
         let request = self
-            .client
+            .client()?
             .get_object()
             .bucket(&self.bucket)
             .key(key)
@@ -153,7 +182,7 @@ impl Storage {
     }
 
     pub async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), ApiError> {
-        self.client
+        self.client()?
             .put_object()
             .bucket(&self.bucket)
             .key(key)

@@ -6,6 +6,7 @@ use chat_shared::{http, telemetry, AppState};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let state = AppState::for_lambda().await?;
+    // Only the clients this function uses are built (and linked).
+    let state = AppState::for_lambda().await?.with_notifier().with_storage();
     lambda_http::run(http::messages::router(state)).await
 }

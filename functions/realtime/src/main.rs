@@ -8,7 +8,8 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let state = AppState::for_lambda().await?;
+    // Only the clients this function uses are built (and linked).
+    let state = AppState::for_lambda().await?.with_notifier().with_storage();
     let state = &state;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {

@@ -5,6 +5,7 @@ use chat_shared::{http, telemetry, AppState};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let state = AppState::for_lambda().await?;
+    // Only the clients this function uses are built (and linked).
+    let state = AppState::for_lambda().await?.with_notifier();
     lambda_http::run(http::users::router(state)).await
 }

@@ -45,6 +45,16 @@ impl Notifier {
         self.client.is_some()
     }
 
+    /// A notifier that pushes nothing (a function without the WebSocket
+    /// API): no management client is built or linked.
+    pub fn disabled(db: Db) -> Self {
+        Self {
+            client: None,
+            db,
+            concurrency: 1,
+        }
+    }
+
     pub fn new(sdk: &aws_config::SdkConfig, config: &Config, db: Db) -> Self {
         let client = config.websocket_endpoint.as_ref().map(|endpoint| {
             let conf = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
