@@ -1,0 +1,81 @@
+//! The README's route index is what the routers serve: each route with the
+//! file and handler that serve it and the function it is deployed in,
+//! generated from the routers' own OpenAPI descriptions. A stale copy fails
+//! here; `UPDATE_README=1 cargo test -p chat-shared --test routes_readme`
+//! writes the current one.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chat_shared::http;
+
+const BEGIN: &str = "<!-- routes:begin -->";
+const END: &str = "<!-- routes:end -->";
+
+fn index() -> String {
+    let groups = [
+        ("users", http::users::api()),
+        ("channels", http::channels::api()),
+        ("messages", http::messages::api()),
+        ("uploads", http::uploads::api()),
+    ];
+    let mut rows = Vec::new();
+    for (function, api) in groups {
+        let (_, doc) = api.split_for_parts();
+        for (path, item) in &doc.paths.paths {
+            for (method, operation) in [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("PATCH", &item.patch),
+                ("DELETE", &item.delete),
+            ] {
+                let Some(operation) = operation else { continue };
+                let handler = operation.operation_id.clone().unwrap_or_default();
+                let tag = operation
+                    .tags
+                    .as_ref()
+                    .and_then(|t| t.first().cloned())
+                    .unwrap_or_default();
+                // The file is named for the router group, except the
+                // application settings, which the users function serves.
+                let file = if tag == "application" {
+                    "shared/src/http/application.rs".to_string()
+                } else {
+                    format!("shared/src/http/{function}.rs")
+                };
+                rows.push(format!(
+                    "| `{method} {}` | `{file}` `{handler}` | `functions/{function}` |",
+                    path.trim_start_matches("/api/v1")
+                ));
+            }
+        }
+    }
+    let mut out =
+        String::from("| route (base `/api/v1`) | handler | Lambda |\n| --- | --- | --- |\n");
+    for row in rows {
+        out.push_str(&row);
+        out.push('\n');
+    }
+    out.push_str(
+        "| WebSocket `$connect`, `$disconnect`, `$default` | `shared/src/realtime/handler.rs` `handle` | `functions/realtime` |\n",
+    );
+    out
+}
+
+#[test]
+fn the_readme_route_index_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let start = readme.find(BEGIN).expect("README has the routes markers") + BEGIN.len();
+    let end = readme.find(END).expect("README has the routes markers");
+    let current = format!("{}\n{}{}", &readme[..start], index(), &readme[end..]);
+    if std::env::var_os("UPDATE_README").is_some() {
+        std::fs::write(path, &current).unwrap();
+        return;
+    }
+    assert!(
+        current == readme,
+        "the README's route index is stale; run \
+         `UPDATE_README=1 cargo test -p chat-shared --test routes_readme`"
+    );
+}
