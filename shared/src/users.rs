@@ -112,24 +112,10 @@ pub fn identity(id: &UserId, user: Option<&User>) -> Value {
 /// How a user is shown as a channel's member: who they are and whether they
 /// are around.
 pub fn profile(id: &UserId, user: Option<&User>) -> Value {
-    match user {
-        Some(u) => json!({
-            "id": u.id,
-            "username": u.username,
-            "display_name": u.display_name,
-            "avatar_url": u.avatar_url,
-            "online": u.online,
-            "last_active": u.last_active,
-        }),
-        None => json!({
-            "id": id,
-            "username": null,
-            "display_name": null,
-            "avatar_url": null,
-            "online": false,
-            "last_active": null,
-        }),
-    }
+    let mut shown = identity(id, user);
+    shown["online"] = json!(user.is_some_and(|u| u.online));
+    shown["last_active"] = json!(user.and_then(|u| u.last_active.as_ref()));
+    shown
 }
 
 impl User {
