@@ -173,6 +173,18 @@ pub fn reactor_partition(app: &AppId, channel: &ChannelId, user: &UserId) -> Str
     format!("APP#{app}#CH#{channel}#REACTOR#{user}")
 }
 
+/// The last GSI1 sort key of a user's reactions to messages up to `sort_id`
+/// (all their types): the upper bound of a range over a page of messages.
+pub fn reactor_upper(sort_id: &str) -> String {
+    upper(&format!("{sort_id}#"))
+}
+
+/// The highest sort key that starts with `prefix`: `BETWEEN lo AND
+/// upper(prefix)` takes every key under the prefix from `lo` on.
+pub fn upper(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
 /// A draft of a thread reply (`draft` is the channel's own draft).
 pub fn thread_draft(app: &AppId, user: &UserId, channel: &ChannelId, parent: &MessageId) -> Key {
     Key::new(
@@ -200,6 +212,15 @@ pub fn reaction(app: &AppId, message: &MessageId, user: &UserId, kind: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upper_bounds_span_every_key_under_a_prefix() {
+        let top = upper(MESSAGE_PREFIX);
+        assert!(format!("{MESSAGE_PREFIX}zzzz-9999") < top);
+        assert!(top < REPLY_PREFIX.to_string());
+        assert!(reactor_upper("0190") > "0190#👍".to_string());
+        assert!(reactor_upper("0190") < "0191#a".to_string());
+    }
 
     fn ids() -> (AppId, UserId, ChannelId, MessageId) {
         (

@@ -24,7 +24,7 @@ pub struct HistoryQuery {
 }
 
 fn top() -> String {
-    format!("{}\u{10FFFF}", keys::MESSAGE_PREFIX)
+    keys::upper(keys::MESSAGE_PREFIX)
 }
 
 /// A message of this channel's history, as an anchor for before/after/around.

@@ -178,7 +178,7 @@ async fn own_reactions(
         return Ok(own);
     };
     let partition = keys::reactor_partition(&ctx.app.app_id, channel, user);
-    let hi = format!("{hi}#\u{10FFFF}");
+    let hi = keys::reactor_upper(hi);
     let mut page = PageRequest {
         limit: 1000,
         cursor: None,

@@ -127,7 +127,7 @@ pub async fn mark_read(
 
 async fn latest(db: &Db, ctx: &Ctx, channel: &Channel) -> Result<Option<Message>, ApiError> {
     let partition = keys::channel_partition(&ctx.app.app_id, &channel.id);
-    let top = format!("{}\u{10FFFF}", keys::MESSAGE_PREFIX);
+    let top = keys::upper(keys::MESSAGE_PREFIX);
     let mut page = PageRequest {
         limit: 20,
         cursor: None,

@@ -102,12 +102,13 @@ pub async fn search(
         let channel = &channels[cursor.channel];
         let partition = keys::channel_partition(&ctx.app.app_id, &channel.id);
         let floor = super::history_floor(channel);
+        let replies_end = keys::upper(keys::REPLY_PREFIX);
         let result = db
             .run::<Message>(&Query {
                 index: None,
                 pk: &partition,
                 // MSG# and REPLY# both sort between these.
-                sk: SortCond::Between(&floor, "REPLY#\u{10FFFF}"),
+                sk: SortCond::Between(&floor, &replies_end),
                 page: PageRequest {
                     limit: 200,
                     cursor: cursor.inner.take(),
