@@ -217,9 +217,9 @@ mod tests {
     fn upper_bounds_span_every_key_under_a_prefix() {
         let top = upper(MESSAGE_PREFIX);
         assert!(format!("{MESSAGE_PREFIX}zzzz-9999") < top);
-        assert!(top < REPLY_PREFIX.to_string());
-        assert!(reactor_upper("0190") > "0190#👍".to_string());
-        assert!(reactor_upper("0190") < "0191#a".to_string());
+        assert!(top.as_str() < REPLY_PREFIX);
+        assert!(reactor_upper("0190").as_str() > "0190#👍");
+        assert!(reactor_upper("0190").as_str() < "0191#a");
     }
 
     fn ids() -> (AppId, UserId, ChannelId, MessageId) {
