@@ -170,6 +170,30 @@ async fn connect(driver: &Driver<'_>, user: &str) -> Result<Socket, CostError> {
     Ok(socket)
 }
 
+/// Sends a client frame and waits for its ack: the handler posts the ack
+/// after its work and fan-out, so the ack brackets the frame's whole cost.
+async fn frame(socket: &mut Socket, body: Value) -> Result<(), CostError> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let id = body["request_id"].clone();
+    socket
+        .send(Message::Text(body.to_string().into()))
+        .await
+        .map_err(step)?;
+    while let Some(message) = socket.next().await {
+        if let Message::Text(text) = message.map_err(step)? {
+            let reply: Value = serde_json::from_str(&text).map_err(step)?;
+            if reply["type"] == "ack" && reply["request_id"] == id {
+                return match reply["ok"].as_bool() {
+                    Some(true) => Ok(()),
+                    _ => Err(step(format!("refused frame: {reply}"))),
+                };
+            }
+        }
+    }
+    Err(step("the socket closed before the ack"))
+}
+
 fn say(channel: &str) -> Option<Value> {
     Some(
         json!({ "channel_id": channel, "text": "a message of average length, about sixty characters" }),
@@ -300,6 +324,23 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         })
         .await?;
     sockets.push(first);
+    // Socket frames: each re-checks the user (one GetItem), as REST does.
+    let mut member = connect(&d, "user000").await?;
+    d.measure("socket `message.send`, 5 members, 1 connected", || {
+        frame(
+            &mut member,
+            json!({ "action": "message.send", "request_id": "c1", "channel_id": small, "text": "a socket message of average length" }),
+        )
+    })
+    .await?;
+    d.measure("socket `typing.start`, 5 members, 1 connected", || {
+        frame(
+            &mut member,
+            json!({ "action": "typing.start", "request_id": "c2", "channel_id": small }),
+        )
+    })
+    .await?;
+    drop(member);
     for k in [1usize, 10, 100] {
         while sockets.len() < k {
             let user = many[sockets.len()].clone();
