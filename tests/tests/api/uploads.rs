@@ -34,6 +34,35 @@ async fn put(app: &TestApp, signed: &Value, bytes: Vec<u8>, override_type: Optio
     request.send().await.unwrap().status().as_u16()
 }
 
+/// `POST /upload` as `token`: a file, and the channel when one is given.
+async fn direct(
+    app: &TestApp,
+    token: &str,
+    channel: Option<&str>,
+    file_name: &str,
+    mime: &str,
+    bytes: Vec<u8>,
+) -> crate::helpers::Resp {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(file_name.to_string())
+        .mime_str(mime)
+        .unwrap();
+    let mut form = reqwest::multipart::Form::new();
+    if let Some(channel) = channel {
+        form = form.text("channel_id", channel.to_string());
+    }
+    let response = app
+        .http
+        .post(app.url("/upload"))
+        .header("X-Api-Key", app.a.key())
+        .bearer_auth(token)
+        .multipart(form.part("file", part))
+        .send()
+        .await
+        .unwrap();
+    TestApp::read(response).await
+}
+
 async fn fetch(app: &TestApp, url: &str) -> (u16, Vec<u8>) {
     let response = app.http.get(url).send().await.unwrap();
     (
@@ -206,17 +235,6 @@ async fn multipart_upload_round_trips() {
     let t = app.create_users(&app.a, &["alice", "eve"]).await;
     let id = app.group(&app.a, &t[0], &[]).await;
     let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 256) as u8).collect();
-    let form = |channel: &str, bytes: Vec<u8>, mime: &str| {
-        reqwest::multipart::Form::new()
-            .text("channel_id", channel.to_string())
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(bytes)
-                    .file_name("../../notes.txt")
-                    .mime_str(mime)
-                    .unwrap(),
-            )
-    };
     let send = |token: &str, form: reqwest::multipart::Form| {
         app.http
             .post(app.url("/upload"))
@@ -225,10 +243,13 @@ async fn multipart_upload_round_trips() {
             .multipart(form)
             .send()
     };
-    let resp = TestApp::read(
-        send(&t[0], form(&id, bytes.clone(), "text/plain"))
-            .await
-            .unwrap(),
+    let resp = direct(
+        &app,
+        &t[0],
+        Some(&id),
+        "../../notes.txt",
+        "text/plain",
+        bytes.clone(),
     )
     .await;
     let body = resp.assert_status(201).clone();
@@ -243,17 +264,23 @@ async fn multipart_upload_round_trips() {
     assert_eq!(status, 200);
     assert_eq!(read, bytes);
 
-    let refused = TestApp::read(
-        send(&t[1], form(&id, b"x".to_vec(), "text/plain"))
-            .await
-            .unwrap(),
+    let refused = direct(
+        &app,
+        &t[1],
+        Some(&id),
+        "../../notes.txt",
+        "text/plain",
+        b"x".to_vec(),
     )
     .await;
     refused.assert_error(403, "forbidden");
-    let big = TestApp::read(
-        send(&t[0], form(&id, vec![0u8; 5 * 1024 * 1024], "text/plain"))
-            .await
-            .unwrap(),
+    let big = direct(
+        &app,
+        &t[0],
+        Some(&id),
+        "../../notes.txt",
+        "text/plain",
+        vec![0u8; 5 * 1024 * 1024],
     )
     .await;
     // Refused either way. Behind API Gateway (the faithful mode) the base64
@@ -266,10 +293,13 @@ async fn multipart_upload_round_trips() {
     } else {
         assert_eq!(big.body["message"], "Request Too Long");
     }
-    let bad_type = TestApp::read(
-        send(&t[0], form(&id, b"MZ".to_vec(), "application/x-msdownload"))
-            .await
-            .unwrap(),
+    let bad_type = direct(
+        &app,
+        &t[0],
+        Some(&id),
+        "../../notes.txt",
+        "application/x-msdownload",
+        b"MZ".to_vec(),
     )
     .await;
     bad_type.assert_error(400, "validation_error");
@@ -449,25 +479,16 @@ async fn banned_members_and_channels_without_uploads_get_no_uploads() {
     sign(&app, &app.a, &t[1], &query)
         .await
         .assert_error(403, "forbidden");
-    let form = reqwest::multipart::Form::new()
-        .text("channel_id", ch.clone())
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(b"abc".to_vec())
-                .file_name("a.txt")
-                .mime_str("text/plain")
-                .unwrap(),
-        );
-    let direct = app
-        .http
-        .post(app.url("/upload"))
-        .header("X-Api-Key", app.a.key())
-        .header("Authorization", format!("Bearer {}", t[1]))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    TestApp::read(direct).await.assert_error(403, "forbidden");
+    direct(
+        &app,
+        &t[1],
+        Some(&ch),
+        "a.txt",
+        "text/plain",
+        b"abc".to_vec(),
+    )
+    .await
+    .assert_error(403, "forbidden");
 
     app.patch(
         &app.a,
@@ -647,23 +668,7 @@ async fn a_user_uploads_their_own_file_without_a_channel() {
     .await
     .assert_error(404, "not_found");
     // The direct upload takes the same shape.
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(b"hey".to_vec())
-            .file_name("note.txt")
-            .mime_str("text/plain")
-            .unwrap(),
-    );
-    let direct = app
-        .http
-        .post(app.url("/upload"))
-        .header("X-Api-Key", app.a.key())
-        .header("Authorization", format!("Bearer {}", t[1]))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let body = TestApp::read(direct).await;
+    let body = direct(&app, &t[1], None, "note.txt", "text/plain", b"hey".to_vec()).await;
     assert!(body.assert_status(201)["key"]
         .as_str()
         .unwrap()
