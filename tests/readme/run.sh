@@ -50,14 +50,20 @@ sys.exit(f"no code block under the heading {heading!r}")
 PY
 }
 
-first_command="$(block "The two commands" | head -1)"
+# The first line, taken without a pipe: `| head -1` can close the pipe while
+# the extractor still writes, which pipefail turns into a failure.
+first_command="$(block "The two commands")"
+first_command="${first_command%%$'\n'*}"
 first_command="${first_command%%#*}"
 [ -n "${first_command// }" ] || fail "no first command under 'The two commands'"
 api_block="$(block "Calling the API")"
 upload_block="$(block "Uploads")"
 ws_block="$(block "Real time (WebSocket API)")"
-ws_command="$(printf '%s\n' "$ws_block" | grep -m1 '^npx wscat ' || true)"
-ws_frame="$(printf '%s\n' "$ws_block" | sed -n 's/^> //p' | head -1)"
+# Readers that stop early would race their writer the same way: read it all.
+ws_command="$(printf '%s\n' "$ws_block" | sed -n '/^npx wscat /p')"
+ws_command="${ws_command%%$'\n'*}"
+ws_frame="$(printf '%s\n' "$ws_block" | sed -n 's/^> //p')"
+ws_frame="${ws_frame%%$'\n'*}"
 [ -n "$ws_command" ] && [ -n "$ws_frame" ] || fail "no 'npx wscat' line and '> ' frame in the WebSocket example"
 
 echo "== a copy of the checkout in $work/repo"
