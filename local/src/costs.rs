@@ -78,16 +78,35 @@ impl Driver<'_> {
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// Waits until no DynamoDB request or management post has been made for
+    /// a while: background work has finished.
+    async fn settle(&self) {
+        let quiet = std::time::Duration::from_millis(250);
+        let mut seen = (self.stack.state.db.costs(), self.stack.gateway.posts());
+        for _ in 0..80 {
+            tokio::time::sleep(quiet).await;
+            let now = (self.stack.state.db.costs(), self.stack.gateway.posts());
+            if now == seen {
+                return;
+            }
+            seen = now;
+        }
+    }
+
     /// Runs `f` and records what it cost under `operation`.
     async fn measure<F, Fut, T>(&self, operation: &str, f: F) -> Result<T, CostError>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T, CostError>>,
     {
+        // Work left over from the previous step (a `$disconnect`, presence)
+        // must not be billed to this one, and work this one leaves running
+        // in the background belongs to it.
+        self.settle().await;
         let before = self.stack.state.db.costs();
         let posts_before = self.stack.gateway.posts();
         let out = f().await?;
-        // Fan-out runs inside the request; its posts are done when it answers.
+        self.settle().await;
         let after = self.stack.state.db.costs();
         let mut row = Row {
             operation: operation.to_string(),
