@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use validator::Validate;
 
-use crate::db::{Cond, Db, DbError, Entity, UpdateSpec};
+use crate::db::{Cond, Db, DbError, Entity};
 use crate::error::ApiError;
 use crate::ids::AppId;
 use crate::keys::{self, Key};
@@ -192,24 +192,8 @@ pub async fn patch(db: &Db, app_id: &AppId, patch: AppPatch) -> Result<App, ApiE
     if let Some(v) = set.allowed_mime_types {
         app.settings.allowed_mime_types = v;
     }
-    let spec = UpdateSpec {
-        expression: "SET #settings = :settings, #name = :name ADD #version :one".into(),
-        condition: Some("attribute_not_exists(#version) OR #version = :read".into()),
-        names: vec![
-            ("#settings".into(), "settings".into()),
-            ("#name".into(), "name".into()),
-            ("#version".into(), "version".into()),
-        ],
-        values: vec![
-            (
-                ":settings".into(),
-                serde_json::to_value(&app.settings).map_err(ApiError::internal)?,
-            ),
-            (":name".into(), json!(app.name)),
-            (":one".into(), json!(1)),
-            (":read".into(), json!(app.version)),
-        ],
-    };
+    let settings = serde_json::to_value(&app.settings).map_err(ApiError::internal)?;
+    let spec = crate::db::store::apps::settings_change(settings, &app.name, app.version);
     match db.update(&app.key(), &spec, Cond::Exists).await {
         Ok(()) => {
             app.version += 1;

@@ -158,27 +158,7 @@ pub async fn unread_count(
             floor = truncated;
         }
     }
-    let countable = crate::db::Filter {
-        // Each clause passes an item without the attribute: DynamoDB compares
-        // a missing attribute as false, whatever the comparator.
-        expression: "(attribute_not_exists(#shadowed) OR #shadowed = :no) \
-                     AND (attribute_not_exists(#type) OR #type <> :deleted) \
-                     AND (attribute_not_exists(#user) OR #user <> :me)"
-            .into(),
-        names: vec![
-            ("#shadowed".into(), "shadowed".into()),
-            ("#type".into(), "type".into()),
-            ("#user".into(), "user_id".into()),
-        ],
-        values: vec![
-            (":no".into(), json!(false)),
-            (
-                ":deleted".into(),
-                json!(crate::messages::MessageType::Deleted),
-            ),
-            (":me".into(), json!(membership.user_id)),
-        ],
-    };
+    let countable = crate::db::store::members::unread_for(&membership.user_id);
     Ok(db
         .count_after_where(
             &keys::channel_partition(app, channel_id),

@@ -3,6 +3,7 @@
 
 pub mod limits;
 mod meter;
+pub mod store;
 pub mod table;
 
 pub use meter::OpCost;

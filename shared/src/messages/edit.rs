@@ -1,12 +1,12 @@
 //! Editing, soft and hard deletion, and pinning.
 
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use validator::Validate;
 
 use super::{locate, Attachment, Message, MessageRef, MessageType, Pin, Reaction};
 use crate::channels::{Access, Ctx};
-use crate::db::{Cond, Db, DbError, Entity, PageRequest, UpdateSpec};
+use crate::db::{Cond, Db, DbError, Entity, PageRequest};
 use crate::error::ApiError;
 use crate::ids::MessageId;
 use crate::keys;
@@ -150,12 +150,7 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: &MessageId, hard: bool) -> Result<Me
             .get::<MessageRef>(&keys::message_ref(app, parent))
             .await?
         {
-            let spec = UpdateSpec {
-                expression: "ADD #replies :minus".into(),
-                condition: None,
-                names: vec![("#replies".into(), "reply_count".into())],
-                values: vec![(":minus".into(), json!(-1))],
-            };
+            let spec = crate::db::store::messages::replies_changed(-1);
             writes.push(db.update_write(&parent_ref.message_key(), &spec, Cond::Exists)?);
         }
     }

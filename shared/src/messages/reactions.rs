@@ -2,11 +2,10 @@
 //! message by atomic updates in the same transaction.
 
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{locate, Message, MessageType, Reaction};
 use crate::channels::Ctx;
-use crate::db::{Cond, Db, DbError, Entity, Page, PageRequest, UpdateSpec};
+use crate::db::{store, Cond, Db, DbError, Entity, Page, PageRequest};
 use crate::error::ApiError;
 use crate::ids::MessageId;
 use crate::keys;
@@ -59,37 +58,10 @@ fn is_invisible_or_bidi(c: char) -> bool {
         | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
-fn count_change(kind: &str, delta: i64) -> UpdateSpec {
-    let mut values = vec![(":zero".into(), json!(0)), (":delta".into(), json!(delta))];
-    // A new type only while the message has room for one more.
-    let condition = (delta > 0).then(|| {
-        values.push((":types".into(), json!(MAX_TYPES_PER_MESSAGE)));
-        "attribute_not_exists(#counts) OR attribute_exists(#counts.#kind) OR size(#counts) < :types"
-            .to_string()
-    });
-    UpdateSpec {
-        expression: "SET #counts.#kind = if_not_exists(#counts.#kind, :zero) + :delta".into(),
-        condition,
-        names: vec![
-            ("#counts".into(), "reaction_counts".into()),
-            ("#kind".into(), kind.into()),
-        ],
-        values,
-    }
-}
-
 /// Drops a type whose count reached zero, so counts hold only live types.
 /// Conditional: a reaction added meanwhile keeps it.
 async fn drop_if_zero(db: &Db, message: &Message, kind: &str) -> Result<(), ApiError> {
-    let spec = UpdateSpec {
-        expression: "REMOVE #counts.#kind".into(),
-        condition: Some("#counts.#kind <= :zero".into()),
-        names: vec![
-            ("#counts".into(), "reaction_counts".into()),
-            ("#kind".into(), kind.into()),
-        ],
-        values: vec![(":zero".into(), json!(0))],
-    };
+    let spec = store::reactions::drop_if_zero(kind);
     match db.update(&message.key(), &spec, Cond::Exists).await {
         Ok(()) | Err(DbError::ConditionFailed) => Ok(()),
         Err(other) => Err(other.into()),
@@ -158,15 +130,14 @@ pub async fn add(
         score,
         created_at: crate::time::now_rfc3339(),
     };
-    let frozen_check = UpdateSpec {
-        expression: "SET #frozen = :no".into(),
-        condition: Some("#frozen = :no".into()),
-        names: vec![("#frozen".into(), "frozen".into())],
-        values: vec![(":no".into(), json!(false))],
-    };
+    let frozen_check = store::channels::not_frozen();
     let writes = vec![
         db.put_write(&reaction, Cond::NotExists)?,
-        db.update_write(&message.key(), &count_change(&input.kind, 1), Cond::Exists)?,
+        db.update_write(
+            &message.key(),
+            &store::reactions::count_change(&input.kind, 1, MAX_TYPES_PER_MESSAGE),
+            Cond::Exists,
+        )?,
         db.update_write(
             &keys::channel(&ctx.app.app_id, &message.channel_id),
             &frozen_check,
@@ -212,7 +183,11 @@ pub async fn remove(db: &Db, ctx: &Ctx, id: &MessageId, kind: &str) -> Result<Me
     let key = keys::reaction(&ctx.app.app_id, &message.id, &user, kind);
     let writes = vec![
         db.delete_write(&key, Cond::Exists)?,
-        db.update_write(&message.key(), &count_change(kind, -1), Cond::Exists)?,
+        db.update_write(
+            &message.key(),
+            &store::reactions::count_change(kind, -1, MAX_TYPES_PER_MESSAGE),
+            Cond::Exists,
+        )?,
     ];
     match db.transact(writes).await {
         Ok(()) => {}

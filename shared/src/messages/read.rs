@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{locate, Message, MessageRef};
 use crate::channels::{listing, load, Channel, Ctx, Member, Membership};
-use crate::db::{Cond, Db, Entity, PageRequest, Query, SortCond, UpdateSpec};
+use crate::db::{store, Cond, Db, Entity, PageRequest, Query, SortCond};
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId};
 use crate::keys;
@@ -80,20 +80,7 @@ pub async fn mark_read(
         },
     };
     let now = crate::time::now_rfc3339();
-    let spec = UpdateSpec {
-        expression: "SET #read = :sk, #rid = :id, #rat = :now".into(),
-        condition: Some("attribute_not_exists(#read) OR #read <= :sk".into()),
-        names: vec![
-            ("#read".into(), "read_up_to".into()),
-            ("#rid".into(), "last_read_message_id".into()),
-            ("#rat".into(), "last_read_at".into()),
-        ],
-        values: vec![
-            (":sk".into(), json!(sort_key)),
-            (":id".into(), json!(message_id)),
-            (":now".into(), json!(now)),
-        ],
-    };
+    let spec = store::members::read_mark(&sort_key, message_id.as_ref(), &now, true);
     let writes = vec![
         db.update_write(&keys::member(app, channel_id, &user), &spec, Cond::Exists)?,
         db.update_write(

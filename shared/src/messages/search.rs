@@ -12,9 +12,9 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{render, Message, MessageType};
+use super::{render, Message};
 use crate::channels::{load, Channel, Ctx};
-use crate::db::{Db, Entity, Filter, PageRequest, Query, SortCond};
+use crate::db::{Db, Entity, PageRequest, Query, SortCond};
 use crate::error::ApiError;
 use crate::ids::ChannelId;
 use crate::keys;
@@ -114,21 +114,7 @@ pub async fn search(
                     cursor: cursor.inner.take(),
                     forward: true,
                 },
-                filter: Some(Filter {
-                    expression:
-                        "#entity = :message AND contains(#text, :needle) AND #kind <> :deleted"
-                            .into(),
-                    names: vec![
-                        ("#entity".into(), "entity".into()),
-                        ("#text".into(), "search_text".into()),
-                        ("#kind".into(), "type".into()),
-                    ],
-                    values: vec![
-                        (":message".into(), json!("message")),
-                        (":needle".into(), json!(needle)),
-                        (":deleted".into(), json!(MessageType::Deleted)),
-                    ],
-                }),
+                filter: Some(crate::db::store::messages::text_contains(&needle)),
             })
             .await?;
         reads += 1;

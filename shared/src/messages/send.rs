@@ -3,13 +3,14 @@
 //! whatever the channel's size.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use validator::Validate;
 
 use super::{draft_key, locate, Attachment, Message, MessageRef, MessageType};
 use crate::channels::{self, Ctx, Member, Role};
-use crate::db::{Cond, Db, DbError, Entity, UpdateSpec, Write};
+use crate::db::store::{self, messages::SendRefused, messages::SendWrites, messages::SenderWrites};
+use crate::db::{Db, Entity};
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId, UserId};
 use crate::keys::{self, Key};
@@ -52,10 +53,28 @@ impl SendMessage {
     }
 }
 
-fn seconds_until(ms: i64) -> u64 {
-    u64::try_from((ms - crate::time::now_millis() + 999) / 1000)
+fn seconds_until(ms: i64, now_ms: i64) -> u64 {
+    u64::try_from((ms - now_ms + 999) / 1000)
         .unwrap_or(1)
         .max(1)
+}
+
+/// What validation keeps of a send's input.
+#[derive(Debug)]
+struct Checked {
+    kind: MessageType,
+    text: Option<String>,
+    mentions: Vec<UserId>,
+    fingerprint: String,
+}
+
+/// What the channel and its members allow this send.
+struct Granted {
+    channel: channels::Channel,
+    /// The sending member (absent for a server's system message).
+    member: Option<Member>,
+    shadowed: bool,
+    parent: Option<Message>,
 }
 
 /// Sends a message; `false` when an idempotent retry returned the stored one.
@@ -67,8 +86,44 @@ pub async fn send(
 ) -> Result<(Message, bool), ApiError> {
     input.validate()?;
     crate::uploads::own_attachments(storage, &ctx.app, &mut input.attachments)?;
+    let checked = validate(ctx, &input)?;
+    // A retry of a send that already happened returns the stored message.
+    if let Some(id) = &input.id {
+        if let Some(stored) = stored_send(db, ctx, id, &checked.fingerprint).await? {
+            return Ok((stored, false));
+        }
+    }
+    let granted = authorize(db, ctx, &input, &checked).await?;
+    let writes = plan(ctx, &input, checked, granted, crate::time::now_millis())?;
+    let slow_mode = writes.slow_mode;
+    match store::messages::commit_send(db, &writes.writes).await {
+        Ok(()) => Ok((writes.writes.message, true)),
+        Err(SendRefused::IdTaken) => {
+            let message = &writes.writes.message;
+            if let Some(id) = &input.id {
+                if let Some(stored) = stored_send(db, ctx, id, &message.fingerprint).await? {
+                    return Ok((stored, false));
+                }
+            }
+            Err(ApiError::conflict("a message with this id already exists"))
+        }
+        Err(SendRefused::Frozen) => Err(ApiError::forbidden("the channel is frozen or gone")),
+        Err(SendRefused::SlowMode) => Err(ApiError::RateLimited {
+            message: format!("slow mode: one message every {slow_mode} seconds"),
+            retry_after: u64::from(slow_mode),
+        }),
+        Err(SendRefused::Changed) => Err(ApiError::conflict(
+            "the channel changed while sending; retry",
+        )),
+        Err(SendRefused::Db(err)) => Err(err.into()),
+    }
+}
+
+/// The input alone, against the app's limits: no reads.
+fn validate(ctx: &Ctx, input: &SendMessage) -> Result<Checked, ApiError> {
+    input.validate()?;
     let app = &ctx.app;
-    let author = ctx.require_user()?.clone();
+    ctx.require_user()?;
     let kind = input.kind.unwrap_or_default();
     match kind {
         MessageType::Deleted => return Err(ApiError::validation("type must be regular or system")),
@@ -103,19 +158,36 @@ pub async fn send(
     if input.show_in_channel && input.parent_id.is_none() {
         return Err(ApiError::validation("show_in_channel needs a parent_id"));
     }
-    let fingerprint = input.fingerprint();
-
-    // A retry of a send that already happened returns the stored message.
-    if let Some(id) = &input.id {
-        if let Some(stored) = stored_send(db, ctx, id, &fingerprint).await? {
-            return Ok((stored, false));
+    let mut mentions: Vec<UserId> = Vec::new();
+    for m in &input.mentions {
+        if !mentions.contains(m) {
+            mentions.push(m.clone());
         }
     }
+    if mentions.len() > 100 {
+        return Err(ApiError::validation("at most 100 mentions"));
+    }
+    Ok(Checked {
+        kind,
+        text,
+        mentions,
+        fingerprint: input.fingerprint(),
+    })
+}
 
+/// Membership, freeze, bans, the thread, the quote and the mentions, as the
+/// channel stands now.
+async fn authorize(
+    db: &Db,
+    ctx: &Ctx,
+    input: &SendMessage,
+    checked: &Checked,
+) -> Result<Granted, ApiError> {
+    let author = ctx.require_user()?;
     let access = channels::load(db, ctx, &input.channel_id).await?;
-    let channel = &access.channel;
-    let member: Option<&Member> = access.member.as_ref().filter(|m| m.is_active());
-    let system_by_server = ctx.server && kind == MessageType::System;
+    let channel = access.channel;
+    let member = access.member.filter(Member::is_active);
+    let system_by_server = ctx.server && checked.kind == MessageType::System;
     if member.is_none() && !system_by_server {
         return Err(ApiError::forbidden(
             "only channel members may send messages",
@@ -124,12 +196,10 @@ pub async fn send(
     if channel.frozen {
         return Err(ApiError::forbidden("the channel is frozen"));
     }
-    let ban = crate::channels::active_ban(db, ctx, &channel.id, &author).await?;
+    let ban = crate::channels::active_ban(db, ctx, &channel.id, author).await?;
     if ban.as_ref().is_some_and(|b| !b.shadow) {
         return Err(ApiError::forbidden("you are banned from this channel"));
     }
-    let shadowed = ban.is_some();
-
     let parent = match &input.parent_id {
         Some(parent_id) => {
             let (_, parent) = locate(db, ctx, parent_id).await.map_err(|_| {
@@ -165,22 +235,15 @@ pub async fn send(
             ));
         }
     }
-    let mut mentions: Vec<UserId> = Vec::new();
-    for m in &input.mentions {
-        if !mentions.contains(m) {
-            mentions.push(m.clone());
-        }
-    }
-    if mentions.len() > 100 {
-        return Err(ApiError::validation("at most 100 mentions"));
-    }
-    if !mentions.is_empty() {
-        let member_keys: Vec<Key> = mentions
+    if !checked.mentions.is_empty() {
+        let member_keys: Vec<Key> = checked
+            .mentions
             .iter()
-            .map(|u| keys::member(&app.app_id, &channel.id, u))
+            .map(|u| keys::member(&ctx.app.app_id, &channel.id, u))
             .collect();
         let found: Vec<Member> = db.batch_get(&member_keys).await?;
-        let missing: Vec<&str> = mentions
+        let missing: Vec<&str> = checked
+            .mentions
             .iter()
             .filter(|u| !found.iter().any(|m| &m.user_id == *u))
             .map(UserId::as_str)
@@ -192,22 +255,47 @@ pub async fn send(
             )));
         }
     }
+    Ok(Granted {
+        channel,
+        member,
+        shadowed: ban.is_some(),
+        parent,
+    })
+}
 
-    let now_ms = crate::time::now_millis();
+/// The planned transaction, and the channel's slow mode for the refusal.
+#[derive(Debug)]
+struct Planned {
+    writes: SendWrites,
+    slow_mode: u32,
+}
+
+/// The message and what its send writes, at `now_ms`: no reads. A member
+/// still in slow mode is refused here (the transaction checks again).
+fn plan(
+    ctx: &Ctx,
+    input: &SendMessage,
+    checked: Checked,
+    granted: Granted,
+    now_ms: i64,
+) -> Result<Planned, ApiError> {
+    let app = &ctx.app.app_id;
+    let author = ctx.require_user()?.clone();
+    let channel = &granted.channel;
     let now = crate::time::millis_to_rfc3339(now_ms);
     let sort_id = MessageId::generate();
     let message = Message {
-        app_id: app.app_id.clone(),
+        app_id: app.clone(),
         channel_id: channel.id.clone(),
         id: input.id.clone().unwrap_or_else(|| sort_id.clone()),
         sort_id: sort_id.clone(),
         user_id: author.clone(),
-        kind,
-        search_text: text.as_ref().map(|t| t.to_lowercase()),
-        text,
+        kind: checked.kind,
+        search_text: checked.text.as_ref().map(|t| t.to_lowercase()),
+        text: checked.text,
         silent: input.silent,
         metadata: input.metadata.clone().unwrap_or_default(),
-        mentions,
+        mentions: checked.mentions,
         quoted_message_id: input.quoted_message_id.clone(),
         parent_id: input.parent_id.clone(),
         show_in_channel: input.show_in_channel,
@@ -216,155 +304,70 @@ pub async fn send(
         reaction_counts: Default::default(),
         pinned_at: None,
         pinned_by: None,
-        shadowed,
+        shadowed: granted.shadowed,
         created_at: now.clone(),
-        updated_at: now.clone(),
+        updated_at: now,
         edited_at: None,
         moderated_by: None,
         deleted_at: None,
-        fingerprint: fingerprint.clone(),
+        fingerprint: checked.fingerprint,
         version: 1,
     };
     let reference = MessageRef {
-        app_id: app.app_id.clone(),
+        app_id: app.clone(),
         id: message.id.clone(),
         channel_id: channel.id.clone(),
-        sort_id: sort_id.clone(),
+        sort_id,
         in_channel: message.in_channel(),
     };
-    let message_sk = message.key().sk;
-
-    // [0] message, [1] id lock, [2] channel, then the optional ones.
-    let mut writes: Vec<Write> = vec![
-        db.put_write(&message, Cond::NotExists)?,
-        db.put_write(&reference, Cond::NotExists)?,
-    ];
-    let channel_update = if message.in_channel() && !shadowed {
-        // Bumping the version keeps a concurrent PATCH from writing back a
-        // stale last_message_at; the condition refuses a freeze in between.
-        UpdateSpec {
-            expression: "SET #last = :now ADD #version :one".into(),
-            condition: Some("#frozen = :no".into()),
-            names: vec![
-                ("#last".into(), "last_message_at".into()),
-                ("#version".into(), "version".into()),
-                ("#frozen".into(), "frozen".into()),
-            ],
-            values: vec![
-                (":now".into(), json!(now)),
-                (":one".into(), json!(1)),
-                (":no".into(), json!(false)),
-            ],
-        }
-    } else {
-        UpdateSpec {
-            expression: "SET #frozen = :no".into(),
-            condition: Some("#frozen = :no".into()),
-            names: vec![("#frozen".into(), "frozen".into())],
-            values: vec![(":no".into(), json!(false))],
-        }
-    };
-    writes.push(db.update_write(
-        &keys::channel(&app.app_id, &channel.id),
-        &channel_update,
-        Cond::Live,
-    )?);
-
-    let mut slow_mode_index = None;
-    if let Some(member) = member {
-        let exempt = member.role >= Role::Admin || ctx.server;
-        let mut spec = UpdateSpec {
-            expression: "SET #sent = :now".into(),
-            condition: None,
-            names: vec![("#sent".into(), "last_sent_ms".into())],
-            values: vec![(":now".into(), json!(now_ms))],
-        };
-        if message.in_channel() {
-            // Sending reads the channel up to one's own message.
-            spec.expression.push_str(", #read = :sk");
-            spec.names.push(("#read".into(), "read_up_to".into()));
-            spec.values.push((":sk".into(), json!(message_sk)));
-        }
-        if channel.slow_mode > 0 && !exempt {
-            let threshold = now_ms - i64::from(channel.slow_mode) * 1000;
-            spec.condition = Some("attribute_not_exists(#sent) OR #sent <= :threshold".into());
-            spec.values.push((":threshold".into(), json!(threshold)));
-            if let Some(last) = member.last_sent_ms.filter(|last| *last > threshold) {
-                return Err(ApiError::RateLimited {
-                    message: format!("slow mode: one message every {} seconds", channel.slow_mode),
-                    retry_after: seconds_until(last + i64::from(channel.slow_mode) * 1000),
-                });
-            }
-            slow_mode_index = Some(writes.len());
-        }
-        writes.push(db.update_write(
-            &keys::member(&app.app_id, &channel.id, &author),
-            &spec,
-            Cond::Exists,
-        )?);
-        if message.in_channel() {
-            let read = UpdateSpec {
-                expression: "SET #read = :sk, #rid = :id, #rat = :now".into(),
-                condition: None,
-                names: vec![
-                    ("#read".into(), "read_up_to".into()),
-                    ("#rid".into(), "last_read_message_id".into()),
-                    ("#rat".into(), "last_read_at".into()),
-                ],
-                values: vec![
-                    (":sk".into(), json!(message_sk)),
-                    (":id".into(), json!(message.id)),
-                    (":now".into(), json!(now)),
-                ],
-            };
-            writes.push(db.update_write(
-                &keys::membership(&app.app_id, &author, &channel.id),
-                &read,
-                Cond::Exists,
-            )?);
-        }
-    }
-    if let Some(parent) = &parent {
-        let spec = UpdateSpec {
-            expression: "ADD #replies :one".into(),
-            condition: None,
-            names: vec![("#replies".into(), "reply_count".into())],
-            values: vec![(":one".into(), json!(1))],
-        };
-        writes.push(db.update_write(&parent.key(), &spec, Cond::Exists)?);
-    }
-    writes.push(db.delete_write(
-        &draft_key(&app.app_id, &author, &channel.id, input.parent_id.as_ref()),
-        Cond::Always,
-    )?);
-
-    match db.transact(writes).await {
-        Ok(()) => Ok((message, true)),
-        Err(DbError::TransactionCanceled(reasons)) => {
-            let failed = |i: usize| reasons.get(i).is_some_and(Option::is_some);
-            if failed(1) {
-                if let Some(id) = &input.id {
-                    if let Some(stored) = stored_send(db, ctx, id, &fingerprint).await? {
-                        return Ok((stored, false));
-                    }
+    let sender = match &granted.member {
+        Some(member) => {
+            let exempt = member.role >= Role::Admin || ctx.server;
+            let mut slow_mode_threshold = None;
+            if channel.slow_mode > 0 && !exempt {
+                let threshold = now_ms - i64::from(channel.slow_mode) * 1000;
+                if let Some(last) = member.last_sent_ms.filter(|last| *last > threshold) {
+                    return Err(ApiError::RateLimited {
+                        message: format!(
+                            "slow mode: one message every {} seconds",
+                            channel.slow_mode
+                        ),
+                        retry_after: seconds_until(
+                            last + i64::from(channel.slow_mode) * 1000,
+                            now_ms,
+                        ),
+                    });
                 }
-                return Err(ApiError::conflict("a message with this id already exists"));
+                slow_mode_threshold = Some(threshold);
             }
-            if failed(2) {
-                return Err(ApiError::forbidden("the channel is frozen or gone"));
-            }
-            if slow_mode_index.is_some_and(failed) {
-                return Err(ApiError::RateLimited {
-                    message: format!("slow mode: one message every {} seconds", channel.slow_mode),
-                    retry_after: u64::from(channel.slow_mode),
-                });
-            }
-            Err(ApiError::conflict(
-                "the channel changed while sending; retry",
-            ))
+            // Sending reads the channel up to one's own message.
+            let read = message.in_channel().then(|| {
+                (
+                    keys::membership(app, &author, &channel.id),
+                    message.key().sk,
+                )
+            });
+            Some(SenderWrites {
+                member: keys::member(app, &channel.id, &author),
+                read,
+                now_ms,
+                slow_mode_threshold,
+            })
         }
-        Err(other) => Err(other.into()),
-    }
+        None => None,
+    };
+    let writes = SendWrites {
+        bumps_channel: message.in_channel() && !granted.shadowed,
+        reference,
+        sender,
+        parent: granted.parent.as_ref().map(Entity::key),
+        draft: draft_key(app, &author, &channel.id, input.parent_id.as_ref()),
+        message,
+    };
+    Ok(Planned {
+        writes,
+        slow_mode: channel.slow_mode,
+    })
 }
 
 /// The message already stored under a client id: the same request returns
@@ -389,5 +392,143 @@ async fn stored_send(
         _ => Err(ApiError::conflict(format!(
             "message id {id} is already used by a different message"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+
+    fn ctx(server: bool) -> Ctx {
+        let app = serde_json::from_value(json!({
+            "app_id": "a1", "name": "t", "api_key": "k", "api_secret": "s",
+            "created_at": "2026-01-01T00:00:00Z",
+        }))
+        .unwrap();
+        Ctx {
+            app,
+            server,
+            user: Some(UserId::parse("u1").unwrap()),
+        }
+    }
+
+    fn input(fields: Value) -> SendMessage {
+        let mut body = json!({ "channel_id": "c1" });
+        body.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        serde_json::from_value(body).unwrap()
+    }
+
+    fn granted(slow_mode: u32, last_sent_ms: Option<i64>, role: &str) -> Granted {
+        let channel = serde_json::from_value(json!({
+            "app_id": "a1", "id": "c1", "type": "group", "slow_mode": slow_mode,
+            "created_by": "u1", "member_count": 2, "created_at": "t", "updated_at": "t",
+        }))
+        .unwrap();
+        let member = serde_json::from_value(json!({
+            "app_id": "a1", "channel_id": "c1", "user_id": "u1", "role": role,
+            "joined_at": "t", "last_sent_ms": last_sent_ms,
+        }))
+        .unwrap();
+        Granted {
+            channel,
+            member: Some(member),
+            shadowed: false,
+            parent: None,
+        }
+    }
+
+    #[test]
+    fn validation_needs_content_and_keeps_mentions_once() {
+        let err = validate(&ctx(false), &input(json!({ "text": "   " }))).unwrap_err();
+        assert!(
+            err.to_string().contains("needs text or attachments"),
+            "{err}"
+        );
+        let err = validate(
+            &ctx(false),
+            &input(json!({ "text": "x", "show_in_channel": true })),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("show_in_channel"), "{err}");
+        let err = validate(
+            &ctx(false),
+            &input(json!({ "text": "x", "type": "system" })),
+        );
+        assert!(matches!(err, Err(ApiError::Forbidden(_))));
+        let checked = validate(
+            &ctx(false),
+            &input(json!({ "text": "hi", "mentions": ["u2", "u2", "u3"] })),
+        )
+        .unwrap();
+        assert_eq!(checked.mentions.len(), 2);
+    }
+
+    #[test]
+    fn slow_mode_refuses_before_writing_and_exempts_admins() {
+        let now = 1_000_000;
+        let send = input(json!({ "text": "hi" }));
+        let checked = || validate(&ctx(false), &send).unwrap();
+        let refused = plan(
+            &ctx(false),
+            &send,
+            checked(),
+            granted(10, Some(now - 3_000), "member"),
+            now,
+        );
+        match refused {
+            Err(ApiError::RateLimited { retry_after, .. }) => assert_eq!(retry_after, 7),
+            other => panic!("expected slow mode, got {other:?}"),
+        }
+        let planned = plan(
+            &ctx(false),
+            &send,
+            checked(),
+            granted(10, Some(now - 11_000), "member"),
+            now,
+        )
+        .unwrap();
+        let sender = planned.writes.sender.unwrap();
+        assert_eq!(sender.slow_mode_threshold, Some(now - 10_000));
+        assert!(
+            sender.read.is_some(),
+            "a send reads the channel up to itself"
+        );
+        let admin = plan(
+            &ctx(false),
+            &send,
+            checked(),
+            granted(10, Some(now - 1), "admin"),
+            now,
+        )
+        .unwrap();
+        assert_eq!(admin.writes.sender.unwrap().slow_mode_threshold, None);
+    }
+
+    #[test]
+    fn replies_touch_their_parent_and_not_the_channel_history() {
+        let send = input(json!({ "text": "re", "parent_id": "m0" }));
+        let checked = validate(&ctx(false), &send).unwrap();
+        let mut grant = granted(0, None, "member");
+        grant.parent = Some(
+            serde_json::from_value(json!({
+                "app_id": "a1", "channel_id": "c1", "id": "m0", "sort_id": "m0",
+                "user_id": "u2", "type": "regular", "created_at": "t", "updated_at": "t",
+                "fingerprint": "f",
+            }))
+            .unwrap(),
+        );
+        let planned = plan(&ctx(false), &send, checked, grant, 5).unwrap();
+        assert!(!planned.writes.bumps_channel);
+        assert!(planned.writes.parent.is_some());
+        assert!(planned.writes.sender.unwrap().read.is_none());
+        assert!(
+            planned.writes.draft.sk.contains("m0"),
+            "the thread's draft is cleared"
+        );
     }
 }

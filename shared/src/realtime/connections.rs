@@ -4,9 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use serde_json::json;
-
-use crate::db::{Cond, Db, DbError, Entity, UpdateSpec};
+use crate::db::{store, Cond, Db, DbError, Entity};
 use crate::error::ApiError;
 use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
 use crate::keys::{self, Key};
@@ -82,23 +80,6 @@ impl Entity for Watch {
     }
 }
 
-fn index_change(expression: &str, id: &ConnectionId, at: Option<i64>) -> UpdateSpec {
-    let mut values = vec![(":one".to_string(), json!(1))];
-    if let Some(at) = at {
-        values.push((":at".to_string(), json!(at)));
-    }
-    UpdateSpec {
-        expression: expression.into(),
-        condition: None,
-        names: vec![
-            ("#conns".into(), "connections".into()),
-            ("#cid".into(), id.to_string()),
-            ("#version".into(), "version".into()),
-        ],
-        values,
-    }
-}
-
 /// Stores a new connection: its item, its item under the user, and its
 /// entry in the user's connection index, in one transaction. `false` (and
 /// nothing written) when the user already holds
@@ -112,15 +93,11 @@ pub async fn add(db: &Db, connection: &Connection) -> Result<bool, ApiError> {
         connected_at: connection.connected_at.clone(),
         expires: connection.expires,
     };
-    let mut index = index_change(
-        "SET #conns.#cid = :at ADD #version :one",
+    let index = store::connections::index_add(
         &connection.connection_id,
-        Some(crate::time::now_secs()),
+        crate::time::now_secs(),
+        MAX_CONNECTIONS_PER_USER,
     );
-    index.condition = Some("attribute_not_exists(#conns) OR size(#conns) < :cap".into());
-    index
-        .values
-        .push((":cap".into(), json!(MAX_CONNECTIONS_PER_USER)));
     let written = db
         .transact(vec![
             db.put_write(connection, Cond::Always)?,
@@ -156,7 +133,7 @@ pub async fn remove(
 ) -> Result<(), ApiError> {
     db.batch_delete(&[keys::connection(id), keys::user_connection(app, user, id)])
         .await?;
-    let index = index_change("REMOVE #conns.#cid ADD #version :one", id, None);
+    let index = store::connections::index_remove(id);
     match db
         .update(&keys::user(app, user), &index, Cond::Exists)
         .await

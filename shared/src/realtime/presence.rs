@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::events::Event;
 use crate::channels::{Member, Membership};
-use crate::db::{Cond, Db, UpdateSpec};
+use crate::db::{Cond, Db};
 use crate::error::ApiError;
 use crate::ids::{AppId, UserId};
 use crate::keys;
@@ -73,21 +73,7 @@ pub async fn visible_to(
 /// Records the user's presence; returns `last_active`.
 pub async fn set(db: &Db, app: &AppId, user: &UserId, online: bool) -> Result<String, ApiError> {
     let now = crate::time::now_rfc3339();
-    // Bumping the version keeps a concurrent profile PATCH from undoing it.
-    let spec = UpdateSpec {
-        expression: "SET #online = :online, #last = :now ADD #version :one".into(),
-        condition: None,
-        names: vec![
-            ("#online".into(), "online".into()),
-            ("#last".into(), "last_active".into()),
-            ("#version".into(), "version".into()),
-        ],
-        values: vec![
-            (":online".into(), json!(online)),
-            (":now".into(), json!(now)),
-            (":one".into(), json!(1)),
-        ],
-    };
+    let spec = crate::db::store::users::presence(online, &now);
     db.update(&keys::user(app, user), &spec, Cond::Exists)
         .await?;
     Ok(now)

@@ -1,0 +1,79 @@
+//! Member and membership items: read marks, the sender's slow-mode stamp,
+//! and which messages count as unread.
+
+use serde_json::json;
+
+use super::{names, spec, values};
+use crate::db::{Filter, UpdateSpec};
+use crate::ids::{MessageId, UserId};
+use crate::messages::MessageType;
+
+/// Moves a read mark to `sort_key` (both the member and the membership item
+/// carry it). `forward_only`: refused if the stored mark is already later.
+pub fn read_mark(
+    sort_key: &str,
+    message: Option<&MessageId>,
+    now: &str,
+    forward_only: bool,
+) -> UpdateSpec {
+    spec(
+        "SET #read = :sk, #rid = :id, #rat = :now",
+        forward_only.then_some("attribute_not_exists(#read) OR #read <= :sk"),
+        &[
+            ("#read", "read_up_to"),
+            ("#rid", "last_read_message_id"),
+            ("#rat", "last_read_at"),
+        ],
+        vec![
+            (":sk", json!(sort_key)),
+            (":id", json!(message)),
+            (":now", json!(now)),
+        ],
+    )
+}
+
+/// The sender's member item after a send: when they last sent (slow mode),
+/// and, for a message in the channel's history, read up to it.
+/// `slow_mode_threshold`: refused if they sent after it.
+pub fn sent(now_ms: i64, read_up_to: Option<&str>, slow_mode_threshold: Option<i64>) -> UpdateSpec {
+    let mut update = spec(
+        "SET #sent = :now",
+        None,
+        &[("#sent", "last_sent_ms")],
+        vec![(":now", json!(now_ms))],
+    );
+    if let Some(sort_key) = read_up_to {
+        update.expression.push_str(", #read = :sk");
+        update.names.extend(names(&[("#read", "read_up_to")]));
+        update.values.extend(values(vec![(":sk", json!(sort_key))]));
+    }
+    if let Some(threshold) = slow_mode_threshold {
+        update.condition = Some("attribute_not_exists(#sent) OR #sent <= :threshold".into());
+        update
+            .values
+            .extend(values(vec![(":threshold", json!(threshold))]));
+    }
+    update
+}
+
+/// Messages that count as unread for `reader`: not shadowed, not deleted,
+/// not their own. Each clause passes an item without the attribute:
+/// DynamoDB compares a missing attribute as false, whatever the comparator.
+pub fn unread_for(reader: &UserId) -> Filter {
+    Filter {
+        expression: "(attribute_not_exists(#shadowed) OR #shadowed = :no) \
+                     AND (attribute_not_exists(#type) OR #type <> :deleted) \
+                     AND (attribute_not_exists(#user) OR #user <> :me)"
+            .into(),
+        names: names(&[
+            ("#shadowed", "shadowed"),
+            ("#type", "type"),
+            ("#user", "user_id"),
+        ]),
+        values: values(vec![
+            (":no", json!(false)),
+            (":deleted", json!(MessageType::Deleted)),
+            (":me", json!(reader)),
+        ]),
+    }
+}

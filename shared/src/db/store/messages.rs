@@ -1,0 +1,130 @@
+//! Message items: a send's transaction, thread reply counts and the search
+//! filter.
+
+use serde_json::json;
+
+use super::{names, spec, values};
+use crate::db::{Cond, Db, DbError, Filter, UpdateSpec};
+use crate::keys::{self, Key};
+use crate::messages::{Message, MessageRef, MessageType};
+
+/// A thread's parent gains (`+1`) or loses (`-1`) a reply.
+pub fn replies_changed(delta: i64) -> UpdateSpec {
+    spec(
+        "ADD #replies :delta",
+        None,
+        &[("#replies", "reply_count")],
+        vec![(":delta", json!(delta))],
+    )
+}
+
+/// Live messages whose lower-cased text contains `needle`.
+pub fn text_contains(needle: &str) -> Filter {
+    Filter {
+        expression: "#entity = :message AND contains(#text, :needle) AND #kind <> :deleted".into(),
+        names: names(&[
+            ("#entity", "entity"),
+            ("#text", "search_text"),
+            ("#kind", "type"),
+        ]),
+        values: values(vec![
+            (":message", json!("message")),
+            (":needle", json!(needle)),
+            (":deleted", json!(MessageType::Deleted)),
+        ]),
+    }
+}
+
+/// Everything one send writes, in one transaction of O(1) items whatever
+/// the channel's size.
+#[derive(Debug)]
+pub struct SendWrites {
+    pub message: Message,
+    pub reference: MessageRef,
+    /// `true`: the message is in the channel's history and moves its
+    /// `last_message_at`; either way the channel must not be frozen.
+    pub bumps_channel: bool,
+    pub sender: Option<SenderWrites>,
+    /// The thread's parent, whose reply count grows.
+    pub parent: Option<Key>,
+    /// The sender's draft for this channel or thread, cleared.
+    pub draft: Key,
+}
+
+/// The sending member's items after a send.
+#[derive(Debug)]
+pub struct SenderWrites {
+    pub member: Key,
+    /// Read up to the new message (both items), if it is in the history.
+    pub read: Option<(Key, String)>,
+    pub now_ms: i64,
+    /// Slow mode: refused if the member sent after this instant (epoch ms).
+    pub slow_mode_threshold: Option<i64>,
+}
+
+/// Why a send's transaction did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum SendRefused {
+    #[error("a message with this id already exists")]
+    IdTaken,
+    #[error("the channel is frozen or gone")]
+    Frozen,
+    #[error("the sender is in slow mode")]
+    SlowMode,
+    #[error("the channel changed while sending")]
+    Changed,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Commits a send, telling a refusal by which write's condition failed.
+pub async fn commit_send(db: &Db, send: &SendWrites) -> Result<(), SendRefused> {
+    let message = &send.message;
+    let channel_key = keys::channel(&message.app_id, &message.channel_id);
+    let channel_update = if send.bumps_channel {
+        super::channels::message_posted(&message.created_at)
+    } else {
+        super::channels::not_frozen()
+    };
+    let mut writes = vec![
+        db.put_write(message, Cond::NotExists)?,
+        db.put_write(&send.reference, Cond::NotExists)?,
+        db.update_write(&channel_key, &channel_update, Cond::Live)?,
+    ];
+    const ID_LOCK: usize = 1;
+    const CHANNEL: usize = 2;
+    let mut slow_mode_at = None;
+    if let Some(sender) = &send.sender {
+        let read_up_to = sender.read.as_ref().map(|(_, sk)| sk.as_str());
+        let update = super::members::sent(sender.now_ms, read_up_to, sender.slow_mode_threshold);
+        if sender.slow_mode_threshold.is_some() {
+            slow_mode_at = Some(writes.len());
+        }
+        writes.push(db.update_write(&sender.member, &update, Cond::Exists)?);
+        if let Some((membership, sort_key)) = &sender.read {
+            let mark =
+                super::members::read_mark(sort_key, Some(&message.id), &message.created_at, false);
+            writes.push(db.update_write(membership, &mark, Cond::Exists)?);
+        }
+    }
+    if let Some(parent) = &send.parent {
+        writes.push(db.update_write(parent, &replies_changed(1), Cond::Exists)?);
+    }
+    writes.push(db.delete_write(&send.draft, Cond::Always)?);
+    match db.transact(writes).await {
+        Ok(()) => Ok(()),
+        Err(DbError::TransactionCanceled(reasons)) => {
+            let failed = |i: usize| reasons.get(i).is_some_and(Option::is_some);
+            Err(if failed(ID_LOCK) {
+                SendRefused::IdTaken
+            } else if failed(CHANNEL) {
+                SendRefused::Frozen
+            } else if slow_mode_at.is_some_and(failed) {
+                SendRefused::SlowMode
+            } else {
+                SendRefused::Changed
+            })
+        }
+        Err(other) => Err(other.into()),
+    }
+}

@@ -1,0 +1,67 @@
+//! Storage has one boundary: outside `shared/src/db/` and `keys.rs`, no
+//! source file builds a DynamoDB expression, names an attribute for one, or
+//! spells the sort-key range trick. Domain code calls `db::store` instead.
+
+use std::path::{Path, PathBuf};
+
+/// What only the data layer may write.
+const FORBIDDEN: &[&str] = &[
+    "UpdateSpec {",
+    "Filter {",
+    "attribute_not_exists",
+    "attribute_exists",
+    "if_not_exists",
+    "\"SET #",
+    "\"ADD #",
+    "\"REMOVE #",
+    "(\"#",
+    "\\u{10FFFF}",
+];
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_expression_outside_the_data_layer() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    sources(&root.join("shared/src"), &mut files);
+    sources(&root.join("functions"), &mut files);
+    let allowed = [root.join("shared/src/db"), root.join("shared/src/keys.rs")];
+    let mut leaks = Vec::new();
+    let mut checked = 0;
+    for file in files {
+        if allowed.iter().any(|a| file.starts_with(a)) {
+            continue;
+        }
+        checked += 1;
+        let text = std::fs::read_to_string(&file).expect("a readable source file");
+        for (n, line) in text.lines().enumerate() {
+            if let Some(pattern) = FORBIDDEN.iter().find(|p| line.contains(*p)) {
+                leaks.push(format!(
+                    "{}:{}: `{pattern}` in {}",
+                    file.display(),
+                    n + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        checked > 30,
+        "the scan found the domain's files ({checked})"
+    );
+    assert!(
+        leaks.is_empty(),
+        "storage details outside db/:\n{}",
+        leaks.join("\n")
+    );
+}
