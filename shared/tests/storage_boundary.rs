@@ -2,6 +2,8 @@
 //! source file builds a DynamoDB expression, names an attribute for one, or
 //! spells the sort-key range trick. Domain code calls `db::store` instead.
 
+#![allow(clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 /// What only the data layer may write.
