@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+
 use validator::Validate;
 
 use crate::db::{Cond, Db, DbError, Entity};
@@ -14,7 +14,7 @@ use crate::ids::AppId;
 use crate::keys::{self, Key};
 
 /// Per-app limits. Defaults apply to fields an older item lacks.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(default)]
 pub struct AppSettings {
     pub max_message_length: usize,
@@ -59,16 +59,26 @@ pub struct App {
     pub version: u64,
 }
 
+/// The app as `GET /app` shows it: everything but the secret.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = App)]
+pub struct AppView<'a> {
+    pub app_id: &'a AppId,
+    pub name: &'a str,
+    pub api_key: &'a str,
+    pub settings: &'a AppSettings,
+    pub created_at: &'a str,
+}
+
 impl App {
-    /// The app as `GET /app` shows it: everything but the secret.
-    pub fn view(&self) -> Value {
-        json!({
-            "app_id": self.app_id,
-            "name": self.name,
-            "api_key": self.api_key,
-            "settings": self.settings,
-            "created_at": self.created_at,
-        })
+    pub fn view(&self) -> AppView<'_> {
+        AppView {
+            app_id: &self.app_id,
+            name: &self.name,
+            api_key: &self.api_key,
+            settings: &self.settings,
+            created_at: &self.created_at,
+        }
     }
 }
 

@@ -53,7 +53,8 @@ impl Entity for Device {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Device)]
 pub struct DeviceView<'a> {
     pub id: &'a DeviceId,
     pub user_id: &'a UserId,
@@ -62,6 +63,7 @@ pub struct DeviceView<'a> {
     pub platform: &'a Option<String>,
     pub app_version: &'a Option<String>,
     pub os_version: &'a Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub web_push_subscription: &'a Option<Value>,
     pub created_at: &'a str,
     pub last_active_at: &'a str,

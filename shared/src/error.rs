@@ -225,6 +225,21 @@ fn describe_code(e: &validator::ValidationError) -> String {
     }
 }
 
+/// The public error shape (for the API documents).
+#[derive(utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// e.g. `validation_error`, `invalid_signature`, `forbidden`.
+    pub code: String,
+    pub message: String,
+    /// Seconds until a retry can succeed (429 and 503 only).
+    pub retry_after: Option<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

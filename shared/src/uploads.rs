@@ -3,7 +3,7 @@
 //! `{app}/~users/{user}/{id}[.ext]` for a user's own, such as an avatar), and
 //! attachment ownership checks.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::apps::App;
 use crate::channels::{load, Ctx};
@@ -172,7 +172,7 @@ pub async fn sign(
     ctx: &Ctx,
     ttl: std::time::Duration,
     request: SignRequest,
-) -> Result<Value, ApiError> {
+) -> Result<UploadTicket, ApiError> {
     let prefix = place(db, ctx, &request.owner).await?;
     check(&ctx.app, &request.mime_type, request.size)?;
     let file_name = sanitize_file_name(&request.file_name);
@@ -188,17 +188,17 @@ pub async fn sign(
     let expires_at = crate::time::millis_to_rfc3339(
         crate::time::now_millis() + i64::try_from(ttl.as_millis()).unwrap_or(0),
     );
-    Ok(json!({
-        "upload_url": put.url,
-        "method": put.method,
-        "headers": put.headers,
-        "key": key,
-        "file_url": file_url,
-        "file_name": file_name,
-        "mime_type": request.mime_type,
-        "size": request.size,
-        "expires_at": expires_at,
-    }))
+    Ok(UploadTicket {
+        upload_url: put.url,
+        method: put.method,
+        headers: put.headers,
+        key,
+        file_url,
+        file_name,
+        mime_type: request.mime_type,
+        size: request.size,
+        expires_at,
+    })
 }
 
 /// A small file sent through the API itself.
@@ -216,7 +216,7 @@ pub async fn direct(
     ctx: &Ctx,
     ttl: std::time::Duration,
     file: DirectFile,
-) -> Result<Value, ApiError> {
+) -> Result<StoredFile, ApiError> {
     let prefix = place(db, ctx, &file.owner).await?;
     let size = u64::try_from(file.bytes.len()).unwrap_or(u64::MAX);
     check(&ctx.app, &file.mime_type, size)?;
@@ -226,9 +226,13 @@ pub async fn direct(
     let url = storage
         .read_url(&key, &file_name, &file.mime_type, ttl)
         .await?;
-    Ok(
-        json!({ "url": url, "file_name": file_name, "file_size": size, "mime_type": file.mime_type, "key": key }),
-    )
+    Ok(StoredFile {
+        url,
+        file_name,
+        file_size: size,
+        mime_type: file.mime_type,
+        key,
+    })
 }
 
 /// Checks each attachment's link and records the bucket object it names
@@ -273,4 +277,32 @@ mod tests {
         assert_eq!(extension("weird.p/ng"), None);
         assert_eq!(extension("noext"), None);
     }
+}
+
+/// A presigned upload: send the bytes to `upload_url` with `method` and
+/// exactly these `headers`; then attach `file_url` (or the key) to a message.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UploadTicket {
+    pub upload_url: String,
+    pub method: String,
+    /// Signed headers the upload must carry unchanged.
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub key: String,
+    /// A link to the file once uploaded (it expires; messages keep the key).
+    pub file_url: String,
+    pub file_name: String,
+    pub mime_type: String,
+    pub size: u64,
+    pub expires_at: String,
+}
+
+/// A file stored through the API.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StoredFile {
+    /// A link that works now (messages keep the key and link it afresh).
+    pub url: String,
+    pub file_name: String,
+    pub file_size: u64,
+    pub mime_type: String,
+    pub key: String,
 }

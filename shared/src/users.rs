@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use validator::Validate;
 
 use crate::apps::App;
@@ -69,7 +69,8 @@ impl Entity for User {
 }
 
 /// A user as the API returns it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserView<'a> {
     pub id: &'a UserId,
     pub username: &'a Option<String>,
@@ -77,6 +78,7 @@ pub struct UserView<'a> {
     pub avatar_url: &'a Option<String>,
     pub bio: &'a Option<String>,
     pub user_type: UserType,
+    #[schema(value_type = Object)]
     pub metadata: &'a Map<String, Value>,
     pub deactivated: bool,
     pub deactivated_at: &'a Option<String>,
@@ -97,25 +99,47 @@ impl UserView<'_> {
 }
 
 /// Who a user is, as shown beside what they wrote (a message, a quote).
-pub fn identity(id: &UserId, user: Option<&User>) -> Value {
-    match user {
-        Some(u) => json!({
-            "id": u.id,
-            "username": u.username,
-            "display_name": u.display_name,
-            "avatar_url": u.avatar_url,
-        }),
-        None => json!({ "id": id, "username": null, "display_name": null, "avatar_url": null }),
-    }
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Identity {
+    pub id: UserId,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
 }
 
 /// How a user is shown as a channel's member: who they are and whether they
 /// are around.
-pub fn profile(id: &UserId, user: Option<&User>) -> Value {
-    let mut shown = identity(id, user);
-    shown["online"] = json!(user.is_some_and(|u| u.online));
-    shown["last_active"] = json!(user.and_then(|u| u.last_active.as_ref()));
-    shown
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ProfileView {
+    #[serde(flatten)]
+    pub identity: Identity,
+    pub online: bool,
+    pub last_active: Option<String>,
+}
+
+pub fn identity(id: &UserId, user: Option<&User>) -> Identity {
+    match user {
+        Some(u) => Identity {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            avatar_url: u.avatar_url.clone(),
+        },
+        None => Identity {
+            id: id.clone(),
+            username: None,
+            display_name: None,
+            avatar_url: None,
+        },
+    }
+}
+
+pub fn profile(id: &UserId, user: Option<&User>) -> ProfileView {
+    ProfileView {
+        identity: identity(id, user),
+        online: user.is_some_and(|u| u.online),
+        last_active: user.and_then(|u| u.last_active.clone()),
+    }
 }
 
 impl User {

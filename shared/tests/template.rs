@@ -204,6 +204,7 @@ fn every_served_rest_route_is_routed_to_its_function_and_back() {
     }
     // The users function also serves the whole API's document.
     served.push("/api/v1/openapi.json".to_string());
+    served.push("/api/v1/asyncapi.json".to_string());
     // ...and every template route leads somewhere that is served.
     for (pattern, method, function) in &routes {
         assert!(

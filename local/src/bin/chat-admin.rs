@@ -107,7 +107,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .await?
                     .ok_or_else(|| format!("no application {app_id} in this table"))?,
             };
-            app.view()
+            serde_json::to_value(app.view())?
         }
         Command::Token {
             app_id,

@@ -364,8 +364,13 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize) -> V
             .await
             .expect("send");
     let send_done = started.elapsed();
-    let delivery =
-        chat_shared::realtime::publish::message(&stack.state, &ctx, "message.new", &message).await;
+    let delivery = chat_shared::realtime::publish::message(
+        &stack.state,
+        &ctx,
+        chat_shared::realtime::publish::MessageChange::New,
+        &message,
+    )
+    .await;
     let fanout_done = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(60);
     while receipts.lock().expect("lock").len() < connections && Instant::now() < deadline {

@@ -6,9 +6,11 @@
 
 use base64::Engine;
 use futures::future::try_join_all;
-use serde_json::{json, Value};
+use serde::Serialize;
 
-use super::{Channel, ChannelType, Ctx, Member, Membership};
+use super::{
+    Channel, ChannelType, ChannelView, Ctx, Member, MemberView, Membership, MembershipView,
+};
 use crate::db::{Db, PageRequest};
 use crate::error::ApiError;
 use crate::ids::ChannelId;
@@ -38,7 +40,11 @@ fn decode_cursor(cursor: &str) -> Result<(String, String), ApiError> {
         .ok_or_else(|| ApiError::validation("invalid `next` cursor"))
 }
 
-pub async fn my_channels(db: &Db, ctx: &Ctx, options: ListOptions) -> Result<Value, ApiError> {
+pub async fn my_channels(
+    db: &Db,
+    ctx: &Ctx,
+    options: ListOptions,
+) -> Result<ChannelPage, ApiError> {
     let user = ctx.require_user()?.clone();
     let app = &ctx.app.app_id;
     let after = options.cursor.as_deref().map(decode_cursor).transpose()?;
@@ -73,19 +79,35 @@ pub async fn my_channels(db: &Db, ctx: &Ctx, options: ListOptions) -> Result<Val
     let mut shown = super::with_profiles(db, &ctx.app.app_id, &all)
         .await?
         .into_iter();
-    let channels: Vec<Value> = entries
+    let channels = entries
         .iter()
-        .map(|e| {
-            json!({
-                "channel": e.channel.view(),
-                "members": shown.by_ref().take(e.members.len()).collect::<Vec<_>>(),
-                "members_next": e.members_next,
-                "membership": e.membership.view(e.channel),
-                "unread_count": e.unread,
-            })
+        .map(|e| ChannelEntry {
+            channel: e.channel.view(),
+            members: shown.by_ref().take(e.members.len()).collect(),
+            members_next: e.members_next.clone(),
+            membership: e.membership.view(e.channel),
+            unread_count: e.unread,
         })
         .collect();
-    Ok(json!({ "channels": channels, "next": next }))
+    Ok(ChannelPage { channels, next })
+}
+
+/// One of the caller's channels: its first members, the caller's own state
+/// and unread count.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChannelEntry {
+    pub channel: ChannelView,
+    pub members: Vec<MemberView>,
+    pub members_next: Option<String>,
+    pub membership: MembershipView,
+    pub unread_count: usize,
+}
+
+/// The caller's channels, last activity first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChannelPage {
+    pub channels: Vec<ChannelEntry>,
+    pub next: Option<String>,
 }
 
 struct Entry<'a> {

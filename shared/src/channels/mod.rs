@@ -145,7 +145,7 @@ pub async fn with_profiles(
     db: &Db,
     app: &crate::ids::AppId,
     members: &[&Member],
-) -> Result<Vec<serde_json::Value>, ApiError> {
+) -> Result<Vec<MemberView>, ApiError> {
     let ids: Vec<UserId> = members
         .iter()
         .map(|m| m.user_id.clone())

@@ -1,7 +1,7 @@
 //! Channel, member, membership, ban and distinct-lock items, and their views.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use validator::Validate;
 
 use crate::db::Entity;
@@ -50,7 +50,7 @@ pub enum Role {
     Owner,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum InviteStatus {
     Pending,
@@ -130,26 +130,51 @@ impl Entity for Channel {
     }
 }
 
+/// A channel as the API returns it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Channel)]
+pub struct ChannelView {
+    pub id: ChannelId,
+    #[serde(rename = "type")]
+    pub kind: ChannelType,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub avatar_url: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
+    pub settings: ChannelSettings,
+    /// Seconds a member waits between messages; 0 is off.
+    pub slow_mode: u32,
+    pub is_distinct: bool,
+    pub frozen: bool,
+    pub truncated_at: Option<String>,
+    pub created_by: Option<UserId>,
+    pub member_count: i64,
+    pub last_message_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
 impl Channel {
-    pub fn view(&self) -> Value {
-        json!({
-            "id": self.id,
-            "type": self.kind,
-            "name": self.name,
-            "description": self.description,
-            "avatar_url": self.avatar_url,
-            "metadata": self.metadata,
-            "settings": self.settings,
-            "slow_mode": self.slow_mode,
-            "is_distinct": self.is_distinct,
-            "frozen": self.frozen,
-            "truncated_at": self.truncated_at,
-            "created_by": self.created_by,
-            "member_count": self.member_count,
-            "last_message_at": self.last_message_at,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        })
+    pub fn view(&self) -> ChannelView {
+        ChannelView {
+            id: self.id.clone(),
+            kind: self.kind,
+            name: self.name.clone(),
+            description: self.description.clone(),
+            avatar_url: self.avatar_url.clone(),
+            metadata: self.metadata.clone(),
+            settings: self.settings.clone(),
+            slow_mode: self.slow_mode,
+            is_distinct: self.is_distinct,
+            frozen: self.frozen,
+            truncated_at: self.truncated_at.clone(),
+            created_by: self.created_by.clone(),
+            member_count: self.member_count,
+            last_message_at: self.last_message_at.clone(),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+        }
     }
 
     /// The time this channel last saw activity, for "last message first".
@@ -190,22 +215,28 @@ impl Entity for Member {
     }
 }
 
-impl Member {
-    pub fn view(&self) -> Value {
-        json!({
-            "user_id": self.user_id,
-            "role": self.role,
-            "invite": self.invite,
-            "joined_at": self.joined_at,
-        })
-    }
+/// A member as every response and event shows members: with the user's
+/// profile.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Member)]
+pub struct MemberView {
+    pub user_id: UserId,
+    pub role: Role,
+    /// `pending` for an invitee who has not accepted yet.
+    pub invite: Option<InviteStatus>,
+    pub joined_at: String,
+    pub user: crate::users::ProfileView,
+}
 
-    /// The member with the user's profile (`user`), as every response and
-    /// event shows members.
-    pub fn view_with(&self, user: Option<&crate::users::User>) -> Value {
-        let mut view = self.view();
-        view["user"] = crate::users::profile(&self.user_id, user);
-        view
+impl Member {
+    pub fn view_with(&self, user: Option<&crate::users::User>) -> MemberView {
+        MemberView {
+            user_id: self.user_id.clone(),
+            role: self.role,
+            invite: self.invite,
+            joined_at: self.joined_at.clone(),
+            user: crate::users::profile(&self.user_id, user),
+        }
     }
 
     /// An accepted member (not a pending invitee).
@@ -246,17 +277,30 @@ impl Entity for Membership {
     }
 }
 
+/// The caller's own state in a channel.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Membership)]
+pub struct MembershipView {
+    pub role: Role,
+    pub invite: Option<InviteStatus>,
+    pub muted: bool,
+    pub hidden: bool,
+    pub last_read_message_id: Option<MessageId>,
+    pub last_read_at: Option<String>,
+    pub joined_at: String,
+}
+
 impl Membership {
-    pub fn view(&self, channel: &Channel) -> Value {
-        json!({
-            "role": self.role,
-            "invite": self.invite,
-            "muted": self.muted,
-            "hidden": self.is_hidden(channel),
-            "last_read_message_id": self.last_read_message_id,
-            "last_read_at": self.last_read_at,
-            "joined_at": self.joined_at,
-        })
+    pub fn view(&self, channel: &Channel) -> MembershipView {
+        MembershipView {
+            role: self.role,
+            invite: self.invite,
+            muted: self.muted,
+            hidden: self.is_hidden(channel),
+            last_read_message_id: self.last_read_message_id.clone(),
+            last_read_at: self.last_read_at.clone(),
+            joined_at: self.joined_at.clone(),
+        }
     }
 
     /// Hidden until shown, or until a message newer than the hiding arrives.
@@ -299,17 +343,33 @@ impl Entity for Ban {
     }
 }
 
+/// A ban in force; `user` is shown in the channel's ban list.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Ban)]
+pub struct BanView {
+    pub user_id: UserId,
+    pub channel_id: ChannelId,
+    pub shadow: bool,
+    pub reason: Option<String>,
+    pub banned_by: Option<UserId>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<crate::users::Identity>,
+}
+
 impl Ban {
-    pub fn view(&self) -> Value {
-        json!({
-            "user_id": self.user_id,
-            "channel_id": self.channel_id,
-            "shadow": self.shadow,
-            "reason": self.reason,
-            "banned_by": self.banned_by,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-        })
+    pub fn view(&self) -> BanView {
+        BanView {
+            user_id: self.user_id.clone(),
+            channel_id: self.channel_id.clone(),
+            shadow: self.shadow,
+            reason: self.reason.clone(),
+            banned_by: self.banned_by.clone(),
+            created_at: self.created_at.clone(),
+            expires_at: self.expires_at.clone(),
+            user: None,
+        }
     }
 }
 

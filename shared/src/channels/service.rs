@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use validator::Validate;
 
@@ -256,7 +256,7 @@ async fn existing_distinct(db: &Db, ctx: &Ctx, hash: &str) -> Result<Option<Chan
 }
 
 /// The channel, its first page of members and the actor's membership.
-pub async fn detail(db: &Db, ctx: &Ctx, access: &Access) -> Result<Value, ApiError> {
+pub async fn detail(db: &Db, ctx: &Ctx, access: &Access) -> Result<ChannelDetail, ApiError> {
     let channel = &access.channel;
     // A pending invitee sees the channel, not who is in it.
     let page = if access.may_read() {
@@ -284,12 +284,23 @@ pub async fn detail(db: &Db, ctx: &Ctx, access: &Access) -> Result<Value, ApiErr
             .map(|m| m.view(channel)),
         _ => None,
     };
-    Ok(json!({
-        "channel": channel.view(),
-        "members": super::with_profiles(db, &ctx.app.app_id, &page.items.iter().collect::<Vec<_>>()).await?,
-        "members_next": page.next,
-        "membership": membership,
-    }))
+    let members: Vec<&super::Member> = page.items.iter().collect();
+    Ok(ChannelDetail {
+        channel: channel.view(),
+        members: super::with_profiles(db, &ctx.app.app_id, &members).await?,
+        members_next: page.next,
+        membership,
+    })
+}
+
+/// A channel with its first page of members and the caller's membership
+/// (absent for a server token or a reader who is not a member).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChannelDetail {
+    pub channel: super::ChannelView,
+    pub members: Vec<super::MemberView>,
+    pub members_next: Option<String>,
+    pub membership: Option<super::MembershipView>,
 }
 
 /// Writes a changed channel if nobody changed it in between.

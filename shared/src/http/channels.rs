@@ -6,8 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -15,12 +14,13 @@ use super::common::{finish, ApiJson, ApiPath, ApiQuery, OptionalJson, PageParams
 use super::docs::Errors;
 use crate::auth::Caller;
 use crate::channels::{
-    self, listing, members, moderation, service, ChannelType, Ctx, Member, Role,
+    self, listing, members, moderation, service, BanView, ChannelType, ChannelView, Ctx, Member,
+    MemberView, MembershipView, Role,
 };
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId, UserId};
-use crate::messages::{drafts, read, Draft};
-use crate::realtime::publish;
+use crate::messages::{drafts, read, Draft, DraftView};
+use crate::realtime::publish::{self, ChannelChange};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -59,16 +59,74 @@ pub fn api() -> OpenApiRouter<AppState> {
 }
 
 /// Members with their users' profiles (one batch read).
-async fn shown(state: &AppState, ctx: &Ctx, members: &[Member]) -> Result<Vec<Value>, ApiError> {
+async fn shown(
+    state: &AppState,
+    ctx: &Ctx,
+    members: &[Member],
+) -> Result<Vec<MemberView>, ApiError> {
     let refs: Vec<&Member> = members.iter().collect();
     channels::with_profiles(&state.db, &ctx.app.app_id, &refs).await
 }
 
-async fn shown_one(state: &AppState, ctx: &Ctx, member: &Member) -> Result<Value, ApiError> {
-    Ok(shown(state, ctx, std::slice::from_ref(member))
+async fn member_body(
+    state: &AppState,
+    ctx: &Ctx,
+    member: &Member,
+) -> Result<Json<MemberBody>, ApiError> {
+    let member = shown(state, ctx, std::slice::from_ref(member))
         .await?
         .pop()
-        .unwrap_or(Value::Null))
+        .ok_or_else(|| ApiError::Internal("a member rendered as nothing".into()))?;
+    Ok(Json(MemberBody { member }))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ChannelBody {
+    channel: ChannelView,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct MemberBody {
+    member: MemberView,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct MemberPage {
+    members: Vec<MemberView>,
+    next: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct AddedBody {
+    /// The members added or invited, with their profiles.
+    added: Vec<MemberView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct MembershipBody {
+    membership: MembershipView,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct BanBody {
+    ban: BanView,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct BanPage {
+    bans: Vec<BanView>,
+    next: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct DraftBody {
+    draft: DraftView,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct DraftPage {
+    drafts: Vec<DraftView>,
+    next: Option<String>,
 }
 
 /// `user_id` naming the acting user, for server tokens.
@@ -85,7 +143,7 @@ struct ActingQuery {
     page: PageParams,
 }
 
-#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", summary = "Create a channel (200 with the existing one for a distinct member set)", request_body = service::CreateChannel, responses((status = 201, description = "created", body = Object), (status = 200, description = "the existing distinct channel", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", summary = "Create a channel (200 with the existing one for a distinct member set)", request_body = service::CreateChannel, responses((status = 201, description = "created", body = service::ChannelDetail), (status = 200, description = "the existing distinct channel", body = service::ChannelDetail), Errors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -127,7 +185,7 @@ struct ListQuery {
     page: PageParams,
 }
 
-#[utoipa::path(get, path = "/api/v1/channels", tag = "channels", summary = "The caller's channels, last activity first, with unread counts", params(("type" = Option<ChannelType>, Query, description = "direct, group or public"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/channels", tag = "channels", summary = "The caller's channels, last activity first, with unread counts", params(("type" = Option<ChannelType>, Query, description = "direct, group or public"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = listing::ChannelPage), Errors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -148,7 +206,7 @@ async fn list(
     Ok(Json(body))
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels", summary = "A channel with its first members and the caller's membership", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels", summary = "A channel with its first members and the caller's membership", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = service::ChannelDetail), Errors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -161,7 +219,7 @@ async fn show(
     Ok(Json(service::detail(&state.db, &ctx, &access).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/channels/{id}", tag = "channels", summary = "Update a channel (owner, admin, server)", request_body = service::ChannelPatch, params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(patch, path = "/api/v1/channels/{id}", tag = "channels", summary = "Update a channel (owner, admin, server)", request_body = service::ChannelPatch, params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = ChannelBody), Errors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -170,8 +228,10 @@ async fn update(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, patch.user_id.as_ref())?;
     let channel = service::update(&state.db, &ctx, &id, patch).await?;
-    publish::channel(&state, &ctx, "channel.updated", &channel).await;
-    Ok(Json(json!({ "channel": channel.view() })))
+    publish::channel(&state, &ctx, ChannelChange::Updated, &channel).await;
+    Ok(Json(ChannelBody {
+        channel: channel.view(),
+    }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/channels/{id}", tag = "channels", summary = "Delete a channel (owner, server)", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 204, description = "deleted"), Errors))]
@@ -187,7 +247,7 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}/members", tag = "channels", summary = "Members, paginated", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/channels/{id}/members", tag = "channels", summary = "Members, paginated", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = MemberPage), Errors))]
 async fn list_members(
     State(state): State<AppState>,
     caller: Caller,
@@ -198,11 +258,14 @@ async fn list_members(
     let access = channels::load(&state.db, &ctx, &id).await?;
     access.require_read()?;
     let page = members::page(&state.db, &ctx, &id, &query.page.request(true)?).await?;
-    let views = shown(&state, &ctx, &page.items).await?;
-    Ok(Json(json!({ "members": views, "next": page.next })))
+    let members = shown(&state, &ctx, &page.items).await?;
+    Ok(Json(MemberPage {
+        members,
+        next: page.next,
+    }))
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/members", tag = "channels", summary = "Add or invite members (owner, admin, server)", request_body = members::AddMembers, params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/channels/{id}/members", tag = "channels", summary = "Add or invite members (owner, admin, server)", request_body = members::AddMembers, params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = AddedBody), Errors))]
 async fn add_members(
     State(state): State<AppState>,
     caller: Caller,
@@ -212,11 +275,11 @@ async fn add_members(
     let ctx = Ctx::new(&caller, None)?;
     let access = channels::load(&state.db, &ctx, &id).await?;
     let added = members::add(&state.db, &ctx, &access, body).await?;
-    publish::members(&state, &ctx, "member.added", &id, &added).await;
+    publish::members(&state, &ctx, true, &id, &added).await;
     let users: Vec<UserId> = added.iter().map(|m| m.user_id.clone()).collect();
     publish::added_to_channel(&state, &ctx, &access.channel, &users).await;
-    let views = shown(&state, &ctx, &added).await?;
-    Ok(Json(json!({ "added": views })))
+    let added = shown(&state, &ctx, &added).await?;
+    Ok(Json(AddedBody { added }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -225,7 +288,7 @@ struct RoleBody {
     role: Role,
 }
 
-#[utoipa::path(patch, path = "/api/v1/channels/{id}/members/{user_id}", tag = "channels", summary = "Change a member's role (owner, server)", request_body = RoleBody, params(("id" = String, Path, description = "channel id"), ("user_id" = String, Path, description = "member's user id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(patch, path = "/api/v1/channels/{id}/members/{user_id}", tag = "channels", summary = "Change a member's role (owner, server)", request_body = RoleBody, params(("id" = String, Path, description = "channel id"), ("user_id" = String, Path, description = "member's user id")), responses((status = 200, description = "OK", body = MemberBody), Errors))]
 async fn set_role(
     State(state): State<AppState>,
     caller: Caller,
@@ -235,17 +298,8 @@ async fn set_role(
     let ctx = Ctx::new(&caller, None)?;
     let access = channels::load(&state.db, &ctx, &id).await?;
     let member = members::set_role(&state.db, &ctx, &access, &user, body.role).await?;
-    publish::members(
-        &state,
-        &ctx,
-        "member.updated",
-        &id,
-        std::slice::from_ref(&member),
-    )
-    .await;
-    Ok(Json(
-        json!({ "member": shown_one(&state, &ctx, &member).await? }),
-    ))
+    publish::members(&state, &ctx, false, &id, std::slice::from_ref(&member)).await;
+    member_body(&state, &ctx, &member).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/channels/{id}/members/{user_id}", tag = "channels", summary = "Remove a member (or oneself)", params(("id" = String, Path, description = "channel id"), ("user_id" = String, Path, description = "member's user id")), responses((status = 204, description = "removed"), Errors))]
@@ -261,7 +315,7 @@ async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/join", tag = "channels", summary = "Join a public channel", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/channels/{id}/join", tag = "channels", summary = "Join a public channel", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = MemberBody), Errors))]
 async fn join(
     State(state): State<AppState>,
     caller: Caller,
@@ -271,18 +325,9 @@ async fn join(
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let (member, joined) = members::join(&state.db, &ctx, &id).await?;
     if joined {
-        publish::members(
-            &state,
-            &ctx,
-            "member.added",
-            &id,
-            std::slice::from_ref(&member),
-        )
-        .await;
+        publish::members(&state, &ctx, true, &id, std::slice::from_ref(&member)).await;
     }
-    Ok(Json(
-        json!({ "member": shown_one(&state, &ctx, &member).await? }),
-    ))
+    member_body(&state, &ctx, &member).await
 }
 
 #[utoipa::path(post, path = "/api/v1/channels/{id}/leave", tag = "channels", summary = "Leave a channel", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 204, description = "left"), Errors))]
@@ -305,19 +350,21 @@ async fn frozen(
     caller: Caller,
     id: ChannelId,
     value: bool,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ChannelBody>, ApiError> {
     let ctx = Ctx::new(&caller, None)?;
     let channel = moderation::set_frozen(&state.db, &ctx, &id, value).await?;
     let kind = if value {
-        "channel.frozen"
+        ChannelChange::Frozen
     } else {
-        "channel.unfrozen"
+        ChannelChange::Unfrozen
     };
     publish::channel(&state, &ctx, kind, &channel).await;
-    Ok(Json(json!({ "channel": channel.view() })))
+    Ok(Json(ChannelBody {
+        channel: channel.view(),
+    }))
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/freeze", tag = "channels", summary = "Freeze: no messages or reactions", params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/channels/{id}/freeze", tag = "channels", summary = "Freeze: no messages or reactions", params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = ChannelBody), Errors))]
 async fn freeze(
     State(state): State<AppState>,
     caller: Caller,
@@ -326,7 +373,7 @@ async fn freeze(
     frozen(state, caller, id, true).await
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/unfreeze", tag = "channels", summary = "Unfreeze", params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/channels/{id}/unfreeze", tag = "channels", summary = "Unfreeze", params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = ChannelBody), Errors))]
 async fn unfreeze(
     State(state): State<AppState>,
     caller: Caller,
@@ -335,7 +382,7 @@ async fn unfreeze(
     frozen(state, caller, id, false).await
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/truncate", tag = "channels", summary = "Hide all history before now", params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/channels/{id}/truncate", tag = "channels", summary = "Hide all history before now", params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = ChannelBody), Errors))]
 async fn truncate(
     State(state): State<AppState>,
     caller: Caller,
@@ -343,8 +390,10 @@ async fn truncate(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, None)?;
     let channel = moderation::truncate(&state.db, &ctx, &id).await?;
-    publish::channel(&state, &ctx, "channel.truncated", &channel).await;
-    Ok(Json(json!({ "channel": channel.view() })))
+    publish::channel(&state, &ctx, ChannelChange::Truncated, &channel).await;
+    Ok(Json(ChannelBody {
+        channel: channel.view(),
+    }))
 }
 
 async fn switch(
@@ -353,13 +402,15 @@ async fn switch(
     id: ChannelId,
     acting: ActingUser,
     switch: moderation::Switch,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<MembershipBody>, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let (channel, membership) = moderation::set_switch(&state.db, &ctx, &id, switch).await?;
-    Ok(Json(json!({ "membership": membership.view(&channel) })))
+    Ok(Json(MembershipBody {
+        membership: membership.view(&channel),
+    }))
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/hide", tag = "channels", summary = "Hide the channel for the caller", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/channels/{id}/hide", tag = "channels", summary = "Hide the channel for the caller", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = MembershipBody), Errors))]
 async fn hide(
     State(state): State<AppState>,
     caller: Caller,
@@ -369,7 +420,7 @@ async fn hide(
     switch(state, caller, id, acting, moderation::Switch::Hide(true)).await
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/show", tag = "channels", summary = "Show a hidden channel again", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/channels/{id}/show", tag = "channels", summary = "Show a hidden channel again", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = MembershipBody), Errors))]
 async fn show_hidden(
     State(state): State<AppState>,
     caller: Caller,
@@ -379,7 +430,7 @@ async fn show_hidden(
     switch(state, caller, id, acting, moderation::Switch::Hide(false)).await
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/mute", tag = "channels", summary = "Mute the channel for the caller", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/channels/{id}/mute", tag = "channels", summary = "Mute the channel for the caller", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = MembershipBody), Errors))]
 async fn mute(
     State(state): State<AppState>,
     caller: Caller,
@@ -389,7 +440,7 @@ async fn mute(
     switch(state, caller, id, acting, moderation::Switch::Mute(true)).await
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/unmute", tag = "channels", summary = "Unmute", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/channels/{id}/unmute", tag = "channels", summary = "Unmute", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = MembershipBody), Errors))]
 async fn unmute(
     State(state): State<AppState>,
     caller: Caller,
@@ -399,7 +450,7 @@ async fn unmute(
     switch(state, caller, id, acting, moderation::Switch::Mute(false)).await
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/bans", tag = "channels", summary = "Ban a user (optionally timed or shadow)", request_body = moderation::BanInput, params(("id" = String, Path, description = "channel id")), responses((status = 201, description = "banned", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/channels/{id}/bans", tag = "channels", summary = "Ban a user (optionally timed or shadow)", request_body = moderation::BanInput, params(("id" = String, Path, description = "channel id")), responses((status = 201, description = "banned", body = BanBody), Errors))]
 async fn ban(
     State(state): State<AppState>,
     caller: Caller,
@@ -408,10 +459,10 @@ async fn ban(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, None)?;
     let ban = moderation::ban(&state.db, &ctx, &id, input).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "ban": ban.view() }))))
+    Ok((StatusCode::CREATED, Json(BanBody { ban: ban.view() })))
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}/bans", tag = "channels", summary = "Bans in force (owner, admin, server), paginated", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/channels/{id}/bans", tag = "channels", summary = "Bans in force (owner, admin, server), paginated", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = BanPage), Errors))]
 async fn list_bans(
     State(state): State<AppState>,
     caller: Caller,
@@ -422,17 +473,20 @@ async fn list_bans(
     let page = moderation::bans(&state.db, &ctx, &id, &query.page.request(true)?).await?;
     let ids: Vec<UserId> = page.items.iter().map(|b| b.user_id.clone()).collect();
     let users = crate::users::get_users(&state.db, &ctx.app.app_id, &ids).await?;
-    let views: Vec<Value> = page
+    let bans = page
         .items
         .iter()
         .map(|ban| {
             let mut view = ban.view();
-            view["user"] =
-                crate::users::identity(&ban.user_id, users.iter().find(|u| u.id == ban.user_id));
+            let user = users.iter().find(|u| u.id == ban.user_id);
+            view.user = Some(crate::users::identity(&ban.user_id, user));
             view
         })
         .collect();
-    Ok(Json(json!({ "bans": views, "next": page.next })))
+    Ok(Json(BanPage {
+        bans,
+        next: page.next,
+    }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/channels/{id}/bans/{user_id}", tag = "channels", summary = "Lift a ban", params(("id" = String, Path, description = "channel id"), ("user_id" = String, Path, description = "member's user id")), responses((status = 204, description = "lifted"), Errors))]
@@ -446,7 +500,7 @@ async fn unban(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/invites/accept", tag = "channels", summary = "Accept a pending invite", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/channels/{id}/invites/accept", tag = "channels", summary = "Accept a pending invite", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = MemberBody), Errors))]
 async fn accept_invite(
     State(state): State<AppState>,
     caller: Caller,
@@ -455,17 +509,8 @@ async fn accept_invite(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let member = members::accept_invite(&state.db, &ctx, &id).await?;
-    publish::members(
-        &state,
-        &ctx,
-        "member.updated",
-        &id,
-        std::slice::from_ref(&member),
-    )
-    .await;
-    Ok(Json(
-        json!({ "member": shown_one(&state, &ctx, &member).await? }),
-    ))
+    publish::members(&state, &ctx, false, &id, std::slice::from_ref(&member)).await;
+    member_body(&state, &ctx, &member).await
 }
 
 #[utoipa::path(post, path = "/api/v1/channels/{id}/invites/reject", tag = "channels", summary = "Reject a pending invite", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 204, description = "rejected"), Errors))]
@@ -483,7 +528,7 @@ async fn reject_invite(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/read", tag = "read state", summary = "Mark read up to a message (default: the latest)", request_body(content = Option<read::MarkRead>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/channels/{id}/read", tag = "read state", summary = "Mark read up to a message (default: the latest)", request_body(content = Option<read::MarkRead>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = read::ReadMark), Errors))]
 async fn mark_read(
     State(state): State<AppState>,
     caller: Caller,
@@ -493,14 +538,8 @@ async fn mark_read(
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
     let marked = read::mark_read(&state.db, &ctx, &id, input).await?;
     if let (Some(user), true) = (&ctx.user, marked.announce) {
-        publish::read(
-            &state,
-            &ctx,
-            &id,
-            user,
-            &marked.view["last_read_message_id"],
-        )
-        .await;
+        let last = marked.view.last_read_message_id.as_ref();
+        publish::read(&state, &ctx, &id, user, last).await;
     }
     Ok(Json(marked.view))
 }
@@ -511,7 +550,7 @@ struct DraftQuery {
     user_id: Option<UserId>,
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}/draft", tag = "drafts", summary = "The caller's draft in a channel or thread", params(("id" = String, Path, description = "channel id"), ("parent_id" = Option<String>, Query, description = "thread parent"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/channels/{id}/draft", tag = "drafts", summary = "The caller's draft in a channel or thread", params(("id" = String, Path, description = "channel id"), ("parent_id" = Option<String>, Query, description = "thread parent"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = DraftBody), Errors))]
 async fn get_draft(
     State(state): State<AppState>,
     caller: Caller,
@@ -520,10 +559,12 @@ async fn get_draft(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let draft = drafts::get(&state.db, &ctx, &id, query.parent_id.as_ref()).await?;
-    Ok(Json(json!({ "draft": draft.view() })))
+    Ok(Json(DraftBody {
+        draft: draft.view(),
+    }))
 }
 
-#[utoipa::path(put, path = "/api/v1/channels/{id}/draft", tag = "drafts", summary = "Save a draft", request_body = drafts::DraftInput, params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(put, path = "/api/v1/channels/{id}/draft", tag = "drafts", summary = "Save a draft", request_body = drafts::DraftInput, params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = DraftBody), Errors))]
 async fn put_draft(
     State(state): State<AppState>,
     caller: Caller,
@@ -532,7 +573,9 @@ async fn put_draft(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
     let draft = drafts::put(&state.db, &ctx, &id, input).await?;
-    Ok(Json(json!({ "draft": draft.view() })))
+    Ok(Json(DraftBody {
+        draft: draft.view(),
+    }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/channels/{id}/draft", tag = "drafts", summary = "Delete a draft", params(("id" = String, Path, description = "channel id"), ("parent_id" = Option<String>, Query, description = "thread parent"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 204, description = "deleted"), Errors))]
@@ -547,7 +590,7 @@ async fn delete_draft(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/drafts", tag = "drafts", summary = "All the caller's drafts", params(("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/drafts", tag = "drafts", summary = "All the caller's drafts", params(("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = DraftPage), Errors))]
 async fn list_drafts(
     State(state): State<AppState>,
     caller: Caller,
@@ -555,11 +598,13 @@ async fn list_drafts(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let page = drafts::list(&state.db, &ctx, &query.page.request(true)?).await?;
-    let views: Vec<_> = page.items.iter().map(Draft::view).collect();
-    Ok(Json(json!({ "drafts": views, "next": page.next })))
+    Ok(Json(DraftPage {
+        drafts: page.items.iter().map(Draft::view).collect(),
+        next: page.next,
+    }))
 }
 
-#[utoipa::path(get, path = "/api/v1/unread", tag = "read state", summary = "Unread counts of all the caller's channels", params(("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/unread", tag = "read state", summary = "Unread counts of all the caller's channels", params(("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = read::Unread), Errors))]
 async fn unread(
     State(state): State<AppState>,
     caller: Caller,

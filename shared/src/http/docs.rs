@@ -5,20 +5,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{InfoBuilder, OpenApi, SecurityRequirement};
 
-/// The public error shape.
-#[derive(utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// e.g. `validation_error`, `invalid_signature`, `forbidden`.
-    pub code: String,
-    pub message: String,
-    /// Seconds until a retry can succeed (429 and 503 only).
-    pub retry_after: Option<u64>,
-}
+pub use crate::error::{ErrorBody, ErrorDetail};
 
 /// The error responses every authenticated endpoint may give.
 #[allow(dead_code)]

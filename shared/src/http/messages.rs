@@ -6,8 +6,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,8 +17,11 @@ use crate::auth::Caller;
 use crate::channels::{self, Ctx};
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId, UserId};
-use crate::messages::{self, edit, history, reactions, read, search, send, Message, Reaction};
-use crate::realtime::publish;
+use crate::messages::{
+    self, edit, history, reactions, read, search, send, Message, MessageView, Reaction,
+    ReactionView,
+};
+use crate::realtime::publish::{self, MessageChange, ReactionChange};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -57,19 +60,49 @@ struct ActingUser {
     user_id: Option<UserId>,
 }
 
-async fn rendered(state: &AppState, ctx: &Ctx, message: &Message) -> Result<Value, ApiError> {
-    let mut views = messages::render(
+/// `{"message": ...}`: one message as the caller sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MessageBody {
+    pub message: MessageView,
+}
+
+/// A reaction with its message's new state.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReactionBody {
+    pub reaction: ReactionView,
+    pub message: MessageView,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReactionPage {
+    pub reactions: Vec<ReactionView>,
+    pub next: Option<String>,
+}
+
+async fn rendered(state: &AppState, ctx: &Ctx, message: &Message) -> Result<MessageView, ApiError> {
+    messages::render(
         &state.db,
         &state.storage,
         ctx,
         &message.channel_id,
         std::slice::from_ref(message),
     )
-    .await?;
-    Ok(views.pop().unwrap_or(Value::Null))
+    .await?
+    .pop()
+    .ok_or_else(|| ApiError::Internal("a message rendered as nothing".into()))
 }
 
-#[utoipa::path(post, path = "/api/v1/messages", tag = "messages", summary = "Send a message (201; 200 for a retry with the same client id)", request_body = send::SendMessage, responses((status = 201, description = "sent", body = Object), (status = 200, description = "a retry: the stored message", body = Object), Errors))]
+async fn message_body(
+    state: &AppState,
+    ctx: &Ctx,
+    message: &Message,
+) -> Result<Json<MessageBody>, ApiError> {
+    Ok(Json(MessageBody {
+        message: rendered(state, ctx, message).await?,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/messages", tag = "messages", summary = "Send a message (201; 200 for a retry with the same client id)", request_body = send::SendMessage, responses((status = 201, description = "sent", body = MessageBody), (status = 200, description = "a retry: the stored message", body = MessageBody), Errors))]
 async fn send_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -78,18 +111,18 @@ async fn send_message(
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
     let (message, created) = send::send(&state.db, &state.storage, &ctx, input).await?;
     if created {
-        publish::message(&state, &ctx, "message.new", &message).await;
+        publish::message(&state, &ctx, MessageChange::New, &message).await;
     }
-    let body = json!({ "message": rendered(&state, &ctx, &message).await? });
+    let body = message_body(&state, &ctx, &message).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(body)).into_response())
+    Ok((status, body).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", summary = "One message", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", summary = "One message", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = MessageBody), Errors))]
 async fn get_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -97,12 +130,11 @@ async fn get_message(
     ApiQuery(query): ApiQuery<ActingQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
-    Ok(Json(
-        history::one(&state.db, &state.storage, &ctx, &id).await?,
-    ))
+    let message = history::one(&state.db, &state.storage, &ctx, &id).await?;
+    Ok(Json(MessageBody { message }))
 }
 
-#[utoipa::path(patch, path = "/api/v1/messages/{id}", tag = "messages", summary = "Edit a message (author, or owner/admin/server as moderation)", request_body = edit::MessageEdit, params(("id" = String, Path, description = "message id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(patch, path = "/api/v1/messages/{id}", tag = "messages", summary = "Edit a message (author, or owner/admin/server as moderation)", request_body = edit::MessageEdit, params(("id" = String, Path, description = "message id")), responses((status = 200, description = "OK", body = MessageBody), Errors))]
 async fn edit_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -111,10 +143,8 @@ async fn edit_message(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, change.user_id.as_ref())?;
     let message = edit::edit(&state.db, &state.storage, &ctx, &id, change).await?;
-    publish::message(&state, &ctx, "message.updated", &message).await;
-    Ok(Json(
-        json!({ "message": rendered(&state, &ctx, &message).await? }),
-    ))
+    publish::message(&state, &ctx, MessageChange::Updated, &message).await;
+    message_body(&state, &ctx, &message).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,7 +153,7 @@ struct DeleteQuery {
     user_id: Option<UserId>,
 }
 
-#[utoipa::path(delete, path = "/api/v1/messages/{id}", tag = "messages", summary = "Soft-delete a message, or hard-delete with hard=true (204)", params(("id" = String, Path, description = "message id"), ("hard" = Option<bool>, Query, description = "remove the message and its reactions"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "soft-deleted: the placeholder", body = Object), (status = 204, description = "hard-deleted"), Errors))]
+#[utoipa::path(delete, path = "/api/v1/messages/{id}", tag = "messages", summary = "Soft-delete a message, or hard-delete with hard=true (204)", params(("id" = String, Path, description = "message id"), ("hard" = Option<bool>, Query, description = "remove the message and its reactions"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "soft-deleted: the placeholder", body = MessageBody), (status = 204, description = "hard-deleted"), Errors))]
 async fn delete_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -137,12 +167,11 @@ async fn delete_message(
         publish::message_removed(&state, &ctx, &message).await;
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    publish::message(&state, &ctx, "message.deleted", &message).await;
-    let body = json!({ "message": rendered(&state, &ctx, &message).await? });
-    Ok(Json(body).into_response())
+    publish::message(&state, &ctx, MessageChange::Deleted, &message).await;
+    Ok(message_body(&state, &ctx, &message).await?.into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/messages/{id}/replies", tag = "messages", summary = "A thread's replies, oldest first", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/messages/{id}/replies", tag = "messages", summary = "A thread's replies, oldest first", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = history::MessagePage), Errors))]
 async fn replies(
     State(state): State<AppState>,
     caller: Caller,
@@ -168,16 +197,14 @@ async fn pinning(
     id: MessageId,
     acting: ActingUser,
     value: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MessageBody>, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let message = edit::set_pinned(&state.db, &ctx, &id, value).await?;
-    publish::message(&state, &ctx, "message.updated", &message).await;
-    Ok(Json(
-        json!({ "message": rendered(&state, &ctx, &message).await? }),
-    ))
+    publish::message(&state, &ctx, MessageChange::Updated, &message).await;
+    message_body(&state, &ctx, &message).await
 }
 
-#[utoipa::path(post, path = "/api/v1/messages/{id}/pin", tag = "messages", summary = "Pin a message", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "message id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/messages/{id}/pin", tag = "messages", summary = "Pin a message", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "message id")), responses((status = 200, description = "OK", body = MessageBody), Errors))]
 async fn pin(
     State(state): State<AppState>,
     caller: Caller,
@@ -187,7 +214,7 @@ async fn pin(
     pinning(state, caller, id, acting, true).await
 }
 
-#[utoipa::path(delete, path = "/api/v1/messages/{id}/pin", tag = "messages", summary = "Unpin a message", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(delete, path = "/api/v1/messages/{id}/pin", tag = "messages", summary = "Unpin a message", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = MessageBody), Errors))]
 async fn unpin(
     State(state): State<AppState>,
     caller: Caller,
@@ -197,7 +224,7 @@ async fn unpin(
     pinning(state, caller, id, acting, false).await
 }
 
-#[utoipa::path(post, path = "/api/v1/messages/{id}/reactions", tag = "reactions", summary = "Add a reaction (201; 200 when it existed)", request_body = reactions::ReactionInput, params(("id" = String, Path, description = "message id")), responses((status = 201, description = "added", body = Object), (status = 200, description = "it already existed", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/messages/{id}/reactions", tag = "reactions", summary = "Add a reaction (201; 200 when it existed)", request_body = reactions::ReactionInput, params(("id" = String, Path, description = "message id")), responses((status = 201, description = "added", body = ReactionBody), (status = 200, description = "it already existed", body = ReactionBody), Errors))]
 async fn react(
     State(state): State<AppState>,
     caller: Caller,
@@ -207,10 +234,18 @@ async fn react(
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
     let (message, reaction, created) = reactions::add(&state.db, &ctx, &id, input).await?;
     if created {
-        publish::reaction(&state, &ctx, "reaction.new", &message, reaction.view()).await;
+        publish::reaction(
+            &state,
+            &ctx,
+            ReactionChange::Added(reaction.view()),
+            &message,
+        )
+        .await;
     }
-    let body =
-        json!({ "reaction": reaction.view(), "message": rendered(&state, &ctx, &message).await? });
+    let body = ReactionBody {
+        reaction: reaction.view(),
+        message: rendered(&state, &ctx, &message).await?,
+    };
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -219,7 +254,7 @@ async fn react(
     Ok((status, Json(body)).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/messages/{id}/reactions/{kind}", tag = "reactions", summary = "Remove the caller's reaction of a type", params(("id" = String, Path, description = "message id"), ("kind" = String, Path, description = "reaction type"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(delete, path = "/api/v1/messages/{id}/reactions/{kind}", tag = "reactions", summary = "Remove the caller's reaction of a type", params(("id" = String, Path, description = "message id"), ("kind" = String, Path, description = "reaction type"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = MessageBody), Errors))]
 async fn unreact(
     State(state): State<AppState>,
     caller: Caller,
@@ -228,16 +263,14 @@ async fn unreact(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let message = reactions::remove(&state.db, &ctx, &id, &kind).await?;
-    if let Some(user) = &ctx.user {
-        let removed = json!({ "message_id": message.id, "user_id": user, "type": kind });
-        publish::reaction(&state, &ctx, "reaction.deleted", &message, removed).await;
+    if let Some(user) = ctx.user.clone() {
+        let removed = ReactionChange::Removed { user, kind };
+        publish::reaction(&state, &ctx, removed, &message).await;
     }
-    Ok(Json(
-        json!({ "message": rendered(&state, &ctx, &message).await? }),
-    ))
+    message_body(&state, &ctx, &message).await
 }
 
-#[utoipa::path(get, path = "/api/v1/messages/{id}/reactions", tag = "reactions", summary = "Reactions, paginated", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/messages/{id}/reactions", tag = "reactions", summary = "Reactions, paginated", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = ReactionPage), Errors))]
 async fn list_reactions(
     State(state): State<AppState>,
     caller: Caller,
@@ -246,11 +279,13 @@ async fn list_reactions(
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let page = reactions::list(&state.db, &ctx, &id, &query.page.request(true)?).await?;
-    let views: Vec<Value> = page.items.iter().map(Reaction::view).collect();
-    Ok(Json(json!({ "reactions": views, "next": page.next })))
+    Ok(Json(ReactionPage {
+        reactions: page.items.iter().map(Reaction::view).collect(),
+        next: page.next,
+    }))
 }
 
-#[utoipa::path(get, path = "/api/v1/messages/{id}/read", tag = "read state", summary = "Members who have read a message", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/messages/{id}/read", tag = "read state", summary = "Members who have read a message", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = read::Readers), Errors))]
 async fn read_by(
     State(state): State<AppState>,
     caller: Caller,
@@ -270,7 +305,7 @@ struct HistoryParams {
     query: history::HistoryQuery,
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}/messages", tag = "messages", summary = "Channel history, oldest first within a page", params(("id" = String, Path, description = "channel id"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("before" = Option<String>, Query, description = "message id"), ("after" = Option<String>, Query, description = "message id"), ("around" = Option<String>, Query, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/channels/{id}/messages", tag = "messages", summary = "Channel history, oldest first within a page", params(("id" = String, Path, description = "channel id"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("before" = Option<String>, Query, description = "message id"), ("after" = Option<String>, Query, description = "message id"), ("around" = Option<String>, Query, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = history::Messages), Errors))]
 async fn channel_messages(
     State(state): State<AppState>,
     caller: Caller,
@@ -284,7 +319,7 @@ async fn channel_messages(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}/pinned", tag = "messages", summary = "Pinned messages", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/channels/{id}/pinned", tag = "messages", summary = "Pinned messages", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = history::MessagePage), Errors))]
 async fn pinned(
     State(state): State<AppState>,
     caller: Caller,
@@ -305,7 +340,7 @@ async fn pinned(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/search", tag = "search", summary = "Case-insensitive substring search", params(("query" = String, Query, description = "2-200 characters"), ("channel_id" = Option<String>, Query, description = "one channel; default: all the caller's"), ("limit" = Option<u32>, Query, description = "1-100"), ("next" = Option<String>, Query, description = "cursor"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/search", tag = "search", summary = "Case-insensitive substring search", params(("query" = String, Query, description = "2-200 characters"), ("channel_id" = Option<String>, Query, description = "one channel; default: all the caller's"), ("limit" = Option<u32>, Query, description = "1-100"), ("next" = Option<String>, Query, description = "cursor"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = search::SearchResults), Errors))]
 async fn search_messages(
     State(state): State<AppState>,
     caller: Caller,

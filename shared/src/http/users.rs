@@ -5,20 +5,20 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::common::{finish, ApiJson, ApiPath, ApiQuery, OptionalJson, PageParams};
 use super::docs::Errors;
 use crate::auth::{self, Caller};
-use crate::devices::{self, DeviceInput};
+use crate::devices::{self, DeviceInput, DeviceView};
 use crate::error::ApiError;
 use crate::ids::{DeviceId, UserId};
 use crate::realtime::{presence, sessions};
 use crate::state::AppState;
-use crate::users::{self, Profile, UserPatch};
+use crate::users::{self, Profile, UserPatch, UserView};
 
 /// The users function's router, ready to serve.
 pub fn router(state: AppState) -> Router {
@@ -33,6 +33,10 @@ pub fn routes(state: AppState) -> Router {
         .split_for_parts()
         .0
         .route("/api/v1/openapi.json", axum::routing::get(openapi_document))
+        .route(
+            "/api/v1/asyncapi.json",
+            axum::routing::get(asyncapi_document),
+        )
         .with_state(state)
 }
 
@@ -43,6 +47,15 @@ async fn openapi_document() -> impl IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         include_str!("../../../docs/openapi.json"),
+    )
+}
+
+/// The WebSocket protocol's AsyncAPI document, as generated into
+/// `docs/asyncapi.json` (a test keeps it current).
+async fn asyncapi_document() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("../../../docs/asyncapi.json"),
     )
 }
 
@@ -61,9 +74,51 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_device))
 }
 
-#[utoipa::path(get, path = "/api/v1/health", tag = "health", summary = "Liveness, no auth", responses((status = 200, description = "OK", body = Object), Errors))]
-async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct HealthBody {
+    /// `ok`.
+    status: &'static str,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct UsersBody<'a> {
+    users: Vec<UserView<'a>>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct UserBody<'a> {
+    user: UserView<'a>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct TokenIssued {
+    user_id: UserId,
+    token: String,
+    /// Absent for a token without expiry.
+    expires_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct TokensRevoked {
+    user_id: UserId,
+    /// Tokens issued before this instant are refused.
+    tokens_revoked_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct DeviceBody<'a> {
+    device: DeviceView<'a>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct DevicePage<'a> {
+    devices: Vec<DeviceView<'a>>,
+    next: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/health", tag = "health", summary = "Liveness, no auth", responses((status = 200, description = "OK", body = HealthBody), Errors))]
+async fn health() -> Json<HealthBody> {
+    Json(HealthBody { status: "ok" })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -72,7 +127,7 @@ struct UpsertBody {
     users: Vec<Profile>,
 }
 
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", summary = "Create or replace up to 100 users (server token)", request_body = UpsertBody, responses((status = 200, description = "the users as stored", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", summary = "Create or replace up to 100 users (server token)", request_body = UpsertBody, responses((status = 200, description = "the users as stored", body = UsersBody), Errors))]
 #[tracing::instrument(skip_all, fields(app = %caller.app.app_id))]
 async fn upsert_users(
     State(state): State<AppState>,
@@ -82,7 +137,7 @@ async fn upsert_users(
     caller.require_server()?;
     let users = users::upsert_users(&state.db, &caller.app, body.users).await?;
     let views: Vec<_> = users.iter().map(|u| u.view()).collect();
-    Ok(Json(json!({ "users": views })))
+    Ok(Json(UsersBody { users: views }).into_response())
 }
 
 #[derive(Deserialize)]
@@ -90,7 +145,7 @@ struct ListUsersQuery {
     ids: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", summary = "Users by id", params(("ids" = String, Query, description = "comma-separated, up to 100")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", summary = "Users by id", params(("ids" = String, Query, description = "comma-separated, up to 100")), responses((status = 200, description = "OK", body = UsersBody), Errors))]
 async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -124,10 +179,10 @@ async fn list_users(
             _ => u.view(),
         })
         .collect();
-    Ok(Json(json!({ "users": views })))
+    Ok(Json(UsersBody { users: views }).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", summary = "One user", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", summary = "One user", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = UserBody), Errors))]
 async fn get_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -139,7 +194,7 @@ async fn get_user(
         Some(visible) if !visible.contains(&id) => user.view().without_presence(),
         _ => user.view(),
     };
-    Ok(Json(json!({ "user": view })))
+    Ok(Json(UserBody { user: view }).into_response())
 }
 
 /// Whose presence a user token may see among `ids` (`None`: a server token
@@ -157,7 +212,7 @@ async fn presence_visible(
     }
 }
 
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", summary = "Set and unset profile fields (self or server)", request_body = UserPatch, params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", summary = "Set and unset profile fields (self or server)", request_body = UserPatch, params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = UserBody), Errors))]
 async fn patch_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -170,10 +225,10 @@ async fn patch_user(
         ));
     }
     let user = users::patch_user(&state.db, &caller.app, &id, patch, caller.is_server()).await?;
-    Ok(Json(json!({ "user": user.view() })))
+    Ok(Json(UserBody { user: user.view() }).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/deactivate", tag = "users", summary = "Deactivate a user (server)", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/deactivate", tag = "users", summary = "Deactivate a user (server)", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = UserBody), Errors))]
 async fn deactivate(
     State(state): State<AppState>,
     caller: Caller,
@@ -182,10 +237,10 @@ async fn deactivate(
     caller.require_server()?;
     let user = users::set_deactivated(&state.db, &caller.app.app_id, &id, true).await?;
     sessions::end_user(&state, &caller.app.app_id, &user).await;
-    Ok(Json(json!({ "user": user.view() })))
+    Ok(Json(UserBody { user: user.view() }).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/reactivate", tag = "users", summary = "Reactivate a user (server)", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/reactivate", tag = "users", summary = "Reactivate a user (server)", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = UserBody), Errors))]
 async fn reactivate(
     State(state): State<AppState>,
     caller: Caller,
@@ -193,7 +248,7 @@ async fn reactivate(
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_server()?;
     let user = users::set_deactivated(&state.db, &caller.app.app_id, &id, false).await?;
-    Ok(Json(json!({ "user": user.view() })))
+    Ok(Json(UserBody { user: user.view() }).into_response())
 }
 
 /// Ten years: longer-lived tokens should simply have no expiry.
@@ -205,7 +260,7 @@ struct TokenBody {
     expires_in: Option<i64>,
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/token", tag = "users", summary = "Mint a user token (server)", request_body(content = Option<TokenBody>, description = "optional"), params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/token", tag = "users", summary = "Mint a user token (server)", request_body(content = Option<TokenBody>, description = "optional"), params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = TokenIssued), Errors))]
 async fn mint_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -228,12 +283,14 @@ async fn mint_token(
     let expires_at = body
         .expires_in
         .map(|s| crate::time::millis_to_rfc3339((crate::time::now_secs() + s) * 1000));
-    Ok(Json(
-        json!({ "user_id": id, "token": token, "expires_at": expires_at }),
-    ))
+    Ok(Json(TokenIssued {
+        user_id: id,
+        token,
+        expires_at,
+    }))
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/revoke-tokens", tag = "users", summary = "Refuse tokens issued before now (self or server)", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/revoke-tokens", tag = "users", summary = "Refuse tokens issued before now (self or server)", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = TokensRevoked), Errors))]
 async fn revoke_tokens(
     State(state): State<AppState>,
     caller: Caller,
@@ -247,10 +304,13 @@ async fn revoke_tokens(
     let user = users::revoke_tokens(&state.db, &caller.app.app_id, &id).await?;
     sessions::end_user(&state, &caller.app.app_id, &user).await;
     let at = user.tokens_revoked_at.map(crate::time::millis_to_rfc3339);
-    Ok(Json(json!({ "user_id": id, "tokens_revoked_at": at })))
+    Ok(Json(TokensRevoked {
+        user_id: id,
+        tokens_revoked_at: at,
+    }))
 }
 
-#[utoipa::path(post, path = "/api/v1/devices", tag = "devices", summary = "Register a push device", request_body = DeviceInput, responses((status = 201, description = "registered", body = Object), (status = 200, description = "already registered: updated", body = Object), Errors))]
+#[utoipa::path(post, path = "/api/v1/devices", tag = "devices", summary = "Register a push device", request_body = DeviceInput, responses((status = 201, description = "registered", body = DeviceBody), (status = 200, description = "already registered: updated", body = DeviceBody), Errors))]
 async fn register_device(
     State(state): State<AppState>,
     caller: Caller,
@@ -266,7 +326,13 @@ async fn register_device(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(json!({ "device": device.view() }))))
+    Ok((
+        status,
+        Json(DeviceBody {
+            device: device.view(),
+        }),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -276,7 +342,7 @@ struct DevicesQuery {
     page: PageParams,
 }
 
-#[utoipa::path(get, path = "/api/v1/devices", tag = "devices", summary = "The user's devices", params(("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/devices", tag = "devices", summary = "The user's devices", params(("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = DevicePage), Errors))]
 async fn list_devices(
     State(state): State<AppState>,
     caller: Caller,
@@ -290,8 +356,12 @@ async fn list_devices(
         &query.page.request(true)?,
     )
     .await?;
-    let views: Vec<_> = page.items.iter().map(|d| d.view()).collect();
-    Ok(Json(json!({ "devices": views, "next": page.next })))
+    let devices: Vec<_> = page.items.iter().map(|d| d.view()).collect();
+    Ok(Json(DevicePage {
+        devices,
+        next: page.next,
+    })
+    .into_response())
 }
 
 #[derive(Deserialize)]

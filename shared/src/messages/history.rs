@@ -1,10 +1,9 @@
 //! Reading messages: channel history (newest last), one message, a thread's
 //! replies and the channel's pinned messages.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
-use super::{history_floor, locate, render, Message, MessageRef, Pin};
+use super::{history_floor, locate, render, Message, MessageRef, MessageView, Pin};
 use crate::channels::{Access, Ctx};
 use crate::db::{Db, Entity, PageRequest, Query, SortCond};
 use crate::error::ApiError;
@@ -108,7 +107,7 @@ pub async fn channel_history(
     ctx: &Ctx,
     access: &Access,
     query: HistoryQuery,
-) -> Result<Value, ApiError> {
+) -> Result<Messages, ApiError> {
     access.require_read()?;
     let limit = match query.limit.as_deref() {
         None => DEFAULT_HISTORY,
@@ -158,11 +157,16 @@ pub async fn channel_history(
         range(db, ctx, access, (&floor, &top), limit, true, None).await?
     };
     let rendered = render(db, storage, ctx, &channel.id, &messages).await?;
-    Ok(json!({ "messages": rendered }))
+    Ok(Messages { messages: rendered })
 }
 
 /// `GET /messages/{id}`.
-pub async fn one(db: &Db, storage: &Storage, ctx: &Ctx, id: &MessageId) -> Result<Value, ApiError> {
+pub async fn one(
+    db: &Db,
+    storage: &Storage,
+    ctx: &Ctx,
+    id: &MessageId,
+) -> Result<MessageView, ApiError> {
     let (access, message) = locate(db, ctx, id).await?;
     access.require_read()?;
     let rendered = render(
@@ -173,7 +177,10 @@ pub async fn one(db: &Db, storage: &Storage, ctx: &Ctx, id: &MessageId) -> Resul
         std::slice::from_ref(&message),
     )
     .await?;
-    Ok(json!({ "message": rendered.into_iter().next() }))
+    rendered
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::Internal("a message rendered as nothing".into()))
 }
 
 /// `GET /messages/{id}/replies`: a thread, oldest first, paginated.
@@ -183,7 +190,7 @@ pub async fn replies(
     ctx: &Ctx,
     id: &MessageId,
     page: &PageRequest,
-) -> Result<Value, ApiError> {
+) -> Result<MessagePage, ApiError> {
     let (access, parent) = locate(db, ctx, id).await?;
     access.require_read()?;
     let partition = keys::thread(&ctx.app.app_id, &parent.id, &parent.sort_id).pk;
@@ -203,7 +210,10 @@ pub async fn replies(
         .filter(|m| !super::truncated_away(&access.channel, &m.sort_id))
         .collect();
     let rendered = render(db, storage, ctx, &access.channel.id, &visible).await?;
-    Ok(json!({ "messages": rendered, "next": result.next }))
+    Ok(MessagePage {
+        messages: rendered,
+        next: result.next,
+    })
 }
 
 /// `GET /channels/{id}/pinned`: pinned messages, oldest first, paginated.
@@ -213,7 +223,7 @@ pub async fn pinned(
     ctx: &Ctx,
     access: &Access,
     page: &PageRequest,
-) -> Result<Value, ApiError> {
+) -> Result<MessagePage, ApiError> {
     access.require_read()?;
     let channel = &access.channel;
     let result = db
@@ -234,5 +244,21 @@ pub async fn pinned(
     });
     messages.sort_by(|a, b| a.sort_id.cmp(&b.sort_id));
     let rendered = render(db, storage, ctx, &channel.id, &messages).await?;
-    Ok(json!({ "messages": rendered, "next": result.next }))
+    Ok(MessagePage {
+        messages: rendered,
+        next: result.next,
+    })
+}
+
+/// A channel's history around an anchor (no cursor: anchors page it).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Messages {
+    pub messages: Vec<MessageView>,
+}
+
+/// A page of messages; `next` is the cursor of the following page.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MessagePage {
+    pub messages: Vec<MessageView>,
+    pub next: Option<String>,
 }

@@ -14,8 +14,6 @@ pub use model::*;
 
 use std::collections::{BTreeSet, HashMap};
 
-use serde_json::Value;
-
 use crate::channels::{self, Access, Ctx};
 use crate::db::{Db, PageRequest, Query, SortCond};
 use crate::error::ApiError;
@@ -70,7 +68,7 @@ pub async fn render(
     ctx: &Ctx,
     channel: &ChannelId,
     messages: &[Message],
-) -> Result<Vec<Value>, ApiError> {
+) -> Result<Vec<MessageView>, ApiError> {
     if messages.is_empty() {
         return Ok(Vec::new());
     }
@@ -128,7 +126,7 @@ pub async fn render(
             .and_then(|q| quoted.get(q))
             .map(|q| (q, authors.get(&q.user_id)));
         let mut view = m.view(authors.get(&m.user_id), quote, mine);
-        link_attachments(storage, &mut view["attachments"], &m.attachments).await?;
+        link_attachments(storage, &mut view.attachments).await?;
         views.push(view);
     }
     Ok(views)
@@ -139,13 +137,9 @@ pub async fn render(
 /// object key, never a signed URL that expires.
 async fn link_attachments(
     storage: &Storage,
-    views: &mut Value,
-    attachments: &[Attachment],
+    attachments: &mut [Attachment],
 ) -> Result<(), ApiError> {
-    let Some(views) = views.as_array_mut() else {
-        return Ok(());
-    };
-    for (view, attachment) in views.iter_mut().zip(attachments) {
+    for attachment in attachments {
         if let Some(key) = &attachment.key {
             let name = attachment
                 .file_name
@@ -155,7 +149,7 @@ async fn link_attachments(
                 .mime_type
                 .as_deref()
                 .unwrap_or("application/octet-stream");
-            view["url"] = Value::String(storage.link(key, name, mime).await?);
+            attachment.url = storage.link(key, name, mime).await?;
         }
     }
     Ok(())

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use validator::Validate;
 
 use crate::db::Entity;
@@ -151,15 +151,15 @@ impl Message {
     }
 
     /// A quoted message as it shows inside another: with its author.
-    pub fn summary(&self, author: Option<&User>) -> Value {
-        json!({
-            "id": self.id,
-            "type": self.kind,
-            "text": self.text,
-            "user_id": self.user_id,
-            "user": crate::users::identity(&self.user_id, author),
-            "created_at": self.created_at,
-        })
+    pub fn summary(&self, author: Option<&User>) -> QuotedView {
+        QuotedView {
+            id: self.id.clone(),
+            kind: self.kind,
+            text: self.text.clone(),
+            user_id: self.user_id.clone(),
+            user: crate::users::identity(&self.user_id, author),
+            created_at: self.created_at.clone(),
+        }
     }
 
     /// The message as clients see it.
@@ -168,36 +168,92 @@ impl Message {
         author: Option<&User>,
         quoted: Option<(&Message, Option<&User>)>,
         own_reactions: &[String],
-    ) -> Value {
-        let user = crate::users::identity(&self.user_id, author);
-        json!({
-            "id": self.id,
-            "channel_id": self.channel_id,
-            "type": self.kind,
-            "text": self.text,
-            "user": user,
-            "silent": self.silent,
-            "metadata": self.metadata,
-            "mentions": self.mentions,
-            "quoted_message_id": self.quoted_message_id,
-            "quoted_message": quoted.map(|(q, author)| q.summary(author)),
-            "parent_id": self.parent_id,
-            "show_in_channel": self.show_in_channel,
-            "attachments": self.attachments,
-            "reply_count": self.reply_count,
-            "reaction_counts": self.live_reaction_counts(),
-            "own_reactions": own_reactions,
-            "pinned": self.pinned_at.is_some(),
-            "pinned_at": self.pinned_at,
-            "pinned_by": self.pinned_by,
-            "shadowed": self.shadowed,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "edited_at": self.edited_at,
-            "moderated_by": self.moderated_by,
-            "deleted_at": self.deleted_at,
-        })
+    ) -> MessageView {
+        MessageView {
+            id: self.id.clone(),
+            channel_id: self.channel_id.clone(),
+            kind: self.kind,
+            text: self.text.clone(),
+            user: crate::users::identity(&self.user_id, author),
+            silent: self.silent,
+            metadata: self.metadata.clone(),
+            mentions: self.mentions.clone(),
+            quoted_message_id: self.quoted_message_id.clone(),
+            quoted_message: quoted.map(|(q, author)| q.summary(author)),
+            parent_id: self.parent_id.clone(),
+            show_in_channel: self.show_in_channel,
+            attachments: self.attachments.clone(),
+            reply_count: self.reply_count,
+            reaction_counts: self
+                .live_reaction_counts()
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n))
+                .collect(),
+            own_reactions: own_reactions.to_vec(),
+            pinned: self.pinned_at.is_some(),
+            pinned_at: self.pinned_at.clone(),
+            pinned_by: self.pinned_by.clone(),
+            shadowed: self.shadowed,
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+            edited_at: self.edited_at.clone(),
+            moderated_by: self.moderated_by.clone(),
+            deleted_at: self.deleted_at.clone(),
+        }
     }
+}
+
+/// A message as every response and event shows it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Message)]
+pub struct MessageView {
+    pub id: MessageId,
+    pub channel_id: ChannelId,
+    #[serde(rename = "type")]
+    pub kind: MessageType,
+    pub text: Option<String>,
+    /// The author.
+    pub user: crate::users::Identity,
+    pub silent: bool,
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
+    pub mentions: Vec<UserId>,
+    pub quoted_message_id: Option<MessageId>,
+    /// The quoted message, unless it is gone or hidden from the reader.
+    pub quoted_message: Option<QuotedView>,
+    pub parent_id: Option<MessageId>,
+    pub show_in_channel: bool,
+    /// Each `url` is a link made for this read.
+    pub attachments: Vec<Attachment>,
+    pub reply_count: i64,
+    /// Live reaction types and their counts.
+    pub reaction_counts: BTreeMap<String, i64>,
+    /// The reader's own reaction types on this message.
+    pub own_reactions: Vec<String>,
+    pub pinned: bool,
+    pub pinned_at: Option<String>,
+    pub pinned_by: Option<UserId>,
+    /// Sent while shadow-banned: shown to its author (and servers) only.
+    pub shadowed: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub edited_at: Option<String>,
+    /// Who deleted or edited it as a moderator.
+    pub moderated_by: Option<String>,
+    pub deleted_at: Option<String>,
+}
+
+/// A quoted message inside another.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = QuotedMessage)]
+pub struct QuotedView {
+    pub id: MessageId,
+    #[serde(rename = "type")]
+    pub kind: MessageType,
+    pub text: Option<String>,
+    pub user_id: UserId,
+    pub user: crate::users::Identity,
+    pub created_at: String,
 }
 
 /// Message id → its channel and sort key; written with the message, so a
@@ -277,15 +333,27 @@ impl Entity for Reaction {
     }
 }
 
+/// One user's reaction of one type.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Reaction)]
+pub struct ReactionView {
+    pub message_id: MessageId,
+    pub user_id: UserId,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub score: i64,
+    pub created_at: String,
+}
+
 impl Reaction {
-    pub fn view(&self) -> Value {
-        json!({
-            "message_id": self.message_id,
-            "user_id": self.user_id,
-            "type": self.kind,
-            "score": self.score,
-            "created_at": self.created_at,
-        })
+    pub fn view(&self) -> ReactionView {
+        ReactionView {
+            message_id: self.message_id.clone(),
+            user_id: self.user_id.clone(),
+            kind: self.kind.clone(),
+            score: self.score,
+            created_at: self.created_at.clone(),
+        }
     }
 }
 
@@ -333,18 +401,33 @@ pub fn draft_key(
     }
 }
 
+/// A saved, unsent message.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Draft)]
+pub struct DraftView {
+    pub channel_id: ChannelId,
+    pub parent_id: Option<MessageId>,
+    pub text: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub quoted_message_id: Option<MessageId>,
+    pub mentions: Vec<UserId>,
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
+    pub updated_at: String,
+}
+
 impl Draft {
-    pub fn view(&self) -> Value {
-        json!({
-            "channel_id": self.channel_id,
-            "parent_id": self.parent_id,
-            "text": self.text,
-            "attachments": self.attachments,
-            "quoted_message_id": self.quoted_message_id,
-            "mentions": self.mentions,
-            "metadata": self.metadata,
-            "updated_at": self.updated_at,
-        })
+    pub fn view(&self) -> DraftView {
+        DraftView {
+            channel_id: self.channel_id.clone(),
+            parent_id: self.parent_id.clone(),
+            text: self.text.clone(),
+            attachments: self.attachments.clone(),
+            quoted_message_id: self.quoted_message_id.clone(),
+            mentions: self.mentions.clone(),
+            metadata: self.metadata.clone(),
+            updated_at: self.updated_at.clone(),
+        }
     }
 }
 

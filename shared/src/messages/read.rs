@@ -2,8 +2,7 @@
 //! A member's read mark is a message sort key; unread counts are counted
 //! from message keys above it, so a send writes nothing per member.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::{locate, Message, MessageRef};
 use crate::channels::{listing, load, Channel, Ctx, Member, Membership};
@@ -22,7 +21,7 @@ pub struct MarkRead {
 
 /// A read mark as stored, and whether to tell the channel (`message.read`).
 pub struct Marked {
-    pub view: Value,
+    pub view: ReadMark,
     /// The mark moved and the channel has read events on.
     pub announce: bool,
 }
@@ -102,12 +101,12 @@ pub async fn mark_read(
         .ok_or_else(|| ApiError::conflict("membership changed while marking read; retry"))?;
     let unread = listing::unread_count(db, app, channel_id, &access.channel, &membership).await?;
     Ok(Marked {
-        view: json!({
-            "channel_id": channel_id,
-            "last_read_message_id": membership.last_read_message_id,
-            "last_read_at": membership.last_read_at,
-            "unread_count": unread,
-        }),
+        view: ReadMark {
+            channel_id: channel_id.clone(),
+            last_read_message_id: membership.last_read_message_id,
+            last_read_at: membership.last_read_at,
+            unread_count: unread,
+        },
         announce: moved && access.channel.settings.read_events,
     })
 }
@@ -151,7 +150,7 @@ pub async fn read_by(
     ctx: &Ctx,
     id: &MessageId,
     page: &PageRequest,
-) -> Result<Value, ApiError> {
+) -> Result<Readers, ApiError> {
     let (access, message) = locate(db, ctx, id).await?;
     access.require_read()?;
     if !message.in_channel() {
@@ -172,19 +171,22 @@ pub async fn read_by(
         .iter()
         .filter(|m| m.read_up_to >= sk)
         .collect();
-    Ok(json!({
-        "message_id": message.id,
-        "read_by": readers.iter().map(|m| &m.user_id).collect::<Vec<_>>(),
-        "readers": readers
+    Ok(Readers {
+        message_id: message.id,
+        read_by: readers.iter().map(|m| m.user_id.clone()).collect(),
+        readers: readers
             .iter()
-            .map(|m| json!({ "user_id": m.user_id, "last_read_at": m.last_read_at }))
-            .collect::<Vec<_>>(),
-        "next": members.next,
-    }))
+            .map(|m| Reader {
+                user_id: m.user_id.clone(),
+                last_read_at: m.last_read_at.clone(),
+            })
+            .collect(),
+        next: members.next,
+    })
 }
 
 /// `GET /unread`: unread counts of all the user's channels and their total.
-pub async fn unread(db: &Db, ctx: &Ctx) -> Result<Value, ApiError> {
+pub async fn unread(db: &Db, ctx: &Ctx) -> Result<Unread, ApiError> {
     let user = ctx.require_user()?.clone();
     let app = &ctx.app.app_id;
     let rows = crate::channels::my_memberships(db, app, &user).await?;
@@ -194,10 +196,53 @@ pub async fn unread(db: &Db, ctx: &Ctx) -> Result<Value, ApiError> {
     }))
     .await?;
     let total: usize = counts.iter().map(|(_, n)| n).sum();
-    let per_channel: Vec<Value> = counts
-        .iter()
+    let channels = counts
+        .into_iter()
         .filter(|(_, n)| *n > 0)
-        .map(|(id, n)| json!({ "channel_id": id, "unread_count": n }))
+        .map(|(channel_id, unread_count)| UnreadChannel {
+            channel_id,
+            unread_count,
+        })
         .collect();
-    Ok(json!({ "total_unread_count": total, "channels": per_channel }))
+    Ok(Unread {
+        total_unread_count: total,
+        channels,
+    })
+}
+
+/// A member's read mark in a channel, with what is left unread.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ReadMark {
+    pub channel_id: ChannelId,
+    pub last_read_message_id: Option<MessageId>,
+    pub last_read_at: Option<String>,
+    pub unread_count: usize,
+}
+
+/// Who read a message: a page of the channel's members.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Readers {
+    pub message_id: MessageId,
+    pub read_by: Vec<crate::ids::UserId>,
+    pub readers: Vec<Reader>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Reader {
+    pub user_id: crate::ids::UserId,
+    pub last_read_at: Option<String>,
+}
+
+/// Unread counts: the total, and each channel with any.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Unread {
+    pub total_unread_count: usize,
+    pub channels: Vec<UnreadChannel>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UnreadChannel {
+    pub channel_id: ChannelId,
+    pub unread_count: usize,
 }

@@ -10,7 +10,6 @@
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use super::{render, Message};
 use crate::channels::{load, Channel, Ctx};
@@ -59,7 +58,7 @@ pub async fn search(
     storage: &Storage,
     ctx: &Ctx,
     query: SearchQuery,
-) -> Result<Value, ApiError> {
+) -> Result<SearchResults, ApiError> {
     let needle = query
         .query
         .as_deref()
@@ -150,7 +149,10 @@ pub async fn search(
             .collect();
         rendered.extend(render(db, storage, ctx, &channel.id, &of_channel).await?);
     }
-    Ok(json!({ "results": rendered, "next": next }))
+    Ok(SearchResults {
+        results: rendered,
+        next,
+    })
 }
 
 async fn my_readable_channels(db: &Db, ctx: &Ctx) -> Result<Vec<Channel>, ApiError> {
@@ -164,4 +166,11 @@ async fn my_readable_channels(db: &Db, ctx: &Ctx) -> Result<Vec<Channel>, ApiErr
         .collect();
     channels.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(channels)
+}
+
+/// Matching messages, oldest channel first; `next` resumes the search.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SearchResults {
+    pub results: Vec<super::MessageView>,
+    pub next: Option<String>,
 }

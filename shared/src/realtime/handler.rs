@@ -4,21 +4,22 @@
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::connections::{self, Connection, Watch, CONNECTION_TTL_SECS};
+use super::frames::{
+    self, Ack, ActionResult, ChannelFrame, ClientFrame, Health, Sent, TypingAck, Watching,
+};
 use super::{publish, sessions};
 use crate::auth::{self, Actor};
 use crate::channels::{self, Ctx};
 use crate::db::{Cond, Entity};
 use crate::error::{ApiError, DisplayChain};
-use crate::ids::{ChannelId, ConnectionId, MessageId};
+use crate::ids::ConnectionId;
 use crate::messages::{read, send};
 use crate::state::AppState;
 
-/// API Gateway's frame limit: bigger frames get an error ack.
-pub const MAX_FRAME: usize = 32 * 1024;
+pub use super::frames::MAX_FRAME;
 
 fn response(status: u16, body: Option<Value>) -> ApiGatewayProxyResponse {
     let mut out = ApiGatewayProxyResponse::default();
@@ -123,20 +124,6 @@ async fn connect(
     Ok(())
 }
 
-fn ack(request_id: &Value, result: Result<Value, ApiError>) -> Value {
-    match result {
-        Ok(result) => {
-            json!({ "type": "ack", "request_id": request_id, "ok": true, "result": result })
-        }
-        Err(err) => {
-            if let ApiError::Internal(cause) = &err {
-                tracing::error!(error = %DisplayChain(cause.as_ref()), "socket action failed");
-            }
-            json!({ "type": "ack", "request_id": request_id, "ok": false, "error": err.body()["error"] })
-        }
-    }
-}
-
 /// One client frame: parsed, dispatched by `action`, answered with an ack
 /// carrying its `request_id`. Bad frames get an error ack, never a crash.
 async fn on_frame(state: &AppState, id: &ConnectionId, body: &str) {
@@ -148,7 +135,7 @@ async fn on_frame(state: &AppState, id: &ConnectionId, body: &str) {
             return;
         }
     };
-    let (request_id, frame) = parse(body);
+    let (request_id, frame) = frames::parse(body);
     let mut ended = false;
     let result = match frame {
         Ok(frame) => match sessions::check(state, &connection).await {
@@ -160,7 +147,10 @@ async fn on_frame(state: &AppState, id: &ConnectionId, body: &str) {
         },
         Err(err) => Err(err),
     };
-    let reply = ack(&request_id, result);
+    if let Err(ApiError::Internal(cause)) = &result {
+        tracing::error!(error = %DisplayChain(cause.as_ref()), "socket action failed");
+    }
+    let reply = serde_json::to_value(Ack::new(request_id, result)).unwrap_or_default();
     state
         .notifier
         .to_connection(&connection.app_id, &connection.user_id, id, &reply)
@@ -170,64 +160,11 @@ async fn on_frame(state: &AppState, id: &ConnectionId, body: &str) {
     }
 }
 
-/// A frame's `request_id` (for the ack) and its fields, or why it is refused.
-fn parse(body: &str) -> (Value, Result<Map<String, Value>, ApiError>) {
-    if body.len() > MAX_FRAME {
-        return (
-            Value::Null,
-            Err(ApiError::TooLarge(format!(
-                "frames are limited to {MAX_FRAME} bytes"
-            ))),
-        );
-    }
-    match serde_json::from_str::<Value>(body) {
-        Ok(Value::Object(mut frame)) => {
-            let request_id = frame.remove("request_id").unwrap_or(Value::Null);
-            (request_id, Ok(frame))
-        }
-        Ok(_) => (
-            Value::Null,
-            Err(ApiError::validation(
-                "a frame is a JSON object with an `action`",
-            )),
-        ),
-        Err(_) => (
-            Value::Null,
-            Err(ApiError::validation("the frame is not JSON")),
-        ),
-    }
-}
-
-fn fields<T: for<'de> Deserialize<'de>>(frame: Map<String, Value>) -> Result<T, ApiError> {
-    serde_json::from_value(Value::Object(frame))
-        .map_err(|e| ApiError::validation(format!("invalid frame: {e}")))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChannelFrame {
-    channel_id: ChannelId,
-    #[serde(default)]
-    parent_id: Option<MessageId>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReadFrame {
-    channel_id: ChannelId,
-    #[serde(default)]
-    message_id: Option<MessageId>,
-}
-
 async fn dispatch(
     state: &AppState,
     connection: &Connection,
-    mut frame: Map<String, Value>,
-) -> Result<Value, ApiError> {
-    let action = match frame.remove("action") {
-        Some(Value::String(action)) => action,
-        _ => return Err(ApiError::validation("the frame has no `action`")),
-    };
+    frame: ClientFrame,
+) -> Result<ActionResult, ApiError> {
     let app = state
         .apps
         .by_api_key(&state.db, &connection.api_key)
@@ -240,12 +177,11 @@ async fn dispatch(
         server: false,
         user: Some(connection.user_id.clone()),
     };
-    match action.as_str() {
-        "message.send" => {
-            let input: send::SendMessage = fields(frame)?;
+    match frame {
+        ClientFrame::MessageSend(input) => {
             let (message, created) = send::send(&state.db, &state.storage, &ctx, input).await?;
             if created {
-                publish::message(state, &ctx, "message.new", &message).await;
+                publish::message(state, &ctx, publish::MessageChange::New, &message).await;
             }
             let view = crate::messages::render(
                 &state.db,
@@ -254,59 +190,19 @@ async fn dispatch(
                 &message.channel_id,
                 std::slice::from_ref(&message),
             )
-            .await?;
-            Ok(json!({ "message": view.into_iter().next(), "created": created }))
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::Internal("a message rendered as nothing".into()))?;
+            Ok(ActionResult::Sent(Box::new(Sent {
+                message: view,
+                created,
+            })))
         }
-        "typing.start" | "typing.stop" => {
-            let input: ChannelFrame = fields(frame)?;
-            let access = channels::load(&state.db, &ctx, &input.channel_id).await?;
-            let member = access.require_member()?;
-            if !access.channel.settings.typing_events {
-                return Err(ApiError::forbidden(
-                    "typing events are turned off in this channel",
-                ));
-            }
-            // A shadow-banned member's typing reaches nobody (their messages
-            // do not either); the ack is the same, so they are not told.
-            let shadowed =
-                crate::channels::active_ban(&state.db, &ctx, &access.channel.id, &member.user_id)
-                    .await?
-                    .is_some_and(|b| b.shadow);
-            if shadowed {
-                return Ok(json!({ "channel_id": input.channel_id }));
-            }
-            publish::typing(
-                state,
-                &ctx,
-                &action,
-                &access.channel.id,
-                &member.user_id,
-                input.parent_id.as_ref(),
-            )
-            .await;
-            Ok(json!({ "channel_id": input.channel_id }))
-        }
-        "channel.watch" | "channel.unwatch" => {
-            let input: ChannelFrame = fields(frame)?;
-            let access = channels::load(&state.db, &ctx, &input.channel_id).await?;
-            access.require_read()?;
-            let watch = Watch {
-                app_id: ctx.app.app_id.clone(),
-                channel_id: input.channel_id.clone(),
-                connection_id: connection.connection_id.clone(),
-                user_id: connection.user_id.clone(),
-                expires: connection.expires,
-            };
-            let watching = action == "channel.watch";
-            if watching {
-                state.db.put(&watch, Cond::Always).await?;
-            } else {
-                state.db.delete(&watch.key(), Cond::Always).await?;
-            }
-            Ok(json!({ "channel_id": input.channel_id, "watching": watching }))
-        }
-        "message.read" => {
-            let input: ReadFrame = fields(frame)?;
+        ClientFrame::TypingStart(input) => typing(state, &ctx, input, true).await,
+        ClientFrame::TypingStop(input) => typing(state, &ctx, input, false).await,
+        ClientFrame::ChannelWatch(input) => watch(state, &ctx, connection, input, true).await,
+        ClientFrame::ChannelUnwatch(input) => watch(state, &ctx, connection, input, false).await,
+        ClientFrame::MessageRead(input) => {
             let mark = read::MarkRead {
                 message_id: input.message_id,
                 user_id: None,
@@ -318,17 +214,77 @@ async fn dispatch(
                     &ctx,
                     &input.channel_id,
                     &connection.user_id,
-                    &marked.view["last_read_message_id"],
+                    marked.view.last_read_message_id.as_ref(),
                 )
                 .await;
             }
-            Ok(marked.view)
+            Ok(ActionResult::Read(marked.view))
         }
-        "health.check" => Ok(json!({
-            "connection_id": connection.connection_id,
-            "user_id": connection.user_id,
-            "created_at": crate::time::now_rfc3339(),
+        ClientFrame::HealthCheck {} => Ok(ActionResult::Health(Health {
+            connection_id: connection.connection_id.clone(),
+            user_id: connection.user_id.clone(),
+            created_at: crate::time::now_rfc3339(),
         })),
-        other => Err(ApiError::validation(format!("unknown action `{other}`"))),
     }
+}
+
+async fn typing(
+    state: &AppState,
+    ctx: &Ctx,
+    input: ChannelFrame,
+    started: bool,
+) -> Result<ActionResult, ApiError> {
+    let access = channels::load(&state.db, ctx, &input.channel_id).await?;
+    let member = access.require_member()?;
+    if !access.channel.settings.typing_events {
+        return Err(ApiError::forbidden(
+            "typing events are turned off in this channel",
+        ));
+    }
+    // A shadow-banned member's typing reaches nobody (their messages do not
+    // either); the ack is the same, so they are not told.
+    let shadowed = crate::channels::active_ban(&state.db, ctx, &access.channel.id, &member.user_id)
+        .await?
+        .is_some_and(|b| b.shadow);
+    if !shadowed {
+        publish::typing(
+            state,
+            ctx,
+            started,
+            &access.channel.id,
+            &member.user_id,
+            input.parent_id.as_ref(),
+        )
+        .await;
+    }
+    Ok(ActionResult::Typing(TypingAck {
+        channel_id: input.channel_id,
+    }))
+}
+
+async fn watch(
+    state: &AppState,
+    ctx: &Ctx,
+    connection: &Connection,
+    input: ChannelFrame,
+    watching: bool,
+) -> Result<ActionResult, ApiError> {
+    let access = channels::load(&state.db, ctx, &input.channel_id).await?;
+    access.require_read()?;
+    let watch = Watch {
+        app_id: ctx.app.app_id.clone(),
+        channel_id: input.channel_id.clone(),
+        connection_id: connection.connection_id.clone(),
+        user_id: connection.user_id.clone(),
+        expires: connection.expires,
+    };
+    if watching {
+        state.db.put(&watch, Cond::Always).await?;
+    } else {
+        state.db.delete(&watch.key(), Cond::Always).await?;
+    }
+    Ok(ActionResult::Watch(Watching {
+        channel_id: input.channel_id,
+        watching,
+    }))
 }

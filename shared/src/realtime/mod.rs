@@ -2,9 +2,11 @@
 //! `$default` handler, typed events, and the one notifier that delivers them
 //! through the API Gateway management API.
 
+pub mod asyncapi;
 pub mod audience;
 pub mod connections;
 pub mod events;
+pub mod frames;
 pub mod handler;
 pub mod notifier;
 pub mod presence;

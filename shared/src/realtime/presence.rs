@@ -3,9 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::json;
-
-use super::events::Event;
+use super::events::{Event, EventBody, PresenceView};
 use crate::channels::{Member, Membership};
 use crate::db::{Cond, Db};
 use crate::error::ApiError;
@@ -80,8 +78,11 @@ pub async fn set(db: &Db, app: &AppId, user: &UserId, online: bool) -> Result<St
 }
 
 pub fn event(user: &UserId, online: bool, last_active: &str) -> Event {
-    Event::global(
-        "user.presence.changed",
-        json!({ "user": { "id": user, "online": online, "last_active": last_active } }),
-    )
+    Event::global(EventBody::PresenceChanged {
+        user: PresenceView {
+            id: user.clone(),
+            online,
+            last_active: last_active.to_string(),
+        },
+    })
 }

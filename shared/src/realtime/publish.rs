@@ -2,15 +2,15 @@
 //! the socket alike. Failures are logged inside the notifier; these never
 //! return errors to the request.
 
-use serde_json::{json, Value};
-
 use super::audience::{self, Audience};
-use super::events::Event;
+use super::events::{
+    DeletedMessage, Event, EventBody, RemovedMember, RemovedMessage, RemovedReaction, UserRef,
+};
 use super::notifier::Delivery;
 use crate::channels::{Channel, Ctx, Member};
 use crate::error::DisplayChain;
 use crate::ids::{ChannelId, UserId};
-use crate::messages::{self, Message};
+use crate::messages::{self, Message, MessageView, ReactionView};
 use crate::state::AppState;
 
 /// Sends a channel event to its audience, worked out now. A failed look-up
@@ -43,7 +43,7 @@ fn neutral(ctx: &Ctx) -> Ctx {
     }
 }
 
-async fn view(state: &AppState, ctx: &Ctx, message: &Message) -> Value {
+async fn view(state: &AppState, ctx: &Ctx, message: &Message) -> MessageView {
     match messages::render(
         &state.db,
         &state.storage,
@@ -53,7 +53,8 @@ async fn view(state: &AppState, ctx: &Ctx, message: &Message) -> Value {
     )
     .await
     {
-        Ok(mut views) => views.pop().unwrap_or(Value::Null),
+        Ok(mut views) if !views.is_empty() => views.remove(0),
+        Ok(_) => message.view(None, None, &[]),
         Err(err) => {
             tracing::warn!(error = %DisplayChain(&err), "could not render a message for its event");
             message.view(None, None, &[])
@@ -70,13 +71,33 @@ fn audience_of(message: &Message) -> Audience {
     }
 }
 
+/// What happened to a message.
+#[derive(Clone, Copy, Debug)]
+pub enum MessageChange {
+    New,
+    /// Edited, pinned or unpinned.
+    Updated,
+    /// Soft-deleted: it reads as a tombstone now.
+    Deleted,
+}
+
 /// `message.new` / `message.updated` / `message.deleted` (soft).
-pub async fn message(state: &AppState, ctx: &Ctx, kind: &str, message: &Message) -> Delivery {
-    let event = Event::channel(
-        kind,
-        &message.channel_id,
-        json!({ "message": view(state, ctx, message).await }),
-    );
+pub async fn message(
+    state: &AppState,
+    ctx: &Ctx,
+    change: MessageChange,
+    message: &Message,
+) -> Delivery {
+    let shown = view(state, ctx, message).await;
+    let body = match change {
+        MessageChange::New => EventBody::MessageNew { message: shown },
+        MessageChange::Updated => EventBody::MessageUpdated { message: shown },
+        MessageChange::Deleted => EventBody::MessageDeleted {
+            message: DeletedMessage::Soft(Box::new(shown)),
+            hard: false,
+        },
+    };
+    let event = Event::channel(&message.channel_id, body);
     to_channel(
         state,
         &ctx.app.app_id,
@@ -90,9 +111,14 @@ pub async fn message(state: &AppState, ctx: &Ctx, kind: &str, message: &Message)
 /// `message.deleted` for a hard delete: the message no longer exists.
 pub async fn message_removed(state: &AppState, ctx: &Ctx, message: &Message) -> Delivery {
     let event = Event::channel(
-        "message.deleted",
         &message.channel_id,
-        json!({ "message": { "id": message.id, "parent_id": message.parent_id }, "hard": true }),
+        EventBody::MessageDeleted {
+            message: DeletedMessage::Hard(RemovedMessage {
+                id: message.id.clone(),
+                parent_id: message.parent_id.clone(),
+            }),
+            hard: true,
+        },
     );
     to_channel(
         state,
@@ -104,23 +130,43 @@ pub async fn message_removed(state: &AppState, ctx: &Ctx, message: &Message) -> 
     .await
 }
 
+/// What happened to a reaction.
+#[derive(Clone, Debug)]
+pub enum ReactionChange {
+    Added(ReactionView),
+    Removed { user: UserId, kind: String },
+}
+
 /// `reaction.new` / `reaction.deleted`, with the message's new counts.
 pub async fn reaction(
     state: &AppState,
     ctx: &Ctx,
-    kind: &str,
+    change: ReactionChange,
     message: &Message,
-    reaction: Value,
 ) -> Delivery {
-    let event = Event::channel(
-        kind,
-        &message.channel_id,
-        json!({
-            "message_id": message.id,
-            "reaction": reaction,
-            "reaction_counts": message.live_reaction_counts(),
-        }),
-    );
+    let message_id = message.id.clone();
+    let reaction_counts = message
+        .live_reaction_counts()
+        .into_iter()
+        .map(|(k, n)| (k.to_string(), n))
+        .collect();
+    let body = match change {
+        ReactionChange::Added(reaction) => EventBody::ReactionNew {
+            message_id,
+            reaction,
+            reaction_counts,
+        },
+        ReactionChange::Removed { user, kind } => EventBody::ReactionDeleted {
+            reaction: RemovedReaction {
+                message_id: message_id.clone(),
+                user_id: user,
+                kind,
+            },
+            message_id,
+            reaction_counts,
+        },
+    };
+    let event = Event::channel(&message.channel_id, body);
     to_channel(
         state,
         &ctx.app.app_id,
@@ -137,21 +183,23 @@ pub async fn read(
     ctx: &Ctx,
     channel: &ChannelId,
     user: &UserId,
-    last_read: &Value,
+    last_read: Option<&crate::ids::MessageId>,
 ) -> Delivery {
     let event = Event::channel(
-        "message.read",
         channel,
-        json!({ "user": { "id": user }, "last_read_message_id": last_read }),
+        EventBody::MessageRead {
+            user: UserRef { id: user.clone() },
+            last_read_message_id: last_read.cloned(),
+        },
     );
     to_channel(state, &ctx.app.app_id, channel, &event, Audience::Readers).await
 }
 
-/// `member.added` / `member.updated` for each member.
+/// `member.added` (`added`) / `member.updated` for each member.
 pub async fn members(
     state: &AppState,
     ctx: &Ctx,
-    kind: &str,
+    added: bool,
     channel: &ChannelId,
     members: &[Member],
 ) {
@@ -163,8 +211,13 @@ pub async fn members(
             members.iter().map(|m| m.view_with(None)).collect()
         }
     };
-    for view in views {
-        let event = Event::channel(kind, channel, json!({ "member": view }));
+    for member in views {
+        let body = if added {
+            EventBody::MemberAdded { member }
+        } else {
+            EventBody::MemberUpdated { member }
+        };
+        let event = Event::channel(channel, body);
         to_channel(state, &ctx.app.app_id, channel, &event, Audience::Readers).await;
     }
 }
@@ -172,9 +225,12 @@ pub async fn members(
 /// `member.removed`: to the remaining members and to the removed user.
 pub async fn member_removed(state: &AppState, ctx: &Ctx, channel: &ChannelId, user: &UserId) {
     let event = Event::channel(
-        "member.removed",
         channel,
-        json!({ "member": { "user_id": user } }),
+        EventBody::MemberRemoved {
+            member: RemovedMember {
+                user_id: user.clone(),
+            },
+        },
     );
     to_channel(state, &ctx.app.app_id, channel, &event, Audience::Readers).await;
     state
@@ -191,9 +247,10 @@ pub async fn added_to_channel(state: &AppState, ctx: &Ctx, channel: &Channel, us
         .cloned()
         .collect();
     let event = Event::channel(
-        "notification.added_to_channel",
         &channel.id,
-        json!({ "channel": channel.view() }),
+        EventBody::AddedToChannel {
+            channel: channel.view(),
+        },
     );
     state
         .notifier
@@ -201,9 +258,30 @@ pub async fn added_to_channel(state: &AppState, ctx: &Ctx, channel: &Channel, us
         .await;
 }
 
+/// What happened to a channel.
+#[derive(Clone, Copy, Debug)]
+pub enum ChannelChange {
+    Updated,
+    Frozen,
+    Unfrozen,
+    Truncated,
+}
+
 /// `channel.updated` / `channel.frozen` / `channel.unfrozen` / `channel.truncated`.
-pub async fn channel(state: &AppState, ctx: &Ctx, kind: &str, channel: &Channel) -> Delivery {
-    let event = Event::channel(kind, &channel.id, json!({ "channel": channel.view() }));
+pub async fn channel(
+    state: &AppState,
+    ctx: &Ctx,
+    change: ChannelChange,
+    channel: &Channel,
+) -> Delivery {
+    let view = channel.view();
+    let body = match change {
+        ChannelChange::Updated => EventBody::ChannelUpdated { channel: view },
+        ChannelChange::Frozen => EventBody::ChannelFrozen { channel: view },
+        ChannelChange::Unfrozen => EventBody::ChannelUnfrozen { channel: view },
+        ChannelChange::Truncated => EventBody::ChannelTruncated { channel: view },
+    };
+    let event = Event::channel(&channel.id, body);
     to_channel(
         state,
         &ctx.app.app_id,
@@ -216,27 +294,35 @@ pub async fn channel(state: &AppState, ctx: &Ctx, kind: &str, channel: &Channel)
 
 /// `channel.deleted`: to the users who were members.
 pub async fn channel_deleted(state: &AppState, ctx: &Ctx, channel: &ChannelId, former: &[UserId]) {
-    let event = Event::channel("channel.deleted", channel, json!({}));
+    let event = Event::channel(channel, EventBody::ChannelDeleted {});
     state
         .notifier
         .to_users(&ctx.app.app_id, former, &event)
         .await;
 }
 
-/// `typing.start` / `typing.stop`: never to the typer.
+/// `typing.start` (`started`) / `typing.stop`: never to the typer.
 pub async fn typing(
     state: &AppState,
     ctx: &Ctx,
-    kind: &str,
+    started: bool,
     channel: &ChannelId,
     user: &UserId,
     parent: Option<&crate::ids::MessageId>,
 ) -> Delivery {
-    let event = Event::channel(
-        kind,
-        channel,
-        json!({ "user": { "id": user }, "parent_id": parent }),
-    );
+    let (user_ref, parent_id) = (UserRef { id: user.clone() }, parent.cloned());
+    let body = if started {
+        EventBody::TypingStart {
+            user: user_ref,
+            parent_id,
+        }
+    } else {
+        EventBody::TypingStop {
+            user: user_ref,
+            parent_id,
+        }
+    };
+    let event = Event::channel(channel, body);
     to_channel(
         state,
         &ctx.app.app_id,

@@ -550,12 +550,14 @@ async fn idle_clients_are_closed_and_the_management_api_works() {
     let posted = app
         .http
         .post(format!("{http}/@connections/{id}"))
-        .body("{\"type\":\"hello\"}")
+        // Any bytes pass; the client checks what it receives against the
+        // protocol, so this is a documented event.
+        .body(r#"{"type":"channel.deleted","created_at":"2026-01-01T00:00:00Z","channel_id":"posted"}"#)
         .send()
         .await
         .unwrap();
     assert_eq!(posted.status().as_u16(), 200);
-    assert_eq!(ws.expect("hello").await["type"], "hello");
+    assert_eq!(ws.expect("channel.deleted").await["channel_id"], "posted");
     let unknown = app
         .http
         .post(format!("{http}/@connections/nope"))

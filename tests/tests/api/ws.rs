@@ -53,6 +53,32 @@ impl TestApp {
     }
 }
 
+/// What the server may send, from the AsyncAPI document it serves.
+fn protocol() -> &'static jsonschema::Validator {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let schema = chat_shared::realtime::asyncapi::server_message_schema();
+        jsonschema::draft202012::new(&schema).expect("the AsyncAPI schemas compile")
+    })
+}
+
+/// Every message the suite receives must be one the AsyncAPI document
+/// describes: an event, a trimmed reference or an ack.
+fn received(text: &str) -> Value {
+    let message: Value = serde_json::from_str(text).expect("server sends JSON");
+    let errors: Vec<String> = protocol()
+        .iter_errors(&message)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .take(5)
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "a socket message the AsyncAPI document does not describe: {message}\n{}",
+        errors.join("\n")
+    );
+    message
+}
+
 impl Ws {
     /// Reads one JSON message, or `None` after `wait` or on close.
     async fn read(&mut self, wait: Duration) -> Option<Value> {
@@ -63,9 +89,7 @@ impl Ws {
                     self.closed = true;
                     return None;
                 }
-                Ok(Some(Ok(Message::Text(text)))) => {
-                    return Some(serde_json::from_str(&text).expect("server sends JSON"))
-                }
+                Ok(Some(Ok(Message::Text(text)))) => return Some(received(&text)),
                 Ok(Some(Ok(Message::Close(_)))) => {
                     self.closed = true;
                     return None;
@@ -152,8 +176,7 @@ impl Ws {
                     return frame.map(|f| u16::from(f.code));
                 }
                 Ok(Some(Ok(Message::Text(text)))) => {
-                    self.buffer
-                        .push_back(serde_json::from_str(&text).expect("server sends JSON"));
+                    self.buffer.push_back(received(&text));
                 }
                 Ok(Some(Ok(_))) => {}
                 Err(_) | Ok(None) | Ok(Some(Err(_))) => {
@@ -178,4 +201,18 @@ impl Ws {
         }
         true
     }
+}
+
+#[test]
+fn the_protocol_check_refuses_what_is_not_documented() {
+    let valid = json!({ "type": "typing.start", "created_at": "2026-01-01T00:00:00Z",
+        "channel_id": "c1", "user": { "id": "u1" }, "parent_id": null });
+    assert!(protocol().is_valid(&valid));
+    let unknown = json!({ "type": "message.exploded", "created_at": "2026-01-01T00:00:00Z" });
+    assert!(!protocol().is_valid(&unknown));
+    let incomplete = json!({ "type": "message.new", "created_at": "2026-01-01T00:00:00Z" });
+    assert!(!protocol().is_valid(&incomplete));
+    let ack = json!({ "type": "ack", "request_id": "r1", "ok": true,
+        "result": { "channel_id": "c1", "watching": "yes" } });
+    assert!(!protocol().is_valid(&ack));
 }
