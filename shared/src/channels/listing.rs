@@ -180,7 +180,7 @@ pub async fn unread_count(
             floor = truncated;
         }
     }
-    let countable = crate::db::store::members::unread_for(&membership.user_id);
+    let countable = crate::messages::store::unread_for(&membership.user_id);
     Ok(db
         .count_after_where(
             &keys::channel_partition(app, channel_id),

@@ -9,6 +9,7 @@ pub mod reactions;
 pub mod read;
 pub mod search;
 pub mod send;
+pub mod store;
 
 pub use model::*;
 

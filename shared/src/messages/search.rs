@@ -113,7 +113,7 @@ pub async fn search(
                     cursor: cursor.inner.take(),
                     forward: true,
                 },
-                filter: Some(crate::db::store::messages::text_contains(&needle)),
+                filter: Some(super::store::text_contains(&needle)),
             })
             .await?;
         reads += 1;

@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use validator::Validate;
 
+use super::store::{self, SendRefused, SendWrites, SenderWrites};
 use super::{draft_key, locate, Attachment, Message, MessageRef, MessageType};
 use crate::channels::{self, Ctx, Member, Role};
-use crate::db::store::{self, messages::SendRefused, messages::SendWrites, messages::SenderWrites};
 use crate::db::{Db, Entity};
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId, UserId};
@@ -96,7 +96,7 @@ pub async fn send(
     let granted = authorize(db, ctx, &input, &checked).await?;
     let writes = plan(ctx, &input, checked, granted, crate::time::now_millis())?;
     let slow_mode = writes.slow_mode;
-    match store::messages::commit_send(db, &writes.writes).await {
+    match store::commit_send(db, &writes.writes).await {
         Ok(()) => Ok((writes.writes.message, true)),
         Err(SendRefused::IdTaken) => {
             let message = &writes.writes.message;

@@ -1,12 +1,11 @@
-//! Member and membership items: read marks, the sender's slow-mode stamp,
-//! and which messages count as unread.
+//! Member and membership items: read marks and the sender's slow-mode
+//! stamp.
 
 use serde_json::json;
 
 use super::{names, spec, values};
-use crate::db::{Filter, UpdateSpec};
-use crate::ids::{MessageId, UserId};
-use crate::messages::MessageType;
+use crate::db::UpdateSpec;
+use crate::ids::MessageId;
 
 /// Moves a read mark to `sort_key` (both the member and the membership item
 /// carry it). `forward_only`: refused if the stored mark is already later.
@@ -54,26 +53,4 @@ pub fn sent(now_ms: i64, read_up_to: Option<&str>, slow_mode_threshold: Option<i
             .extend(values(vec![(":threshold", json!(threshold))]));
     }
     update
-}
-
-/// Messages that count as unread for `reader`: not shadowed, not deleted,
-/// not their own. Each clause passes an item without the attribute:
-/// DynamoDB compares a missing attribute as false, whatever the comparator.
-pub fn unread_for(reader: &UserId) -> Filter {
-    Filter {
-        expression: "(attribute_not_exists(#shadowed) OR #shadowed = :no) \
-                     AND (attribute_not_exists(#type) OR #type <> :deleted) \
-                     AND (attribute_not_exists(#user) OR #user <> :me)"
-            .into(),
-        names: names(&[
-            ("#shadowed", "shadowed"),
-            ("#type", "type"),
-            ("#user", "user_id"),
-        ]),
-        values: values(vec![
-            (":no", json!(false)),
-            (":deleted", json!(MessageType::Deleted)),
-            (":me", json!(reader)),
-        ]),
-    }
 }

@@ -1,14 +1,15 @@
 //! The storage boundary's vocabulary: per aggregate, every attribute name,
 //! update, condition and filter expression the domain needs, as typed
 //! functions. Domain code composes these with keys from `keys.rs`; no file
-//! outside `db/` names an attribute or writes an expression (a test in
-//! `shared/tests/storage_boundary.rs` holds that).
+//! outside `db/` and the aggregates' own `store.rs` (today
+//! `messages/store.rs`, whose items are the domain's types) names an
+//! attribute or writes an expression (`shared/tests/storage_boundary.rs`
+//! holds that).
 
 pub mod apps;
 pub mod channels;
 pub mod connections;
 pub mod members;
-pub mod messages;
 pub mod reactions;
 pub mod users;
 
@@ -17,7 +18,7 @@ use serde_json::Value;
 use super::UpdateSpec;
 
 /// `#name` → `attribute` pairs.
-fn names(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn names(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
         .map(|(n, a)| ((*n).to_string(), (*a).to_string()))
@@ -25,11 +26,11 @@ fn names(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 /// `:value` → JSON pairs.
-fn values(pairs: Vec<(&str, Value)>) -> Vec<(String, Value)> {
+pub(crate) fn values(pairs: Vec<(&str, Value)>) -> Vec<(String, Value)> {
     pairs.into_iter().map(|(n, v)| (n.to_string(), v)).collect()
 }
 
-fn spec(
+pub(crate) fn spec(
     expression: &str,
     condition: Option<&str>,
     name_pairs: &[(&str, &str)],

@@ -1,12 +1,14 @@
-//! Message items: a send's transaction, thread reply counts and the search
-//! filter.
+//! The storage of message items: a send's transaction, thread reply counts,
+//! and the filters of search and unread counts. Every attribute name and
+//! expression about messages is here (the generic ones are in `db::store`).
 
 use serde_json::json;
 
-use super::{names, spec, values};
+use super::{Message, MessageRef, MessageType};
+use crate::db::store::{self, names, spec, values};
 use crate::db::{Cond, Db, DbError, Filter, UpdateSpec};
+use crate::ids::UserId;
 use crate::keys::{self, Key};
-use crate::messages::{Message, MessageRef, MessageType};
 
 /// A thread's parent gains (`+1`) or loses (`-1`) a reply.
 pub fn replies_changed(delta: i64) -> UpdateSpec {
@@ -31,6 +33,28 @@ pub fn text_contains(needle: &str) -> Filter {
             (":message", json!("message")),
             (":needle", json!(needle)),
             (":deleted", json!(MessageType::Deleted)),
+        ]),
+    }
+}
+
+/// Messages that count as unread for `reader`: not shadowed, not deleted,
+/// not their own. Each clause passes an item without the attribute:
+/// DynamoDB compares a missing attribute as false, whatever the comparator.
+pub fn unread_for(reader: &UserId) -> Filter {
+    Filter {
+        expression: "(attribute_not_exists(#shadowed) OR #shadowed = :no) \
+                     AND (attribute_not_exists(#type) OR #type <> :deleted) \
+                     AND (attribute_not_exists(#user) OR #user <> :me)"
+            .into(),
+        names: names(&[
+            ("#shadowed", "shadowed"),
+            ("#type", "type"),
+            ("#user", "user_id"),
+        ]),
+        values: values(vec![
+            (":no", json!(false)),
+            (":deleted", json!(MessageType::Deleted)),
+            (":me", json!(reader)),
         ]),
     }
 }
@@ -82,9 +106,9 @@ pub async fn commit_send(db: &Db, send: &SendWrites) -> Result<(), SendRefused> 
     let message = &send.message;
     let channel_key = keys::channel(&message.app_id, &message.channel_id);
     let channel_update = if send.bumps_channel {
-        super::channels::message_posted(&message.created_at)
+        store::channels::message_posted(&message.created_at)
     } else {
-        super::channels::not_frozen()
+        store::channels::not_frozen()
     };
     let mut writes = vec![
         db.put_write(message, Cond::NotExists)?,
@@ -96,14 +120,14 @@ pub async fn commit_send(db: &Db, send: &SendWrites) -> Result<(), SendRefused> 
     let mut slow_mode_at = None;
     if let Some(sender) = &send.sender {
         let read_up_to = sender.read.as_ref().map(|(_, sk)| sk.as_str());
-        let update = super::members::sent(sender.now_ms, read_up_to, sender.slow_mode_threshold);
+        let update = store::members::sent(sender.now_ms, read_up_to, sender.slow_mode_threshold);
         if sender.slow_mode_threshold.is_some() {
             slow_mode_at = Some(writes.len());
         }
         writes.push(db.update_write(&sender.member, &update, Cond::Exists)?);
         if let Some((membership, sort_key)) = &sender.read {
             let mark =
-                super::members::read_mark(sort_key, Some(&message.id), &message.created_at, false);
+                store::members::read_mark(sort_key, Some(&message.id), &message.created_at, false);
             writes.push(db.update_write(membership, &mark, Cond::Exists)?);
         }
     }
