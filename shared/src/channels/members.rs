@@ -8,7 +8,7 @@ use super::{
     load, new_membership, Access, ChannelType, Ctx, InviteStatus, Member, Membership, Role,
     MAX_MEMBERS_PER_WRITE,
 };
-use crate::db::{Cond, Db, DbError, Page, PageRequest};
+use crate::db::{store, Cond, Db, DbError, Page, PageRequest};
 use crate::error::ApiError;
 use crate::ids::{ChannelId, UserId};
 use crate::keys::{self, Key};
@@ -109,10 +109,9 @@ pub async fn add(
     let invite = input.invite.then_some(InviteStatus::Pending);
     let now = crate::time::now_rfc3339();
     let count = i64::try_from(new.len()).unwrap_or(0);
-    let mut writes = vec![db.add_write(
+    let mut writes = vec![db.update_write(
         &keys::channel(&ctx.app.app_id, &channel.id),
-        "member_count",
-        count,
+        &store::channels::member_count_change(count),
         Cond::Live,
     )?];
     let mut added = Vec::with_capacity(new.len());
@@ -148,10 +147,9 @@ pub async fn remove(db: &Db, ctx: &Ctx, access: &Access, target: &UserId) -> Res
             &keys::membership(&ctx.app.app_id, target, &channel.id),
             Cond::Always,
         )?,
-        db.add_write(
+        db.update_write(
             &keys::channel(&ctx.app.app_id, &channel.id),
-            "member_count",
-            -1,
+            &store::channels::member_count_change(-1),
             Cond::Live,
         )?,
     ];
@@ -228,10 +226,9 @@ pub async fn join(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<(Member,
     let now = crate::time::now_rfc3339();
     let (member, membership) = new_membership(&access.channel, &user, Role::Member, None, &now);
     let writes = vec![
-        db.add_write(
+        db.update_write(
             &keys::channel(&ctx.app.app_id, channel_id),
-            "member_count",
-            1,
+            &store::channels::member_count_change(1),
             Cond::Live,
         )?,
         db.put_write(&member, Cond::NotExists)?,

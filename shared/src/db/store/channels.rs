@@ -35,3 +35,14 @@ pub fn not_frozen() -> UpdateSpec {
         vec![(":no", json!(false))],
     )
 }
+
+/// Members joined (`delta > 0`) or left: the count moves without a read, so
+/// concurrent changes never conflict; the version moves too.
+pub fn member_count_change(delta: i64) -> UpdateSpec {
+    spec(
+        "ADD #count :delta, #version :one",
+        None,
+        &[("#count", "member_count"), ("#version", "version")],
+        vec![(":delta", json!(delta)), (":one", json!(1))],
+    )
+}
