@@ -29,6 +29,8 @@ pub const BAN_PREFIX: &str = "BAN#";
 pub const REPLY_PREFIX: &str = "REPLY#";
 pub const PIN_PREFIX: &str = "PIN#";
 pub const WATCH_PREFIX: &str = "WATCH#";
+/// A channel member who has an open connection (see `realtime/online.rs`).
+pub const ONLINE_PREFIX: &str = "ONLINE#";
 
 pub fn app(app: &AppId) -> Key {
     Key::new(format!("APP#{app}"), "APP")
@@ -91,6 +93,14 @@ pub fn member(app: &AppId, channel: &ChannelId, user: &UserId) -> Key {
     Key::new(
         channel_partition(app, channel),
         format!("{MEMBER_PREFIX}{user}"),
+    )
+}
+
+/// A member of the channel who is online: the fan-out index.
+pub fn online(app: &AppId, channel: &ChannelId, user: &UserId) -> Key {
+    Key::new(
+        channel_partition(app, channel),
+        format!("{ONLINE_PREFIX}{user}"),
     )
 }
 

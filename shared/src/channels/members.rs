@@ -12,6 +12,7 @@ use crate::db::{store, Cond, Db, DbError, Page, PageRequest};
 use crate::error::ApiError;
 use crate::ids::{ChannelId, UserId};
 use crate::keys::{self, Key};
+use crate::realtime::online;
 use crate::users;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -122,6 +123,7 @@ pub async fn add(
         added.push(member);
     }
     db.transact(writes).await.map_err(changed_under_us)?;
+    online::joined(db, &ctx.app.app_id, &channel.id, &new).await?;
     Ok(added)
 }
 
@@ -154,6 +156,7 @@ pub async fn remove(db: &Db, ctx: &Ctx, access: &Access, target: &UserId) -> Res
         )?,
     ];
     db.transact(writes).await.map_err(changed_under_us)?;
+    online::left(db, &ctx.app.app_id, &channel.id, target).await?;
     crate::realtime::connections::drop_watches(db, &ctx.app.app_id, &channel.id, target).await
 }
 
@@ -235,6 +238,7 @@ pub async fn join(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<(Member,
         db.put_write(&membership, Cond::Always)?,
     ];
     db.transact(writes).await.map_err(changed_under_us)?;
+    online::joined(db, &ctx.app.app_id, channel_id, std::slice::from_ref(&user)).await?;
     Ok((member, true))
 }
 

@@ -198,7 +198,11 @@ pub async fn create(db: &Db, ctx: &Ctx, input: CreateChannel) -> Result<(Channel
         writes.push(db.put_write(&membership, Cond::Always)?);
     }
     match db.transact(writes).await {
-        Ok(()) => Ok((channel, true)),
+        Ok(()) => {
+            let members: Vec<UserId> = member_set.iter().cloned().collect();
+            crate::realtime::online::joined(db, &app.app_id, &channel.id, &members).await?;
+            Ok((channel, true))
+        }
         Err(DbError::TransactionCanceled(reasons)) => {
             let lock_lost = hash.is_some() && reasons.get(1).is_some_and(Option::is_some);
             if lock_lost {

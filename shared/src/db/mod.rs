@@ -15,7 +15,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, PutRequest,
     ScalarAttributeType, Select, TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
@@ -439,43 +439,42 @@ impl Db {
         Ok(Write(TransactWriteItem::builder().delete(delete).build()))
     }
 
-    /// Adds `delta` to a numeric attribute and bumps `version`, atomically and
-    /// without reading: concurrent counters never conflict with each other.
-    pub fn add_write(
-        &self,
-        key: &Key,
-        attr: &str,
-        delta: i64,
-        cond: Cond,
-    ) -> Result<Write, DbError> {
-        let spec = UpdateSpec {
-            expression: "ADD #counter :delta, #v :one".into(),
-            condition: None,
-            names: vec![
-                ("#counter".into(), attr.into()),
-                ("#v".into(), "version".into()),
-            ],
-            values: vec![
-                (":delta".into(), serde_json::json!(delta)),
-                (":one".into(), serde_json::json!(1)),
-            ],
-        };
-        self.update_write(key, &spec, cond)
-    }
-
     /// Deletes many items, unconditionally (clean-up after a commit point).
     pub async fn batch_delete(&self, keys: &[Key]) -> Result<(), DbError> {
-        for chunk in keys.chunks(25) {
-            let mut pending: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|key| {
-                    DeleteRequest::builder()
-                        .set_key(Some(key_item(key)))
-                        .build()
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
-                        .map_err(DbError::build)
-                })
-                .collect::<Result<_, _>>()?;
+        let requests = keys
+            .iter()
+            .map(|key| {
+                DeleteRequest::builder()
+                    .set_key(Some(key_item(key)))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+                    .map_err(DbError::build)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batch_write(requests).await
+    }
+
+    /// Writes many items, unconditionally (index entries whose loss a reader
+    /// tolerates: no transaction, 25 a request).
+    pub async fn batch_put<T: Entity>(&self, entities: &[T]) -> Result<(), DbError> {
+        let requests = entities
+            .iter()
+            .map(|entity| {
+                let item = to_item(entity)?;
+                PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+                    .map_err(DbError::build)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batch_write(requests).await
+    }
+
+    /// BatchWriteItem, 25 a request, retrying what comes back unprocessed.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), DbError> {
+        for chunk in requests.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk.to_vec();
             let mut attempt = 0u32;
             while !pending.is_empty() {
                 let out = self
@@ -491,7 +490,7 @@ impl Db {
                 if !pending.is_empty() {
                     attempt += 1;
                     if attempt > 8 {
-                        return Err(DbError::Sdk("unprocessed deletes after retries".into()));
+                        return Err(DbError::Sdk("unprocessed writes after retries".into()));
                     }
                     tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
                 }

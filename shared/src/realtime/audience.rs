@@ -1,11 +1,13 @@
 //! Who in a channel gets an event, worked out at delivery time: the readers
 //! of the channel (accepted members, and watchers who may read it now), the
-//! members with pending invitees, or one user. The notifier then delivers to
-//! the connections found here; it knows nothing of channels.
+//! members with pending invitees, or one user. Members are found through the
+//! online index, so the reads grow with who is connected, not with the
+//! room. The notifier then delivers to the connections found here; it knows
+//! nothing of channels.
 
 use std::collections::BTreeSet;
 
-use super::connections;
+use super::{connections, online};
 use crate::channels::{Ban, Channel, ChannelType, Member};
 use crate::db::Db;
 use crate::error::ApiError;
@@ -54,14 +56,20 @@ pub async fn targets(
         Audience::ReadersExcept(user) => (Some(user), false),
         Audience::Members => (None, true),
     };
-    // Member items are small: 1,000 a request keeps most channels to one read.
-    let members: Vec<Member> = db
-        .query_all(
-            &keys::channel_partition(app, channel),
-            keys::MEMBER_PREFIX,
-            1000,
-        )
-        .await?;
+    // Only members who are online can receive anything: the online index
+    // names them (one query), and their member items say whether they are
+    // members still, and accepted ones (one batch read per 100).
+    let online: Vec<keys::Key> = online::in_channel(db, app, channel)
+        .await?
+        .iter()
+        .filter(|u| Some(*u) != excluded)
+        .map(|u| keys::member(app, channel, u))
+        .collect();
+    let members: Vec<Member> = if online.is_empty() {
+        Vec::new()
+    } else {
+        db.batch_get(&online).await?
+    };
     let readers: BTreeSet<UserId> = members
         .into_iter()
         .filter(|m| invitees_too || m.is_active())

@@ -10,7 +10,7 @@ use super::connections::{self, Connection, Watch, CONNECTION_TTL_SECS};
 use super::frames::{
     self, Ack, ActionResult, ChannelFrame, ClientFrame, Health, Sent, TypingAck, Watching,
 };
-use super::{publish, sessions};
+use super::{online, publish, sessions};
 use crate::auth::{self, Actor};
 use crate::channels::{self, Ctx};
 use crate::db::{Cond, Entity};
@@ -117,6 +117,8 @@ async fn connect(
         connections::remove(&state.db, &caller.app.app_id, &user, id).await?;
         return Err(refusal);
     }
+    // Every connect refreshes the user's entries in the online index.
+    online::enter(&state.db, &caller.app.app_id, &user).await?;
     let open = connections::ids_of(&user_item);
     if open.len() == 1 {
         sessions::announce(state, &caller.app.app_id, &user, true).await;

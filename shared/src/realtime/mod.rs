@@ -9,6 +9,7 @@ pub mod events;
 pub mod frames;
 pub mod handler;
 pub mod notifier;
+pub mod online;
 pub mod presence;
 pub mod publish;
 pub mod sessions;

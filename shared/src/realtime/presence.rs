@@ -10,24 +10,38 @@ use crate::error::ApiError;
 use crate::ids::{AppId, UserId};
 use crate::keys;
 
-/// Users who share at least one channel with `user` (not `user`), both as
-/// accepted members: a pending invitee sees no members, so no presence.
+/// Online users who share at least one channel with `user` (not `user`),
+/// both as accepted members: a pending invitee sees no members, so no
+/// presence. Only they have a socket to tell, so the reads grow with the
+/// user's channels and their online peers: a query of the user's
+/// memberships, one query of the online index per channel, and a batch read
+/// of the online peers' member items.
 pub async fn peers(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<UserId>, ApiError> {
-    let mut peers = BTreeSet::new();
-    for (channel, membership) in crate::channels::my_memberships(db, app, user).await? {
-        if membership.invite.is_some() {
-            continue;
+    let memberships: Vec<Membership> = db
+        .query_all(
+            &keys::user_partition(app, user),
+            keys::MEMBERSHIP_PREFIX,
+            1000,
+        )
+        .await?;
+    let mut candidates: Vec<keys::Key> = Vec::new();
+    for membership in memberships.iter().filter(|m| m.invite.is_none()) {
+        let channel = &membership.channel_id;
+        for peer in super::online::in_channel(db, app, channel).await? {
+            if &peer != user {
+                candidates.push(keys::member(app, channel, &peer));
+            }
         }
-        let partition = keys::channel_partition(app, &channel.id);
-        let members: Vec<Member> = db.query_all(&partition, keys::MEMBER_PREFIX, 1000).await?;
-        peers.extend(
-            members
-                .into_iter()
-                .filter(Member::is_active)
-                .map(|m| m.user_id),
-        );
     }
-    peers.remove(user);
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let members: Vec<Member> = db.batch_get(&candidates).await?;
+    let peers: BTreeSet<UserId> = members
+        .into_iter()
+        .filter(Member::is_active)
+        .map(|m| m.user_id)
+        .collect();
     Ok(peers.into_iter().collect())
 }
 

@@ -13,8 +13,30 @@ use crate::ids::{ChannelId, UserId};
 use crate::messages::{self, Message, MessageView, ReactionView};
 use crate::state::AppState;
 
-/// Sends a channel event to its audience, worked out now. A failed look-up
-/// is logged; nothing here fails the request that caused the event.
+type Targets = Vec<(UserId, crate::ids::ConnectionId)>;
+
+/// The connections a channel event reaches, worked out now; none when
+/// delivery is off or the look-up failed (logged: nothing here fails the
+/// request that caused the event).
+async fn targets(
+    state: &AppState,
+    app: &crate::ids::AppId,
+    channel: &ChannelId,
+    audience: &Audience,
+) -> Targets {
+    if !state.notifier.enabled() {
+        return Vec::new();
+    }
+    match audience::targets(&state.db, app, channel, audience).await {
+        Ok(targets) => targets,
+        Err(err) => {
+            tracing::warn!(error = %DisplayChain(&err), %channel, "fan-out look-up failed");
+            Vec::new()
+        }
+    }
+}
+
+/// Sends a channel event to its audience.
 async fn to_channel(
     state: &AppState,
     app: &crate::ids::AppId,
@@ -22,16 +44,11 @@ async fn to_channel(
     event: &Event,
     audience: Audience,
 ) -> Delivery {
-    if !state.notifier.enabled() {
+    let targets = targets(state, app, channel, &audience).await;
+    if targets.is_empty() {
         return Delivery::default();
     }
-    match audience::targets(&state.db, app, channel, &audience).await {
-        Ok(targets) => state.notifier.to_targets(app, targets, event).await,
-        Err(err) => {
-            tracing::warn!(error = %DisplayChain(&err), event = event.kind(), "fan-out look-up failed");
-            Delivery::default()
-        }
-    }
+    state.notifier.to_targets(app, targets, event).await
 }
 
 /// Events are rendered for no one in particular (no own reactions).
@@ -88,6 +105,12 @@ pub async fn message(
     change: MessageChange,
     message: &Message,
 ) -> Delivery {
+    let app = &ctx.app.app_id;
+    let targets = targets(state, app, &message.channel_id, &audience_of(message)).await;
+    // Nobody to tell (often: nobody online): no rendering either.
+    if targets.is_empty() {
+        return Delivery::default();
+    }
     let shown = view(state, ctx, message).await;
     let body = match change {
         MessageChange::New => EventBody::MessageNew { message: shown },
@@ -98,14 +121,7 @@ pub async fn message(
         },
     };
     let event = Event::channel(&message.channel_id, body);
-    to_channel(
-        state,
-        &ctx.app.app_id,
-        &message.channel_id,
-        &event,
-        audience_of(message),
-    )
-    .await
+    state.notifier.to_targets(app, targets, &event).await
 }
 
 /// `message.deleted` for a hard delete: the message no longer exists.

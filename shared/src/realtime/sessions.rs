@@ -4,7 +4,7 @@
 //! re-checks the user as every REST request does.
 
 use super::connections::{self, Connection};
-use super::presence;
+use super::{online, presence};
 use crate::auth;
 use crate::error::{ApiError, DisplayChain};
 use crate::ids::{AppId, ConnectionId, UserId};
@@ -79,7 +79,9 @@ pub(crate) async fn disconnect(state: &AppState, id: &ConnectionId) -> Result<()
     connections::remove(&state.db, &connection.app_id, &connection.user_id, id).await?;
     let open = connections::of_user(&state.db, &connection.app_id, &connection.user_id).await?;
     if open.is_empty() {
+        // Peers are found through the online index: tell them first.
         announce(state, &connection.app_id, &connection.user_id, false).await;
+        online::leave_all(&state.db, &connection.app_id, &connection.user_id).await?;
     }
     Ok(())
 }

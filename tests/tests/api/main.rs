@@ -21,6 +21,7 @@ mod message_edit;
 mod message_history;
 mod message_send;
 mod message_tenancy;
+mod online;
 mod openapi;
 mod permissions;
 mod reactions;

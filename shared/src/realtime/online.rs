@@ -1,0 +1,148 @@
+//! Who is online in each channel: one small item per (channel, member with
+//! an open connection), so fan-out reads grow with the online audience, not
+//! with the size of the room. A channel where nobody is connected costs one
+//! empty query per event.
+//!
+//! Kept in step with connections and membership:
+//! - every connect writes the user's entries in all their channels (and so
+//!   refreshes their TTL, which follows the connections' own);
+//! - the last disconnect deletes them, then looks at the connection index
+//!   once more and writes them again if a connect raced it;
+//! - adding members writes entries for those already online; removal,
+//!   leaving and rejecting an invite delete theirs.
+//!
+//! Order makes the connect/add race safe: a connect indexes its connection
+//! before it reads the memberships, and adding writes the membership before
+//! it reads the connection index, so one of the two always sees the other.
+//! Fan-out still checks each online user's member item and connection index
+//! at delivery, so a stale entry (a lost `$disconnect`, a removal racing a
+//! connect) costs a read and never a wrong delivery; it expires with the
+//! connection it stood for.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::connections::{self, CONNECTION_TTL_SECS};
+use crate::channels::Membership;
+use crate::db::{Cond, Db, Entity};
+use crate::error::ApiError;
+use crate::ids::{AppId, ChannelId, UserId};
+use crate::keys::{self, Key};
+use crate::users::User;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Online {
+    pub app_id: AppId,
+    pub channel_id: ChannelId,
+    pub user_id: UserId,
+    pub expires: i64,
+}
+
+impl Entity for Online {
+    const TYPE: &'static str = "online";
+    fn key(&self) -> Key {
+        keys::online(&self.app_id, &self.channel_id, &self.user_id)
+    }
+    fn ttl(&self) -> Option<i64> {
+        Some(self.expires)
+    }
+}
+
+fn entry(app: &AppId, channel: &ChannelId, user: &UserId) -> Online {
+    Online {
+        app_id: app.clone(),
+        channel_id: channel.clone(),
+        user_id: user.clone(),
+        expires: crate::time::now_secs() + CONNECTION_TTL_SECS,
+    }
+}
+
+/// The channels the user belongs to (invitees too), from their own
+/// partition: one query per 1,000.
+async fn channels_of(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<ChannelId>, ApiError> {
+    let memberships: Vec<Membership> = db
+        .query_all(
+            &keys::user_partition(app, user),
+            keys::MEMBERSHIP_PREFIX,
+            1000,
+        )
+        .await?;
+    Ok(memberships.into_iter().map(|m| m.channel_id).collect())
+}
+
+/// A connect: the user is online in each of their channels. Call after the
+/// connection is in the user's index.
+pub async fn enter(db: &Db, app: &AppId, user: &UserId) -> Result<(), ApiError> {
+    let entries: Vec<Online> = channels_of(db, app, user)
+        .await?
+        .iter()
+        .map(|c| entry(app, c, user))
+        .collect();
+    Ok(db.batch_put(&entries).await?)
+}
+
+/// The last disconnect: the user is offline everywhere, unless a connect
+/// came in meanwhile (then its entries are written again).
+pub async fn leave_all(db: &Db, app: &AppId, user: &UserId) -> Result<(), ApiError> {
+    let keys: Vec<Key> = channels_of(db, app, user)
+        .await?
+        .iter()
+        .map(|c| keys::online(app, c, user))
+        .collect();
+    db.batch_delete(&keys).await?;
+    if !connections::of_user(db, app, user).await?.is_empty() {
+        enter(db, app, user).await?;
+    }
+    Ok(())
+}
+
+/// New members of a channel: those already online get their entry. Call
+/// after the memberships are written (it reads the connection indexes).
+pub async fn joined(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+    users: &[UserId],
+) -> Result<(), ApiError> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<Key> = users.iter().map(|u| keys::user(app, u)).collect();
+    let found: Vec<User> = db.batch_get(&keys).await?;
+    let entries: Vec<Online> = found
+        .iter()
+        .filter(|u| !u.connections.is_empty())
+        .map(|u| entry(app, channel, &u.id))
+        .collect();
+    Ok(db.batch_put(&entries).await?)
+}
+
+/// A member left or was removed.
+pub async fn left(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+    user: &UserId,
+) -> Result<(), ApiError> {
+    Ok(db
+        .delete(&keys::online(app, channel, user), Cond::Always)
+        .await?)
+}
+
+/// The users with an entry in the channel (all pages): those online, and
+/// perhaps a few stale ones, which delivery skips.
+pub async fn in_channel(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+) -> Result<BTreeSet<UserId>, ApiError> {
+    let entries: Vec<Online> = db
+        .query_all(
+            &keys::channel_partition(app, channel),
+            keys::ONLINE_PREFIX,
+            1000,
+        )
+        .await?;
+    Ok(entries.into_iter().map(|e| e.user_id).collect())
+}
