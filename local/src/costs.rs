@@ -277,6 +277,7 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     })
     .await?;
     let large = group(&d, &alice, &many[..199]).await?;
+    let ten_members = group(&d, &alice, &ten[..9]).await?;
     for _ in 0..30 {
         d.call(reqwest::Method::POST, "/messages", &alice, say(&small))
             .await?;
@@ -286,6 +287,15 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
             d.call(reqwest::Method::POST, "/messages", &alice, say(&small))
         })
         .await?;
+    d.measure("send a message, 10 members, none connected", || {
+        d.call(
+            reqwest::Method::POST,
+            "/messages",
+            &alice,
+            say(&ten_members),
+        )
+    })
+    .await?;
     d.measure("send a message, 200 members, none connected", || {
         d.call(reqwest::Method::POST, "/messages", &alice, say(&large))
     })
@@ -335,12 +345,17 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     })
     .await?;
 
-    // Real time: every post is one management-API call.
+    // Real time: every post is one management-API call. user010 is in 50
+    // channels of 200 members (`large` and these).
+    for _ in 0..49 {
+        group(&d, &alice, &many[..199]).await?;
+    }
     let mut sockets = Vec::new();
     let first = d
-        .measure("WebSocket connect (first connection of a user)", || {
-            connect(&d, "user010")
-        })
+        .measure(
+            "WebSocket connect (first connection of a user in 50 channels of 200 members)",
+            || connect(&d, "user010"),
+        )
         .await?;
     sockets.push(first);
     // Socket frames: each re-checks the user (one GetItem), as REST does.
@@ -372,6 +387,24 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         .await?;
     }
     drop(sockets);
+
+    // A community channel: 10,000 members, asleep, then 1,000 of them online.
+    let crowd: Vec<String> = (1000..10_999).map(|i| format!("user{i:05}")).collect();
+    users(&d, &server, &crowd).await?;
+    let community = group(&d, &alice, &crowd).await?;
+    d.measure("send a message, 10,000 members, none connected", || {
+        d.call(reqwest::Method::POST, "/messages", &alice, say(&community))
+    })
+    .await?;
+    let mut online = Vec::with_capacity(1000);
+    for user in &crowd[..1000] {
+        online.push(connect(&d, user).await?);
+    }
+    d.measure("send a message, 10,000 members, 1,000 connected", || {
+        d.call(reqwest::Method::POST, "/messages", &alice, say(&community))
+    })
+    .await?;
+    drop(online);
     let rows = d.rows.lock().map_err(|_| step("rows"))?;
     Ok(render(&rows))
 }

@@ -10,23 +10,26 @@ use crate::error::ApiError;
 use crate::ids::{AppId, UserId};
 use crate::keys;
 
-/// Online users who share at least one channel with `user` (not `user`),
-/// both as accepted members: a pending invitee sees no members, so no
-/// presence. Only they have a socket to tell, so the reads grow with the
-/// user's channels and their online peers: a query of the user's
-/// memberships, one query of the online index per channel, and a batch read
-/// of the online peers' member items.
+/// Channels larger than this tell nobody of their members' presence: in a
+/// community room, each member coming online would otherwise post to every
+/// online member (1,000 online: half a million posts as they all arrive).
+/// Their members still see each other's presence with `GET /users`.
+pub const PRESENCE_ROOM_LIMIT: i64 = 200;
+
+/// Online users who share a channel of at most [`PRESENCE_ROOM_LIMIT`]
+/// members with `user` (not `user`), both as accepted members: a pending
+/// invitee sees no members, so no presence. Only they have a socket to
+/// tell, so the reads grow with the user's channels and their online peers:
+/// the user's memberships and their channels, one query of the online index
+/// per channel, and a batch read of the online peers' member items.
 pub async fn peers(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<UserId>, ApiError> {
-    let memberships: Vec<Membership> = db
-        .query_all(
-            &keys::user_partition(app, user),
-            keys::MEMBERSHIP_PREFIX,
-            1000,
-        )
-        .await?;
+    let memberships = crate::channels::my_memberships(db, app, user).await?;
     let mut candidates: Vec<keys::Key> = Vec::new();
-    for membership in memberships.iter().filter(|m| m.invite.is_none()) {
-        let channel = &membership.channel_id;
+    for (room, membership) in &memberships {
+        if membership.invite.is_some() || room.member_count > PRESENCE_ROOM_LIMIT {
+            continue;
+        }
+        let channel = &room.id;
         for peer in super::online::in_channel(db, app, channel).await? {
             if &peer != user {
                 candidates.push(keys::member(app, channel, &peer));

@@ -163,3 +163,49 @@ async fn a_disconnect_racing_a_connect_leaves_the_user_online() {
         "still there?"
     );
 }
+
+#[tokio::test]
+async fn presence_is_not_announced_in_rooms_over_the_limit() {
+    use chat_shared::realtime::presence::PRESENCE_ROOM_LIMIT;
+    let app = TestApp::spawn().await;
+    let t = &app.a;
+    let tokens = app.create_users(t, &["alice", "bob"]).await;
+    let (alice, bob) = (&tokens[0], &tokens[1]);
+    let crowd: Vec<String> = (0..PRESENCE_ROOM_LIMIT)
+        .map(|i| format!("fan{i:03}"))
+        .collect();
+    let users: Vec<serde_json::Value> = crowd.iter().map(|id| json!({ "id": id })).collect();
+    for chunk in users.chunks(100) {
+        app.upsert(t, json!(chunk)).await.assert_status(200);
+    }
+    let small = app.group(t, alice, &["bob"]).await;
+    let room = app.group(t, alice, &["bob"]).await;
+    for chunk in crowd.chunks(49) {
+        app.post(
+            t,
+            alice,
+            &format!("/channels/{room}/members"),
+            json!({ "user_ids": chunk }),
+        )
+        .await
+        .assert_status(200);
+    }
+    let mut alice_ws = app.ws(t, alice).await;
+    // Through the small channel bob's presence reaches alice...
+    let bob_ws = app.ws(t, bob).await;
+    let event = alice_ws.expect("user.presence.changed").await;
+    assert_eq!(event["user"]["id"], "bob");
+    bob_ws.close().await;
+    alice_ws.expect("user.presence.changed").await;
+    // ...but once they share only a room over the limit, it does not.
+    app.delete(t, alice, &format!("/channels/{small}/members/bob"))
+        .await
+        .assert_status(204);
+    let _bob_again = app.ws(t, bob).await;
+    let seen = alice_ws.events(Duration::from_millis(700)).await;
+    assert!(
+        seen.iter().all(|e| e["type"] != "user.presence.changed"),
+        "presence in a room of {} members: {seen:?}",
+        PRESENCE_ROOM_LIMIT + 2
+    );
+}
