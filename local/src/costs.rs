@@ -396,10 +396,14 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         d.call(reqwest::Method::POST, "/messages", &alice, say(&community))
     })
     .await?;
-    let mut online = Vec::with_capacity(1000);
-    for user in &crowd[..1000] {
-        online.push(connect(&d, user).await?);
-    }
+    let online: Vec<Socket> = {
+        use futures::{StreamExt, TryStreamExt};
+        futures::stream::iter(&crowd[..1000])
+            .map(|user| connect(&d, user))
+            .buffer_unordered(16)
+            .try_collect()
+            .await?
+    };
     d.measure("send a message, 10,000 members, 1,000 connected", || {
         d.call(reqwest::Method::POST, "/messages", &alice, say(&community))
     })
