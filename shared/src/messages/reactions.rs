@@ -3,9 +3,10 @@
 
 use serde::Deserialize;
 
+use super::store::{self, ReactionRefused};
 use super::{locate, Message, MessageType, Reaction};
 use crate::channels::Ctx;
-use crate::db::{store, Cond, Db, DbError, Entity, Page, PageRequest};
+use crate::db::{store as db_store, Cond, Db, DbError, Entity, Page, PageRequest};
 use crate::error::ApiError;
 use crate::ids::MessageId;
 use crate::keys;
@@ -61,7 +62,7 @@ fn is_invisible_or_bidi(c: char) -> bool {
 /// Drops a type whose count reached zero, so counts hold only live types.
 /// Conditional: a reaction added meanwhile keeps it.
 async fn drop_if_zero(db: &Db, message: &Message, kind: &str) -> Result<(), ApiError> {
-    let spec = store::reactions::drop_if_zero(kind);
+    let spec = db_store::reactions::drop_if_zero(kind);
     match db.update(&message.key(), &spec, Cond::Exists).await {
         Ok(()) | Err(DbError::ConditionFailed) => Ok(()),
         Err(other) => Err(other.into()),
@@ -130,25 +131,9 @@ pub async fn add(
         score,
         created_at: crate::time::now_rfc3339(),
     };
-    let frozen_check = store::channels::not_frozen();
-    let writes = vec![
-        db.put_write(&reaction, Cond::NotExists)?,
-        db.update_write(
-            &message.key(),
-            &store::reactions::count_change(&input.kind, 1, MAX_TYPES_PER_MESSAGE),
-            Cond::Exists,
-        )?,
-        db.update_write(
-            &keys::channel(&ctx.app.app_id, &message.channel_id),
-            &frozen_check,
-            Cond::Live,
-        )?,
-    ];
-    match db.transact(writes).await {
+    match store::commit_reaction(db, &reaction, &message.key(), MAX_TYPES_PER_MESSAGE).await {
         Ok(()) => {}
-        Err(DbError::TransactionCanceled(reasons))
-            if reasons.first().is_some_and(Option::is_some) =>
-        {
+        Err(ReactionRefused::Exists) => {
             // A concurrent identical reaction won: same result.
             if let Some(existing) = db.get::<Reaction>(&key).await? {
                 return Ok((message, existing, false));
@@ -157,19 +142,18 @@ pub async fn add(
                 "the reaction changed while this request ran; retry",
             ));
         }
-        Err(DbError::TransactionCanceled(reasons))
-            if reasons.get(1).is_some_and(Option::is_some) =>
-        {
+        Err(ReactionRefused::TooManyTypes) => {
             return Err(ApiError::validation(format!(
                 "this message has {MAX_TYPES_PER_MESSAGE} reaction types already"
             )));
         }
-        Err(DbError::TransactionCanceled(reasons))
-            if reasons.get(2).is_some_and(Option::is_some) =>
-        {
-            return Err(ApiError::forbidden("the channel is frozen"));
+        Err(ReactionRefused::Frozen) => return Err(ApiError::forbidden("the channel is frozen")),
+        Err(ReactionRefused::Changed) => {
+            return Err(ApiError::conflict(
+                "the message changed while this request ran; retry",
+            ))
         }
-        Err(other) => return Err(ApiError::from(other)),
+        Err(ReactionRefused::Db(err)) => return Err(err.into()),
     }
     let updated = db.get::<Message>(&message.key()).await?.unwrap_or(message);
     Ok((updated, reaction, true))
@@ -181,24 +165,14 @@ pub async fn remove(db: &Db, ctx: &Ctx, id: &MessageId, kind: &str) -> Result<Me
     let user = ctx.require_user()?.clone();
     access.require_read()?;
     let key = keys::reaction(&ctx.app.app_id, &message.id, &user, kind);
-    let writes = vec![
-        db.delete_write(&key, Cond::Exists)?,
-        db.update_write(
-            &message.key(),
-            &store::reactions::count_change(kind, -1, MAX_TYPES_PER_MESSAGE),
-            Cond::Exists,
-        )?,
-    ];
-    match db.transact(writes).await {
-        Ok(()) => {}
-        Err(DbError::TransactionCanceled(reasons))
-            if reasons.first().is_some_and(Option::is_some) =>
-        {
+    match store::commit_unreaction(db, &key, &message.key(), kind).await {
+        Ok(true) => {}
+        Ok(false) => {
             return Err(ApiError::not_found(format!(
                 "you have no {kind} reaction on this message"
-            )));
+            )))
         }
-        Err(other) => return Err(other.into()),
+        Err(err) => return Err(err.into()),
     }
     drop_if_zero(db, &message, kind).await?;
     Ok(db.get::<Message>(&message.key()).await?.unwrap_or(message))

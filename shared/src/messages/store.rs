@@ -152,3 +152,82 @@ pub async fn commit_send(db: &Db, send: &SendWrites) -> Result<(), SendRefused> 
         Err(other) => Err(other.into()),
     }
 }
+
+/// Why a new reaction's transaction did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum ReactionRefused {
+    /// The same user's reaction of this type exists (a concurrent twin).
+    #[error("the reaction exists")]
+    Exists,
+    #[error("the message has the most reaction types it may")]
+    TooManyTypes,
+    #[error("the channel is frozen or gone")]
+    Frozen,
+    #[error("the message changed")]
+    Changed,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Stores a reaction and counts it on its message, only while the channel
+/// is not frozen and the message has room for a new type.
+pub async fn commit_reaction(
+    db: &Db,
+    reaction: &super::Reaction,
+    message: &Key,
+    max_types: usize,
+) -> Result<(), ReactionRefused> {
+    let channel = keys::channel(&reaction.app_id, &reaction.channel_id);
+    let writes = vec![
+        db.put_write(reaction, Cond::NotExists)?,
+        db.update_write(
+            message,
+            &store::reactions::count_change(&reaction.kind, 1, max_types),
+            Cond::Exists,
+        )?,
+        db.update_write(&channel, &store::channels::not_frozen(), Cond::Live)?,
+    ];
+    match db.transact(writes).await {
+        Ok(()) => Ok(()),
+        Err(DbError::TransactionCanceled(reasons)) => {
+            let failed = |i: usize| reasons.get(i).is_some_and(Option::is_some);
+            Err(if failed(0) {
+                ReactionRefused::Exists
+            } else if failed(1) {
+                ReactionRefused::TooManyTypes
+            } else if failed(2) {
+                ReactionRefused::Frozen
+            } else {
+                ReactionRefused::Changed
+            })
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Deletes a reaction and uncounts it; `false` (nothing written) when the
+/// user had no such reaction.
+pub async fn commit_unreaction(
+    db: &Db,
+    reaction: &Key,
+    message: &Key,
+    kind: &str,
+) -> Result<bool, DbError> {
+    let writes = vec![
+        db.delete_write(reaction, Cond::Exists)?,
+        db.update_write(
+            message,
+            &store::reactions::count_change(kind, -1, 0),
+            Cond::Exists,
+        )?,
+    ];
+    match db.transact(writes).await {
+        Ok(()) => Ok(true),
+        Err(DbError::TransactionCanceled(reasons))
+            if reasons.first().is_some_and(Option::is_some) =>
+        {
+            Ok(false)
+        }
+        Err(other) => Err(other),
+    }
+}
