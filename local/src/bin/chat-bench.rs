@@ -377,6 +377,14 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize) -> V
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let receipt = receipts.lock().expect("lock");
+    // The guarantees, whatever the timings: every connection got the event
+    // once, and every post was answered.
+    assert_eq!(delivery.sent, connections, "every connection was posted to");
+    assert_eq!(
+        receipt.len(),
+        connections,
+        "each connection received the message exactly once"
+    );
     let last = receipt
         .iter()
         .map(|(_, at)| *at)

@@ -214,12 +214,17 @@ async fn main() {
     ];
     let mut results = serde_json::Map::new();
     let mut init_probes = Vec::new();
+    let mut unanswered = Vec::new();
     for (function, event) in cases {
         let binary = bin_dir.join(function);
         let figures = measure(&stack, &binary, fill(event)).await;
         println!("{function:<9} {figures}");
         if figures["init_dynamodb_calls"] != json!(["GetItem"]) {
             init_probes.push(function);
+        }
+        // Whatever the answer (the sample ids need not exist), there is one.
+        if !figures["status"].is_number() {
+            unanswered.push(function);
         }
         results.insert(function.to_string(), figures);
     }
@@ -232,6 +237,10 @@ async fn main() {
     }
     if !init_probes.is_empty() {
         eprintln!("init made calls other than the one pre-warm GetItem: {init_probes:?}");
+        std::process::exit(1);
+    }
+    if !unanswered.is_empty() {
+        eprintln!("no answer to the first invocation: {unanswered:?}");
         std::process::exit(1);
     }
 }

@@ -171,13 +171,7 @@ pub async fn my_memberships(
     app: &crate::ids::AppId,
     user: &UserId,
 ) -> Result<Vec<(Channel, Membership)>, ApiError> {
-    let memberships: Vec<Membership> = db
-        .query_all(
-            &keys::user_partition(app, user),
-            keys::MEMBERSHIP_PREFIX,
-            1000,
-        )
-        .await?;
+    let memberships = memberships_of(db, app, user).await?;
     let channel_keys: Vec<keys::Key> = memberships
         .iter()
         .map(|m| keys::channel(app, &m.channel_id))
@@ -191,6 +185,22 @@ pub async fn my_memberships(
             Some((c, membership))
         })
         .collect())
+}
+
+/// A user's membership items (invitees' too), from their own partition:
+/// one query per 1,000 and no channel reads.
+pub async fn memberships_of(
+    db: &Db,
+    app: &crate::ids::AppId,
+    user: &UserId,
+) -> Result<Vec<Membership>, ApiError> {
+    Ok(db
+        .query_all(
+            &keys::user_partition(app, user),
+            keys::MEMBERSHIP_PREFIX,
+            1000,
+        )
+        .await?)
 }
 
 /// The sort key above which a new member's messages count as unread.

@@ -24,7 +24,6 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::connections::{self, CONNECTION_TTL_SECS};
-use crate::channels::Membership;
 use crate::db::{Cond, Db, Entity};
 use crate::error::ApiError;
 use crate::ids::{AppId, ChannelId, UserId};
@@ -61,13 +60,7 @@ fn entry(app: &AppId, channel: &ChannelId, user: &UserId) -> Online {
 /// The channels the user belongs to (invitees too), from their own
 /// partition: one query per 1,000.
 async fn channels_of(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<ChannelId>, ApiError> {
-    let memberships: Vec<Membership> = db
-        .query_all(
-            &keys::user_partition(app, user),
-            keys::MEMBERSHIP_PREFIX,
-            1000,
-        )
-        .await?;
+    let memberships = crate::channels::memberships_of(db, app, user).await?;
     Ok(memberships.into_iter().map(|m| m.channel_id).collect())
 }
 

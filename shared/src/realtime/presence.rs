@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::events::{Event, EventBody, PresenceView};
-use crate::channels::{Member, Membership};
+use crate::channels::Member;
 use crate::db::{Cond, Db};
 use crate::error::ApiError;
 use crate::ids::{AppId, UserId};
@@ -63,13 +63,7 @@ pub async fn visible_to(
     if others.is_empty() {
         return Ok(visible);
     }
-    let memberships: Vec<Membership> = db
-        .query_all(
-            &keys::user_partition(app, viewer),
-            keys::MEMBERSHIP_PREFIX,
-            1000,
-        )
-        .await?;
+    let memberships = crate::channels::memberships_of(db, app, viewer).await?;
     let member_keys: Vec<keys::Key> = memberships
         .iter()
         .filter(|m| m.invite.is_none())
