@@ -92,6 +92,8 @@ pub struct Caller {
     pub actor: Actor,
     /// The token's `iat` in epoch milliseconds, when it has one.
     pub issued_ms: Option<i64>,
+    /// A user token's user, as authentication read it for this request.
+    pub me: Option<Arc<users::User>>,
 }
 
 impl Caller {
@@ -139,6 +141,10 @@ pub struct Ctx {
     pub app: Arc<App>,
     pub server: bool,
     pub user: Option<UserId>,
+    /// The acting user's item when this request already read it (a user
+    /// token's authentication): their own messages render without reading
+    /// it again.
+    pub me: Option<Arc<users::User>>,
 }
 
 impl Ctx {
@@ -149,6 +155,7 @@ impl Ctx {
                 app: caller.app.clone(),
                 server: true,
                 user: named.cloned(),
+                me: None,
             }),
             Actor::User(me) => {
                 if named.is_some_and(|n| n != me) {
@@ -160,6 +167,7 @@ impl Ctx {
                     app: caller.app.clone(),
                     server: false,
                     user: Some(me.clone()),
+                    me: caller.me.clone(),
                 })
             }
         }
@@ -205,6 +213,7 @@ pub async fn authenticate(
             app,
             actor: Actor::Server,
             issued_ms,
+            me: None,
         });
     }
     let user_id = claims
@@ -222,6 +231,7 @@ pub async fn authenticate(
         app,
         actor: Actor::User(user_id),
         issued_ms,
+        me: Some(Arc::new(user)),
     })
 }
 

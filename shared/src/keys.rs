@@ -30,7 +30,15 @@ pub const REPLY_PREFIX: &str = "REPLY#";
 pub const PIN_PREFIX: &str = "PIN#";
 pub const WATCH_PREFIX: &str = "WATCH#";
 /// A channel member who has an open connection (see `realtime/online.rs`).
-pub const ONLINE_PREFIX: &str = "ONLINE#";
+/// It sorts right after the watches (`WATCH#` < `WATCHING#`, and no other
+/// sort key lies between): one query reads everyone an event may reach.
+pub const ONLINE_PREFIX: &str = "WATCHING#";
+
+/// The sort-key range of a channel's listeners: its watches, then its
+/// online members.
+pub fn listeners_range() -> (&'static str, String) {
+    (WATCH_PREFIX, upper(ONLINE_PREFIX))
+}
 
 pub fn app(app: &AppId) -> Key {
     Key::new(format!("APP#{app}"), "APP")
@@ -217,6 +225,39 @@ pub fn reaction(app: &AppId, message: &MessageId, user: &UserId, kind: &str) -> 
         reaction_partition(app, message),
         format!("{REACTION_PREFIX}{user}#{kind}"),
     )
+}
+
+#[cfg(test)]
+mod listener_tests {
+    use super::*;
+
+    #[test]
+    fn watches_and_online_members_are_one_range_with_nothing_else_in_it() {
+        let (lo, hi) = listeners_range();
+        let others = [
+            DEVICE_PREFIX,
+            DRAFT_PREFIX,
+            MEMBERSHIP_PREFIX,
+            CONNECTION_PREFIX,
+            MEMBER_PREFIX,
+            MESSAGE_PREFIX,
+            REACTION_PREFIX,
+            BAN_PREFIX,
+            REPLY_PREFIX,
+            PIN_PREFIX,
+            "CHANNEL",
+        ];
+        for other in others {
+            let key = format!("{other}zzz");
+            assert!(
+                key.as_str() < lo || key.as_str() > hi.as_str(),
+                "{other} is in the range"
+            );
+        }
+        assert!(format!("{WATCH_PREFIX}conn1").as_str() >= lo);
+        assert!(format!("{ONLINE_PREFIX}zed").as_str() <= hi.as_str());
+        assert!(format!("{WATCH_PREFIX}\u{10FFFF}").as_str() < ONLINE_PREFIX);
+    }
 }
 
 #[cfg(test)]

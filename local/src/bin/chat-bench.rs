@@ -166,6 +166,7 @@ async fn channel(stack: &Stack, app: &apps::App, members_of: &[UserId], name: &s
         app: Arc::new(app.clone()),
         server: true,
         user: None,
+        me: None,
     };
     let input: service::CreateChannel =
         serde_json::from_value(json!({ "type": "group", "id": name })).expect("input");
@@ -354,6 +355,7 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize) -> V
         app: Arc::new(app.clone()),
         server: false,
         user: Some(users[0].0.clone()),
+        me: None,
     };
     let input: chat_shared::messages::send::SendMessage =
         serde_json::from_value(json!({ "channel_id": channel_id, "text": "fan-out" }))

@@ -107,18 +107,21 @@ impl Access {
 /// Loads a live channel of the caller's app and the acting user's member item.
 /// Another app's channel id, like a deleted channel, is simply not found.
 pub async fn load(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Access, ApiError> {
-    let channel: Channel = db
-        .get(&keys::channel(&ctx.app.app_id, channel_id))
-        .await?
-        .filter(|c: &Channel| c.deleted_at.is_none())
-        .ok_or_else(|| ApiError::not_found(format!("channel {channel_id} not found")))?;
-    let member = match &ctx.user {
-        Some(user) => {
-            db.get(&keys::member(&ctx.app.app_id, channel_id, user))
-                .await?
+    // The two reads at once: one round trip.
+    let channel_key = keys::channel(&ctx.app.app_id, channel_id);
+    let member_read = async {
+        match &ctx.user {
+            Some(user) => {
+                db.get::<Member>(&keys::member(&ctx.app.app_id, channel_id, user))
+                    .await
+            }
+            None => Ok(None),
         }
-        None => None,
     };
+    let (channel, member) = futures::try_join!(db.get::<Channel>(&channel_key), member_read)?;
+    let channel = channel
+        .filter(|c| c.deleted_at.is_none())
+        .ok_or_else(|| ApiError::not_found(format!("channel {channel_id} not found")))?;
     Ok(Access {
         channel,
         member,

@@ -112,11 +112,23 @@ pub async fn render(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let authors: Authors = crate::users::get_users(db, &ctx.app.app_id, &author_ids)
-        .await?
+    // The actor's own item was read by authentication: not again.
+    let mut authors: Authors = Authors::new();
+    if let Some(me) = ctx.me.as_ref().filter(|me| author_ids.contains(&me.id)) {
+        authors.insert(me.id.clone(), me.as_ref().clone());
+    }
+    let missing: Vec<UserId> = author_ids
         .into_iter()
-        .map(|u| (u.id.clone(), u))
+        .filter(|id| !authors.contains_key(id))
         .collect();
+    if !missing.is_empty() {
+        authors.extend(
+            crate::users::get_users(db, &ctx.app.app_id, &missing)
+                .await?
+                .into_iter()
+                .map(|u| (u.id.clone(), u)),
+        );
+    }
     let own = own_reactions(db, ctx, channel, messages).await?;
     let mut views = Vec::with_capacity(messages.len());
     for m in messages {
@@ -166,6 +178,10 @@ async fn own_reactions(
     let Some(user) = &ctx.user else {
         return Ok(own);
     };
+    // Without any reaction on the page, the actor has none either.
+    if messages.iter().all(|m| m.live_reaction_counts().is_empty()) {
+        return Ok(own);
+    }
     let (Some(lo), Some(hi)) = (
         messages.iter().map(|m| m.sort_id.as_str()).min(),
         messages.iter().map(|m| m.sort_id.as_str()).max(),

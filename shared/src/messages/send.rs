@@ -184,7 +184,11 @@ async fn authorize(
     checked: &Checked,
 ) -> Result<Granted, ApiError> {
     let author = ctx.require_user()?;
-    let access = channels::load(db, ctx, &input.channel_id).await?;
+    // The channel, the membership and the ban in one round trip.
+    let (access, ban) = futures::try_join!(
+        channels::load(db, ctx, &input.channel_id),
+        crate::channels::active_ban(db, ctx, &input.channel_id, author)
+    )?;
     let channel = access.channel;
     let member = access.member.filter(Member::is_active);
     let system_by_server = ctx.server && checked.kind == MessageType::System;
@@ -196,7 +200,6 @@ async fn authorize(
     if channel.frozen {
         return Err(ApiError::forbidden("the channel is frozen"));
     }
-    let ban = crate::channels::active_ban(db, ctx, &channel.id, author).await?;
     if ban.as_ref().is_some_and(|b| !b.shadow) {
         return Err(ApiError::forbidden("you are banned from this channel"));
     }
@@ -412,6 +415,7 @@ mod tests {
             app,
             server,
             user: Some(UserId::parse("u1").unwrap()),
+            me: None,
         }
     }
 

@@ -59,8 +59,8 @@ pub async fn targets(
     // Only members who are online can receive anything: the online index
     // names them (one query), and their member items say whether they are
     // members still, and accepted ones (one batch read per 100).
-    let online: Vec<keys::Key> = online::in_channel(db, app, channel)
-        .await?
+    let (watches, online) = online::listeners(db, app, channel).await?;
+    let online: Vec<keys::Key> = online
         .iter()
         .filter(|u| Some(*u) != excluded)
         .map(|u| keys::member(app, channel, u))
@@ -76,7 +76,6 @@ pub async fn targets(
         .map(|m| m.user_id)
         .filter(|u| Some(u) != excluded)
         .collect();
-    let watches = connections::watchers(db, app, channel).await?;
     let outsiders: BTreeSet<UserId> = watches
         .iter()
         .map(|w| w.user_id.clone())

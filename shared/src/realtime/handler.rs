@@ -141,7 +141,7 @@ async fn on_frame(state: &AppState, id: &ConnectionId, body: &str) {
     let mut ended = false;
     let result = match frame {
         Ok(frame) => match sessions::check(state, &connection).await {
-            Ok(()) => dispatch(state, &connection, frame).await,
+            Ok(me) => dispatch(state, &connection, me, frame).await,
             Err(refusal) => {
                 ended = matches!(refusal, ApiError::Unauthorized { .. });
                 Err(refusal)
@@ -165,6 +165,7 @@ async fn on_frame(state: &AppState, id: &ConnectionId, body: &str) {
 async fn dispatch(
     state: &AppState,
     connection: &Connection,
+    me: crate::users::User,
     frame: ClientFrame,
 ) -> Result<ActionResult, ApiError> {
     let app = state
@@ -178,6 +179,7 @@ async fn dispatch(
         app,
         server: false,
         user: Some(connection.user_id.clone()),
+        me: Some(std::sync::Arc::new(me)),
     };
     match frame {
         ClientFrame::MessageSend(input) => {

@@ -23,8 +23,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::connections::{self, CONNECTION_TTL_SECS};
-use crate::db::{Cond, Db, Entity};
+use super::connections::{self, Watch, CONNECTION_TTL_SECS};
+use crate::db::{Cond, Db, Entity, PageRequest, Query, SortCond};
 use crate::error::ApiError;
 use crate::ids::{AppId, ChannelId, UserId};
 use crate::keys::{self, Key};
@@ -121,6 +121,55 @@ pub async fn left(
     Ok(db
         .delete(&keys::online(app, channel, user), Cond::Always)
         .await?)
+}
+
+/// A channel's watch or online entry, as one query returns them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Listener {
+    Watch(Watch),
+    Online(Online),
+}
+
+/// Everyone an event in the channel may reach, in one query (all pages):
+/// the connections watching it, and the users with an online entry (those
+/// online, and perhaps a few stale ones, which delivery skips).
+pub async fn listeners(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+) -> Result<(Vec<Watch>, BTreeSet<UserId>), ApiError> {
+    let pk = keys::channel_partition(app, channel);
+    let (lo, hi) = keys::listeners_range();
+    let mut page = PageRequest {
+        limit: 1000,
+        cursor: None,
+        forward: true,
+    };
+    let (mut watches, mut online) = (Vec::new(), BTreeSet::new());
+    loop {
+        let result = db
+            .run::<Listener>(&Query {
+                index: None,
+                pk: &pk,
+                sk: SortCond::Between(lo, &hi),
+                page: page.clone(),
+                filter: None,
+            })
+            .await?;
+        for listener in result.items {
+            match listener {
+                Listener::Watch(watch) => watches.push(watch),
+                Listener::Online(entry) => {
+                    online.insert(entry.user_id);
+                }
+            }
+        }
+        match result.next {
+            Some(next) => page.cursor = Some(next),
+            None => return Ok((watches, online)),
+        }
+    }
 }
 
 /// The users with an entry in the channel (all pages): those online, and

@@ -57,6 +57,7 @@ fn neutral(ctx: &Ctx) -> Ctx {
         app: ctx.app.clone(),
         server: true,
         user: None,
+        me: None,
     }
 }
 

@@ -11,14 +11,16 @@ use crate::ids::{AppId, ConnectionId, UserId};
 use crate::state::AppState;
 use crate::users::{self, User};
 
-/// Whether the socket's user may still act: the rule of its token's `iat`.
-pub async fn check(state: &AppState, connection: &Connection) -> Result<(), ApiError> {
+/// Whether the socket's user may still act (the rule of its token's
+/// `iat`); the user as read for this frame.
+pub async fn check(state: &AppState, connection: &Connection) -> Result<User, ApiError> {
     let user = users::get_user(&state.db, &connection.app_id, &connection.user_id)
         .await?
         .ok_or_else(|| {
             ApiError::unauthorized("unknown_user", "the socket's user no longer exists")
         })?;
-    auth::check_user_state(&user, connection.token_issued_ms)
+    auth::check_user_state(&user, connection.token_issued_ms)?;
+    Ok(user)
 }
 
 /// Closes every open socket of the user (as the user item lists them).
