@@ -103,6 +103,13 @@ impl Driver<'_> {
         // must not be billed to this one, and work this one leaves running
         // in the background belongs to it.
         self.settle().await;
+        // A fresh app-cache entry (60 s to live): the step pays what a warm
+        // Lambda pays, even late in a long debug run.
+        let apps = &self.stack.state.apps;
+        apps.forget(&self.app.api_key);
+        apps.by_api_key(&self.stack.state.db, &self.app.api_key)
+            .await
+            .map_err(step)?;
         let before = self.stack.state.db.costs();
         let posts_before = self.stack.gateway.posts();
         let out = f().await?;
