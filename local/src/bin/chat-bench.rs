@@ -186,9 +186,55 @@ async fn channel(stack: &Stack, app: &apps::App, members_of: &[UserId], name: &s
     channel.id
 }
 
+/// The thread-name prefix of the runtime the stack (server and emulators)
+/// runs on in the load benchmark, so its CPU time is told from the clients'.
+const SERVER_THREADS: &str = "chat-server";
+
+/// CPU time, in ms, of this process's threads whose name starts with
+/// `prefix` (or of all its threads), from `/proc/self/task/*/stat`.
+fn threads_cpu_ms(prefix: Option<&str>) -> f64 {
+    let mut ticks = 0u64;
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if prefix.is_some_and(|p| !name.starts_with(p)) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        // After the `)` closing the thread's name: utime and stime are the
+        // 12th and 13th fields (the 14th and 15th of the line).
+        if let Some((_, rest)) = stat.rsplit_once(')') {
+            let fields: Vec<u64> = rest
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            ticks += fields.iter().sum::<u64>();
+        }
+    }
+    // USER_HZ is 100 on Linux: one tick is 10 ms.
+    ticks as f64 * 10.0
+}
+
 async fn load(clients: usize, channels: usize, rate: u64, seconds: u64) -> Value {
-    let stack = Stack::start(StackOptions::ephemeral())
+    // The stack on a runtime of its own: its threads' CPU is the server's.
+    // Long-lived blocking threads keep their CPU time countable.
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(SERVER_THREADS)
+        .thread_keep_alive(Duration::from_secs(3600))
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    let stack = server_runtime
+        .spawn(Stack::start(StackOptions::ephemeral()))
         .await
+        .expect("server task")
         .expect("stack");
     let (app, users) = setup(&stack, clients).await;
     let mut channel_of = Vec::with_capacity(clients);
@@ -236,6 +282,8 @@ async fn load(clients: usize, channels: usize, rate: u64, seconds: u64) -> Value
     let mut sent_at: HashMap<String, (Instant, usize)> = HashMap::new();
     let mut ticker = tokio::time::interval(interval);
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let (server_cpu_before, cpu_before) =
+        (threads_cpu_ms(Some(SERVER_THREADS)), threads_cpu_ms(None));
     let run = Instant::now();
     for n in 0..total {
         ticker.tick().await;
@@ -271,6 +319,8 @@ async fn load(clients: usize, channels: usize, rate: u64, seconds: u64) -> Value
         }
         previous = now;
     }
+    let server_cpu = threads_cpu_ms(Some(SERVER_THREADS)) - server_cpu_before;
+    let process_cpu = threads_cpu_ms(None) - cpu_before;
     let acked: HashMap<String, Instant> = acks.lock().expect("lock").iter().cloned().collect();
     let mut latencies = Vec::new();
     let mut delivered = 0usize;
@@ -319,7 +369,16 @@ async fn load(clients: usize, channels: usize, rate: u64, seconds: u64) -> Value
             "p50": percentile(&latencies, 0.50), "p95": percentile(&latencies, 0.95),
             "p99": percentile(&latencies, 0.99), "max": latencies.last().copied().unwrap_or(0.0),
         },
+        // From the first send until deliveries stopped; the server is the
+        // stack's runtime (handlers, gateway and storage emulators), the
+        // rest is the clients.
+        "server_cpu_ms": server_cpu,
+        "server_cpu_ms_per_delivery": server_cpu / delivered.max(1) as f64,
+        "process_cpu_ms": process_cpu,
     });
+    drop(sockets);
+    drop(stack);
+    server_runtime.shutdown_background();
     assert_eq!(lost, 0, "acknowledged messages were lost");
     assert_eq!(duplicated, 0, "messages were delivered twice");
     result
