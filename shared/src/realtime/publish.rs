@@ -89,6 +89,18 @@ fn audience_of(message: &Message) -> Audience {
     }
 }
 
+/// Sends an event about a message to whoever may see that message.
+async fn about_message(state: &AppState, ctx: &Ctx, message: &Message, event: &Event) -> Delivery {
+    to_channel(
+        state,
+        &ctx.app.app_id,
+        &message.channel_id,
+        event,
+        audience_of(message),
+    )
+    .await
+}
+
 /// What happened to a message.
 #[derive(Clone, Copy, Debug)]
 pub enum MessageChange {
@@ -137,14 +149,7 @@ pub async fn message_removed(state: &AppState, ctx: &Ctx, message: &Message) -> 
             hard: true,
         },
     );
-    to_channel(
-        state,
-        &ctx.app.app_id,
-        &message.channel_id,
-        &event,
-        audience_of(message),
-    )
-    .await
+    about_message(state, ctx, message, &event).await
 }
 
 /// What happened to a reaction.
@@ -184,14 +189,7 @@ pub async fn reaction(
         },
     };
     let event = Event::channel(&message.channel_id, body);
-    to_channel(
-        state,
-        &ctx.app.app_id,
-        &message.channel_id,
-        &event,
-        audience_of(message),
-    )
-    .await
+    about_message(state, ctx, message, &event).await
 }
 
 /// `message.read`: a member read up to a message.
