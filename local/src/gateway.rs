@@ -81,9 +81,12 @@ struct Inner {
     options: GatewayOptions,
     conns: Mutex<HashMap<String, Conn>>,
     domain: String,
-    /// Connections whose posts are answered with this status (fault tests).
-    failing: Mutex<HashMap<String, u16>>,
+    /// Connections whose posts are answered with this status (fault tests),
+    /// for so many more posts (`None`: until the end).
+    failing: Mutex<HashMap<String, (u16, Option<u32>)>>,
     posts: AtomicU64,
+    /// Posts per connection, failed ones included.
+    posts_to: Mutex<HashMap<String, u64>>,
 }
 
 #[derive(Clone)]
@@ -102,6 +105,7 @@ impl Gateway {
                 domain,
                 failing: Mutex::new(HashMap::new()),
                 posts: AtomicU64::new(0),
+                posts_to: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -160,12 +164,33 @@ impl Gateway {
             .failing
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_string(), status);
+            .insert(id.to_string(), (status, None));
+    }
+
+    /// The next `times` posts to `id` are answered with `status`; later ones
+    /// are delivered (a management API that recovers).
+    pub fn fail_posts_times(&self, id: &str, status: u16, times: u32) {
+        self.inner
+            .failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), (status, Some(times)));
     }
 
     /// Management-API posts received so far, failed ones included.
     pub fn posts(&self) -> u64 {
         self.inner.posts.load(Ordering::SeqCst)
+    }
+
+    /// Posts received for one connection, failed ones included.
+    pub fn posts_to(&self, id: &str) -> u64 {
+        self.inner
+            .posts_to
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .copied()
+            .unwrap_or(0)
     }
 
     fn conns(&self) -> std::sync::MutexGuard<'_, HashMap<String, Conn>> {
@@ -422,17 +447,36 @@ async fn post_to_connection(
     body: Bytes,
 ) -> Response {
     gateway.inner.posts.fetch_add(1, Ordering::SeqCst);
+    *gateway
+        .inner
+        .posts_to
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(id.clone())
+        .or_default() += 1;
     let delay = gateway.inner.options.post_delay;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let failing = gateway
-        .inner
-        .failing
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&id)
-        .copied();
+    let failing = {
+        let mut failing = gateway
+            .inner
+            .failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match failing.get_mut(&id) {
+            Some((status, None)) => Some(*status),
+            Some((_, Some(0))) => {
+                failing.remove(&id);
+                None
+            }
+            Some((status, Some(left))) => {
+                *left -= 1;
+                Some(*status)
+            }
+            None => None,
+        }
+    };
     match failing {
         Some(410) => return gone(&id),
         Some(status) => {

@@ -91,6 +91,8 @@ pub struct Template {
     functions: HashMap<String, (String, bool)>,
     /// The function the WebSocket API's integration invokes.
     realtime: Option<String>,
+    /// The function the table's stream feeds (an event of `Type: DynamoDB`).
+    stream_consumer: Option<String>,
     /// Plain `AWS_LAMBDA_*` and `RUST_LOG` values of `Globals.Function`.
     globals: Vec<(String, String)>,
 }
@@ -107,6 +109,7 @@ impl Template {
         let mut routes = Vec::new();
         let mut functions = HashMap::new();
         let mut realtime = None;
+        let mut stream_consumer = None;
         for (name, resource) in resources {
             let Some(name) = name.as_str() else { continue };
             match resource["Type"].as_str() {
@@ -123,6 +126,9 @@ impl Template {
                         .into_iter()
                         .flatten()
                     {
+                        if event["Type"].as_str() == Some("DynamoDB") {
+                            stream_consumer = Some(name.to_string());
+                        }
                         if event["Type"].as_str() != Some("Api") {
                             continue;
                         }
@@ -178,6 +184,7 @@ impl Template {
             stage,
             functions,
             realtime,
+            stream_consumer,
             globals,
         })
     }
@@ -396,6 +403,10 @@ impl Environment {
                 ),
                 ("CHAT_FANOUT_CONCURRENCY", c.fanout_concurrency.to_string()),
                 (
+                    "CHAT_FANOUT_INLINE_LIMIT",
+                    c.fanout_inline_limit.to_string(),
+                ),
+                (
                     "CHAT_UPLOAD_URL_SECONDS",
                     c.upload_url_ttl.as_secs().max(1).to_string(),
                 ),
@@ -488,6 +499,13 @@ impl Functions {
     pub fn realtime(&self) -> Option<Arc<Function>> {
         self.by_name
             .get(self.template.realtime.as_deref()?)
+            .cloned()
+    }
+
+    /// The function the table's stream feeds.
+    pub fn stream_consumer(&self) -> Option<Arc<Function>> {
+        self.by_name
+            .get(self.template.stream_consumer.as_deref()?)
             .cloned()
     }
 
@@ -740,6 +758,7 @@ mod tests {
         assert!(template.is_binary("multipart/form-data; boundary=x"));
         assert!(!template.is_binary("application/json"));
         assert_eq!(template.realtime.as_deref(), Some("RealtimeFunction"));
+        assert_eq!(template.stream_consumer.as_deref(), Some("FanoutFunction"));
         assert_eq!(template.stage, "prod");
     }
 }

@@ -7,6 +7,7 @@ pub mod costs;
 pub mod gateway;
 pub mod lambdas;
 pub mod s3;
+pub mod streams;
 pub mod tap;
 pub mod web;
 
@@ -220,6 +221,16 @@ impl Stack {
             }
             None => None,
         };
+        // Large fan-outs reach their handler through the table's stream.
+        let consumer = match &functions {
+            Some(functions) => functions.stream_consumer().map(streams::Consumer::Process),
+            None => Some(streams::Consumer::InProcess(Box::new(state.clone()))),
+        };
+        if let Some(consumer) = consumer {
+            streams::start(&state, &dynamodb_url, consumer, stop.clone())
+                .await
+                .map_err(LocalError::Setup)?;
+        }
         let rest_listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
         let rest_addr: SocketAddr = rest_listener.local_addr()?;
         // Either every router in this process, or API Gateway in front of the

@@ -23,6 +23,10 @@ pub struct Config {
     /// At most this many `post_to_connection` calls in flight per fan-out
     /// (`CHAT_FANOUT_CONCURRENCY`).
     pub fanout_concurrency: usize,
+    /// A channel event goes to at most this many listeners from the request
+    /// that caused it; beyond, the fan-out function delivers it
+    /// (`CHAT_FANOUT_INLINE_LIMIT`, 0..10000).
+    pub fanout_inline_limit: usize,
     /// The uploads bucket (`CHAT_UPLOADS_BUCKET`).
     pub uploads_bucket: String,
     /// Explicit S3 endpoint (`CHAT_S3_ENDPOINT`; the SDK's own
@@ -52,6 +56,7 @@ impl Default for Config {
             app_cache_ttl: Duration::from_secs(60),
             websocket_endpoint: None,
             fanout_concurrency: 32,
+            fanout_inline_limit: 100,
             uploads_bucket: "chat-uploads".into(),
             s3_endpoint: None,
             upload_url_ttl: Duration::from_secs(900),
@@ -98,6 +103,15 @@ impl Config {
                 .filter(|n| (1..=1000).contains(n))
                 .ok_or_else(|| {
                     ConfigError(format!("CHAT_FANOUT_CONCURRENCY={n} is not 1..1000"))
+                })?;
+        }
+        if let Some(n) = get("CHAT_FANOUT_INLINE_LIMIT") {
+            config.fanout_inline_limit = n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= 10_000)
+                .ok_or_else(|| {
+                    ConfigError(format!("CHAT_FANOUT_INLINE_LIMIT={n} is not 0..10000"))
                 })?;
         }
         if let Some(secs) = get("CHAT_APP_CACHE_SECONDS") {

@@ -34,6 +34,10 @@ pub const WATCH_PREFIX: &str = "WATCH#";
 /// sort key lies between): one query reads everyone an event may reach.
 pub const ONLINE_PREFIX: &str = "WATCHING#";
 
+/// Partitions of fan-out jobs; the fan-out function's stream filter matches
+/// this prefix (template.yaml, and the local event source mapping).
+pub const FANOUT_PREFIX: &str = "FANOUT#";
+
 /// The sort-key range of a channel's listeners: its watches, then its
 /// online members.
 pub fn listeners_range() -> (&'static str, String) {
@@ -118,6 +122,16 @@ pub fn watch(app: &AppId, channel: &ChannelId, connection: &ConnectionId) -> Key
     Key::new(
         channel_partition(app, channel),
         format!("{WATCH_PREFIX}{connection}"),
+    )
+}
+
+/// A fan-out job (an event for a large audience, or the part of one still
+/// to deliver after a failure): a channel's jobs share a partition, so its
+/// stream records, and so its events, are handled in order.
+pub fn fanout(app: &AppId, channel: &ChannelId, event_id: &str, attempt: u32) -> Key {
+    Key::new(
+        format!("{FANOUT_PREFIX}{app}#{channel}"),
+        format!("{event_id}#{attempt:02}"),
     )
 }
 
@@ -312,6 +326,7 @@ mod tests {
         assert_eq!(pair(ban(&a, &c, &u)), s("APP#a1#CH#c1", "BAN#u1"));
         assert_eq!(pair(reply(&a, &c, &m)), s("APP#a1#CH#c1", "REPLY#m1"));
         assert_eq!(pair(watch(&a, &c, &conn)), s("APP#a1#CH#c1", "WATCH#x1"));
+        assert_eq!(pair(fanout(&a, &c, "e1", 2)), s("FANOUT#a1#c1", "e1#02"));
         assert_eq!(pair(message_ref(&a, &m)), s("APP#a1#MSGID#m1", "MSGID"));
         assert_eq!(pair(thread(&a, &m, &m)), s("APP#a1#THREAD#m1", "MSG#m1"));
         assert_eq!(pair(pin(&a, &c, &m)), s("APP#a1#CH#c1", "PIN#m1"));

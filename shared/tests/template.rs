@@ -80,6 +80,10 @@ fn template_declares_the_table_the_code_defines() {
         Some(true)
     );
     assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        props["StreamSpecification"]["StreamViewType"].as_str(),
+        Some(spec.stream_view_type)
+    );
 }
 
 #[test]

@@ -16,10 +16,12 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, PutRequest,
-    ScalarAttributeType, Select, TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
+    ScalarAttributeType, Select, StreamSpecification, StreamViewType, TimeToLiveSpecification,
+    TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
+use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -101,6 +103,9 @@ impl DbError {
         Self::Sdk(Box::new(err))
     }
 }
+
+/// Batch reads of one large read in flight at once.
+const BATCH_GETS_IN_FLIGHT: usize = 8;
 
 /// Error codes that mean "try again later", as the SDK's retry classifier
 /// sees them: once its attempts are spent, the caller gets a 503.
@@ -258,7 +263,8 @@ impl Db {
             .client
             .create_table()
             .table_name(self.table.as_ref())
-            .billing_mode(BillingMode::PayPerRequest);
+            .billing_mode(BillingMode::PayPerRequest)
+            .stream_specification(stream_specification(spec.stream_view_type)?);
         for (name, _) in &spec.attributes {
             request = request.attribute_definitions(
                 AttributeDefinition::builder()
@@ -311,6 +317,34 @@ impl Db {
         Ok(())
     }
 
+    /// The table's stream, turned on first when the table predates it (a
+    /// local data folder made by an older version).
+    pub async fn stream_arn(&self) -> Result<String, DbError> {
+        let described = self
+            .client
+            .describe_table()
+            .table_name(self.table.as_ref())
+            .send()
+            .await
+            .map_err(DbError::sdk)?;
+        if let Some(arn) = described.table().and_then(|t| t.latest_stream_arn()) {
+            return Ok(arn.to_string());
+        }
+        let updated = self
+            .client
+            .update_table()
+            .table_name(self.table.as_ref())
+            .stream_specification(stream_specification(table::spec().stream_view_type)?)
+            .send()
+            .await
+            .map_err(DbError::sdk)?;
+        updated
+            .table_description()
+            .and_then(|t| t.latest_stream_arn())
+            .map(str::to_string)
+            .ok_or_else(|| DbError::Sdk("the table has no stream after enabling it".into()))
+    }
+
     #[tracing::instrument(level = "debug", skip(self), fields(pk = %key.pk, sk = %key.sk))]
     pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, DbError> {
         match self.get_raw(key).await? {
@@ -335,42 +369,54 @@ impl Db {
     /// Reads many items by key (any number; chunked to DynamoDB's 100 and
     /// retrying unprocessed keys). Missing items are left out; order is not kept.
     pub async fn batch_get<T: DeserializeOwned>(&self, keys: &[Key]) -> Result<Vec<T>, DbError> {
-        let mut found = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(100) {
-            let mut pending: Vec<Item> = chunk.iter().map(key_item).collect();
-            let mut attempt = 0u32;
-            while !pending.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(DbError::build)?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(self.table.as_ref(), request)
-                    .send()
-                    .await
-                    .map_err(DbError::sdk)?;
-                if let Some(mut responses) = out.responses {
-                    for item in responses.remove(self.table.as_ref()).unwrap_or_default() {
-                        if is_live(&item) {
-                            found.push(serde_dynamo::from_item(item)?);
-                        }
+        // DynamoDB answers in no particular order anyway: the chunks of a
+        // large read (a crowd's member items) go out side by side.
+        // Owned chunks: a borrowed one trips the compiler's Send check in
+        // the routers that await this.
+        let chunks: Vec<Vec<Key>> = keys.chunks(100).map(<[Key]>::to_vec).collect();
+        let chunks: Vec<Vec<T>> = futures::stream::iter(chunks)
+            .map(|chunk| async move { self.batch_get_chunk(&chunk).await })
+            .buffer_unordered(BATCH_GETS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(chunks.into_iter().flatten().collect())
+    }
+
+    async fn batch_get_chunk<T: DeserializeOwned>(&self, chunk: &[Key]) -> Result<Vec<T>, DbError> {
+        let mut found = Vec::with_capacity(chunk.len());
+        let mut pending: Vec<Item> = chunk.iter().map(key_item).collect();
+        let mut attempt = 0u32;
+        while !pending.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(DbError::build)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(self.table.as_ref(), request)
+                .send()
+                .await
+                .map_err(DbError::sdk)?;
+            if let Some(mut responses) = out.responses {
+                for item in responses.remove(self.table.as_ref()).unwrap_or_default() {
+                    if is_live(&item) {
+                        found.push(serde_dynamo::from_item(item)?);
                     }
                 }
-                if let Some(mut unprocessed) = out.unprocessed_keys {
-                    if let Some(rest) = unprocessed.remove(self.table.as_ref()) {
-                        pending = rest.keys;
-                    }
+            }
+            if let Some(mut unprocessed) = out.unprocessed_keys {
+                if let Some(rest) = unprocessed.remove(self.table.as_ref()) {
+                    pending = rest.keys;
                 }
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > 8 {
-                        return Err(DbError::Sdk("unprocessed keys after retries".into()));
-                    }
-                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+            }
+            if !pending.is_empty() {
+                attempt += 1;
+                if attempt > 8 {
+                    return Err(DbError::Sdk("unprocessed keys after retries".into()));
                 }
+                tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
             }
         }
         Ok(found)
@@ -792,6 +838,25 @@ fn key_item(key: &Key) -> Item {
         (table::PK.to_string(), AttributeValue::S(key.pk.clone())),
         (table::SK.to_string(), AttributeValue::S(key.sk.clone())),
     ])
+}
+
+fn stream_specification(view: &str) -> Result<StreamSpecification, DbError> {
+    StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::from(view))
+        .build()
+        .map_err(DbError::build)
+}
+
+/// The entity a stream record's image holds, when it is one of type `T`
+/// (`None` for any other item).
+pub fn from_image<T: Entity>(image: &serde_dynamo::Item) -> Option<Result<T, DbError>> {
+    match image.get(table::ENTITY) {
+        Some(serde_dynamo::AttributeValue::S(kind)) if kind == T::TYPE => {
+            Some(serde_dynamo::from_item(image.clone()).map_err(DbError::from))
+        }
+        _ => None,
+    }
 }
 
 fn to_item<T: Entity>(entity: &T) -> Result<Item, DbError> {

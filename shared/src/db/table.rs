@@ -22,6 +22,9 @@ pub struct TableSpec {
     /// (index name, key schema); every index projects ALL attributes.
     pub global_indexes: Vec<(&'static str, Vec<(&'static str, &'static str)>)>,
     pub ttl_attribute: &'static str,
+    /// The table's stream (what each record shows): large fan-outs are
+    /// handed to the fan-out function through it.
+    pub stream_view_type: &'static str,
 }
 
 pub fn spec() -> TableSpec {
@@ -30,5 +33,6 @@ pub fn spec() -> TableSpec {
         attributes: vec![(PK, "S"), (SK, "S"), (GSI1_PK, "S"), (GSI1_SK, "S")],
         global_indexes: vec![(GSI1, vec![(GSI1_PK, "HASH"), (GSI1_SK, "RANGE")])],
         ttl_attribute: TTL,
+        stream_view_type: "NEW_IMAGE",
     }
 }

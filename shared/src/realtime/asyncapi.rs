@@ -101,9 +101,11 @@ pub fn document() -> Value {
             .as_str()
             .unwrap_or("A server event.")
             .to_string();
+        schema["properties"]["id"] = json!({ "type": "string", "description": "Unique per event: drop one already seen (a retried fan-out may repeat it)." });
         schema["properties"]["created_at"] = json!({ "type": "string", "format": "date-time" });
         schema["properties"]["channel_id"] = json!({ "type": ["string", "null"], "description": "The channel it happened in (absent for presence)." });
         if let Some(required) = schema["required"].as_array_mut() {
+            required.push(json!("id"));
             required.push(json!("created_at"));
         }
         let key = format!("event.{name}");

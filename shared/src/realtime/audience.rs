@@ -7,7 +7,8 @@
 
 use std::collections::BTreeSet;
 
-use super::{connections, online};
+use super::connections::{self, Watch};
+use super::online;
 use crate::channels::{Ban, Channel, ChannelType, Member};
 use crate::db::Db;
 use crate::error::ApiError;
@@ -16,7 +17,8 @@ use crate::keys;
 
 /// Who in a channel gets an event. Whatever the audience, a socket gets an
 /// event only if its user may read it at delivery time.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "user", rename_all = "snake_case")]
 pub enum Audience {
     /// Who may read the channel's history now: accepted members, and
     /// connections watching it whose user may read it (a public channel
@@ -41,12 +43,61 @@ async fn user_targets(
     connections::of_users(db, app, &users).await
 }
 
-/// The connections a channel event reaches.
+/// How an event reaches its audience: delivered now, by the caller, or, when
+/// more than the inline limit of listeners may be online, handed to the
+/// fan-out function (`fanout.rs`).
+#[derive(Debug)]
+pub enum Plan {
+    Inline(Vec<(UserId, ConnectionId)>),
+    Crowd,
+}
+
+/// The connections a channel event reaches, or [`Plan::Crowd`] when the
+/// channel has more than `inline_limit` listeners (watches and online
+/// members): then only that many are read, so a send to a crowd costs the
+/// sender one bounded query.
+pub async fn plan(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+    audience: &Audience,
+    inline_limit: usize,
+) -> Result<Plan, ApiError> {
+    if let Audience::Only(user) = audience {
+        return Ok(Plan::Inline(
+            user_targets(db, app, BTreeSet::from([user.clone()])).await?,
+        ));
+    }
+    match online::listeners_up_to(db, app, channel, inline_limit).await? {
+        Some((watches, online)) => Ok(Plan::Inline(
+            resolve(db, app, channel, audience, watches, online).await?,
+        )),
+        None => Ok(Plan::Crowd),
+    }
+}
+
+/// The connections a channel event reaches, however many.
 pub async fn targets(
     db: &Db,
     app: &AppId,
     channel: &ChannelId,
     audience: &Audience,
+) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
+    if let Audience::Only(user) = audience {
+        return user_targets(db, app, BTreeSet::from([user.clone()])).await;
+    }
+    let (watches, online) = online::listeners(db, app, channel).await?;
+    resolve(db, app, channel, audience, watches, online).await
+}
+
+/// Of a channel's listeners, the connections that may receive the event.
+async fn resolve(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+    audience: &Audience,
+    watches: Vec<Watch>,
+    online: BTreeSet<UserId>,
 ) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
     let (excluded, invitees_too) = match audience {
         Audience::Only(user) => {
@@ -57,9 +108,8 @@ pub async fn targets(
         Audience::Members => (None, true),
     };
     // Only members who are online can receive anything: the online index
-    // names them (one query), and their member items say whether they are
-    // members still, and accepted ones (one batch read per 100).
-    let (watches, online) = online::listeners(db, app, channel).await?;
+    // names them, and their member items say whether they are members
+    // still, and accepted ones (one batch read per 100).
     let online: Vec<keys::Key> = online
         .iter()
         .filter(|u| Some(*u) != excluded)
@@ -83,9 +133,11 @@ pub async fn targets(
         .collect();
     let public_readers = public_readers(db, app, channel, outsiders).await?;
     let mut targets = user_targets(db, app, readers.clone()).await?;
+    let mut reached: std::collections::HashSet<ConnectionId> =
+        targets.iter().map(|(_, c)| c.clone()).collect();
     for watch in watches {
         let may_read = readers.contains(&watch.user_id) || public_readers.contains(&watch.user_id);
-        if may_read && !targets.iter().any(|(_, c)| *c == watch.connection_id) {
+        if may_read && reached.insert(watch.connection_id.clone()) {
             targets.push((watch.user_id, watch.connection_id));
         }
     }

@@ -14,6 +14,9 @@ use crate::messages::{MessageView, ReactionView};
 /// An event ready to send.
 #[derive(Clone, Debug, Serialize)]
 pub struct Event {
+    /// Unique per event: a client drops one it has already seen (a fan-out
+    /// retried after a timeout may deliver an event twice).
+    pub id: String,
     pub created_at: String,
     /// The channel it happened in (absent for presence).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -141,10 +144,16 @@ pub enum EventBody {
     PresenceChanged { user: PresenceView },
 }
 
+/// Time-ordered, so ids sort roughly as events were made.
+fn new_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
 impl Event {
     /// An event in a channel, now.
     pub fn channel(channel: &ChannelId, body: EventBody) -> Self {
         Self {
+            id: new_id(),
             created_at: crate::time::now_rfc3339(),
             channel_id: Some(channel.clone()),
             body,
@@ -154,6 +163,7 @@ impl Event {
     /// An event not tied to one channel (presence).
     pub fn global(body: EventBody) -> Self {
         Self {
+            id: new_id(),
             created_at: crate::time::now_rfc3339(),
             channel_id: None,
             body,
@@ -195,6 +205,8 @@ pub struct Trimmed {
     /// The event's own type.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The event's own id.
+    pub id: String,
     pub created_at: String,
     pub channel_id: Option<ChannelId>,
     pub message_id: Option<MessageId>,
@@ -209,6 +221,7 @@ pub fn payload(event: &Event) -> Vec<u8> {
     }
     let reference = Trimmed {
         kind: event.kind(),
+        id: event.id.clone(),
         created_at: event.created_at.clone(),
         channel_id: event.channel_id.clone(),
         message_id: event.message_id().cloned(),
@@ -251,6 +264,7 @@ mod tests {
         assert_eq!(sent["channel_id"], "c1");
         assert_eq!(sent["message"]["text"], "hi");
         assert!(sent["created_at"].is_string());
+        assert_eq!(sent["id"].as_str().map(str::len), Some(32));
         assert_eq!(event.kind(), "message.new");
     }
 

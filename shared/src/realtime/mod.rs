@@ -6,6 +6,7 @@ pub mod asyncapi;
 pub mod audience;
 pub mod connections;
 pub mod events;
+pub mod fanout;
 pub mod frames;
 pub mod handler;
 pub mod notifier;

@@ -164,24 +164,38 @@ impl Notifier {
         targets: Vec<(UserId, ConnectionId)>,
         event: &Event,
     ) -> Delivery {
-        let bytes = payload(event);
+        self.deliver(app, targets, &payload(event)).await.0
+    }
+
+    /// Posts these bytes to each connection; also names the connections a
+    /// post failed for (not the gone ones), for a retry to reach them only.
+    pub async fn deliver(
+        &self,
+        app: &AppId,
+        targets: Vec<(UserId, ConnectionId)>,
+        bytes: &[u8],
+    ) -> (Delivery, Vec<(UserId, ConnectionId)>) {
         let outcomes = stream::iter(targets)
-            .map(|(user, connection)| {
-                let bytes = bytes.clone();
-                async move { self.post(app, &user, &connection, bytes).await }
+            .map(|(user, connection)| async move {
+                let outcome = self.post(app, &user, &connection, bytes.to_vec()).await;
+                (outcome, user, connection)
             })
             .buffer_unordered(self.concurrency)
             .collect::<Vec<_>>()
             .await;
         let mut delivery = Delivery::default();
-        for outcome in outcomes {
+        let mut failed = Vec::new();
+        for (outcome, user, connection) in outcomes {
             match outcome {
                 Outcome::Sent => delivery.sent += 1,
                 Outcome::Gone => delivery.gone += 1,
-                Outcome::Failed => delivery.failed += 1,
+                Outcome::Failed => {
+                    delivery.failed += 1;
+                    failed.push((user, connection));
+                }
             }
         }
-        delivery
+        (delivery, failed)
     }
 
     async fn post(

@@ -132,21 +132,44 @@ enum Listener {
 }
 
 /// Everyone an event in the channel may reach, in one query (all pages):
-/// the connections watching it, and the users with an online entry (those
-/// online, and perhaps a few stale ones, which delivery skips).
+/// the connections watching it, and the users with an entry (those online,
+/// and perhaps a few stale ones, which delivery skips).
 pub async fn listeners(
     db: &Db,
     app: &AppId,
     channel: &ChannelId,
 ) -> Result<(Vec<Watch>, BTreeSet<UserId>), ApiError> {
+    read_listeners(db, app, channel, None)
+        .await
+        .map(|found| found.unwrap_or_default())
+}
+
+/// [`listeners`] when there are at most `limit` of them; `None` (after one
+/// query of `limit + 1` entries) when there are more.
+pub async fn listeners_up_to(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+    limit: usize,
+) -> Result<Option<(Vec<Watch>, BTreeSet<UserId>)>, ApiError> {
+    read_listeners(db, app, channel, Some(limit)).await
+}
+
+async fn read_listeners(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+    limit: Option<usize>,
+) -> Result<Option<(Vec<Watch>, BTreeSet<UserId>)>, ApiError> {
     let pk = keys::channel_partition(app, channel);
     let (lo, hi) = keys::listeners_range();
     let mut page = PageRequest {
-        limit: 1000,
+        limit: limit.map_or(1000, |l| (l + 1).min(1000) as i32),
         cursor: None,
         forward: true,
     };
     let (mut watches, mut online) = (Vec::new(), BTreeSet::new());
+    let mut seen = 0usize;
     loop {
         let result = db
             .run::<Listener>(&Query {
@@ -157,6 +180,10 @@ pub async fn listeners(
                 filter: None,
             })
             .await?;
+        seen += result.items.len();
+        if limit.is_some_and(|l| seen > l) {
+            return Ok(None);
+        }
         for listener in result.items {
             match listener {
                 Listener::Watch(watch) => watches.push(watch),
@@ -167,7 +194,7 @@ pub async fn listeners(
         }
         match result.next {
             Some(next) => page.cursor = Some(next),
-            None => return Ok((watches, online)),
+            None => return Ok(Some((watches, online))),
         }
     }
 }

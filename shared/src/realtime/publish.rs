@@ -2,10 +2,12 @@
 //! the socket alike. Failures are logged inside the notifier; these never
 //! return errors to the request.
 
-use super::audience::{self, Audience};
+use super::audience::{self, Audience, Plan};
+use super::events::payload;
 use super::events::{
     DeletedMessage, Event, EventBody, RemovedMember, RemovedMessage, RemovedReaction, UserRef,
 };
+use super::fanout;
 use super::notifier::Delivery;
 use crate::channels::{Channel, Ctx, Member};
 use crate::error::DisplayChain;
@@ -13,25 +15,59 @@ use crate::ids::{ChannelId, UserId};
 use crate::messages::{self, Message, MessageView, ReactionView};
 use crate::state::AppState;
 
-type Targets = Vec<(UserId, crate::ids::ConnectionId)>;
+/// Where a channel event goes, worked out now: to connections the caller
+/// posts to, or to the fan-out function (a crowd); nowhere when delivery is
+/// off or the look-up failed (logged: nothing here fails the request that
+/// caused the event).
+enum Route {
+    Inline(Vec<(UserId, crate::ids::ConnectionId)>),
+    Deferred(Audience),
+}
 
-/// The connections a channel event reaches, worked out now; none when
-/// delivery is off or the look-up failed (logged: nothing here fails the
-/// request that caused the event).
-async fn targets(
+impl Route {
+    fn is_empty(&self) -> bool {
+        matches!(self, Route::Inline(targets) if targets.is_empty())
+    }
+}
+
+async fn route(
     state: &AppState,
     app: &crate::ids::AppId,
     channel: &ChannelId,
-    audience: &Audience,
-) -> Targets {
+    audience: Audience,
+) -> Route {
     if !state.notifier.enabled() {
-        return Vec::new();
+        return Route::Inline(Vec::new());
     }
-    match audience::targets(&state.db, app, channel, audience).await {
-        Ok(targets) => targets,
+    let limit = state.config.fanout_inline_limit;
+    match audience::plan(&state.db, app, channel, &audience, limit).await {
+        Ok(Plan::Inline(targets)) => Route::Inline(targets),
+        Ok(Plan::Crowd) => Route::Deferred(audience),
         Err(err) => {
             tracing::warn!(error = %DisplayChain(&err), %channel, "fan-out look-up failed");
-            Vec::new()
+            Route::Inline(Vec::new())
+        }
+    }
+}
+
+/// Sends the event the way its route says.
+async fn send(
+    state: &AppState,
+    app: &crate::ids::AppId,
+    channel: &ChannelId,
+    route: Route,
+    event: &Event,
+) -> Delivery {
+    match route {
+        Route::Inline(targets) if targets.is_empty() => Delivery::default(),
+        Route::Inline(targets) => state.notifier.to_targets(app, targets, event).await,
+        Route::Deferred(audience) => {
+            let bytes = payload(event);
+            if let Err(err) = fanout::defer(state, app, channel, &event.id, &bytes, audience).await
+            {
+                tracing::warn!(error = %DisplayChain(&err), %channel, event_id = %event.id, "could not hand an event to the fan-out function");
+            }
+            Delivery::default()
         }
     }
 }
@@ -44,11 +80,8 @@ async fn to_channel(
     event: &Event,
     audience: Audience,
 ) -> Delivery {
-    let targets = targets(state, app, channel, &audience).await;
-    if targets.is_empty() {
-        return Delivery::default();
-    }
-    state.notifier.to_targets(app, targets, event).await
+    let route = route(state, app, channel, audience).await;
+    send(state, app, channel, route, event).await
 }
 
 /// Events are rendered for no one in particular (no own reactions).
@@ -119,9 +152,9 @@ pub async fn message(
     message: &Message,
 ) -> Delivery {
     let app = &ctx.app.app_id;
-    let targets = targets(state, app, &message.channel_id, &audience_of(message)).await;
+    let route = route(state, app, &message.channel_id, audience_of(message)).await;
     // Nobody to tell (often: nobody online): no rendering either.
-    if targets.is_empty() {
+    if route.is_empty() {
         return Delivery::default();
     }
     let shown = view(state, ctx, message).await;
@@ -134,7 +167,7 @@ pub async fn message(
         },
     };
     let event = Event::channel(&message.channel_id, body);
-    state.notifier.to_targets(app, targets, &event).await
+    send(state, app, &message.channel_id, route, &event).await
 }
 
 /// `message.deleted` for a hard delete: the message no longer exists.

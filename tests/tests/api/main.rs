@@ -14,6 +14,7 @@ mod channels;
 mod costs;
 mod devices;
 mod drafts;
+mod fanout;
 mod faults;
 mod health;
 mod helpers;

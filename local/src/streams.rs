@@ -1,0 +1,256 @@
+//! The local event source mapping: what Lambda does for a function with a
+//! `Type: DynamoDB` event. It reads the table's stream from the emulator
+//! through the real DynamoDB Streams protocol (dynoxide serves it), keeps
+//! the records the template's filter lets through (inserts of fan-out jobs),
+//! and hands them, in order and in batches, to the very same handler as a
+//! Lambda DynamoDB event: in this process, or to the fan-out function's own
+//! process in the faithful mode. A batch reported as partly failed is run
+//! again from the first failed record after a pause, as Lambda does with
+//! `ReportBatchItemFailures`, up to [`MAX_RETRIES`] times.
+//!
+//! It starts at the stream's end (`LATEST`, as the template says): jobs
+//! written while the server was stopped are not delivered.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord, StreamRecord, StreamViewType};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use aws_sdk_dynamodbstreams::config::{Credentials, Region};
+use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
+use aws_sdk_dynamodbstreams::Client;
+use chat_shared::keys::FANOUT_PREFIX;
+use chat_shared::AppState;
+use tokio::sync::watch;
+
+use crate::lambdas::Function;
+
+/// Records per invocation (the template's `BatchSize`).
+const BATCH_SIZE: usize = 10;
+/// Runs of a failing batch after the first (`MaximumRetryAttempts`).
+const MAX_RETRIES: u32 = 5;
+/// How often an idle stream is read again.
+const POLL_EVERY: Duration = Duration::from_millis(10);
+
+/// Who handles the records.
+#[derive(Clone)]
+pub enum Consumer {
+    /// `fanout::handle` in this process.
+    InProcess(Box<AppState>),
+    /// The function's own process, through the local Runtime API.
+    Process(Arc<Function>),
+}
+
+impl Consumer {
+    async fn invoke(&self, event: Event) -> Result<DynamoDbEventResponse, String> {
+        match self {
+            Consumer::InProcess(state) => {
+                Ok(chat_shared::realtime::fanout::handle(state, event).await)
+            }
+            Consumer::Process(function) => {
+                let event = serde_json::to_value(&event).map_err(|e| e.to_string())?;
+                let answer = function.invoke(event).await?;
+                serde_json::from_value(answer).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// Starts reading the table's stream; stops with `stop`.
+pub async fn start(
+    state: &AppState,
+    dynamodb_url: &str,
+    consumer: Consumer,
+    stop: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let stream_arn = state
+        .db
+        .stream_arn()
+        .await
+        .map_err(|e| chat_shared::error::DisplayChain(&e).to_string())?;
+    let config = aws_sdk_dynamodbstreams::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url(dynamodb_url)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "chat-local"))
+        .build();
+    let client = Client::from_conf(config);
+    let described = client
+        .describe_stream()
+        .stream_arn(&stream_arn)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeStream: {}", chat_shared::error::DisplayChain(&e)))?;
+    let shards: Vec<String> = described
+        .stream_description()
+        .map(|d| {
+            d.shards()
+                .iter()
+                .filter_map(|s| s.shard_id().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    for shard in shards {
+        let iterator = client
+            .get_shard_iterator()
+            .stream_arn(&stream_arn)
+            .shard_id(&shard)
+            .shard_iterator_type(ShardIteratorType::Latest)
+            .send()
+            .await
+            .map_err(|e| format!("GetShardIterator: {}", chat_shared::error::DisplayChain(&e)))?
+            .shard_iterator
+            .ok_or("no shard iterator")?;
+        tokio::spawn(poll(
+            client.clone(),
+            stream_arn.clone(),
+            iterator,
+            consumer.clone(),
+            stop.clone(),
+        ));
+    }
+    Ok(())
+}
+
+/// The template's filter: `{"eventName": ["INSERT"], "dynamodb": {"Keys":
+/// {"pk": {"S": [{"prefix": "FANOUT#"}]}}}}`.
+fn passes_filter(record: &Record) -> bool {
+    let is_insert = record.event_name().is_some_and(|n| n.as_str() == "INSERT");
+    let is_job = record
+        .dynamodb()
+        .and_then(|r| r.keys())
+        .and_then(|k| k.get("pk"))
+        .and_then(|pk| pk.as_s().ok())
+        .is_some_and(|pk| pk.starts_with(FANOUT_PREFIX));
+    is_insert && is_job
+}
+
+/// A stream record as Lambda's DynamoDB event carries it.
+fn lambda_record(record: Record, stream_arn: &str) -> EventRecord {
+    let mut out = EventRecord::default();
+    out.event_id = record.event_id().unwrap_or_default().to_string();
+    out.event_name = record
+        .event_name()
+        .map(|n| n.as_str().to_string())
+        .unwrap_or_default();
+    out.event_source = Some("aws:dynamodb".into());
+    out.event_version = record.event_version().map(str::to_string);
+    out.aws_region = record.aws_region().unwrap_or("us-east-1").to_string();
+    out.event_source_arn = Some(stream_arn.to_string());
+    if let Some(change) = record.dynamodb {
+        let mut image = StreamRecord::default();
+        image.approximate_creation_date_time = change
+            .approximate_creation_date_time
+            .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+            .unwrap_or_default();
+        image.keys = change.keys.unwrap_or_default().into();
+        image.new_image = change.new_image.unwrap_or_default().into();
+        image.old_image = change.old_image.unwrap_or_default().into();
+        image.sequence_number = change.sequence_number;
+        image.size_bytes = change.size_bytes.unwrap_or_default();
+        image.stream_view_type = Some(StreamViewType::NewImage);
+        out.change = image;
+    }
+    out
+}
+
+async fn poll(
+    client: Client,
+    stream_arn: String,
+    mut iterator: String,
+    consumer: Consumer,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut queue: VecDeque<EventRecord> = VecDeque::new();
+    let mut retries = 0u32;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if queue.is_empty() {
+            match client.get_records().shard_iterator(&iterator).send().await {
+                Ok(out) => {
+                    if let Some(next) = out.next_shard_iterator {
+                        iterator = next;
+                    }
+                    queue.extend(
+                        out.records
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter(passes_filter)
+                            .map(|r| lambda_record(r, &stream_arn)),
+                    );
+                }
+                Err(err) => {
+                    tracing::warn!(error = %chat_shared::error::DisplayChain(&err), "GetRecords failed");
+                }
+            }
+            if queue.is_empty() {
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL_EVERY) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+        }
+        let batch: Vec<EventRecord> = queue.iter().take(BATCH_SIZE).cloned().collect();
+        let sent = batch.len();
+        let mut event = Event::default();
+        event.records = batch;
+        let first_failed = match consumer.invoke(event.clone()).await {
+            Ok(response) => response
+                .batch_item_failures
+                .iter()
+                .filter_map(|f| f.item_identifier.as_deref())
+                .filter_map(|seq| {
+                    event
+                        .records
+                        .iter()
+                        .position(|r| r.change.sequence_number.as_deref() == Some(seq))
+                })
+                .min(),
+            // The whole batch failed (the function errored or timed out).
+            Err(err) => {
+                tracing::warn!(error = %err, "the stream's function failed");
+                Some(0)
+            }
+        };
+        match first_failed {
+            None => {
+                queue.drain(..sent);
+                retries = 0;
+            }
+            Some(index) => {
+                queue.drain(..index);
+                retries += 1;
+                if retries > MAX_RETRIES {
+                    tracing::error!("a stream record failed {MAX_RETRIES} retries; dropped");
+                    queue.pop_front();
+                    retries = 0;
+                } else {
+                    tokio::time::sleep(Duration::from_millis(100 << retries.min(5))).await;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The filter here is the template's, word for word.
+    #[test]
+    fn filters_as_the_template_says() {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
+        )
+        .unwrap();
+        let pattern = format!(
+            r#"{{"eventName": ["INSERT"], "dynamodb": {{"Keys": {{"pk": {{"S": [{{"prefix": "{FANOUT_PREFIX}"}}]}}}}}}}}"#
+        );
+        assert!(text.contains(&pattern), "template filter is {pattern}");
+    }
+}

@@ -1,0 +1,200 @@
+//! Large fan-outs: past the inline limit, a send writes a job and answers;
+//! the table's stream brings the job to the fan-out handler (locally through
+//! the same event source mapping and event shape as on AWS, or to the fan-out
+//! function's own process with `CHAT_TEST_MODE=lambdas`). The limit is 2
+//! here, so a channel of four online members is a crowd.
+
+use std::time::Duration;
+
+use chat_local::StackOptions;
+use chat_shared::ids::ChannelId;
+use chat_shared::keys;
+use chat_shared::realtime::fanout::Job;
+use chat_shared::Config;
+use serde_json::{json, Value};
+
+use crate::helpers::{Tenant, TestApp};
+use crate::ws::Ws;
+
+async fn crowd_app() -> TestApp {
+    TestApp::spawn_with(StackOptions {
+        config: Config {
+            fanout_inline_limit: 2,
+            ..Config::default()
+        },
+        ..StackOptions::ephemeral()
+    })
+    .await
+}
+
+/// The channel's fan-out jobs in the table, in order.
+async fn jobs(app: &TestApp, t: &Tenant, channel: &str) -> Vec<Job> {
+    let channel = ChannelId::parse(channel).unwrap();
+    let pk = keys::fanout(&t.app.app_id, &channel, "", 0).pk;
+    app.stack.state.db.query_all(&pk, "", 100).await.unwrap()
+}
+
+async fn connection_id(ws: &mut Ws) -> String {
+    let ack = ws.request(json!({ "action": "health.check" })).await;
+    ack["result"]["connection_id"]
+        .as_str()
+        .expect("connection id")
+        .to_string()
+}
+
+/// alice, bob, carol and dave in one group, each with a socket.
+async fn four_online(app: &TestApp) -> (Vec<String>, String, Vec<Ws>) {
+    let t = app
+        .create_users(&app.a, &["alice", "bob", "carol", "dave"])
+        .await;
+    let id = app.group(&app.a, &t[0], &["bob", "carol", "dave"]).await;
+    let mut sockets = Vec::new();
+    for token in &t {
+        sockets.push(app.ws(&app.a, token).await);
+    }
+    // Presence and the like settle before the sends under test.
+    for ws in &mut sockets {
+        ws.drain(Duration::from_millis(200)).await;
+    }
+    (t, id, sockets)
+}
+
+fn texts(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "message.new")
+        .map(|e| {
+            e["message"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_crowd_is_reached_through_the_fanout_function_once_each_in_order() {
+    let app = crowd_app().await;
+    let (t, id, mut sockets) = four_online(&app).await;
+    let sent: Vec<String> = (1..=5).map(|n| format!("m{n}")).collect();
+    for text in &sent {
+        app.say(&app.a, &t[0], &id, text).await;
+    }
+    for ws in &mut sockets {
+        let mut got = Vec::new();
+        while got.len() < sent.len() {
+            got.push(ws.expect("message.new").await);
+        }
+        got.extend(ws.events(Duration::from_millis(300)).await);
+        assert_eq!(texts(&got), sent, "each once, in send order");
+        let ids: std::collections::BTreeSet<&str> =
+            got.iter().filter_map(|e| e["id"].as_str()).collect();
+        assert_eq!(ids.len(), got.len(), "every event has its own id");
+    }
+    // Each send handed one job to the fan-out function, and none was retried.
+    let jobs = jobs(&app, &app.a, &id).await;
+    assert_eq!(jobs.len(), sent.len());
+    assert!(jobs.iter().all(|j| j.attempt == 0 && j.pending.is_none()));
+}
+
+#[tokio::test]
+async fn a_shard_failing_half_way_is_retried_for_the_connections_it_missed_only() {
+    let app = crowd_app().await;
+    let (t, id, mut sockets) = four_online(&app).await;
+    let mut ids = Vec::new();
+    for ws in &mut sockets {
+        ids.push(connection_id(ws).await);
+    }
+    let gateway = &app.stack.gateway;
+    let before: Vec<u64> = ids.iter().map(|c| gateway.posts_to(c)).collect();
+    // carol's posts fail on the first delivery (every attempt the SDK makes),
+    // then recover.
+    gateway.fail_posts_times(&ids[2], 500, 3);
+    app.say(&app.a, &t[0], &id, "hello crowd").await;
+
+    for ws in &mut sockets {
+        let event = ws.expect("message.new").await;
+        assert_eq!(event["message"]["text"], "hello crowd");
+        assert!(
+            texts(&ws.events(Duration::from_millis(600)).await).is_empty(),
+            "no second copy"
+        );
+    }
+    // Nobody reached on the first attempt was posted to again.
+    for (n, connection) in ids.iter().enumerate() {
+        let posts = gateway.posts_to(connection) - before[n];
+        if n == 2 {
+            assert!(posts >= 4, "carol: failed posts, then the retry ({posts})");
+        } else {
+            assert_eq!(posts, 1, "connection {n} posted to once");
+        }
+    }
+    // The retry was a job of its own, holding carol's connection only.
+    let jobs = jobs(&app, &app.a, &id).await;
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert_eq!(jobs[0].attempt, 0);
+    assert_eq!(jobs[1].attempt, 1);
+    assert_eq!(jobs[1].event_id, jobs[0].event_id);
+    let pending = jobs[1].pending.clone().expect("pending connections");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].0.as_str(), "carol");
+    assert_eq!(pending[0].1.as_str(), ids[2]);
+}
+
+#[tokio::test]
+async fn a_job_run_again_whole_repeats_the_same_event_id_for_clients_to_drop() {
+    let app = crowd_app().await;
+    let (t, id, mut sockets) = four_online(&app).await;
+    app.say(&app.a, &t[0], &id, "once").await;
+    let first = sockets[1].expect("message.new").await;
+    // What the event source does when an invocation times out: the same
+    // record again, from the start.
+    let job = jobs(&app, &app.a, &id).await.remove(0);
+    let report = chat_shared::realtime::fanout::run(&app.stack.state, &job)
+        .await
+        .unwrap();
+    assert_eq!(report.delivery.sent, 4);
+    let again = sockets[1].expect("message.new").await;
+    assert_eq!(again["id"], first["id"], "a repeat carries the same id");
+    assert_eq!(again["message"]["id"], first["message"]["id"]);
+}
+
+#[tokio::test]
+async fn the_crowd_path_keeps_shadow_bans_and_deletes_exactly_the_gone_connection() {
+    let app = crowd_app().await;
+    let (t, id, mut sockets) = four_online(&app).await;
+    let dave_connection = connection_id(&mut sockets[3]).await;
+    app.post(
+        &app.a,
+        &t[0],
+        &format!("/channels/{id}/bans"),
+        json!({ "user_id": "bob", "shadow": true }),
+    )
+    .await
+    .assert_status(201);
+    app.stack.gateway.fail_posts(&dave_connection, 410);
+    app.say(&app.a, &t[1], &id, "shadowed").await;
+    app.say(&app.a, &t[0], &id, "for all").await;
+
+    let bob = texts(&sockets[1].events(Duration::from_millis(800)).await);
+    assert_eq!(bob, ["shadowed", "for all"], "bob sees his own message");
+    let carol = texts(&sockets[2].events(Duration::from_millis(100)).await);
+    assert_eq!(carol, ["for all"], "nobody else sees a shadowed message");
+    // The 410 removed dave's connection and nothing else.
+    let open = |user: &'static str| {
+        let app = &app;
+        async move {
+            chat_shared::realtime::connections::of_user(
+                &app.stack.state.db,
+                &app.a.app.app_id,
+                &chat_shared::ids::UserId::parse(user).unwrap(),
+            )
+            .await
+            .unwrap()
+            .len()
+        }
+    };
+    assert_eq!(open("dave").await, 0);
+    assert_eq!(open("carol").await, 1);
+    assert_eq!(open("alice").await, 1);
+}
