@@ -127,6 +127,9 @@ impl Stack {
         };
         let dynamo_listener = TcpListener::bind(("127.0.0.1", dynamo_port)).await?;
         let mut dynamodb_url = format!("http://{}", dynamo_listener.local_addr()?);
+        // The stream is read past the tap: Lambda's polling is not the
+        // functions' traffic, and is not billed as requests.
+        let emulator_url = dynamodb_url.clone();
         tokio::spawn(dynoxide::server::serve_with_shutdown(
             dynamo_listener,
             db.clone(),
@@ -227,7 +230,7 @@ impl Stack {
             None => Some(streams::Consumer::InProcess(Box::new(state.clone()))),
         };
         if let Some(consumer) = consumer {
-            streams::start(&state, &dynamodb_url, consumer, stop.clone())
+            streams::start(&state, &emulator_url, consumer, stop.clone())
                 .await
                 .map_err(LocalError::Setup)?;
         }

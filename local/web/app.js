@@ -215,10 +215,18 @@ async function resync() {
   markRead();
 }
 
+// Ids of recent events: a fan-out run again after a failure may repeat one.
+const seenEvents = new Set();
+
 function onEvent(event) {
   if (event.type === "ack") {
     if (!event.ok) showError(event.error.message);
     return;
+  }
+  if (event.id) {
+    if (seenEvents.has(event.id)) return;
+    seenEvents.add(event.id);
+    if (seenEvents.size > 1000) seenEvents.delete(seenEvents.values().next().value);
   }
   const channel = event.channel_id;
   switch (event.type) {

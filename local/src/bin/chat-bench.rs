@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release -p chat-local --bin chat-bench -- load      # 1000 clients, 100 channels, 200 msg/s, 30 s
-//! cargo run --release -p chat-local --bin chat-bench -- fanout    # 1000 connections, 20 ms per post
+//! cargo run --release -p chat-local --bin chat-bench -- fanout    # 10,000 connections, 20 ms per post
 //! cargo run --release -p chat-local --bin chat-bench -- costs --write README.md
 //! ```
 
@@ -51,9 +51,10 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         seconds: u64,
     },
-    /// One message to a channel whose members hold this many connections.
+    /// Sends to a 2-member channel and to one whose members hold this many
+    /// connections (clients in a child process), side by side.
     Fanout {
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 10_000)]
         connections: usize,
         /// Latency injected into every management-API post.
         #[arg(long, default_value_t = 20)]
@@ -61,6 +62,15 @@ enum Command {
         /// Posts in flight per fan-out (CHAT_FANOUT_CONCURRENCY).
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// Large sends (each after three small ones).
+        #[arg(long, default_value_t = 3)]
+        sends: usize,
+    },
+    /// The fan-out benchmark's clients (started by `fanout` itself).
+    #[command(hide = true)]
+    Clients {
+        #[arg(long)]
+        plan: std::path::PathBuf,
     },
     /// DynamoDB requests, consumed capacity and management-API posts per
     /// operation, as a Markdown table.
@@ -384,7 +394,110 @@ async fn load(clients: usize, channels: usize, rate: u64, seconds: u64) -> Value
     result
 }
 
-async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize) -> Value {
+/// What the fan-out benchmark's client process is given.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ClientPlan {
+    ws_url: String,
+    api_key: String,
+    /// One token per connection.
+    tokens: Vec<String>,
+}
+
+/// Microseconds since the epoch: the two processes share the clock.
+fn wall_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or_default()
+}
+
+/// The client side of the fan-out benchmark, in a process of its own (one
+/// process cannot hold both ends of 10,000 sockets under a 20,000 file
+/// limit): opens the connections, prints `ready`, then one line per
+/// `message.new`: `connection<TAB>text<TAB>microseconds`.
+async fn clients(plan: &std::path::Path) {
+    use tokio::io::AsyncWriteExt;
+    let plan: ClientPlan =
+        serde_json::from_slice(&std::fs::read(plan).expect("plan readable")).expect("plan");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let connected: Vec<_> = futures::stream::iter(plan.tokens.iter().enumerate())
+        .map(|(n, token)| {
+            let url = format!("{}/?api_key={}&token={token}", plan.ws_url, plan.api_key);
+            let tx = tx.clone();
+            async move {
+                let (stream, _) = tokio_tungstenite::connect_async(url)
+                    .await
+                    .expect("connects");
+                let (sink, mut read) = stream.split();
+                tokio::spawn(async move {
+                    while let Some(Ok(message)) = read.next().await {
+                        let Message::Text(text) = message else {
+                            continue;
+                        };
+                        let at = wall_us();
+                        let Ok(event) = serde_json::from_str::<Value>(&text) else {
+                            continue;
+                        };
+                        if event["type"] == "message.new" {
+                            let text = event["message"]["text"].as_str().unwrap_or_default();
+                            let _ = tx.send(format!("{n}\t{text}\t{at}\n"));
+                        }
+                    }
+                });
+                sink
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let mut out = tokio::io::stdout();
+    out.write_all(b"ready\n").await.expect("stdout");
+    out.flush().await.expect("stdout");
+    while let Some(line) = rx.recv().await {
+        let mut batch = line;
+        while let Ok(more) = rx.try_recv() {
+            batch.push_str(&more);
+        }
+        if out.write_all(batch.as_bytes()).await.is_err() {
+            break;
+        }
+        let _ = out.flush().await;
+    }
+    drop(connected);
+}
+
+/// Sends over REST as a client app would; the time until the answer.
+async fn post_message(
+    http: &reqwest::Client,
+    stack: &Stack,
+    key: &str,
+    token: &str,
+    channel: &ChannelId,
+    text: &str,
+) -> Duration {
+    let started = Instant::now();
+    let response = http
+        .post(format!("{}/messages", stack.rest_url))
+        .header("X-Api-Key", key)
+        .bearer_auth(token)
+        .json(&json!({ "channel_id": channel, "text": text }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 201, "send accepted");
+    let _ = response.bytes().await;
+    started.elapsed()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    percentile(&values, 0.5)
+}
+
+/// Acknowledgement times of sends to a 2-member channel and to one whose
+/// members hold `connections` connections, in one run, and how long after
+/// each large send its last delivery came.
+async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, sends: usize) -> Value {
     let options = StackOptions {
         gateway: GatewayOptions {
             post_delay: Duration::from_millis(post_delay_ms),
@@ -397,69 +510,126 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize) -> V
         ..StackOptions::ephemeral()
     };
     let stack = Stack::start(options).await.expect("stack");
-    // 10 connections per user, as several devices and tabs would.
+    let inline_limit = stack.state.config.fanout_inline_limit;
+    // 10 connections per user, as several devices and tabs would; u00000
+    // sends, u00001 is the other member of the small channel.
     let users_needed = connections.div_ceil(10);
-    let (app, users) = setup(&stack, users_needed + 1).await;
+    let (app, users) = setup(&stack, users_needed + 2).await;
     let ids: Vec<UserId> = users.iter().map(|u| u.0.clone()).collect();
-    let channel_id = channel(&stack, &app, &ids, "big").await;
+    let mut crowd = vec![ids[0].clone()];
+    crowd.extend(ids[2..].iter().cloned());
+    let big = channel(&stack, &app, &crowd, "big").await;
+    let small = channel(&stack, &app, &ids[..2], "small").await;
     let receipts: Receipts = Arc::default();
     let acks: Receipts = Arc::default();
-    let mut sockets = Vec::new();
-    for n in 0..connections {
-        let (_, token) = &users[1 + n % users_needed];
-        sockets.push(connect(&stack, &app.api_key, token, receipts.clone(), acks.clone()).await);
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let ctx = Ctx {
-        app: Arc::new(app.clone()),
-        server: false,
-        user: Some(users[0].0.clone()),
-        me: None,
+    let _partner = connect(&stack, &app.api_key, &users[1].1, receipts.clone(), acks.clone()).await;
+
+    let plan_path = std::env::temp_dir().join(format!("chat-bench-clients-{}.json", std::process::id()));
+    let plan = ClientPlan {
+        ws_url: stack.ws_url.clone(),
+        api_key: app.api_key.clone(),
+        tokens: (0..connections)
+            .map(|n| users[2 + n % users_needed].1.clone())
+            .collect(),
     };
-    let input: chat_shared::messages::send::SendMessage =
-        serde_json::from_value(json!({ "channel_id": channel_id, "text": "fan-out" }))
-            .expect("input");
-    let started = Instant::now();
-    let (message, _) =
-        chat_shared::messages::send::send(&stack.state.db, &stack.state.storage, &ctx, input)
-            .await
-            .expect("send");
-    let send_done = started.elapsed();
-    let delivery = chat_shared::realtime::publish::message(
-        &stack.state,
-        &ctx,
-        chat_shared::realtime::publish::MessageChange::New,
-        &message,
-    )
-    .await;
-    let fanout_done = started.elapsed();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while receipts.lock().expect("lock").len() < connections && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    std::fs::write(&plan_path, serde_json::to_vec(&plan).expect("plan")).expect("plan written");
+    let mut child = tokio::process::Command::new(std::env::current_exe().expect("own path"))
+        .arg("clients")
+        .arg("--plan")
+        .arg(&plan_path)
+        .stdout(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("client process starts");
+    let mut lines = {
+        use tokio::io::AsyncBufReadExt;
+        tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines()
+    };
+    let ready = lines.next_line().await.expect("client output");
+    assert_eq!(ready.as_deref(), Some("ready"), "the clients connected");
+    let _ = std::fs::remove_file(&plan_path);
+    // (connection, text) → when, in wall-clock microseconds.
+    let far: Arc<Mutex<Vec<(usize, String, u64)>>> = Arc::default();
+    {
+        let far = far.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut parts = line.splitn(3, '\t');
+                if let (Some(n), Some(text), Some(at)) = (parts.next(), parts.next(), parts.next()) {
+                    if let (Ok(n), Ok(at)) = (n.parse(), at.parse()) {
+                        far.lock().expect("lock").push((n, text.to_string(), at));
+                    }
+                }
+            }
+        });
     }
-    let receipt = receipts.lock().expect("lock");
-    // The guarantees, whatever the timings: every connection got the event
-    // once, and every post was answered.
-    assert_eq!(delivery.sent, connections, "every connection was posted to");
-    assert_eq!(
-        receipt.len(),
-        connections,
-        "each connection received the message exactly once"
-    );
-    let last = receipt
-        .iter()
-        .map(|(_, at)| *at)
-        .max()
-        .map(|at| at.duration_since(started));
+    // Online entries and presence settle before anything is timed.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let http = reqwest::Client::new();
+    let sender = &users[0].1;
+    let mut small_acks = Vec::new();
+    let mut big_acks = Vec::new();
+    let mut last_deliveries = Vec::new();
+    for round in 0..sends {
+        for k in 0..3 {
+            let text = format!("small {round}.{k}");
+            let took = post_message(&http, &stack, &app.api_key, sender, &small, &text).await;
+            small_acks.push(took.as_secs_f64() * 1000.0);
+        }
+        let text = format!("big {round}");
+        let started = wall_us();
+        let took = post_message(&http, &stack, &app.api_key, sender, &big, &text).await;
+        big_acks.push(took.as_secs_f64() * 1000.0);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let got = far.lock().expect("lock").iter().filter(|r| r.1 == text).count();
+            if got >= connections || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let last = far
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|r| r.1 == text)
+            .map(|r| r.2)
+            .max()
+            .unwrap_or(started);
+        last_deliveries.push((last.saturating_sub(started)) as f64 / 1000.0);
+    }
+    // Stragglers and duplicates show up within this.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let far = far.lock().expect("lock");
+    let mut seen = std::collections::HashSet::new();
+    let duplicated = far.iter().filter(|r| !seen.insert((r.0, r.1.clone()))).count();
+    let lost = (0..sends)
+        .map(|round| {
+            let text = format!("big {round}");
+            connections - seen.iter().filter(|(_, t)| *t == text).count()
+        })
+        .sum::<usize>();
+    let small_received = receipts.lock().expect("lock").len();
+    drop(child);
+    assert_eq!(lost, 0, "every connection received every large send");
+    assert_eq!(duplicated, 0, "no connection received a message twice");
+    assert_eq!(small_received, 3 * sends, "the small channel's member got each message");
+    let small_ack = median(small_acks.clone());
+    let big_ack = median(big_acks.clone());
     json!({
         "benchmark": "fanout",
         "connections": connections, "post_delay_ms": post_delay_ms, "concurrency": concurrency,
-        "posts_sent": delivery.sent, "gone": delivery.gone, "failed": delivery.failed,
-        "received": receipt.len(),
-        "send_ms": send_done.as_secs_f64() * 1000.0,
-        "fanout_ms": fanout_done.as_secs_f64() * 1000.0 - send_done.as_secs_f64() * 1000.0,
-        "last_delivery_ms": last.map(|d| d.as_secs_f64() * 1000.0),
-        "floor_ms": (connections.div_ceil(concurrency) as u64 * post_delay_ms),
+        "inline_limit": inline_limit,
+        "sends": sends, "lost": lost, "duplicated": duplicated,
+        "small_ack_ms_median": small_ack,
+        "big_ack_ms_median": big_ack,
+        "ack_ratio": big_ack / small_ack.max(0.001),
+        "small_ack_ms": small_acks,
+        "big_ack_ms": big_acks,
+        "last_delivery_ms": last_deliveries,
+        "last_delivery_ms_max": last_deliveries.iter().copied().fold(0.0, f64::max),
     })
 }
 
@@ -490,6 +660,10 @@ async fn main() {
         costs(write.as_deref()).await;
         return;
     }
+    if let Command::Clients { plan } = &args.command {
+        clients(plan).await;
+        return;
+    }
     let result = match args.command {
         Command::Load {
             clients,
@@ -501,8 +675,9 @@ async fn main() {
             connections,
             post_delay_ms,
             concurrency,
-        } => fanout(connections, post_delay_ms, concurrency.max(1)).await,
-        Command::Costs { .. } => return,
+            sends,
+        } => fanout(connections, post_delay_ms, concurrency.max(1), sends.max(1)).await,
+        Command::Costs { .. } | Command::Clients { .. } => return,
     };
     println!(
         "{}",

@@ -552,7 +552,7 @@ async fn idle_clients_are_closed_and_the_management_api_works() {
         .post(format!("{http}/@connections/{id}"))
         // Any bytes pass; the client checks what it receives against the
         // protocol, so this is a documented event.
-        .body(r#"{"type":"channel.deleted","created_at":"2026-01-01T00:00:00Z","channel_id":"posted"}"#)
+        .body(r#"{"type":"channel.deleted","id":"e1","created_at":"2026-01-01T00:00:00Z","channel_id":"posted"}"#)
         .send()
         .await
         .unwrap();
