@@ -396,6 +396,7 @@ impl Environment {
                 ("CHAT_DYNAMODB_ENDPOINT", self.dynamodb_url.clone()),
                 ("CHAT_S3_ENDPOINT", self.s3_url.clone()),
                 ("CHAT_TABLE_NAME", c.table_name.clone()),
+                ("CHAT_OUTBOX_TABLE", c.outbox_table.clone()),
                 ("CHAT_UPLOADS_BUCKET", c.uploads_bucket.clone()),
                 (
                     "CHAT_APP_CACHE_SECONDS",

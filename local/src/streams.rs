@@ -1,5 +1,5 @@
 //! The local event source mapping: what Lambda does for a function with a
-//! `Type: DynamoDB` event. It reads the table's stream from the emulator
+//! `Type: DynamoDB` event. It reads the outbox table's stream from the emulator
 //! through the real DynamoDB Streams protocol (dynoxide serves it), keeps
 //! the records the template's filter lets through (inserts of fan-out jobs),
 //! and hands them, in order and in batches, to the very same handler as a
@@ -66,6 +66,7 @@ pub async fn start(
 ) -> Result<(), String> {
     let stream_arn = state
         .db
+        .outbox()
         .stream_arn()
         .await
         .map_err(|e| chat_shared::error::DisplayChain(&e).to_string())?;

@@ -6,6 +6,9 @@ use std::time::Duration;
 pub struct Config {
     /// The single DynamoDB table (`CHAT_TABLE_NAME`, default `chat`).
     pub table_name: String,
+    /// The outbox table, whose stream feeds the fan-out function
+    /// (`CHAT_OUTBOX_TABLE`, default `chat-outbox`).
+    pub outbox_table: String,
     /// Explicit DynamoDB endpoint (`CHAT_DYNAMODB_ENDPOINT`); when unset the SDK's
     /// own resolution applies, which also honours `AWS_ENDPOINT_URL_DYNAMODB`.
     pub dynamodb_endpoint: Option<String>,
@@ -50,6 +53,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             table_name: "chat".into(),
+            outbox_table: "chat-outbox".into(),
             dynamodb_endpoint: None,
             region: None,
             static_credentials: false,
@@ -75,6 +79,9 @@ impl Config {
         let mut config = Self::default();
         if let Some(table) = get("CHAT_TABLE_NAME").filter(|t| !t.is_empty()) {
             config.table_name = table;
+        }
+        if let Some(table) = get("CHAT_OUTBOX_TABLE").filter(|t| !t.is_empty()) {
+            config.outbox_table = table;
         }
         config.dynamodb_endpoint = get("CHAT_DYNAMODB_ENDPOINT").filter(|e| !e.is_empty());
         config.region = get("CHAT_REGION").filter(|r| !r.is_empty());

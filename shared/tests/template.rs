@@ -31,19 +31,8 @@ fn owned(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn template_declares_the_table_the_code_defines() {
-    let template = template();
-    let tables: Vec<&Value> = template["Resources"]
-        .as_mapping()
-        .expect("Resources")
-        .values()
-        .filter(|r| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
-        .collect();
-    assert_eq!(tables.len(), 1, "exactly one table");
-    let props = &tables[0]["Properties"];
-    let spec = table::spec();
-
+/// The template's declaration of one table matches the code's spec.
+fn check_table(props: &Value, spec: &table::TableSpec) {
     assert_eq!(
         pairs(&props["KeySchema"], "AttributeName", "KeyType"),
         owned(&spec.key_schema)
@@ -58,7 +47,10 @@ fn template_declares_the_table_the_code_defines() {
     expected.sort();
     assert_eq!(declared, expected);
 
-    let indexes = props["GlobalSecondaryIndexes"].as_sequence().expect("GSIs");
+    let indexes = props["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(indexes.len(), spec.global_indexes.len());
     for (name, schema) in &spec.global_indexes {
         let index = indexes
@@ -82,8 +74,33 @@ fn template_declares_the_table_the_code_defines() {
     assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
     assert_eq!(
         props["StreamSpecification"]["StreamViewType"].as_str(),
-        Some(spec.stream_view_type)
+        spec.stream_view_type
     );
+}
+
+#[test]
+fn template_declares_the_tables_the_code_defines() {
+    let template = template();
+    let tables: Vec<(&str, &Value)> = template["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
+        .map(|(name, r)| (name.as_str().expect("name"), r))
+        .collect();
+    assert_eq!(tables.len(), 2, "the single table and the outbox");
+    for (name, resource) in tables {
+        let spec = match name {
+            "Table" => table::spec(),
+            "OutboxTable" => table::outbox_spec(),
+            other => panic!("unexpected table {other}"),
+        };
+        check_table(&resource["Properties"], &spec);
+    }
+    // Every function is told both names.
+    let variables = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert!(!variables["CHAT_TABLE_NAME"].is_null());
+    assert!(!variables["CHAT_OUTBOX_TABLE"].is_null());
 }
 
 #[test]

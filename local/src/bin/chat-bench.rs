@@ -522,9 +522,17 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
     let small = channel(&stack, &app, &ids[..2], "small").await;
     let receipts: Receipts = Arc::default();
     let acks: Receipts = Arc::default();
-    let _partner = connect(&stack, &app.api_key, &users[1].1, receipts.clone(), acks.clone()).await;
+    let _partner = connect(
+        &stack,
+        &app.api_key,
+        &users[1].1,
+        receipts.clone(),
+        acks.clone(),
+    )
+    .await;
 
-    let plan_path = std::env::temp_dir().join(format!("chat-bench-clients-{}.json", std::process::id()));
+    let plan_path =
+        std::env::temp_dir().join(format!("chat-bench-clients-{}.json", std::process::id()));
     let plan = ClientPlan {
         ws_url: stack.ws_url.clone(),
         api_key: app.api_key.clone(),
@@ -556,7 +564,8 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 let mut parts = line.splitn(3, '\t');
-                if let (Some(n), Some(text), Some(at)) = (parts.next(), parts.next(), parts.next()) {
+                if let (Some(n), Some(text), Some(at)) = (parts.next(), parts.next(), parts.next())
+                {
                     if let (Ok(n), Ok(at)) = (n.parse(), at.parse()) {
                         far.lock().expect("lock").push((n, text.to_string(), at));
                     }
@@ -584,7 +593,12 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
         big_acks.push(took.as_secs_f64() * 1000.0);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let got = far.lock().expect("lock").iter().filter(|r| r.1 == text).count();
+            let got = far
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|r| r.1 == text)
+                .count();
             if got >= connections || Instant::now() > deadline {
                 break;
             }
@@ -604,7 +618,10 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
     tokio::time::sleep(Duration::from_millis(500)).await;
     let far = far.lock().expect("lock");
     let mut seen = std::collections::HashSet::new();
-    let duplicated = far.iter().filter(|r| !seen.insert((r.0, r.1.clone()))).count();
+    let duplicated = far
+        .iter()
+        .filter(|r| !seen.insert((r.0, r.1.clone())))
+        .count();
     let lost = (0..sends)
         .map(|round| {
             let text = format!("big {round}");
@@ -615,7 +632,11 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
     drop(child);
     assert_eq!(lost, 0, "every connection received every large send");
     assert_eq!(duplicated, 0, "no connection received a message twice");
-    assert_eq!(small_received, 3 * sends, "the small channel's member got each message");
+    assert_eq!(
+        small_received,
+        3 * sends,
+        "the small channel's member got each message"
+    );
     let small_ack = median(small_acks.clone());
     let big_ack = median(big_acks.clone());
     json!({

@@ -207,6 +207,7 @@ pub const RETRY_ATTEMPTS: u32 = 5;
 pub struct Db {
     client: Client,
     table: Arc<str>,
+    outbox: Arc<str>,
     meter: meter::Meter,
 }
 
@@ -225,7 +226,16 @@ impl Db {
         Self {
             client: Client::from_conf(builder.build()),
             table: config.table_name.as_str().into(),
+            outbox: config.outbox_table.as_str().into(),
             meter,
+        }
+    }
+
+    /// The same client on the outbox table (see [`table::outbox_spec`]).
+    pub fn outbox(&self) -> Db {
+        Db {
+            table: self.outbox.clone(),
+            ..self.clone()
         }
     }
 
@@ -245,9 +255,15 @@ impl Db {
         }
     }
 
-    /// Creates the table (and turns on TTL) unless it exists.
+    /// Creates the table and the outbox (and turns on their TTL) unless
+    /// they exist.
     pub async fn create_table_if_missing(&self) -> Result<(), DbError> {
-        let spec = table::spec();
+        self.create_if_missing(&self.table, &table::spec()).await?;
+        self.create_if_missing(&self.outbox, &table::outbox_spec())
+            .await
+    }
+
+    async fn create_if_missing(&self, name: &str, spec: &table::TableSpec) -> Result<(), DbError> {
         let key_element = |(name, kind): &(&str, &str)| {
             KeySchemaElement::builder()
                 .attribute_name(*name)
@@ -262,9 +278,17 @@ impl Db {
         let mut request = self
             .client
             .create_table()
-            .table_name(self.table.as_ref())
-            .billing_mode(BillingMode::PayPerRequest)
-            .stream_specification(stream_specification(spec.stream_view_type)?);
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest);
+        if let Some(view) = spec.stream_view_type {
+            request = request.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(view))
+                    .build()
+                    .map_err(DbError::build)?,
+            );
+        }
         for (name, _) in &spec.attributes {
             request = request.attribute_definitions(
                 AttributeDefinition::builder()
@@ -303,7 +327,7 @@ impl Db {
         }
         self.client
             .update_time_to_live()
-            .table_name(self.table.as_ref())
+            .table_name(name)
             .time_to_live_specification(
                 TimeToLiveSpecification::builder()
                     .enabled(true)
@@ -317,8 +341,7 @@ impl Db {
         Ok(())
     }
 
-    /// The table's stream, turned on first when the table predates it (a
-    /// local data folder made by an older version).
+    /// This table's stream (the outbox's: `db.outbox().stream_arn()`).
     pub async fn stream_arn(&self) -> Result<String, DbError> {
         let described = self
             .client
@@ -327,22 +350,11 @@ impl Db {
             .send()
             .await
             .map_err(DbError::sdk)?;
-        if let Some(arn) = described.table().and_then(|t| t.latest_stream_arn()) {
-            return Ok(arn.to_string());
-        }
-        let updated = self
-            .client
-            .update_table()
-            .table_name(self.table.as_ref())
-            .stream_specification(stream_specification(table::spec().stream_view_type)?)
-            .send()
-            .await
-            .map_err(DbError::sdk)?;
-        updated
-            .table_description()
+        described
+            .table()
             .and_then(|t| t.latest_stream_arn())
             .map(str::to_string)
-            .ok_or_else(|| DbError::Sdk("the table has no stream after enabling it".into()))
+            .ok_or_else(|| DbError::Sdk(format!("{} has no stream", self.table).into()))
     }
 
     #[tracing::instrument(level = "debug", skip(self), fields(pk = %key.pk, sk = %key.sk))]
@@ -838,14 +850,6 @@ fn key_item(key: &Key) -> Item {
         (table::PK.to_string(), AttributeValue::S(key.pk.clone())),
         (table::SK.to_string(), AttributeValue::S(key.sk.clone())),
     ])
-}
-
-fn stream_specification(view: &str) -> Result<StreamSpecification, DbError> {
-    StreamSpecification::builder()
-        .stream_enabled(true)
-        .stream_view_type(StreamViewType::from(view))
-        .build()
-        .map_err(DbError::build)
 }
 
 /// The entity a stream record's image holds, when it is one of type `T`

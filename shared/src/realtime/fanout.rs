@@ -1,8 +1,9 @@
 //! Large fan-outs, off the sender's request. When a channel has more
 //! listeners than the inline limit, the sender writes one job item (the
-//! event's bytes and its audience) and answers; the table's stream hands the
-//! item to the fan-out function ([`handle`]), which works out the audience
-//! at that moment and posts to it in shards delivered side by side.
+//! event's bytes and its audience) to the outbox table and answers; the
+//! outbox's stream hands the item to the fan-out function ([`handle`]),
+//! which works out the audience at that moment and posts to it in shards
+//! delivered side by side.
 //!
 //! Guarantees, and how:
 //! - **Order per channel.** A channel's jobs share a partition, so their
@@ -86,7 +87,7 @@ pub async fn defer(
         attempt: 0,
         expires: crate::time::now_secs() + JOB_TTL_SECS,
     };
-    Ok(state.db.put(&job, crate::db::Cond::Always).await?)
+    Ok(state.db.outbox().put(&job, crate::db::Cond::Always).await?)
 }
 
 /// What handling one job did.
@@ -187,7 +188,11 @@ pub async fn run(state: &AppState, job: &Job) -> Result<JobReport, ApiError> {
         expires: crate::time::now_secs() + JOB_TTL_SECS,
         ..job.clone()
     };
-    state.db.put(&retry, crate::db::Cond::Always).await?;
+    state
+        .db
+        .outbox()
+        .put(&retry, crate::db::Cond::Always)
+        .await?;
     Ok(report)
 }
 

@@ -1,5 +1,5 @@
 //! Large fan-outs: past the inline limit, a send writes a job and answers;
-//! the table's stream brings the job to the fan-out handler (locally through
+//! the outbox table's stream brings the job to the fan-out handler (locally through
 //! the same event source mapping and event shape as on AWS, or to the fan-out
 //! function's own process with `CHAT_TEST_MODE=lambdas`). The limit is 2
 //! here, so a channel of four online members is a crowd.
@@ -31,7 +31,13 @@ async fn crowd_app() -> TestApp {
 async fn jobs(app: &TestApp, t: &Tenant, channel: &str) -> Vec<Job> {
     let channel = ChannelId::parse(channel).unwrap();
     let pk = keys::fanout(&t.app.app_id, &channel, "", 0).pk;
-    app.stack.state.db.query_all(&pk, "", 100).await.unwrap()
+    app.stack
+        .state
+        .db
+        .outbox()
+        .query_all(&pk, "", 100)
+        .await
+        .unwrap()
 }
 
 async fn connection_id(ws: &mut Ws) -> String {

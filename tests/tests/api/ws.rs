@@ -210,7 +210,10 @@ fn the_protocol_check_refuses_what_is_not_documented() {
     assert!(protocol().is_valid(&valid));
     let without_id = json!({ "type": "typing.start", "created_at": "2026-01-01T00:00:00Z",
         "channel_id": "c1", "user": { "id": "u1" }, "parent_id": null });
-    assert!(!protocol().is_valid(&without_id), "every event carries its id");
+    assert!(
+        !protocol().is_valid(&without_id),
+        "every event carries its id"
+    );
     let unknown = json!({ "type": "message.exploded", "created_at": "2026-01-01T00:00:00Z" });
     assert!(!protocol().is_valid(&unknown));
     let incomplete = json!({ "type": "message.new", "created_at": "2026-01-01T00:00:00Z" });
