@@ -161,7 +161,14 @@ impl Stack {
 
         let ws_listener = TcpListener::bind(("127.0.0.1", options.ws_port)).await?;
         let ws_addr = ws_listener.local_addr()?;
-        let management_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        // A fan-out to a crowd opens thousands of connections at once: with
+        // tokio's default backlog (1024) the surplus SYNs are dropped and
+        // retried a second later, a stall API Gateway does not have.
+        let management_listener = {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+            socket.listen(8192)?
+        };
         let management_addr = management_listener.local_addr()?;
         let config = Config {
             dynamodb_endpoint: Some(dynamodb_url.clone()),

@@ -9,6 +9,9 @@ use chat_shared::ids::UserId;
 use chat_shared::Config;
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "Run the chat backend locally, with embedded emulators")]
 struct Args {

@@ -27,6 +27,9 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "Benchmarks of the chat backend on the local stack")]
 struct Args {
@@ -580,6 +583,7 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
     let sender = &users[0].1;
     let mut small_acks = Vec::new();
     let mut big_acks = Vec::new();
+    let mut first_deliveries = Vec::new();
     let mut last_deliveries = Vec::new();
     for round in 0..sends {
         for k in 0..3 {
@@ -604,14 +608,15 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let last = far
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|r| r.1 == text)
-            .map(|r| r.2)
-            .max()
-            .unwrap_or(started);
+        let (first, last) = {
+            let far = far.lock().expect("lock");
+            let times = far.iter().filter(|r| r.1 == text).map(|r| r.2);
+            (
+                times.clone().min().unwrap_or(started),
+                times.max().unwrap_or(started),
+            )
+        };
+        first_deliveries.push((first.saturating_sub(started)) as f64 / 1000.0);
         last_deliveries.push((last.saturating_sub(started)) as f64 / 1000.0);
     }
     // Stragglers and duplicates show up within this.
@@ -649,6 +654,7 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
         "ack_ratio": big_ack / small_ack.max(0.001),
         "small_ack_ms": small_acks,
         "big_ack_ms": big_acks,
+        "first_delivery_ms": first_deliveries,
         "last_delivery_ms": last_deliveries,
         "last_delivery_ms_max": last_deliveries.iter().copied().fold(0.0, f64::max),
     })
@@ -677,6 +683,10 @@ async fn costs(write: Option<&std::path::Path>) {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    // The server's own logs, when asked (RUST_LOG=info chat-bench ...).
+    if std::env::var_os("RUST_LOG").is_some() {
+        chat_shared::telemetry::init();
+    }
     if let Command::Costs { write } = &args.command {
         costs(write.as_deref()).await;
         return;

@@ -141,6 +141,7 @@ pub fn job_of(record: &EventRecord) -> Option<Job> {
 /// Delivers one job: its audience now (or its pending connections), in
 /// shards side by side; what failed becomes the next attempt.
 pub async fn run(state: &AppState, job: &Job) -> Result<JobReport, ApiError> {
+    let started = std::time::Instant::now();
     let targets = match &job.pending {
         Some(pending) => {
             // A retry waits a little for whatever failed to recover.
@@ -149,6 +150,7 @@ pub async fn run(state: &AppState, job: &Job) -> Result<JobReport, ApiError> {
         }
         None => audience::targets(&state.db, &job.app_id, &job.channel_id, &job.audience).await?,
     };
+    let audience_ms = started.elapsed().as_millis() as u64;
     let bytes = job.event.as_bytes();
     let shards = targets
         .chunks(SHARD_SIZE)
@@ -168,6 +170,8 @@ pub async fn run(state: &AppState, job: &Job) -> Result<JobReport, ApiError> {
         sent = report.delivery.sent,
         gone = report.delivery.gone,
         failed = report.delivery.failed,
+        audience_ms,
+        total_ms = started.elapsed().as_millis() as u64,
         "fan-out job delivered"
     );
     if failed.is_empty() {
