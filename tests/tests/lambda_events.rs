@@ -239,4 +239,19 @@ async fn websocket_samples() {
     bob.expect("typing.start").await;
     bob.expect("typing.stop").await;
     assert_eq!(bob.expect("message.read").await["user"]["id"], "alice");
+
+    // The outbox stream's sample: a fan-out job through the fan-out
+    // function's handler reaches the channel's readers.
+    let job: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(&sample(
+        "stream-fanout-job.json",
+        &[
+            ("REPLACE_WITH_APP_ID", app.a.app.app_id.as_str()),
+            ("REPLACE_WITH_CHANNEL_ID", channel.as_str()),
+        ],
+    ))
+    .expect("a valid DynamoDB stream event");
+    let response = chat_shared::realtime::fanout::handle(state, job).await;
+    assert!(response.batch_item_failures.is_empty());
+    let event = bob.expect("typing.start").await;
+    assert_eq!(event["id"], "0193a1b2c3d47e5f8a9b0c1d2e3f4a5b");
 }
