@@ -50,6 +50,9 @@ const MAX_MESSAGE: usize = 128 * 1024;
 /// What the socket reads at most before giving up on a peer without a close
 /// frame: past [`MAX_MESSAGE`] and up to this, the client is told why.
 const READ_LIMIT: usize = 4 * MAX_MESSAGE;
+/// Read and write buffer of each socket (messages larger than this still
+/// pass, in several reads or writes).
+const SOCKET_BUFFER: usize = 8 * 1024;
 
 const RUNNING: u8 = 0;
 /// Closed through the management API: `$disconnect` still runs.
@@ -428,6 +431,11 @@ async fn upgrade(
     }
     ws.max_message_size(READ_LIMIT)
         .max_frame_size(READ_LIMIT)
+        // tungstenite's defaults (128 KiB each way per socket) made 10,000
+        // sockets take 1.7 GB, and a first event to each fault in fresh
+        // pages; events are a few KB.
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(SOCKET_BUFFER)
         .on_upgrade(move |socket| gateway.run(id, socket, rx, stop, last_active))
 }
 

@@ -616,6 +616,11 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
                 times.max().unwrap_or(started),
             )
         };
+        eprintln!(
+            "large send {round}: from {:.6} to {:.6} (wall clock, s)",
+            started as f64 / 1e6,
+            last as f64 / 1e6
+        );
         first_deliveries.push((first.saturating_sub(started)) as f64 / 1000.0);
         last_deliveries.push((last.saturating_sub(started)) as f64 / 1000.0);
     }
