@@ -179,12 +179,26 @@ pub async fn my_memberships(
         .iter()
         .map(|m| keys::channel(app, &m.channel_id))
         .collect();
-    let channels: Vec<Channel> = db.batch_get(&channel_keys).await?;
+    // The member items hold the read marks a send moved.
+    let member_keys: Vec<keys::Key> = memberships
+        .iter()
+        .map(|m| keys::member(app, &m.channel_id, user))
+        .collect();
+    let (channels, members) = futures::try_join!(
+        db.batch_get::<Channel>(&channel_keys),
+        db.batch_get::<Member>(&member_keys)
+    )?;
+    let members: std::collections::HashMap<&ChannelId, &Member> =
+        members.iter().map(|m| (&m.channel_id, m)).collect();
     Ok(channels
         .into_iter()
         .filter(|c| c.deleted_at.is_none())
         .filter_map(|c| {
-            let membership = memberships.iter().find(|m| m.channel_id == c.id)?.clone();
+            let membership = memberships
+                .iter()
+                .find(|m| m.channel_id == c.id)?
+                .clone()
+                .with_read_of(members.get(&c.id).copied());
             Some((c, membership))
         })
         .collect())
@@ -232,6 +246,8 @@ pub(crate) fn new_membership(
         joined_at: now.to_string(),
         read_up_to: read_up_to.clone(),
         last_sent_ms: None,
+        last_posted_ms: None,
+        last_read_message_id: None,
         last_read_at: None,
         version: 1,
     };

@@ -200,8 +200,15 @@ pub struct Member {
     /// When this member last sent a message (slow mode), epoch ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sent_ms: Option<i64>,
-    /// When the member last marked the channel read (the mark writes it on
-    /// both the member and the membership items).
+    /// When this member last sent a message in the channel itself (not a
+    /// thread reply), epoch ms: their channel draft, if older, was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_posted_ms: Option<i64>,
+    /// The message the member last read up to, and when: a mark writes it
+    /// on both the member and the membership items, a send on this one only
+    /// (so it is the one lists show, see [`Membership::with_read_of`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_message_id: Option<MessageId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_read_at: Option<String>,
     #[serde(default)]
@@ -291,6 +298,17 @@ pub struct MembershipView {
 }
 
 impl Membership {
+    /// The read state as the member item holds it: a send moves only that
+    /// copy (sending reads the channel up to one's own message).
+    pub fn with_read_of(mut self, member: Option<&Member>) -> Self {
+        if let Some(member) = member.filter(|m| m.read_up_to > self.read_up_to) {
+            self.read_up_to = member.read_up_to.clone();
+            self.last_read_message_id = member.last_read_message_id.clone();
+            self.last_read_at = member.last_read_at.clone();
+        }
+        self
+    }
+
     pub fn view(&self, channel: &Channel) -> MembershipView {
         MembershipView {
             role: self.role,

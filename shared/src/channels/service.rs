@@ -285,7 +285,7 @@ pub async fn detail(db: &Db, ctx: &Ctx, access: &Access) -> Result<ChannelDetail
         Some(user) if access.member.is_some() => db
             .get::<super::Membership>(&keys::membership(&ctx.app.app_id, user, &channel.id))
             .await?
-            .map(|m| m.view(channel)),
+            .map(|m| m.with_read_of(access.member.as_ref()).view(channel)),
         _ => None,
     };
     let members: Vec<&super::Member> = page.items.iter().collect();

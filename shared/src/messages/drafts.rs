@@ -1,11 +1,15 @@
-//! Drafts: one per user per channel, and per thread. Sending clears it.
+//! Drafts: one per user per channel, and per thread. Sending clears it: a
+//! reply deletes its thread draft in its transaction; a channel draft is
+//! not deleted by a send (that would be a fifth item in every send's
+//! transaction) but reads as gone once the member posted after it (their
+//! member item's `last_posted_ms`), and the next save overwrites it.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use validator::Validate;
 
 use super::{draft_key, locate, Attachment, Draft};
-use crate::channels::{load, Ctx};
+use crate::channels::{load, Ctx, Member};
 use crate::db::{Cond, Db, DbError, Page, PageRequest};
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId};
@@ -114,9 +118,23 @@ pub async fn get(
     let access = load(db, ctx, channel_id).await?;
     let user = ctx.require_user()?.clone();
     access.require_member()?;
-    db.get(&draft_key(&ctx.app.app_id, &user, channel_id, parent))
+    db.get::<Draft>(&draft_key(&ctx.app.app_id, &user, channel_id, parent))
         .await?
+        .filter(|d| !sent_since(d, access.member.as_ref()))
         .ok_or_else(|| ApiError::not_found("no draft here"))
+}
+
+/// A channel draft the member has posted since: it was sent.
+fn sent_since(draft: &Draft, member: Option<&Member>) -> bool {
+    if draft.parent_id.is_some() {
+        return false;
+    }
+    let saved_ms = chrono::DateTime::parse_from_rfc3339(&draft.updated_at)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or(i64::MIN);
+    member
+        .and_then(|m| m.last_posted_ms)
+        .is_some_and(|posted| posted >= saved_ms)
 }
 
 pub async fn delete(
@@ -128,27 +146,41 @@ pub async fn delete(
     let access = load(db, ctx, channel_id).await?;
     let user = ctx.require_user()?.clone();
     access.require_member()?;
-    match db
-        .delete(
-            &draft_key(&ctx.app.app_id, &user, channel_id, parent),
-            Cond::Exists,
-        )
-        .await
-    {
+    let key = draft_key(&ctx.app.app_id, &user, channel_id, parent);
+    if parent.is_none() {
+        // A channel draft already sent is not there to delete.
+        let stored: Option<Draft> = db.get(&key).await?;
+        if stored.is_some_and(|d| sent_since(&d, access.member.as_ref())) {
+            return Err(ApiError::not_found("no draft here"));
+        }
+    }
+    match db.delete(&key, Cond::Exists).await {
         Ok(()) => Ok(()),
         Err(DbError::ConditionFailed) => Err(ApiError::not_found("no draft here")),
         Err(other) => Err(other.into()),
     }
 }
 
-/// All the actor's drafts, by channel.
+/// All the actor's drafts, by channel (channel drafts already sent left
+/// out: one batch read of the page's member items).
 pub async fn list(db: &Db, ctx: &Ctx, page: &PageRequest) -> Result<Page<Draft>, ApiError> {
     let user = ctx.require_user()?.clone();
-    Ok(db
-        .query(
-            &keys::user_partition(&ctx.app.app_id, &user),
-            keys::DRAFT_PREFIX,
-            page,
-        )
-        .await?)
+    let app = &ctx.app.app_id;
+    let mut found: Page<Draft> = db
+        .query(&keys::user_partition(app, &user), keys::DRAFT_PREFIX, page)
+        .await?;
+    let member_keys: Vec<keys::Key> = found
+        .items
+        .iter()
+        .filter(|d| d.parent_id.is_none())
+        .map(|d| keys::member(app, &d.channel_id, &user))
+        .collect();
+    if !member_keys.is_empty() {
+        let members: Vec<Member> = db.batch_get(&member_keys).await?;
+        found.items.retain(|d| {
+            let member = members.iter().find(|m| m.channel_id == d.channel_id);
+            !sent_since(d, member)
+        });
+    }
+    Ok(found)
 }

@@ -71,16 +71,20 @@ pub struct SendWrites {
     pub sender: Option<SenderWrites>,
     /// The thread's parent, whose reply count grows.
     pub parent: Option<Key>,
-    /// The sender's draft for this channel or thread, cleared.
-    pub draft: Key,
+    /// The sender's thread draft, cleared by a reply. A channel draft is not
+    /// deleted: one older than the member's `last_posted_ms` reads as gone.
+    pub draft: Option<Key>,
 }
 
 /// The sending member's items after a send.
 #[derive(Debug)]
 pub struct SenderWrites {
     pub member: Key,
-    /// Read up to the new message (both items), if it is in the history.
-    pub read: Option<(Key, String)>,
+    /// Read up to the new message (its sort key), if it is in the history.
+    /// Only the member item moves: lists read the mark from there.
+    pub read: Option<String>,
+    /// A message in the channel itself (not a thread reply).
+    pub posted: bool,
     pub now_ms: i64,
     /// Slow mode: refused if the member sent after this instant (epoch ms).
     pub slow_mode_threshold: Option<i64>,
@@ -119,22 +123,27 @@ pub async fn commit_send(db: &Db, send: &SendWrites) -> Result<(), SendRefused> 
     const CHANNEL: usize = 2;
     let mut slow_mode_at = None;
     if let Some(sender) = &send.sender {
-        let read_up_to = sender.read.as_ref().map(|(_, sk)| sk.as_str());
-        let update = store::members::sent(sender.now_ms, read_up_to, sender.slow_mode_threshold);
+        let read = sender
+            .read
+            .as_deref()
+            .map(|sk| (sk, &message.id, message.created_at.as_str()));
+        let update = store::members::sent(
+            sender.now_ms,
+            read,
+            sender.posted,
+            sender.slow_mode_threshold,
+        );
         if sender.slow_mode_threshold.is_some() {
             slow_mode_at = Some(writes.len());
         }
         writes.push(db.update_write(&sender.member, &update, Cond::Exists)?);
-        if let Some((membership, sort_key)) = &sender.read {
-            let mark =
-                store::members::read_mark(sort_key, Some(&message.id), &message.created_at, false);
-            writes.push(db.update_write(membership, &mark, Cond::Exists)?);
-        }
     }
     if let Some(parent) = &send.parent {
         writes.push(db.update_write(parent, &replies_changed(1), Cond::Exists)?);
     }
-    writes.push(db.delete_write(&send.draft, Cond::Always)?);
+    if let Some(draft) = &send.draft {
+        writes.push(db.delete_write(draft, Cond::Always)?);
+    }
     match db.transact(writes).await {
         Ok(()) => Ok(()),
         Err(DbError::TransactionCanceled(reasons)) => {

@@ -114,3 +114,40 @@ async fn drafts_keep_their_mentions() {
         serde_json::json!(["bob"])
     );
 }
+
+/// A send does not delete the channel draft (four items per send, not
+/// five): the draft reads as gone because the member posted after it, and
+/// a draft saved after the send is there again.
+#[tokio::test]
+async fn a_channel_draft_saved_after_a_send_is_kept() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let id = app.group(&app.a, &t[0], &["bob"]).await;
+    let d = format!("/channels/{id}/draft");
+    let save = |text: &'static str| {
+        app.send(
+            reqwest::Method::PUT,
+            &d,
+            Some(app.a.key()),
+            Some(&t[1]),
+            Some(json!({ "text": text })),
+        )
+    };
+    save("first").await.assert_status(200);
+    app.say(&app.a, &t[1], &id, "first").await;
+    app.get(&app.a, &t[1], &d)
+        .await
+        .assert_error(404, "not_found");
+    app.delete(&app.a, &t[1], &d)
+        .await
+        .assert_error(404, "not_found");
+    save("second").await.assert_status(200);
+    let got = app.get(&app.a, &t[1], &d).await;
+    assert_eq!(got.assert_status(200)["draft"]["text"], "second");
+    let all = app.get(&app.a, &t[1], "/drafts").await;
+    assert_eq!(all.assert_status(200)["drafts"][0]["text"], "second");
+    // A message from someone else does not touch bob's draft.
+    app.say(&app.a, &t[0], &id, "hi bob").await;
+    let got = app.get(&app.a, &t[1], &d).await;
+    assert_eq!(got.assert_status(200)["draft"]["text"], "second");
+}

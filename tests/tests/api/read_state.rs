@@ -49,10 +49,26 @@ async fn unread_counts_follow_read_marks_and_own_sends() {
     assert_eq!(of_two["unread_count"], 1);
     assert_eq!(of_two["membership"]["last_read_message_id"], mid["id"]);
 
-    // Bob replying marks the channel read for him.
-    app.say(&app.a, &t[1], &two, "caught up").await;
+    // Bob replying marks the channel read for him (the send moves the
+    // mark on his member item only; lists show that one).
+    let reply = app.say(&app.a, &t[1], &two, "caught up").await;
     let unread = app.get(&app.a, &t[1], "/unread").await;
     assert_eq!(unread.assert_status(200)["total_unread_count"], 0);
+    let listed = app.get(&app.a, &t[1], "/channels").await;
+    let of_two = listed.assert_status(200)["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["channel"]["id"] == two.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(of_two["membership"]["last_read_message_id"], reply["id"]);
+    assert_eq!(of_two["unread_count"], 0);
+    let detail = app.get(&app.a, &t[1], &format!("/channels/{two}")).await;
+    assert_eq!(
+        detail.assert_status(200)["membership"]["last_read_message_id"],
+        reply["id"]
+    );
 
     let eve = app.create_users(&app.a, &["eve"]).await.remove(0);
     app.post(&app.a, &eve, &format!("/channels/{one}/read"), json!({}))

@@ -32,19 +32,40 @@ pub fn read_mark(
 }
 
 /// The sender's member item after a send: when they last sent (slow mode),
-/// and, for a message in the channel's history, read up to it.
-/// `slow_mode_threshold`: refused if they sent after it.
-pub fn sent(now_ms: i64, read_up_to: Option<&str>, slow_mode_threshold: Option<i64>) -> UpdateSpec {
+/// when they last posted in the channel itself (a channel draft older than
+/// that was sent), and, for a message in the channel's history, read up to
+/// it (`read`: its sort key, id and time). `slow_mode_threshold`: refused if
+/// they sent after it.
+pub fn sent(
+    now_ms: i64,
+    read: Option<(&str, &MessageId, &str)>,
+    posted: bool,
+    slow_mode_threshold: Option<i64>,
+) -> UpdateSpec {
     let mut update = spec(
         "SET #sent = :now",
         None,
         &[("#sent", "last_sent_ms")],
         vec![(":now", json!(now_ms))],
     );
-    if let Some(sort_key) = read_up_to {
-        update.expression.push_str(", #read = :sk");
-        update.names.extend(names(&[("#read", "read_up_to")]));
-        update.values.extend(values(vec![(":sk", json!(sort_key))]));
+    if posted {
+        update.expression.push_str(", #posted = :now");
+        update.names.extend(names(&[("#posted", "last_posted_ms")]));
+    }
+    if let Some((sort_key, id, at)) = read {
+        update
+            .expression
+            .push_str(", #read = :sk, #rid = :rid, #rat = :rat");
+        update.names.extend(names(&[
+            ("#read", "read_up_to"),
+            ("#rid", "last_read_message_id"),
+            ("#rat", "last_read_at"),
+        ]));
+        update.values.extend(values(vec![
+            (":sk", json!(sort_key)),
+            (":rid", json!(id)),
+            (":rat", json!(at)),
+        ]));
     }
     if let Some(threshold) = slow_mode_threshold {
         update.condition = Some("attribute_not_exists(#sent) OR #sent <= :threshold".into());
