@@ -1,6 +1,6 @@
 //! `chat-local` honours the `CHAT_*` variables the README documents for the
 //! functions: started with a short URL lifetime and another table name, its
-//! presigned URLs and its table follow them.
+//! presigned URLs and its tables follow them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,6 +17,7 @@ async fn the_local_server_reads_the_functions_configuration_variables() {
         &[
             ("CHAT_UPLOAD_URL_SECONDS", "7"),
             ("CHAT_TABLE_NAME", "chat-env-test"),
+            ("CHAT_OUTBOX_TABLE", "chat-env-outbox"),
         ],
     )
     .await;
@@ -40,7 +41,7 @@ async fn the_local_server_reads_the_functions_configuration_variables() {
         "the presigned URL lives CHAT_UPLOAD_URL_SECONDS: {upload_url}"
     );
 
-    // The table the stack created is the configured one (and not `chat`).
+    // The tables the stack created are the configured ones (and not `chat`).
     let tables: Value = http
         .post(&server.env["CHAT_DYNAMODB_ENDPOINT"])
         .header("X-Amz-Target", "DynamoDB_20120810.ListTables")
@@ -58,7 +59,11 @@ async fn the_local_server_reads_the_functions_configuration_variables() {
         .json()
         .await
         .unwrap();
-    assert_eq!(tables["TableNames"], json!(["chat-env-test"]), "{tables}");
+    assert_eq!(
+        tables["TableNames"],
+        json!(["chat-env-outbox", "chat-env-test"]),
+        "{tables}"
+    );
 
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

@@ -20,6 +20,23 @@ async fn the_readme_cost_table_is_current() {
         let (rcu, wcu): (f64, f64) = (cells[4].parse().unwrap(), cells[5].parse().unwrap());
         assert!(rcu + wcu > 0.0, "capacity reported: {line}");
     }
+    // The budgets issue #18 set: a send to a small channel stays within 6
+    // requests and 8 WCU; with nobody online, a 10,000-member channel reads
+    // at most 25 RCU.
+    let row = |operation: &str| -> Vec<String> {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("| {operation} |")))
+            .unwrap_or_else(|| panic!("row {operation}"))
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let small = row("send a message, 5 members, none connected");
+    assert!(small[3].parse::<u32>().unwrap() <= 6, "{small:?}");
+    assert!(small[5].parse::<f64>().unwrap() <= 8.0, "{small:?}");
+    let asleep = row("send a message, 10,000 members, none connected");
+    assert!(asleep[4].parse::<f64>().unwrap() <= 25.0, "{asleep:?}");
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     let regenerated = costs::splice(&readme, &table).expect("README has the costs markers");

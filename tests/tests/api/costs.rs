@@ -164,11 +164,12 @@ async fn request_counts_per_operation() {
             ("Query", 3)
         ])
     );
-    // Auth, memberships Query, channels BatchGetItem, per channel: members
-    // Query + unread Query; then the listed members' profiles, one
-    // BatchGetItem for the whole page.
+    // Auth, memberships Query, channels and the caller's member items (two
+    // BatchGetItems side by side: a send moves the read mark on the member
+    // item only), per channel: members Query + unread Query; then the
+    // listed members' profiles, one BatchGetItem for the whole page.
     assert_eq!(
         my_channels,
-        ops(&[("GetItem", 1), ("Query", 3), ("BatchGetItem", 2)])
+        ops(&[("GetItem", 1), ("Query", 3), ("BatchGetItem", 3)])
     );
 }
