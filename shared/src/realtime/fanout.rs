@@ -35,7 +35,7 @@ use crate::keys::{self, Key};
 use crate::state::AppState;
 
 /// Connections one shard posts to; a job's shards run side by side.
-pub const SHARD_SIZE: usize = 250;
+pub const SHARD_SIZE: usize = 400;
 /// Deliveries of an event to connections whose posts keep failing.
 pub const MAX_ATTEMPTS: u32 = 3;
 /// Job items are kept this long (for the record), then expire.

@@ -62,6 +62,11 @@ impl Notifier {
                 // A post is retried briefly: a delivery late by seconds is
                 // worth less than the next event.
                 .retry_config(crate::db::retry_config().with_max_attempts(3))
+                // Bodies are a few KB each way: the stall watchdog (a timer
+                // per request) guards nothing here and costs CPU per post.
+                .stalled_stream_protection(
+                    aws_sdk_apigatewaymanagement::config::StalledStreamProtectionConfig::disabled(),
+                )
                 .build();
             Client::from_conf(conf)
         });
