@@ -53,6 +53,12 @@ impl Driver<'_> {
         auth::mint_user_token(&self.app.api_secret, &id, None).map_err(step)
     }
 
+    /// `POST /messages` of an average message to `channel`, as `token`.
+    async fn send(&self, token: &str, channel: &str) -> Result<Value, CostError> {
+        self.call(reqwest::Method::POST, "/messages", token, say(channel))
+            .await
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,
@@ -286,25 +292,19 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     let large = group(&d, &alice, &many[..199]).await?;
     let ten_members = group(&d, &alice, &ten[..9]).await?;
     for _ in 0..30 {
-        d.call(reqwest::Method::POST, "/messages", &alice, say(&small))
-            .await?;
+        d.send(&alice, &small).await?;
     }
     let sent = d
         .measure("send a message, 5 members, none connected", || {
-            d.call(reqwest::Method::POST, "/messages", &alice, say(&small))
+            d.send(&alice, &small)
         })
         .await?;
     d.measure("send a message, 10 members, none connected", || {
-        d.call(
-            reqwest::Method::POST,
-            "/messages",
-            &alice,
-            say(&ten_members),
-        )
+        d.send(&alice, &ten_members)
     })
     .await?;
     d.measure("send a message, 200 members, none connected", || {
-        d.call(reqwest::Method::POST, "/messages", &alice, say(&large))
+        d.send(&alice, &large)
     })
     .await?;
     let message = sent["message"]["id"]
@@ -387,12 +387,7 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         ten_online.push(connect(&d, user).await?);
     }
     d.measure("send a message, 10 members, 10 connected", || {
-        d.call(
-            reqwest::Method::POST,
-            "/messages",
-            &alice,
-            say(&ten_members),
-        )
+        d.send(&alice, &ten_members)
     })
     .await?;
     drop(ten_online);
@@ -403,7 +398,7 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         }
         d.measure(
             &format!("send a message, 200 members, {k} connected"),
-            || d.call(reqwest::Method::POST, "/messages", &alice, say(&large)),
+            || d.send(&alice, &large),
         )
         .await?;
     }
@@ -414,7 +409,7 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     users(&d, &server, &crowd).await?;
     let community = group(&d, &alice, &crowd).await?;
     d.measure("send a message, 10,000 members, none connected", || {
-        d.call(reqwest::Method::POST, "/messages", &alice, say(&community))
+        d.send(&alice, &community)
     })
     .await?;
     let online: Vec<Socket> = {
@@ -429,7 +424,7 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     // reads and posts are counted too (the step waits for them).
     d.measure(
         "send a message, 10,000 members, 1,000 connected (with the fan-out function's work)",
-        || d.call(reqwest::Method::POST, "/messages", &alice, say(&community)),
+        || d.send(&alice, &community),
     )
     .await?;
     drop(online);

@@ -170,14 +170,7 @@ async fn the_crowd_path_keeps_shadow_bans_and_deletes_exactly_the_gone_connectio
     let app = crowd_app().await;
     let (t, id, mut sockets) = four_online(&app).await;
     let dave_connection = connection_id(&mut sockets[3]).await;
-    app.post(
-        &app.a,
-        &t[0],
-        &format!("/channels/{id}/bans"),
-        json!({ "user_id": "bob", "shadow": true }),
-    )
-    .await
-    .assert_status(201);
+    app.shadow_ban(&app.a, &t[0], &id, "bob").await;
     app.stack.gateway.fail_posts(&dave_connection, 410);
     app.say(&app.a, &t[1], &id, "shadowed").await;
     app.say(&app.a, &t[0], &id, "for all").await;

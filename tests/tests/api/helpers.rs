@@ -217,6 +217,18 @@ impl TestApp {
     }
 
     /// `POST /messages` with `text` in `channel`; asserts 201, returns the message.
+    /// `user` is shadow-banned in `channel` by `owner`.
+    pub async fn shadow_ban(&self, t: &Tenant, owner: &str, channel: &str, user: &str) {
+        self.post(
+            t,
+            owner,
+            &format!("/channels/{channel}/bans"),
+            json!({ "user_id": user, "shadow": true }),
+        )
+        .await
+        .assert_status(201);
+    }
+
     pub async fn say(&self, t: &Tenant, token: &str, channel: &str, text: &str) -> Value {
         let resp = self
             .post(

@@ -325,14 +325,7 @@ async fn shadow_banned_messages_reach_their_author_only() {
     let app = TestApp::spawn().await;
     let t = app.create_users(&app.a, &["alice", "bob", "carol"]).await;
     let id = app.group(&app.a, &t[0], &["bob", "carol"]).await;
-    app.post(
-        &app.a,
-        &t[0],
-        &format!("/channels/{id}/bans"),
-        json!({ "user_id": "bob", "shadow": true }),
-    )
-    .await
-    .assert_status(201);
+    app.shadow_ban(&app.a, &t[0], &id, "bob").await;
     let m = app.say(&app.a, &t[1], &id, "can anyone hear me").await;
     assert_eq!(m["shadowed"], true);
     let own = app

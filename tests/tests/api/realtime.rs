@@ -312,14 +312,7 @@ async fn shadow_banned_messages_are_pushed_to_their_author_only() {
     let app = TestApp::spawn().await;
     let t = app.create_users(&app.a, &["alice", "bob"]).await;
     let id = app.group(&app.a, &t[0], &["bob"]).await;
-    app.post(
-        &app.a,
-        &t[0],
-        &format!("/channels/{id}/bans"),
-        json!({ "user_id": "bob", "shadow": true }),
-    )
-    .await
-    .assert_status(201);
+    app.shadow_ban(&app.a, &t[0], &id, "bob").await;
     let mut alice = app.ws(&app.a, &t[0]).await;
     let mut bob = app.ws(&app.a, &t[1]).await;
     let ack = bob
