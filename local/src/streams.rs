@@ -242,6 +242,48 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn record(event: &str, pk: &str) -> Record {
+        use aws_sdk_dynamodbstreams::types::{AttributeValue, OperationType, StreamRecord};
+        let keys = std::collections::HashMap::from([
+            ("pk".to_string(), AttributeValue::S(pk.into())),
+            ("sk".to_string(), AttributeValue::S("e1#00".into())),
+        ]);
+        let mut image = keys.clone();
+        image.insert("attempt".into(), AttributeValue::N("0".into()));
+        Record::builder()
+            .event_id("r1")
+            .event_name(OperationType::from(event))
+            .dynamodb(
+                StreamRecord::builder()
+                    .set_keys(Some(keys))
+                    .set_new_image(Some(image))
+                    .sequence_number("100000000000000000042")
+                    .size_bytes(64)
+                    .build(),
+            )
+            .build()
+    }
+
+    /// Only inserts of fan-out jobs pass; each becomes a Lambda record with
+    /// its keys, image and sequence number, as Lambda would pass it.
+    #[test]
+    fn keeps_job_inserts_and_shapes_them_as_lambda_does() {
+        assert!(passes_filter(&record("INSERT", "FANOUT#a1#c1")));
+        assert!(!passes_filter(&record("REMOVE", "FANOUT#a1#c1")));
+        assert!(!passes_filter(&record("INSERT", "APP#a1#CH#c1")));
+        let shaped = lambda_record(record("INSERT", "FANOUT#a1#c1"), "arn:stream");
+        let json = serde_json::to_value(&shaped).unwrap();
+        assert_eq!(json["eventName"], "INSERT");
+        assert_eq!(json["eventSourceARN"], "arn:stream");
+        assert_eq!(json["dynamodb"]["Keys"]["pk"]["S"], "FANOUT#a1#c1");
+        assert_eq!(json["dynamodb"]["NewImage"]["attempt"]["N"], "0");
+        assert_eq!(json["dynamodb"]["SequenceNumber"], "100000000000000000042");
+        assert_eq!(json["dynamodb"]["StreamViewType"], "NEW_IMAGE");
+        // What the fan-out function reads back is the same event.
+        let back: EventRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back.change.new_image, shaped.change.new_image);
+    }
+
     /// The filter here is the template's, word for word.
     #[test]
     fn filters_as_the_template_says() {
