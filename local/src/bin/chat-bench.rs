@@ -585,6 +585,7 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
     let mut big_acks = Vec::new();
     let mut first_deliveries = Vec::new();
     let mut last_deliveries = Vec::new();
+    let mut server_cpu_ms = Vec::new();
     for round in 0..sends {
         for k in 0..3 {
             let text = format!("small {round}.{k}");
@@ -592,6 +593,7 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
             small_acks.push(took.as_secs_f64() * 1000.0);
         }
         let text = format!("big {round}");
+        let cpu_before = threads_cpu_ms(None);
         let started = wall_us();
         let took = post_message(&http, &stack, &app.api_key, sender, &big, &text).await;
         big_acks.push(took.as_secs_f64() * 1000.0);
@@ -608,6 +610,8 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // This process is the server alone: the clients are the child's.
+        server_cpu_ms.push(threads_cpu_ms(None) - cpu_before);
         let (first, last) = {
             let far = far.lock().expect("lock");
             let times = far.iter().filter(|r| r.1 == text).map(|r| r.2);
@@ -660,6 +664,9 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
         "small_ack_ms": small_acks,
         "big_ack_ms": big_acks,
         "first_delivery_ms": first_deliveries,
+        // From the send until every connection had it (10 ms ticks).
+        "server_cpu_ms": server_cpu_ms,
+        "server_cpu_us_per_delivery": server_cpu_ms.iter().map(|ms| ms * 1000.0 / connections as f64).collect::<Vec<_>>(),
         "last_delivery_ms": last_deliveries,
         "last_delivery_ms_max": last_deliveries.iter().copied().fold(0.0, f64::max),
     })
