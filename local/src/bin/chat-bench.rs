@@ -87,12 +87,30 @@ enum Command {
 type Receipts = Arc<Mutex<Vec<(String, Instant)>>>;
 
 struct Client {
-    sink: futures::stream::SplitSink<
-        tokio_tungstenite::WebSocketStream<
-            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-        >,
-        Message,
-    >,
+    sink: Sink,
+}
+
+type Sink = futures::stream::SplitSink<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    Message,
+>;
+
+/// Opens a socket and hands every JSON text message it receives to `on`.
+async fn open_socket(url: String, on: impl Fn(Value) + Send + 'static) -> Sink {
+    let (stream, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connects");
+    let (sink, mut read) = stream.split();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = read.next().await {
+            if let Message::Text(text) = message {
+                if let Ok(event) = serde_json::from_str::<Value>(&text) {
+                    on(event);
+                }
+            }
+        }
+    });
+    sink
 }
 
 /// Connects a user and records every `message.new` it receives (by text)
@@ -105,34 +123,23 @@ async fn connect(
     acks: Receipts,
 ) -> Client {
     let url = format!("{}/?api_key={key}&token={token}", stack.ws_url);
-    let (stream, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("connects");
-    let (sink, mut read) = stream.split();
-    tokio::spawn(async move {
-        while let Some(Ok(message)) = read.next().await {
-            let Message::Text(text) = message else {
-                continue;
-            };
-            let Ok(event) = serde_json::from_str::<Value>(&text) else {
-                continue;
-            };
-            let now = Instant::now();
-            match event["type"].as_str() {
-                Some("message.new") => {
-                    if let Some(t) = event["message"]["text"].as_str() {
-                        receipts.lock().expect("lock").push((t.to_string(), now));
-                    }
+    let sink = open_socket(url, move |event| {
+        let now = Instant::now();
+        match event["type"].as_str() {
+            Some("message.new") => {
+                if let Some(t) = event["message"]["text"].as_str() {
+                    receipts.lock().expect("lock").push((t.to_string(), now));
                 }
-                Some("ack") if event["ok"] == true => {
-                    if let Some(id) = event["request_id"].as_str() {
-                        acks.lock().expect("lock").push((id.to_string(), now));
-                    }
-                }
-                _ => {}
             }
+            Some("ack") if event["ok"] == true => {
+                if let Some(id) = event["request_id"].as_str() {
+                    acks.lock().expect("lock").push((id.to_string(), now));
+                }
+            }
+            _ => {}
         }
-    });
+    })
+    .await;
     Client { sink }
 }
 
@@ -427,28 +434,13 @@ async fn clients(plan: &std::path::Path) {
         .map(|(n, token)| {
             let url = format!("{}/?api_key={}&token={token}", plan.ws_url, plan.api_key);
             let tx = tx.clone();
-            async move {
-                let (stream, _) = tokio_tungstenite::connect_async(url)
-                    .await
-                    .expect("connects");
-                let (sink, mut read) = stream.split();
-                tokio::spawn(async move {
-                    while let Some(Ok(message)) = read.next().await {
-                        let Message::Text(text) = message else {
-                            continue;
-                        };
-                        let at = wall_us();
-                        let Ok(event) = serde_json::from_str::<Value>(&text) else {
-                            continue;
-                        };
-                        if event["type"] == "message.new" {
-                            let text = event["message"]["text"].as_str().unwrap_or_default();
-                            let _ = tx.send(format!("{n}\t{text}\t{at}\n"));
-                        }
-                    }
-                });
-                sink
-            }
+            open_socket(url, move |event| {
+                if event["type"] == "message.new" {
+                    let at = wall_us();
+                    let text = event["message"]["text"].as_str().unwrap_or_default();
+                    let _ = tx.send(format!("{n}\t{text}\t{at}\n"));
+                }
+            })
         })
         .buffer_unordered(64)
         .collect()

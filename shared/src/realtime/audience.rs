@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use super::connections::{self, Watch};
+use super::connections;
 use super::online;
 use crate::channels::{Ban, Channel, ChannelType, Member};
 use crate::db::Db;
@@ -63,17 +63,9 @@ pub async fn plan(
     audience: &Audience,
     inline_limit: usize,
 ) -> Result<Plan, ApiError> {
-    if let Audience::Only(user) = audience {
-        return Ok(Plan::Inline(
-            user_targets(db, app, BTreeSet::from([user.clone()])).await?,
-        ));
-    }
-    match online::listeners_up_to(db, app, channel, inline_limit).await? {
-        Some((watches, online)) => Ok(Plan::Inline(
-            resolve(db, app, channel, audience, watches, online).await?,
-        )),
-        None => Ok(Plan::Crowd),
-    }
+    Ok(reached(db, app, channel, audience, Some(inline_limit))
+        .await?
+        .map_or(Plan::Crowd, Plan::Inline))
 }
 
 /// The connections a channel event reaches, however many.
@@ -83,29 +75,33 @@ pub async fn targets(
     channel: &ChannelId,
     audience: &Audience,
 ) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
-    if let Audience::Only(user) = audience {
-        return user_targets(db, app, BTreeSet::from([user.clone()])).await;
-    }
-    let (watches, online) = online::listeners(db, app, channel).await?;
-    resolve(db, app, channel, audience, watches, online).await
+    Ok(reached(db, app, channel, audience, None)
+        .await?
+        .unwrap_or_default())
 }
 
-/// Of a channel's listeners, the connections that may receive the event.
-async fn resolve(
+/// The connections that may receive the event; `None` when the channel has
+/// more than `limit` listeners.
+async fn reached(
     db: &Db,
     app: &AppId,
     channel: &ChannelId,
     audience: &Audience,
-    watches: Vec<Watch>,
-    online: BTreeSet<UserId>,
-) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
+    limit: Option<usize>,
+) -> Result<Option<Vec<(UserId, ConnectionId)>>, ApiError> {
     let (excluded, invitees_too) = match audience {
+        // One user: their connections, no listener read.
         Audience::Only(user) => {
-            return user_targets(db, app, BTreeSet::from([user.clone()])).await;
+            return Ok(Some(
+                user_targets(db, app, BTreeSet::from([user.clone()])).await?,
+            ));
         }
         Audience::Readers => (None, false),
         Audience::ReadersExcept(user) => (Some(user), false),
         Audience::Members => (None, true),
+    };
+    let Some((watches, online)) = online::listeners(db, app, channel, limit).await? else {
+        return Ok(None);
     };
     // Only members who are online can receive anything: the online index
     // names them, and their member items say whether they are members
@@ -141,7 +137,7 @@ async fn resolve(
             targets.push((watch.user_id, watch.connection_id));
         }
     }
-    Ok(targets)
+    Ok(Some(targets))
 }
 
 /// Of these users, those who may read the channel without being its

@@ -133,29 +133,10 @@ enum Listener {
 
 /// Everyone an event in the channel may reach, in one query (all pages):
 /// the connections watching it, and the users with an entry (those online,
-/// and perhaps a few stale ones, which delivery skips).
+/// and perhaps a few stale ones, which delivery skips). With a `limit`,
+/// `None` once there are more than that many (after one query of
+/// `limit + 1` entries).
 pub async fn listeners(
-    db: &Db,
-    app: &AppId,
-    channel: &ChannelId,
-) -> Result<(Vec<Watch>, BTreeSet<UserId>), ApiError> {
-    read_listeners(db, app, channel, None)
-        .await
-        .map(|found| found.unwrap_or_default())
-}
-
-/// [`listeners`] when there are at most `limit` of them; `None` (after one
-/// query of `limit + 1` entries) when there are more.
-pub async fn listeners_up_to(
-    db: &Db,
-    app: &AppId,
-    channel: &ChannelId,
-    limit: usize,
-) -> Result<Option<(Vec<Watch>, BTreeSet<UserId>)>, ApiError> {
-    read_listeners(db, app, channel, Some(limit)).await
-}
-
-async fn read_listeners(
     db: &Db,
     app: &AppId,
     channel: &ChannelId,
