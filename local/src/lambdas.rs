@@ -91,10 +91,20 @@ pub struct Template {
     functions: HashMap<String, (String, bool)>,
     /// The function the WebSocket API's integration invokes.
     realtime: Option<String>,
-    /// The function the table's stream feeds (an event of `Type: DynamoDB`).
-    stream_consumer: Option<String>,
+    /// The functions the outbox stream feeds (events of `Type: DynamoDB`),
+    /// each with the key prefix its filter lets through.
+    stream_consumers: Vec<(String, String)>,
     /// Plain `AWS_LAMBDA_*` and `RUST_LOG` values of `Globals.Function`.
     globals: Vec<(String, String)>,
+}
+
+/// The `prefix` of a stream event's filter on `dynamodb.Keys.pk`.
+fn stream_prefix(properties: &serde_yaml_ng::Value) -> Option<String> {
+    let pattern = properties["FilterCriteria"]["Filters"][0]["Pattern"].as_str()?;
+    let pattern: serde_json::Value = serde_json::from_str(pattern).ok()?;
+    pattern["dynamodb"]["Keys"]["pk"]["S"][0]["prefix"]
+        .as_str()
+        .map(str::to_string)
 }
 
 impl Template {
@@ -109,7 +119,7 @@ impl Template {
         let mut routes = Vec::new();
         let mut functions = HashMap::new();
         let mut realtime = None;
-        let mut stream_consumer = None;
+        let mut stream_consumers = Vec::new();
         for (name, resource) in resources {
             let Some(name) = name.as_str() else { continue };
             match resource["Type"].as_str() {
@@ -127,7 +137,9 @@ impl Template {
                         .flatten()
                     {
                         if event["Type"].as_str() == Some("DynamoDB") {
-                            stream_consumer = Some(name.to_string());
+                            let prefix = stream_prefix(&event["Properties"])
+                                .ok_or_else(|| bad(format!("{name}'s stream has no key-prefix filter")))?;
+                            stream_consumers.push((name.to_string(), prefix));
                         }
                         if event["Type"].as_str() != Some("Api") {
                             continue;
@@ -184,7 +196,7 @@ impl Template {
             stage,
             functions,
             realtime,
-            stream_consumer,
+            stream_consumers,
             globals,
         })
     }
@@ -411,6 +423,22 @@ impl Environment {
                     "CHAT_UPLOAD_URL_SECONDS",
                     c.upload_url_ttl.as_secs().max(1).to_string(),
                 ),
+                (
+                    "CHAT_HOOKS_ALLOW_LOOPBACK",
+                    if c.hooks_allow_loopback { "1" } else { "0" }.to_string(),
+                ),
+                (
+                    "CHAT_WEBHOOK_MAX_ATTEMPTS",
+                    c.webhook_max_attempts.to_string(),
+                ),
+                (
+                    "CHAT_WEBHOOK_BACKOFF_MS",
+                    c.webhook_backoff.as_millis().to_string(),
+                ),
+                (
+                    "CHAT_WEBHOOK_TIMEOUT_MS",
+                    c.webhook_timeout.as_millis().to_string(),
+                ),
             ]
             .map(|(k, v)| (k.to_string(), v)),
         );
@@ -503,11 +531,14 @@ impl Functions {
             .cloned()
     }
 
-    /// The function the table's stream feeds.
-    pub fn stream_consumer(&self) -> Option<Arc<Function>> {
-        self.by_name
-            .get(self.template.stream_consumer.as_deref()?)
-            .cloned()
+    /// The functions the outbox stream feeds, with the key prefix each one's
+    /// filter lets through.
+    pub fn stream_consumers(&self) -> Vec<(String, Arc<Function>)> {
+        self.template
+            .stream_consumers
+            .iter()
+            .filter_map(|(name, prefix)| Some((prefix.clone(), self.by_name.get(name)?.clone())))
+            .collect()
     }
 
     /// The API Gateway REST emulator: every request, routed by the template.
@@ -759,7 +790,13 @@ mod tests {
         assert!(template.is_binary("multipart/form-data; boundary=x"));
         assert!(!template.is_binary("application/json"));
         assert_eq!(template.realtime.as_deref(), Some("RealtimeFunction"));
-        assert_eq!(template.stream_consumer.as_deref(), Some("FanoutFunction"));
+        assert_eq!(
+            template.stream_consumers,
+            [
+                ("FanoutFunction".to_string(), "FANOUT#".to_string()),
+                ("NotifyFunction".to_string(), "WEBHOOK#".to_string())
+            ]
+        );
         assert_eq!(template.stage, "prod");
     }
 }

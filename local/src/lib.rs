@@ -179,6 +179,8 @@ impl Stack {
             s3_endpoint: Some(s3_url.clone()),
             // Browser apps on other local ports may call the API.
             cors_origin: options.config.cors_origin.clone().or(Some("*".into())),
+            // Webhook receivers and before-send hooks on this machine.
+            hooks_allow_loopback: true,
             ..options.config.clone()
         };
         let state = AppState::connect(config).await;
@@ -231,16 +233,22 @@ impl Stack {
             }
             None => None,
         };
-        // Large fan-outs reach their handler through the table's stream.
-        let consumer = match &functions {
-            Some(functions) => functions.stream_consumer().map(streams::Consumer::Process),
-            None => Some(streams::Consumer::InProcess(Box::new(state.clone()))),
+        // Large fan-outs and webhooks reach their handlers through the
+        // outbox's stream.
+        let mappings = match &functions {
+            Some(functions) => functions
+                .stream_consumers()
+                .into_iter()
+                .map(|(prefix, function)| streams::Mapping {
+                    prefix,
+                    consumer: streams::Consumer::Process(function),
+                })
+                .collect(),
+            None => streams::Mapping::in_process(&state),
         };
-        if let Some(consumer) = consumer {
-            streams::start(&state, &emulator_url, consumer, stop.clone())
-                .await
-                .map_err(LocalError::Setup)?;
-        }
+        streams::start(&state, &emulator_url, mappings, stop.clone())
+            .await
+            .map_err(LocalError::Setup)?;
         let rest_listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
         let rest_addr: SocketAddr = rest_listener.local_addr()?;
         // Either every router in this process, or API Gateway in front of the

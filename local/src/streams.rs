@@ -1,10 +1,11 @@
-//! The local event source mapping: what Lambda does for a function with a
-//! `Type: DynamoDB` event. It reads the outbox table's stream from the emulator
-//! through the real DynamoDB Streams protocol (dynoxide serves it), keeps
-//! the records the template's filter lets through (inserts of fan-out jobs),
-//! and hands them, in order and in batches, to the very same handler as a
-//! Lambda DynamoDB event: in this process, or to the fan-out function's own
-//! process in the faithful mode. A batch reported as partly failed is run
+//! The local event source mappings: what Lambda does for each function with
+//! a `Type: DynamoDB` event. Each mapping reads the outbox table's stream from
+//! the emulator through the real DynamoDB Streams protocol (dynoxide serves
+//! it) with its own iterator, keeps the records its filter lets through
+//! (inserts of keys with its prefix: fan-out jobs, webhook jobs), and hands
+//! them, in order and in batches, to the very same handler as a Lambda
+//! DynamoDB event: in this process, or to the function's own process in the
+//! faithful mode. A batch reported as partly failed is run
 //! again from the first failed record after a pause, as Lambda does with
 //! `ReportBatchItemFailures`, up to [`MAX_RETRIES`] times.
 //!
@@ -20,7 +21,7 @@ use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodbstreams::config::{Credentials, Region};
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use aws_sdk_dynamodbstreams::Client;
-use chat_shared::keys::FANOUT_PREFIX;
+use chat_shared::keys::{FANOUT_PREFIX, WEBHOOK_PREFIX};
 use chat_shared::AppState;
 use tokio::sync::watch;
 
@@ -37,17 +38,44 @@ const POLL_EVERY: Duration = Duration::from_millis(10);
 #[derive(Clone)]
 pub enum Consumer {
     /// `fanout::handle` in this process.
-    InProcess(Box<AppState>),
+    Fanout(Box<AppState>),
+    /// `webhooks::handle` in this process.
+    Webhooks(Box<AppState>),
     /// The function's own process, through the local Runtime API.
     Process(Arc<Function>),
+}
+
+/// One event source mapping: the key prefix its filter passes, and who
+/// handles what passes.
+#[derive(Clone)]
+pub struct Mapping {
+    pub prefix: String,
+    pub consumer: Consumer,
+}
+
+impl Mapping {
+    /// The template's two mappings, handled in this process.
+    pub fn in_process(state: &AppState) -> Vec<Mapping> {
+        vec![
+            Mapping {
+                prefix: FANOUT_PREFIX.into(),
+                consumer: Consumer::Fanout(Box::new(state.clone())),
+            },
+            Mapping {
+                prefix: WEBHOOK_PREFIX.into(),
+                consumer: Consumer::Webhooks(Box::new(state.clone())),
+            },
+        ]
+    }
 }
 
 impl Consumer {
     async fn invoke(&self, event: Event) -> Result<DynamoDbEventResponse, String> {
         match self {
-            Consumer::InProcess(state) => {
+            Consumer::Fanout(state) => {
                 Ok(chat_shared::realtime::fanout::handle(state, event).await)
             }
+            Consumer::Webhooks(state) => Ok(chat_shared::webhooks::handle(state, event).await),
             Consumer::Process(function) => {
                 let event = serde_json::to_value(&event).map_err(|e| e.to_string())?;
                 let answer = function.invoke(event).await?;
@@ -57,11 +85,11 @@ impl Consumer {
     }
 }
 
-/// Starts reading the table's stream; stops with `stop`.
+/// Starts each mapping reading the outbox stream; stops with `stop`.
 pub async fn start(
     state: &AppState,
     dynamodb_url: &str,
-    consumer: Consumer,
+    mappings: Vec<Mapping>,
     stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let stream_arn = state
@@ -92,7 +120,11 @@ pub async fn start(
                 .collect()
         })
         .unwrap_or_default();
-    for shard in shards {
+    let pairs: Vec<(Mapping, String)> = mappings
+        .iter()
+        .flat_map(|m| shards.iter().map(|shard| (m.clone(), shard.clone())))
+        .collect();
+    for (mapping, shard) in pairs {
         let iterator = client
             .get_shard_iterator()
             .stream_arn(&stream_arn)
@@ -107,23 +139,23 @@ pub async fn start(
             client.clone(),
             stream_arn.clone(),
             iterator,
-            consumer.clone(),
+            mapping,
             stop.clone(),
         ));
     }
     Ok(())
 }
 
-/// The template's filter: `{"eventName": ["INSERT"], "dynamodb": {"Keys":
-/// {"pk": {"S": [{"prefix": "FANOUT#"}]}}}}`.
-fn passes_filter(record: &Record) -> bool {
+/// The template's filters: `{"eventName": ["INSERT"], "dynamodb": {"Keys":
+/// {"pk": {"S": [{"prefix": PREFIX}]}}}}`.
+fn passes_filter(record: &Record, prefix: &str) -> bool {
     let is_insert = record.event_name().is_some_and(|n| n.as_str() == "INSERT");
     let is_job = record
         .dynamodb()
         .and_then(|r| r.keys())
         .and_then(|k| k.get("pk"))
         .and_then(|pk| pk.as_s().ok())
-        .is_some_and(|pk| pk.starts_with(FANOUT_PREFIX));
+        .is_some_and(|pk| pk.starts_with(prefix));
     is_insert && is_job
 }
 
@@ -160,9 +192,10 @@ async fn poll(
     client: Client,
     stream_arn: String,
     mut iterator: String,
-    consumer: Consumer,
+    mapping: Mapping,
     mut stop: watch::Receiver<bool>,
 ) {
+    let Mapping { prefix, consumer } = mapping;
     let mut queue: VecDeque<EventRecord> = VecDeque::new();
     let mut retries = 0u32;
     loop {
@@ -179,7 +212,7 @@ async fn poll(
                         out.records
                             .unwrap_or_default()
                             .into_iter()
-                            .filter(passes_filter)
+                            .filter(|r| passes_filter(r, &prefix))
                             .map(|r| lambda_record(r, &stream_arn)),
                     );
                 }
@@ -268,9 +301,12 @@ mod tests {
     /// its keys, image and sequence number, as Lambda would pass it.
     #[test]
     fn keeps_job_inserts_and_shapes_them_as_lambda_does() {
-        assert!(passes_filter(&record("INSERT", "FANOUT#a1#c1")));
-        assert!(!passes_filter(&record("REMOVE", "FANOUT#a1#c1")));
-        assert!(!passes_filter(&record("INSERT", "APP#a1#CH#c1")));
+        assert!(passes_filter(&record("INSERT", "FANOUT#a1#c1"), FANOUT_PREFIX));
+        assert!(!passes_filter(&record("REMOVE", "FANOUT#a1#c1"), FANOUT_PREFIX));
+        assert!(!passes_filter(&record("INSERT", "APP#a1#CH#c1"), FANOUT_PREFIX));
+        assert!(!passes_filter(&record("INSERT", "WEBHOOK#a1#e1"), FANOUT_PREFIX));
+        assert!(passes_filter(&record("INSERT", "WEBHOOK#a1#e1"), WEBHOOK_PREFIX));
+        assert!(!passes_filter(&record("INSERT", "DEADHOOK#a1"), WEBHOOK_PREFIX));
         let shaped = lambda_record(record("INSERT", "FANOUT#a1#c1"), "arn:stream");
         let json = serde_json::to_value(&shaped).unwrap();
         assert_eq!(json["eventName"], "INSERT");
@@ -284,16 +320,18 @@ mod tests {
         assert_eq!(back.change.new_image, shaped.change.new_image);
     }
 
-    /// The filter here is the template's, word for word.
+    /// The filters here are the template's, word for word.
     #[test]
     fn filters_as_the_template_says() {
         let text = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
         )
         .unwrap();
-        let pattern = format!(
-            r#"{{"eventName": ["INSERT"], "dynamodb": {{"Keys": {{"pk": {{"S": [{{"prefix": "{FANOUT_PREFIX}"}}]}}}}}}}}"#
-        );
-        assert!(text.contains(&pattern), "template filter is {pattern}");
+        for prefix in [FANOUT_PREFIX, WEBHOOK_PREFIX] {
+            let pattern = format!(
+                r#"{{"eventName": ["INSERT"], "dynamodb": {{"Keys": {{"pk": {{"S": [{{"prefix": "{prefix}"}}]}}}}}}}}"#
+            );
+            assert!(text.contains(&pattern), "template filter is {pattern}");
+        }
     }
 }

@@ -22,6 +22,27 @@ pub struct AppSettings {
     pub max_metadata_bytes: usize,
     pub max_upload_bytes: u64,
     pub allowed_mime_types: Vec<String>,
+    /// Every event is POSTed here, signed (README: Webhooks); unset: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Each send is POSTed here first and waits for its verdict (README:
+    /// Before-send hook); unset: sends call nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_message_send_url: Option<String>,
+    /// How long a send waits for the hook, in milliseconds.
+    pub before_message_send_timeout_ms: u64,
+    /// What a send does when the hook times out or fails.
+    pub before_message_send_on_error: HookFailure,
+}
+
+/// A before-send hook that times out or fails lets the message through
+/// (`pass`) or refuses it (`block`: the sender gets a 503 to retry).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HookFailure {
+    #[default]
+    Pass,
+    Block,
 }
 
 impl Default for AppSettings {
@@ -40,6 +61,10 @@ impl Default for AppSettings {
             ]
             .map(String::from)
             .to_vec(),
+            webhook_url: None,
+            before_message_send_url: None,
+            before_message_send_timeout_ms: 1_500,
+            before_message_send_on_error: HookFailure::Pass,
         }
     }
 }
@@ -114,6 +139,16 @@ pub struct AppFields {
     /// `type/subtype` or `type/*`, lower case; at most 50.
     #[validate(length(max = 50))]
     pub allowed_mime_types: Option<Vec<String>>,
+    /// `https` URL every event is POSTed to, signed.
+    #[validate(length(min = 1, max = 2048))]
+    pub webhook_url: Option<String>,
+    /// `https` URL each send is POSTed to before it is stored.
+    #[validate(length(min = 1, max = 2048))]
+    pub before_message_send_url: Option<String>,
+    /// 100 to 10,000 ms (default 1,500).
+    #[validate(range(min = 100, max = 10_000))]
+    pub before_message_send_timeout_ms: Option<u64>,
+    pub before_message_send_on_error: Option<HookFailure>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
@@ -123,6 +158,10 @@ pub enum AppField {
     MaxMetadataBytes,
     MaxUploadBytes,
     AllowedMimeTypes,
+    WebhookUrl,
+    BeforeMessageSendUrl,
+    BeforeMessageSendTimeoutMs,
+    BeforeMessageSendOnError,
 }
 
 fn mime_pattern_ok(pattern: &str) -> bool {
@@ -140,8 +179,14 @@ fn mime_pattern_ok(pattern: &str) -> bool {
 }
 
 /// Applies a settings change, conditional on the version read (a concurrent
-/// change is a 409, never a lost update).
-pub async fn patch(db: &Db, app_id: &AppId, patch: AppPatch) -> Result<App, ApiError> {
+/// change is a 409, never a lost update). Hook URLs may name a loopback host
+/// only where `allow_loopback` (the local stack).
+pub async fn patch(
+    db: &Db,
+    app_id: &AppId,
+    patch: AppPatch,
+    allow_loopback: bool,
+) -> Result<App, ApiError> {
     patch.validate()?;
     let set = &patch.set;
     let set_fields = [
@@ -149,7 +194,31 @@ pub async fn patch(db: &Db, app_id: &AppId, patch: AppPatch) -> Result<App, ApiE
         (AppField::MaxMetadataBytes, set.max_metadata_bytes.is_some()),
         (AppField::MaxUploadBytes, set.max_upload_bytes.is_some()),
         (AppField::AllowedMimeTypes, set.allowed_mime_types.is_some()),
+        (AppField::WebhookUrl, set.webhook_url.is_some()),
+        (
+            AppField::BeforeMessageSendUrl,
+            set.before_message_send_url.is_some(),
+        ),
+        (
+            AppField::BeforeMessageSendTimeoutMs,
+            set.before_message_send_timeout_ms.is_some(),
+        ),
+        (
+            AppField::BeforeMessageSendOnError,
+            set.before_message_send_on_error.is_some(),
+        ),
     ];
+    for (name, url) in [
+        ("webhook_url", &set.webhook_url),
+        ("before_message_send_url", &set.before_message_send_url),
+    ] {
+        if let Some(why) = url
+            .as_deref()
+            .and_then(|u| crate::links::hook_problem(u, allow_loopback))
+        {
+            return Err(ApiError::validation(format!("{name}: {why}")));
+        }
+    }
     if let Some((field, _)) = set_fields
         .iter()
         .find(|(field, is_set)| *is_set && patch.unset.contains(field))
@@ -184,6 +253,15 @@ pub async fn patch(db: &Db, app_id: &AppId, patch: AppPatch) -> Result<App, ApiE
             AppField::AllowedMimeTypes => {
                 app.settings.allowed_mime_types = defaults.allowed_mime_types.clone();
             }
+            AppField::WebhookUrl => app.settings.webhook_url = None,
+            AppField::BeforeMessageSendUrl => app.settings.before_message_send_url = None,
+            AppField::BeforeMessageSendTimeoutMs => {
+                app.settings.before_message_send_timeout_ms =
+                    defaults.before_message_send_timeout_ms
+            }
+            AppField::BeforeMessageSendOnError => {
+                app.settings.before_message_send_on_error = defaults.before_message_send_on_error
+            }
         }
     }
     let set = patch.set;
@@ -201,6 +279,18 @@ pub async fn patch(db: &Db, app_id: &AppId, patch: AppPatch) -> Result<App, ApiE
     }
     if let Some(v) = set.allowed_mime_types {
         app.settings.allowed_mime_types = v;
+    }
+    if let Some(v) = set.webhook_url {
+        app.settings.webhook_url = Some(v);
+    }
+    if let Some(v) = set.before_message_send_url {
+        app.settings.before_message_send_url = Some(v);
+    }
+    if let Some(v) = set.before_message_send_timeout_ms {
+        app.settings.before_message_send_timeout_ms = v;
+    }
+    if let Some(v) = set.before_message_send_on_error {
+        app.settings.before_message_send_on_error = v;
     }
     let settings = serde_json::to_value(&app.settings).map_err(ApiError::internal)?;
     let spec = crate::db::store::apps::settings_change(settings, &app.name, app.version);
@@ -301,12 +391,18 @@ pub async fn ensure_app(db: &Db, app_id: &AppId, name: &str) -> Result<App, ApiE
 #[derive(Clone)]
 pub struct AppCache {
     cache: moka::sync::Cache<String, Arc<App>>,
+    /// The same apps by id, for work that starts from an id (webhooks).
+    by_id: moka::sync::Cache<AppId, Arc<App>>,
 }
 
 impl AppCache {
     pub fn new(ttl: Duration) -> Self {
         Self {
             cache: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ttl)
+                .build(),
+            by_id: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(ttl)
                 .build(),
@@ -317,6 +413,19 @@ impl AppCache {
     /// within the cache lifetime).
     pub fn forget(&self, api_key: &str) {
         self.cache.invalidate(api_key);
+    }
+
+    /// The app with this id, cached like [`AppCache::by_api_key`].
+    pub async fn by_id(&self, db: &Db, app_id: &AppId) -> Result<Option<Arc<App>>, ApiError> {
+        if let Some(app) = self.by_id.get(app_id) {
+            return Ok(Some(app));
+        }
+        let Some(app) = get_app(db, app_id).await? else {
+            return Ok(None);
+        };
+        let app = Arc::new(app);
+        self.by_id.insert(app_id.clone(), app.clone());
+        Ok(Some(app))
     }
 
     pub async fn by_api_key(&self, db: &Db, api_key: &str) -> Result<Option<Arc<App>>, ApiError> {

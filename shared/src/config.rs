@@ -43,6 +43,18 @@ pub struct Config {
     /// The origin browsers may call the REST API from (`CHAT_CORS_ORIGIN`,
     /// `*` for any); unset: no CORS headers.
     pub cors_origin: Option<String>,
+    /// Webhook and before-send URLs may be `http` to a loopback host
+    /// (`CHAT_HOOKS_ALLOW_LOOPBACK=1`: the local stack). Off on AWS, where a
+    /// loopback address is the function's own runtime.
+    pub hooks_allow_loopback: bool,
+    /// Deliveries of a webhook before it is dead-lettered
+    /// (`CHAT_WEBHOOK_MAX_ATTEMPTS`, 1..20).
+    pub webhook_max_attempts: u32,
+    /// The wait before a webhook's second attempt; each later one waits four
+    /// times longer (`CHAT_WEBHOOK_BACKOFF_MS`, 1..60000).
+    pub webhook_backoff: Duration,
+    /// How long a webhook receiver may take to answer (`CHAT_WEBHOOK_TIMEOUT_MS`).
+    pub webhook_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +78,10 @@ impl Default for Config {
             upload_url_ttl: Duration::from_secs(900),
             uploads_public_base: None,
             cors_origin: None,
+            hooks_allow_loopback: false,
+            webhook_max_attempts: 5,
+            webhook_backoff: Duration::from_secs(1),
+            webhook_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -120,6 +136,27 @@ impl Config {
                 .ok_or_else(|| {
                     ConfigError(format!("CHAT_FANOUT_INLINE_LIMIT={n} is not 0..10000"))
                 })?;
+        }
+        config.hooks_allow_loopback = get("CHAT_HOOKS_ALLOW_LOOPBACK").is_some_and(|v| v == "1");
+        if let Some(n) = get("CHAT_WEBHOOK_MAX_ATTEMPTS") {
+            config.webhook_max_attempts = n
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=20).contains(n))
+                .ok_or_else(|| ConfigError(format!("CHAT_WEBHOOK_MAX_ATTEMPTS={n} is not 1..20")))?;
+        }
+        for (name, slot, max) in [
+            ("CHAT_WEBHOOK_BACKOFF_MS", &mut config.webhook_backoff, 60_000),
+            ("CHAT_WEBHOOK_TIMEOUT_MS", &mut config.webhook_timeout, 30_000),
+        ] {
+            if let Some(ms) = get(name) {
+                let ms = ms
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| (1..=max).contains(ms))
+                    .ok_or_else(|| ConfigError(format!("{name}={ms} is not 1..{max}")))?;
+                *slot = Duration::from_millis(ms);
+            }
         }
         if let Some(secs) = get("CHAT_APP_CACHE_SECONDS") {
             let secs: u64 = secs.parse().map_err(|_| {

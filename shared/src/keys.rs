@@ -37,6 +37,11 @@ pub const ONLINE_PREFIX: &str = "WATCHING#";
 /// Partitions of fan-out jobs; the fan-out function's stream filter matches
 /// this prefix (template.yaml, and the local event source mapping).
 pub const FANOUT_PREFIX: &str = "FANOUT#";
+/// Partitions of webhook deliveries; the notify function's stream filter
+/// matches this prefix.
+pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";
+/// An app's webhooks that used up their attempts (never on a stream filter).
+pub const DEAD_WEBHOOK_PREFIX: &str = "DEADHOOK#";
 
 /// The sort-key range of a channel's listeners: its watches, then its
 /// online members.
@@ -133,6 +138,26 @@ pub fn fanout(app: &AppId, channel: &ChannelId, event_id: &str, attempt: u32) ->
         format!("{FANOUT_PREFIX}{app}#{channel}"),
         format!("{event_id}#{attempt:02}"),
     )
+}
+
+/// One delivery attempt (or series of them, after a replay) of an event to
+/// the app's webhook: an event's deliveries share a partition; each job is a
+/// new item, so each is a stream insert.
+pub fn webhook(app: &AppId, event_id: &str, job: &str) -> Key {
+    Key::new(format!("{WEBHOOK_PREFIX}{app}#{event_id}"), job)
+}
+
+/// The app's dead-lettered webhooks, in event order (ids are time-ordered).
+pub fn dead_webhooks(app: &AppId) -> String {
+    format!("{DEAD_WEBHOOK_PREFIX}{app}")
+}
+
+/// Sort keys of dead-lettered webhooks in their partition.
+pub const DEAD_WEBHOOK_SK: &str = "HOOK#";
+
+/// An event whose webhook used up its attempts.
+pub fn dead_webhook(app: &AppId, event_id: &str) -> Key {
+    Key::new(dead_webhooks(app), format!("{DEAD_WEBHOOK_SK}{event_id}"))
 }
 
 /// A ban of a user in a channel (a TTL item when the ban expires).
@@ -327,6 +352,8 @@ mod tests {
         assert_eq!(pair(reply(&a, &c, &m)), s("APP#a1#CH#c1", "REPLY#m1"));
         assert_eq!(pair(watch(&a, &c, &conn)), s("APP#a1#CH#c1", "WATCH#x1"));
         assert_eq!(pair(fanout(&a, &c, "e1", 2)), s("FANOUT#a1#c1", "e1#02"));
+        assert_eq!(pair(webhook(&a, "e1", "j1")), s("WEBHOOK#a1#e1", "j1"));
+        assert_eq!(pair(dead_webhook(&a, "e1")), s("DEADHOOK#a1", "HOOK#e1"));
         assert_eq!(pair(message_ref(&a, &m)), s("APP#a1#MSGID#m1", "MSGID"));
         assert_eq!(pair(thread(&a, &m, &m)), s("APP#a1#THREAD#m1", "MSG#m1"));
         assert_eq!(pair(pin(&a, &c, &m)), s("APP#a1#CH#c1", "PIN#m1"));

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod keys;
 pub mod links;
 pub mod messages;
+pub mod outbound;
 pub mod realtime;
 pub mod state;
 pub mod storage;
@@ -22,6 +23,7 @@ pub mod telemetry;
 pub mod time;
 pub mod uploads;
 pub mod users;
+pub mod webhooks;
 
 pub use config::Config;
 pub use error::ApiError;

@@ -11,14 +11,31 @@ use validator::ValidationError;
 
 /// Why a link is refused, or nothing.
 pub fn problem(link: &str) -> Option<&'static str> {
+    checked(link).err()
+}
+
+/// Why a URL the service itself calls (a webhook, a before-send hook) is
+/// refused, or nothing: a link's rules, and no loopback host unless this
+/// deployment allows it (the local stack). On AWS a loopback address is the
+/// function's own Lambda runtime.
+pub fn hook_problem(link: &str, allow_loopback: bool) -> Option<&'static str> {
+    match checked(link) {
+        Err(why) => Some(why),
+        Ok(true) if !allow_loopback => Some("a hook URL may not point at a loopback address"),
+        Ok(_) => None,
+    }
+}
+
+/// Whether the link's host is a loopback one, or why it is refused.
+fn checked(link: &str) -> Result<bool, &'static str> {
     if link.trim() != link || link.is_empty() {
-        return Some("a link has no surrounding whitespace");
+        return Err("a link has no surrounding whitespace");
     }
     let Ok(url) = url::Url::parse(link) else {
-        return Some("a link is an absolute https URL");
+        return Err("a link is an absolute https URL");
     };
     let Some(host) = url.host() else {
-        return Some("a link names a host");
+        return Err("a link names a host");
     };
     let loopback = match &host {
         url::Host::Domain(name) => {
@@ -28,13 +45,13 @@ pub fn problem(link: &str) -> Option<&'static str> {
                 "metadata" | "metadata.google.internal" | "instance-data"
             ) || name.ends_with(".internal")
             {
-                return Some("a link may not point at a metadata service");
+                return Err("a link may not point at a metadata service");
             }
             name == "localhost" || name.ends_with(".localhost")
         }
         url::Host::Ipv4(ip) => {
             if ip.is_link_local() || ip.is_unspecified() {
-                return Some("a link may not point at a link-local address");
+                return Err("a link may not point at a link-local address");
             }
             ip.is_loopback()
         }
@@ -47,15 +64,15 @@ pub fn problem(link: &str) -> Option<&'static str> {
                 }
             };
             if link_local || ip.is_unspecified() {
-                return Some("a link may not point at a link-local address");
+                return Err("a link may not point at a link-local address");
             }
             ip.is_loopback()
         }
     };
     match url.scheme() {
-        "https" => None,
-        "http" if loopback => None,
-        _ => Some("a link is an https URL (http only to the local stack)"),
+        "https" => Ok(loopback),
+        "http" if loopback => Ok(true),
+        _ => Err("a link is an https URL (http only to the local stack)"),
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::apps::AppCache;
 use crate::config::Config;
 use crate::db::Db;
+use crate::outbound::{Outbound, OutboundError};
 use crate::realtime::notifier::Notifier;
 use crate::storage::Storage;
 
@@ -15,6 +16,8 @@ pub struct AppState {
     pub apps: AppCache,
     pub notifier: Notifier,
     pub storage: Storage,
+    /// Calls to the app's own servers (webhooks, before-send hook).
+    pub outbound: Outbound,
     pub config: Arc<Config>,
     sdk: aws_config::SdkConfig,
 }
@@ -38,6 +41,7 @@ impl AppState {
         Self {
             notifier: Notifier::disabled(db.clone()),
             storage: Storage::without_client(&config),
+            outbound: Outbound::disabled(),
             db,
             apps: AppCache::new(config.app_cache_ttl),
             config: Arc::new(config),
@@ -57,11 +61,24 @@ impl AppState {
         self
     }
 
+    /// Adds the HTTP client for the app's own servers (no network yet).
+    pub fn with_outbound(mut self) -> Result<Self, OutboundError> {
+        self.outbound = Outbound::new()?;
+        Ok(self)
+    }
+
     /// Every client: the local stack and the tools.
     pub async fn connect(config: Config) -> Self {
-        Self::table_only(config)
+        let state = Self::table_only(config)
             .await
             .with_notifier()
-            .with_storage()
+            .with_storage();
+        match Outbound::new() {
+            Ok(outbound) => Self { outbound, ..state },
+            Err(err) => {
+                tracing::warn!(error = %err, "no outbound HTTP client: webhooks and hooks are off");
+                state
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! the run).
 //!
 //! ```sh
-//! cargo build --release -p users -p channels -p messages -p uploads -p realtime -p fanout
+//! cargo build --release -p users -p channels -p messages -p uploads -p realtime -p fanout -p notify
 //! cargo run --release -p chat-local --bin chat-coldstart
 //! ```
 
@@ -217,6 +217,7 @@ async fn main() {
         ("uploads", "rest-upload-signed-url.json"),
         ("realtime", "ws-connect.json"),
         ("fanout", "stream-fanout-job.json"),
+        ("notify", "stream-webhook-job.json"),
     ];
     let mut results = serde_json::Map::new();
     let mut init_probes = Vec::new();

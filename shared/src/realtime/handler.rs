@@ -121,7 +121,7 @@ async fn connect(
     online::enter(&state.db, &caller.app.app_id, &user).await?;
     let open = connections::ids_of(&user_item);
     if open.len() == 1 {
-        sessions::announce(state, &caller.app.app_id, &user, true).await;
+        sessions::announce(state, &caller.app, &user, true).await;
     }
     Ok(())
 }

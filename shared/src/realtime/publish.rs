@@ -14,6 +14,7 @@ use crate::error::DisplayChain;
 use crate::ids::{ChannelId, UserId};
 use crate::messages::{self, Message, MessageView, ReactionView};
 use crate::state::AppState;
+use crate::webhooks;
 
 /// Where a channel event goes, worked out now: to connections the caller
 /// posts to, or to the fan-out function (a crowd); nowhere when delivery is
@@ -72,14 +73,16 @@ async fn send(
     }
 }
 
-/// Sends a channel event to its audience.
+/// Sends a channel event to its audience, and to the app's webhook.
 async fn to_channel(
     state: &AppState,
-    app: &crate::ids::AppId,
+    ctx: &Ctx,
     channel: &ChannelId,
     event: &Event,
     audience: Audience,
 ) -> Delivery {
+    webhooks::enqueue(state, &ctx.app, event).await;
+    let app = &ctx.app.app_id;
     let route = route(state, app, channel, audience).await;
     send(state, app, channel, route, event).await
 }
@@ -126,7 +129,7 @@ fn audience_of(message: &Message) -> Audience {
 async fn about_message(state: &AppState, ctx: &Ctx, message: &Message, event: &Event) -> Delivery {
     to_channel(
         state,
-        &ctx.app.app_id,
+        ctx,
         &message.channel_id,
         event,
         audience_of(message),
@@ -153,8 +156,8 @@ pub async fn message(
 ) -> Delivery {
     let app = &ctx.app.app_id;
     let route = route(state, app, &message.channel_id, audience_of(message)).await;
-    // Nobody to tell (often: nobody online): no rendering either.
-    if route.is_empty() {
+    // Nobody to tell (often: nobody online, no webhook): no rendering either.
+    if route.is_empty() && ctx.app.settings.webhook_url.is_none() {
         return Delivery::default();
     }
     let shown = view(state, ctx, message).await;
@@ -167,6 +170,7 @@ pub async fn message(
         },
     };
     let event = Event::channel(&message.channel_id, body);
+    webhooks::enqueue(state, &ctx.app, &event).await;
     send(state, app, &message.channel_id, route, &event).await
 }
 
@@ -240,7 +244,7 @@ pub async fn read(
             last_read_message_id: last_read.cloned(),
         },
     );
-    to_channel(state, &ctx.app.app_id, channel, &event, Audience::Readers).await
+    to_channel(state, ctx, channel, &event, Audience::Readers).await
 }
 
 /// `member.added` (`added`) / `member.updated` for each member.
@@ -266,7 +270,7 @@ pub async fn members(
             EventBody::MemberUpdated { member }
         };
         let event = Event::channel(channel, body);
-        to_channel(state, &ctx.app.app_id, channel, &event, Audience::Readers).await;
+        to_channel(state, ctx, channel, &event, Audience::Readers).await;
     }
 }
 
@@ -280,7 +284,7 @@ pub async fn member_removed(state: &AppState, ctx: &Ctx, channel: &ChannelId, us
             },
         },
     );
-    to_channel(state, &ctx.app.app_id, channel, &event, Audience::Readers).await;
+    to_channel(state, ctx, channel, &event, Audience::Readers).await;
     state
         .notifier
         .to_users(&ctx.app.app_id, std::slice::from_ref(user), &event)
@@ -332,7 +336,7 @@ pub async fn channel(
     let event = Event::channel(&channel.id, body);
     to_channel(
         state,
-        &ctx.app.app_id,
+        ctx,
         &channel.id,
         &event,
         Audience::Members,
@@ -343,6 +347,7 @@ pub async fn channel(
 /// `channel.deleted`: to the users who were members.
 pub async fn channel_deleted(state: &AppState, ctx: &Ctx, channel: &ChannelId, former: &[UserId]) {
     let event = Event::channel(channel, EventBody::ChannelDeleted {});
+    webhooks::enqueue(state, &ctx.app, &event).await;
     state
         .notifier
         .to_users(&ctx.app.app_id, former, &event)
@@ -373,7 +378,7 @@ pub async fn typing(
     let event = Event::channel(channel, body);
     to_channel(
         state,
-        &ctx.app.app_id,
+        ctx,
         channel,
         &event,
         Audience::ReadersExcept(user.clone()),

@@ -54,17 +54,17 @@ pub async fn end(state: &AppState, app: &AppId, id: &ConnectionId) {
 /// Records presence and tells the user's peers.
 pub(crate) async fn announce(
     state: &AppState,
-    app: &crate::ids::AppId,
+    app: &crate::apps::App,
     user: &crate::ids::UserId,
     online: bool,
 ) {
     let result = async {
-        let last_active = presence::set(&state.db, app, user, online).await?;
-        let peers = presence::peers(&state.db, app, user).await?;
-        state
-            .notifier
-            .to_users(app, &peers, &presence::event(user, online, &last_active))
-            .await;
+        let app_id = &app.app_id;
+        let last_active = presence::set(&state.db, app_id, user, online).await?;
+        let event = presence::event(user, online, &last_active);
+        crate::webhooks::enqueue(state, app, &event).await;
+        let peers = presence::peers(&state.db, app_id, user).await?;
+        state.notifier.to_users(app_id, &peers, &event).await;
         Ok::<_, ApiError>(())
     }
     .await;
@@ -81,8 +81,11 @@ pub(crate) async fn disconnect(state: &AppState, id: &ConnectionId) -> Result<()
     connections::remove(&state.db, &connection.app_id, &connection.user_id, id).await?;
     let open = connections::of_user(&state.db, &connection.app_id, &connection.user_id).await?;
     if open.is_empty() {
-        // Peers are found through the online index: tell them first.
-        announce(state, &connection.app_id, &connection.user_id, false).await;
+        // Peers are found through the online index: tell them first. The app
+        // (for its webhook) is cached in a warm process.
+        if let Some(app) = state.apps.by_id(&state.db, &connection.app_id).await? {
+            announce(state, &app, &connection.user_id, false).await;
+        }
         online::leave_all(&state.db, &connection.app_id, &connection.user_id).await?;
     }
     Ok(())
