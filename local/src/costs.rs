@@ -112,8 +112,11 @@ impl Driver<'_> {
         // A fresh app-cache entry (60 s to live): the step pays what a warm
         // Lambda pays, even late in a long debug run.
         let apps = &self.stack.state.apps;
-        apps.forget(&self.app.api_key);
+        apps.forget(&self.app);
         apps.by_api_key(&self.stack.state.db, &self.app.api_key)
+            .await
+            .map_err(step)?;
+        apps.by_id(&self.stack.state.db, &self.app.app_id)
             .await
             .map_err(step)?;
         let before = self.stack.state.db.costs();
@@ -428,6 +431,34 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     )
     .await?;
     drop(online);
+
+    // The app's own servers: a webhook receiver and a before-send hook that
+    // both answer 204 at once, on this machine.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(step)?;
+    let receiver = format!("http://{}/", listener.local_addr().map_err(step)?);
+    tokio::spawn(async move {
+        let ok = axum::Router::new().fallback(|| async { axum::http::StatusCode::NO_CONTENT });
+        axum::serve(listener, ok).await
+    });
+    let settings = |patch: Value| {
+        d.call(reqwest::Method::PATCH, "/app", &server, Some(patch))
+    };
+    settings(json!({ "set": { "webhook_url": receiver } })).await?;
+    d.measure(
+        "send a message, 5 members, none connected, with a webhook (with the notify function's work)",
+        || d.send(&alice, &small),
+    )
+    .await?;
+    settings(json!({ "unset": ["webhook_url"], "set": { "before_message_send_url": receiver } }))
+        .await?;
+    d.measure(
+        "send a message, 5 members, none connected, with a before-send hook",
+        || d.send(&alice, &small),
+    )
+    .await?;
+    settings(json!({ "unset": ["before_message_send_url"] })).await?;
     let rows = d.rows.lock().map_err(|_| step("rows"))?;
     Ok(render(&rows))
 }

@@ -411,8 +411,9 @@ impl AppCache {
 
     /// Forgets a cached app (this process sees its change at once; others
     /// within the cache lifetime).
-    pub fn forget(&self, api_key: &str) {
-        self.cache.invalidate(api_key);
+    pub fn forget(&self, app: &App) {
+        self.cache.invalidate(&app.api_key);
+        self.by_id.invalidate(&app.app_id);
     }
 
     /// The app with this id, cached like [`AppCache::by_api_key`].

@@ -31,6 +31,13 @@ pub enum ApiError {
     /// retries; nothing was written, the request can be repeated.
     #[error("the service is busy; retry shortly")]
     Unavailable,
+    /// 403: the app's before-send hook refused the message (its reason).
+    #[error("{0}")]
+    Rejected(String),
+    /// 503: the app's before-send hook failed and its policy is to block;
+    /// nothing was written, the send can be repeated.
+    #[error("{0}")]
+    HookUnavailable(String),
     /// 500: the cause is logged, never returned.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -74,6 +81,8 @@ impl ApiError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Rejected(_) => StatusCode::FORBIDDEN,
+            Self::HookUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -88,6 +97,8 @@ impl ApiError {
             Self::TooLarge(_) => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
+            Self::Rejected(_) => "message_rejected",
+            Self::HookUnavailable(_) => "hook_unavailable",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -96,7 +107,7 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::RateLimited { retry_after, .. } => Some(*retry_after),
-            Self::Unavailable => Some(1),
+            Self::Unavailable | Self::HookUnavailable(_) => Some(1),
             _ => None,
         }
     }

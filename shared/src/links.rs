@@ -86,7 +86,29 @@ pub fn validate(link: &str) -> Result<(), ValidationError> {
 
 #[cfg(test)]
 mod tests {
-    use super::problem;
+    use super::{hook_problem, problem};
+
+    /// Hooks the service calls itself: loopback only where allowed (the
+    /// local stack), never link-local or a metadata service.
+    #[test]
+    fn hook_urls_reach_loopback_only_where_allowed() {
+        for local in [
+            "http://127.0.0.1:8080/hook",
+            "https://localhost/hook",
+            "http://[::1]:9/h",
+        ] {
+            assert!(hook_problem(local, true).is_none(), "{local}");
+            assert!(hook_problem(local, false).is_some(), "{local}");
+        }
+        assert!(hook_problem("https://hooks.example.com/chat", false).is_none());
+        for bad in [
+            "http://hooks.example.com/chat",
+            "https://169.254.169.254/latest",
+            "javascript:alert(1)",
+        ] {
+            assert!(hook_problem(bad, true).is_some(), "{bad}");
+        }
+    }
 
     #[test]
     fn only_https_and_local_http_pass() {

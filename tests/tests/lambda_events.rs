@@ -254,4 +254,47 @@ async fn websocket_samples() {
     assert!(response.batch_item_failures.is_empty());
     let event = bob.expect("typing.start").await;
     assert_eq!(event["id"], "0193a1b2c3d47e5f8a9b0c1d2e3f4a5b");
+
+    // The outbox stream's webhook sample through the notify function's
+    // handler: posted to the app's webhook with the event's id.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
+    let receiver = axum::Router::new().fallback(
+        move |headers: axum::http::HeaderMap, body: String| {
+            let tx = tx.clone();
+            async move {
+                let id = headers
+                    .get("x-webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let _ = tx.send((id, body));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    app.patch(
+        &app.a,
+        &app.a.server,
+        "/app",
+        json!({"set": {"webhook_url": url}}),
+    )
+    .await
+    .assert_status(200);
+    let job: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(&sample(
+        "stream-webhook-job.json",
+        &[
+            ("REPLACE_WITH_APP_ID", app.a.app.app_id.as_str()),
+            ("REPLACE_WITH_CHANNEL_ID", channel.as_str()),
+        ],
+    ))
+    .expect("a valid DynamoDB stream event");
+    let response = chat_shared::webhooks::handle(state, job).await;
+    assert!(response.batch_item_failures.is_empty());
+    let (id, body) = rx.recv().await.expect("the receiver got the webhook");
+    assert_eq!(id, "0193a1b2c3d47e5f8a9b0c1d2e3f4a5c");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["type"], "channel.deleted");
 }

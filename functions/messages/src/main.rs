@@ -7,6 +7,10 @@ use chat_shared::{http, telemetry, AppState};
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     // Only the clients this function uses are built (and linked).
-    let state = AppState::for_lambda().await?.with_notifier().with_storage();
+    let state = AppState::for_lambda()
+        .await?
+        .with_notifier()
+        .with_storage()
+        .with_outbound()?;
     lambda_http::run(http::messages::router(state)).await
 }

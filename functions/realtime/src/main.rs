@@ -9,7 +9,11 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     // Only the clients this function uses are built (and linked).
-    let state = AppState::for_lambda().await?.with_notifier().with_storage();
+    let state = AppState::for_lambda()
+        .await?
+        .with_notifier()
+        .with_storage()
+        .with_outbound()?;
     let state = &state;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {

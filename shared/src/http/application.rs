@@ -55,7 +55,7 @@ async fn update(
         state.config.hooks_allow_loopback,
     )
     .await?;
-    state.apps.forget(&app.api_key);
+    state.apps.forget(&app);
     Ok(Json(AppBody { app: app.view() }).into_response())
 }
 

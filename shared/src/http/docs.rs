@@ -20,7 +20,7 @@ pub enum Errors {
     Unauthorized(ErrorBody),
     #[response(
         status = 403,
-        description = "Not allowed (permission, ban, frozen channel)"
+        description = "Not allowed (permission, ban, frozen channel, refused by the app's before-send hook)"
     )]
     Forbidden(ErrorBody),
     #[response(status = 404, description = "Not found in this app")]
@@ -36,7 +36,7 @@ pub enum Errors {
     RateLimited(ErrorBody),
     #[response(
         status = 503,
-        description = "Storage throttled or failing after retries; nothing written, retry after retry_after"
+        description = "Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after"
     )]
     Unavailable(ErrorBody),
 }

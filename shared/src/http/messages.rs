@@ -109,7 +109,7 @@ async fn send_message(
     ApiJson(input): ApiJson<send::SendMessage>,
 ) -> Result<Response, ApiError> {
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
-    let (message, created) = send::send(&state.db, &state.storage, &ctx, input).await?;
+    let (message, created) = send::send(&state, &ctx, input).await?;
     if created {
         publish::message(&state, &ctx, MessageChange::New, &message).await;
     }

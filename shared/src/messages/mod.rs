@@ -4,6 +4,7 @@
 pub mod drafts;
 pub mod edit;
 pub mod history;
+pub mod hook;
 mod model;
 pub mod reactions;
 pub mod read;

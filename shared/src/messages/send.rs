@@ -79,14 +79,14 @@ struct Granted {
 
 /// Sends a message; `false` when an idempotent retry returned the stored one.
 pub async fn send(
-    db: &Db,
-    storage: &crate::storage::Storage,
+    state: &crate::state::AppState,
     ctx: &Ctx,
     mut input: SendMessage,
 ) -> Result<(Message, bool), ApiError> {
+    let (db, storage) = (&state.db, &state.storage);
     input.validate()?;
     crate::uploads::own_attachments(storage, &ctx.app, &mut input.attachments)?;
-    let checked = validate(ctx, &input)?;
+    let mut checked = validate(ctx, &input)?;
     // A retry of a send that already happened returns the stored message.
     if let Some(id) = &input.id {
         if let Some(stored) = stored_send(db, ctx, id, &checked.fingerprint).await? {
@@ -94,6 +94,16 @@ pub async fn send(
         }
     }
     let granted = authorize(db, ctx, &input, &checked).await?;
+    // The app's own check, once the send is allowed; a rewrite is checked
+    // like the sender's input (the fingerprint stays the sender's, so a
+    // retry still finds the stored message).
+    if super::hook::before_send(state, ctx, ctx.require_user()?, &mut input).await? {
+        crate::uploads::own_attachments(storage, &ctx.app, &mut input.attachments)?;
+        checked = Checked {
+            fingerprint: checked.fingerprint,
+            ..validate(ctx, &input)?
+        };
+    }
     let writes = plan(ctx, &input, checked, granted, crate::time::now_millis())?;
     let slow_mode = writes.slow_mode;
     match store::commit_send(db, &writes.writes).await {

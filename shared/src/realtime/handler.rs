@@ -183,7 +183,7 @@ async fn dispatch(
     };
     match frame {
         ClientFrame::MessageSend(input) => {
-            let (message, created) = send::send(&state.db, &state.storage, &ctx, input).await?;
+            let (message, created) = send::send(state, &ctx, input).await?;
             if created {
                 publish::message(state, &ctx, publish::MessageChange::New, &message).await;
             }

@@ -5,6 +5,7 @@
 
 mod application;
 mod auth;
+mod before_send;
 mod bad_input;
 mod channel_list;
 mod channel_members;
@@ -38,4 +39,5 @@ mod tenancy;
 mod truncation;
 mod uploads;
 mod users;
+mod webhooks;
 mod ws;

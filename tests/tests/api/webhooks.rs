@@ -1,0 +1,337 @@
+//! Webhooks: every event but typing is POSTed to the app's `webhook_url`,
+//! signed with the app's secret; failures are retried with the same
+//! `X-Webhook-Id`, then dead-lettered, listed and replayed. The receiver here
+//! is a real HTTP server that checks each signature itself.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use chat_local::StackOptions;
+use chat_shared::Config;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::helpers::{Tenant, TestApp};
+
+/// One POST the receiver got.
+#[derive(Clone, Debug)]
+struct Seen {
+    id: String,
+    attempt: u32,
+    signed: bool,
+    event: Value,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    /// Answers 500 to this many requests first.
+    failures: Arc<Mutex<usize>>,
+}
+
+impl Receiver {
+    /// A receiver that checks signatures against `secret`.
+    async fn start(secret: &str, failures: usize) -> Self {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let failures = Arc::new(Mutex::new(failures));
+        let state = (secret.to_string(), seen.clone(), failures.clone());
+        let router = axum::Router::new()
+            .route(
+                "/hook",
+                axum::routing::post(
+                    |State((secret, seen, failures)): State<(
+                        String,
+                        Arc<Mutex<Vec<Seen>>>,
+                        Arc<Mutex<usize>>,
+                    )>,
+                     headers: HeaderMap,
+                     body: Bytes| async move {
+                        let header = |name: &str| {
+                            headers
+                                .get(name)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_string()
+                        };
+                        // What a receiver does: HMAC-SHA256 of the raw body.
+                        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+                        mac.update(&body);
+                        let expected: String = mac
+                            .finalize()
+                            .into_bytes()
+                            .iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect();
+                        seen.lock().unwrap().push(Seen {
+                            id: header("x-webhook-id"),
+                            attempt: header("x-webhook-attempt").parse().unwrap_or(0),
+                            signed: header("x-signature") == expected,
+                            event: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                        });
+                        let mut left = failures.lock().unwrap();
+                        if *left > 0 {
+                            *left -= 1;
+                            StatusCode::INTERNAL_SERVER_ERROR
+                        } else {
+                            StatusCode::NO_CONTENT
+                        }
+                    },
+                ),
+            )
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self {
+            url,
+            seen,
+            failures,
+        }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits until a POST of this event type (and, if given, attempt) came.
+    async fn wait_for(&self, kind: &str, attempt: Option<u32>) -> Seen {
+        for _ in 0..200 {
+            if let Some(seen) = self.seen().into_iter().find(|s| {
+                s.event["type"] == kind && attempt.is_none_or(|a| s.attempt == a)
+            }) {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no {kind} webhook (attempt {attempt:?}); got {:?}", self.seen());
+    }
+}
+
+/// Quick retries for tests: 3 attempts, 50 ms then 200 ms apart.
+async fn hooked_app() -> TestApp {
+    TestApp::spawn_with(StackOptions {
+        config: Config {
+            webhook_max_attempts: 3,
+            webhook_backoff: Duration::from_millis(50),
+            ..Config::default()
+        },
+        ..StackOptions::ephemeral()
+    })
+    .await
+}
+
+async fn set_hook(app: &TestApp, t: &Tenant, url: &str) {
+    let body = app
+        .patch(t, &t.server, "/app", json!({"set": {"webhook_url": url}}))
+        .await;
+    assert_eq!(body.assert_status(200)["app"]["settings"]["webhook_url"], url);
+}
+
+#[tokio::test]
+async fn every_event_but_typing_is_posted_signed_with_the_apps_secret() {
+    let app = hooked_app().await;
+    let hook = Receiver::start(&app.a.app.api_secret, 0).await;
+    let other = Receiver::start(&app.b.app.api_secret, 0).await;
+    set_hook(&app, &app.a, &hook.url).await;
+    set_hook(&app, &app.b, &other.url).await;
+    let t = app.create_users(&app.a, &["alice", "bob", "carol"]).await;
+    let ch = app.group(&app.a, &t[0], &["bob"]).await;
+    let mut bob = app.ws(&app.a, &t[1]).await;
+    app.post(
+        &app.a,
+        &t[0],
+        &format!("/channels/{ch}/members"),
+        json!({"user_ids": ["carol"]}),
+    )
+    .await
+    .assert_status(200);
+    let sent = app.say(&app.a, &t[0], &ch, "hello hooks").await;
+    let message_id = sent["id"].as_str().unwrap().to_string();
+    app.post(
+        &app.a,
+        &t[1],
+        &format!("/messages/{message_id}/reactions"),
+        json!({"type": "like"}),
+    )
+    .await
+    .assert_status(201);
+    bob.request(json!({"action": "typing.start", "channel_id": ch}))
+        .await;
+
+    let new = hook.wait_for("message.new", None).await;
+    assert!(new.signed, "X-Signature is the HMAC of the body");
+    assert_eq!(new.attempt, 1);
+    assert_eq!(new.id, new.event["id"], "X-Webhook-Id is the event's id");
+    assert_eq!(new.event["message"]["text"], "hello hooks");
+    assert_eq!(new.event["channel_id"], ch.as_str());
+    let reaction = hook.wait_for("reaction.new", None).await;
+    assert!(reaction.signed);
+    assert_eq!(reaction.event["reaction"]["type"], "like");
+    let added = hook.wait_for("member.added", None).await;
+    assert_eq!(added.event["member"]["user"]["id"], "carol");
+    hook.wait_for("user.presence.changed", None).await;
+    // The same event reached the socket with the same id.
+    let on_socket = bob.expect("message.new").await;
+    assert_eq!(on_socket["id"], new.id);
+
+    // Typing is not posted; another app's hook hears nothing of this one.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(hook
+        .seen()
+        .iter()
+        .all(|s| !s.event["type"].as_str().unwrap_or("").starts_with("typing")));
+    assert!(other.seen().is_empty(), "{:?}", other.seen());
+    // Each event once when the receiver answers 2xx.
+    let mut ids: Vec<String> = hook.seen().iter().map(|s| s.id.clone()).collect();
+    let all = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), all);
+
+    // Unset: the settings no longer name it (a warm process may still post
+    // for as long as it caches the app, CHAT_APP_CACHE_SECONDS).
+    let unset = app
+        .patch(&app.a, &app.a.server, "/app", json!({"unset": ["webhook_url"]}))
+        .await;
+    assert!(unset.assert_status(200)["app"]["settings"]
+        .get("webhook_url")
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_the_same_event_again_until_it_answers() {
+    let app = hooked_app().await;
+    let t = app.create_users(&app.a, &["alice"]).await;
+    let ch = app.group(&app.a, &t[0], &[]).await;
+    // The next event's first two attempts fail.
+    let hook = Receiver::start(&app.a.app.api_secret, 2).await;
+    set_hook(&app, &app.a, &hook.url).await;
+    app.say(&app.a, &t[0], &ch, "retry me").await;
+    let third = hook.wait_for("message.new", Some(3)).await;
+    let tries: Vec<Seen> = hook
+        .seen()
+        .into_iter()
+        .filter(|s| s.id == third.id)
+        .collect();
+    assert_eq!(
+        tries.iter().map(|s| s.attempt).collect::<Vec<_>>(),
+        [1, 2, 3],
+        "one event, three attempts in order"
+    );
+    assert!(tries.iter().all(|s| s.signed && s.event == third.event));
+    let failed = app
+        .get(&app.a, &app.a.server, "/app/webhooks/failed")
+        .await;
+    assert_eq!(failed.assert_status(200)["failed"], json!([]));
+}
+
+#[tokio::test]
+async fn an_event_that_uses_up_its_attempts_is_dead_lettered_then_replayed() {
+    let app = hooked_app().await;
+    let t = app.create_users(&app.a, &["alice"]).await;
+    let ch = app.group(&app.a, &t[0], &[]).await;
+    // Every attempt of the next event fails (3 attempts).
+    let hook = Receiver::start(&app.a.app.api_secret, 3).await;
+    set_hook(&app, &app.a, &hook.url).await;
+    app.say(&app.a, &t[0], &ch, "dead letter").await;
+    let last = hook.wait_for("message.new", Some(3)).await;
+
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        let failed = app
+            .get(&app.a, &app.a.server, "/app/webhooks/failed")
+            .await;
+        listed = failed.assert_status(200)["failed"].clone();
+        if listed.as_array().is_some_and(|l| !l.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["event_id"], last.id);
+    assert_eq!(listed[0]["attempts"], 3);
+    assert_eq!(listed[0]["last_error"], "HTTP 500");
+    assert_eq!(listed[0]["event"]["message"]["text"], "dead letter");
+
+    // Only the server lists and replays; unknown ids are 404s.
+    app.get(&app.a, &t[0], "/app/webhooks/failed")
+        .await
+        .assert_error(403, "forbidden");
+    app.post(
+        &app.a,
+        &app.a.server,
+        &format!("/app/webhooks/failed/{}/replay", "0".repeat(32)),
+        json!({}),
+    )
+    .await
+    .assert_error(404, "not_found");
+    // Another app cannot see or replay it.
+    assert_eq!(
+        app.get(&app.b, &app.b.server, "/app/webhooks/failed")
+            .await
+            .assert_status(200)["failed"],
+        json!([])
+    );
+    app.post(
+        &app.b,
+        &app.b.server,
+        &format!("/app/webhooks/failed/{}/replay", last.id),
+        json!({}),
+    )
+    .await
+    .assert_error(404, "not_found");
+
+    // The receiver is back (its failures are used up): replay delivers the
+    // same event, signed, as the next attempt, and the list empties.
+    assert_eq!(*hook.failures.lock().unwrap(), 0);
+    app.post(
+        &app.a,
+        &app.a.server,
+        &format!("/app/webhooks/failed/{}/replay", last.id),
+        json!({}),
+    )
+    .await
+    .assert_status(202);
+    let replayed = hook.wait_for("message.new", Some(4)).await;
+    assert_eq!(replayed.id, last.id);
+    assert_eq!(replayed.event, last.event);
+    assert!(replayed.signed);
+    assert_eq!(
+        app.get(&app.a, &app.a.server, "/app/webhooks/failed")
+            .await
+            .assert_status(200)["failed"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn hook_urls_must_be_safe() {
+    let app = TestApp::spawn().await;
+    for bad in [
+        "javascript:alert(1)",
+        "http://example.com/hook",
+        "https://169.254.169.254/latest",
+        " https://example.com/hook",
+        "ftp://example.com/hook",
+    ] {
+        for field in ["webhook_url", "before_message_send_url"] {
+            app.patch(
+                &app.a,
+                &app.a.server,
+                "/app",
+                json!({"set": {field: bad}}),
+            )
+            .await
+            .assert_error(400, "validation_error");
+        }
+    }
+    let shown = app.get(&app.a, &app.a.server, "/app").await;
+    assert!(shown.assert_status(200)["app"]["settings"]
+        .get("webhook_url")
+        .is_none());
+}
