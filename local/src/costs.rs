@@ -442,9 +442,7 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         let ok = axum::Router::new().fallback(|| async { axum::http::StatusCode::NO_CONTENT });
         axum::serve(listener, ok).await
     });
-    let settings = |patch: Value| {
-        d.call(reqwest::Method::PATCH, "/app", &server, Some(patch))
-    };
+    let settings = |patch: Value| d.call(reqwest::Method::PATCH, "/app", &server, Some(patch));
     settings(json!({ "set": { "webhook_url": receiver } })).await?;
     d.measure(
         "send a message, 5 members, none connected, with a webhook (with the notify function's work)",

@@ -92,19 +92,25 @@ pub struct Template {
     /// The function the WebSocket API's integration invokes.
     realtime: Option<String>,
     /// The functions the outbox stream feeds (events of `Type: DynamoDB`),
-    /// each with the key prefix its filter lets through.
-    stream_consumers: Vec<(String, String)>,
+    /// each with the key prefixes its filters let through.
+    stream_consumers: Vec<(String, Vec<String>)>,
     /// Plain `AWS_LAMBDA_*` and `RUST_LOG` values of `Globals.Function`.
     globals: Vec<(String, String)>,
 }
 
-/// The `prefix` of a stream event's filter on `dynamodb.Keys.pk`.
-fn stream_prefix(properties: &serde_yaml_ng::Value) -> Option<String> {
-    let pattern = properties["FilterCriteria"]["Filters"][0]["Pattern"].as_str()?;
-    let pattern: serde_json::Value = serde_json::from_str(pattern).ok()?;
-    pattern["dynamodb"]["Keys"]["pk"]["S"][0]["prefix"]
-        .as_str()
-        .map(str::to_string)
+/// The `prefix` of each of a stream event's filters on `dynamodb.Keys.pk`.
+fn stream_prefixes(properties: &serde_yaml_ng::Value) -> Option<Vec<String>> {
+    properties["FilterCriteria"]["Filters"]
+        .as_sequence()?
+        .iter()
+        .map(|filter| {
+            let pattern: serde_json::Value =
+                serde_json::from_str(filter["Pattern"].as_str()?).ok()?;
+            pattern["dynamodb"]["Keys"]["pk"]["S"][0]["prefix"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
 }
 
 impl Template {
@@ -137,9 +143,11 @@ impl Template {
                         .flatten()
                     {
                         if event["Type"].as_str() == Some("DynamoDB") {
-                            let prefix = stream_prefix(&event["Properties"])
-                                .ok_or_else(|| bad(format!("{name}'s stream has no key-prefix filter")))?;
-                            stream_consumers.push((name.to_string(), prefix));
+                            let prefixes =
+                                stream_prefixes(&event["Properties"]).ok_or_else(|| {
+                                    bad(format!("{name}'s stream has no key-prefix filter"))
+                                })?;
+                            stream_consumers.push((name.to_string(), prefixes));
                         }
                         if event["Type"].as_str() != Some("Api") {
                             continue;
@@ -439,6 +447,8 @@ impl Environment {
                     "CHAT_WEBHOOK_TIMEOUT_MS",
                     c.webhook_timeout.as_millis().to_string(),
                 ),
+                ("CHAT_FCM_URL", c.fcm_url.clone()),
+                ("CHAT_FCM_TOKEN_URL", c.fcm_token_url.clone()),
             ]
             .map(|(k, v)| (k.to_string(), v)),
         );
@@ -447,6 +457,9 @@ impl Environment {
         }
         if let Some(base) = &c.uploads_public_base {
             vars.push(("CHAT_UPLOADS_PUBLIC_BASE".into(), base.clone()));
+        }
+        if let Some(url) = &c.apns_url {
+            vars.push(("CHAT_APNS_URL".into(), url.clone()));
         }
         // Only the functions the template gives the management API get it.
         if manages {
@@ -531,13 +544,15 @@ impl Functions {
             .cloned()
     }
 
-    /// The functions the outbox stream feeds, with the key prefix each one's
-    /// filter lets through.
-    pub fn stream_consumers(&self) -> Vec<(String, Arc<Function>)> {
+    /// The functions the outbox stream feeds, with the key prefixes each
+    /// one's filters let through.
+    pub fn stream_consumers(&self) -> Vec<(Vec<String>, Arc<Function>)> {
         self.template
             .stream_consumers
             .iter()
-            .filter_map(|(name, prefix)| Some((prefix.clone(), self.by_name.get(name)?.clone())))
+            .filter_map(|(name, prefixes)| {
+                Some((prefixes.clone(), self.by_name.get(name)?.clone()))
+            })
             .collect()
     }
 
@@ -793,8 +808,11 @@ mod tests {
         assert_eq!(
             template.stream_consumers,
             [
-                ("FanoutFunction".to_string(), "FANOUT#".to_string()),
-                ("NotifyFunction".to_string(), "WEBHOOK#".to_string())
+                ("FanoutFunction".to_string(), vec!["FANOUT#".to_string()]),
+                (
+                    "NotifyFunction".to_string(),
+                    vec!["WEBHOOK#".to_string(), "PUSH#".to_string()]
+                )
             ]
         );
         assert_eq!(template.stage, "prod");

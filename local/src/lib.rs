@@ -6,6 +6,7 @@
 pub mod costs;
 pub mod gateway;
 pub mod lambdas;
+pub mod push;
 pub mod s3;
 pub mod streams;
 pub mod tap;
@@ -99,6 +100,8 @@ pub struct Stack {
     pub tap: Option<tap::Tap>,
     /// The function processes, in the faithful mode.
     pub functions: Option<Arc<lambdas::Functions>>,
+    /// What the local FCM and APNs emulators accepted.
+    pub pushes: push::Pushes,
     ephemeral_uploads: bool,
     shutdown: watch::Sender<bool>,
 }
@@ -170,6 +173,7 @@ impl Stack {
             socket.listen(8192)?
         };
         let management_addr = management_listener.local_addr()?;
+        let push_emulators = push::start(stop.clone()).await?;
         let config = Config {
             dynamodb_endpoint: Some(dynamodb_url.clone()),
             region: Some("us-east-1".into()),
@@ -181,6 +185,10 @@ impl Stack {
             cors_origin: options.config.cors_origin.clone().or(Some("*".into())),
             // Webhook receivers and before-send hooks on this machine.
             hooks_allow_loopback: true,
+            // Pushes go to the local FCM and APNs.
+            fcm_url: push_emulators.fcm_url.clone(),
+            fcm_token_url: push_emulators.fcm_token_url.clone(),
+            apns_url: Some(push_emulators.apns_url.clone()),
             ..options.config.clone()
         };
         let state = AppState::connect(config).await;
@@ -239,8 +247,8 @@ impl Stack {
             Some(functions) => functions
                 .stream_consumers()
                 .into_iter()
-                .map(|(prefix, function)| streams::Mapping {
-                    prefix,
+                .map(|(prefixes, function)| streams::Mapping {
+                    prefixes,
                     consumer: streams::Consumer::Process(function),
                 })
                 .collect(),
@@ -257,7 +265,11 @@ impl Stack {
             Some(functions) => functions.rest_service(),
             None => chat_shared::http::app(state.clone()),
         };
-        let app = api.merge(web::router(state.clone(), format!("ws://{ws_addr}")));
+        let app = api.merge(web::router(
+            state.clone(),
+            format!("ws://{ws_addr}"),
+            push_emulators.pushes.clone(),
+        ));
         let rest_stop = stopped(stop);
         tokio::spawn(async move {
             if let Err(err) = axum::serve(rest_listener, app)
@@ -279,19 +291,34 @@ impl Stack {
             gateway,
             tap,
             functions,
+            pushes: push_emulators.pushes,
             ephemeral_uploads: options.data_dir.is_none(),
             shutdown,
         })
     }
 
     /// The development app (id `dev`) with sample users `alice` and `bob`,
-    /// created on first start and reused after.
+    /// created on first start and reused after; it pushes through the local
+    /// FCM and APNs with the development keys.
     pub async fn ensure_dev_app(&self) -> Result<App, LocalError> {
         let setup = |e: chat_shared::ApiError| LocalError::Setup(e.to_string());
         let app_id = AppId::parse("dev").map_err(setup)?;
-        let app = apps::ensure_app(&self.state.db, &app_id, "Development app")
+        let mut app = apps::ensure_app(&self.state.db, &app_id, "Development app")
             .await
             .map_err(setup)?;
+        if !app.push.any() {
+            let patch = apps::AppPatch {
+                set: apps::AppFields {
+                    firebase: Some(push::dev_firebase()),
+                    apn: Some(push::dev_apn()),
+                    ..apps::AppFields::default()
+                },
+                unset: Vec::new(),
+            };
+            app = apps::patch(&self.state.db, &app_id, patch, true)
+                .await
+                .map_err(setup)?;
+        }
         for (id, name) in [("alice", "Alice"), ("bob", "Bob")] {
             let user_id = UserId::parse(id).map_err(setup)?;
             if users::get_user(&self.state.db, &app.app_id, &user_id)
@@ -307,6 +334,24 @@ impl Stack {
                 users::upsert_users(&self.state.db, &app, vec![profile])
                     .await
                     .map_err(setup)?;
+                // A phone each, so a push to whoever is signed out shows
+                // at /dev/pushes (and on the web client's sign-in page).
+                let (device, provider) = match id {
+                    "alice" => ("alice-iphone", chat_shared::devices::PushProvider::Apn),
+                    _ => ("bob-android", chat_shared::devices::PushProvider::Firebase),
+                };
+                let input: chat_shared::devices::DeviceInput = serde_json::from_value(
+                    serde_json::json!({ "id": device, "push_provider": provider, "platform": if id == "alice" { "ios" } else { "android" } }),
+                )
+                .map_err(|e| LocalError::Setup(e.to_string()))?;
+                chat_shared::devices::register(
+                    &self.state.db,
+                    &app.app_id,
+                    &UserId::parse(id).map_err(setup)?,
+                    input,
+                )
+                .await
+                .map_err(setup)?;
             }
         }
         Ok(app)

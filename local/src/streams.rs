@@ -21,7 +21,7 @@ use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodbstreams::config::{Credentials, Region};
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use aws_sdk_dynamodbstreams::Client;
-use chat_shared::keys::{FANOUT_PREFIX, WEBHOOK_PREFIX};
+use chat_shared::keys::{FANOUT_PREFIX, PUSH_PREFIX, WEBHOOK_PREFIX};
 use chat_shared::AppState;
 use tokio::sync::watch;
 
@@ -39,17 +39,17 @@ const POLL_EVERY: Duration = Duration::from_millis(10);
 pub enum Consumer {
     /// `fanout::handle` in this process.
     Fanout(Box<AppState>),
-    /// `webhooks::handle` in this process.
-    Webhooks(Box<AppState>),
+    /// `notify::handle` in this process (webhooks and pushes).
+    Notify(Box<AppState>),
     /// The function's own process, through the local Runtime API.
     Process(Arc<Function>),
 }
 
-/// One event source mapping: the key prefix its filter passes, and who
+/// One event source mapping: the key prefixes its filters pass, and who
 /// handles what passes.
 #[derive(Clone)]
 pub struct Mapping {
-    pub prefix: String,
+    pub prefixes: Vec<String>,
     pub consumer: Consumer,
 }
 
@@ -58,12 +58,12 @@ impl Mapping {
     pub fn in_process(state: &AppState) -> Vec<Mapping> {
         vec![
             Mapping {
-                prefix: FANOUT_PREFIX.into(),
+                prefixes: vec![FANOUT_PREFIX.into()],
                 consumer: Consumer::Fanout(Box::new(state.clone())),
             },
             Mapping {
-                prefix: WEBHOOK_PREFIX.into(),
-                consumer: Consumer::Webhooks(Box::new(state.clone())),
+                prefixes: vec![WEBHOOK_PREFIX.into(), PUSH_PREFIX.into()],
+                consumer: Consumer::Notify(Box::new(state.clone())),
             },
         ]
     }
@@ -75,7 +75,7 @@ impl Consumer {
             Consumer::Fanout(state) => {
                 Ok(chat_shared::realtime::fanout::handle(state, event).await)
             }
-            Consumer::Webhooks(state) => Ok(chat_shared::webhooks::handle(state, event).await),
+            Consumer::Notify(state) => Ok(chat_shared::notify::handle(state, event).await),
             Consumer::Process(function) => {
                 let event = serde_json::to_value(&event).map_err(|e| e.to_string())?;
                 let answer = function.invoke(event).await?;
@@ -146,16 +146,16 @@ pub async fn start(
     Ok(())
 }
 
-/// The template's filters: `{"eventName": ["INSERT"], "dynamodb": {"Keys":
-/// {"pk": {"S": [{"prefix": PREFIX}]}}}}`.
-fn passes_filter(record: &Record, prefix: &str) -> bool {
+/// The template's filters, any of: `{"eventName": ["INSERT"], "dynamodb":
+/// {"Keys": {"pk": {"S": [{"prefix": PREFIX}]}}}}`.
+fn passes_filter(record: &Record, prefixes: &[String]) -> bool {
     let is_insert = record.event_name().is_some_and(|n| n.as_str() == "INSERT");
     let is_job = record
         .dynamodb()
         .and_then(|r| r.keys())
         .and_then(|k| k.get("pk"))
         .and_then(|pk| pk.as_s().ok())
-        .is_some_and(|pk| pk.starts_with(prefix));
+        .is_some_and(|pk| prefixes.iter().any(|p| pk.starts_with(p.as_str())));
     is_insert && is_job
 }
 
@@ -195,7 +195,7 @@ async fn poll(
     mapping: Mapping,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Mapping { prefix, consumer } = mapping;
+    let Mapping { prefixes, consumer } = mapping;
     let mut queue: VecDeque<EventRecord> = VecDeque::new();
     let mut retries = 0u32;
     loop {
@@ -212,7 +212,7 @@ async fn poll(
                         out.records
                             .unwrap_or_default()
                             .into_iter()
-                            .filter(|r| passes_filter(r, &prefix))
+                            .filter(|r| passes_filter(r, &prefixes))
                             .map(|r| lambda_record(r, &stream_arn)),
                     );
                 }
@@ -301,12 +301,15 @@ mod tests {
     /// its keys, image and sequence number, as Lambda would pass it.
     #[test]
     fn keeps_job_inserts_and_shapes_them_as_lambda_does() {
-        assert!(passes_filter(&record("INSERT", "FANOUT#a1#c1"), FANOUT_PREFIX));
-        assert!(!passes_filter(&record("REMOVE", "FANOUT#a1#c1"), FANOUT_PREFIX));
-        assert!(!passes_filter(&record("INSERT", "APP#a1#CH#c1"), FANOUT_PREFIX));
-        assert!(!passes_filter(&record("INSERT", "WEBHOOK#a1#e1"), FANOUT_PREFIX));
-        assert!(passes_filter(&record("INSERT", "WEBHOOK#a1#e1"), WEBHOOK_PREFIX));
-        assert!(!passes_filter(&record("INSERT", "DEADHOOK#a1"), WEBHOOK_PREFIX));
+        let fanout = [FANOUT_PREFIX.to_string()];
+        let notify = [WEBHOOK_PREFIX.to_string(), PUSH_PREFIX.to_string()];
+        assert!(passes_filter(&record("INSERT", "FANOUT#a1#c1"), &fanout));
+        assert!(!passes_filter(&record("REMOVE", "FANOUT#a1#c1"), &fanout));
+        assert!(!passes_filter(&record("INSERT", "APP#a1#CH#c1"), &fanout));
+        assert!(!passes_filter(&record("INSERT", "WEBHOOK#a1#e1"), &fanout));
+        assert!(passes_filter(&record("INSERT", "WEBHOOK#a1#e1"), &notify));
+        assert!(passes_filter(&record("INSERT", "PUSH#a1#c1"), &notify));
+        assert!(!passes_filter(&record("INSERT", "DEADHOOK#a1"), &notify));
         let shaped = lambda_record(record("INSERT", "FANOUT#a1#c1"), "arn:stream");
         let json = serde_json::to_value(&shaped).unwrap();
         assert_eq!(json["eventName"], "INSERT");
@@ -327,7 +330,7 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
         )
         .unwrap();
-        for prefix in [FANOUT_PREFIX, WEBHOOK_PREFIX] {
+        for prefix in [FANOUT_PREFIX, WEBHOOK_PREFIX, PUSH_PREFIX] {
             let pattern = format!(
                 r#"{{"eventName": ["INSERT"], "dynamodb": {{"Keys": {{"pk": {{"S": [{{"prefix": "{prefix}"}}]}}}}}}}}"#
             );

@@ -1,7 +1,8 @@
 //! The local web client: a single page (plain HTML/JS/CSS under `local/web/`,
 //! compiled into the binary) served at `/` beside the API, and
 //! `/dev/session`, which hands the page the dev application's key and sample
-//! users' tokens. Local only: no Lambda serves these routes.
+//! users' tokens, and `/dev/pushes`, what the local FCM and APNs received.
+//! Local only: no Lambda serves these routes.
 
 use axum::extract::State;
 use axum::http::header;
@@ -19,15 +20,28 @@ pub const SAMPLE_USERS: &[&str] = &["alice", "bob"];
 struct Web {
     state: AppState,
     ws_url: String,
+    pushes: crate::push::Pushes,
 }
 
-pub fn router(state: AppState, ws_url: String) -> Router {
+pub fn router(state: AppState, ws_url: String, pushes: crate::push::Pushes) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/app.js", get(script))
         .route("/app.css", get(style))
         .route("/dev/session", get(session))
-        .with_state(Web { state, ws_url })
+        .route("/dev/pushes", get(pushes_received))
+        .with_state(Web {
+            state,
+            ws_url,
+            pushes,
+        })
+}
+
+/// What the local FCM and APNs accepted, newest first.
+async fn pushes_received(State(web): State<Web>) -> Json<serde_json::Value> {
+    let mut pushes = web.pushes.list();
+    pushes.reverse();
+    Json(json!({ "pushes": pushes }))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -82,9 +82,39 @@ function userIdOf(token) {
   }
 }
 
+/** What the local FCM and APNs received, refreshed while signed out. */
+async function showPushes() {
+  if ($("login").hidden) return;
+  try {
+    const response = await fetch("/dev/pushes");
+    if (response.ok) {
+      const { pushes } = await response.json();
+      const list = $("push-list");
+      list.textContent = "";
+      for (const push of pushes.slice(0, 20)) {
+        const item = document.createElement("li");
+        item.className = "push";
+        const head = document.createElement("strong");
+        head.textContent = push.title || "(no title)";
+        const body = document.createElement("span");
+        body.textContent = ` ${push.body || ""}`;
+        const meta = document.createElement("small");
+        meta.textContent = ` · ${push.provider} → ${push.device_token} · badge ${push.badge ?? "-"}`;
+        item.append(head, body, meta);
+        list.append(item);
+      }
+      if (!pushes.length) list.textContent = "(none yet)";
+    }
+  } catch {
+    // The panel is a convenience; the sign-in page works without it.
+  }
+  setTimeout(showPushes, 2000);
+}
+
 async function showLogin() {
   $("chat").hidden = true;
   $("login").hidden = false;
+  showPushes();
   const list = $("sample-users");
   list.textContent = "";
   try {

@@ -12,6 +12,9 @@ use crate::db::{Cond, Db, DbError, Entity};
 use crate::error::ApiError;
 use crate::ids::AppId;
 use crate::keys::{self, Key};
+use crate::push::credentials::{
+    ApnCredentials, FirebaseCredentials, PushConfigured, PushCredentials,
+};
 
 /// Per-app limits. Defaults apply to fields an older item lacks.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
@@ -33,6 +36,12 @@ pub struct AppSettings {
     pub before_message_send_timeout_ms: u64,
     /// What a send does when the hook times out or fails.
     pub before_message_send_on_error: HookFailure,
+    /// A push's title: `{sender}` (the author's display name, else
+    /// username, else id), `{channel}` (the channel's name) and `{text}`
+    /// are filled in.
+    pub push_title: String,
+    /// A push's body, with the same placeholders.
+    pub push_body: String,
 }
 
 /// A before-send hook that times out or fails lets the message through
@@ -65,6 +74,8 @@ impl Default for AppSettings {
             before_message_send_url: None,
             before_message_send_timeout_ms: 1_500,
             before_message_send_on_error: HookFailure::Pass,
+            push_title: "{sender}".into(),
+            push_body: "{text}".into(),
         }
     }
 }
@@ -82,6 +93,9 @@ pub struct App {
     /// Bumped by every settings change (0 on items older than `PATCH /app`).
     #[serde(default)]
     pub version: u64,
+    /// Push provider credentials: write-only, never returned.
+    #[serde(default)]
+    pub push: PushCredentials,
 }
 
 /// The app as `GET /app` shows it: everything but the secret.
@@ -92,6 +106,8 @@ pub struct AppView<'a> {
     pub name: &'a str,
     pub api_key: &'a str,
     pub settings: &'a AppSettings,
+    /// Which push providers are configured (their keys are never shown).
+    pub push: PushConfigured,
     pub created_at: &'a str,
 }
 
@@ -102,6 +118,7 @@ impl App {
             name: &self.name,
             api_key: &self.api_key,
             settings: &self.settings,
+            push: self.push.view(),
             created_at: &self.created_at,
         }
     }
@@ -149,6 +166,17 @@ pub struct AppFields {
     #[validate(range(min = 100, max = 10_000))]
     pub before_message_send_timeout_ms: Option<u64>,
     pub before_message_send_on_error: Option<HookFailure>,
+    /// `{sender}`, `{channel}`, `{text}` filled in; at most 256 characters.
+    #[validate(length(min = 1, max = 256))]
+    pub push_title: Option<String>,
+    #[validate(length(min = 1, max = 256))]
+    pub push_body: Option<String>,
+    /// A Firebase service account key file (write-only).
+    #[validate(nested)]
+    pub firebase: Option<FirebaseCredentials>,
+    /// APNs token authentication (write-only).
+    #[validate(nested)]
+    pub apn: Option<ApnCredentials>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
@@ -162,6 +190,10 @@ pub enum AppField {
     BeforeMessageSendUrl,
     BeforeMessageSendTimeoutMs,
     BeforeMessageSendOnError,
+    PushTitle,
+    PushBody,
+    Firebase,
+    Apn,
 }
 
 fn mime_pattern_ok(pattern: &str) -> bool {
@@ -207,7 +239,19 @@ pub async fn patch(
             AppField::BeforeMessageSendOnError,
             set.before_message_send_on_error.is_some(),
         ),
+        (AppField::PushTitle, set.push_title.is_some()),
+        (AppField::PushBody, set.push_body.is_some()),
+        (AppField::Firebase, set.firebase.is_some()),
+        (AppField::Apn, set.apn.is_some()),
     ];
+    let key_problem = set
+        .firebase
+        .as_ref()
+        .and_then(FirebaseCredentials::problem)
+        .or_else(|| set.apn.as_ref().and_then(ApnCredentials::problem));
+    if let Some(why) = key_problem {
+        return Err(ApiError::validation(why));
+    }
     for (name, url) in [
         ("webhook_url", &set.webhook_url),
         ("before_message_send_url", &set.before_message_send_url),
@@ -262,6 +306,10 @@ pub async fn patch(
             AppField::BeforeMessageSendOnError => {
                 app.settings.before_message_send_on_error = defaults.before_message_send_on_error
             }
+            AppField::PushTitle => app.settings.push_title = defaults.push_title.clone(),
+            AppField::PushBody => app.settings.push_body = defaults.push_body.clone(),
+            AppField::Firebase => app.push.firebase = None,
+            AppField::Apn => app.push.apn = None,
         }
     }
     let set = patch.set;
@@ -292,8 +340,21 @@ pub async fn patch(
     if let Some(v) = set.before_message_send_on_error {
         app.settings.before_message_send_on_error = v;
     }
+    if let Some(v) = set.push_title {
+        app.settings.push_title = v;
+    }
+    if let Some(v) = set.push_body {
+        app.settings.push_body = v;
+    }
+    if let Some(v) = set.firebase {
+        app.push.firebase = Some(v);
+    }
+    if let Some(v) = set.apn {
+        app.push.apn = Some(v);
+    }
     let settings = serde_json::to_value(&app.settings).map_err(ApiError::internal)?;
-    let spec = crate::db::store::apps::settings_change(settings, &app.name, app.version);
+    let push = serde_json::to_value(&app.push).map_err(ApiError::internal)?;
+    let spec = crate::db::store::apps::settings_change(settings, push, &app.name, app.version);
     match db.update(&app.key(), &spec, Cond::Exists).await {
         Ok(()) => {
             app.version += 1;
@@ -350,6 +411,7 @@ pub async fn create_app(db: &Db, app_id: Option<AppId>, name: &str) -> Result<Ap
         settings: AppSettings::default(),
         created_at: crate::time::now_rfc3339(),
         version: 1,
+        push: PushCredentials::default(),
     };
     let mapping = ApiKeyItem {
         api_key: app.api_key.clone(),

@@ -55,6 +55,13 @@ pub struct Config {
     pub webhook_backoff: Duration,
     /// How long a webhook receiver may take to answer (`CHAT_WEBHOOK_TIMEOUT_MS`).
     pub webhook_timeout: Duration,
+    /// FCM HTTP v1's base (`CHAT_FCM_URL`).
+    pub fcm_url: String,
+    /// Google's OAuth2 token endpoint for service accounts (`CHAT_FCM_TOKEN_URL`).
+    pub fcm_token_url: String,
+    /// APNs' base (`CHAT_APNS_URL`); unset: Apple's production or sandbox
+    /// gateway, as each app's credentials say.
+    pub apns_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +89,9 @@ impl Default for Config {
             webhook_max_attempts: 5,
             webhook_backoff: Duration::from_secs(1),
             webhook_timeout: Duration::from_secs(5),
+            fcm_url: "https://fcm.googleapis.com".into(),
+            fcm_token_url: "https://oauth2.googleapis.com/token".into(),
+            apns_url: None,
         }
     }
 }
@@ -138,16 +148,33 @@ impl Config {
                 })?;
         }
         config.hooks_allow_loopback = get("CHAT_HOOKS_ALLOW_LOOPBACK").is_some_and(|v| v == "1");
+        if let Some(url) = get("CHAT_FCM_URL").filter(|u| !u.is_empty()) {
+            config.fcm_url = url;
+        }
+        if let Some(url) = get("CHAT_FCM_TOKEN_URL").filter(|u| !u.is_empty()) {
+            config.fcm_token_url = url;
+        }
+        config.apns_url = get("CHAT_APNS_URL").filter(|u| !u.is_empty());
         if let Some(n) = get("CHAT_WEBHOOK_MAX_ATTEMPTS") {
             config.webhook_max_attempts = n
                 .parse::<u32>()
                 .ok()
                 .filter(|n| (1..=20).contains(n))
-                .ok_or_else(|| ConfigError(format!("CHAT_WEBHOOK_MAX_ATTEMPTS={n} is not 1..20")))?;
+                .ok_or_else(|| {
+                    ConfigError(format!("CHAT_WEBHOOK_MAX_ATTEMPTS={n} is not 1..20"))
+                })?;
         }
         for (name, slot, max) in [
-            ("CHAT_WEBHOOK_BACKOFF_MS", &mut config.webhook_backoff, 60_000),
-            ("CHAT_WEBHOOK_TIMEOUT_MS", &mut config.webhook_timeout, 30_000),
+            (
+                "CHAT_WEBHOOK_BACKOFF_MS",
+                &mut config.webhook_backoff,
+                60_000,
+            ),
+            (
+                "CHAT_WEBHOOK_TIMEOUT_MS",
+                &mut config.webhook_timeout,
+                30_000,
+            ),
         ] {
             if let Some(ms) = get(name) {
                 let ms = ms

@@ -40,6 +40,9 @@ pub const FANOUT_PREFIX: &str = "FANOUT#";
 /// Partitions of webhook deliveries; the notify function's stream filter
 /// matches this prefix.
 pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";
+/// Partitions of push jobs (one per message); the notify function's stream
+/// filter matches this prefix too.
+pub const PUSH_PREFIX: &str = "PUSH#";
 /// An app's webhooks that used up their attempts (never on a stream filter).
 pub const DEAD_WEBHOOK_PREFIX: &str = "DEADHOOK#";
 
@@ -145,6 +148,11 @@ pub fn fanout(app: &AppId, channel: &ChannelId, event_id: &str, attempt: u32) ->
 /// new item, so each is a stream insert.
 pub fn webhook(app: &AppId, event_id: &str, job: &str) -> Key {
     Key::new(format!("{WEBHOOK_PREFIX}{app}#{event_id}"), job)
+}
+
+/// The pushes of one message, to whoever of its channel is offline.
+pub fn push(app: &AppId, channel: &ChannelId, message: &MessageId) -> Key {
+    Key::new(format!("{PUSH_PREFIX}{app}#{channel}"), message.as_str())
 }
 
 /// The app's dead-lettered webhooks, in event order (ids are time-ordered).

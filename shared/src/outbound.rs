@@ -49,6 +49,9 @@ const MAX_ANSWER: usize = 256 * 1024;
 #[derive(Clone, Default)]
 pub struct Outbound {
     client: Option<reqwest::Client>,
+    /// HTTP/2 only (APNs speaks nothing else), on TLS or, to a local
+    /// emulator, cleartext.
+    http2: Option<reqwest::Client>,
 }
 
 impl Outbound {
@@ -61,15 +64,31 @@ impl Outbound {
     pub fn new() -> Result<Self, OutboundError> {
         // Already installed is fine: one provider per process.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("chat-backend/", env!("CARGO_PKG_VERSION")))
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("chat-backend/", env!("CARGO_PKG_VERSION")))
+        };
+        let client = builder().build().map_err(OutboundError::Build)?;
+        let http2 = builder()
+            .http2_prior_knowledge()
             .build()
             .map_err(OutboundError::Build)?;
         Ok(Self {
             client: Some(client),
+            http2: Some(http2),
         })
+    }
+
+    /// The HTTP/1.1-or-2 client (ALPN decides).
+    pub fn http(&self) -> Result<&reqwest::Client, OutboundError> {
+        self.client.as_ref().ok_or(OutboundError::Disabled)
+    }
+
+    /// The HTTP/2-only client.
+    pub fn http2(&self) -> Result<&reqwest::Client, OutboundError> {
+        self.http2.as_ref().ok_or(OutboundError::Disabled)
     }
 
     /// POSTs a JSON body signed with `secret`, with the extra headers, and
@@ -82,8 +101,8 @@ impl Outbound {
         body: &[u8],
         timeout: Duration,
     ) -> Result<Answer, OutboundError> {
-        let client = self.client.as_ref().ok_or(OutboundError::Disabled)?;
-        let mut request = client
+        let mut request = self
+            .http()?
             .post(url)
             .header("Content-Type", "application/json")
             .header(SIGNATURE, signature(secret, body))

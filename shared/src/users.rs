@@ -55,10 +55,24 @@ pub struct User {
     /// fan-out index, read for many users at once with BatchGetItem.
     #[serde(default)]
     pub connections: std::collections::BTreeMap<String, i64>,
+    /// Which messages reach this user's devices while they are offline.
+    #[serde(default)]
+    pub push_preference: PushPreference,
     pub created_at: String,
     pub updated_at: String,
     #[serde(default)]
     pub version: u64,
+}
+
+/// Which messages are pushed to a user who is offline: all of them (but
+/// muted channels'), only those that mention them, or none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PushPreference {
+    #[default]
+    All,
+    Mentions,
+    Off,
 }
 
 impl Entity for User {
@@ -84,6 +98,7 @@ pub struct UserView<'a> {
     pub deactivated_at: &'a Option<String>,
     pub online: bool,
     pub last_active: &'a Option<String>,
+    pub push_preference: PushPreference,
     pub created_at: &'a str,
     pub updated_at: &'a str,
 }
@@ -156,6 +171,7 @@ impl User {
             deactivated_at: &self.deactivated_at,
             online: self.online,
             last_active: &self.last_active,
+            push_preference: self.push_preference,
             created_at: &self.created_at,
             updated_at: &self.updated_at,
         }
@@ -179,6 +195,8 @@ pub struct Profile {
     pub user_type: Option<UserType>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
+    /// Kept when omitted from `POST /users` (a setting, not profile).
+    pub push_preference: Option<PushPreference>,
 }
 
 /// `PATCH /users/{id}`: fields in `set` are replaced, fields in `unset` cleared.
@@ -256,6 +274,9 @@ fn apply_profile(user: &mut User, profile: Profile) {
     if let Some(m) = profile.metadata {
         user.metadata = m;
     }
+    if let Some(p) = profile.push_preference {
+        user.push_preference = p;
+    }
 }
 
 /// Creates or replaces up to 100 users in one transaction: the profile is
@@ -308,6 +329,7 @@ pub async fn upsert_users(db: &Db, app: &App, inputs: Vec<Profile>) -> Result<Ve
             online: previous.is_some_and(|p| p.online),
             last_active: previous.and_then(|p| p.last_active.clone()),
             connections: previous.map(|p| p.connections.clone()).unwrap_or_default(),
+            push_preference: previous.map(|p| p.push_preference).unwrap_or_default(),
             created_at: previous.map_or_else(|| now.clone(), |p| p.created_at.clone()),
             updated_at: now.clone(),
             version: previous.map_or(0, |p| p.version) + 1,

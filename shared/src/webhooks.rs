@@ -3,7 +3,7 @@
 //!
 //! - **Durable.** The request that caused the event writes one job item to
 //!   the outbox table (only for apps with a webhook) and goes on; the
-//!   outbox's stream hands it to the notify function ([`handle`]), which
+//!   outbox's stream hands it to the notify function ([`crate::notify`]), which
 //!   posts it. An instance that dies mid-delivery leaves the record
 //!   unacknowledged, so the event source runs it again.
 //! - **Retried.** A non-2xx answer, a timeout or a refused connection
@@ -18,8 +18,6 @@
 
 use std::time::Duration;
 
-use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde::{Deserialize, Serialize};
 
 use crate::apps::App;
@@ -156,42 +154,6 @@ pub enum Outcome {
     DeadLettered,
     /// The app or its webhook is gone.
     Dropped,
-}
-
-/// The notify function: the stream's webhook jobs, side by side (each
-/// waits for its own due time). A job that fails as a whole (its next
-/// attempt or dead letter could not be written) is reported, so the event
-/// source runs the batch again from it.
-pub async fn handle(state: &AppState, event: StreamEvent) -> DynamoDbEventResponse {
-    let runs = event.records.iter().filter_map(|record| {
-        let job = job_of(record)?;
-        let sequence = record.change.sequence_number.clone();
-        Some(async move { (sequence, deliver(state, &job).await) })
-    });
-    let mut response = DynamoDbEventResponse::default();
-    for (sequence, result) in futures::future::join_all(runs).await {
-        if let Err(err) = result {
-            tracing::warn!(error = %DisplayChain(&err), "webhook job failed; the event source will run it again");
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = sequence;
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
-}
-
-/// The job a stream record brings, if it is the insert of one.
-pub fn job_of(record: &EventRecord) -> Option<Job> {
-    if record.event_name != "INSERT" {
-        return None;
-    }
-    match crate::db::from_image::<Job>(&record.change.new_image)? {
-        Ok(job) => Some(job),
-        Err(err) => {
-            tracing::warn!(error = %err, "unreadable webhook job skipped");
-            None
-        }
-    }
 }
 
 /// The wait before attempt `next` (2, 3, ...): the backoff, then four times

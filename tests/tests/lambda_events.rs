@@ -258,8 +258,8 @@ async fn websocket_samples() {
     // The outbox stream's webhook sample through the notify function's
     // handler: posted to the app's webhook with the event's id.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
-    let receiver = axum::Router::new().fallback(
-        move |headers: axum::http::HeaderMap, body: String| {
+    let receiver =
+        axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: String| {
             let tx = tx.clone();
             async move {
                 let id = headers
@@ -270,8 +270,7 @@ async fn websocket_samples() {
                 let _ = tx.send((id, body));
                 axum::http::StatusCode::NO_CONTENT
             }
-        },
-    );
+        });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, receiver).await });
@@ -291,7 +290,7 @@ async fn websocket_samples() {
         ],
     ))
     .expect("a valid DynamoDB stream event");
-    let response = chat_shared::webhooks::handle(state, job).await;
+    let response = chat_shared::notify::handle(state, job).await;
     assert!(response.batch_item_failures.is_empty());
     let (id, body) = rx.recv().await.expect("the receiver got the webhook");
     assert_eq!(id, "0193a1b2c3d47e5f8a9b0c1d2e3f4a5c");

@@ -1,10 +1,11 @@
 //! Lambda for what reaches outside the service: the outbox stream brings
-//! each webhook job (only those pass the event source's filter), and each is
-//! posted to the app's webhook, retried or dead-lettered.
+//! each webhook and push job (only those pass the event source's filters);
+//! webhooks are posted to the app's receiver (retried, or dead-lettered),
+//! pushes go to the offline members' devices through FCM and APNs.
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
-use chat_shared::{telemetry, webhooks, AppState};
+use chat_shared::{notify, telemetry, AppState};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
@@ -14,7 +15,7 @@ async fn main() -> Result<(), Error> {
     let state = AppState::for_lambda().await?.with_outbound()?;
     let state = &state;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
-        Ok::<DynamoDbEventResponse, Error>(webhooks::handle(state, event.payload).await)
+        Ok::<DynamoDbEventResponse, Error>(notify::handle(state, event.payload).await)
     }))
     .await
 }

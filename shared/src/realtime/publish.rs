@@ -127,14 +127,7 @@ fn audience_of(message: &Message) -> Audience {
 
 /// Sends an event about a message to whoever may see that message.
 async fn about_message(state: &AppState, ctx: &Ctx, message: &Message, event: &Event) -> Delivery {
-    to_channel(
-        state,
-        ctx,
-        &message.channel_id,
-        event,
-        audience_of(message),
-    )
-    .await
+    to_channel(state, ctx, &message.channel_id, event, audience_of(message)).await
 }
 
 /// What happened to a message.
@@ -154,6 +147,9 @@ pub async fn message(
     change: MessageChange,
     message: &Message,
 ) -> Delivery {
+    if matches!(change, MessageChange::New) {
+        crate::push::enqueue(state, &ctx.app, message).await;
+    }
     let app = &ctx.app.app_id;
     let route = route(state, app, &message.channel_id, audience_of(message)).await;
     // Nobody to tell (often: nobody online, no webhook): no rendering either.
@@ -334,14 +330,7 @@ pub async fn channel(
         ChannelChange::Truncated => EventBody::ChannelTruncated { channel: view },
     };
     let event = Event::channel(&channel.id, body);
-    to_channel(
-        state,
-        ctx,
-        &channel.id,
-        &event,
-        Audience::Members,
-    )
-    .await
+    to_channel(state, ctx, &channel.id, &event, Audience::Members).await
 }
 
 /// `channel.deleted`: to the users who were members.

@@ -95,9 +95,20 @@ async fn texts(app: &TestApp, t: &Tenant, token: &str, channel: &str) -> Vec<Str
     TestApp::texts(history.assert_status(200))
 }
 
-async fn send(app: &TestApp, t: &Tenant, token: &str, channel: &str, text: &str) -> crate::helpers::Resp {
-    app.post(t, token, "/messages", json!({"channel_id": channel, "text": text}))
-        .await
+async fn send(
+    app: &TestApp,
+    t: &Tenant,
+    token: &str,
+    channel: &str,
+    text: &str,
+) -> crate::helpers::Resp {
+    app.post(
+        t,
+        token,
+        "/messages",
+        json!({"channel_id": channel, "text": text}),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -145,7 +156,9 @@ async fn the_hook_passes_rewrites_or_rejects_each_send_over_rest_and_socket() {
     assert_eq!(ack["ok"], false, "{ack}");
     assert_eq!(ack["error"]["code"], "message_rejected");
     let ack = bob
-        .request(json!({"action": "message.send", "channel_id": ch, "text": "rewrite over the socket"}))
+        .request(
+            json!({"action": "message.send", "channel_id": ch, "text": "rewrite over the socket"}),
+        )
         .await;
     assert_eq!(ack["result"]["message"]["text"], "[kind words]", "{ack}");
     assert_eq!(
@@ -168,7 +181,9 @@ async fn a_failing_hook_follows_the_apps_policy() {
     let chb = app.group(&app.b, &tb[0], &[]).await;
 
     for text in ["slow answer", "error answer", "garbage answer"] {
-        send(&app, &app.a, &ta[0], &cha, text).await.assert_status(201);
+        send(&app, &app.a, &ta[0], &cha, text)
+            .await
+            .assert_status(201);
         let blocked = send(&app, &app.b, &tb[0], &chb, text).await;
         blocked.assert_error(503, "hook_unavailable");
         assert!(
@@ -182,7 +197,9 @@ async fn a_failing_hook_follows_the_apps_policy() {
     );
     assert!(texts(&app, &app.b, &tb[0], &chb).await.is_empty());
     // The block policy still lets through what the hook passes.
-    send(&app, &app.b, &tb[0], &chb, "fine").await.assert_status(201);
+    send(&app, &app.b, &tb[0], &chb, "fine")
+        .await
+        .assert_status(201);
 }
 
 #[tokio::test]

@@ -5,8 +5,8 @@
 
 mod application;
 mod auth;
-mod before_send;
 mod bad_input;
+mod before_send;
 mod channel_list;
 mod channel_members;
 mod channel_moderation;
@@ -26,6 +26,7 @@ mod message_tenancy;
 mod online;
 mod openapi;
 mod permissions;
+mod push;
 mod reactions;
 mod read_access;
 mod read_state;

@@ -101,14 +101,19 @@ impl Receiver {
     /// Waits until a POST of this event type (and, if given, attempt) came.
     async fn wait_for(&self, kind: &str, attempt: Option<u32>) -> Seen {
         for _ in 0..200 {
-            if let Some(seen) = self.seen().into_iter().find(|s| {
-                s.event["type"] == kind && attempt.is_none_or(|a| s.attempt == a)
-            }) {
+            if let Some(seen) = self
+                .seen()
+                .into_iter()
+                .find(|s| s.event["type"] == kind && attempt.is_none_or(|a| s.attempt == a))
+            {
                 return seen;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("no {kind} webhook (attempt {attempt:?}); got {:?}", self.seen());
+        panic!(
+            "no {kind} webhook (attempt {attempt:?}); got {:?}",
+            self.seen()
+        );
     }
 }
 
@@ -129,7 +134,10 @@ async fn set_hook(app: &TestApp, t: &Tenant, url: &str) {
     let body = app
         .patch(t, &t.server, "/app", json!({"set": {"webhook_url": url}}))
         .await;
-    assert_eq!(body.assert_status(200)["app"]["settings"]["webhook_url"], url);
+    assert_eq!(
+        body.assert_status(200)["app"]["settings"]["webhook_url"],
+        url
+    );
 }
 
 #[tokio::test]
@@ -196,7 +204,12 @@ async fn every_event_but_typing_is_posted_signed_with_the_apps_secret() {
     // Unset: the settings no longer name it (a warm process may still post
     // for as long as it caches the app, CHAT_APP_CACHE_SECONDS).
     let unset = app
-        .patch(&app.a, &app.a.server, "/app", json!({"unset": ["webhook_url"]}))
+        .patch(
+            &app.a,
+            &app.a.server,
+            "/app",
+            json!({"unset": ["webhook_url"]}),
+        )
         .await;
     assert!(unset.assert_status(200)["app"]["settings"]
         .get("webhook_url")
@@ -224,9 +237,7 @@ async fn a_failing_receiver_gets_the_same_event_again_until_it_answers() {
         "one event, three attempts in order"
     );
     assert!(tries.iter().all(|s| s.signed && s.event == third.event));
-    let failed = app
-        .get(&app.a, &app.a.server, "/app/webhooks/failed")
-        .await;
+    let failed = app.get(&app.a, &app.a.server, "/app/webhooks/failed").await;
     assert_eq!(failed.assert_status(200)["failed"], json!([]));
 }
 
@@ -243,9 +254,7 @@ async fn an_event_that_uses_up_its_attempts_is_dead_lettered_then_replayed() {
 
     let mut listed = Value::Null;
     for _ in 0..100 {
-        let failed = app
-            .get(&app.a, &app.a.server, "/app/webhooks/failed")
-            .await;
+        let failed = app.get(&app.a, &app.a.server, "/app/webhooks/failed").await;
         listed = failed.assert_status(200)["failed"].clone();
         if listed.as_array().is_some_and(|l| !l.is_empty()) {
             break;
@@ -320,14 +329,9 @@ async fn hook_urls_must_be_safe() {
         "ftp://example.com/hook",
     ] {
         for field in ["webhook_url", "before_message_send_url"] {
-            app.patch(
-                &app.a,
-                &app.a.server,
-                "/app",
-                json!({"set": {field: bad}}),
-            )
-            .await
-            .assert_error(400, "validation_error");
+            app.patch(&app.a, &app.a.server, "/app", json!({"set": {field: bad}}))
+                .await
+                .assert_error(400, "validation_error");
         }
     }
     let shown = app.get(&app.a, &app.a.server, "/app").await;

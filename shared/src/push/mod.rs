@@ -1,0 +1,376 @@
+//! Push notifications to members who are not connected.
+//!
+//! A send writes one job item to the outbox (only for apps with a push
+//! provider, and never for silent or shadow-banned messages); the notify
+//! function gets it from the stream ([`crate::notify`]) and works out, then,
+//! who gets a push: each member with no open connection, but not the
+//! sender, not a member who muted the channel, not a user whose preference
+//! is `off`, or `mentions` without a mention. A thread reply goes to the
+//! thread's participants (its starter and everyone who replied) and to the
+//! mentioned. Each of their devices gets one push through its provider
+//! (FCM HTTP v1 or APNs) with the user's total unread count as the badge; a
+//! token the provider calls dead deletes the device, throttling is retried.
+
+pub mod apns;
+pub mod credentials;
+pub mod fcm;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::apps::App;
+use crate::channels::{Channel, Ctx, Member, Membership};
+use crate::db::{Cond, Entity, PageRequest, Query, SortCond};
+use crate::devices::{Device, PushProvider};
+use crate::error::{ApiError, DisplayChain};
+use crate::ids::{AppId, ChannelId, MessageId, UserId};
+use crate::keys::{self, Key};
+use crate::messages::Message;
+use crate::state::AppState;
+use crate::users::{PushPreference, User};
+
+/// Job items are kept this long (for the record).
+const JOB_TTL_SECS: i64 = 3600;
+/// The text a push shows is cut to this many characters.
+const PREVIEW_CHARS: usize = 200;
+/// Tries of one push the provider throttles.
+const THROTTLE_TRIES: u32 = 3;
+
+/// The pushes of one message.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Job {
+    pub app_id: AppId,
+    pub channel_id: ChannelId,
+    pub message_id: MessageId,
+    pub parent_id: Option<MessageId>,
+    pub sender: UserId,
+    pub mentions: Vec<UserId>,
+    /// The start of the text (attachments only: none).
+    pub preview: Option<String>,
+    pub expires: i64,
+}
+
+impl Entity for Job {
+    const TYPE: &'static str = "push";
+    fn key(&self) -> Key {
+        keys::push(&self.app_id, &self.channel_id, &self.message_id)
+    }
+    fn ttl(&self) -> Option<i64> {
+        Some(self.expires)
+    }
+}
+
+/// Hands a new message's pushes to the notify function: one outbox write,
+/// only when the app can push and the message may be pushed. Never fails
+/// the send (logged).
+pub async fn enqueue(state: &AppState, app: &App, message: &Message) {
+    if !app.push.any() || message.silent || message.shadowed {
+        return;
+    }
+    let job = Job {
+        app_id: app.app_id.clone(),
+        channel_id: message.channel_id.clone(),
+        message_id: message.id.clone(),
+        parent_id: message.parent_id.clone(),
+        sender: message.user_id.clone(),
+        mentions: message.mentions.clone(),
+        preview: message
+            .text
+            .as_ref()
+            .map(|t| t.chars().take(PREVIEW_CHARS).collect()),
+        expires: crate::time::now_secs() + JOB_TTL_SECS,
+    };
+    if let Err(err) = state.db.outbox().put(&job, Cond::Always).await {
+        tracing::warn!(error = %DisplayChain(&err), message = %message.id, "could not hand a message to push");
+    }
+}
+
+/// What one push is made of, for every provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    pub title: String,
+    pub body: String,
+    pub badge: usize,
+    /// Strings only (FCM's rule): `channel_id`, `message_id`, `type`.
+    pub data: Vec<(&'static str, String)>,
+}
+
+/// What a provider said of one push.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sent {
+    Delivered,
+    /// The token is dead: forget the device.
+    Dead,
+    /// Throttled or briefly unavailable: try again later.
+    Retry,
+    /// Refused for another reason (logged).
+    Failed(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("signing the provider's token failed: {0}")]
+    Sign(#[from] jsonwebtoken::errors::Error),
+    #[error(transparent)]
+    Http(#[from] crate::outbound::OutboundError),
+    #[error("the provider's request failed: {0}")]
+    Request(#[from] reqwest::Error),
+    #[error("the provider refused the credentials: {0}")]
+    Auth(String),
+}
+
+/// What the job came to: pushes sent, devices forgotten.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub recipients: usize,
+    pub delivered: usize,
+    pub dead: usize,
+    pub failed: usize,
+}
+
+/// The notify function's work for one push job.
+pub async fn deliver(state: &AppState, job: &Job) -> Result<Report, ApiError> {
+    let Some(app) = state.apps.by_id(&state.db, &job.app_id).await? else {
+        return Ok(Report::default());
+    };
+    if !app.push.any() {
+        return Ok(Report::default());
+    }
+    let db = &state.db;
+    let Some(channel) = db
+        .get::<Channel>(&keys::channel(&job.app_id, &job.channel_id))
+        .await?
+    else {
+        return Ok(Report::default());
+    };
+    let recipients = recipients(state, &app, &channel, job).await?;
+    let mut report = Report {
+        recipients: recipients.len(),
+        ..Report::default()
+    };
+    if recipients.is_empty() {
+        return Ok(report);
+    }
+    let sender = crate::users::get_user(db, &job.app_id, &job.sender).await?;
+    let sender_name = sender
+        .as_ref()
+        .and_then(|u| u.display_name.clone().or_else(|| u.username.clone()))
+        .unwrap_or_else(|| job.sender.to_string());
+    let text = job
+        .preview
+        .clone()
+        .unwrap_or_else(|| "sent an attachment".to_string());
+    let fill = |template: &str| {
+        template
+            .replace("{sender}", &sender_name)
+            .replace("{channel}", channel.name.as_deref().unwrap_or(""))
+            .replace("{text}", &text)
+    };
+    let (title, body) = (
+        fill(&app.settings.push_title),
+        fill(&app.settings.push_body),
+    );
+    for user in recipients {
+        let devices: Vec<Device> = db
+            .query_all(
+                &keys::user_partition(&job.app_id, &user),
+                keys::DEVICE_PREFIX,
+                25,
+            )
+            .await?;
+        let devices: Vec<Device> = devices
+            .into_iter()
+            .filter(|d| match d.push_provider {
+                PushProvider::Firebase => app.push.firebase.is_some(),
+                PushProvider::Apn => app.push.apn.is_some(),
+                _ => false,
+            })
+            .collect();
+        if devices.is_empty() {
+            continue;
+        }
+        let ctx = Ctx {
+            app: app.clone(),
+            server: false,
+            user: Some(user.clone()),
+            me: None,
+        };
+        let badge = crate::messages::read::unread(db, &ctx)
+            .await?
+            .total_unread_count;
+        let notification = Notification {
+            title: title.clone(),
+            body: body.clone(),
+            badge,
+            data: vec![
+                ("type", "message.new".to_string()),
+                ("channel_id", job.channel_id.to_string()),
+                ("message_id", job.message_id.to_string()),
+            ],
+        };
+        for device in devices {
+            match push_one(state, &app, &device, &notification).await {
+                Sent::Delivered => report.delivered += 1,
+                Sent::Dead => {
+                    report.dead += 1;
+                    tracing::info!(user = %user, device = %device.id, "the provider says the token is dead; device deleted");
+                    db.delete(&device.key(), Cond::Always).await?;
+                }
+                Sent::Retry | Sent::Failed(_) => report.failed += 1,
+            }
+        }
+    }
+    tracing::info!(message = %job.message_id, recipients = report.recipients, delivered = report.delivered, dead = report.dead, failed = report.failed, "pushes sent");
+    Ok(report)
+}
+
+/// One push to one device, retried with backoff while throttled.
+async fn push_one(state: &AppState, app: &App, device: &Device, n: &Notification) -> Sent {
+    let mut wait = Duration::from_millis(200);
+    for attempt in 1..=THROTTLE_TRIES {
+        let sent = match (&device.push_provider, &app.push.firebase, &app.push.apn) {
+            (PushProvider::Firebase, Some(creds), _) => {
+                fcm::send(state, creds, device.id.as_str(), n).await
+            }
+            (PushProvider::Apn, _, Some(creds)) => {
+                apns::send(state, creds, device.id.as_str(), n).await
+            }
+            _ => return Sent::Failed("no credentials for this provider".into()),
+        };
+        match sent {
+            Ok(Sent::Retry) if attempt < THROTTLE_TRIES => {
+                tokio::time::sleep(wait).await;
+                wait *= 4;
+            }
+            Ok(sent) => {
+                if let Sent::Failed(why) = &sent {
+                    tracing::warn!(device = %device.id, %why, "push refused");
+                }
+                return sent;
+            }
+            Err(err) => {
+                tracing::warn!(device = %device.id, error = %DisplayChain(&err), "push failed");
+                return Sent::Failed(err.to_string());
+            }
+        }
+    }
+    Sent::Retry
+}
+
+/// Who gets this message's push, worked out now (see the module's rules).
+async fn recipients(
+    state: &AppState,
+    app: &Arc<App>,
+    channel: &Channel,
+    job: &Job,
+) -> Result<Vec<UserId>, ApiError> {
+    let db = &state.db;
+    let members: Vec<Member> = db
+        .query_all(
+            &keys::channel_partition(&job.app_id, &channel.id),
+            keys::MEMBER_PREFIX,
+            1000,
+        )
+        .await?;
+    let members: BTreeSet<UserId> = members
+        .into_iter()
+        .filter(Member::is_active)
+        .map(|m| m.user_id)
+        .collect();
+    let mut candidates: BTreeSet<UserId> = match &job.parent_id {
+        None => members.clone(),
+        Some(parent) => thread_participants(state, app, parent).await?,
+    };
+    candidates.extend(job.mentions.iter().cloned());
+    candidates.remove(&job.sender);
+    let candidates: Vec<UserId> = candidates
+        .into_iter()
+        .filter(|u| members.contains(u))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let membership_keys: Vec<Key> = candidates
+        .iter()
+        .map(|u| keys::membership(&job.app_id, u, &channel.id))
+        .collect();
+    let (memberships, users) = futures::try_join!(
+        async {
+            db.batch_get::<Membership>(&membership_keys)
+                .await
+                .map_err(ApiError::from)
+        },
+        crate::users::get_users(db, &job.app_id, &candidates),
+    )?;
+    let muted: BTreeSet<&UserId> = memberships
+        .iter()
+        .filter(|m| m.muted)
+        .map(|m| &m.user_id)
+        .collect();
+    let by_id: HashMap<&UserId, &User> = users.iter().map(|u| (&u.id, u)).collect();
+    Ok(candidates
+        .iter()
+        .filter(|u| !muted.contains(u))
+        .filter(|u| {
+            let Some(user) = by_id.get(u) else {
+                return false;
+            };
+            let mentioned = job.mentions.contains(u);
+            let wants = match user.push_preference {
+                PushPreference::All => true,
+                PushPreference::Mentions => mentioned,
+                PushPreference::Off => false,
+            };
+            // Offline: no open connection; deactivated users get nothing.
+            wants && user.connections.is_empty() && user.deactivated_at.is_none()
+        })
+        .cloned()
+        .collect())
+}
+
+/// The thread's starter and everyone who replied in it.
+async fn thread_participants(
+    state: &AppState,
+    app: &Arc<App>,
+    parent: &MessageId,
+) -> Result<BTreeSet<UserId>, ApiError> {
+    let db = &state.db;
+    let ctx = Ctx {
+        app: app.clone(),
+        server: true,
+        user: None,
+        me: None,
+    };
+    let parent = match crate::messages::locate(db, &ctx, parent).await {
+        Ok((_, parent)) => parent,
+        // Deleted since: the mentioned still hear of the reply.
+        Err(ApiError::NotFound(_)) => return Ok(BTreeSet::new()),
+        Err(other) => return Err(other),
+    };
+    let mut participants = BTreeSet::from([parent.user_id.clone()]);
+    let partition = keys::thread(&app.app_id, &parent.id, &parent.sort_id).pk;
+    let mut page = PageRequest {
+        limit: 1000,
+        cursor: None,
+        forward: true,
+    };
+    loop {
+        let result = db
+            .run::<Message>(&Query {
+                index: Some(crate::db::table::GSI1),
+                pk: &partition,
+                sk: SortCond::Prefix(keys::MESSAGE_PREFIX),
+                page: page.clone(),
+                filter: None,
+            })
+            .await?;
+        participants.extend(result.items.into_iter().map(|m| m.user_id));
+        match result.next {
+            Some(next) => page.cursor = Some(next),
+            None => return Ok(participants),
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! Pushes to members who are not connected, through the local FCM and APNs
+//! emulators (real protocols: OAuth2 JWT-bearer and FCM v1; HTTP/2 with an
+//! ES256 provider token), which record what they accept. Pushes go out from
+//! the notify function, outside the send.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{Tenant, TestApp};
+
+/// App A pushes through both providers with the development keys.
+async fn push_app() -> TestApp {
+    let app = TestApp::spawn().await;
+    let set = json!({
+        "firebase": chat_local::push::dev_firebase(),
+        "apn": chat_local::push::dev_apn(),
+        "push_title": "{sender} in {channel}",
+    });
+    let shown = app
+        .patch(&app.a, &app.a.server, "/app", json!({ "set": set }))
+        .await;
+    assert_eq!(
+        shown.assert_status(200)["app"]["push"],
+        json!({"firebase": true, "apn": true})
+    );
+    app
+}
+
+async fn device(app: &TestApp, t: &Tenant, token: &str, id: &str, provider: &str) {
+    app.post(
+        t,
+        token,
+        "/devices",
+        json!({ "id": id, "push_provider": provider }),
+    )
+    .await
+    .assert_status(201);
+}
+
+/// The pushes the emulators accepted for this device token.
+fn pushes_to(app: &TestApp, device: &str) -> Vec<chat_local::push::Recorded> {
+    app.stack
+        .pushes
+        .list()
+        .into_iter()
+        .filter(|p| p.device_token == device)
+        .collect()
+}
+
+/// Waits until `device` has `n` pushes.
+async fn wait_for(app: &TestApp, device: &str, n: usize) -> Vec<chat_local::push::Recorded> {
+    for _ in 0..200 {
+        let got = pushes_to(app, device);
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "{device} got {:?}; all pushes: {:?}",
+        pushes_to(app, device),
+        app.stack.pushes.list()
+    );
+}
+
+/// Time for anything else in flight to arrive (asserting an absence).
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(400)).await;
+}
+
+async fn named_group(app: &TestApp, owner: &str, members: &[&str]) -> String {
+    app.create_channel(
+        &app.a,
+        owner,
+        json!({ "type": "group", "name": "Crew", "members": members }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn offline_members_get_a_push_on_each_device_and_nobody_else_does() {
+    let app = push_app().await;
+    let t = app
+        .create_users(&app.a, &["alice", "bob", "carol", "dave"])
+        .await;
+    let ch = named_group(&app, &t[0], &["bob", "carol", "dave"]).await;
+    device(&app, &app.a, &t[1], "fcm-bob", "firebase").await;
+    device(&app, &app.a, &t[1], "apns-bob", "apn").await;
+    device(&app, &app.a, &t[2], "fcm-carol", "firebase").await;
+    device(&app, &app.a, &t[0], "fcm-alice", "firebase").await;
+    // Carol is connected: she hears it on her socket instead.
+    let mut carol = app.ws(&app.a, &t[2]).await;
+
+    let sent = app.say(&app.a, &t[0], &ch, "hi crew").await;
+    let fcm = wait_for(&app, "fcm-bob", 1).await;
+    assert_eq!(fcm[0].provider, "firebase");
+    assert_eq!(fcm[0].title.as_deref(), Some("alice in Crew"));
+    assert_eq!(fcm[0].body.as_deref(), Some("hi crew"));
+    assert_eq!(fcm[0].badge, Some(1), "the badge is bob's total unread");
+    assert_eq!(fcm[0].data["channel_id"], ch.as_str());
+    assert_eq!(fcm[0].data["message_id"], sent["id"]);
+    assert_eq!(fcm[0].data["type"], "message.new");
+    let apns = wait_for(&app, "apns-bob", 1).await;
+    assert_eq!(apns[0].provider, "apn");
+    assert_eq!(apns[0].body.as_deref(), Some("hi crew"));
+    assert_eq!(apns[0].badge, Some(1));
+    assert_eq!(apns[0].data["message_id"], sent["id"]);
+    carol.expect("message.new").await;
+
+    // A second message: the badge counts both.
+    app.say(&app.a, &t[0], &ch, "still there?").await;
+    assert_eq!(wait_for(&app, "fcm-bob", 2).await[1].badge, Some(2));
+    settle().await;
+    assert!(pushes_to(&app, "fcm-carol").is_empty(), "carol is online");
+    assert!(pushes_to(&app, "fcm-alice").is_empty(), "never the sender");
+    // Once carol disconnects, she gets the next one.
+    drop(carol);
+    let mut offline = false;
+    for _ in 0..100 {
+        let user = app.get(&app.a, &app.a.server, "/users/carol").await;
+        if user.assert_status(200)["user"]["online"] == false {
+            offline = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(offline);
+    app.say(&app.a, &t[0], &ch, "carol?").await;
+    assert_eq!(
+        wait_for(&app, "fcm-carol", 1).await[0].body.as_deref(),
+        Some("carol?")
+    );
+}
+
+#[tokio::test]
+async fn mute_silent_preferences_and_mentions_decide_who_is_pushed() {
+    let app = push_app().await;
+    let t = app
+        .create_users(&app.a, &["alice", "bob", "carol", "dave"])
+        .await;
+    let ch = named_group(&app, &t[0], &["bob", "carol", "dave"]).await;
+    for (i, user) in ["bob", "carol", "dave"].iter().enumerate() {
+        device(&app, &app.a, &t[i + 1], &format!("fcm-{user}"), "firebase").await;
+    }
+    // Bob mutes the channel; carol wants mentions only (set by herself);
+    // dave wants nothing (set by the app's backend).
+    app.post(&app.a, &t[1], &format!("/channels/{ch}/mute"), json!({}))
+        .await
+        .assert_status(200);
+    let patched = app
+        .patch(
+            &app.a,
+            &t[2],
+            "/users/carol",
+            json!({"set": {"push_preference": "mentions"}}),
+        )
+        .await;
+    assert_eq!(
+        patched.assert_status(200)["user"]["push_preference"],
+        "mentions"
+    );
+    app.patch(
+        &app.a,
+        &app.a.server,
+        "/users/dave",
+        json!({"set": {"push_preference": "off"}}),
+    )
+    .await
+    .assert_status(200);
+    app.patch(
+        &app.a,
+        &t[1],
+        "/users/bob",
+        json!({"set": {"push_preference": "sometimes"}}),
+    )
+    .await
+    .assert_error(400, "validation_error");
+
+    // Silent: nobody.
+    app.post(
+        &app.a,
+        &t[0],
+        "/messages",
+        json!({"channel_id": ch, "text": "shh", "silent": true}),
+    )
+    .await
+    .assert_status(201);
+    // Plain: nobody either (muted, mentions only, off).
+    app.say(&app.a, &t[0], &ch, "plain").await;
+    // Mentioning carol and dave: carol only (dave's pushes are off).
+    app.post(
+        &app.a,
+        &t[0],
+        "/messages",
+        json!({"channel_id": ch, "text": "@carol @dave look", "mentions": ["carol", "dave"]}),
+    )
+    .await
+    .assert_status(201);
+    let carol = wait_for(&app, "fcm-carol", 1).await;
+    assert_eq!(carol[0].body.as_deref(), Some("@carol @dave look"));
+    settle().await;
+    assert_eq!(pushes_to(&app, "fcm-carol").len(), 1);
+    assert!(
+        pushes_to(&app, "fcm-bob").is_empty(),
+        "bob muted the channel"
+    );
+    assert!(
+        pushes_to(&app, "fcm-dave").is_empty(),
+        "dave's pushes are off"
+    );
+    // Upserting a user keeps a preference the upsert does not mention.
+    app.upsert(&app.a, json!([{"id": "dave", "display_name": "Dave"}]))
+        .await
+        .assert_status(200);
+    let dave = app.get(&app.a, &app.a.server, "/users/dave").await;
+    assert_eq!(dave.assert_status(200)["user"]["push_preference"], "off");
+}
+
+#[tokio::test]
+async fn shadow_bans_and_threads_limit_who_is_pushed() {
+    let app = push_app().await;
+    let t = app
+        .create_users(&app.a, &["alice", "bob", "carol", "dave"])
+        .await;
+    let ch = named_group(&app, &t[0], &["bob", "carol", "dave"]).await;
+    for (i, user) in ["alice", "bob", "carol", "dave"].iter().enumerate() {
+        device(&app, &app.a, &t[i], &format!("fcm-{user}"), "firebase").await;
+    }
+    // A thread bob starts and carol replies to.
+    let parent = app.say(&app.a, &t[1], &ch, "thread start").await;
+    wait_for(&app, "fcm-dave", 1).await;
+    let reply = |token: String, text: &str| {
+        let body = json!({"channel_id": ch, "text": text, "parent_id": parent["id"]});
+        let app = &app;
+        async move {
+            app.post(&app.a, &token, "/messages", body)
+                .await
+                .assert_status(201);
+        }
+    };
+    reply(t[2].clone(), "carol replies").await;
+    // Bob started it: he hears of carol's reply.
+    let bob = wait_for(&app, "fcm-bob", 1).await;
+    assert_eq!(bob[0].body.as_deref(), Some("carol replies"));
+    settle().await;
+    // Alice and dave took no part: nothing beyond the thread's start.
+    assert_eq!(pushes_to(&app, "fcm-alice").len(), 1);
+    assert_eq!(pushes_to(&app, "fcm-dave").len(), 1);
+    // A mention in a reply reaches dave.
+    app.post(
+        &app.a,
+        &t[1],
+        "/messages",
+        json!({"channel_id": ch, "text": "dave, see this", "parent_id": parent["id"], "mentions": ["dave"]}),
+    )
+    .await
+    .assert_status(201);
+    wait_for(&app, "fcm-dave", 2).await;
+    // Carol replied, so she hears of bob's reply too (her first push was
+    // the thread's start).
+    assert_eq!(
+        wait_for(&app, "fcm-carol", 2).await[1].body.as_deref(),
+        Some("dave, see this")
+    );
+
+    // A shadow-banned member's messages push to nobody.
+    app.shadow_ban(&app.a, &t[0], &ch, "dave").await;
+    let before: usize = ["alice", "bob", "carol"]
+        .iter()
+        .map(|u| pushes_to(&app, &format!("fcm-{u}")).len())
+        .sum();
+    app.say(&app.a, &t[3], &ch, "nobody hears me").await;
+    settle().await;
+    let after: usize = ["alice", "bob", "carol"]
+        .iter()
+        .map(|u| pushes_to(&app, &format!("fcm-{u}")).len())
+        .sum();
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn dead_tokens_delete_their_devices_and_throttling_is_retried() {
+    let app = push_app().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let ch = named_group(&app, &t[0], &["bob"]).await;
+    for (id, provider) in [
+        ("dead-fcm", "firebase"),
+        ("dead-apns", "apn"),
+        ("bad-apns", "apn"),
+        ("throttled-fcm", "firebase"),
+        ("throttled-apns", "apn"),
+        ("live-fcm", "firebase"),
+    ] {
+        device(&app, &app.a, &t[1], id, provider).await;
+    }
+    app.say(&app.a, &t[0], &ch, "who is still there?").await;
+    wait_for(&app, "live-fcm", 1).await;
+    // Throttled once, then accepted: one push each.
+    assert_eq!(wait_for(&app, "throttled-fcm", 1).await.len(), 1);
+    assert_eq!(wait_for(&app, "throttled-apns", 1).await.len(), 1);
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        let devices = app.get(&app.a, &t[1], "/devices").await;
+        ids = devices.assert_status(200)["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>();
+        ids.sort();
+        if ids.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(ids, ["live-fcm", "throttled-apns", "throttled-fcm"]);
+    assert!(pushes_to(&app, "dead-fcm").is_empty());
+}
+
+#[tokio::test]
+async fn push_credentials_are_write_only_and_checked() {
+    let app = push_app().await;
+    let shown = app.get(&app.a, &app.a.server, "/app").await;
+    let body = shown.assert_status(200).to_string();
+    assert!(!body.contains("PRIVATE KEY"), "keys are never shown");
+    assert!(!body.contains("DEVKEY0001"));
+    for bad in [
+        json!({"firebase": {"project_id": "p", "client_email": "a@b.c", "private_key": "not a key"}}),
+        json!({"apn": {"team_id": "DEVTEAM001", "key_id": "DEVKEY0001", "private_key": "nope", "bundle_id": "x"}}),
+        json!({"apn": {"team_id": "short", "key_id": "DEVKEY0001", "private_key": "nope", "bundle_id": "x"}}),
+    ] {
+        app.patch(&app.a, &app.a.server, "/app", json!({ "set": bad }))
+            .await
+            .assert_error(400, "validation_error");
+    }
+    // An RSA key is not an APNs (P-256) key.
+    let mut wrong: Value = serde_json::to_value(chat_local::push::dev_apn()).unwrap();
+    wrong["private_key"] = json!(chat_local::push::dev_firebase().private_key);
+    app.patch(
+        &app.a,
+        &app.a.server,
+        "/app",
+        json!({ "set": {"apn": wrong} }),
+    )
+    .await
+    .assert_error(400, "validation_error");
+    let unset = app
+        .patch(
+            &app.a,
+            &app.a.server,
+            "/app",
+            json!({ "unset": ["firebase"] }),
+        )
+        .await;
+    assert_eq!(
+        unset.assert_status(200)["app"]["push"],
+        json!({"firebase": false, "apn": true})
+    );
+}
