@@ -457,6 +457,26 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     )
     .await?;
     settings(json!({ "unset": ["before_message_send_url"] })).await?;
+
+    // Pushes through the local FCM: the small channel's other four members
+    // are offline, two of them with a phone each.
+    settings(json!({ "set": { "firebase": crate::push::dev_firebase() } })).await?;
+    for user in &ten[..2] {
+        let token = d.token(user)?;
+        d.call(
+            reqwest::Method::POST,
+            "/devices",
+            &token,
+            Some(json!({ "id": format!("costs-{user}"), "push_provider": "firebase" })),
+        )
+        .await?;
+    }
+    d.measure(
+        "send a message, 5 members, none connected, 2 with a phone (with the notify function's pushes)",
+        || d.send(&alice, &small),
+    )
+    .await?;
+    settings(json!({ "unset": ["firebase"] })).await?;
     let rows = d.rows.lock().map_err(|_| step("rows"))?;
     Ok(render(&rows))
 }

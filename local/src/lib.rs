@@ -108,6 +108,8 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(options: StackOptions) -> Result<Self, LocalError> {
+        // Before any HTTP client is built (the tap's, the tools').
+        chat_shared::outbound::install_tls_provider();
         let db = match &options.data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir)?;

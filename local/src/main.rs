@@ -46,6 +46,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    chat_shared::outbound::install_tls_provider();
     chat_shared::telemetry::init();
     let args = Args::parse();
     // The same `CHAT_*` variables the functions read (the endpoints are the stack's own).

@@ -21,6 +21,7 @@ async fn the_local_server_reads_the_functions_configuration_variables() {
         ],
     )
     .await;
+    chat_shared::outbound::install_tls_provider();
     let http = reqwest::Client::new();
 
     let channel = common::json_of(

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_sends_loses_no_acknowledged_message() {
     let dir = common::temp_dir("chat-crash");
+    chat_shared::outbound::install_tls_provider();
     let http = reqwest::Client::new();
 
     let server = common::Server::start(&dir, &[]).await;

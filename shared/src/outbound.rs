@@ -24,6 +24,16 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
         .collect()
 }
 
+/// Makes the SDK's TLS provider (aws-lc-rs) the process's default. reqwest
+/// is built here without a provider of its own (so none is linked twice),
+/// and then any `reqwest::Client` in the process needs this first: a
+/// program builds one before anything else (the local stack does so when
+/// it starts). Idempotent.
+pub fn install_tls_provider() {
+    // Already installed is fine: one provider per process.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundError {
     #[error("the HTTP client could not be built: {0}")]
@@ -62,8 +72,7 @@ impl Outbound {
 
     /// Builds the client; no network until the first call.
     pub fn new() -> Result<Self, OutboundError> {
-        // Already installed is fine: one provider per process.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        install_tls_provider();
         let builder = || {
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(2))

@@ -69,6 +69,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    chat_shared::outbound::install_tls_provider();
     let args = Args::parse();
     let config = Config {
         table_name: args.table,

@@ -686,6 +686,7 @@ async fn costs(write: Option<&std::path::Path>) {
 
 #[tokio::main]
 async fn main() {
+    chat_shared::outbound::install_tls_provider();
     let args = Args::parse();
     // The server's own logs, when asked (RUST_LOG=info chat-bench ...).
     if std::env::var_os("RUST_LOG").is_some() {

@@ -186,6 +186,7 @@ async fn measure(stack: &Stack, binary: &PathBuf, event: String) -> Value {
 
 #[tokio::main]
 async fn main() {
+    chat_shared::outbound::install_tls_provider();
     let args = Args::parse();
     let bin_dir = args.bin_dir.unwrap_or_else(|| {
         std::env::current_exe()

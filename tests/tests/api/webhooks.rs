@@ -339,3 +339,97 @@ async fn hook_urls_must_be_safe() {
         .get("webhook_url")
         .is_none());
 }
+
+/// A delivery whose outcome cannot be recorded (the table fails while the
+/// receiver answers 500, as when the function dies before writing the next
+/// attempt) is not acknowledged to the stream: the job runs again and the
+/// event still arrives, with the same `X-Webhook-Id`.
+#[tokio::test]
+async fn a_delivery_that_cannot_record_its_outcome_is_run_again_not_lost() {
+    use chat_local::tap::Faults;
+    let app = TestApp::spawn_with(StackOptions {
+        dynamodb_tap: true,
+        config: Config {
+            webhook_backoff: Duration::from_millis(50),
+            ..Config::default()
+        },
+        ..StackOptions::ephemeral()
+    })
+    .await;
+    let t = app.create_users(&app.a, &["alice"]).await;
+    let ch = app.group(&app.a, &t[0], &[]).await;
+    // The first POST waits for the test, then fails.
+    let (gate_tx, gate_rx) = tokio::sync::oneshot::channel::<()>();
+    let gate = Arc::new(tokio::sync::Mutex::new(Some(gate_rx)));
+    let seen = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let state = (gate.clone(), seen.clone());
+    let router = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |State((gate, seen)): State<(
+                    Arc<tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
+                    Arc<Mutex<Vec<(String, String)>>>,
+                )>,
+                 headers: HeaderMap| async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    seen.lock()
+                        .unwrap()
+                        .push((header("x-webhook-id"), header("x-webhook-attempt")));
+                    if let Some(wait) = gate.lock().await.take() {
+                        let _ = wait.await;
+                        return StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    set_hook(&app, &app.a, &url).await;
+    app.say(&app.a, &t[0], &ch, "keep me").await;
+
+    let wait_seen = |n: usize| {
+        let seen = seen.clone();
+        async move {
+            for _ in 0..400 {
+                if seen.lock().unwrap().len() >= n {
+                    return seen.lock().unwrap().clone();
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            panic!("the receiver saw {:?}", seen.lock().unwrap());
+        }
+    };
+    wait_seen(1).await;
+    // The table fails before the function can write the next attempt.
+    let tap = app.stack.tap.clone().expect("tap");
+    tap.set_faults(Faults::Always);
+    gate_tx.send(()).unwrap();
+    for _ in 0..400 {
+        if tap.failed() >= u64::from(chat_shared::db::RETRY_ATTEMPTS) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(tap.failed() >= u64::from(chat_shared::db::RETRY_ATTEMPTS));
+    tap.set_faults(Faults::None);
+    // The stream runs the job again: the same event, the same attempt.
+    let seen = wait_seen(2).await;
+    assert_eq!(seen[0], seen[1], "{seen:?}");
+    assert_eq!(seen[0].1, "1");
+    assert_eq!(
+        app.get(&app.a, &app.a.server, "/app/webhooks/failed")
+            .await
+            .assert_status(200)["failed"],
+        json!([])
+    );
+}
