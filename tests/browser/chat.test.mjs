@@ -253,6 +253,20 @@ try {
     await context.close();
   });
 
+  await check("bob signs out; alice's message reaches his phone, shown on the sign-in page", async () => {
+    await bob.click("#sign-out");
+    await bob.waitForSelector("#login:not([hidden])");
+    // His socket is gone once the sign-in page shows; give $disconnect a moment.
+    await bob.waitForTimeout(300);
+    await alice.fill("#text", "are you there, bob?");
+    await alice.press("#text", "Enter");
+    await messageIn(alice, "are you there, bob?").waitFor();
+    const push = bob.locator("#push-list li.push", { hasText: "are you there, bob?" });
+    await push.waitFor({ timeout: 6000 });
+    assert.match(await push.textContent(), /firebase → bob-android/);
+    await bob.screenshot({ path: `${out}bob-push.png` });
+  });
+
   await alice.screenshot({ path: `${out}alice-end.png` });
   await bob.screenshot({ path: `${out}bob-end.png` });
   console.log(`screenshots in ${out}`);
