@@ -26,6 +26,14 @@ struct Seen {
     event: Value,
 }
 
+/// The receiver's state: the app secret, what it saw, failures left.
+type ReceiverState = (String, Arc<Mutex<Vec<Seen>>>, Arc<Mutex<usize>>);
+/// The gated receiver's state: the gate of its first answer, what it saw.
+type GateState = (
+    Arc<tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
+    Arc<Mutex<Vec<(String, String)>>>,
+);
+
 #[derive(Clone)]
 struct Receiver {
     url: String,
@@ -44,11 +52,7 @@ impl Receiver {
             .route(
                 "/hook",
                 axum::routing::post(
-                    |State((secret, seen, failures)): State<(
-                        String,
-                        Arc<Mutex<Vec<Seen>>>,
-                        Arc<Mutex<usize>>,
-                    )>,
+                    |State((secret, seen, failures)): State<ReceiverState>,
                      headers: HeaderMap,
                      body: Bytes| async move {
                         let header = |name: &str| {
@@ -367,11 +371,7 @@ async fn a_delivery_that_cannot_record_its_outcome_is_run_again_not_lost() {
         .route(
             "/hook",
             axum::routing::post(
-                |State((gate, seen)): State<(
-                    Arc<tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
-                    Arc<Mutex<Vec<(String, String)>>>,
-                )>,
-                 headers: HeaderMap| async move {
+                |State((gate, seen)): State<GateState>, headers: HeaderMap| async move {
                     let header = |name: &str| {
                         headers
                             .get(name)
