@@ -694,17 +694,32 @@ impl Db {
         sk_prefix: &str,
         page_size: i32,
     ) -> Result<Vec<T>, DbError> {
-        let mut page = PageRequest {
-            limit: page_size,
-            cursor: None,
-            forward: true,
-        };
+        self.run_all(Query {
+            index: None,
+            pk,
+            sk: SortCond::Prefix(sk_prefix),
+            page: PageRequest {
+                limit: page_size,
+                cursor: None,
+                forward: true,
+            },
+            filter: None,
+        })
+        .await
+    }
+
+    /// Every page of a query, from its first (`query.page.limit` at a time).
+    pub async fn run_all<T: DeserializeOwned>(
+        &self,
+        mut query: Query<'_>,
+    ) -> Result<Vec<T>, DbError> {
+        query.page.cursor = None;
         let mut out = Vec::new();
         loop {
-            let result = self.query::<T>(pk, sk_prefix, &page).await?;
+            let result = self.run::<T>(&query).await?;
             out.extend(result.items);
             match result.next {
-                Some(next) => page.cursor = Some(next),
+                Some(next) => query.page.cursor = Some(next),
                 None => return Ok(out),
             }
         }

@@ -191,29 +191,23 @@ async fn own_reactions(
     };
     let partition = keys::reactor_partition(&ctx.app.app_id, channel, user);
     let hi = keys::reactor_upper(hi);
-    let mut page = PageRequest {
-        limit: 1000,
-        cursor: None,
-        forward: true,
-    };
-    loop {
-        let result = db
-            .run::<Reaction>(&Query {
-                index: Some(crate::db::table::GSI1),
-                pk: &partition,
-                sk: SortCond::Between(lo, &hi),
-                page: page.clone(),
-                filter: None,
-            })
-            .await?;
-        for reaction in result.items {
-            own.entry(reaction.sort_id).or_default().push(reaction.kind);
-        }
-        match result.next {
-            Some(next) => page.cursor = Some(next),
-            None => return Ok(own),
-        }
+    let reactions: Vec<Reaction> = db
+        .run_all(Query {
+            index: Some(crate::db::table::GSI1),
+            pk: &partition,
+            sk: SortCond::Between(lo, &hi),
+            page: PageRequest {
+                limit: 1000,
+                cursor: None,
+                forward: true,
+            },
+            filter: None,
+        })
+        .await?;
+    for reaction in reactions {
+        own.entry(reaction.sort_id).or_default().push(reaction.kind);
     }
+    Ok(own)
 }
 
 /// Whether a message (by its sort id) is behind the channel's truncation:

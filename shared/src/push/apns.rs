@@ -13,17 +13,11 @@ use crate::state::AppState;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Provider JWTs by team and key, kept 50 minutes (Apple refuses one older
-/// than an hour, and one renewed more often than every 20 minutes).
+/// Provider JWTs by team and key (Apple refuses one older than an hour,
+/// and one renewed more often than every 20 minutes).
 fn jwts() -> &'static moka::sync::Cache<String, String> {
-    static JWTS: std::sync::OnceLock<moka::sync::Cache<String, String>> =
-        std::sync::OnceLock::new();
-    JWTS.get_or_init(|| {
-        moka::sync::Cache::builder()
-            .max_capacity(10_000)
-            .time_to_live(Duration::from_secs(50 * 60))
-            .build()
-    })
+    static JWTS: super::TokenCache = std::sync::OnceLock::new();
+    super::token_cache(&JWTS)
 }
 
 #[derive(Serialize)]

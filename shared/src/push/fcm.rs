@@ -15,16 +15,11 @@ use crate::state::AppState;
 const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Access tokens by service account, kept 50 minutes (they live 60).
+/// Access tokens by token endpoint and service account (they live 60
+/// minutes).
 fn tokens() -> &'static moka::sync::Cache<String, String> {
-    static TOKENS: std::sync::OnceLock<moka::sync::Cache<String, String>> =
-        std::sync::OnceLock::new();
-    TOKENS.get_or_init(|| {
-        moka::sync::Cache::builder()
-            .max_capacity(10_000)
-            .time_to_live(Duration::from_secs(50 * 60))
-            .build()
-    })
+    static TOKENS: super::TokenCache = std::sync::OnceLock::new();
+    super::token_cache(&TOKENS)
 }
 
 #[derive(Serialize)]

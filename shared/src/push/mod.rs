@@ -39,6 +39,19 @@ const PREVIEW_CHARS: usize = 200;
 /// Tries of one push the provider throttles.
 const THROTTLE_TRIES: u32 = 3;
 
+/// A process-wide cache of a provider's tokens.
+type TokenCache = std::sync::OnceLock<moka::sync::Cache<String, String>>;
+
+/// The cache in `cell`: tokens are reused for 50 minutes.
+fn token_cache(cell: &'static TokenCache) -> &'static moka::sync::Cache<String, String> {
+    cell.get_or_init(|| {
+        moka::sync::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(Duration::from_secs(50 * 60))
+            .build()
+    })
+}
+
 /// The pushes of one message.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Job {
@@ -350,27 +363,21 @@ async fn thread_participants(
         Err(ApiError::NotFound(_)) => return Ok(BTreeSet::new()),
         Err(other) => return Err(other),
     };
-    let mut participants = BTreeSet::from([parent.user_id.clone()]);
     let partition = keys::thread(&app.app_id, &parent.id, &parent.sort_id).pk;
-    let mut page = PageRequest {
-        limit: 1000,
-        cursor: None,
-        forward: true,
-    };
-    loop {
-        let result = db
-            .run::<Message>(&Query {
-                index: Some(crate::db::table::GSI1),
-                pk: &partition,
-                sk: SortCond::Prefix(keys::MESSAGE_PREFIX),
-                page: page.clone(),
-                filter: None,
-            })
-            .await?;
-        participants.extend(result.items.into_iter().map(|m| m.user_id));
-        match result.next {
-            Some(next) => page.cursor = Some(next),
-            None => return Ok(participants),
-        }
-    }
+    let replies: Vec<Message> = db
+        .run_all(Query {
+            index: Some(crate::db::table::GSI1),
+            pk: &partition,
+            sk: SortCond::Prefix(keys::MESSAGE_PREFIX),
+            page: PageRequest {
+                limit: 1000,
+                cursor: None,
+                forward: true,
+            },
+            filter: None,
+        })
+        .await?;
+    let mut participants = BTreeSet::from([parent.user_id]);
+    participants.extend(replies.into_iter().map(|m| m.user_id));
+    Ok(participants)
 }

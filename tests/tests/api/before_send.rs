@@ -10,9 +10,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 use crate::helpers::{Tenant, TestApp};
 
@@ -32,14 +30,7 @@ async fn start_hook(secret: &str) -> (String, Asked) {
                 |State((secret, asked)): State<(String, Asked)>,
                  headers: HeaderMap,
                  body: Bytes| async move {
-                    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-                    mac.update(&body);
-                    let expected: String = mac
-                        .finalize()
-                        .into_bytes()
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect();
+                    let expected = crate::helpers::hmac_hex(&secret, &body);
                     let signed = headers
                         .get("x-signature")
                         .and_then(|v| v.to_str().ok())

@@ -268,3 +268,16 @@ pub fn binaries() -> std::path::PathBuf {
         .expect("target/<profile>/deps/<test>")
         .to_path_buf()
 }
+
+/// What a webhook receiver computes to check `X-Signature`: hex
+/// HMAC-SHA256 of the raw body, keyed with the app's secret.
+pub fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key");
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

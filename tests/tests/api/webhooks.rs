@@ -11,9 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chat_local::StackOptions;
 use chat_shared::Config;
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 use crate::helpers::{Tenant, TestApp};
 
@@ -63,14 +61,7 @@ impl Receiver {
                                 .to_string()
                         };
                         // What a receiver does: HMAC-SHA256 of the raw body.
-                        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-                        mac.update(&body);
-                        let expected: String = mac
-                            .finalize()
-                            .into_bytes()
-                            .iter()
-                            .map(|b| format!("{b:02x}"))
-                            .collect();
+                        let expected = crate::helpers::hmac_hex(&secret, &body);
                         seen.lock().unwrap().push(Seen {
                             id: header("x-webhook-id"),
                             attempt: header("x-webhook-attempt").parse().unwrap_or(0),
