@@ -62,8 +62,9 @@ enum Command {
         /// Latency injected into every management-API post.
         #[arg(long, default_value_t = 20)]
         post_delay_ms: u64,
-        /// Posts in flight per fan-out (CHAT_FANOUT_CONCURRENCY).
-        #[arg(long, default_value_t = 32)]
+        /// Posts in flight per fan-out shard (CHAT_FANOUT_CONCURRENCY; the
+        /// template gives FanoutFunction 16).
+        #[arg(long, default_value_t = 16)]
         concurrency: usize,
         /// Large sends (each after three small ones).
         #[arg(long, default_value_t = 3)]
