@@ -98,7 +98,9 @@ pub struct UserView<'a> {
     pub deactivated_at: &'a Option<String>,
     pub online: bool,
     pub last_active: &'a Option<String>,
-    pub push_preference: PushPreference,
+    /// Shown to the user themself and to the server only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push_preference: Option<PushPreference>,
     pub created_at: &'a str,
     pub updated_at: &'a str,
 }
@@ -109,6 +111,12 @@ impl UserView<'_> {
     pub fn without_presence(mut self) -> Self {
         self.online = false;
         self.last_active = &None;
+        self
+    }
+
+    /// The view as another user gets it: without the user's own settings.
+    pub fn without_settings(mut self) -> Self {
+        self.push_preference = None;
         self
     }
 }
@@ -171,7 +179,7 @@ impl User {
             deactivated_at: &self.deactivated_at,
             online: self.online,
             last_active: &self.last_active,
-            push_preference: self.push_preference,
+            push_preference: Some(self.push_preference),
             created_at: &self.created_at,
             updated_at: &self.updated_at,
         }

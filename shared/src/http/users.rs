@@ -174,9 +174,12 @@ async fn list_users(
     let visible = presence_visible(&state, &caller, &ids).await?;
     let views: Vec<_> = found
         .iter()
-        .map(|u| match &visible {
-            Some(visible) if !visible.contains(&u.id) => u.view().without_presence(),
-            _ => u.view(),
+        .map(|u| {
+            let view = match &visible {
+                Some(visible) if !visible.contains(&u.id) => u.view().without_presence(),
+                _ => u.view(),
+            };
+            for_caller(&caller, view)
         })
         .collect();
     Ok(Json(UsersBody { users: views }).into_response())
@@ -194,7 +197,18 @@ async fn get_user(
         Some(visible) if !visible.contains(&id) => user.view().without_presence(),
         _ => user.view(),
     };
-    Ok(Json(UserBody { user: view }).into_response())
+    Ok(Json(UserBody {
+        user: for_caller(&caller, view),
+    })
+    .into_response())
+}
+
+/// Another user's settings are not shown to a user token.
+fn for_caller<'a>(caller: &Caller, view: users::UserView<'a>) -> users::UserView<'a> {
+    match &caller.actor {
+        auth::Actor::User(me) if me != view.id => view.without_settings(),
+        _ => view,
+    }
 }
 
 /// Whose presence a user token may see among `ids` (`None`: a server token

@@ -160,6 +160,15 @@ async fn mute_silent_preferences_and_mentions_decide_who_is_pushed() {
         patched.assert_status(200)["user"]["push_preference"],
         "mentions"
     );
+    // Her own setting: other users do not see it.
+    let seen_by_bob = app.get(&app.a, &t[1], "/users/carol").await;
+    assert!(seen_by_bob.assert_status(200)["user"]
+        .get("push_preference")
+        .is_none());
+    let listed = app.get(&app.a, &t[1], "/users?ids=carol,bob").await;
+    let listed = listed.assert_status(200)["users"].clone();
+    assert!(listed[0].get("push_preference").is_none(), "{listed}");
+    assert_eq!(listed[1]["push_preference"], "all", "bob sees his own");
     app.patch(
         &app.a,
         &app.a.server,
