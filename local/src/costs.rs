@@ -477,6 +477,45 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     )
     .await?;
     settings(json!({ "unset": ["firebase"] })).await?;
+
+    // Reports: a member flags a message of the small channel; its owner
+    // lists and resolves it.
+    let reporter = d.token(&ten[0])?;
+    let flag = d
+        .measure(
+            "`POST /moderation/flags` (a message; the owner is told)",
+            || {
+                d.call(
+                    reqwest::Method::POST,
+                    "/moderation/flags",
+                    &reporter,
+                    Some(json!({ "message_id": message, "reason": "spam" })),
+                )
+            },
+        )
+        .await?;
+    let flag_id = flag["flag"]["id"]
+        .as_str()
+        .ok_or_else(|| step("flag id"))?
+        .to_string();
+    d.measure("`GET /moderation/flags` (a channel's, 1 report)", || {
+        d.call(
+            reqwest::Method::GET,
+            format!("/moderation/flags?channel_id={small}"),
+            &alice,
+            None,
+        )
+    })
+    .await?;
+    d.measure("`POST /moderation/flags/{id}/resolve` (dismiss)", || {
+        d.call(
+            reqwest::Method::POST,
+            format!("/moderation/flags/{flag_id}/resolve"),
+            &alice,
+            Some(json!({ "action": "dismiss" })),
+        )
+    })
+    .await?;
     let rows = d.rows.lock().map_err(|_| step("rows"))?;
     Ok(render(&rows))
 }

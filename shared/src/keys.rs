@@ -150,6 +150,24 @@ pub fn webhook(app: &AppId, event_id: &str, job: &str) -> Key {
     Key::new(format!("{WEBHOOK_PREFIX}{app}#{event_id}"), job)
 }
 
+/// An app's reports, oldest first (ids are time-ordered).
+pub fn flags(app: &AppId) -> String {
+    format!("APP#{app}#FLAGS")
+}
+
+/// Sort keys of reports in their partition.
+pub const FLAG_PREFIX: &str = "FLAG#";
+
+/// A report.
+pub fn flag(app: &AppId, id: &str) -> Key {
+    Key::new(flags(app), format!("{FLAG_PREFIX}{id}"))
+}
+
+/// The mark that `reporter` flagged `target` (`message:{id}` or `user:{id}`).
+pub fn flagged(app: &AppId, target: &str, reporter: &UserId) -> Key {
+    Key::new(format!("APP#{app}#FLAGGED#{target}"), reporter.as_str())
+}
+
 /// The pushes of one message, to whoever of its channel is offline.
 pub fn push(app: &AppId, channel: &ChannelId, message: &MessageId) -> Key {
     Key::new(format!("{PUSH_PREFIX}{app}#{channel}"), message.as_str())

@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod devices;
 pub mod error;
+pub mod flags;
 pub mod http;
 pub mod ids;
 pub mod keys;

@@ -37,11 +37,11 @@ fn index() -> String {
                     .and_then(|t| t.first().cloned())
                     .unwrap_or_default();
                 // The file is named for the router group, except the
-                // application settings, which the users function serves.
-                let file = if tag == "application" {
-                    "shared/src/http/application.rs".to_string()
-                } else {
-                    format!("shared/src/http/{function}.rs")
+                // groups served by another function: the application's
+                // settings (users), reports (channels).
+                let file = match tag.as_str() {
+                    "application" | "moderation" => format!("shared/src/http/{tag}.rs"),
+                    _ => format!("shared/src/http/{function}.rs"),
                 };
                 rows.push(format!(
                     "| `{method} {}` | `{file}` `{handler}` | `functions/{function}` |",

@@ -204,6 +204,26 @@ pub async fn my_memberships(
         .collect())
 }
 
+/// The channel's active owners and admins.
+pub async fn moderators(
+    db: &Db,
+    app: &crate::ids::AppId,
+    channel: &ChannelId,
+) -> Result<Vec<UserId>, ApiError> {
+    let members: Vec<Member> = db
+        .query_all(
+            &keys::channel_partition(app, channel),
+            keys::MEMBER_PREFIX,
+            1000,
+        )
+        .await?;
+    Ok(members
+        .into_iter()
+        .filter(|m| m.is_active() && m.role >= Role::Admin)
+        .map(|m| m.user_id)
+        .collect())
+}
+
 /// A user's membership items (invitees' too), from their own partition:
 /// one query per 1,000 and no channel reads.
 pub async fn memberships_of(

@@ -35,6 +35,7 @@ pub fn routes(state: AppState) -> Router {
 /// The routes with their OpenAPI description.
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(super::moderation::api())
         .routes(routes!(create, list))
         .routes(routes!(show, update, remove))
         .routes(routes!(list_members, add_members))

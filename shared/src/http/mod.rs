@@ -6,6 +6,7 @@ pub mod channels;
 pub mod common;
 pub mod docs;
 pub mod messages;
+pub mod moderation;
 pub mod uploads;
 pub mod users;
 

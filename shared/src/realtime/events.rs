@@ -142,6 +142,21 @@ pub enum EventBody {
     /// A channel peer came online or went offline.
     #[serde(rename = "user.presence.changed")]
     PresenceChanged { user: PresenceView },
+    /// A member reported a message (to the channel's owners and admins,
+    /// never to its author).
+    #[serde(rename = "message.flagged")]
+    MessageFlagged { flag: FlaggedView },
+}
+
+/// The report of `message.flagged`.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct FlaggedView {
+    pub id: String,
+    pub message_id: MessageId,
+    /// The message's author.
+    pub user_id: UserId,
+    pub reporter_id: UserId,
+    pub reason: String,
 }
 
 /// Time-ordered, so ids sort roughly as events were made.

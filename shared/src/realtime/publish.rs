@@ -374,3 +374,36 @@ pub async fn typing(
     )
     .await
 }
+
+/// `message.flagged`: to the channel's owners and admins (but the author),
+/// and to the webhook.
+pub async fn flagged(state: &AppState, ctx: &Ctx, flag: &crate::flags::Flag) {
+    let (Some(channel), Some(message_id)) = (&flag.channel_id, &flag.message_id) else {
+        return;
+    };
+    let event = Event::channel(
+        channel,
+        EventBody::MessageFlagged {
+            flag: super::events::FlaggedView {
+                id: flag.id.clone(),
+                message_id: message_id.clone(),
+                user_id: flag.user_id.clone(),
+                reporter_id: flag.reporter_id.clone(),
+                reason: flag.reason.clone(),
+            },
+        },
+    );
+    webhooks::enqueue(state, &ctx.app, &event).await;
+    match crate::channels::moderators(&state.db, &ctx.app.app_id, channel).await {
+        Ok(moderators) => {
+            let to: Vec<UserId> = moderators
+                .into_iter()
+                .filter(|u| *u != flag.user_id)
+                .collect();
+            state.notifier.to_users(&ctx.app.app_id, &to, &event).await;
+        }
+        Err(err) => {
+            tracing::warn!(error = %DisplayChain(&err), %channel, "could not read a channel's moderators");
+        }
+    }
+}

@@ -17,6 +17,7 @@ mod devices;
 mod drafts;
 mod fanout;
 mod faults;
+mod flags;
 mod health;
 mod helpers;
 mod message_edit;

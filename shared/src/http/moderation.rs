@@ -1,0 +1,101 @@
+//! `/api/v1/moderation/flags...`: reports and the moderation queue. Served
+//! by the channels function (moderation lives there).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::common::{ApiJson, ApiPath, ApiQuery, PageParams};
+use super::docs::Errors;
+use crate::auth::Caller;
+use crate::channels::Ctx;
+use crate::error::ApiError;
+use crate::flags::{self, FlagAction, FlagFilter, FlagInput, FlagStatus, FlagView};
+use crate::ids::ChannelId;
+use crate::realtime::publish::{self, MessageChange};
+use crate::state::AppState;
+
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(resolve))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct FlagBody<'a> {
+    flag: FlagView<'a>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct FlagPage<'a> {
+    flags: Vec<FlagView<'a>>,
+    next: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ListQuery {
+    channel_id: Option<ChannelId>,
+    status: Option<FlagStatus>,
+    #[serde(flatten)]
+    page: PageParams,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ResolveInput {
+    action: FlagAction,
+}
+
+#[utoipa::path(post, path = "/api/v1/moderation/flags", tag = "moderation", summary = "Report a message (members who can read it) or a user (any user); once per reporter and target", request_body = FlagInput, responses((status = 201, description = "reported", body = FlagBody), Errors))]
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<FlagInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ctx = Ctx::new(&caller, input.reporter_id.as_ref())?;
+    let (flag, _) = flags::create(&state.db, &ctx, input).await?;
+    publish::flagged(&state, &ctx, &flag).await;
+    Ok((StatusCode::CREATED, Json(FlagBody { flag: flag.view() })).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/moderation/flags", tag = "moderation", summary = "Reports, oldest first: all for the server, a channel's for its owners and admins", params(("channel_id" = Option<String>, Query, description = "only this channel's (required for a user token)"), ("status" = Option<String>, Query, description = "open or resolved"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = FlagPage), Errors))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ctx = Ctx::new(&caller, None)?;
+    let filter = FlagFilter {
+        channel_id: query.channel_id,
+        status: query.status,
+    };
+    let page = flags::list(&state.db, &ctx, &filter, &query.page.request(true)?).await?;
+    Ok(Json(FlagPage {
+        flags: page.items.iter().map(|f| f.view()).collect(),
+        next: page.next,
+    })
+    .into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/moderation/flags/{id}/resolve", tag = "moderation", summary = "Resolve a report with one action: dismiss, delete_message, ban or shadow_ban (the server, or the channel's owners and admins)", request_body = ResolveInput, params(("id" = String, Path, description = "flag id")), responses((status = 200, description = "resolved", body = FlagBody), Errors))]
+async fn resolve(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<ResolveInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ctx = Ctx::new(&caller, None)?;
+    // Flag ids are 32 hex digits; anything else cannot name one.
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::not_found(format!("flag {id} not found")));
+    }
+    let (flag, deleted) = flags::resolve(&state.db, &ctx, &id, input.action).await?;
+    if let Some(message) = &deleted {
+        publish::message(&state, &ctx, MessageChange::Deleted, message).await;
+    }
+    Ok(Json(FlagBody { flag: flag.view() }).into_response())
+}
