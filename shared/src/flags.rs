@@ -220,12 +220,14 @@ pub async fn list(
     let mut result: Page<Flag> = db
         .query(&keys::flags(&ctx.app.app_id), keys::FLAG_PREFIX, page)
         .await?;
+    // A moderator never sees reports about themselves (nor who made them).
     result.items.retain(|f| {
         filter
             .channel_id
             .as_ref()
             .is_none_or(|c| f.channel_id.as_ref() == Some(c))
             && filter.status.is_none_or(|s| f.status == s)
+            && ctx.user.as_ref() != Some(&f.user_id)
     });
     Ok(result)
 }
@@ -252,6 +254,11 @@ pub async fn resolve(
                 "only a server token resolves reports of users",
             ))
         }
+    }
+    if !ctx.server && ctx.user.as_ref() == Some(&flag.user_id) {
+        return Err(ApiError::forbidden(
+            "a report about you is resolved by another moderator",
+        ));
     }
     if flag.status == FlagStatus::Resolved {
         return Err(ApiError::conflict("this report is already resolved"));

@@ -144,6 +144,51 @@ async fn members_flag_messages_once_and_moderators_resolve_them() {
         )
         .await;
     assert_eq!(open.assert_status(200)["flags"], json!([]));
+
+    // A report about a moderator is hidden from them and not theirs to resolve.
+    let own = app.say(&app.a, &t[0], &ch, "owner speaking").await;
+    let about_owner = app
+        .post(
+            &app.a,
+            &t[2],
+            "/moderation/flags",
+            json!({"message_id": own["id"], "reason": "rude"}),
+        )
+        .await;
+    let about_owner = about_owner.assert_status(201)["flag"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let seen = app
+        .get(
+            &app.a,
+            &t[0],
+            &format!("/moderation/flags?channel_id={ch}&status=open"),
+        )
+        .await;
+    assert_eq!(seen.assert_status(200)["flags"], json!([]));
+    app.post(
+        &app.a,
+        &t[0],
+        &format!("/moderation/flags/{about_owner}/resolve"),
+        json!({"action": "dismiss"}),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    let events = owner.events(QUIET).await;
+    assert!(
+        events.iter().all(|e| e["type"] != "message.flagged"),
+        "{events:?}"
+    );
+    // The server resolves it.
+    app.post(
+        &app.a,
+        &app.a.server,
+        &format!("/moderation/flags/{about_owner}/resolve"),
+        json!({"action": "dismiss"}),
+    )
+    .await
+    .assert_status(200);
 }
 
 #[tokio::test]
