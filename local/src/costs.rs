@@ -478,8 +478,13 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     .await?;
     settings(json!({ "unset": ["firebase"] })).await?;
 
-    // Reports: a member flags a message of the small channel; its owner
-    // lists and resolves it.
+    // Reports: a member flags another member's message in the small
+    // channel; its owner lists and resolves it.
+    let reported = d.send(&d.token(&ten[1])?, &small).await?;
+    let message = reported["message"]["id"]
+        .as_str()
+        .ok_or_else(|| step("message id"))?
+        .to_string();
     let reporter = d.token(&ten[0])?;
     let flag = d
         .measure(
