@@ -193,7 +193,7 @@ pub async fn create(
 
 /// Which reports a list shows.
 #[derive(Debug, Default, Deserialize)]
-pub struct FlagFilter {
+pub struct FlagScope {
     pub channel_id: Option<ChannelId>,
     pub status: Option<FlagStatus>,
 }
@@ -204,7 +204,7 @@ pub struct FlagFilter {
 pub async fn list(
     db: &Db,
     ctx: &Ctx,
-    filter: &FlagFilter,
+    filter: &FlagScope,
     page: &PageRequest,
 ) -> Result<Page<Flag>, ApiError> {
     if !ctx.server {

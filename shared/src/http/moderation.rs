@@ -14,7 +14,7 @@ use super::docs::Errors;
 use crate::auth::Caller;
 use crate::channels::Ctx;
 use crate::error::ApiError;
-use crate::flags::{self, FlagAction, FlagFilter, FlagInput, FlagStatus, FlagView};
+use crate::flags::{self, FlagAction, FlagInput, FlagScope, FlagStatus, FlagView};
 use crate::ids::ChannelId;
 use crate::realtime::publish::{self, MessageChange};
 use crate::state::AppState;
@@ -69,7 +69,7 @@ async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, None)?;
-    let filter = FlagFilter {
+    let filter = FlagScope {
         channel_id: query.channel_id,
         status: query.status,
     };
