@@ -2,6 +2,7 @@
 //! before-send hook): one HTTP client per process, and the signature every
 //! such call carries so the receiver can tell it is ours.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -37,7 +38,7 @@ pub fn install_tls_provider() {
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundError {
     #[error("the HTTP client could not be built: {0}")]
-    Build(#[source] reqwest::Error),
+    Build(String),
     #[error("no answer within {0:?}")]
     Timeout(Duration),
     #[error("the request failed: {0}")]
@@ -56,12 +57,18 @@ pub struct Answer {
 /// At most this much of an answer is read.
 const MAX_ANSWER: usize = 256 * 1024;
 
+/// The two clients: HTTP/1.1-or-2 (ALPN decides), and HTTP/2 only (APNs
+/// speaks nothing else; to a local emulator, cleartext with prior knowledge).
+struct Clients {
+    http: reqwest::Client,
+    http2: reqwest::Client,
+}
+
 #[derive(Clone, Default)]
 pub struct Outbound {
-    client: Option<reqwest::Client>,
-    /// HTTP/2 only (APNs speaks nothing else), on TLS or, to a local
-    /// emulator, cleartext.
-    http2: Option<reqwest::Client>,
+    /// Built at the first call, not at start-up: a function's init loads no
+    /// root certificates for a hook that may never be called.
+    clients: Option<Arc<OnceLock<Result<Clients, String>>>>,
 }
 
 impl Outbound {
@@ -70,34 +77,43 @@ impl Outbound {
         Self::default()
     }
 
-    /// Builds the client; no network until the first call.
-    pub fn new() -> Result<Self, OutboundError> {
-        install_tls_provider();
-        let builder = || {
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("chat-backend/", env!("CARGO_PKG_VERSION")))
-        };
-        let client = builder().build().map_err(OutboundError::Build)?;
-        let http2 = builder()
-            .http2_prior_knowledge()
-            .build()
-            .map_err(OutboundError::Build)?;
-        Ok(Self {
-            client: Some(client),
-            http2: Some(http2),
+    /// Outbound calls allowed; the clients are built on first use.
+    pub fn new() -> Self {
+        Self {
+            clients: Some(Arc::new(OnceLock::new())),
+        }
+    }
+
+    fn clients(&self) -> Result<&Clients, OutboundError> {
+        let cell = self.clients.as_ref().ok_or(OutboundError::Disabled)?;
+        cell.get_or_init(|| {
+            install_tls_provider();
+            let builder = || {
+                reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("chat-backend/", env!("CARGO_PKG_VERSION")))
+            };
+            Ok(Clients {
+                http: builder().build().map_err(|e| e.to_string())?,
+                http2: builder()
+                    .http2_prior_knowledge()
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            })
         })
+        .as_ref()
+        .map_err(|e| OutboundError::Build(e.clone()))
     }
 
     /// The HTTP/1.1-or-2 client (ALPN decides).
     pub fn http(&self) -> Result<&reqwest::Client, OutboundError> {
-        self.client.as_ref().ok_or(OutboundError::Disabled)
+        Ok(&self.clients()?.http)
     }
 
     /// The HTTP/2-only client.
     pub fn http2(&self) -> Result<&reqwest::Client, OutboundError> {
-        self.http2.as_ref().ok_or(OutboundError::Disabled)
+        Ok(&self.clients()?.http2)
     }
 
     /// POSTs a JSON body signed with `secret`, with the extra headers, and

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::apps::AppCache;
 use crate::config::Config;
 use crate::db::Db;
-use crate::outbound::{Outbound, OutboundError};
+use crate::outbound::Outbound;
 use crate::realtime::notifier::Notifier;
 use crate::storage::Storage;
 
@@ -61,24 +61,19 @@ impl AppState {
         self
     }
 
-    /// Adds the HTTP client for the app's own servers (no network yet).
-    pub fn with_outbound(mut self) -> Result<Self, OutboundError> {
-        self.outbound = Outbound::new()?;
-        Ok(self)
+    /// Allows calls to the app's own servers and the push providers (the
+    /// client is built at the first call).
+    pub fn with_outbound(mut self) -> Self {
+        self.outbound = Outbound::new();
+        self
     }
 
     /// Every client: the local stack and the tools.
     pub async fn connect(config: Config) -> Self {
-        let state = Self::table_only(config)
+        Self::table_only(config)
             .await
             .with_notifier()
-            .with_storage();
-        match Outbound::new() {
-            Ok(outbound) => Self { outbound, ..state },
-            Err(err) => {
-                tracing::warn!(error = %err, "no outbound HTTP client: webhooks and hooks are off");
-                state
-            }
-        }
+            .with_storage()
+            .with_outbound()
     }
 }

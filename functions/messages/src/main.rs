@@ -11,6 +11,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         .await?
         .with_notifier()
         .with_storage()
-        .with_outbound()?;
+        .with_outbound();
     lambda_http::run(http::messages::router(state)).await
 }

@@ -12,7 +12,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     // Only the clients this function uses are built (and linked).
-    let state = AppState::for_lambda().await?.with_outbound()?;
+    let state = AppState::for_lambda().await?.with_outbound();
     let state = &state;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
         Ok::<DynamoDbEventResponse, Error>(notify::handle(state, event.payload).await)

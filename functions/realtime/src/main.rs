@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
         .await?
         .with_notifier()
         .with_storage()
-        .with_outbound()?;
+        .with_outbound();
     let state = &state;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {

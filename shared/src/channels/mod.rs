@@ -204,12 +204,12 @@ pub async fn my_memberships(
         .collect())
 }
 
-/// The channel's active owners and admins.
-pub async fn moderators(
+/// Every active member of a channel (not pending invitees), 1,000 a query.
+pub async fn active_members(
     db: &Db,
     app: &crate::ids::AppId,
     channel: &ChannelId,
-) -> Result<Vec<UserId>, ApiError> {
+) -> Result<Vec<Member>, ApiError> {
     let members: Vec<Member> = db
         .query_all(
             &keys::channel_partition(app, channel),
@@ -217,9 +217,19 @@ pub async fn moderators(
             1000,
         )
         .await?;
-    Ok(members
+    Ok(members.into_iter().filter(Member::is_active).collect())
+}
+
+/// The channel's active owners and admins.
+pub async fn moderators(
+    db: &Db,
+    app: &crate::ids::AppId,
+    channel: &ChannelId,
+) -> Result<Vec<UserId>, ApiError> {
+    Ok(active_members(db, app, channel)
+        .await?
         .into_iter()
-        .filter(|m| m.is_active() && m.role >= Role::Admin)
+        .filter(|m| m.role >= Role::Admin)
         .map(|m| m.user_id)
         .collect())
 }

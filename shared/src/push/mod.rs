@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::apps::App;
-use crate::channels::{Channel, Ctx, Member, Membership};
+use crate::channels::{Channel, Ctx, Membership};
 use crate::db::{Cond, Entity, PageRequest, Query, SortCond};
 use crate::devices::{Device, PushProvider};
 use crate::error::{ApiError, DisplayChain};
@@ -281,16 +281,9 @@ async fn recipients(
     job: &Job,
 ) -> Result<Vec<UserId>, ApiError> {
     let db = &state.db;
-    let members: Vec<Member> = db
-        .query_all(
-            &keys::channel_partition(&job.app_id, &channel.id),
-            keys::MEMBER_PREFIX,
-            1000,
-        )
-        .await?;
-    let members: BTreeSet<UserId> = members
+    let members: BTreeSet<UserId> = crate::channels::active_members(db, &job.app_id, &channel.id)
+        .await?
         .into_iter()
-        .filter(Member::is_active)
         .map(|m| m.user_id)
         .collect();
     let mut candidates: BTreeSet<UserId> = match &job.parent_id {
