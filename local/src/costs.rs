@@ -521,6 +521,48 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         )
     })
     .await?;
+
+    // Blocking: the owner blocks one member, lists and unblocks; a direct
+    // channel's send checks the other member's blocks.
+    d.measure("`POST /blocks`", || {
+        d.call(
+            reqwest::Method::POST,
+            "/blocks",
+            &alice,
+            Some(json!({ "user_id": ten[5] })),
+        )
+    })
+    .await?;
+    d.measure("`GET /blocks` (1 blocked)", || {
+        d.call(reqwest::Method::GET, "/blocks", &alice, None)
+    })
+    .await?;
+    d.measure("`DELETE /blocks/{user_id}`", || {
+        d.call(
+            reqwest::Method::DELETE,
+            format!("/blocks/{}", ten[5]),
+            &alice,
+            None,
+        )
+    })
+    .await?;
+    let direct = d
+        .call(
+            reqwest::Method::POST,
+            "/channels",
+            &alice,
+            Some(json!({ "type": "direct", "members": [ten[6]] })),
+        )
+        .await?;
+    let direct = direct["channel"]["id"]
+        .as_str()
+        .ok_or_else(|| step("direct channel id"))?
+        .to_string();
+    d.measure(
+        "send a message, direct channel, none connected (the block check)",
+        || d.send(&alice, &direct),
+    )
+    .await?;
     let rows = d.rows.lock().map_err(|_| step("rows"))?;
     Ok(render(&rows))
 }

@@ -173,6 +173,23 @@ impl Ctx {
         }
     }
 
+    /// Whether the acting user blocks `author`: known when this request read
+    /// the acting user's item (a user token, a socket frame). A server token
+    /// sees everything, like it sees shadow-banned messages.
+    pub fn blocks(&self, author: &UserId) -> bool {
+        self.me
+            .as_ref()
+            .is_some_and(|me| me.blocked.contains_key(author))
+    }
+
+    /// Everyone the acting user blocks (see [`Ctx::blocks`]).
+    pub fn blocked(&self) -> Vec<UserId> {
+        self.me
+            .as_ref()
+            .map(|me| me.blocked.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The acting user, required (a server token must name one).
     pub fn require_user(&self) -> Result<&UserId, ApiError> {
         self.user.as_ref().ok_or_else(|| {

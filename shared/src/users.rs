@@ -58,6 +58,11 @@ pub struct User {
     /// Which messages reach this user's devices while they are offline.
     #[serde(default)]
     pub push_preference: PushPreference,
+    /// Users this user blocks (id → when), capped at [`crate::blocks::MAX_BLOCKS`]:
+    /// on the user item because every filter that needs it (fan-out, push,
+    /// history, unread counts) reads this item already.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub blocked: std::collections::BTreeMap<UserId, String>,
     pub created_at: String,
     pub updated_at: String,
     #[serde(default)]
@@ -338,6 +343,7 @@ pub async fn upsert_users(db: &Db, app: &App, inputs: Vec<Profile>) -> Result<Ve
             last_active: previous.and_then(|p| p.last_active.clone()),
             connections: previous.map(|p| p.connections.clone()).unwrap_or_default(),
             push_preference: previous.map(|p| p.push_preference).unwrap_or_default(),
+            blocked: previous.map(|p| p.blocked.clone()).unwrap_or_default(),
             created_at: previous.map_or_else(|| now.clone(), |p| p.created_at.clone()),
             updated_at: now.clone(),
             version: previous.map_or(0, |p| p.version) + 1,

@@ -38,9 +38,9 @@ fn index() -> String {
                     .unwrap_or_default();
                 // The file is named for the router group, except the
                 // groups served by another function: the application's
-                // settings (users), reports (channels).
+                // settings and blocks (users), reports (channels).
                 let file = match tag.as_str() {
-                    "application" | "moderation" => format!("shared/src/http/{tag}.rs"),
+                    "application" | "moderation" | "blocks" => format!("shared/src/http/{tag}.rs"),
                     _ => format!("shared/src/http/{function}.rs"),
                 };
                 rows.push(format!(

@@ -145,7 +145,8 @@ async fn entry<'a>(
             forward: true,
         },
     );
-    let unread = unread_count(db, app, &channel.id, channel, membership);
+    let hidden = ctx.blocked();
+    let unread = unread_count(db, app, &channel.id, channel, membership, &hidden);
     let (members, unread) =
         futures::try_join!(async { members.await.map_err(ApiError::from) }, unread)?;
     Ok(Entry {
@@ -159,7 +160,8 @@ async fn entry<'a>(
 
 /// Messages above the member's read mark and the channel's truncation that
 /// the member would see as new: not their own, not deleted, not a
-/// shadow-banned member's. Counted from the sort keys with a filter
+/// shadow-banned member's, not by a user the member blocks (`hidden`).
+/// Counted from the sort keys with a filter
 /// (capped): nothing is written per message, and marking read at the latest
 /// visible message always brings it to 0.
 pub async fn unread_count(
@@ -168,6 +170,7 @@ pub async fn unread_count(
     channel_id: &ChannelId,
     channel: &Channel,
     membership: &Membership,
+    hidden: &[crate::ids::UserId],
 ) -> Result<usize, ApiError> {
     let mut floor = membership.read_up_to.clone();
     if let Some(ms) = channel.truncated_at_ms {
@@ -180,7 +183,7 @@ pub async fn unread_count(
             floor = truncated;
         }
     }
-    let countable = crate::messages::store::unread_for(&membership.user_id);
+    let countable = crate::messages::store::unread_for(&membership.user_id, hidden);
     Ok(db
         .count_after_where(
             &keys::channel_partition(app, channel_id),

@@ -147,6 +147,16 @@ pub async fn create(db: &Db, ctx: &Ctx, input: CreateChannel) -> Result<(Channel
         )));
     }
 
+    // A user cannot open a direct channel with someone who blocks them.
+    if let (ChannelType::Direct, Some(creator)) = (input.kind, &creator) {
+        if found
+            .iter()
+            .any(|u| u.id != *creator && u.blocked.contains_key(creator))
+        {
+            return Err(crate::blocks::direct_refused());
+        }
+    }
+
     let hash = distinct.then(|| distinct_hash(input.kind, &member_set));
     if let Some(hash) = &hash {
         if let Some(existing) = existing_distinct(db, ctx, hash).await? {

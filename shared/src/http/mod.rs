@@ -2,6 +2,7 @@
 //! router; the local server serves [`app`], all of them merged.
 
 pub mod application;
+pub mod blocks;
 pub mod channels;
 pub mod common;
 pub mod docs;

@@ -72,6 +72,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_tokens))
         .routes(routes!(register_device, list_devices))
         .routes(routes!(delete_device))
+        .merge(super::blocks::api())
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

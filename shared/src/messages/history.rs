@@ -80,7 +80,7 @@ async fn range(
             if skip.is_some_and(|s| m.key().sk == s) {
                 continue;
             }
-            if m.visible_to(ctx.user.as_ref(), ctx.server) {
+            if m.visible_to(ctx) {
                 out.push(m);
             }
             if out.len() == limit {
@@ -206,7 +206,7 @@ pub async fn replies(
     let visible: Vec<Message> = result
         .items
         .into_iter()
-        .filter(|m| m.visible_to(ctx.user.as_ref(), ctx.server))
+        .filter(|m| m.visible_to(ctx))
         .filter(|m| !super::truncated_away(&access.channel, &m.sort_id))
         .collect();
     let rendered = render(db, storage, ctx, &access.channel.id, &visible).await?;
@@ -240,7 +240,7 @@ pub async fn pinned(
         .collect();
     let mut messages: Vec<Message> = db.batch_get(&message_keys).await?;
     messages.retain(|m| {
-        m.visible_to(ctx.user.as_ref(), ctx.server) && !super::truncated_away(channel, &m.sort_id)
+        m.visible_to(ctx) && !super::truncated_away(channel, &m.sort_id)
     });
     messages.sort_by(|a, b| a.sort_id.cmp(&b.sort_id));
     let rendered = render(db, storage, ctx, &channel.id, &messages).await?;

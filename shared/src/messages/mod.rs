@@ -41,7 +41,7 @@ pub async fn locate(db: &Db, ctx: &Ctx, id: &MessageId) -> Result<(Access, Messa
         .get(&reference.message_key())
         .await?
         .ok_or_else(not_found)?;
-    if !message.visible_to(ctx.user.as_ref(), ctx.server)
+    if !message.visible_to(ctx)
         || truncated_away(&access.channel, &message.sort_id)
     {
         return Err(not_found());
@@ -95,7 +95,7 @@ pub async fn render(
         let channels: Vec<channels::Channel> = db.batch_get(&channel_keys).await?;
         found
             .into_iter()
-            .filter(|m| m.visible_to(ctx.user.as_ref(), ctx.server))
+            .filter(|m| m.visible_to(ctx))
             .filter(|m| {
                 channels
                     .iter()

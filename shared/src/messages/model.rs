@@ -145,9 +145,11 @@ impl Message {
         self.parent_id.is_none() || self.show_in_channel
     }
 
-    /// Shadow-banned messages reach their author (and the server) only.
-    pub fn visible_to(&self, viewer: Option<&UserId>, server: bool) -> bool {
-        !self.shadowed || server || viewer == Some(&self.user_id)
+    /// A shadow-banned member's message shows to them and the server only;
+    /// a blocked author's, not to the user who blocks them.
+    pub fn visible_to(&self, ctx: &crate::auth::Ctx) -> bool {
+        let unshadowed = !self.shadowed || ctx.server || ctx.user.as_ref() == Some(&self.user_id);
+        unshadowed && !ctx.blocks(&self.user_id)
     }
 
     /// A quoted message as it shows inside another: with its author.

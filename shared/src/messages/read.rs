@@ -48,7 +48,7 @@ pub async fn mark_read(
                 Some(r) => {
                     let message: Option<Message> = db.get(&r.message_key()).await?;
                     message
-                        .filter(|m| m.visible_to(ctx.user.as_ref(), ctx.server))
+                        .filter(|m| m.visible_to(ctx))
                         .map(|_| r)
                 }
                 None => None,
@@ -99,7 +99,15 @@ pub async fn mark_read(
         .get(&keys::membership(app, &user, channel_id))
         .await?
         .ok_or_else(|| ApiError::conflict("membership changed while marking read; retry"))?;
-    let unread = listing::unread_count(db, app, channel_id, &access.channel, &membership).await?;
+    let unread = listing::unread_count(
+        db,
+        app,
+        channel_id,
+        &access.channel,
+        &membership,
+        &ctx.blocked(),
+    )
+    .await?;
     Ok(Marked {
         view: ReadMark {
             channel_id: channel_id.clone(),
@@ -132,7 +140,7 @@ async fn latest(db: &Db, ctx: &Ctx, channel: &Channel) -> Result<Option<Message>
         if let Some(m) = result
             .items
             .into_iter()
-            .find(|m| m.visible_to(ctx.user.as_ref(), ctx.server))
+            .find(|m| m.visible_to(ctx))
         {
             return Ok(Some(m));
         }
@@ -190,8 +198,10 @@ pub async fn unread(db: &Db, ctx: &Ctx) -> Result<Unread, ApiError> {
     let user = ctx.require_user()?.clone();
     let app = &ctx.app.app_id;
     let rows = crate::channels::my_memberships(db, app, &user).await?;
+    let hidden = ctx.blocked();
+    let hidden = &hidden;
     let counts = futures::future::try_join_all(rows.iter().map(|(c, m)| async move {
-        let n = listing::unread_count(db, app, &c.id, c, m).await?;
+        let n = listing::unread_count(db, app, &c.id, c, m, hidden).await?;
         Ok::<_, ApiError>((c.id.clone(), n))
     }))
     .await?;

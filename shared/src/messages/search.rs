@@ -121,7 +121,7 @@ pub async fn search(
             result
                 .items
                 .into_iter()
-                .filter(|m| m.visible_to(ctx.user.as_ref(), ctx.server))
+                .filter(|m| m.visible_to(ctx))
                 // Replies sort after every MSG# key: the floor alone misses them.
                 .filter(|m| !super::truncated_away(channel, &m.sort_id)),
         );

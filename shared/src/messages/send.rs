@@ -213,6 +213,9 @@ async fn authorize(
     if ban.as_ref().is_some_and(|b| !b.shadow) {
         return Err(ApiError::forbidden("you are banned from this channel"));
     }
+    if member.is_some() {
+        crate::blocks::check_direct(db, &ctx.app.app_id, &channel, author).await?;
+    }
     let parent = match &input.parent_id {
         Some(parent_id) => {
             let (_, parent) = locate(db, ctx, parent_id).await.map_err(|_| {

@@ -38,24 +38,33 @@ pub fn text_contains(needle: &str) -> Filter {
 }
 
 /// Messages that count as unread for `reader`: not shadowed, not deleted,
-/// not their own. Each clause passes an item without the attribute:
-/// DynamoDB compares a missing attribute as false, whatever the comparator.
-pub fn unread_for(reader: &UserId) -> Filter {
+/// not their own, not by a user in `hidden` (whom they block). Each clause
+/// passes an item without the attribute: DynamoDB compares a missing
+/// attribute as false, whatever the comparator.
+pub fn unread_for(reader: &UserId, hidden: &[UserId]) -> Filter {
+    let mut expression = "(attribute_not_exists(#shadowed) OR #shadowed = :no) \
+                          AND (attribute_not_exists(#type) OR #type <> :deleted) \
+                          AND (attribute_not_exists(#user) OR #user <> :me)"
+        .to_string();
+    let mut pairs = vec![
+        (":no".to_string(), json!(false)),
+        (":deleted".to_string(), json!(MessageType::Deleted)),
+        (":me".to_string(), json!(reader)),
+    ];
+    // `IN` takes at most 100 operands: one clause per hundred.
+    for (n, chunk) in hidden.chunks(100).enumerate() {
+        let operands: Vec<String> = (0..chunk.len()).map(|i| format!(":h{n}_{i}")).collect();
+        expression.push_str(&format!(" AND NOT (#user IN ({}))", operands.join(", ")));
+        pairs.extend(operands.into_iter().zip(chunk.iter().map(|u| json!(u))));
+    }
     Filter {
-        expression: "(attribute_not_exists(#shadowed) OR #shadowed = :no) \
-                     AND (attribute_not_exists(#type) OR #type <> :deleted) \
-                     AND (attribute_not_exists(#user) OR #user <> :me)"
-            .into(),
+        expression,
         names: names(&[
             ("#shadowed", "shadowed"),
             ("#type", "type"),
             ("#user", "user_id"),
         ]),
-        values: values(vec![
-            (":no", json!(false)),
-            (":deleted", json!(MessageType::Deleted)),
-            (":me", json!(reader)),
-        ]),
+        values: pairs,
     }
 }
 

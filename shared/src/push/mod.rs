@@ -186,7 +186,8 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Report, ApiError> {
         fill(&app.settings.push_title),
         fill(&app.settings.push_body),
     );
-    for user in recipients {
+    for recipient in recipients {
+        let user = recipient.id.clone();
         let devices: Vec<Device> = db
             .query_all(
                 &keys::user_partition(&job.app_id, &user),
@@ -209,7 +210,8 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Report, ApiError> {
             app: app.clone(),
             server: false,
             user: Some(user.clone()),
-            me: None,
+            // Their item: the badge leaves out whom they block.
+            me: Some(recipient.clone()),
         };
         let badge = crate::messages::read::unread(db, &ctx)
             .await?
@@ -279,7 +281,7 @@ async fn recipients(
     app: &Arc<App>,
     channel: &Channel,
     job: &Job,
-) -> Result<Vec<UserId>, ApiError> {
+) -> Result<Vec<Arc<User>>, ApiError> {
     let db = &state.db;
     let members: BTreeSet<UserId> = crate::channels::active_members(db, &job.app_id, &channel.id)
         .await?
@@ -330,10 +332,14 @@ async fn recipients(
                 PushPreference::Mentions => mentioned,
                 PushPreference::Off => false,
             };
-            // Offline: no open connection; deactivated users get nothing.
-            wants && user.connections.is_empty() && user.deactivated_at.is_none()
+            // Offline: no open connection; deactivated users get nothing,
+            // nor does a user who blocks the sender.
+            wants
+                && user.connections.is_empty()
+                && user.deactivated_at.is_none()
+                && !user.blocked.contains_key(&job.sender)
         })
-        .cloned()
+        .filter_map(|u| by_id.get(u).map(|user| Arc::new((*user).clone())))
         .collect())
 }
 

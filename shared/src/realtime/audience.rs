@@ -14,6 +14,7 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
 use crate::keys;
+use crate::users::User;
 
 /// Who in a channel gets an event. Whatever the audience, a socket gets an
 /// event only if its user may read it at delivery time.
@@ -24,7 +25,11 @@ pub enum Audience {
     /// connections watching it whose user may read it (a public channel
     /// they are not banned from). Messages, reactions, reads, member changes.
     Readers,
-    /// Readers but this user (typing is never echoed to the typer).
+    /// Readers but those who block this user: a message's events (its
+    /// author's).
+    AuthoredBy(UserId),
+    /// Readers but this user and those who block them (typing is never
+    /// echoed to the typer).
     ReadersExcept(UserId),
     /// Readers and pending invitees: changes to the channel itself, which an
     /// invitee sees before accepting.
@@ -41,6 +46,13 @@ async fn user_targets(
 ) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
     let users: Vec<UserId> = users.into_iter().collect();
     connections::of_users(db, app, &users).await
+}
+
+/// These users' items (their connection indexes and block sets): one batch
+/// read per 100.
+async fn user_items(db: &Db, app: &AppId, users: &BTreeSet<UserId>) -> Result<Vec<User>, ApiError> {
+    let keys: Vec<keys::Key> = users.iter().map(|u| keys::user(app, u)).collect();
+    Ok(db.batch_get(&keys).await?)
 }
 
 /// How an event reaches its audience: delivered now, by the caller, or, when
@@ -89,16 +101,18 @@ async fn reached(
     audience: &Audience,
     limit: Option<usize>,
 ) -> Result<Option<Vec<(UserId, ConnectionId)>>, ApiError> {
-    let (excluded, invitees_too) = match audience {
+    // `author`: whose blockers the event skips.
+    let (excluded, invitees_too, author) = match audience {
         // One user: their connections, no listener read.
         Audience::Only(user) => {
             return Ok(Some(
                 user_targets(db, app, BTreeSet::from([user.clone()])).await?,
             ));
         }
-        Audience::Readers => (None, false),
-        Audience::ReadersExcept(user) => (Some(user), false),
-        Audience::Members => (None, true),
+        Audience::Readers => (None, false, None),
+        Audience::AuthoredBy(user) => (None, false, Some(user)),
+        Audience::ReadersExcept(user) => (Some(user), false, Some(user)),
+        Audience::Members => (None, true, None),
     };
     let Some((watches, online)) = online::listeners(db, app, channel, limit).await? else {
         return Ok(None);
@@ -128,12 +142,35 @@ async fn reached(
         .filter(|u| !readers.contains(u) && Some(u) != excluded)
         .collect();
     let public_readers = public_readers(db, app, channel, outsiders).await?;
-    let mut targets = user_targets(db, app, readers.clone()).await?;
+    // The readers' items give their connections; with an author, the public
+    // readers' too, to see whether they block the author.
+    let mut read = readers.clone();
+    if author.is_some() {
+        read.extend(public_readers.iter().cloned());
+    }
+    let users = user_items(db, app, &read).await?;
+    let blockers: BTreeSet<&UserId> = match author {
+        Some(author) => users
+            .iter()
+            .filter(|u| u.blocked.contains_key(author))
+            .map(|u| &u.id)
+            .collect(),
+        None => BTreeSet::new(),
+    };
+    let mut targets: Vec<(UserId, ConnectionId)> = users
+        .iter()
+        .filter(|u| readers.contains(&u.id) && !blockers.contains(&u.id))
+        .flat_map(|u| {
+            connections::ids_of(u)
+                .into_iter()
+                .map(|c| (u.id.clone(), c))
+        })
+        .collect();
     let mut reached: std::collections::HashSet<ConnectionId> =
         targets.iter().map(|(_, c)| c.clone()).collect();
     for watch in watches {
         let may_read = readers.contains(&watch.user_id) || public_readers.contains(&watch.user_id);
-        if may_read && reached.insert(watch.connection_id.clone()) {
+        if may_read && !blockers.contains(&watch.user_id) && reached.insert(watch.connection_id.clone()) {
             targets.push((watch.user_id, watch.connection_id));
         }
     }

@@ -116,12 +116,13 @@ async fn view(state: &AppState, ctx: &Ctx, message: &Message) -> MessageView {
     }
 }
 
-/// A shadow-banned member's message and its changes reach them only.
+/// A shadow-banned member's message and its changes reach them only; any
+/// other, its readers but those who block its author.
 fn audience_of(message: &Message) -> Audience {
     if message.shadowed {
         Audience::Only(message.user_id.clone())
     } else {
-        Audience::Readers
+        Audience::AuthoredBy(message.user_id.clone())
     }
 }
 

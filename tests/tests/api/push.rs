@@ -367,3 +367,25 @@ async fn push_credentials_are_write_only_and_checked() {
         json!({"firebase": false, "apn": true})
     );
 }
+
+#[tokio::test]
+async fn a_user_who_blocks_the_sender_is_not_pushed_and_their_badge_leaves_them_out() {
+    let app = push_app().await;
+    let t = app.create_users(&app.a, &["alice", "bob", "carol"]).await;
+    let ch = named_group(&app, &t[0], &["bob", "carol"]).await;
+    for (i, user) in ["alice", "bob", "carol"].iter().enumerate() {
+        device(&app, &app.a, &t[i], &format!("fcm-{user}"), "firebase").await;
+    }
+    app.post(&app.a, &t[0], "/blocks", json!({"user_id": "bob"}))
+        .await
+        .assert_status(201);
+    app.say(&app.a, &t[1], &ch, "from bob").await;
+    wait_for(&app, "fcm-carol", 1).await;
+    settle().await;
+    assert!(pushes_to(&app, "fcm-alice").is_empty());
+    // Carol's next message reaches alice, badged with what she can see.
+    app.say(&app.a, &t[2], &ch, "from carol").await;
+    let alice = wait_for(&app, "fcm-alice", 1).await;
+    assert_eq!(alice[0].body.as_deref(), Some("from carol"));
+    assert_eq!(alice[0].badge, Some(1), "{alice:?}");
+}

@@ -23,3 +23,14 @@ pub fn presence(online: bool, now: &str) -> UpdateSpec {
         ],
     )
 }
+
+/// Replaces the user's block map, if the item is still at `version` (the
+/// caller read it; a concurrent change makes it read again).
+pub fn blocked(map: serde_json::Value) -> UpdateSpec {
+    spec(
+        "SET #blocked = :blocked ADD #version :one",
+        None,
+        &[("#blocked", "blocked"), ("#version", "version")],
+        vec![(":blocked", map), (":one", json!(1))],
+    )
+}

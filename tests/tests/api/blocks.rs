@@ -1,0 +1,338 @@
+//! Blocking: a user blocks another of the app; the blocked user cannot open
+//! or send to a direct channel with them, and in shared channels their
+//! messages and typing do not reach the blocker (history, events, unread
+//! counts and search agree). The blocked user is never told.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::TestApp;
+
+const QUIET: Duration = Duration::from_millis(400);
+
+fn ids(body: &Value) -> Vec<String> {
+    body["blocks"]
+        .as_array()
+        .expect("blocks")
+        .iter()
+        .map(|b| b["user_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn users_block_unblock_and_list_within_their_app() {
+    let app = TestApp::spawn().await;
+    let t = app
+        .create_users(&app.a, &["alice", "bob", "carol", "dave"])
+        .await;
+    let created = app
+        .post(&app.a, &t[0], "/blocks", json!({"user_id": "bob"}))
+        .await;
+    let block = created.assert_status(201)["block"].clone();
+    assert_eq!(block["user_id"], "bob");
+    assert!(block["created_at"].as_str().is_some_and(|s| !s.is_empty()));
+    // Blocking again changes nothing and says so.
+    let again = app
+        .post(&app.a, &t[0], "/blocks", json!({"user_id": "bob"}))
+        .await;
+    assert_eq!(again.assert_status(200)["block"], block);
+    app.post(&app.a, &t[0], "/blocks", json!({"user_id": "dave"}))
+        .await
+        .assert_status(201);
+
+    // Listed by id, a page at a time.
+    let first = app.get(&app.a, &t[0], "/blocks?limit=1").await;
+    assert_eq!(ids(first.assert_status(200)), ["bob"]);
+    let next = first.body["next"].as_str().expect("a next page").to_string();
+    let second = app
+        .get(&app.a, &t[0], &format!("/blocks?limit=1&next={next}"))
+        .await;
+    assert_eq!(ids(second.assert_status(200)), ["dave"]);
+    assert!(second.body["next"].is_null(), "{}", second.body);
+    // Each user sees only their own.
+    let bobs = app.get(&app.a, &t[1], "/blocks").await;
+    assert!(ids(bobs.assert_status(200)).is_empty());
+
+    // The server acts for a named blocker.
+    let listed = app
+        .get(&app.a, &app.a.server, "/blocks?blocker_id=alice")
+        .await;
+    assert_eq!(ids(listed.assert_status(200)), ["bob", "dave"]);
+    app.post(
+        &app.a,
+        &app.a.server,
+        "/blocks",
+        json!({"user_id": "alice", "blocker_id": "carol"}),
+    )
+    .await
+    .assert_status(201);
+    let carols = app.get(&app.a, &t[2], "/blocks").await;
+    assert_eq!(ids(carols.assert_status(200)), ["alice"]);
+
+    // Unblocking: 204, then 404 (nothing to undo).
+    let gone = app.delete(&app.a, &t[0], "/blocks/dave").await;
+    assert_eq!(gone.status, 204, "{}", gone.body);
+    app.delete(&app.a, &t[0], "/blocks/dave")
+        .await
+        .assert_error(404, "not_found");
+    let left = app.get(&app.a, &t[0], "/blocks").await;
+    assert_eq!(ids(left.assert_status(200)), ["bob"]);
+
+    // The "no"s.
+    app.post(&app.a, &t[0], "/blocks", json!({"user_id": "alice"}))
+        .await
+        .assert_error(400, "validation_error");
+    app.post(&app.a, &t[0], "/blocks", json!({"user_id": "nobody"}))
+        .await
+        .assert_error(404, "not_found");
+    app.post(&app.a, &t[0], "/blocks", json!({"user_id": "not a valid id!"}))
+        .await
+        .assert_error(400, "validation_error");
+    app.post(&app.a, &t[0], "/blocks", json!({}))
+        .await
+        .assert_error(400, "validation_error");
+    app.post(
+        &app.a,
+        &t[0],
+        "/blocks",
+        json!({"user_id": "carol", "blocker_id": "bob"}),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    app.get(&app.a, &t[0], "/blocks?blocker_id=bob")
+        .await
+        .assert_error(403, "forbidden");
+    app.post(&app.a, &app.a.server, "/blocks", json!({"user_id": "bob"}))
+        .await
+        .assert_error(400, "validation_error");
+    app.get(&app.a, &app.a.server, "/blocks")
+        .await
+        .assert_error(400, "validation_error");
+    app.post(
+        &app.a,
+        &app.a.server,
+        "/blocks",
+        json!({"user_id": "bob", "blocker_id": "nobody"}),
+    )
+    .await
+    .assert_error(404, "not_found");
+    app.get(&app.a, &t[0], "/blocks?limit=0")
+        .await
+        .assert_error(400, "validation_error");
+    // Another app's users are not there to block, nor its blocks to read.
+    let b_tokens = app.create_users(&app.b, &["erin"]).await;
+    app.post(&app.b, &b_tokens[0], "/blocks", json!({"user_id": "bob"}))
+        .await
+        .assert_error(404, "not_found");
+    app.get(&app.b, &app.b.server, "/blocks?blocker_id=alice")
+        .await
+        .assert_error(404, "not_found");
+    let anonymous = app
+        .send(
+            reqwest::Method::GET,
+            "/blocks",
+            Some(app.a.key()),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+}
+
+#[tokio::test]
+async fn a_user_blocks_at_most_the_cap() {
+    let app = TestApp::spawn().await;
+    let cap = chat_shared::blocks::MAX_BLOCKS;
+    let users: Vec<Value> = (0..=cap).map(|i| json!({"id": format!("u{i}")})).collect();
+    for chunk in users.chunks(100) {
+        app.upsert(&app.a, json!(chunk)).await.assert_status(200);
+    }
+    let token = app.a.user_token("u0");
+    for i in 1..=cap {
+        app.post(
+            &app.a,
+            &token,
+            "/blocks",
+            json!({"user_id": format!("u{i}")}),
+        )
+        .await
+        .assert_status(201);
+    }
+    app.upsert(&app.a, json!([{"id": "one-more"}]))
+        .await
+        .assert_status(200);
+    app.post(&app.a, &token, "/blocks", json!({"user_id": "one-more"}))
+        .await
+        .assert_error(409, "conflict");
+    // Unblocking one makes room.
+    let gone = app.delete(&app.a, &token, "/blocks/u1").await;
+    assert_eq!(gone.status, 204);
+    app.post(&app.a, &token, "/blocks", json!({"user_id": "one-more"}))
+        .await
+        .assert_status(201);
+}
+
+#[tokio::test]
+async fn a_blocked_user_cannot_open_or_send_to_a_direct_channel_with_the_blocker() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob", "carol"]).await;
+    let dm = app
+        .create_channel(
+            &app.a,
+            &t[1],
+            json!({"type": "direct", "members": ["alice"]}),
+        )
+        .await;
+    app.say(&app.a, &t[1], &dm, "hello alice").await;
+    let mut bob = app.ws(&app.a, &t[1]).await;
+
+    app.post(&app.a, &t[0], "/blocks", json!({"user_id": "bob"}))
+        .await
+        .assert_status(201);
+    // Bob is not told.
+    let told: Vec<Value> = bob.events(QUIET).await;
+    assert!(told.is_empty(), "{told:?}");
+
+    // He can neither open the channel again nor send to it (REST or socket).
+    app.post(
+        &app.a,
+        &t[1],
+        "/channels",
+        json!({"type": "direct", "members": ["alice"]}),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    app.post(
+        &app.a,
+        &t[1],
+        "/messages",
+        json!({"channel_id": dm, "text": "why?"}),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    let ack = bob
+        .request(json!({"action": "message.send", "channel_id": dm, "text": "why?"}))
+        .await;
+    assert_eq!(ack["ok"], false, "{ack}");
+    assert_eq!(ack["error"]["code"], "forbidden", "{ack}");
+    let history = app
+        .get(&app.a, &app.a.server, &format!("/channels/{dm}/messages"))
+        .await;
+    assert_eq!(
+        TestApp::texts(history.assert_status(200)),
+        ["hello alice"]
+    );
+    // Others still reach both of them.
+    app.create_channel(
+        &app.a,
+        &t[2],
+        json!({"type": "direct", "members": ["bob"]}),
+    )
+    .await;
+    app.create_channel(
+        &app.a,
+        &t[2],
+        json!({"type": "direct", "members": ["alice"]}),
+    )
+    .await;
+
+    // Unblocked, he can again.
+    let gone = app.delete(&app.a, &t[0], "/blocks/bob").await;
+    assert_eq!(gone.status, 204);
+    app.say(&app.a, &t[1], &dm, "are we good?").await;
+}
+
+#[tokio::test]
+async fn in_a_group_the_blocker_no_longer_sees_the_blocked_user() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob", "carol"]).await;
+    let ch = app.group(&app.a, &t[0], &["bob", "carol"]).await;
+    app.post(&app.a, &t[0], "/blocks", json!({"user_id": "bob"}))
+        .await
+        .assert_status(201);
+    let mut alice = app.ws(&app.a, &t[0]).await;
+    let mut bob = app.ws(&app.a, &t[1]).await;
+    let mut carol = app.ws(&app.a, &t[2]).await;
+
+    // Bob's message and typing reach carol, not alice.
+    let hidden = app.say(&app.a, &t[1], &ch, "bob's secret plan").await;
+    let seen = carol.expect("message.new").await;
+    assert_eq!(seen["message"]["text"], "bob's secret plan");
+    let ack = bob
+        .request(json!({"action": "typing.start", "channel_id": ch}))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    carol.expect("typing.start").await;
+    // Carol's message reaches alice: she still hears the channel.
+    app.say(&app.a, &t[2], &ch, "carol's plan").await;
+    let heard = alice.expect("message.new").await;
+    assert_eq!(heard["message"]["text"], "carol's plan");
+    let rest: Vec<Value> = alice.events(QUIET).await;
+    // (Presence is not hidden: bob coming online shows as before.)
+    assert!(
+        rest.iter()
+            .filter(|e| e["type"] != "user.presence.changed")
+            .all(|e| e["user"]["id"] != "bob" && e["message"]["user_id"] != "bob"),
+        "{rest:?}"
+    );
+    assert!(
+        !rest.iter().any(|e| e["type"] == "typing.start"),
+        "{rest:?}"
+    );
+    // Bob is not told either way: his message is sent as usual.
+    assert_eq!(hidden["text"], "bob's secret plan");
+
+    // History, one message, search and unread counts agree.
+    let history = app
+        .get(&app.a, &t[0], &format!("/channels/{ch}/messages"))
+        .await;
+    assert_eq!(TestApp::texts(history.assert_status(200)), ["carol's plan"]);
+    let carols = app
+        .get(&app.a, &t[2], &format!("/channels/{ch}/messages"))
+        .await;
+    assert_eq!(
+        TestApp::texts(carols.assert_status(200)),
+        ["bob's secret plan", "carol's plan"]
+    );
+    let hidden_id = hidden["id"].as_str().unwrap();
+    app.get(&app.a, &t[0], &format!("/messages/{hidden_id}"))
+        .await
+        .assert_error(404, "not_found");
+    let found = app.get(&app.a, &t[0], "/search?query=plan").await;
+    let results: Vec<&str> = found.assert_status(200)["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["carol's plan"]);
+    let unread = app.get(&app.a, &t[0], "/unread").await;
+    assert_eq!(unread.assert_status(200)["total_unread_count"], 1);
+    let listed = app.get(&app.a, &t[0], "/channels").await;
+    assert_eq!(
+        listed.assert_status(200)["channels"][0]["unread_count"],
+        1,
+        "{}",
+        listed.body
+    );
+    // The server sees everything.
+    let server_view = app.get(&app.a, &app.a.server, &format!("/channels/{ch}/messages")).await;
+    assert_eq!(TestApp::texts(server_view.assert_status(200)).len(), 2);
+
+    // Unblocked, alice sees bob's messages again, and hears new ones.
+    let gone = app.delete(&app.a, &t[0], "/blocks/bob").await;
+    assert_eq!(gone.status, 204);
+    let history = app
+        .get(&app.a, &t[0], &format!("/channels/{ch}/messages"))
+        .await;
+    assert_eq!(
+        TestApp::texts(history.assert_status(200)),
+        ["bob's secret plan", "carol's plan"]
+    );
+    let unread = app.get(&app.a, &t[0], "/unread").await;
+    assert_eq!(unread.assert_status(200)["total_unread_count"], 2);
+    app.say(&app.a, &t[1], &ch, "bob is back").await;
+    let back = alice.expect("message.new").await;
+    assert_eq!(back["message"]["text"], "bob is back");
+}
