@@ -42,6 +42,9 @@ pub struct AppSettings {
     pub push_title: String,
     /// A push's body, with the same placeholders.
     pub push_body: String,
+    /// Words and patterns screened out of messages' text (README:
+    /// Blocklists).
+    pub blocklists: Vec<crate::blocklists::Blocklist>,
 }
 
 /// A before-send hook that times out or fails lets the message through
@@ -76,6 +79,7 @@ impl Default for AppSettings {
             before_message_send_on_error: HookFailure::Pass,
             push_title: "{sender}".into(),
             push_body: "{text}".into(),
+            blocklists: Vec::new(),
         }
     }
 }
@@ -177,6 +181,8 @@ pub struct AppFields {
     /// APNs token authentication (write-only).
     #[validate(nested)]
     pub apn: Option<ApnCredentials>,
+    /// Replaces every list (README: Blocklists).
+    pub blocklists: Option<Vec<crate::blocklists::Blocklist>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
@@ -194,6 +200,7 @@ pub enum AppField {
     PushBody,
     Firebase,
     Apn,
+    Blocklists,
 }
 
 fn mime_pattern_ok(pattern: &str) -> bool {
@@ -243,12 +250,18 @@ pub async fn patch(
         (AppField::PushBody, set.push_body.is_some()),
         (AppField::Firebase, set.firebase.is_some()),
         (AppField::Apn, set.apn.is_some()),
+        (AppField::Blocklists, set.blocklists.is_some()),
     ];
     let key_problem = set
         .firebase
         .as_ref()
         .and_then(FirebaseCredentials::problem)
         .or_else(|| set.apn.as_ref().and_then(ApnCredentials::problem));
+    let key_problem = key_problem.or_else(|| {
+        set.blocklists
+            .as_deref()
+            .and_then(crate::blocklists::problem)
+    });
     if let Some(why) = key_problem {
         return Err(ApiError::validation(why));
     }
@@ -310,6 +323,7 @@ pub async fn patch(
             AppField::PushBody => app.settings.push_body = defaults.push_body.clone(),
             AppField::Firebase => app.push.firebase = None,
             AppField::Apn => app.push.apn = None,
+            AppField::Blocklists => app.settings.blocklists = Vec::new(),
         }
     }
     let set = patch.set;
@@ -351,6 +365,9 @@ pub async fn patch(
     }
     if let Some(v) = set.apn {
         app.push.apn = Some(v);
+    }
+    if let Some(v) = set.blocklists {
+        app.settings.blocklists = v;
     }
     let settings = serde_json::to_value(&app.settings).map_err(ApiError::internal)?;
     let push = serde_json::to_value(&app.push).map_err(ApiError::internal)?;

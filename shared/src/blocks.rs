@@ -170,11 +170,15 @@ async fn change<T>(
         if let Some(done) = edit(&mut user)? {
             return Ok((user, Some(done)));
         }
-        let map = serde_json::to_value(&user.blocked)
-            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        let map =
+            serde_json::to_value(&user.blocked).map_err(|e| ApiError::Internal(Box::new(e)))?;
         let spec = crate::db::store::users::blocked(map);
         match db
-            .update(&keys::user(app, blocker), &spec, Cond::Version(user.version))
+            .update(
+                &keys::user(app, blocker),
+                &spec,
+                Cond::Version(user.version),
+            )
             .await
         {
             Ok(()) => return Ok((user, None)),

@@ -58,7 +58,9 @@ pub struct Flag {
     pub user_id: UserId,
     pub message_id: Option<MessageId>,
     pub channel_id: Option<ChannelId>,
-    pub reporter_id: UserId,
+    /// Who reported; none when an app's `flag` blocklist did.
+    #[serde(default)]
+    pub reporter_id: Option<UserId>,
     pub reason: String,
     pub note: Option<String>,
     pub status: FlagStatus,
@@ -99,7 +101,8 @@ pub struct FlagView<'a> {
     pub user_id: &'a UserId,
     pub message_id: &'a Option<MessageId>,
     pub channel_id: &'a Option<ChannelId>,
-    pub reporter_id: &'a UserId,
+    /// `null`: opened by a `flag` blocklist (`reason` is `blocklist`).
+    pub reporter_id: &'a Option<UserId>,
     pub reason: &'a str,
     pub note: &'a Option<String>,
     pub status: FlagStatus,
@@ -161,7 +164,7 @@ pub async fn create(
         user_id: user.clone(),
         message_id: message.as_ref().map(|m| m.id.clone()),
         channel_id: message.as_ref().map(|m| m.channel_id.clone()),
-        reporter_id: reporter.clone(),
+        reporter_id: Some(reporter.clone()),
         reason: input.reason.trim().to_string(),
         note: input.note,
         status: FlagStatus::Open,
@@ -189,6 +192,37 @@ pub async fn create(
         Err(DbError::TransactionCanceled(_)) => Err(ApiError::conflict("you already flagged this")),
         Err(other) => Err(other.into()),
     }
+}
+
+/// Opens one report on a message for each `flag` blocklist its text
+/// matched (`reason` `blocklist`, the list's name as the note, no
+/// reporter). A later edit that matches again opens another.
+pub async fn by_blocklists(
+    db: &Db,
+    message: &Message,
+    lists: &[String],
+) -> Result<Vec<Flag>, ApiError> {
+    let now = crate::time::now_rfc3339();
+    let flags: Vec<Flag> = lists
+        .iter()
+        .map(|list| Flag {
+            app_id: message.app_id.clone(),
+            id: uuid::Uuid::now_v7().simple().to_string(),
+            user_id: message.user_id.clone(),
+            message_id: Some(message.id.clone()),
+            channel_id: Some(message.channel_id.clone()),
+            reporter_id: None,
+            reason: "blocklist".into(),
+            note: Some(list.clone()),
+            status: FlagStatus::Open,
+            created_at: now.clone(),
+            action: None,
+            resolved_by: None,
+            resolved_at: None,
+        })
+        .collect();
+    db.batch_put(&flags).await?;
+    Ok(flags)
 }
 
 /// Which reports a list shows.

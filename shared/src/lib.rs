@@ -5,6 +5,7 @@
 pub mod apps;
 pub mod auth;
 pub mod aws;
+pub mod blocklists;
 pub mod blocks;
 pub mod channels;
 pub mod config;

@@ -109,9 +109,14 @@ async fn send_message(
     ApiJson(input): ApiJson<send::SendMessage>,
 ) -> Result<Response, ApiError> {
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
-    let (message, created) = send::send(&state, &ctx, input).await?;
+    let send::SendOutcome {
+        message,
+        created,
+        flagged_by,
+    } = send::send(&state, &ctx, input).await?;
     if created {
         publish::message(&state, &ctx, MessageChange::New, &message).await;
+        publish::blocklisted(&state, &ctx, &message, &flagged_by).await;
     }
     let body = message_body(&state, &ctx, &message).await?;
     let status = if created {
@@ -142,8 +147,9 @@ async fn edit_message(
     ApiJson(change): ApiJson<edit::MessageEdit>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, change.user_id.as_ref())?;
-    let message = edit::edit(&state.db, &state.storage, &ctx, &id, change).await?;
+    let (message, flagged_by) = edit::edit(&state.db, &state.storage, &ctx, &id, change).await?;
     publish::message(&state, &ctx, MessageChange::Updated, &message).await;
+    publish::blocklisted(&state, &ctx, &message, &flagged_by).await;
     message_body(&state, &ctx, &message).await
 }
 

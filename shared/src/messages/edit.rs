@@ -50,14 +50,14 @@ async fn save(db: &Db, mut message: Message) -> Result<Message, ApiError> {
 }
 
 /// `PATCH /messages/{id}`: the author, or an owner/admin/server (recorded in
-/// `moderated_by`).
+/// `moderated_by`); with the `flag` blocklists the new text matched.
 pub async fn edit(
     db: &Db,
     storage: &crate::storage::Storage,
     ctx: &Ctx,
     id: &MessageId,
     mut change: MessageEdit,
-) -> Result<Message, ApiError> {
+) -> Result<(Message, Vec<String>), ApiError> {
     change.validate()?;
     if let Some(attachments) = &mut change.attachments {
         crate::uploads::own_attachments(storage, &ctx.app, attachments)?;
@@ -76,7 +76,11 @@ pub async fn edit(
             "nothing to change: give text, attachments or metadata",
         ));
     }
-    if let Some(text) = change.text {
+    let mut flagged_by = Vec::new();
+    if let Some(mut text) = change.text {
+        let mut screened = Some(text);
+        flagged_by = super::send::screen(ctx, &mut screened)?.1;
+        text = screened.unwrap_or_default();
         let length = text.chars().count();
         if length > ctx.app.settings.max_message_length {
             return Err(ApiError::validation(format!(
@@ -102,7 +106,7 @@ pub async fn edit(
         return Err(ApiError::validation("a message needs text or attachments"));
     }
     message.edited_at = Some(crate::time::now_rfc3339());
-    save(db, message).await
+    Ok((save(db, message).await?, flagged_by))
 }
 
 /// `DELETE /messages/{id}`: soft by default (a placeholder of type `deleted`

@@ -239,9 +239,7 @@ pub async fn pinned(
         .map(|p| super::message_key(&ctx.app.app_id, &channel.id, &p.sort_id, p.in_channel))
         .collect();
     let mut messages: Vec<Message> = db.batch_get(&message_keys).await?;
-    messages.retain(|m| {
-        m.visible_to(ctx) && !super::truncated_away(channel, &m.sort_id)
-    });
+    messages.retain(|m| m.visible_to(ctx) && !super::truncated_away(channel, &m.sort_id));
     messages.sort_by(|a, b| a.sort_id.cmp(&b.sort_id));
     let rendered = render(db, storage, ctx, &channel.id, &messages).await?;
     Ok(MessagePage {

@@ -41,9 +41,7 @@ pub async fn locate(db: &Db, ctx: &Ctx, id: &MessageId) -> Result<(Access, Messa
         .get(&reference.message_key())
         .await?
         .ok_or_else(not_found)?;
-    if !message.visible_to(ctx)
-        || truncated_away(&access.channel, &message.sort_id)
-    {
+    if !message.visible_to(ctx) || truncated_away(&access.channel, &message.sort_id) {
         return Err(not_found());
     }
     Ok((access, message))

@@ -47,9 +47,7 @@ pub async fn mark_read(
             let reference = match reference {
                 Some(r) => {
                     let message: Option<Message> = db.get(&r.message_key()).await?;
-                    message
-                        .filter(|m| m.visible_to(ctx))
-                        .map(|_| r)
+                    message.filter(|m| m.visible_to(ctx)).map(|_| r)
                 }
                 None => None,
             };
@@ -137,11 +135,7 @@ async fn latest(db: &Db, ctx: &Ctx, channel: &Channel) -> Result<Option<Message>
                 filter: None,
             })
             .await?;
-        if let Some(m) = result
-            .items
-            .into_iter()
-            .find(|m| m.visible_to(ctx))
-        {
+        if let Some(m) = result.items.into_iter().find(|m| m.visible_to(ctx)) {
             return Ok(Some(m));
         }
         match result.next {

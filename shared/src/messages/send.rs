@@ -77,12 +77,46 @@ struct Granted {
     parent: Option<Message>,
 }
 
-/// Sends a message; `false` when an idempotent retry returned the stored one.
+/// What a send did.
+#[derive(Debug)]
+pub struct SendOutcome {
+    pub message: Message,
+    /// `false` when an idempotent retry returned the stored message.
+    pub created: bool,
+    /// The app's `flag` blocklists its text matched: each opens a report.
+    pub flagged_by: Vec<String>,
+}
+
+impl SendOutcome {
+    fn retried(message: Message) -> Self {
+        Self {
+            message,
+            created: false,
+            flagged_by: Vec::new(),
+        }
+    }
+}
+
+/// Screens a text with the app's blocklists: refused (`block`), masked in
+/// place (`true` when it changed), and the `flag` lists it matched.
+pub fn screen(ctx: &Ctx, text: &mut Option<String>) -> Result<(bool, Vec<String>), ApiError> {
+    let Some(original) = text.as_deref() else {
+        return Ok((false, Vec::new()));
+    };
+    let screened = crate::blocklists::screen(&ctx.app, original)?;
+    let masked = screened.text != original;
+    if masked {
+        *text = Some(screened.text);
+    }
+    Ok((masked, screened.flagged_by))
+}
+
+/// Sends a message.
 pub async fn send(
     state: &crate::state::AppState,
     ctx: &Ctx,
     mut input: SendMessage,
-) -> Result<(Message, bool), ApiError> {
+) -> Result<SendOutcome, ApiError> {
     let (db, storage) = (&state.db, &state.storage);
     input.validate()?;
     crate::uploads::own_attachments(storage, &ctx.app, &mut input.attachments)?;
@@ -90,15 +124,20 @@ pub async fn send(
     // A retry of a send that already happened returns the stored message.
     if let Some(id) = &input.id {
         if let Some(stored) = stored_send(db, ctx, id, &checked.fingerprint).await? {
-            return Ok((stored, false));
+            return Ok(SendOutcome::retried(stored));
         }
     }
     let granted = authorize(db, ctx, &input, &checked).await?;
     // The app's own check, once the send is allowed; a rewrite is checked
     // like the sender's input (the fingerprint stays the sender's, so a
     // retry still finds the stored message).
-    if super::hook::before_send(state, ctx, ctx.require_user()?, &mut input).await? {
+    let hooked = super::hook::before_send(state, ctx, ctx.require_user()?, &mut input).await?;
+    if hooked {
         crate::uploads::own_attachments(storage, &ctx.app, &mut input.attachments)?;
+    }
+    // The app's blocklists see the text as it will be stored.
+    let (masked, flagged_by) = screen(ctx, &mut input.text)?;
+    if hooked || masked {
         checked = Checked {
             fingerprint: checked.fingerprint,
             ..validate(ctx, &input)?
@@ -107,12 +146,16 @@ pub async fn send(
     let writes = plan(ctx, &input, checked, granted, crate::time::now_millis())?;
     let slow_mode = writes.slow_mode;
     match store::commit_send(db, &writes.writes).await {
-        Ok(()) => Ok((writes.writes.message, true)),
+        Ok(()) => Ok(SendOutcome {
+            message: writes.writes.message,
+            created: true,
+            flagged_by,
+        }),
         Err(SendRefused::IdTaken) => {
             let message = &writes.writes.message;
             if let Some(id) = &input.id {
                 if let Some(stored) = stored_send(db, ctx, id, &message.fingerprint).await? {
-                    return Ok((stored, false));
+                    return Ok(SendOutcome::retried(stored));
                 }
             }
             Err(ApiError::conflict("a message with this id already exists"))

@@ -170,7 +170,10 @@ async fn reached(
         targets.iter().map(|(_, c)| c.clone()).collect();
     for watch in watches {
         let may_read = readers.contains(&watch.user_id) || public_readers.contains(&watch.user_id);
-        if may_read && !blockers.contains(&watch.user_id) && reached.insert(watch.connection_id.clone()) {
+        if may_read
+            && !blockers.contains(&watch.user_id)
+            && reached.insert(watch.connection_id.clone())
+        {
             targets.push((watch.user_id, watch.connection_id));
         }
     }

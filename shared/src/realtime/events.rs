@@ -155,7 +155,8 @@ pub struct FlaggedView {
     pub message_id: MessageId,
     /// The message's author.
     pub user_id: UserId,
-    pub reporter_id: UserId,
+    /// `null` when an app's blocklist opened the report.
+    pub reporter_id: Option<UserId>,
     pub reason: String,
 }
 

@@ -183,9 +183,14 @@ async fn dispatch(
     };
     match frame {
         ClientFrame::MessageSend(input) => {
-            let (message, created) = send::send(state, &ctx, input).await?;
+            let send::SendOutcome {
+                message,
+                created,
+                flagged_by,
+            } = send::send(state, &ctx, input).await?;
             if created {
                 publish::message(state, &ctx, publish::MessageChange::New, &message).await;
+                publish::blocklisted(state, &ctx, &message, &flagged_by).await;
             }
             let view = crate::messages::render(
                 &state.db,

@@ -376,6 +376,24 @@ pub async fn typing(
     .await
 }
 
+/// Reports a message's `flag` blocklists opened (see
+/// [`crate::flags::by_blocklists`]), each announced like a member's report.
+pub async fn blocklisted(state: &AppState, ctx: &Ctx, message: &Message, lists: &[String]) {
+    if lists.is_empty() {
+        return;
+    }
+    match crate::flags::by_blocklists(&state.db, message, lists).await {
+        Ok(flags) => {
+            for flag in &flags {
+                flagged(state, ctx, flag).await;
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %DisplayChain(&err), message = %message.id, "could not file a blocklist's report");
+        }
+    }
+}
+
 /// `message.flagged`: to the channel's owners and admins (but the author),
 /// and to the webhook.
 pub async fn flagged(state: &AppState, ctx: &Ctx, flag: &crate::flags::Flag) {

@@ -44,7 +44,10 @@ async fn users_block_unblock_and_list_within_their_app() {
     // Listed by id, a page at a time.
     let first = app.get(&app.a, &t[0], "/blocks?limit=1").await;
     assert_eq!(ids(first.assert_status(200)), ["bob"]);
-    let next = first.body["next"].as_str().expect("a next page").to_string();
+    let next = first.body["next"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
     let second = app
         .get(&app.a, &t[0], &format!("/blocks?limit=1&next={next}"))
         .await;
@@ -86,9 +89,14 @@ async fn users_block_unblock_and_list_within_their_app() {
     app.post(&app.a, &t[0], "/blocks", json!({"user_id": "nobody"}))
         .await
         .assert_error(404, "not_found");
-    app.post(&app.a, &t[0], "/blocks", json!({"user_id": "not a valid id!"}))
-        .await
-        .assert_error(400, "validation_error");
+    app.post(
+        &app.a,
+        &t[0],
+        "/blocks",
+        json!({"user_id": "not a valid id!"}),
+    )
+    .await
+    .assert_error(400, "validation_error");
     app.post(&app.a, &t[0], "/blocks", json!({}))
         .await
         .assert_error(400, "validation_error");
@@ -219,17 +227,10 @@ async fn a_blocked_user_cannot_open_or_send_to_a_direct_channel_with_the_blocker
     let history = app
         .get(&app.a, &app.a.server, &format!("/channels/{dm}/messages"))
         .await;
-    assert_eq!(
-        TestApp::texts(history.assert_status(200)),
-        ["hello alice"]
-    );
+    assert_eq!(TestApp::texts(history.assert_status(200)), ["hello alice"]);
     // Others still reach both of them.
-    app.create_channel(
-        &app.a,
-        &t[2],
-        json!({"type": "direct", "members": ["bob"]}),
-    )
-    .await;
+    app.create_channel(&app.a, &t[2], json!({"type": "direct", "members": ["bob"]}))
+        .await;
     app.create_channel(
         &app.a,
         &t[2],
@@ -317,7 +318,9 @@ async fn in_a_group_the_blocker_no_longer_sees_the_blocked_user() {
         listed.body
     );
     // The server sees everything.
-    let server_view = app.get(&app.a, &app.a.server, &format!("/channels/{ch}/messages")).await;
+    let server_view = app
+        .get(&app.a, &app.a.server, &format!("/channels/{ch}/messages"))
+        .await;
     assert_eq!(TestApp::texts(server_view.assert_status(200)).len(), 2);
 
     // Unblocked, alice sees bob's messages again, and hears new ones.

@@ -7,6 +7,7 @@ mod application;
 mod auth;
 mod bad_input;
 mod before_send;
+mod blocklists;
 mod blocks;
 mod channel_list;
 mod channel_members;

@@ -1,0 +1,303 @@
+//! Blocklists: per app, lists of words and patterns, each with an action.
+//! A message's text is screened on send and on edit (REST and socket go
+//! through the same code): a `block` list refuses it, a `mask` list stars
+//! out what it matched, a `flag` list lets it through and opens a report.
+//! Matching ignores case (Unicode simple case folding); words match whole
+//! (a word's edge is a Unicode letter, digit or `_` boundary).
+
+use std::sync::Arc;
+
+use regex::{Regex, RegexBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::apps::App;
+use crate::error::ApiError;
+
+/// Lists an app may hold, and what they may hold in all: the lists live in
+/// the app item (400 KB) and are compiled into one automaton per list.
+pub const MAX_LISTS: usize = 20;
+pub const MAX_WORDS: usize = 2_000;
+pub const MAX_PATTERNS: usize = 50;
+pub const MAX_STORED_BYTES: usize = 65_536;
+/// The compiled size of one list (regex's own limit), so a pathological
+/// pattern is refused when set, never on a send.
+const COMPILED_LIMIT: usize = 2 * 1024 * 1024;
+
+/// What a match does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BlocklistAction {
+    /// The message is refused: the sender gets a `403 message_rejected`.
+    Block,
+    /// The message is sent, and a report is opened for its moderators.
+    Flag,
+    /// The matched text is replaced by `*`, one per character.
+    Mask,
+}
+
+/// One list, as `PATCH /app` sets it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Blocklist {
+    /// `a-z`, `0-9`, `_`, `-`; 1 to 64 characters, unique in the app.
+    pub name: String,
+    pub action: BlocklistAction,
+    /// Words or phrases, matched whole, ignoring case.
+    #[serde(default)]
+    pub words: Vec<String>,
+    /// Regular expressions (Rust `regex` syntax, no look-around), ignoring
+    /// case.
+    #[serde(default)]
+    pub patterns: Vec<String>,
+}
+
+/// Why a set of lists cannot be stored, if it cannot.
+pub fn problem(lists: &[Blocklist]) -> Option<String> {
+    if lists.len() > MAX_LISTS {
+        return Some(format!("blocklists: at most {MAX_LISTS} lists"));
+    }
+    let words: usize = lists.iter().map(|l| l.words.len()).sum();
+    let patterns: usize = lists.iter().map(|l| l.patterns.len()).sum();
+    if words > MAX_WORDS || patterns > MAX_PATTERNS {
+        return Some(format!(
+            "blocklists: at most {MAX_WORDS} words and {MAX_PATTERNS} patterns in all"
+        ));
+    }
+    if serde_json::to_vec(lists).map_or(usize::MAX, |b| b.len()) > MAX_STORED_BYTES {
+        return Some(format!(
+            "blocklists: at most {MAX_STORED_BYTES} bytes in all"
+        ));
+    }
+    for (i, list) in lists.iter().enumerate() {
+        let name_ok = !list.name.is_empty()
+            && list.name.len() <= 64
+            && list
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !name_ok {
+            return Some(format!(
+                "blocklists: `{}` is not a name (a-z, 0-9, _ and -, 1 to 64)",
+                list.name
+            ));
+        }
+        if lists[..i].iter().any(|l| l.name == list.name) {
+            return Some(format!("blocklists: `{}` is named twice", list.name));
+        }
+        if list.words.is_empty() && list.patterns.is_empty() {
+            return Some(format!(
+                "blocklists: `{}` has neither words nor patterns",
+                list.name
+            ));
+        }
+        if let Some(word) = list
+            .words
+            .iter()
+            .find(|w| w.trim().is_empty() || w.chars().count() > 100)
+        {
+            return Some(format!(
+                "blocklists: `{}` has a word that is blank or over 100 characters: {word:?}",
+                list.name
+            ));
+        }
+        if let Some(pattern) = list.patterns.iter().find(|p| p.len() > 512) {
+            return Some(format!(
+                "blocklists: `{}` has a pattern over 512 bytes: {pattern:?}",
+                list.name
+            ));
+        }
+        if let Err(err) = compile(list) {
+            return Some(format!(
+                "blocklists: `{}` does not compile: {err}",
+                list.name
+            ));
+        }
+    }
+    None
+}
+
+/// One list as one case-insensitive regular expression.
+fn compile(list: &Blocklist) -> Result<Regex, regex::Error> {
+    let words = list.words.iter().map(|w| {
+        let w = w.trim();
+        // `\b` only where the word itself starts or ends with a word
+        // character: `c++` or `@@` still match whole.
+        let edge = |c: Option<char>| {
+            if c.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                r"\b"
+            } else {
+                ""
+            }
+        };
+        format!(
+            "{}{}{}",
+            edge(w.chars().next()),
+            regex::escape(w),
+            edge(w.chars().last())
+        )
+    });
+    let patterns = list.patterns.iter().map(|p| format!("(?:{p})"));
+    let alternation: Vec<String> = words.chain(patterns).collect();
+    RegexBuilder::new(&alternation.join("|"))
+        .case_insensitive(true)
+        .size_limit(COMPILED_LIMIT)
+        .build()
+}
+
+/// An app's lists, compiled.
+struct Compiled(Vec<(Blocklist, Regex)>);
+
+/// Compiled lists per app and settings version: a warm function compiles
+/// an app's lists once, not per message.
+fn compiled(app: &App) -> Arc<Compiled> {
+    static CACHE: std::sync::OnceLock<moka::sync::Cache<(String, u64), Arc<Compiled>>> =
+        std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(|| moka::sync::Cache::new(1_000));
+    cache.get_with((app.app_id.to_string(), app.version), || {
+        Arc::new(Compiled(
+            app.settings
+                .blocklists
+                .iter()
+                // Lists were checked when set; one that no longer compiles
+                // (a newer regex) is skipped, not fatal to every send.
+                .filter_map(|l| compile(l).ok().map(|r| (l.clone(), r)))
+                .collect(),
+        ))
+    })
+}
+
+/// What screening let through: the text (masked where a `mask` list
+/// matched) and the `flag` lists that matched.
+#[derive(Debug, Default, PartialEq)]
+pub struct Screened {
+    pub text: String,
+    pub flagged_by: Vec<String>,
+}
+
+/// Screens a message's text against the app's lists: `Err` when a `block`
+/// list matches.
+pub fn screen(app: &App, text: &str) -> Result<Screened, ApiError> {
+    if app.settings.blocklists.is_empty() {
+        return Ok(Screened {
+            text: text.to_string(),
+            flagged_by: Vec::new(),
+        });
+    }
+    let lists = compiled(app);
+    screen_with(&lists.0, text)
+}
+
+fn screen_with(lists: &[(Blocklist, Regex)], text: &str) -> Result<Screened, ApiError> {
+    if let Some((list, _)) = lists
+        .iter()
+        .find(|(l, r)| l.action == BlocklistAction::Block && r.is_match(text))
+    {
+        return Err(ApiError::Rejected(format!(
+            "the message contains text this app does not allow (blocklist `{}`)",
+            list.name
+        )));
+    }
+    let flagged_by = lists
+        .iter()
+        .filter(|(l, r)| l.action == BlocklistAction::Flag && r.is_match(text))
+        .map(|(l, _)| l.name.clone())
+        .collect();
+    let mut masked = text.to_string();
+    for (_, regex) in lists
+        .iter()
+        .filter(|(l, _)| l.action == BlocklistAction::Mask)
+    {
+        masked = regex
+            .replace_all(&masked, |c: &regex::Captures| {
+                "*".repeat(c[0].chars().count())
+            })
+            .into_owned();
+    }
+    Ok(Screened {
+        text: masked,
+        flagged_by,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(name: &str, action: BlocklistAction, words: &[&str], patterns: &[&str]) -> Blocklist {
+        Blocklist {
+            name: name.into(),
+            action,
+            words: words.iter().map(|w| w.to_string()).collect(),
+            patterns: patterns.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    fn compiled(lists: &[Blocklist]) -> Vec<(Blocklist, Regex)> {
+        lists
+            .iter()
+            .map(|l| (l.clone(), compile(l).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn words_match_whole_ignoring_case_in_any_script() {
+        let lists = compiled(&[list(
+            "m",
+            BlocklistAction::Mask,
+            &["darn", "ÉPÉE", "c++", "straße"],
+            &[],
+        )]);
+        let out = screen_with(
+            &lists,
+            "Darn it, darning is fine; épée and C++ and STRASSE Straße",
+        )
+        .unwrap();
+        assert_eq!(
+            out.text,
+            "**** it, darning is fine; **** and *** and STRASSE ******"
+        );
+        assert!(out.flagged_by.is_empty());
+    }
+
+    #[test]
+    fn block_beats_flag_and_mask_and_names_its_list() {
+        let lists = compiled(&[
+            list("soft", BlocklistAction::Mask, &["heck"], &[]),
+            list("watch", BlocklistAction::Flag, &[], &[r"\d{4}-\d{4}"]),
+            list("hard", BlocklistAction::Block, &["scam link"], &[]),
+        ]);
+        let err = screen_with(&lists, "heck, a SCAM  link? no: a Scam Link").unwrap_err();
+        assert_eq!(err.code(), "message_rejected");
+        assert!(err.to_string().contains("`hard`"), "{err}");
+        let out = screen_with(&lists, "heck, call 1234-5678").unwrap();
+        assert_eq!(out.text, "****, call 1234-5678");
+        assert_eq!(out.flagged_by, ["watch"]);
+        assert_eq!(screen_with(&lists, "all fine").unwrap().text, "all fine");
+    }
+
+    #[test]
+    fn bad_lists_are_refused_with_their_reason() {
+        let good = list("ok", BlocklistAction::Block, &["x"], &[]);
+        assert_eq!(problem(std::slice::from_ref(&good)), None);
+        for (bad, why) in [
+            (
+                list("Bad Name", BlocklistAction::Block, &["x"], &[]),
+                "not a name",
+            ),
+            (list("empty", BlocklistAction::Block, &[], &[]), "neither"),
+            (list("blank", BlocklistAction::Block, &["  "], &[]), "blank"),
+            (
+                list("re", BlocklistAction::Block, &[], &["(unclosed"]),
+                "does not compile",
+            ),
+            (
+                list("huge", BlocklistAction::Block, &[], &[r"\w{1000}{1000}"]),
+                "does not compile",
+            ),
+        ] {
+            let found = problem(&[bad]).unwrap_or_default();
+            assert!(found.contains(why), "{found}");
+        }
+        assert!(problem(&[good.clone(), good]).unwrap().contains("twice"));
+    }
+}
