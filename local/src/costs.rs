@@ -123,30 +123,60 @@ impl Driver<'_> {
         let posts_before = self.stack.gateway.posts();
         let out = f().await?;
         self.settle().await;
-        let after = self.stack.state.db.costs();
-        let mut row = Row {
-            operation: operation.to_string(),
-            requests: BTreeMap::new(),
-            read_units: 0.0,
-            write_units: 0.0,
-            posts: self.stack.gateway.posts() - posts_before,
-        };
-        for (op, cost) in after {
-            let was = before.get(&op).copied().unwrap_or(OpCost::default());
-            let requests = cost.requests - was.requests;
-            let units = cost.capacity_units - was.capacity_units;
-            if requests > 0 {
-                row.requests.insert(op.clone(), requests);
-            }
-            if READS.contains(&op.as_str()) {
-                row.read_units += units;
-            } else {
-                row.write_units += units;
-            }
-        }
+        let row = row(
+            operation,
+            &before,
+            self.stack.state.db.costs(),
+            self.stack.gateway.posts() - posts_before,
+        );
         self.rows.lock().map_err(|_| step("rows"))?.push(row);
         Ok(out)
     }
+
+    /// Runs `f` and records what the rate limiter's own client spent on it
+    /// (its requests are left out of every other row).
+    async fn measure_limiter<F, Fut>(&self, operation: &str, f: F) -> Result<(), CostError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(), CostError>>,
+    {
+        let limiter = &self.stack.state.limiter;
+        let before = limiter.costs();
+        f().await?;
+        let row = row(operation, &before, limiter.costs(), 0);
+        self.rows.lock().map_err(|_| step("rows"))?.push(row);
+        Ok(())
+    }
+}
+
+/// A row: what was spent between two snapshots of a client's meter.
+fn row(
+    operation: &str,
+    before: &BTreeMap<String, OpCost>,
+    after: BTreeMap<String, OpCost>,
+    posts: u64,
+) -> Row {
+    let mut row = Row {
+        operation: operation.to_string(),
+        requests: BTreeMap::new(),
+        read_units: 0.0,
+        write_units: 0.0,
+        posts,
+    };
+    for (op, cost) in after {
+        let was = before.get(&op).copied().unwrap_or(OpCost::default());
+        let requests = cost.requests - was.requests;
+        let units = cost.capacity_units - was.capacity_units;
+        if requests > 0 {
+            row.requests.insert(op.clone(), requests);
+        }
+        if READS.contains(&op.as_str()) {
+            row.read_units += units;
+        } else {
+            row.write_units += units;
+        }
+    }
+    row
 }
 
 async fn users(driver: &Driver<'_>, server: &str, ids: &[String]) -> Result<(), CostError> {
@@ -249,6 +279,16 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     let many: Vec<String> = (10..210).map(|i| format!("user{i:03}")).collect();
     let owner = "owner".to_string();
 
+    // The driver sends faster than the default limits allow a user.
+    let most = chat_shared::ratelimit::MAX_LIMIT;
+    let limit = json!({ "user": most, "app": most });
+    d.call(
+        reqwest::Method::PATCH,
+        "/app",
+        &server,
+        Some(json!({ "set": { "rate_limits": { "send": limit, "write": limit, "read": limit } } })),
+    )
+    .await?;
     // Warm the app cache: authentication then costs what a warm Lambda pays.
     users(&d, &server, std::slice::from_ref(&owner)).await?;
     d.measure("`POST /users` (10 users)", || users(&d, &server, &ten))
@@ -561,6 +601,28 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     d.measure(
         "send a message, direct channel, none connected (the block check)",
         || d.send(&alice, &direct),
+    )
+    .await?;
+
+    // The rate limiter: one user's first request of a minute claims one;
+    // then the claims double, so 31 requests on one instance cost 5.
+    let fresh = d.token(&ten[7])?;
+    d.measure_limiter("rate limit: a user's first request of a minute", || async {
+        d.call(reqwest::Method::GET, "/users/user001", &fresh, None)
+            .await
+            .map(|_| ())
+    })
+    .await?;
+    let other = d.token(&ten[8])?;
+    d.measure_limiter(
+        "rate limit: 31 reads of one user in a minute, one instance",
+        || async {
+            for _ in 0..31 {
+                d.call(reqwest::Method::GET, "/users/user001", &other, None)
+                    .await?;
+            }
+            Ok(())
+        },
     )
     .await?;
     let rows = d.rows.lock().map_err(|_| step("rows"))?;

@@ -45,6 +45,9 @@ pub struct AppSettings {
     /// Words and patterns screened out of messages' text (README:
     /// Blocklists).
     pub blocklists: Vec<crate::blocklists::Blocklist>,
+    /// Requests a minute per user and per app's server tokens, by endpoint
+    /// group (README: Rate limits).
+    pub rate_limits: crate::ratelimit::RateLimits,
 }
 
 /// A before-send hook that times out or fails lets the message through
@@ -80,6 +83,7 @@ impl Default for AppSettings {
             push_title: "{sender}".into(),
             push_body: "{text}".into(),
             blocklists: Vec::new(),
+            rate_limits: crate::ratelimit::RateLimits::default(),
         }
     }
 }
@@ -183,6 +187,8 @@ pub struct AppFields {
     pub apn: Option<ApnCredentials>,
     /// Replaces every list (README: Blocklists).
     pub blocklists: Option<Vec<crate::blocklists::Blocklist>>,
+    /// Replaces the limits; a group left out returns to its defaults.
+    pub rate_limits: Option<crate::ratelimit::RateLimits>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
@@ -201,6 +207,7 @@ pub enum AppField {
     Firebase,
     Apn,
     Blocklists,
+    RateLimits,
 }
 
 fn mime_pattern_ok(pattern: &str) -> bool {
@@ -251,6 +258,7 @@ pub async fn patch(
         (AppField::Firebase, set.firebase.is_some()),
         (AppField::Apn, set.apn.is_some()),
         (AppField::Blocklists, set.blocklists.is_some()),
+        (AppField::RateLimits, set.rate_limits.is_some()),
     ];
     let key_problem = set
         .firebase
@@ -261,6 +269,7 @@ pub async fn patch(
         set.blocklists
             .as_deref()
             .and_then(crate::blocklists::problem)
+            .or_else(|| set.rate_limits.as_ref().and_then(|r| r.problem()))
     });
     if let Some(why) = key_problem {
         return Err(ApiError::validation(why));
@@ -324,6 +333,7 @@ pub async fn patch(
             AppField::Firebase => app.push.firebase = None,
             AppField::Apn => app.push.apn = None,
             AppField::Blocklists => app.settings.blocklists = Vec::new(),
+            AppField::RateLimits => app.settings.rate_limits = defaults.rate_limits,
         }
     }
     let set = patch.set;
@@ -368,6 +378,9 @@ pub async fn patch(
     }
     if let Some(v) = set.blocklists {
         app.settings.blocklists = v;
+    }
+    if let Some(v) = set.rate_limits {
+        app.settings.rate_limits = v;
     }
     let settings = serde_json::to_value(&app.settings).map_err(ApiError::internal)?;
     let push = serde_json::to_value(&app.push).map_err(ApiError::internal)?;

@@ -117,6 +117,14 @@ impl Caller {
         }
     }
 
+    /// Whose rate limits a request counts against.
+    pub fn subject(&self) -> crate::ratelimit::Subject {
+        match &self.actor {
+            Actor::User(user) => crate::ratelimit::Subject::User(user.clone()),
+            Actor::Server => crate::ratelimit::Subject::Server,
+        }
+    }
+
     /// The user an action is done as: the token's user, or with a server token
     /// the `user_id` the request names.
     pub fn acting_user(&self, named: Option<&UserId>) -> Result<UserId, ApiError> {
@@ -344,7 +352,20 @@ where
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .map(str::trim);
-        authenticate(&state, api_key.as_deref(), token).await
+        let caller = authenticate(&state, api_key.as_deref(), token).await?;
+        let group = crate::ratelimit::Group::of_request(&parts.method, parts.uri.path());
+        let admitted = state
+            .limiter
+            .admit(&caller.app, &caller.subject(), group)
+            .await;
+        let quota = match &admitted {
+            Ok(quota) | Err((_, quota)) => *quota,
+        };
+        if let Some(slot) = parts.extensions.get::<crate::ratelimit::QuotaSlot>() {
+            slot.set(quota);
+        }
+        admitted.map_err(|(refusal, _)| refusal)?;
+        Ok(caller)
     }
 }
 

@@ -410,3 +410,9 @@ mod tests {
         assert_ne!(channel(&a, &c), channel(&b, &c));
     }
 }
+
+/// A rate-limit counter: `subject` (`user:{id}` or `app`) in one endpoint
+/// group and one window (epoch seconds at its start).
+pub fn rate(app: &AppId, subject: &str, group: &str, window: i64) -> Key {
+    Key::new(format!("RATE#{app}#{subject}"), format!("{group}#{window}"))
+}

@@ -21,6 +21,7 @@ pub mod messages;
 pub mod notify;
 pub mod outbound;
 pub mod push;
+pub mod ratelimit;
 pub mod realtime;
 pub mod state;
 pub mod storage;

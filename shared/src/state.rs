@@ -18,6 +18,8 @@ pub struct AppState {
     pub storage: Storage,
     /// Calls to the app's own servers (webhooks, before-send hook).
     pub outbound: Outbound,
+    /// Requests a minute per user and app (README: Rate limits).
+    pub limiter: crate::ratelimit::RateLimiter,
     pub config: Arc<Config>,
     sdk: aws_config::SdkConfig,
 }
@@ -42,6 +44,7 @@ impl AppState {
             notifier: Notifier::disabled(db.clone()),
             storage: Storage::without_client(&config),
             outbound: Outbound::disabled(),
+            limiter: crate::ratelimit::RateLimiter::new(Db::new(&sdk, &config)),
             db,
             apps: AppCache::new(config.app_cache_ttl),
             config: Arc::new(config),

@@ -798,6 +798,37 @@ impl Db {
         written(result)
     }
 
+    /// Applies an update and returns the attributes it changed, as `T`.
+    pub async fn update_returning<T: DeserializeOwned>(
+        &self,
+        key: &Key,
+        spec: &UpdateSpec,
+        cond: Cond,
+    ) -> Result<T, DbError> {
+        let (expr, names, values) = update_parts(spec, cond)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table.as_ref())
+            .set_key(Some(key_item(key)))
+            .update_expression(&spec.expression)
+            .set_condition_expression(expr)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(serde_dynamo::from_item(
+                output.attributes.unwrap_or_default(),
+            )?),
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => {
+                Err(DbError::ConditionFailed)
+            }
+            Err(err) => Err(DbError::sdk(err)),
+        }
+    }
+
     /// An update for [`Db::transact`].
     pub fn update_write(&self, key: &Key, spec: &UpdateSpec, cond: Cond) -> Result<Write, DbError> {
         let (expr, names, values) = update_parts(spec, cond)?;

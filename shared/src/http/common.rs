@@ -116,7 +116,8 @@ async fn method_not_allowed() -> impl IntoResponse {
 pub fn finish(router: Router, config: &crate::config::Config) -> Router {
     let router = router
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed);
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(crate::ratelimit::headers));
     match cors(config) {
         Some(layer) => router.layer(layer),
         None => router,
@@ -149,6 +150,13 @@ fn cors(config: &crate::config::Config) -> Option<tower_http::cors::CorsLayer> {
                 header::CONTENT_TYPE,
                 header::AUTHORIZATION,
                 "x-api-key".parse().ok()?,
+            ])
+            // A browser client reads its quota too.
+            .expose_headers([
+                "x-ratelimit-limit".parse().ok()?,
+                "x-ratelimit-remaining".parse().ok()?,
+                "x-ratelimit-reset".parse().ok()?,
+                header::RETRY_AFTER,
             ]),
     )
 }

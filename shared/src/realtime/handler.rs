@@ -181,6 +181,21 @@ async fn dispatch(
         user: Some(connection.user_id.clone()),
         me: Some(std::sync::Arc::new(me)),
     };
+    // The same limits as REST: a send counts as a send, every other action
+    // but the health check as a write.
+    let group = match &frame {
+        ClientFrame::MessageSend(_) => Some(crate::ratelimit::Group::Send),
+        ClientFrame::HealthCheck {} => None,
+        _ => Some(crate::ratelimit::Group::Write),
+    };
+    if let Some(group) = group {
+        let subject = crate::ratelimit::Subject::User(connection.user_id.clone());
+        state
+            .limiter
+            .admit(&ctx.app, &subject, group)
+            .await
+            .map_err(|(refusal, _)| refusal)?;
+    }
     match frame {
         ClientFrame::MessageSend(input) => {
             let send::SendOutcome {

@@ -30,6 +30,7 @@ mod online;
 mod openapi;
 mod permissions;
 mod push;
+mod rate_limits;
 mod reactions;
 mod read_access;
 mod read_state;

@@ -89,6 +89,15 @@ async fn unread_counts_are_capped() {
     let app = TestApp::spawn().await;
     let t = app.create_users(&app.a, &["alice", "bob"]).await;
     let id = app.group(&app.a, &t[0], &["bob"]).await;
+    // More than a minute's default sends.
+    app.patch(
+        &app.a,
+        &app.a.server,
+        "/app",
+        json!({"set": {"rate_limits": {"send": {"user": 1000, "app": 6000}}}}),
+    )
+    .await
+    .assert_status(200);
     for i in 0..105 {
         app.say(&app.a, &t[0], &id, &format!("{i}")).await;
     }

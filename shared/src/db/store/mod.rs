@@ -10,6 +10,7 @@ pub mod apps;
 pub mod channels;
 pub mod connections;
 pub mod members;
+pub mod rates;
 pub mod reactions;
 pub mod users;
 
