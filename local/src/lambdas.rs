@@ -427,6 +427,7 @@ impl Environment {
                     "CHAT_FANOUT_INLINE_LIMIT",
                     c.fanout_inline_limit.to_string(),
                 ),
+                ("CHAT_ERASE_SLICE_ITEMS", c.erase_slice_items.to_string()),
                 (
                     "CHAT_UPLOAD_URL_SECONDS",
                     c.upload_url_ttl.as_secs().max(1).to_string(),
@@ -811,7 +812,11 @@ mod tests {
                 ("FanoutFunction".to_string(), vec!["FANOUT#".to_string()]),
                 (
                     "NotifyFunction".to_string(),
-                    vec!["WEBHOOK#".to_string(), "PUSH#".to_string()]
+                    vec![
+                        "WEBHOOK#".to_string(),
+                        "PUSH#".to_string(),
+                        "ERASE#".to_string()
+                    ]
                 )
             ]
         );

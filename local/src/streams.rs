@@ -21,7 +21,7 @@ use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodbstreams::config::{Credentials, Region};
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use aws_sdk_dynamodbstreams::Client;
-use chat_shared::keys::{FANOUT_PREFIX, PUSH_PREFIX, WEBHOOK_PREFIX};
+use chat_shared::keys::{ERASE_PREFIX, FANOUT_PREFIX, PUSH_PREFIX, WEBHOOK_PREFIX};
 use chat_shared::AppState;
 use tokio::sync::watch;
 
@@ -62,7 +62,11 @@ impl Mapping {
                 consumer: Consumer::Fanout(Box::new(state.clone())),
             },
             Mapping {
-                prefixes: vec![WEBHOOK_PREFIX.into(), PUSH_PREFIX.into()],
+                prefixes: vec![
+                    WEBHOOK_PREFIX.into(),
+                    PUSH_PREFIX.into(),
+                    ERASE_PREFIX.into(),
+                ],
                 consumer: Consumer::Notify(Box::new(state.clone())),
             },
         ]

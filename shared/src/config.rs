@@ -30,6 +30,9 @@ pub struct Config {
     /// that caused it; beyond, the fan-out function delivers it
     /// (`CHAT_FANOUT_INLINE_LIMIT`, 0..10000).
     pub fanout_inline_limit: usize,
+    /// Messages and reactions one slice of a user's erasure handles before
+    /// it hands on to the next (`CHAT_ERASE_SLICE_ITEMS`, 1..10000).
+    pub erase_slice_items: usize,
     /// The uploads bucket (`CHAT_UPLOADS_BUCKET`).
     pub uploads_bucket: String,
     /// Explicit S3 endpoint (`CHAT_S3_ENDPOINT`; the SDK's own
@@ -80,6 +83,7 @@ impl Default for Config {
             websocket_endpoint: None,
             fanout_concurrency: 32,
             fanout_inline_limit: 100,
+            erase_slice_items: 1_000,
             uploads_bucket: "chat-uploads".into(),
             s3_endpoint: None,
             upload_url_ttl: Duration::from_secs(900),
@@ -145,6 +149,15 @@ impl Config {
                 .filter(|n| *n <= 10_000)
                 .ok_or_else(|| {
                     ConfigError(format!("CHAT_FANOUT_INLINE_LIMIT={n} is not 0..10000"))
+                })?;
+        }
+        if let Some(n) = get("CHAT_ERASE_SLICE_ITEMS") {
+            config.erase_slice_items = n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    ConfigError(format!("CHAT_ERASE_SLICE_ITEMS={n} is not 1..10000"))
                 })?;
         }
         config.hooks_allow_loopback = get("CHAT_HOOKS_ALLOW_LOOPBACK").is_some_and(|v| v == "1");

@@ -14,6 +14,11 @@ impl Key {
     fn new(pk: String, sk: impl Into<String>) -> Self {
         Self { pk, sk: sk.into() }
     }
+
+    /// The key of an item as read back from the table.
+    pub fn from_stored(pk: &str, sk: &str) -> Self {
+        Self::new(pk.to_string(), sk)
+    }
 }
 
 pub const DEVICE_PREFIX: &str = "DEVICE#";
@@ -43,6 +48,12 @@ pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";
 /// Partitions of push jobs (one per message); the notify function's stream
 /// filter matches this prefix too.
 pub const PUSH_PREFIX: &str = "PUSH#";
+/// Partitions of erasure slices (`DELETE /users/{id}`); the notify
+/// function's stream filter matches this prefix too.
+pub const ERASE_PREFIX: &str = "ERASE#";
+/// A channel the user was a member of and left (or was removed from): where
+/// their messages and reactions may still be, for erasure and export.
+pub const FORMER_PREFIX: &str = "FORMER#";
 /// An app's webhooks that used up their attempts (never on a stream filter).
 pub const DEAD_WEBHOOK_PREFIX: &str = "DEADHOOK#";
 
@@ -415,4 +426,30 @@ mod tests {
 /// group and one window (epoch seconds at its start).
 pub fn rate(app: &AppId, subject: &str, group: &str, window: i64) -> Key {
     Key::new(format!("RATE#{app}#{subject}"), format!("{group}#{window}"))
+}
+
+/// The mark of a channel `user` left (in their partition).
+pub fn former(app: &AppId, user: &UserId, channel: &ChannelId) -> Key {
+    Key::new(
+        user_partition(app, user),
+        format!("{FORMER_PREFIX}{channel}"),
+    )
+}
+
+/// The progress of erasing a user: outside their partition, so it outlives
+/// it.
+pub fn erasure(app: &AppId, user: &UserId) -> Key {
+    Key::new(format!("APP#{app}#ERASURE#{user}"), "ERASURE")
+}
+
+/// One slice of erasing a user (an outbox job): a new item per slice, so
+/// each is a stream insert.
+pub fn erase_job(app: &AppId, user: &UserId, slice: u64) -> Key {
+    Key::new(format!("{ERASE_PREFIX}{app}#{user}"), format!("{slice:08}"))
+}
+
+/// The sort-key range of a whole partition (every key format here starts
+/// above a space).
+pub fn whole_range() -> (&'static str, String) {
+    (" ", upper(""))
 }

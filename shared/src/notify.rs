@@ -1,6 +1,7 @@
-//! The notify function: what reaches outside the service. The outbox
-//! stream brings webhook jobs ([`crate::webhooks`]) and push jobs
-//! ([`crate::push`]); each record is worked on side by side with the others
+//! The notify function: what reaches outside the service, and the
+//! service's long background work. The outbox stream brings webhook jobs
+//! ([`crate::webhooks`]), push jobs ([`crate::push`]) and the slices of
+//! erasing a user ([`crate::erasure`]); each record is worked on side by side with the others
 //! of its batch (each waits only for its own due time). A job that fails as
 //! a whole (the table could not be read or written) is reported, so the
 //! event source runs it again: a receiver may then get a webhook twice (the
@@ -12,7 +13,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 
 use crate::error::{ApiError, DisplayChain};
-use crate::keys::{PUSH_PREFIX, WEBHOOK_PREFIX};
+use crate::keys::{ERASE_PREFIX, PUSH_PREFIX, WEBHOOK_PREFIX};
 use crate::state::AppState;
 
 pub async fn handle(state: &AppState, event: StreamEvent) -> DynamoDbEventResponse {
@@ -54,6 +55,11 @@ fn work_of<'a>(
             .map_err(unreadable)
             .ok()?;
         Some(async move { crate::webhooks::deliver(state, &job).await.map(|_| ()) }.boxed())
+    } else if pk.starts_with(ERASE_PREFIX) {
+        let job = crate::db::from_image::<crate::erasure::Job>(image)?
+            .map_err(unreadable)
+            .ok()?;
+        Some(async move { crate::erasure::run_slice(state, &job).await }.boxed())
     } else if pk.starts_with(PUSH_PREFIX) {
         let job = crate::db::from_image::<crate::push::Job>(image)?
             .map_err(unreadable)

@@ -154,6 +154,15 @@ pub async fn remove(db: &Db, ctx: &Ctx, access: &Access, target: &UserId) -> Res
             &store::channels::member_count_change(-1),
             Cond::Live,
         )?,
+        db.put_write(
+            &crate::channels::Former {
+                app_id: ctx.app.app_id.clone(),
+                user_id: target.clone(),
+                channel_id: channel.id.clone(),
+                left_at: crate::time::now_rfc3339(),
+            },
+            Cond::Always,
+        )?,
     ];
     db.transact(writes).await.map_err(changed_under_us)?;
     online::left(db, &ctx.app.app_id, &channel.id, target).await?;

@@ -405,3 +405,20 @@ impl Entity for DistinctLock {
         keys::distinct(&self.app_id, &self.hash)
     }
 }
+
+/// The mark that a user left a channel (or was removed): erasure and export
+/// still look there for what they wrote.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Former {
+    pub app_id: AppId,
+    pub user_id: UserId,
+    pub channel_id: ChannelId,
+    pub left_at: String,
+}
+
+impl Entity for Former {
+    const TYPE: &'static str = "former_membership";
+    fn key(&self) -> Key {
+        keys::former(&self.app_id, &self.user_id, &self.channel_id)
+    }
+}

@@ -65,7 +65,9 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(super::application::api())
         .routes(routes!(health))
         .routes(routes!(upsert_users, list_users))
-        .routes(routes!(get_user, patch_user))
+        .routes(routes!(get_user, patch_user, erase_user))
+        .routes(routes!(erasure_progress))
+        .routes(routes!(export_user))
         .routes(routes!(deactivate))
         .routes(routes!(reactivate))
         .routes(routes!(mint_token))
@@ -243,6 +245,81 @@ async fn patch_user(
     Ok(Json(UserBody { user: user.view() }).into_response())
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct DeletionBody<'a> {
+    deletion: crate::erasure::ErasureView<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct EraseQuery {
+    hard: Option<bool>,
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", summary = "Erase a user (server): deactivated at once, then their messages (soft-deleted, or removed with hard=true), reactions, memberships, devices, drafts and profile are removed by a background job; 202 with its progress (asking again returns the same job)", params(("id" = String, Path, description = "user id"), ("hard" = Option<bool>, Query, description = "remove their messages instead of leaving deleted placeholders")), responses((status = 202, description = "erasing", body = DeletionBody), Errors))]
+async fn erase_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<UserId>,
+    ApiQuery(query): ApiQuery<EraseQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_server()?;
+    let (erasure, started) =
+        crate::erasure::start(&state, &caller.app.app_id, &id, query.hard.unwrap_or(false)).await?;
+    tracing::info!(user = %id, started, "erase user");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(DeletionBody {
+            deletion: erasure.view(),
+        }),
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}/deletion", tag = "users", summary = "How far a user's erasure is (server)", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = DeletionBody), Errors))]
+async fn erasure_progress(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_server()?;
+    let erasure = crate::erasure::progress(&state.db, &caller.app.app_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no erasure of {id}")))?;
+    Ok(Json(DeletionBody {
+        deletion: erasure.view(),
+    })
+    .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ExportQuery {
+    next: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}/export", tag = "users", summary = "Everything stored about a user, page by page (the server, or the user themself): the first page has their profile, devices, memberships, channels left and drafts; the next pages their messages and reactions, channel by channel", params(("id" = String, Path, description = "user id"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = crate::export::ExportPage), Errors))]
+async fn export_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<UserId>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    if let auth::Actor::User(me) = &caller.actor {
+        if *me != id {
+            return Err(ApiError::forbidden(
+                "a user exports only themself; the server exports anyone",
+            ));
+        }
+    }
+    crate::export::page(
+        &state.db,
+        &caller.app.app_id,
+        &id,
+        query.next.as_deref(),
+        |page| Json(page).into_response(),
+    )
+    .await
+}
+
 #[utoipa::path(post, path = "/api/v1/users/{id}/deactivate", tag = "users", summary = "Deactivate a user (server)", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = UserBody), Errors))]
 async fn deactivate(
     State(state): State<AppState>,
@@ -262,6 +339,14 @@ async fn reactivate(
     ApiPath(id): ApiPath<UserId>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_server()?;
+    if crate::erasure::progress(&state.db, &caller.app.app_id, &id)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::conflict(
+            "this user is being (or was) erased; they cannot be reactivated",
+        ));
+    }
     let user = users::set_deactivated(&state.db, &caller.app.app_id, &id, false).await?;
     Ok(Json(UserBody { user: user.view() }).into_response())
 }

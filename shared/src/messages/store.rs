@@ -37,6 +37,15 @@ pub fn text_contains(needle: &str) -> Filter {
     }
 }
 
+/// Messages (and replies) written by `author`.
+pub fn by_author(author: &UserId) -> Filter {
+    Filter {
+        expression: "#user = :author".into(),
+        names: names(&[("#user", "user_id")]),
+        values: values(vec![(":author", json!(author))]),
+    }
+}
+
 /// Messages that count as unread for `reader`: not shadowed, not deleted,
 /// not their own, not by a user in `hidden` (whom they block). Each clause
 /// passes an item without the attribute: DynamoDB compares a missing

@@ -17,6 +17,7 @@ mod channels;
 mod costs;
 mod devices;
 mod drafts;
+mod erasure;
 mod fanout;
 mod faults;
 mod flags;

@@ -1,0 +1,365 @@
+//! Erasing a user (`DELETE /users/{id}`, a job in slices whose progress is
+//! readable) and exporting one (`GET /users/{id}/export`, page by page).
+
+use std::time::Duration;
+
+use chat_local::StackOptions;
+use chat_shared::config::Config;
+use chat_shared::db::{PageRequest, Query, SortCond};
+use chat_shared::ids::{AppId, UserId};
+use serde_json::{json, Value};
+
+use crate::helpers::TestApp;
+
+/// Slices of three items, so even a small user takes several.
+async fn small_slices() -> TestApp {
+    TestApp::spawn_with(StackOptions {
+        config: Config {
+            erase_slice_items: 3,
+            ..Config::default()
+        },
+        ..StackOptions::ephemeral()
+    })
+    .await
+}
+
+/// What a user has stored about them, set up the same way for each test:
+/// alice writes in a group (messages, a thread reply, a reaction), in a
+/// group she then leaves, and in a direct channel; she has a device and a
+/// draft. Returns (tokens of alice, bob, carol; group; group left; dm).
+async fn alice_everywhere(app: &TestApp) -> (Vec<String>, String, String, String) {
+    let t = app.create_users(&app.a, &["alice", "bob", "carol"]).await;
+    let group = app.group(&app.a, &t[1], &["alice", "carol"]).await;
+    let left = app.group(&app.a, &t[1], &["alice"]).await;
+    let dm = app
+        .create_channel(
+            &app.a,
+            &t[0],
+            json!({"type": "direct", "members": ["carol"]}),
+        )
+        .await;
+    let bobs = app.say(&app.a, &t[1], &group, "bob's own words").await;
+    let mut first = Value::Null;
+    for i in 0..5 {
+        let m = app.say(&app.a, &t[0], &group, &format!("alice {i}")).await;
+        if i == 0 {
+            first = m;
+        }
+    }
+    app.post(
+        &app.a,
+        &t[0],
+        "/messages",
+        json!({"channel_id": group, "text": "alice in a thread", "parent_id": bobs["id"]}),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        &app.a,
+        &t[0],
+        &format!("/messages/{}/reactions", bobs["id"].as_str().unwrap()),
+        json!({"type": "like"}),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        &app.a,
+        &t[1],
+        &format!("/messages/{}/reactions", first["id"].as_str().unwrap()),
+        json!({"type": "like"}),
+    )
+    .await
+    .assert_status(201);
+    for i in 0..3 {
+        app.say(&app.a, &t[0], &left, &format!("alice before leaving {i}"))
+            .await;
+    }
+    app.post(&app.a, &t[0], &format!("/channels/{left}/leave"), json!({}))
+        .await
+        .assert_status(204);
+    app.say(&app.a, &t[0], &dm, "alice to carol").await;
+    app.post(
+        &app.a,
+        &t[0],
+        "/devices",
+        json!({"id": "alice-phone", "push_provider": "firebase"}),
+    )
+    .await
+    .assert_status(201);
+    app.send(
+        reqwest::Method::PUT,
+        &format!("/channels/{group}/draft"),
+        Some(app.a.key()),
+        Some(&t[0]),
+        Some(json!({"text": "unsent"})),
+    )
+    .await
+    .assert_status(200);
+    (t, group, left, dm)
+}
+
+/// Waits for the erasure to finish; its last progress.
+async fn finished(app: &TestApp, user: &str) -> Value {
+    for _ in 0..400 {
+        let got = app
+            .get(&app.a, &app.a.server, &format!("/users/{user}/deletion"))
+            .await;
+        let deletion = got.assert_status(200)["deletion"].clone();
+        if deletion["status"] == "done" {
+            return deletion;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the erasure of {user} did not finish");
+}
+
+/// Items left in a user's own partition, read straight from the table.
+async fn partition_items(app: &TestApp, user: &str) -> usize {
+    let app_id: AppId = app.a.app.app_id.clone();
+    let pk = chat_shared::keys::user_partition(&app_id, &UserId::parse(user).unwrap());
+    let (lo, hi) = chat_shared::keys::whole_range();
+    app.stack
+        .state
+        .db
+        .run_all::<Value>(Query {
+            index: None,
+            pk: &pk,
+            sk: SortCond::Between(lo, &hi),
+            page: PageRequest {
+                limit: 100,
+                cursor: None,
+                forward: true,
+            },
+            filter: None,
+        })
+        .await
+        .unwrap()
+        .len()
+}
+
+fn texts_by(history: &Value, user: &str) -> Vec<(String, String)> {
+    history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["user"]["id"] == user)
+        .map(|m| {
+            (
+                m["type"].as_str().unwrap().to_string(),
+                m["text"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn erasing_a_user_deletes_what_they_stored_in_slices() {
+    let app = small_slices().await;
+    let (t, group, left, dm) = alice_everywhere(&app).await;
+    let mut socket = app.ws(&app.a, &t[0]).await;
+
+    // Only the server erases; unknown users and other apps' are 404.
+    app.delete(&app.a, &t[0], "/users/alice")
+        .await
+        .assert_error(403, "forbidden");
+    app.delete(&app.a, &app.a.server, "/users/nobody")
+        .await
+        .assert_error(404, "not_found");
+    app.delete(&app.b, &app.b.server, "/users/alice")
+        .await
+        .assert_error(404, "not_found");
+    app.get(&app.a, &app.a.server, "/users/bob/deletion")
+        .await
+        .assert_error(404, "not_found");
+
+    let started = app.delete(&app.a, &app.a.server, "/users/alice").await;
+    let deletion = started.assert_status(202)["deletion"].clone();
+    assert_eq!(deletion["user_id"], "alice");
+    assert_eq!(deletion["hard"], false);
+    // At once: her tokens stop working and her socket is closed.
+    let refused = app.get(&app.a, &t[0], "/channels").await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(socket.wait_closed(Duration::from_secs(5)).await);
+
+    let done = finished(&app, "alice").await;
+    assert!(done["slices"].as_u64().unwrap() > 1, "{done}");
+    assert_eq!(done["messages"], 10, "{done}");
+    assert_eq!(done["reactions"], 1, "{done}");
+    assert_eq!(done["channels"], 3, "{done}");
+    assert!(done["finished_at"].is_string());
+
+    // Her messages are placeholders everywhere, others' untouched.
+    let history = app
+        .get(&app.a, &t[1], &format!("/channels/{group}/messages"))
+        .await;
+    let hers = texts_by(history.assert_status(200), "alice");
+    assert_eq!(hers.len(), 5);
+    assert!(
+        hers.iter()
+            .all(|(kind, text)| kind == "deleted" && text.is_empty()),
+        "{hers:?}"
+    );
+    let bobs = texts_by(&history.body, "bob");
+    assert_eq!(
+        bobs,
+        [("regular".to_string(), "bob's own words".to_string())]
+    );
+    // Her reaction is gone from bob's message; bob's on hers is his own.
+    let counts = &history.body["messages"][0]["reaction_counts"];
+    assert!(counts.get("like").is_none(), "{}", history.body);
+    let left_history = app
+        .get(&app.a, &t[1], &format!("/channels/{left}/messages"))
+        .await;
+    let hers = texts_by(left_history.assert_status(200), "alice");
+    assert_eq!(hers.len(), 3);
+    assert!(hers.iter().all(|(kind, _)| kind == "deleted"));
+    let dm_history = app
+        .get(&app.a, &t[2], &format!("/channels/{dm}/messages"))
+        .await;
+    assert!(texts_by(dm_history.assert_status(200), "alice")
+        .iter()
+        .all(|(kind, _)| kind == "deleted"));
+    // Not a member anywhere; no profile, devices, drafts: nothing left.
+    let members = app
+        .get(&app.a, &t[1], &format!("/channels/{group}/members"))
+        .await;
+    let ids: Vec<&str> = members.assert_status(200)["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user_id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&"alice"), "{ids:?}");
+    let channel = app.get(&app.a, &t[1], &format!("/channels/{group}")).await;
+    assert_eq!(channel.assert_status(200)["channel"]["member_count"], 2);
+    app.get(&app.a, &app.a.server, "/users/alice")
+        .await
+        .assert_error(404, "not_found");
+    assert_eq!(partition_items(&app, "alice").await, 0);
+
+    // Asking again returns the finished job; she cannot come back.
+    let again = app.delete(&app.a, &app.a.server, "/users/alice").await;
+    assert_eq!(again.assert_status(202)["deletion"]["status"], "done");
+    app.post(&app.a, &app.a.server, "/users/alice/reactivate", json!({}))
+        .await
+        .assert_error(409, "conflict");
+}
+
+#[tokio::test]
+async fn a_hard_erasure_removes_the_messages() {
+    let app = small_slices().await;
+    let (t, group, left, _) = alice_everywhere(&app).await;
+    let first = app
+        .get(&app.a, &t[1], &format!("/channels/{group}/messages"))
+        .await;
+    let alice_id = first.assert_status(200)["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user"]["id"] == "alice")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let started = app
+        .delete(&app.a, &app.a.server, "/users/alice?hard=true")
+        .await;
+    assert_eq!(started.assert_status(202)["deletion"]["hard"], true);
+    let done = finished(&app, "alice").await;
+    assert_eq!(done["messages"], 10, "{done}");
+    for channel in [&group, &left] {
+        let history = app
+            .get(&app.a, &t[1], &format!("/channels/{channel}/messages"))
+            .await;
+        assert!(texts_by(history.assert_status(200), "alice").is_empty());
+    }
+    app.get(&app.a, &t[1], &format!("/messages/{alice_id}"))
+        .await
+        .assert_error(404, "not_found");
+    let history = app
+        .get(&app.a, &t[1], &format!("/channels/{group}/messages"))
+        .await;
+    // The thread she replied in lost its reply.
+    assert_eq!(history.assert_status(200)["messages"][0]["reply_count"], 0);
+    assert_eq!(partition_items(&app, "alice").await, 0);
+}
+
+#[tokio::test]
+async fn a_user_exports_everything_stored_about_them_page_by_page() {
+    let app = TestApp::spawn().await;
+    let (t, group, left, dm) = alice_everywhere(&app).await;
+
+    let first = app.get(&app.a, &t[0], "/users/alice/export").await;
+    let page = first.assert_status(200);
+    assert_eq!(page["user"]["id"], "alice");
+    assert_eq!(page["devices"].as_array().unwrap().len(), 1);
+    assert_eq!(page["devices"][0]["id"], "alice-phone");
+    let mut channels: Vec<&str> = page["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["channel_id"].as_str().unwrap())
+        .collect();
+    channels.sort();
+    let mut expected = vec![group.as_str(), dm.as_str()];
+    expected.sort();
+    assert_eq!(channels, expected);
+    assert_eq!(page["channels_left"][0]["channel_id"], left.as_str());
+    assert_eq!(page["drafts"][0]["text"], "unsent");
+
+    // Follow `next` to the end: every message she wrote, every reaction.
+    let mut messages: Vec<String> = Vec::new();
+    let mut reactions = 0;
+    let mut next = page["next"].as_str().map(str::to_string);
+    let mut pages = 1;
+    while let Some(cursor) = next {
+        let got = app
+            .get(&app.a, &t[0], &format!("/users/alice/export?next={cursor}"))
+            .await;
+        let body = got.assert_status(200);
+        assert!(body["user"].is_null());
+        for m in body["messages"].as_array().unwrap() {
+            assert_eq!(m["user"]["id"], "alice");
+            messages.push(m["text"].as_str().unwrap().to_string());
+        }
+        reactions += body["reactions"].as_array().unwrap().len();
+        next = body["next"].as_str().map(str::to_string);
+        pages += 1;
+        assert!(pages < 50, "the export does not end");
+    }
+    messages.sort();
+    assert_eq!(
+        messages,
+        [
+            "alice 0",
+            "alice 1",
+            "alice 2",
+            "alice 3",
+            "alice 4",
+            "alice before leaving 0",
+            "alice before leaving 1",
+            "alice before leaving 2",
+            "alice in a thread",
+            "alice to carol",
+        ]
+    );
+    assert_eq!(reactions, 1);
+
+    // The server may export anyone; another user may not; bad cursors and
+    // other apps are refused.
+    app.get(&app.a, &app.a.server, "/users/alice/export")
+        .await
+        .assert_status(200);
+    app.get(&app.a, &t[1], "/users/alice/export")
+        .await
+        .assert_error(403, "forbidden");
+    app.get(&app.a, &t[0], "/users/alice/export?next=garbage")
+        .await
+        .assert_error(400, "validation_error");
+    app.get(&app.b, &app.b.server, "/users/alice/export")
+        .await
+        .assert_error(404, "not_found");
+    app.get(&app.a, &app.a.server, "/users/nobody/export")
+        .await
+        .assert_error(404, "not_found");
+}
