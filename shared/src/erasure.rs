@@ -21,7 +21,7 @@ use crate::db::{Cond, Db, DbError, Entity, PageRequest, Query, SortCond};
 use crate::error::{ApiError, DisplayChain};
 use crate::ids::{AppId, ChannelId, UserId};
 use crate::keys::{self, Key};
-use crate::messages::{Message, Reaction};
+use crate::messages::Message;
 use crate::state::AppState;
 
 /// Wall time one slice works before handing over (the notify function
@@ -293,21 +293,9 @@ async fn advance(
     };
     match erasure.step {
         Step::Messages | Step::Replies => {
-            let prefix = if erasure.step == Step::Messages {
-                keys::MESSAGE_PREFIX
-            } else {
-                keys::REPLY_PREFIX
-            };
-            let partition = keys::channel_partition(app, &channel);
-            let found = db
-                .run::<Message>(&Query {
-                    index: None,
-                    pk: &partition,
-                    sk: SortCond::Prefix(prefix),
-                    page,
-                    filter: Some(crate::messages::store::by_author(&user)),
-                })
-                .await?;
+            let replies = erasure.step == Step::Replies;
+            let found =
+                crate::messages::authored::written(db, app, &channel, &user, replies, page).await?;
             let n = found.items.len();
             for message in found.items {
                 if erase_message(db, ctx, &message, erasure.hard).await? {
@@ -325,17 +313,8 @@ async fn advance(
             Ok(n.max(1))
         }
         Step::Reactions => {
-            let partition = keys::reactor_partition(app, &channel, &user);
-            let (lo, hi) = keys::whole_range();
-            let found = db
-                .run::<Reaction>(&Query {
-                    index: Some(crate::db::table::GSI1),
-                    pk: &partition,
-                    sk: SortCond::Between(lo, &hi),
-                    page,
-                    filter: None,
-                })
-                .await?;
+            let found =
+                crate::messages::authored::reactions(db, app, &channel, &user, page).await?;
             let n = found.items.len();
             for reaction in found.items {
                 match crate::messages::reactions::remove(

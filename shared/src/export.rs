@@ -9,12 +9,12 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::channels::{Former, InviteStatus, Membership, Role};
-use crate::db::{Db, PageRequest, Query, SortCond};
+use crate::db::{Db, PageRequest};
 use crate::devices::{Device, DeviceView};
 use crate::error::ApiError;
 use crate::ids::{AppId, ChannelId, MessageId, UserId};
 use crate::keys;
-use crate::messages::{Draft, DraftView, Message, MessageView, Reaction, ReactionView};
+use crate::messages::{authored, Draft, DraftView, MessageView, Reaction, ReactionView};
 use crate::users::{User, UserView};
 
 /// Table items read per page of a channel's walk.
@@ -196,21 +196,8 @@ pub async fn page<R>(
     };
     let mut out = ExportPage::default();
     let table_next = if cursor.s < 2 {
-        let prefix = if cursor.s == 0 {
-            keys::MESSAGE_PREFIX
-        } else {
-            keys::REPLY_PREFIX
-        };
-        let partition = keys::channel_partition(app, &cursor.c);
-        let found = db
-            .run::<Message>(&Query {
-                index: None,
-                pk: &partition,
-                sk: SortCond::Prefix(prefix),
-                page: request,
-                filter: Some(crate::messages::store::by_author(user)),
-            })
-            .await?;
+        let replies = cursor.s == 1;
+        let found = authored::written(db, app, &cursor.c, user, replies, request).await?;
         out.messages = found
             .items
             .iter()
@@ -218,17 +205,7 @@ pub async fn page<R>(
             .collect();
         found.next
     } else {
-        let partition = keys::reactor_partition(app, &cursor.c, user);
-        let (lo, hi) = keys::whole_range();
-        let found = db
-            .run::<Reaction>(&Query {
-                index: Some(crate::db::table::GSI1),
-                pk: &partition,
-                sk: SortCond::Between(lo, &hi),
-                page: request,
-                filter: None,
-            })
-            .await?;
+        let found = authored::reactions(db, app, &cursor.c, user, request).await?;
         out.reactions = found.items.iter().map(Reaction::view).collect();
         found.next
     };

@@ -783,19 +783,7 @@ impl Db {
 
     /// Applies an update expression to one item under a condition.
     pub async fn update(&self, key: &Key, spec: &UpdateSpec, cond: Cond) -> Result<(), DbError> {
-        let (expr, names, values) = update_parts(spec, cond)?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(self.table.as_ref())
-            .set_key(Some(key_item(key)))
-            .update_expression(&spec.expression)
-            .set_condition_expression(expr)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .send()
-            .await;
-        written(result)
+        written(self.update_request(key, spec, cond)?.send().await)
     }
 
     /// Applies an update and returns the attributes it changed, as `T`.
@@ -805,16 +793,8 @@ impl Db {
         spec: &UpdateSpec,
         cond: Cond,
     ) -> Result<T, DbError> {
-        let (expr, names, values) = update_parts(spec, cond)?;
         let result = self
-            .client
-            .update_item()
-            .table_name(self.table.as_ref())
-            .set_key(Some(key_item(key)))
-            .update_expression(&spec.expression)
-            .set_condition_expression(expr)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
+            .update_request(key, spec, cond)?
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await;
@@ -827,6 +807,25 @@ impl Db {
             }
             Err(err) => Err(DbError::sdk(err)),
         }
+    }
+
+    fn update_request(
+        &self,
+        key: &Key,
+        spec: &UpdateSpec,
+        cond: Cond,
+    ) -> Result<aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder, DbError>
+    {
+        let (expr, names, values) = update_parts(spec, cond)?;
+        Ok(self
+            .client
+            .update_item()
+            .table_name(self.table.as_ref())
+            .set_key(Some(key_item(key)))
+            .update_expression(&spec.expression)
+            .set_condition_expression(expr)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values))
     }
 
     /// An update for [`Db::transact`].

@@ -1,6 +1,7 @@
 //! Messages: send, history, threads, edit and delete, pins, reactions, read
 //! state, drafts and search.
 
+pub mod authored;
 pub mod drafts;
 pub mod edit;
 pub mod history;

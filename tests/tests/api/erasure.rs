@@ -162,6 +162,9 @@ async fn erasing_a_user_deletes_what_they_stored_in_slices() {
     app.delete(&app.a, &t[0], "/users/alice")
         .await
         .assert_error(403, "forbidden");
+    app.delete(&app.a, &t[1], "/users/alice")
+        .await
+        .assert_error(403, "forbidden");
     app.delete(&app.a, &app.a.server, "/users/nobody")
         .await
         .assert_error(404, "not_found");
@@ -181,6 +184,9 @@ async fn erasing_a_user_deletes_what_they_stored_in_slices() {
     assert_eq!(refused.status, 401, "{}", refused.body);
     assert!(socket.wait_closed(Duration::from_secs(5)).await);
 
+    app.get(&app.a, &t[1], "/users/alice/deletion")
+        .await
+        .assert_error(403, "forbidden");
     let done = finished(&app, "alice").await;
     assert!(done["slices"].as_u64().unwrap() > 1, "{done}");
     assert_eq!(done["messages"], 10, "{done}");
