@@ -19,6 +19,14 @@ async fn sigkill_during_sends_loses_no_acknowledged_message() {
     let http = reqwest::Client::new();
 
     let server = common::Server::start(&dir, &[]).await;
+    // Four senders for seconds: far more than a user's default sends a
+    // minute (README: Rate limits).
+    common::json_of(
+        server
+            .request(&http, reqwest::Method::PATCH, "/app", "CHAT_SERVER_TOKEN")
+            .json(&json!({ "set": { "rate_limits": { "send": { "user": 100_000, "app": 100_000 } } } })),
+    )
+    .await;
     let created = common::json_of(
         server
             .request(
