@@ -54,6 +54,9 @@ pub const ERASE_PREFIX: &str = "ERASE#";
 /// A channel the user was a member of and left (or was removed from): where
 /// their messages and reactions may still be, for erasure and export.
 pub const FORMER_PREFIX: &str = "FORMER#";
+/// A channel's change log (edits, deletions, reactions, reads, members,
+/// channel changes) for catch-up; new messages are read from the history.
+pub const CHANGE_PREFIX: &str = "CHG#";
 /// An app's webhooks that used up their attempts (never on a stream filter).
 pub const DEAD_WEBHOOK_PREFIX: &str = "DEADHOOK#";
 
@@ -452,4 +455,12 @@ pub fn erase_job(app: &AppId, user: &UserId, slice: u64) -> Key {
 /// above a space).
 pub fn whole_range() -> (&'static str, String) {
     (" ", upper(""))
+}
+
+/// One entry of a channel's change log: an event, by its time-ordered id.
+pub fn change(app: &AppId, channel: &ChannelId, event_id: &str) -> Key {
+    Key::new(
+        channel_partition(app, channel),
+        format!("{CHANGE_PREFIX}{event_id}"),
+    )
 }

@@ -27,6 +27,7 @@ pub mod ratelimit;
 pub mod realtime;
 pub mod state;
 pub mod storage;
+pub mod sync;
 pub mod telemetry;
 pub mod time;
 pub mod uploads;

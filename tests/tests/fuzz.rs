@@ -34,6 +34,18 @@ fn world() -> &'static World {
             .unwrap();
         let (app, token, channel) = runtime.block_on(async {
             let app = TestApp::spawn().await;
+            // Hundreds of generated requests from one user a minute: past
+            // every default limit (README: Rate limits).
+            let most = chat_shared::ratelimit::MAX_LIMIT;
+            let limit = json!({ "user": most, "app": most });
+            app.patch(
+                &app.a,
+                &app.a.server,
+                "/app",
+                json!({ "set": { "rate_limits": { "send": limit, "write": limit, "read": limit } } }),
+            )
+            .await
+            .assert_status(200);
             let token = app.create_users(&app.a, &["alice", "bob"]).await.remove(0);
             let channel = app.group(&app.a, &token, &["bob"]).await;
             (app, token, channel)

@@ -114,6 +114,10 @@ pub struct Channel {
     pub member_count: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_message_at: Option<String>,
+    /// Epoch ms of the last change catch-up can replay (a message, an edit,
+    /// a reaction...): `GET /sync` reads only channels changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_ms: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
     /// Soft delete: the id is never reused, readers see 404.

@@ -183,6 +183,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: CreateChannel) -> Result<(Channel
         created_by: creator.clone(),
         member_count: i64::try_from(member_set.len()).unwrap_or(0),
         last_message_at: None,
+        changed_ms: None,
         created_at: now.clone(),
         updated_at: now.clone(),
         deleted_at: None,

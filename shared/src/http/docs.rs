@@ -95,5 +95,48 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
             operation.security = Some(vec![secured.clone()]);
         }
     }
+    unique_operation_ids(&mut api);
     api
+}
+
+/// Operation ids are the handlers' names, which repeat across groups
+/// (`list`, `create`); a generated client needs each unique, so a repeated
+/// one takes its tag in front (`channels_list`, `moderation_list`).
+fn unique_operation_ids(api: &mut OpenApi) {
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for item in api.paths.paths.values() {
+        for operation in [&item.get, &item.post, &item.put, &item.patch, &item.delete]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(id) = &operation.operation_id {
+                *seen.entry(id.clone()).or_default() += 1;
+            }
+        }
+    }
+    for item in api.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let Some(id) = operation.operation_id.clone() else {
+                continue;
+            };
+            if seen.get(&id).copied().unwrap_or(0) > 1 {
+                let tag = operation
+                    .tags
+                    .as_ref()
+                    .and_then(|t| t.first())
+                    .map(|t| t.replace(' ', "_"))
+                    .unwrap_or_default();
+                operation.operation_id = Some(format!("{tag}_{id}"));
+            }
+        }
+    }
 }

@@ -46,6 +46,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(channel_messages))
         .routes(routes!(pinned))
         .routes(routes!(search_messages))
+        .routes(routes!(sync_changes))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -355,5 +356,41 @@ async fn search_messages(
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     Ok(Json(
         search::search(&state.db, &state.storage, &ctx, query).await?,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SyncQuery {
+    since: Option<String>,
+    limit: Option<String>,
+    user_id: Option<UserId>,
+}
+
+#[utoipa::path(get, path = "/api/v1/sync", tag = "sync", summary = "What changed in the caller's channels since a cursor (an event id, or the last page's next): new, edited and deleted messages, reactions, read marks, member and channel changes, in order; gap=true when the cursor is older than what is kept (reload instead); without since, a cursor for now", params(("since" = Option<String>, Query, description = "cursor: an event id, or a previous page's next"), ("limit" = Option<u32>, Query, description = "1-500, default 100"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = crate::sync::SyncPage), Errors))]
+async fn sync_changes(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<SyncQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
+    let limit = match query.limit.as_deref() {
+        None => crate::sync::DEFAULT_LIMIT,
+        Some(text) => text.parse::<usize>().unwrap_or(0),
+    };
+    if limit == 0 || limit > crate::sync::MAX_LIMIT {
+        return Err(ApiError::validation(format!(
+            "limit must be between 1 and {}",
+            crate::sync::MAX_LIMIT
+        )));
+    }
+    Ok(Json(
+        crate::sync::sync(
+            &state.db,
+            &state.storage,
+            &ctx,
+            query.since.as_deref(),
+            limit,
+        )
+        .await?,
     ))
 }

@@ -127,10 +127,11 @@ pub enum SendRefused {
 pub async fn commit_send(db: &Db, send: &SendWrites) -> Result<(), SendRefused> {
     let message = &send.message;
     let channel_key = keys::channel(&message.app_id, &message.channel_id);
+    let now_ms = crate::time::now_millis();
     let channel_update = if send.bumps_channel {
-        store::channels::message_posted(&message.created_at)
+        store::channels::message_posted(&message.created_at, now_ms)
     } else {
-        store::channels::not_frozen()
+        store::channels::reply_posted(now_ms)
     };
     let mut writes = vec![
         db.put_write(message, Cond::NotExists)?,

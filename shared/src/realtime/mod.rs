@@ -4,6 +4,7 @@
 
 pub mod asyncapi;
 pub mod audience;
+pub mod changes;
 pub mod connections;
 pub mod events;
 pub mod fanout;

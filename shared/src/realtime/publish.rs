@@ -3,6 +3,7 @@
 //! return errors to the request.
 
 use super::audience::{self, Audience, Plan};
+use super::changes;
 use super::events::payload;
 use super::events::{
     DeletedMessage, Event, EventBody, RemovedMember, RemovedMessage, RemovedReaction, UserRef,
@@ -83,8 +84,12 @@ async fn to_channel(
 ) -> Delivery {
     webhooks::enqueue(state, &ctx.app, event).await;
     let app = &ctx.app.app_id;
-    let route = route(state, app, channel, audience).await;
-    send(state, app, channel, route, event).await
+    let logged = changes::record(state, app, channel, event, &audience);
+    let delivered = async {
+        let route = route(state, app, channel, audience.clone()).await;
+        send(state, app, channel, route, event).await
+    };
+    futures::join!(logged, delivered).1
 }
 
 /// Events are rendered for no one in particular (no own reactions).
@@ -153,8 +158,10 @@ pub async fn message(
     }
     let app = &ctx.app.app_id;
     let route = route(state, app, &message.channel_id, audience_of(message)).await;
-    // Nobody to tell (often: nobody online, no webhook): no rendering either.
-    if route.is_empty() && ctx.app.settings.webhook_url.is_none() {
+    // Nobody to tell (often: nobody online, no webhook) and nothing to log
+    // for catch-up (a new message is in the history): no rendering either.
+    let logged = !matches!(change, MessageChange::New);
+    if route.is_empty() && ctx.app.settings.webhook_url.is_none() && !logged {
         return Delivery::default();
     }
     let shown = view(state, ctx, message).await;
@@ -168,7 +175,10 @@ pub async fn message(
     };
     let event = Event::channel(&message.channel_id, body);
     webhooks::enqueue(state, &ctx.app, &event).await;
-    send(state, app, &message.channel_id, route, &event).await
+    // New messages are replayed from the history, the rest from the log.
+    let audience = audience_of(message);
+    let logged = changes::record(state, app, &message.channel_id, &event, &audience);
+    futures::join!(logged, send(state, app, &message.channel_id, route, &event)).1
 }
 
 /// `message.deleted` for a hard delete: the message no longer exists.

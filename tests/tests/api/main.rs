@@ -41,6 +41,7 @@ mod rules;
 mod search;
 mod security;
 mod sessions;
+mod sync;
 mod tenancy;
 mod truncation;
 mod uploads;

@@ -8,20 +8,44 @@ use crate::db::UpdateSpec;
 /// A new message in the channel's history: `last_message_at` moves on.
 /// Bumping the version keeps a concurrent PATCH from writing back a stale
 /// value; the condition refuses a freeze in between.
-pub fn message_posted(now: &str) -> UpdateSpec {
+pub fn message_posted(now: &str, now_ms: i64) -> UpdateSpec {
     spec(
-        "SET #last = :now ADD #version :one",
+        "SET #last = :now, #changed = :ms ADD #version :one",
         Some("#frozen = :no"),
         &[
             ("#last", "last_message_at"),
+            ("#changed", "changed_ms"),
             ("#version", "version"),
             ("#frozen", "frozen"),
         ],
         vec![
             (":now", json!(now)),
+            (":ms", json!(now_ms)),
             (":one", json!(1)),
             (":no", json!(false)),
         ],
+    )
+}
+
+/// A thread reply kept out of the history: the channel must not be
+/// frozen, and it changed (catch-up reads channels that changed).
+pub fn reply_posted(now_ms: i64) -> UpdateSpec {
+    spec(
+        "SET #frozen = :no, #changed = :ms",
+        Some("#frozen = :no"),
+        &[("#frozen", "frozen"), ("#changed", "changed_ms")],
+        vec![(":no", json!(false)), (":ms", json!(now_ms))],
+    )
+}
+
+/// Something in the channel changed at `ms` (an edit, a reaction, a
+/// member...): catch-up looks there. Never moves the mark back.
+pub fn changed(ms: i64) -> UpdateSpec {
+    spec(
+        "SET #changed = :ms",
+        Some("attribute_not_exists(#changed) OR #changed < :ms"),
+        &[("#changed", "changed_ms")],
+        vec![(":ms", json!(ms))],
     )
 }
 
