@@ -604,6 +604,40 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     )
     .await?;
 
+    // Catch-up: bob back from offline after a message and an edit in one
+    // of his channels (only channels that changed are read).
+    let start = d.call(reqwest::Method::GET, "/sync", &bob, None).await?;
+    let cursor = start["next"]
+        .as_str()
+        .ok_or_else(|| step("sync cursor"))?
+        .to_string();
+    let news = d.send(&alice, &small).await?;
+    let news_id = news["message"]["id"]
+        .as_str()
+        .ok_or_else(|| step("message id"))?
+        .to_string();
+    d.measure("edit a message (5 members, none connected)", || {
+        d.call(
+            reqwest::Method::PATCH,
+            format!("/messages/{news_id}"),
+            &alice,
+            Some(json!({ "text": "edited" })),
+        )
+    })
+    .await?;
+    d.measure(
+        "`GET /sync` (one of the user's channels changed: a message and its edit)",
+        || {
+            d.call(
+                reqwest::Method::GET,
+                format!("/sync?since={cursor}"),
+                &bob,
+                None,
+            )
+        },
+    )
+    .await?;
+
     // The rate limiter: one user's first request of a minute claims one;
     // then the claims double, so 31 requests on one instance cost 5.
     let fresh = d.token(&ten[7])?;

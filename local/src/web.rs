@@ -1,5 +1,5 @@
-//! The local web client: a single page (plain HTML/JS/CSS under `local/web/`,
-//! compiled into the binary) served at `/` beside the API, and
+//! The local web client: a single page (HTML/JS/CSS under `local/web/` and the
+//! SDK's browser bundle, compiled into the binary) served at `/` beside the API, and
 //! `/dev/session`, which hands the page the dev application's key and sample
 //! users' tokens, and `/dev/pushes`, what the local FCM and APNs received.
 //! Local only: no Lambda serves these routes.
@@ -27,6 +27,7 @@ pub fn router(state: AppState, ws_url: String, pushes: crate::push::Pushes) -> R
     Router::new()
         .route("/", get(index))
         .route("/app.js", get(script))
+        .route("/chat.js", get(sdk))
         .route("/app.css", get(style))
         .route("/dev/session", get(session))
         .route("/dev/pushes", get(pushes_received))
@@ -66,6 +67,15 @@ async fn script() -> Response {
     asset(
         "text/javascript; charset=utf-8",
         include_str!("../web/app.js"),
+    )
+}
+
+/// The TypeScript SDK's browser bundle (clients/typescript: `npm run build`
+/// writes it here; its test run fails when this copy is stale).
+async fn sdk() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../web/chat.min.js"),
     )
 }
 

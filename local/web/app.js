@@ -1,6 +1,8 @@
-// A small chat client for the local server: REST for reads and writes,
-// one WebSocket for events. Plain JS, no build step, no CDN.
-"use strict";
+// A small chat client for the local server, on the TypeScript SDK
+// (clients/typescript, bundled into /chat.js at its build; no CDN): typed
+// REST, a socket that reconnects and catches up on what it missed, sends
+// that survive a reconnect. This file is the page: rendering and input.
+import { ChatClient } from "/chat.js";
 
 const API = "/api/v1";
 const PAGE = 25;
@@ -24,9 +26,7 @@ function safeUrl(raw) {
 
 const state = {
   session: null, // { api_key, token, ws_url, user_id }
-  ws: null,
-  connectedOnce: false,
-  retry: 0,
+  client: null, // the SDK's ChatClient
   channels: new Map(), // id -> list entry ({channel, members, membership, unread_count})
   current: null, // channel id
   messages: new Map(), // id -> message (current channel, top level)
@@ -46,24 +46,17 @@ const state = {
 
 // ---------- REST ----------
 
-async function api(method, path, body) {
-  const headers = {
-    "X-Api-Key": state.session.api_key,
-    Authorization: `Bearer ${state.session.token}`,
-  };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(API + path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  const data = text ? JSON.parse(text) : null;
-  if (!response.ok) {
-    const message = data && data.error ? data.error.message : response.statusText;
-    throw new Error(message);
-  }
-  return data;
+// Any REST call through the SDK (a refused token is replaced once).
+function api(method, path, body) {
+  return state.client.rest.request(method, path, { body });
+}
+
+// A fresh token for the signed-in sample user (the dev session mints them).
+async function freshToken(user) {
+  const response = await fetch("/dev/session");
+  const dev = await response.json();
+  const found = dev.users.find((u) => u.id === user);
+  return found ? found.token : state.session.token;
 }
 
 function showError(err) {
@@ -154,15 +147,25 @@ $("token-form").onsubmit = (event) => {
 
 $("sign-out").onclick = () => {
   sessionStorage.removeItem("chat-session");
-  if (state.ws) {
-    state.ws.onclose = null;
-    state.ws.close();
-  }
+  if (state.client) state.client.disconnect();
   location.reload();
 };
 
 async function start(session) {
   state.session = session;
+  const client = new ChatClient({
+    url: location.origin + API,
+    wsUrl: session.ws_url,
+    apiKey: session.api_key,
+    userId: session.user_id,
+    token: (refresh) => (refresh ? freshToken(session.user_id) : session.token),
+  });
+  state.client = client;
+  client.onevent = onEvent;
+  client.onstatus = (status) =>
+    status === "open" ? setStatus("online", "connected") : setStatus("reconnecting", "reconnecting…");
+  // Away too long to replay: the SDK reloaded the channel list.
+  client.onreload = () => resync();
   try {
     const me = await api("GET", `/users/${encodeURIComponent(session.user_id)}`);
     state.users.set(me.user.id, me.user);
@@ -174,7 +177,7 @@ async function start(session) {
   sessionStorage.setItem("chat-session", JSON.stringify(session));
   $("login").hidden = true;
   $("chat").hidden = false;
-  connect();
+  await client.connect();
   await loadChannels();
 }
 
@@ -185,79 +188,25 @@ function setStatus(kind, text) {
   $("status").textContent = text;
 }
 
-function reconnectLater() {
-  setStatus("reconnecting", "reconnecting…");
-  const delay = Math.min(3000, 250 * 2 ** state.retry++);
-  setTimeout(connect, delay);
-}
-
-function connect() {
-  const { ws_url, api_key, token } = state.session;
-  let ws;
-  try {
-    ws = new WebSocket(`${ws_url}/?api_key=${encodeURIComponent(api_key)}&token=${encodeURIComponent(token)}`);
-  } catch (err) {
-    console.warn("cannot open the socket", err);
-    reconnectLater();
-    return;
-  }
-  state.ws = ws;
-  ws.onopen = () => {
-    setStatus("online", "connected");
-    state.retry = 0;
-    if (state.connectedOnce) resync();
-    state.connectedOnce = true;
-  };
-  ws.onmessage = (event) => {
-    try {
-      onEvent(JSON.parse(event.data));
-    } catch (err) {
-      console.error("bad event", err);
-    }
-  };
-  ws.onclose = () => {
-    if (state.ws === ws) reconnectLater();
-  };
-}
-
 function sendFrame(frame) {
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
-    frame.request_id = String(++state.requestId);
-    state.ws.send(JSON.stringify(frame));
-  }
+  if (!state.client.socket.open) return;
+  state.client.socket
+    .request(frame)
+    .then((ack) => {
+      if (!ack.ok) showError(ack.error.message);
+    })
+    .catch(() => {});
 }
 
-// After a reconnect: events are not replayed, so read what was missed.
+// Reload what is shown (the catch-up could not replay everything).
 async function resync() {
   await loadChannels();
-  if (!state.current) return;
-  let newest = state.order[state.order.length - 1];
-  for (;;) {
-    const path = newest
-      ? `/channels/${state.current}/messages?after=${newest}&limit=100`
-      : `/channels/${state.current}/messages?limit=${PAGE}`;
-    const page = await api("GET", path);
-    for (const m of page.messages) upsertMessage(m, true);
-    if (page.messages.length < 100 || !newest) break;
-    newest = page.messages[page.messages.length - 1].id;
-  }
+  if (state.current) openChannel(state.current);
   if (state.thread) openThread(state.thread);
-  markRead();
 }
 
-// Ids of recent events: a fan-out run again after a failure may repeat one.
-const seenEvents = new Set();
-
+// Every event, live or replayed after a reconnect (the SDK drops repeats).
 function onEvent(event) {
-  if (event.type === "ack") {
-    if (!event.ok) showError(event.error.message);
-    return;
-  }
-  if (event.id) {
-    if (seenEvents.has(event.id)) return;
-    seenEvents.add(event.id);
-    if (seenEvents.size > 1000) seenEvents.delete(seenEvents.values().next().value);
-  }
   const channel = event.channel_id;
   switch (event.type) {
     case "message.new": {
@@ -676,13 +625,14 @@ $("messages").addEventListener("scroll", async () => {
 // ---------- composing ----------
 
 async function send(text, extra = {}) {
-  const body = { channel_id: state.current, id: crypto.randomUUID(), ...extra };
-  if (text) body.text = text;
-  // REST with a client id: a retry after a dropped answer is idempotent.
-  const sent = await api("POST", "/messages", body);
-  if (body.parent_id) noteReply(sent.message);
-  else upsertMessage(sent.message, true);
-  return sent.message;
+  const input = { ...extra };
+  if (text) input.text = text;
+  // Through the socket with a client id, queued while offline: a send cut
+  // off by a reconnect goes again and is stored once.
+  const message = await state.client.send(state.current, input);
+  if (input.parent_id) noteReply(message);
+  else upsertMessage(message, true);
+  return message;
 }
 
 function typing(parentId) {
@@ -858,7 +808,7 @@ document.addEventListener("visibilitychange", () => {
 
 // For tests and the curious: drop the socket as a network failure would.
 window.chatDebug = {
-  dropSocket: () => state.ws && state.ws.close(4000, "dropped"),
+  dropSocket: () => state.client && state.client.socket.drop(),
   state,
 };
 

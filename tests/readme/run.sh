@@ -2,7 +2,8 @@
 # The README as a newcomer runs it, on a copy of this checkout in a temporary
 # folder: the first of "The two commands" exactly as written (taken from the
 # README, not copied here), the "Calling the API" and upload blocks as written
-# (each curl failing on an HTTP error), the WebSocket example's health.check
+# (each curl failing on an HTTP error), the client SDK block (npm ci, build,
+# the example: bob receives alice's message), the WebSocket example's health.check
 # frame, Ctrl-C (SIGINT: exit status 0, the SQLite file intact), and a second
 # start on the same folder that still has the app, the users, the message and
 # the upload. CI runs it; so can you: `bash tests/readme/run.sh`.
@@ -59,6 +60,7 @@ first_command="${first_command%%#*}"
 api_block="$(block "Calling the API")"
 upload_block="$(block "Uploads")"
 ws_block="$(block "Real time (WebSocket API)")"
+sdk_block="$(block "Client SDK")"
 # Readers that stop early would race their writer the same way: read it all.
 ws_command="$(printf '%s\n' "$ws_block" | sed -n '/^npx wscat /p')"
 ws_command="${ws_command%%$'\n'*}"
@@ -138,6 +140,11 @@ echo "== the 'Calling the API' and upload blocks, as written"
 bash "$work/blocks.sh" | tee "$work/blocks.out" || fail "a README block failed (output above)"
 grep -qx 'hello!' "$work/blocks.out" || fail "the upload block did not read back 'hello!'"
 grep -q '"text":"hi Bob"' "$work/blocks.out" || fail "Bob's history does not show 'hi Bob'"
+
+echo "== the client SDK example, as written"
+sdk_out="$(timeout 600 bash -c "set -euo pipefail; $sdk_block" 2>&1)" || { echo "$sdk_out"; fail "the client SDK block failed"; }
+echo "$sdk_out" | tail -n 3
+printf '%s\n' "$sdk_out" | grep -q "bob received: hi from the SDK" || fail "the SDK example did not deliver to bob"
 
 echo "== the WebSocket example: $ws_frame"
 # wscat quits when its standard input closes: keep one open while it waits

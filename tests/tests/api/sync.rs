@@ -15,13 +15,22 @@ fn types(events: &[Value]) -> Vec<String> {
 }
 
 /// Every event after `since`, following `next` with pages of `limit`.
-async fn all_since(app: &TestApp, token: &str, since: &str, limit: usize) -> (Vec<Value>, String, usize) {
+async fn all_since(
+    app: &TestApp,
+    token: &str,
+    since: &str,
+    limit: usize,
+) -> (Vec<Value>, String, usize) {
     let mut events = Vec::new();
     let mut cursor = since.to_string();
     let mut pages = 0;
     loop {
         let got = app
-            .get(&app.a, token, &format!("/sync?since={cursor}&limit={limit}"))
+            .get(
+                &app.a,
+                token,
+                &format!("/sync?since={cursor}&limit={limit}"),
+            )
             .await;
         let body = got.assert_status(200).clone();
         assert_eq!(body["gap"], false);
@@ -47,7 +56,10 @@ async fn a_client_back_from_offline_replays_what_it_missed_in_order() {
         )
         .await;
     let start = app.get(&app.a, &t[1], "/sync").await;
-    let cursor = start.assert_status(200)["next"].as_str().unwrap().to_string();
+    let cursor = start.assert_status(200)["next"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(start.body["events"].as_array().unwrap().is_empty());
 
     // Bob is away while alice writes, edits, deletes, reacts, reads, adds
@@ -64,21 +76,41 @@ async fn a_client_back_from_offline_replays_what_it_missed_in_order() {
     .assert_status(201);
     let m1_id = m1["id"].as_str().unwrap();
     let m2_id = m2["id"].as_str().unwrap();
-    app.patch(&app.a, &t[0], &format!("/messages/{m1_id}"), json!({"text": "first, edited"}))
-        .await
-        .assert_status(200);
+    app.patch(
+        &app.a,
+        &t[0],
+        &format!("/messages/{m1_id}"),
+        json!({"text": "first, edited"}),
+    )
+    .await
+    .assert_status(200);
     app.delete(&app.a, &t[0], &format!("/messages/{m2_id}"))
         .await
         .assert_status(200);
-    app.post(&app.a, &t[0], &format!("/messages/{m1_id}/reactions"), json!({"type": "like"}))
-        .await
-        .assert_status(201);
-    app.post(&app.a, &t[0], &format!("/channels/{ch}/members"), json!({"user_ids": ["carol"]}))
-        .await
-        .assert_status(200);
-    app.patch(&app.a, &t[0], &format!("/channels/{ch}"), json!({"set": {"name": "renamed"}}))
-        .await
-        .assert_status(200);
+    app.post(
+        &app.a,
+        &t[0],
+        &format!("/messages/{m1_id}/reactions"),
+        json!({"type": "like"}),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        &app.a,
+        &t[0],
+        &format!("/channels/{ch}/members"),
+        json!({"user_ids": ["carol"]}),
+    )
+    .await
+    .assert_status(200);
+    app.patch(
+        &app.a,
+        &t[0],
+        &format!("/channels/{ch}"),
+        json!({"set": {"name": "renamed"}}),
+    )
+    .await
+    .assert_status(200);
 
     let (events, next, _) = all_since(&app, &t[1], &cursor, 100).await;
     assert_eq!(
@@ -117,7 +149,10 @@ async fn a_client_back_from_offline_replays_what_it_missed_in_order() {
 
     // Bob reads: alice's replay shows his read mark.
     let alice_start = app.get(&app.a, &t[0], "/sync").await;
-    let alice_cursor = alice_start.assert_status(200)["next"].as_str().unwrap().to_string();
+    let alice_cursor = alice_start.assert_status(200)["next"]
+        .as_str()
+        .unwrap()
+        .to_string();
     app.post(&app.a, &t[1], &format!("/channels/{ch}/read"), json!({}))
         .await
         .assert_status(200);
@@ -139,9 +174,14 @@ async fn a_replay_shows_only_what_the_socket_would_have() {
     app.post(&app.a, &t[1], "/blocks", json!({"user_id": "dave"}))
         .await
         .assert_status(201);
-    app.post(&app.a, &t[0], &format!("/channels/{ch}/members"), json!({"user_ids": ["dave"]}))
-        .await
-        .assert_status(200);
+    app.post(
+        &app.a,
+        &t[0],
+        &format!("/channels/{ch}/members"),
+        json!({"user_ids": ["dave"]}),
+    )
+    .await
+    .assert_status(200);
     let cursor = app.get(&app.a, &t[1], "/sync").await.body["next"]
         .as_str()
         .unwrap()
@@ -150,12 +190,15 @@ async fn a_replay_shows_only_what_the_socket_would_have() {
     app.say(&app.a, &t[2], &ch, "shadowed words").await;
     app.say(&app.a, &t[3], &ch, "from someone bob blocks").await;
     app.say(&app.a, &t[0], &ch, "visible").await;
-    app.say(&app.a, &t[2], &elsewhere, "not bob's channel").await;
+    app.say(&app.a, &t[2], &elsewhere, "not bob's channel")
+        .await;
     app.delete(&app.a, &t[0], &format!("/channels/{gone}/members/bob"))
         .await
         .assert_status(204);
 
-    let got = app.get(&app.a, &t[1], &format!("/sync?since={cursor}")).await;
+    let got = app
+        .get(&app.a, &t[1], &format!("/sync?since={cursor}"))
+        .await;
     let body = got.assert_status(200);
     let texts: Vec<&str> = body["events"]
         .as_array()
@@ -167,7 +210,9 @@ async fn a_replay_shows_only_what_the_socket_would_have() {
     assert_eq!(texts, ["visible"]);
     assert_eq!(body["removed_channels"], json!([gone]));
     // Carol, shadow-banned, still sees her own message.
-    let carols = app.get(&app.a, &t[2], &format!("/sync?since={cursor}")).await;
+    let carols = app
+        .get(&app.a, &t[2], &format!("/sync?since={cursor}"))
+        .await;
     let carol_texts: Vec<&str> = carols.assert_status(200)["events"]
         .as_array()
         .unwrap()
@@ -178,8 +223,13 @@ async fn a_replay_shows_only_what_the_socket_would_have() {
     assert!(carol_texts.contains(&"shadowed words"), "{carol_texts:?}");
     // Another app's user has nothing of app A's.
     let b = app.create_users(&app.b, &["bob"]).await;
-    let other = app.get(&app.b, &b[0], &format!("/sync?since={cursor}")).await;
-    assert!(other.assert_status(200)["events"].as_array().unwrap().is_empty());
+    let other = app
+        .get(&app.b, &b[0], &format!("/sync?since={cursor}"))
+        .await;
+    assert!(other.assert_status(200)["events"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]

@@ -1,0 +1,219 @@
+import { ChatError, retryable } from "./errors.js";
+import { Rest, Tokens, type TokenProvider } from "./rest.js";
+import { Socket, type WebSocketLike } from "./socket.js";
+import { Store, type Message } from "./store.js";
+import type { ServerEvent } from "./generated/socket.js";
+import type { components } from "./generated/rest.js";
+
+export type SendInput = Omit<components["schemas"]["SendMessage"], "channel_id" | "id" | "user_id">;
+
+export interface ClientOptions {
+  /** The REST API's base, as `https://…/prod/api/v1`. */
+  url: string;
+  /** The socket's URL, as `wss://…/prod`. */
+  wsUrl: string;
+  apiKey: string;
+  /** The user's id (the token's). */
+  userId: string;
+  /** Gives a token; called again with `true` when one is refused. */
+  token: TokenProvider;
+  WebSocket?: WebSocketLike;
+  fetch?: typeof fetch;
+  backoff?: { min: number; max: number };
+}
+
+interface Queued {
+  channelId: string;
+  input: SendInput & { id: string };
+  resolve: (m: Message) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Events a client remembers to drop repeats (a retried fan-out, a replay). */
+const REMEMBERED = 2_000;
+/** How far before the last event seen a catch-up starts: events of other
+ * instances may arrive out of order; repeats are dropped. */
+const OVERLAP_MS = 10_000;
+
+const hexAt = (ms: number) => ms.toString(16).padStart(12, "0") + "0".repeat(20);
+
+/**
+ * A user's connection to the chat service: REST for everything, a socket
+ * that keeps itself connected, sends that survive a reconnect (each with a
+ * client id, so a repeat is stored once), a catch-up after every reconnect,
+ * and the state a UI binds to.
+ */
+export class ChatClient {
+  readonly rest: Rest;
+  readonly socket: Socket;
+  readonly state: Store;
+  /** Where a catch-up starts: the newest event id seen. */
+  cursor?: string;
+  /** `connecting`, `open` or `offline`. */
+  status: "connecting" | "open" | "offline" = "offline";
+  /** Told of every event as it is applied (socket or catch-up). */
+  onevent: (event: ServerEvent) => void = () => {};
+  /** Told when the socket connects, opens or goes offline. */
+  onstatus: (status: "connecting" | "open" | "offline") => void = () => {};
+  /** Told when a catch-up could not replay everything (away too long):
+   * the channel list was reloaded; reload open channels' messages. */
+  onreload: () => void = () => {};
+  private readonly seen = new Set<string>();
+  private readonly queue: Queued[] = [];
+  private flushing = false;
+
+  constructor(readonly options: ClientOptions) {
+    const tokens = new Tokens(options.token);
+    this.rest = new Rest({ url: options.url, apiKey: options.apiKey, tokens, fetch: options.fetch });
+    this.socket = new Socket({ url: options.wsUrl, apiKey: options.apiKey, tokens, WebSocket: options.WebSocket, backoff: options.backoff });
+    this.state = new Store(options.userId);
+    this.socket.onevent = (event) => this.receive(event);
+    this.socket.onstatus = (status) => {
+      this.status = status;
+      this.onstatus(status);
+      this.state.changed();
+    };
+    this.socket.onopen = () => void this.resume();
+  }
+
+  /** Loads the channel list, then connects (and stays connected). */
+  async connect(): Promise<void> {
+    if (!this.cursor) this.cursor = (await this.rest.call("sync_changes", {})).next;
+    await this.loadChannels();
+    this.socket.start();
+  }
+
+  disconnect(): void {
+    this.socket.stop();
+  }
+
+  /** Reloads the channel list with unread counts (every page). */
+  async loadChannels(): Promise<void> {
+    const entries = [];
+    let next: string | null | undefined;
+    do {
+      const page = await this.rest.call("channels_list", { query: { limit: 100, next: next ?? undefined } });
+      entries.push(...page.channels);
+      next = page.next;
+    } while (next);
+    this.state.setChannels(entries, true);
+  }
+
+  /** Loads a channel's latest messages (or those `before` one). */
+  async loadMessages(channelId: string, before?: string): Promise<Message[]> {
+    const page = await this.rest.call("channel_messages", { path: { id: channelId }, query: { before, limit: 50 } });
+    this.state.addMessages(channelId, page.messages);
+    return page.messages;
+  }
+
+  /**
+   * Sends a message: shown at once as pending, queued while offline, sent
+   * in order when the socket is open; a send cut off by a reconnect is
+   * repeated with the same id and stored once.
+   */
+  send(channelId: string, input: SendInput): Promise<Message> {
+    const id = globalThis.crypto.randomUUID();
+    return new Promise((resolve, reject) => {
+      this.queue.push({ channelId, input: { ...input, id }, resolve, reject });
+      void this.flush();
+    });
+  }
+
+  /** Sends still waiting for the socket. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  typing(channelId: string, started = true): void {
+    if (this.socket.open) {
+      void this.socket.request({ action: started ? "typing.start" : "typing.stop", channel_id: channelId }).catch(() => {});
+    }
+  }
+
+  /** Marks the channel read up to its latest message. */
+  async markRead(channelId: string): Promise<void> {
+    await this.rest.call("mark_read", { path: { id: channelId }, body: {} });
+    const c = this.state.channels.get(channelId);
+    if (c) {
+      c.unread = 0;
+      this.state.changed();
+    }
+  }
+
+  private receive(event: ServerEvent): void {
+    const id = (event as { id?: string }).id;
+    if (id) {
+      if (this.seen.has(id)) return;
+      this.seen.add(id);
+      if (this.seen.size > REMEMBERED) this.seen.delete(this.seen.values().next().value!);
+      // Event ids and message sort ids sort by time as 32 hex digits.
+      const key = id.replace(/-/g, "");
+      if (!this.cursor || key > this.cursor) this.cursor = key;
+    }
+    this.state.apply(event);
+    this.onevent(event);
+  }
+
+  /** On every (re)connect: queued sends go out, then what was missed comes in. */
+  private async resume(): Promise<void> {
+    await this.flush();
+    try {
+      await this.catchUp();
+    } catch {
+      // Offline again: the next connect catches up.
+    }
+  }
+
+  /** Replays what changed since the cursor (GET /sync, every page). */
+  async catchUp(): Promise<void> {
+    if (!this.cursor) return;
+    const since = hexAt(Math.max(0, parseInt(this.cursor.slice(0, 12), 16) - OVERLAP_MS));
+    let cursor = since < this.cursor ? since : this.cursor;
+    for (;;) {
+      const page = await this.rest.call("sync_changes", { query: { since: cursor } });
+      if (page.gap) {
+        this.cursor = page.next;
+        await this.loadChannels();
+        this.onreload();
+        return;
+      }
+      for (const id of page.removed_channels) this.state.channels.delete(id);
+      if (page.removed_channels.length) this.state.changed();
+      for (const event of page.events) this.receive(event as unknown as ServerEvent);
+      cursor = page.next;
+      if (!this.cursor || page.next > this.cursor) this.cursor = page.next;
+      if (!page.has_more) return;
+    }
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.queue.length && this.socket.open) {
+        const item = this.queue[0]!;
+        try {
+          const ack = await this.socket.request({ action: "message.send", channel_id: item.channelId, ...item.input });
+          this.queue.shift();
+          if (ack.ok) {
+            const message = (ack.result as { message: Message }).message;
+            this.state.addMessages(item.channelId, [message]);
+            item.resolve(message);
+          } else {
+            const e = ack.error!;
+            item.reject(new ChatError(0, e.code, e.message, (e as { retry_after?: number }).retry_after));
+          }
+        } catch (e) {
+          // Cut off: it stays first in line and goes again, same id.
+          if (!retryable(e)) {
+            this.queue.shift();
+            item.reject(e);
+          }
+          break;
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+}

@@ -1,0 +1,156 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import WebSocket from "ws";
+import { client, server, sleep, token, until, users } from "./harness.mjs";
+
+const texts = (c, channel) => (c.state.channels.get(channel)?.messages ?? []).map((m) => m.text);
+
+async function pair() {
+  const [a, b] = await users("alice", "bob");
+  const alice = client(a);
+  const bob = client(b);
+  await Promise.all([alice.connect(), bob.connect()]);
+  await until(() => alice.status === "open" && bob.status === "open", "both sockets open");
+  const created = await alice.rest.call("channels_create", { body: { type: "group", name: "sdk", members: [b] } });
+  const channel = created.channel.id;
+  // Bob hears of the channel on his socket.
+  await until(() => bob.state.channels.has(channel), "bob's channel list to gain the channel");
+  await alice.loadChannels();
+  return { a, b, alice, bob, channel };
+}
+
+test("two clients exchange messages both ways, with unread counts, threads, reactions, reads and typing", async () => {
+  const { a, b, alice, bob, channel } = await pair();
+  const sent = await alice.send(channel, { text: "hello bob" });
+  assert.equal(sent.text, "hello bob");
+  await until(() => texts(bob, channel).includes("hello bob"), "bob to receive");
+  assert.equal(bob.state.channels.get(channel).unread, 1);
+  assert.equal(bob.state.totalUnread, 1);
+  await bob.send(channel, { text: "hi alice" });
+  await until(() => texts(alice, channel).includes("hi alice"), "alice to receive");
+  assert.deepEqual(texts(alice, channel), ["hello bob", "hi alice"]);
+
+  // A thread reply lands in the thread, not the history.
+  await bob.send(channel, { text: "in a thread", parent_id: sent.id });
+  await until(() => alice.state.channels.get(channel).threads.get(sent.id)?.length === 1, "the thread reply");
+  assert.deepEqual(texts(alice, channel), ["hello bob", "hi alice"]);
+
+  // Reactions, with the reactor's own.
+  await bob.rest.call("react", { path: { id: sent.id }, body: { type: "like" } });
+  await until(() => alice.state.channels.get(channel).messages[0].reaction_counts.like === 1, "the reaction");
+  await until(() => bob.state.channels.get(channel).messages.find((m) => m.id === sent.id)?.own_reactions.includes("like"), "bob's own reaction");
+
+  // Typing and read state.
+  bob.typing(channel);
+  await until(() => alice.state.typing(channel).includes(b), "bob typing");
+  await bob.markRead(channel);
+  assert.equal(bob.state.totalUnread, 0);
+  await until(() => alice.state.channels.get(channel).reads.has(b), "bob's read mark");
+  assert.ok(alice.state.list().some((c) => c.channel.id === channel));
+  assert.equal(alice.state.me, a);
+  alice.disconnect();
+  bob.disconnect();
+});
+
+test("after a dropped connection, edits, deletes and reactions made meanwhile arrive", async () => {
+  const { alice, bob, channel } = await pair();
+  const first = await alice.send(channel, { text: "first" });
+  const second = await alice.send(channel, { text: "second" });
+  const third = await alice.send(channel, { text: "third" });
+  await until(() => texts(bob, channel).length === 3, "bob to have three messages");
+
+  bob.disconnect();
+  await until(() => bob.status === "offline", "bob offline");
+  await alice.rest.call("edit_message", { path: { id: first.id }, body: { text: "first, edited" } });
+  await alice.rest.call("delete_message", { path: { id: second.id } });
+  await alice.rest.call("react", { path: { id: third.id }, body: { type: "wow" } });
+  await alice.send(channel, { text: "fourth" });
+  await sleep(100);
+  // Nothing reached bob while away.
+  assert.deepEqual(texts(bob, channel), ["first", "second", "third"]);
+
+  bob.socket.start();
+  await until(() => texts(bob, channel).includes("fourth"), "the catch-up");
+  const messages = bob.state.channels.get(channel).messages;
+  assert.equal(messages.find((m) => m.id === first.id).text, "first, edited");
+  assert.equal(messages.find((m) => m.id === second.id).type, "deleted");
+  assert.equal(messages.find((m) => m.id === third.id).reaction_counts.wow, 1);
+
+  // A dropped socket (as a network drops it) comes back by itself.
+  bob.socket.drop();
+  await until(() => bob.status === "offline", "the drop");
+  await until(() => bob.status === "open", "the reconnect");
+  await alice.send(channel, { text: "fifth" });
+  await until(() => texts(bob, channel).includes("fifth"), "a message after the reconnect");
+  alice.disconnect();
+  bob.disconnect();
+});
+
+test("a token that expires mid-session is replaced without the application noticing", async () => {
+  const [a, b] = await users("alice", "bob");
+  const refreshed = [];
+  // The first token lives one second (and the server's 5 s leeway).
+  const alice = client(a, async (refresh) => {
+    refreshed.push(refresh);
+    return refreshed.length === 1 ? token(a, 1) : token(a);
+  });
+  await alice.connect();
+  await until(() => alice.status === "open", "open");
+  const { channel } = await alice.rest.call("channels_create", { body: { type: "group", name: "t", members: [b] } });
+  await sleep(7_000);
+  // REST: refused as expired, retried with a new token.
+  const me = await alice.rest.call("get_user", { path: { id: a } });
+  assert.equal(me.user.id, a);
+  assert.ok(refreshed.includes(true), "the provider was asked for a new token");
+  // The socket reconnects with the new token too.
+  alice.socket.drop();
+  await until(() => alice.status === "open", "the reconnect");
+  const sent = await alice.send(channel.id, { text: "still here" });
+  assert.equal(sent.text, "still here");
+  alice.disconnect();
+});
+
+test("sends made offline go out in order on reconnect, and a send whose ack was lost is stored once", async () => {
+  const { alice, bob, channel } = await pair();
+  alice.disconnect();
+  await until(() => alice.status === "offline", "offline");
+  const queued = [alice.send(channel, { text: "q1" }), alice.send(channel, { text: "q2" }), alice.send(channel, { text: "q3" })];
+  assert.equal(alice.pending, 3);
+  alice.socket.start();
+  const stored = await Promise.all(queued);
+  assert.deepEqual(stored.map((m) => m.text), ["q1", "q2", "q3"]);
+  await until(() => texts(bob, channel).includes("q3"), "bob to receive the queue");
+  assert.deepEqual(texts(bob, channel), ["q1", "q2", "q3"]);
+  alice.disconnect();
+
+  // A socket that loses the first send's ack: the server stored it, the
+  // client never heard; it sends again with the same id after reconnecting.
+  let lost = false;
+  class LossySocket extends WebSocket {
+    set onmessage(handler) {
+      super.onmessage = (m) => {
+        const text = String(m.data);
+        if (!lost && text.includes('"type":"ack"') && text.includes("lost ack")) {
+          lost = true;
+          this.terminate();
+          return;
+        }
+        handler(m);
+      };
+    }
+    get onmessage() {
+      return super.onmessage;
+    }
+  }
+  const lossy = client(alice.options.userId, undefined, LossySocket);
+  await lossy.connect();
+  await until(() => lossy.status === "open", "open");
+  const sent = await lossy.send(channel, { text: "lost ack" });
+  assert.ok(lost, "the first ack was lost");
+  const history = await server("GET", `/channels/${channel}/messages?limit=100`);
+  const copies = history.messages.filter((m) => m.text === "lost ack");
+  assert.equal(copies.length, 1);
+  assert.equal(copies[0].id, sent.id);
+  lossy.disconnect();
+  bob.disconnect();
+});

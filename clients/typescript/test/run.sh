@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The SDK's tests: installs its locked dev dependencies, checks the generated
+# types against docs/ (stale: fails), builds the package and the browser
+# bundle (over 15 KB gzipped: fails), starts the local server in memory on
+# free ports and runs the tests with Node's test runner against it.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$here/../.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+cd "$here"
+npm ci --no-audit --no-fund --loglevel=error >/dev/null
+npm run --silent generate
+git -C "$root" diff --exit-code -- clients/typescript/src/generated \
+  || { echo "clients/typescript/src/generated is stale: run npm run generate there and commit it"; exit 1; }
+npm run --silent build
+npm run --silent size
+git -C "$root" diff --exit-code -- local/web/chat.min.js \
+  || { echo "local/web/chat.min.js is stale: run npm run build in clients/typescript and commit it"; exit 1; }
+(cd "$root" && cargo build --quiet -p chat-local --bin chat-local)
+work="$(mktemp -d)"
+(cd "$work" && exec "$target/debug/chat-local" --memory --port 0 --ws-port 0 --dynamodb-port 0 --s3-port 0 > "$work/server.log" 2>&1) &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 150); do [ -s "$work/.chat-data/dev.env" ] && break; sleep 0.2; done
+set -a
+# shellcheck disable=SC1091
+. "$work/.chat-data/dev.env"
+set +a
+node --test --test-concurrency=1 test/*.test.mjs
