@@ -22,8 +22,12 @@ async fn the_page_its_assets_and_the_dev_session_are_served() {
         .unwrap()
         .starts_with("text/html"));
     let html = page.text().await.unwrap();
-    assert!(html.contains(r#"<script src="/app.js">"#));
-    for (path, kind) in [("/app.js", "text/javascript"), ("/app.css", "text/css")] {
+    assert!(html.contains(r#"<script type="module" src="/app.js">"#));
+    for (path, kind) in [
+        ("/app.js", "text/javascript"),
+        ("/chat.js", "text/javascript"),
+        ("/app.css", "text/css"),
+    ] {
         let asset = http.get(format!("{root}{path}")).send().await.unwrap();
         assert_eq!(asset.status(), 200, "{path}");
         assert!(asset.headers()["content-type"]

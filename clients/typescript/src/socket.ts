@@ -42,6 +42,8 @@ export class Socket {
   private seq = 0;
   private attempt = 0;
   private refused = false;
+  /** The service said the token expired: the next connect gets a new one. */
+  private expired = false;
   private stopped = true;
   private timer?: ReturnType<typeof setTimeout>;
 
@@ -89,7 +91,8 @@ export class Socket {
     let token: string;
     try {
       // A connect refused last time may have been an expired token.
-      token = await this.options.tokens.get(this.refused);
+      token = await this.options.tokens.get(this.refused || this.expired);
+      this.expired = false;
     } catch {
       return this.retry();
     }
@@ -125,6 +128,11 @@ export class Socket {
           this.pending.delete(String(data.request_id));
           clearTimeout(waiting.timer);
           waiting.resolve(data as unknown as Ack);
+        }
+        // A token refused mid-session: reconnect with a new one.
+        if ((data as { error?: { code?: string } }).error?.code === "token_expired") {
+          this.expired = true;
+          ws.close(4001);
         }
       } else {
         this.onevent(data as unknown as ServerEvent);
