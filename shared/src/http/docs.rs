@@ -82,16 +82,7 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
         if path.ends_with("/health") || path.ends_with("/openapi.json") {
             continue;
         }
-        for operation in [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for operation in operations_mut(item) {
             operation.security = Some(vec![secured.clone()]);
         }
     }
@@ -115,16 +106,7 @@ fn unique_operation_ids(api: &mut OpenApi) {
         }
     }
     for item in api.paths.paths.values_mut() {
-        for operation in [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for operation in operations_mut(item) {
             let Some(id) = operation.operation_id.clone() else {
                 continue;
             };
@@ -139,4 +121,19 @@ fn unique_operation_ids(api: &mut OpenApi) {
             }
         }
     }
+}
+
+/// The operations of a path item that the API uses.
+fn operations_mut(
+    item: &mut utoipa::openapi::path::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.patch,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
 }

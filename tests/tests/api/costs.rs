@@ -146,22 +146,32 @@ async fn request_counts_per_operation() {
     );
     // Auth, channel + member, latest message Query, one transaction, then the
     // membership re-read and the new unread count; then the message.read
-    // fan-out: one query of the channel's listeners (nobody is connected).
+    // fan-out: one query of the channel's listeners (nobody is connected),
+    // beside its catch-up log entry (PutItem) and the channel's change mark
+    // (UpdateItem).
     assert_eq!(
         read,
-        ops(&[("GetItem", 4), ("Query", 3), ("TransactWriteItems", 1)])
+        ops(&[
+            ("GetItem", 4),
+            ("Query", 3),
+            ("TransactWriteItems", 1),
+            ("PutItem", 1),
+            ("UpdateItem", 1)
+        ])
     );
     // Auth, message ref + message, channel + member, ban, existing reaction,
     // the user's reaction types on it (a COUNT Query, for the cap), one
     // transaction, the message re-read, rendering, then the reaction.new
-    // fan-out.
+    // fan-out and its catch-up log entry and change mark.
     assert_eq!(
         react,
         ops(&[
             ("GetItem", 8),
             ("TransactWriteItems", 1),
             ("BatchGetItem", 1),
-            ("Query", 3)
+            ("Query", 3),
+            ("PutItem", 1),
+            ("UpdateItem", 1)
         ])
     );
     // Auth, memberships Query, channels and the caller's member items (two
