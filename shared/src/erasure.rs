@@ -173,8 +173,16 @@ pub async fn start(
     if let Some(existing) = progress(db, app, user).await? {
         return Ok((existing, false));
     }
-    crate::users::set_deactivated(db, app, user, true).await?;
-    let stored = crate::users::revoke_tokens(db, app, user).await?;
+    // Deactivated and every token refused, in one write of the user item.
+    let stored = crate::users::update_user(db, app, user, |u| {
+        u.deactivated_at = u
+            .deactivated_at
+            .clone()
+            .or_else(|| Some(crate::time::now_rfc3339()));
+        u.tokens_revoked_at = Some(crate::time::now_millis());
+        Ok(())
+    })
+    .await?;
     crate::realtime::sessions::end_user(state, app, &stored).await;
     let now = crate::time::now_rfc3339();
     let erasure = Erasure {

@@ -101,11 +101,11 @@ pub async fn sync(
         db.query_all::<Former>(&pk, keys::FORMER_PREFIX, 1000),
     )?;
     let since_time = crate::time::millis_to_rfc3339(since_ms);
-    let member_of: std::collections::BTreeSet<&ChannelId> =
-        memberships.iter().map(|m| &m.channel_id).collect();
+    let membership_of: std::collections::HashMap<&ChannelId, &Membership> =
+        memberships.iter().map(|m| (&m.channel_id, m)).collect();
     let removed_channels: Vec<ChannelId> = left
         .into_iter()
-        .filter(|f| f.left_at >= since_time && !member_of.contains(&f.channel_id))
+        .filter(|f| f.left_at >= since_time && !membership_of.contains_key(&f.channel_id))
         .map(|f| f.channel_id)
         .collect();
     let channel_keys: Vec<keys::Key> = memberships
@@ -117,12 +117,7 @@ pub async fn sync(
         .iter()
         .filter(|c| c.deleted_at.is_none())
         .filter(|c| c.changed_ms.is_some_and(|ms| ms + SKEW_MS >= since_ms))
-        .filter_map(|c| {
-            memberships
-                .iter()
-                .find(|m| m.channel_id == c.id)
-                .map(|m| (c, m))
-        })
+        .filter_map(|c| membership_of.get(&c.id).map(|m| (c, *m)))
         .collect();
     let reads = changed.iter().map(|(channel, membership)| {
         channel_changes(db, storage, ctx, channel, membership, &since, limit)

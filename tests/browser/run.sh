@@ -17,12 +17,6 @@ if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "co
 fi
 (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
-(cd "$root" && cargo build --quiet -p chat-local --bin chat-local)
-work="$(mktemp -d)"
-(cd "$work" && exec "$target/debug/chat-local" --memory --port 0 --ws-port 0 --dynamodb-port 0 --s3-port 0 > "$work/server.log" 2>&1) &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 150); do [ -s "$work/.chat-data/dev.env" ] && break; sleep 0.2; done
 # shellcheck disable=SC1091
-. "$work/.chat-data/dev.env"
+. "$root/tests/local-stack.sh"
 node "$here/chat.test.mjs" "${CHAT_URL%/api/v1}"

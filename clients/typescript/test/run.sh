@@ -16,15 +16,7 @@ npm run --silent build
 npm run --silent size
 git -C "$root" diff --exit-code -- local/web/chat.min.js \
   || { echo "local/web/chat.min.js is stale: run npm run build in clients/typescript and commit it"; exit 1; }
-(cd "$root" && cargo build --quiet -p chat-local --bin chat-local)
-work="$(mktemp -d)"
-(cd "$work" && exec "$target/debug/chat-local" --memory --port 0 --ws-port 0 --dynamodb-port 0 --s3-port 0 > "$work/server.log" 2>&1) &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 150); do [ -s "$work/.chat-data/dev.env" ] && break; sleep 0.2; done
-set -a
 # shellcheck disable=SC1091
-. "$work/.chat-data/dev.env"
-set +a
+. "$root/tests/local-stack.sh"
 # A failed test may leave a socket open: the run still ends.
 node --test --test-concurrency=1 --test-force-exit test/*.test.mjs

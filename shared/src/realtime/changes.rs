@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::audience::Audience;
-use super::events::{payload, Event};
+use super::events::{payload, Event, EventBody};
 use crate::db::{Cond, Entity};
 use crate::error::DisplayChain;
 use crate::ids::{AppId, ChannelId};
@@ -40,11 +40,15 @@ impl Entity for Change {
     }
 }
 
-/// Whether catch-up replays this kind of event.
+/// Whether catch-up replays this kind of event (by variant: no rendering
+/// on the path of every typing frame).
 fn replayed(event: &Event) -> bool {
     !matches!(
-        event.kind().as_str(),
-        "message.new" | "typing.start" | "typing.stop" | "message.flagged"
+        event.body,
+        EventBody::MessageNew { .. }
+            | EventBody::TypingStart { .. }
+            | EventBody::TypingStop { .. }
+            | EventBody::MessageFlagged { .. }
     )
 }
 
