@@ -243,7 +243,15 @@ try {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(base + "/");
-    await page.click("#login summary");
+    // The sign-in page fills in (sample users, pushes) after it loads: wait
+    // for it, and open the disclosure until it is open (a click during a
+    // layout shift can land elsewhere).
+    await page.locator("#sample-users button").first().waitFor();
+    const details = page.locator("#login details");
+    for (let i = 0; i < 10 && !(await details.evaluate((d) => d.open)); i++) {
+      await page.click("#login summary");
+      await page.waitForTimeout(50);
+    }
     await page.fill('#token-form input[name="api_key"]', dev.api_key);
     await page.fill('#token-form input[name="token"]', dev.users.find((u) => u.id === "bob").token);
     await page.click('#token-form button[type="submit"]');
