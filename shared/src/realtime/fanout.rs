@@ -151,13 +151,22 @@ pub async fn run(state: &AppState, job: &Job) -> Result<JobReport, ApiError> {
         None => audience::targets(&state.db, &job.app_id, &job.channel_id, &job.audience).await?,
     };
     let audience_ms = started.elapsed().as_millis() as u64;
-    let bytes = job.event.as_bytes();
-    let shards = targets
-        .chunks(SHARD_SIZE)
-        .map(|shard| state.notifier.deliver(&job.app_id, shard.to_vec(), bytes));
+    let bytes: std::sync::Arc<[u8]> = job.event.as_bytes().into();
+    // Each shard is a task of its own, so the posts' CPU work (request
+    // building, signing, parsing) spreads over the runtime's threads.
+    let shards = targets.chunks(SHARD_SIZE).map(|shard| {
+        let notifier = state.notifier.clone();
+        let app = job.app_id.clone();
+        let shard = shard.to_vec();
+        let bytes = bytes.clone();
+        tokio::spawn(async move { notifier.deliver(&app, shard, &bytes).await })
+    });
     let mut report = JobReport::default();
     let mut failed = Vec::new();
-    for (delivery, shard_failed) in futures::future::join_all(shards).await {
+    for joined in futures::future::join_all(shards).await {
+        // A shard that panicked fails the job: it runs again whole, and
+        // clients drop what they already had by the event's id.
+        let (delivery, shard_failed) = joined.map_err(ApiError::internal)?;
         report.delivery.sent += delivery.sent;
         report.delivery.gone += delivery.gone;
         report.delivery.failed += delivery.failed;
