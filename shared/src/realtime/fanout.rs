@@ -151,27 +151,20 @@ pub async fn run(state: &AppState, job: &Job) -> Result<JobReport, ApiError> {
         None => audience::targets(&state.db, &job.app_id, &job.channel_id, &job.audience).await?,
     };
     let audience_ms = started.elapsed().as_millis() as u64;
-    let bytes: std::sync::Arc<[u8]> = job.event.as_bytes().into();
-    // Each shard is a task of its own, so the posts' CPU work (request
-    // building, signing, parsing) spreads over the runtime's threads.
-    let shards = targets.chunks(SHARD_SIZE).map(|shard| {
-        let notifier = state.notifier.clone();
-        let app = job.app_id.clone();
-        let shard = shard.to_vec();
-        let bytes = bytes.clone();
-        tokio::spawn(async move { notifier.deliver(&app, shard, &bytes).await })
-    });
-    let mut report = JobReport::default();
-    let mut failed = Vec::new();
-    for joined in futures::future::join_all(shards).await {
-        // A shard that panicked fails the job: it runs again whole, and
-        // clients drop what they already had by the event's id.
-        let (delivery, shard_failed) = joined.map_err(ApiError::internal)?;
-        report.delivery.sent += delivery.sent;
-        report.delivery.gone += delivery.gone;
-        report.delivery.failed += delivery.failed;
-        failed.extend(shard_failed);
-    }
+    // Posts in flight: the notifier's concurrency per shard of
+    // SHARD_SIZE connections, all drawing from the job's one list.
+    let lanes = targets.len().div_ceil(SHARD_SIZE) * state.notifier.concurrency();
+    // A lane that panicked fails the job: it runs again whole, and clients
+    // drop what they already had by the event's id.
+    let (delivery, failed) = state
+        .notifier
+        .deliver_in_lanes(&job.app_id, targets, job.event.as_bytes().into(), lanes)
+        .await
+        .map_err(ApiError::internal)?;
+    let report = JobReport {
+        delivery,
+        retried: 0,
+    };
     tracing::info!(
         event_id = %job.event_id,
         channel = %job.channel_id,
@@ -194,7 +187,10 @@ pub async fn run(state: &AppState, job: &Job) -> Result<JobReport, ApiError> {
         );
         return Ok(report);
     }
-    report.retried = failed.len();
+    let report = JobReport {
+        retried: failed.len(),
+        ..report
+    };
     let retry = Job {
         pending: Some(failed),
         attempt: job.attempt + 1,

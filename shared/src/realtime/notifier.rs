@@ -5,6 +5,8 @@
 //! failure is logged. Nothing here ever fails the request that caused it.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_apigatewaymanagement::Client;
@@ -75,6 +77,11 @@ impl Notifier {
             db,
             concurrency: config.fanout_concurrency.max(1),
         }
+    }
+
+    /// Posts in flight per fan-out shard (`CHAT_FANOUT_CONCURRENCY`).
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
     /// Sends an event to every connection of these users.
@@ -201,6 +208,60 @@ impl Notifier {
             }
         }
         (delivery, failed)
+    }
+
+    /// Posts these bytes to each connection with `lanes` posts in flight,
+    /// each lane a task of its own (so the posts' CPU work spreads over the
+    /// runtime's threads) taking the next connection from one shared list
+    /// (so a lane that is done early takes over from slow ones). Also names
+    /// the connections a post failed for (not the gone ones).
+    pub async fn deliver_in_lanes(
+        &self,
+        app: &AppId,
+        targets: Vec<(UserId, ConnectionId)>,
+        bytes: Arc<[u8]>,
+        lanes: usize,
+    ) -> Result<(Delivery, Vec<(UserId, ConnectionId)>), tokio::task::JoinError> {
+        let targets = Arc::new(targets);
+        let next = Arc::new(AtomicUsize::new(0));
+        let lanes: Vec<_> = (0..lanes.clamp(1, targets.len().max(1)))
+            .map(|_| {
+                let (notifier, app, targets, next, bytes) = (
+                    self.clone(),
+                    app.clone(),
+                    targets.clone(),
+                    next.clone(),
+                    bytes.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut delivery = Delivery::default();
+                    let mut failed = Vec::new();
+                    while let Some((user, connection)) =
+                        targets.get(next.fetch_add(1, Ordering::Relaxed))
+                    {
+                        match notifier.post(&app, user, connection, bytes.to_vec()).await {
+                            Outcome::Sent => delivery.sent += 1,
+                            Outcome::Gone => delivery.gone += 1,
+                            Outcome::Failed => {
+                                delivery.failed += 1;
+                                failed.push((user.clone(), connection.clone()));
+                            }
+                        }
+                    }
+                    (delivery, failed)
+                })
+            })
+            .collect();
+        let mut delivery = Delivery::default();
+        let mut failed = Vec::new();
+        for lane in futures::future::join_all(lanes).await {
+            let (lane_delivery, lane_failed) = lane?;
+            delivery.sent += lane_delivery.sent;
+            delivery.gone += lane_delivery.gone;
+            delivery.failed += lane_delivery.failed;
+            failed.extend(lane_failed);
+        }
+        Ok((delivery, failed))
     }
 
     async fn post(
