@@ -5,7 +5,9 @@
 //! room. The notifier then delivers to the connections found here; it knows
 //! nothing of channels.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::connections;
 use super::online;
@@ -80,16 +82,18 @@ pub async fn plan(
         .map_or(Plan::Crowd, Plan::Inline))
 }
 
-/// The connections a channel event reaches, however many.
-pub async fn targets(
+/// The connections a channel event reaches, however many, handed to
+/// `on_part` as they are read (a part per [`PART`] online members), so
+/// delivery can start before the whole audience is read.
+pub async fn targets_in_parts(
     db: &Db,
     app: &AppId,
     channel: &ChannelId,
     audience: &Audience,
-) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
-    Ok(reached(db, app, channel, audience, None)
-        .await?
-        .unwrap_or_default())
+    on_part: impl FnMut(Vec<(UserId, ConnectionId)>),
+) -> Result<(), ApiError> {
+    reach(db, app, channel, audience, None, on_part).await?;
+    Ok(())
 }
 
 /// The connections that may receive the event; `None` when the channel has
@@ -101,13 +105,37 @@ async fn reached(
     audience: &Audience,
     limit: Option<usize>,
 ) -> Result<Option<Vec<(UserId, ConnectionId)>>, ApiError> {
+    let mut targets = Vec::new();
+    let within = reach(db, app, channel, audience, limit, |part| {
+        targets.extend(part)
+    })
+    .await?;
+    Ok(within.then_some(targets))
+}
+
+/// Online members read per part (one batch read of member items, then one
+/// of user items).
+const PART: usize = 100;
+/// Parts read side by side.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// Hands the connections that may receive the event to `on_part`, part by
+/// part, each connection once; `false` (and nothing handed) when the
+/// channel has more than `limit` listeners.
+async fn reach(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+    audience: &Audience,
+    limit: Option<usize>,
+    mut on_part: impl FnMut(Vec<(UserId, ConnectionId)>),
+) -> Result<bool, ApiError> {
     // `author`: whose blockers the event skips.
     let (excluded, invitees_too, author) = match audience {
         // One user: their connections, no listener read.
         Audience::Only(user) => {
-            return Ok(Some(
-                user_targets(db, app, BTreeSet::from([user.clone()])).await?,
-            ));
+            on_part(user_targets(db, app, BTreeSet::from([user.clone()])).await?);
+            return Ok(true);
         }
         Audience::Readers => (None, false, None),
         Audience::AuthoredBy(user) => (None, false, Some(user)),
@@ -115,59 +143,57 @@ async fn reached(
         Audience::Members => (None, true, None),
     };
     let Some((watches, online)) = online::listeners(db, app, channel, limit).await? else {
-        return Ok(None);
+        return Ok(false);
     };
     // Only members who are online can receive anything: the online index
-    // names them, and their member items say whether they are members
-    // still, and accepted ones (one batch read per 100).
-    let online: Vec<keys::Key> = online
-        .iter()
-        .filter(|u| Some(*u) != excluded)
-        .map(|u| keys::member(app, channel, u))
-        .collect();
-    let members: Vec<Member> = if online.is_empty() {
-        Vec::new()
-    } else {
-        db.batch_get(&online).await?
-    };
-    let readers: BTreeSet<UserId> = members
-        .into_iter()
-        .filter(|m| invitees_too || m.is_active())
-        .map(|m| m.user_id)
-        .filter(|u| Some(u) != excluded)
-        .collect();
+    // names them; their member items say whether they are members still,
+    // and accepted ones; their user items give their connections and
+    // whether they block the author.
+    let online: Vec<UserId> = online.into_iter().filter(|u| Some(u) != excluded).collect();
+    let mut parts = stream::iter(online.chunks(PART).map(<[UserId]>::to_vec))
+        .map(|users| readers_part(db, app, channel, users, invitees_too))
+        .buffer_unordered(PARTS_IN_FLIGHT);
+    let mut readers: BTreeSet<UserId> = BTreeSet::new();
+    let mut blockers: BTreeSet<UserId> = BTreeSet::new();
+    let mut reached: HashSet<ConnectionId> = HashSet::new();
+    while let Some((part_readers, users)) = parts.try_next().await? {
+        let mut targets = Vec::new();
+        for user in users {
+            if author.is_some_and(|a| user.blocked.contains_key(a)) {
+                blockers.insert(user.id);
+            } else if part_readers.contains(&user.id) {
+                for connection in connections::ids_of(&user) {
+                    reached.insert(connection.clone());
+                    targets.push((user.id.clone(), connection));
+                }
+            }
+        }
+        readers.extend(part_readers);
+        if !targets.is_empty() {
+            on_part(targets);
+        }
+    }
+    drop(parts);
     let outsiders: BTreeSet<UserId> = watches
         .iter()
         .map(|w| w.user_id.clone())
         .filter(|u| !readers.contains(u) && Some(u) != excluded)
         .collect();
     let public_readers = public_readers(db, app, channel, outsiders).await?;
-    // The readers' items give their connections; with an author, the public
-    // readers' too, to see whether they block the author.
-    let mut read = readers.clone();
-    if author.is_some() {
-        read.extend(public_readers.iter().cloned());
+    // With an author, the public readers' items too, to see whether they
+    // block the author.
+    if let Some(author) = author {
+        if !public_readers.is_empty() {
+            blockers.extend(
+                user_items(db, app, &public_readers)
+                    .await?
+                    .into_iter()
+                    .filter(|u| u.blocked.contains_key(author))
+                    .map(|u| u.id),
+            );
+        }
     }
-    let users = user_items(db, app, &read).await?;
-    let blockers: BTreeSet<&UserId> = match author {
-        Some(author) => users
-            .iter()
-            .filter(|u| u.blocked.contains_key(author))
-            .map(|u| &u.id)
-            .collect(),
-        None => BTreeSet::new(),
-    };
-    let mut targets: Vec<(UserId, ConnectionId)> = users
-        .iter()
-        .filter(|u| readers.contains(&u.id) && !blockers.contains(&u.id))
-        .flat_map(|u| {
-            connections::ids_of(u)
-                .into_iter()
-                .map(|c| (u.id.clone(), c))
-        })
-        .collect();
-    let mut reached: std::collections::HashSet<ConnectionId> =
-        targets.iter().map(|(_, c)| c.clone()).collect();
+    let mut targets = Vec::new();
     for watch in watches {
         let may_read = readers.contains(&watch.user_id) || public_readers.contains(&watch.user_id);
         if may_read
@@ -177,7 +203,37 @@ async fn reached(
             targets.push((watch.user_id, watch.connection_id));
         }
     }
-    Ok(Some(targets))
+    if !targets.is_empty() {
+        on_part(targets);
+    }
+    Ok(true)
+}
+
+/// Of these online users, the channel's readers (or members with pending
+/// invitees), and the user items of those.
+async fn readers_part(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+    users: Vec<UserId>,
+    invitees_too: bool,
+) -> Result<(BTreeSet<UserId>, Vec<User>), ApiError> {
+    let keys: Vec<keys::Key> = users
+        .iter()
+        .map(|u| keys::member(app, channel, u))
+        .collect();
+    let members: Vec<Member> = db.batch_get(&keys).await?;
+    let readers: BTreeSet<UserId> = members
+        .into_iter()
+        .filter(|m| invitees_too || m.is_active())
+        .map(|m| m.user_id)
+        .collect();
+    let users = if readers.is_empty() {
+        Vec::new()
+    } else {
+        user_items(db, app, &readers).await?
+    };
+    Ok((readers, users))
 }
 
 /// Of these users, those who may read the channel without being its

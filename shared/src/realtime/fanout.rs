@@ -142,25 +142,36 @@ pub fn job_of(record: &EventRecord) -> Option<Job> {
 /// shards side by side; what failed becomes the next attempt.
 pub async fn run(state: &AppState, job: &Job) -> Result<JobReport, ApiError> {
     let started = std::time::Instant::now();
-    let targets = match &job.pending {
+    // Posts in flight: the notifier's concurrency per shard of SHARD_SIZE
+    // connections, all drawing from the job's one queue, which the audience
+    // fills part by part while the first parts are posted to.
+    let mut lanes = state
+        .notifier
+        .lanes(&job.app_id, job.event.as_bytes().into(), SHARD_SIZE);
+    let read = match &job.pending {
         Some(pending) => {
             // A retry waits a little for whatever failed to recover.
             tokio::time::sleep(backoff(job.attempt)).await;
-            pending.clone()
+            lanes.push(pending.clone());
+            Ok(())
         }
-        None => audience::targets(&state.db, &job.app_id, &job.channel_id, &job.audience).await?,
+        None => {
+            audience::targets_in_parts(
+                &state.db,
+                &job.app_id,
+                &job.channel_id,
+                &job.audience,
+                |part| lanes.push(part),
+            )
+            .await
+        }
     };
     let audience_ms = started.elapsed().as_millis() as u64;
-    // Posts in flight: the notifier's concurrency per shard of
-    // SHARD_SIZE connections, all drawing from the job's one list.
-    let lanes = targets.len().div_ceil(SHARD_SIZE) * state.notifier.concurrency();
-    // A lane that panicked fails the job: it runs again whole, and clients
-    // drop what they already had by the event's id.
-    let (delivery, failed) = state
-        .notifier
-        .deliver_in_lanes(&job.app_id, targets, job.event.as_bytes().into(), lanes)
-        .await
-        .map_err(ApiError::internal)?;
+    // A lane that panicked fails the job, as does an audience read that
+    // failed part way: it runs again whole, and clients drop what they
+    // already had by the event's id.
+    let (delivery, failed) = lanes.finish().await.map_err(ApiError::internal)?;
+    read?;
     let report = JobReport {
         delivery,
         retried: 0,

@@ -5,7 +5,6 @@
 //! failure is logged. Nothing here ever fails the request that caused it.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_apigatewaymanagement::primitives::Blob;
@@ -210,58 +209,20 @@ impl Notifier {
         (delivery, failed)
     }
 
-    /// Posts these bytes to each connection with `lanes` posts in flight,
-    /// each lane a task of its own (so the posts' CPU work spreads over the
-    /// runtime's threads) taking the next connection from one shared list
-    /// (so a lane that is done early takes over from slow ones). Also names
-    /// the connections a post failed for (not the gone ones).
-    pub async fn deliver_in_lanes(
-        &self,
-        app: &AppId,
-        targets: Vec<(UserId, ConnectionId)>,
-        bytes: Arc<[u8]>,
-        lanes: usize,
-    ) -> Result<(Delivery, Vec<(UserId, ConnectionId)>), tokio::task::JoinError> {
-        let targets = Arc::new(targets);
-        let next = Arc::new(AtomicUsize::new(0));
-        let lanes: Vec<_> = (0..lanes.clamp(1, targets.len().max(1)))
-            .map(|_| {
-                let (notifier, app, targets, next, bytes) = (
-                    self.clone(),
-                    app.clone(),
-                    targets.clone(),
-                    next.clone(),
-                    bytes.clone(),
-                );
-                tokio::spawn(async move {
-                    let mut delivery = Delivery::default();
-                    let mut failed = Vec::new();
-                    while let Some((user, connection)) =
-                        targets.get(next.fetch_add(1, Ordering::Relaxed))
-                    {
-                        match notifier.post(&app, user, connection, bytes.to_vec()).await {
-                            Outcome::Sent => delivery.sent += 1,
-                            Outcome::Gone => delivery.gone += 1,
-                            Outcome::Failed => {
-                                delivery.failed += 1;
-                                failed.push((user.clone(), connection.clone()));
-                            }
-                        }
-                    }
-                    (delivery, failed)
-                })
-            })
-            .collect();
-        let mut delivery = Delivery::default();
-        let mut failed = Vec::new();
-        for lane in futures::future::join_all(lanes).await {
-            let (lane_delivery, lane_failed) = lane?;
-            delivery.sent += lane_delivery.sent;
-            delivery.gone += lane_delivery.gone;
-            delivery.failed += lane_delivery.failed;
-            failed.extend(lane_failed);
+    /// Lanes that post these bytes to the connections [`Lanes::push`]ed to
+    /// them: [`Self::concurrency`] posts in flight per `shard` connections.
+    pub fn lanes(&self, app: &AppId, bytes: Arc<[u8]>, shard: usize) -> Lanes {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        Lanes {
+            notifier: self.clone(),
+            app: app.clone(),
+            bytes,
+            shard: shard.max(1),
+            tx,
+            rx: Arc::new(tokio::sync::Mutex::new(rx)),
+            queued: 0,
+            lanes: Vec::new(),
         }
-        Ok((delivery, failed))
     }
 
     async fn post(
@@ -299,5 +260,84 @@ impl Notifier {
                 Outcome::Failed
             }
         }
+    }
+}
+
+type Target = (UserId, ConnectionId);
+type LaneReport = (Delivery, Vec<Target>);
+
+/// A fan-out's posts in flight. Each lane is a task of its own (so the
+/// posts' CPU work spreads over the runtime's threads) taking the next
+/// connection from one shared queue (so a lane done early takes over from
+/// slow ones); connections can be queued while earlier ones are posted.
+pub struct Lanes {
+    notifier: Notifier,
+    app: AppId,
+    bytes: Arc<[u8]>,
+    shard: usize,
+    tx: tokio::sync::mpsc::UnboundedSender<Target>,
+    rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Target>>>,
+    queued: usize,
+    lanes: Vec<tokio::task::JoinHandle<LaneReport>>,
+}
+
+impl Lanes {
+    /// Queues these connections, and opens lanes up to the concurrency for
+    /// all queued so far.
+    pub fn push(&mut self, targets: Vec<Target>) {
+        self.queued += targets.len();
+        for target in targets {
+            // The receiver lives as long as `self`.
+            let _ = self.tx.send(target);
+        }
+        let wanted = self.queued.div_ceil(self.shard) * self.notifier.concurrency;
+        while self.lanes.len() < wanted {
+            let (notifier, app, bytes, rx) = (
+                self.notifier.clone(),
+                self.app.clone(),
+                self.bytes.clone(),
+                self.rx.clone(),
+            );
+            self.lanes.push(tokio::spawn(async move {
+                let mut delivery = Delivery::default();
+                let mut failed = Vec::new();
+                loop {
+                    let next = rx.lock().await.recv().await;
+                    let Some((user, connection)) = next else {
+                        break;
+                    };
+                    match notifier
+                        .post(&app, &user, &connection, bytes.to_vec())
+                        .await
+                    {
+                        Outcome::Sent => delivery.sent += 1,
+                        Outcome::Gone => delivery.gone += 1,
+                        Outcome::Failed => {
+                            delivery.failed += 1;
+                            failed.push((user, connection));
+                        }
+                    }
+                }
+                (delivery, failed)
+            }));
+        }
+    }
+
+    /// Waits for every queued connection to be posted to; names those a
+    /// post failed for (not the gone ones).
+    pub async fn finish(self) -> Result<LaneReport, tokio::task::JoinError> {
+        let Lanes { tx, lanes, .. } = self;
+        // Closing the queue lets each lane stop once it is empty.
+        drop(tx);
+        let mut delivery = Delivery::default();
+        let mut failed = Vec::new();
+        for lane in futures::future::join_all(lanes).await {
+            let (lane_delivery, lane_failed) = lane?;
+            delivery.sent += lane_delivery.sent;
+            delivery.gone += lane_delivery.gone;
+            delivery.failed += lane_delivery.failed;
+            failed.extend(lane_failed);
+        }
+        Ok((delivery, failed))
     }
 }
