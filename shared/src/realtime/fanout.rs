@@ -2,19 +2,21 @@
 //! listeners than the inline limit, the sender writes one job item (the
 //! event's bytes and its audience) to the outbox table and answers; the
 //! outbox's stream hands the item to the fan-out function ([`handle`]),
-//! which works out the audience at that moment and posts to it in shards
-//! delivered side by side.
+//! which works out the audience at that moment, part by part, and posts to
+//! each part as it is read, in lanes side by side (see
+//! [`super::notifier::Lanes`]).
 //!
 //! Guarantees, and how:
 //! - **Order per channel.** A channel's jobs share a partition, so their
 //!   stream records arrive in write order, and records are handled one after
-//!   the other (the shards of one job in parallel). A retry reaches its few
+//!   the other (the lanes of one job in parallel). A retry reaches its few
 //!   connections after the events that followed (it carries `created_at`).
 //! - **No second post to a connection already reached.** Connections whose
 //!   post failed (not 410: those are deleted) go into a new job holding only
 //!   them (`pending`, attempt + 1), tried after a short backoff, up to
 //!   [`MAX_ATTEMPTS`]. Only a job that fails as a whole (its audience could
-//!   not be read, or its retry not written) is reported to the event source
+//!   not be read, or only some of its parts, already posted to; or its
+//!   retry not written) is reported to the event source
 //!   as failed, and is run again from the start: then an event may reach a
 //!   connection twice, and clients drop it by its `id`.
 //! - **The audience at delivery.** Shadow bans, watches and tenant scoping
@@ -34,7 +36,8 @@ use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
 use crate::keys::{self, Key};
 use crate::state::AppState;
 
-/// Connections one shard posts to; a job's shards run side by side.
+/// Connections per shard: a job has the notifier's concurrency in lanes
+/// for each shard's worth of connections it queues.
 pub const SHARD_SIZE: usize = 400;
 /// Deliveries of an event to connections whose posts keep failing.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -139,7 +142,7 @@ pub fn job_of(record: &EventRecord) -> Option<Job> {
 }
 
 /// Delivers one job: its audience now (or its pending connections), in
-/// shards side by side; what failed becomes the next attempt.
+/// lanes side by side; what failed becomes the next attempt.
 pub async fn run(state: &AppState, job: &Job) -> Result<JobReport, ApiError> {
     let started = std::time::Instant::now();
     // Posts in flight: the notifier's concurrency per shard of SHARD_SIZE
