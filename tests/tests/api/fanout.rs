@@ -197,3 +197,95 @@ async fn the_crowd_path_keeps_shadow_bans_and_deletes_exactly_the_gone_connectio
     assert_eq!(open("carol").await, 1);
     assert_eq!(open("alice").await, 1);
 }
+
+/// More online members than one part of the fan-out's audience read (100
+/// members a part): each part is posted to as it is read, and every reader
+/// gets the message once, the public channel's watcher too, while a member
+/// who blocks the author, in a later part, gets nothing.
+#[tokio::test]
+async fn a_crowd_read_in_several_parts_reaches_each_reader_once_and_skips_blockers() {
+    let app = crowd_app().await;
+    let names: Vec<String> = (0..230).map(|n| format!("m{n:03}")).collect();
+    let alice = app.create_users(&app.a, &["alice", "eve"]).await;
+    let mut tokens = Vec::new();
+    for chunk in names.chunks(100) {
+        let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        tokens.extend(app.create_users(&app.a, &ids).await);
+    }
+    // Online before they join, so joining is what puts them in the index
+    // (and no presence storm between 230 peers).
+    let mut sockets = Vec::new();
+    for token in &tokens {
+        sockets.push(app.ws(&app.a, token).await);
+    }
+    let public = app
+        .create_channel(&app.a, &alice[0], json!({ "type": "public" }))
+        .await;
+    for chunk in names.chunks(49) {
+        app.post(
+            &app.a,
+            &alice[0],
+            &format!("/channels/{public}/members"),
+            json!({ "user_ids": chunk }),
+        )
+        .await
+        .assert_status(200);
+    }
+    let blocker = 150;
+    app.post(
+        &app.a,
+        &tokens[blocker],
+        "/blocks",
+        json!({"user_id": "alice"}),
+    )
+    .await
+    .assert_status(201);
+    let mut eve = app.ws(&app.a, &alice[1]).await;
+    let ack = eve
+        .request(json!({ "action": "channel.watch", "channel_id": public }))
+        .await;
+    assert_eq!(ack["result"]["watching"], true);
+    // Each join is an event of its own, and a channel's jobs run in order:
+    // the last join's event reaching the first member means the rest came.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    'settled: loop {
+        for event in sockets[0].drain(Duration::from_millis(200)).await {
+            if event["type"] == "member.added" && event["member"]["user_id"] == "m229" {
+                break 'settled;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the joins' events never settled"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for ws in sockets.iter_mut().chain([&mut eve]) {
+        ws.drain(Duration::from_millis(10)).await;
+    }
+
+    app.say(&app.a, &alice[0], &public, "to the crowd").await;
+    for (n, ws) in sockets.iter_mut().enumerate() {
+        if n != blocker {
+            ws.expect("message.new").await;
+        }
+    }
+    eve.expect("message.new").await;
+    // Stragglers and repeats would show up within this.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (n, ws) in sockets.iter_mut().chain([&mut eve]).enumerate() {
+        let more = texts(&ws.events(Duration::from_millis(10)).await);
+        assert!(
+            more.is_empty(),
+            "socket {n}: {more:?} after its one delivery"
+        );
+    }
+    // The message's one job, not retried (the joins had a job each).
+    let jobs: Vec<Job> = jobs(&app, &app.a, &public)
+        .await
+        .into_iter()
+        .filter(|j| j.event.contains("\"message.new\""))
+        .collect();
+    assert_eq!(jobs.len(), 1, "one job for the message");
+    assert_eq!(jobs[0].attempt, 0, "and no retry");
+}
