@@ -34,6 +34,26 @@ pub struct Notifier {
     concurrency: usize,
 }
 
+impl Delivery {
+    /// Counts one post's outcome; a failed post's target joins `failed`.
+    fn count(&mut self, outcome: Outcome, target: Target, failed: &mut Vec<Target>) {
+        match outcome {
+            Outcome::Sent => self.sent += 1,
+            Outcome::Gone => self.gone += 1,
+            Outcome::Failed => {
+                self.failed += 1;
+                failed.push(target);
+            }
+        }
+    }
+
+    fn add(&mut self, other: Delivery) {
+        self.sent += other.sent;
+        self.gone += other.gone;
+        self.failed += other.failed;
+    }
+}
+
 enum Outcome {
     Sent,
     Gone,
@@ -197,14 +217,7 @@ impl Notifier {
         let mut delivery = Delivery::default();
         let mut failed = Vec::new();
         for (outcome, user, connection) in outcomes {
-            match outcome {
-                Outcome::Sent => delivery.sent += 1,
-                Outcome::Gone => delivery.gone += 1,
-                Outcome::Failed => {
-                    delivery.failed += 1;
-                    failed.push((user, connection));
-                }
-            }
+            delivery.count(outcome, (user, connection), &mut failed);
         }
         (delivery, failed)
     }
@@ -306,17 +319,10 @@ impl Lanes {
                     let Some((user, connection)) = next else {
                         break;
                     };
-                    match notifier
+                    let outcome = notifier
                         .post(&app, &user, &connection, bytes.to_vec())
-                        .await
-                    {
-                        Outcome::Sent => delivery.sent += 1,
-                        Outcome::Gone => delivery.gone += 1,
-                        Outcome::Failed => {
-                            delivery.failed += 1;
-                            failed.push((user, connection));
-                        }
-                    }
+                        .await;
+                    delivery.count(outcome, (user, connection), &mut failed);
                 }
                 (delivery, failed)
             }));
@@ -333,9 +339,7 @@ impl Lanes {
         let mut failed = Vec::new();
         for lane in futures::future::join_all(lanes).await {
             let (lane_delivery, lane_failed) = lane?;
-            delivery.sent += lane_delivery.sent;
-            delivery.gone += lane_delivery.gone;
-            delivery.failed += lane_delivery.failed;
+            delivery.add(lane_delivery);
             failed.extend(lane_failed);
         }
         Ok((delivery, failed))
