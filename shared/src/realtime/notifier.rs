@@ -303,7 +303,9 @@ impl Lanes {
             // The receiver lives as long as `self`.
             let _ = self.tx.send(target);
         }
-        let wanted = self.queued.div_ceil(self.shard) * self.notifier.concurrency;
+        // Never more lanes than connections (a retry holds a few).
+        let wanted =
+            (self.queued.div_ceil(self.shard) * self.notifier.concurrency).min(self.queued);
         while self.lanes.len() < wanted {
             let (notifier, app, bytes, rx) = (
                 self.notifier.clone(),
