@@ -1,7 +1,7 @@
 //! Shared by each function's `tests/binary.rs`: a function binary started
 //! outside Lambda (no `AWS_LAMBDA_RUNTIME_API`) stops at once with an error
-//! instead of hanging. Having this test also makes `cargo test --workspace`
-//! build the real binaries, which the local stack's faithful mode runs.
+//! instead of hanging. (The faithful-mode tests build every binary the
+//! template declares themselves: `chat_local::binaries`.)
 
 use std::time::{Duration, Instant};
 

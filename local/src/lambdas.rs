@@ -67,6 +67,16 @@ pub enum LambdaError {
     Template(PathBuf, String),
     #[error("function binary {0} could not start: {1}")]
     Spawn(PathBuf, std::io::Error),
+    #[error(
+        "function binaries missing in {dir}: {names} (the template declares them; build them with \
+         `cargo build --release {flags}`, or without --release for a debug folder)",
+        names = .1.join(", "),
+        flags = .1.iter().map(|b| format!("--bin {b}")).collect::<Vec<_>>().join(" "),
+        dir = .0.display()
+    )]
+    MissingBinaries(PathBuf, Vec<String>),
+    #[error("building the function binaries failed: {0}")]
+    Build(String),
     #[error("could not bind a loopback port")]
     Bind(#[from] std::io::Error),
 }
@@ -207,6 +217,14 @@ impl Template {
             stream_consumers,
             globals,
         })
+    }
+
+    /// Every function binary the template declares, sorted.
+    pub fn binaries(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.functions.values().map(|(b, _)| b.clone()).collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// The route API Gateway would pick: first the most specific resource
@@ -484,6 +502,14 @@ impl Functions {
     /// one polling its own local Runtime API.
     pub async fn start(options: &LambdaOptions, env: &Environment) -> Result<Self, LambdaError> {
         let template = Template::read(&options.template)?;
+        let missing: Vec<String> = template
+            .binaries()
+            .into_iter()
+            .filter(|binary| !options.bin_dir.join(binary).is_file())
+            .collect();
+        if !missing.is_empty() {
+            return Err(LambdaError::MissingBinaries(options.bin_dir.clone(), missing));
+        }
         let mut by_name = HashMap::new();
         for (logical, (binary, manages)) in &template.functions {
             let (tx, rx) = mpsc::unbounded_channel();

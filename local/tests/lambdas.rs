@@ -17,13 +17,10 @@ use chat_shared::auth;
 use chat_shared::ids::UserId;
 use serde_json::{json, Value};
 
-/// The function binaries: cargo builds them beside this package's own for
-/// `cargo test --workspace` (each function crate has a test of its binary).
+/// The function binaries the repository's template declares, built for
+/// this test's profile.
 fn binaries() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_chat-local"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    chat_local::binaries::build_for_tests(&repository_template()).unwrap()
 }
 
 fn repository_template() -> PathBuf {

@@ -170,9 +170,20 @@ pub async fn start(
     hard: bool,
 ) -> Result<(Erasure, bool), ApiError> {
     let db = &state.db;
-    if let Some(existing) = progress(db, app, user).await? {
-        return Ok((existing, false));
+    let previous = progress(db, app, user).await?;
+    if let Some(existing) = &previous {
+        // A finished erasure of an id that was created again since: the new
+        // user is erased afresh.
+        let recreated = existing.status == ErasureStatus::Done
+            && crate::users::get_user(db, app, user).await?.is_some();
+        if !recreated {
+            return Ok((existing.clone(), false));
+        }
     }
+    let condition = match &previous {
+        Some(done) => Cond::Version(done.version),
+        None => Cond::NotExists,
+    };
     // Deactivated and every token refused, in one write of the user item.
     let stored = crate::users::update_user(db, app, user, |u| {
         u.deactivated_at = u
@@ -197,13 +208,15 @@ pub async fn start(
         messages: 0,
         reactions: 0,
         items: 0,
-        slices: 0,
+        // Slice numbers go on from an earlier erasure of the id, so each
+        // slice's job is a new outbox item.
+        slices: previous.as_ref().map_or(0, |p| p.slices),
         started_at: now.clone(),
         updated_at: now,
         finished_at: None,
-        version: 1,
+        version: previous.as_ref().map_or(0, |p| p.version) + 1,
     };
-    match db.put(&erasure, Cond::NotExists).await {
+    match db.put(&erasure, condition).await {
         Ok(()) => {}
         Err(DbError::ConditionFailed) => {
             let existing = progress(db, app, user)
@@ -213,7 +226,9 @@ pub async fn start(
         }
         Err(other) => return Err(other.into()),
     }
-    db.outbox().put(&job(app, user, 1), Cond::Always).await?;
+    db.outbox()
+        .put(&job(app, user, erasure.slices + 1), Cond::Always)
+        .await?;
     tracing::info!(app = %app, user = %user, hard, "erasure started");
     Ok((erasure, true))
 }

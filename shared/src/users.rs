@@ -323,11 +323,16 @@ pub async fn upsert_users(db: &Db, app: &App, inputs: Vec<Profile>) -> Result<Ve
         ids.push(id);
     }
     let existing = get_users(db, &app.app_id, &ids).await?;
+    let erased = erased_ids(db, &app.app_id, &ids, &existing).await?;
     let now = crate::time::now_rfc3339();
+    // A new incarnation of an erased id refuses every token issued before
+    // this second (a token's `iat` has whole seconds).
+    let incarnation_ms = crate::time::now_millis() / 1000 * 1000;
     let mut users = Vec::with_capacity(inputs.len());
     let mut writes = Vec::with_capacity(inputs.len());
     for (id, input) in ids.into_iter().zip(inputs) {
         let previous = existing.iter().find(|u| u.id == id);
+        let reincarnated = previous.is_none() && erased.contains(&id);
         let mut user = User {
             app_id: app.app_id.clone(),
             id,
@@ -338,7 +343,10 @@ pub async fn upsert_users(db: &Db, app: &App, inputs: Vec<Profile>) -> Result<Ve
             user_type: UserType::Regular,
             metadata: Map::new(),
             deactivated_at: previous.and_then(|p| p.deactivated_at.clone()),
-            tokens_revoked_at: previous.and_then(|p| p.tokens_revoked_at),
+            tokens_revoked_at: match previous {
+                Some(p) => p.tokens_revoked_at,
+                None => reincarnated.then_some(incarnation_ms),
+            },
             online: previous.is_some_and(|p| p.online),
             last_active: previous.and_then(|p| p.last_active.clone()),
             connections: previous.map(|p| p.connections.clone()).unwrap_or_default(),
@@ -359,6 +367,31 @@ pub async fn upsert_users(db: &Db, app: &App, inputs: Vec<Profile>) -> Result<Ve
         )),
         Err(other) => Err(other.into()),
     }
+}
+
+/// The ids among `ids` that have no user now but were erased before
+/// (`DELETE /users/{id}` leaves its erasure record): re-creating one starts
+/// a new incarnation that no earlier token reaches. Read only for new ids.
+async fn erased_ids(
+    db: &Db,
+    app: &AppId,
+    ids: &[UserId],
+    existing: &[User],
+) -> Result<HashSet<UserId>, ApiError> {
+    #[derive(Deserialize)]
+    struct Erased {
+        user_id: UserId,
+    }
+    let keys: Vec<Key> = ids
+        .iter()
+        .filter(|id| !existing.iter().any(|u| u.id == **id))
+        .map(|id| keys::erasure(app, id))
+        .collect();
+    if keys.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let erased: Vec<Erased> = db.batch_get(&keys).await?;
+    Ok(erased.into_iter().map(|e| e.user_id).collect())
 }
 
 /// Reads a user, changes it, and writes it back only if nobody wrote in between.

@@ -369,3 +369,44 @@ async fn a_user_exports_everything_stored_about_them_page_by_page() {
         .await
         .assert_error(404, "not_found");
 }
+
+/// An erased id created again is a new user: no token issued before it
+/// existed authenticates, on REST or at `$connect`, while a token minted
+/// for it afterwards does; erasing it again starts a new erasure.
+#[tokio::test]
+async fn an_erased_id_created_again_refuses_every_earlier_token() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let old = t[0].clone();
+    app.delete(&app.a, &app.a.server, "/users/alice")
+        .await
+        .assert_status(202);
+    finished(&app, "alice").await;
+    // Minted while the id was erased, before it was created again.
+    let between = app.a.user_token("alice");
+    app.upsert(&app.a, json!([{"id": "alice", "display_name": "new alice"}]))
+        .await
+        .assert_status(200);
+    for token in [&old, &between] {
+        app.get(&app.a, token, "/users/alice")
+            .await
+            .assert_error(401, "token_revoked");
+        assert_eq!(app.ws_refused(&app.ws_url(app.a.key(), token)).await, 401);
+    }
+    // `iat` has second precision: a token minted a second later is accepted.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let fresh = app.a.user_token("alice");
+    let me = app.get(&app.a, &fresh, "/users/alice").await;
+    assert_eq!(me.assert_status(200)["user"]["display_name"], "new alice");
+    app.ws(&app.a, &fresh).await.close().await;
+    // A user never erased is not affected: bob's first token still works.
+    app.get(&app.a, &t[1], "/users/bob").await.assert_status(200);
+
+    // Erasing the new alice is a new erasure, which finishes too.
+    let again = app.delete(&app.a, &app.a.server, "/users/alice").await;
+    assert_eq!(again.assert_status(202)["deletion"]["status"], "running");
+    finished(&app, "alice").await;
+    app.get(&app.a, &app.a.server, "/users/alice")
+        .await
+        .assert_error(404, "not_found");
+}

@@ -69,7 +69,7 @@ impl TestApp {
     }
 
     /// With `CHAT_TEST_MODE=lambdas`, the stack runs the functions' real
-    /// binaries (built by `cargo test --workspace` beside this test binary)
+    /// binaries (built for this test's profile by `binaries()`)
     /// behind the API Gateway emulator: the faithful mode.
     pub async fn spawn_with(mut options: StackOptions) -> Self {
         if options.lambdas.is_none() && std::env::var("CHAT_TEST_MODE").as_deref() == Ok("lambdas")
@@ -259,14 +259,11 @@ impl TestApp {
     }
 }
 
-/// Where cargo put the function binaries: the profile folder above this test
-/// binary's `deps/`.
+/// The function binaries the repository's template declares, built for this
+/// test's profile (beside this test binary's `deps/`).
 pub fn binaries() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>")
-        .to_path_buf()
+    let template = chat_local::lambdas::LambdaOptions::new(std::path::PathBuf::new()).template;
+    chat_local::binaries::build_for_tests(&template).expect("the function binaries build")
 }
 
 /// What a webhook receiver computes to check `X-Signature`: hex
