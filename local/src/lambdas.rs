@@ -418,6 +418,8 @@ pub struct Environment {
     pub dynamodb_url: String,
     pub s3_url: String,
     pub management_url: String,
+    /// The functions' local Runtime APIs (filled in as they start).
+    pub runtime_ports: Vec<u16>,
 }
 
 impl Environment {
@@ -453,6 +455,23 @@ impl Environment {
                 (
                     "CHAT_HOOKS_ALLOW_LOOPBACK",
                     if c.hooks_allow_loopback { "1" } else { "0" }.to_string(),
+                ),
+                (
+                    "CHAT_OUTBOUND_OWN_PORTS",
+                    c.outbound_own_ports
+                        .iter()
+                        .chain(&self.runtime_ports)
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                (
+                    "CHAT_OUTBOUND_HOSTS",
+                    c.outbound_hosts
+                        .iter()
+                        .map(|(name, ip)| format!("{name}={ip}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
                 ),
                 (
                     "CHAT_WEBHOOK_MAX_ATTEMPTS",
@@ -508,10 +527,32 @@ impl Functions {
             .filter(|binary| !options.bin_dir.join(binary).is_file())
             .collect();
         if !missing.is_empty() {
-            return Err(LambdaError::MissingBinaries(options.bin_dir.clone(), missing));
+            return Err(LambdaError::MissingBinaries(
+                options.bin_dir.clone(),
+                missing,
+            ));
         }
+        // Every Runtime API is bound before any function starts, so each
+        // function is told all of them as ports it may not call.
+        let mut listeners = Vec::new();
+        for logical in template.functions.keys() {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            listeners.push((logical.clone(), listener));
+        }
+        let env = &Environment {
+            runtime_ports: listeners
+                .iter()
+                .filter_map(|(_, l)| l.local_addr().ok().map(|a| a.port()))
+                .collect(),
+            config: env.config.clone(),
+            dynamodb_url: env.dynamodb_url.clone(),
+            s3_url: env.s3_url.clone(),
+            management_url: env.management_url.clone(),
+        };
         let mut by_name = HashMap::new();
-        for (logical, (binary, manages)) in &template.functions {
+        for (logical, listener) in listeners {
+            let (binary, manages) = &template.functions[&logical];
+            let logical = &logical;
             let (tx, rx) = mpsc::unbounded_channel();
             let runtime = Arc::new(Runtime {
                 queue: AsyncMutex::new(rx),
@@ -527,7 +568,6 @@ impl Functions {
                 .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
                 .route("/2018-06-01/runtime/init/error", post(init_error))
                 .with_state(runtime);
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let address = listener.local_addr()?;
             tokio::spawn(async move {
                 if let Err(err) = axum::serve(listener, api).await {

@@ -177,6 +177,21 @@ impl Stack {
         };
         let management_addr = management_listener.local_addr()?;
         let push_emulators = push::start(stop.clone()).await?;
+        let rest_listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
+        let rest_addr: SocketAddr = rest_listener.local_addr()?;
+        // Receivers on loopback are allowed here, but never the stack's own
+        // services (the functions' runtime APIs are added where they start).
+        let mut own_ports = vec![
+            rest_addr.port(),
+            ws_addr.port(),
+            management_addr.port(),
+            port_of(&dynamodb_url),
+            port_of(&emulator_url),
+            port_of(&s3_url),
+            port_of(&push_emulators.fcm_url),
+            port_of(&push_emulators.apns_url),
+        ];
+        own_ports.dedup();
         let config = Config {
             dynamodb_endpoint: Some(dynamodb_url.clone()),
             region: Some("us-east-1".into()),
@@ -188,6 +203,7 @@ impl Stack {
             cors_origin: options.config.cors_origin.clone().or(Some("*".into())),
             // Webhook receivers and before-send hooks on this machine.
             hooks_allow_loopback: true,
+            outbound_own_ports: own_ports,
             // Pushes go to the local FCM and APNs.
             fcm_url: push_emulators.fcm_url.clone(),
             fcm_token_url: push_emulators.fcm_token_url.clone(),
@@ -234,6 +250,7 @@ impl Stack {
                     dynamodb_url: dynamodb_url.clone(),
                     s3_url: s3_url.clone(),
                     management_url: format!("http://{management_addr}"),
+                    runtime_ports: Vec::new(),
                 };
                 let functions = Arc::new(lambdas::Functions::start(lambda_options, &env).await?);
                 let realtime = functions.realtime().ok_or_else(|| {
@@ -260,8 +277,6 @@ impl Stack {
         streams::start(&state, &emulator_url, mappings, stop.clone())
             .await
             .map_err(LocalError::Setup)?;
-        let rest_listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
-        let rest_addr: SocketAddr = rest_listener.local_addr()?;
         // Either every router in this process, or API Gateway in front of the
         // function processes; the local-only pages are served here in both.
         let api = match &functions {
@@ -318,7 +333,7 @@ impl Stack {
                 },
                 unset: Vec::new(),
             };
-            app = apps::patch(&self.state.db, &app_id, patch, true)
+            app = apps::patch(&self.state.db, &app_id, patch, self.state.outbound.guard())
                 .await
                 .map_err(setup)?;
         }
@@ -392,4 +407,12 @@ async fn sweep_ttl(db: dynoxide::Database, every: Duration, mut stop: watch::Rec
             Err(err) => tracing::warn!(error = %err, "TTL sweep task failed"),
         }
     }
+}
+
+/// The port of a `http://127.0.0.1:port` URL the stack made itself.
+fn port_of(url: &str) -> u16 {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.port())
+        .unwrap_or_default()
 }

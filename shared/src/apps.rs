@@ -225,13 +225,13 @@ fn mime_pattern_ok(pattern: &str) -> bool {
 }
 
 /// Applies a settings change, conditional on the version read (a concurrent
-/// change is a 409, never a lost update). Hook URLs may name a loopback host
-/// only where `allow_loopback` (the local stack).
+/// change is a 409, never a lost update). Hook URLs must pass `guard`, the
+/// deployment's outbound guard.
 pub async fn patch(
     db: &Db,
     app_id: &AppId,
     patch: AppPatch,
-    allow_loopback: bool,
+    guard: &crate::outbound::guard::Guard,
 ) -> Result<App, ApiError> {
     patch.validate()?;
     let set = &patch.set;
@@ -280,7 +280,7 @@ pub async fn patch(
     ] {
         if let Some(why) = url
             .as_deref()
-            .and_then(|u| crate::links::hook_problem(u, allow_loopback))
+            .and_then(|u| crate::links::hook_problem(u, guard))
         {
             return Err(ApiError::validation(format!("{name}: {why}")));
         }

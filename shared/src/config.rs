@@ -50,6 +50,15 @@ pub struct Config {
     /// (`CHAT_HOOKS_ALLOW_LOOPBACK=1`: the local stack). Off on AWS, where a
     /// loopback address is the function's own runtime.
     pub hooks_allow_loopback: bool,
+    /// Ports on loopback that no outbound call may reach even where loopback
+    /// is allowed: the local stack's own (`CHAT_OUTBOUND_OWN_PORTS`, a comma
+    /// list).
+    pub outbound_own_ports: Vec<u16>,
+    /// Fixed answers for host names (`CHAT_OUTBOUND_HOSTS`,
+    /// `name=address,...`), consulted before DNS; the addresses still pass
+    /// the outbound guard. For tests that must show a name resolving to a
+    /// refused address without sending anything.
+    pub outbound_hosts: Vec<(String, std::net::IpAddr)>,
     /// Deliveries of a webhook before it is dead-lettered
     /// (`CHAT_WEBHOOK_MAX_ATTEMPTS`, 1..20).
     pub webhook_max_attempts: u32,
@@ -90,6 +99,8 @@ impl Default for Config {
             uploads_public_base: None,
             cors_origin: None,
             hooks_allow_loopback: false,
+            outbound_own_ports: Vec::new(),
+            outbound_hosts: Vec::new(),
             webhook_max_attempts: 5,
             webhook_backoff: Duration::from_secs(1),
             webhook_timeout: Duration::from_secs(5),
@@ -161,6 +172,31 @@ impl Config {
                 })?;
         }
         config.hooks_allow_loopback = get("CHAT_HOOKS_ALLOW_LOOPBACK").is_some_and(|v| v == "1");
+        if let Some(ports) = get("CHAT_OUTBOUND_OWN_PORTS").filter(|p| !p.is_empty()) {
+            config.outbound_own_ports = ports
+                .split(',')
+                .map(|p| p.trim().parse::<u16>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| {
+                    ConfigError(format!(
+                        "CHAT_OUTBOUND_OWN_PORTS={ports} is not a list of ports"
+                    ))
+                })?;
+        }
+        if let Some(hosts) = get("CHAT_OUTBOUND_HOSTS").filter(|h| !h.is_empty()) {
+            config.outbound_hosts = hosts
+                .split(',')
+                .map(|pair| {
+                    let (name, ip) = pair.split_once('=')?;
+                    Some((name.trim().to_ascii_lowercase(), ip.trim().parse().ok()?))
+                })
+                .collect::<Option<_>>()
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "CHAT_OUTBOUND_HOSTS={hosts} is not name=address,..."
+                    ))
+                })?;
+        }
         if let Some(url) = get("CHAT_FCM_URL").filter(|u| !u.is_empty()) {
             config.fcm_url = url;
         }

@@ -9,21 +9,26 @@ use std::net::IpAddr;
 
 use validator::ValidationError;
 
+use crate::outbound::guard::{Destination, Guard};
+
 /// Why a link is refused, or nothing.
 pub fn problem(link: &str) -> Option<&'static str> {
     checked(link).err()
 }
 
 /// Why a URL the service itself calls (a webhook, a before-send hook) is
-/// refused, or nothing: a link's rules, and no loopback host unless this
-/// deployment allows it (the local stack). On AWS a loopback address is the
-/// function's own Lambda runtime.
-pub fn hook_problem(link: &str, allow_loopback: bool) -> Option<&'static str> {
-    match checked(link) {
-        Err(why) => Some(why),
-        Ok(true) if !allow_loopback => Some("a hook URL may not point at a loopback address"),
-        Ok(_) => None,
+/// refused, or nothing: a link's rules, then the outbound guard's checks of
+/// what the URL names (a literal address's class, a loopback host's port; a
+/// name's addresses are checked again at every connection).
+pub fn hook_problem(link: &str, guard: &Guard) -> Option<String> {
+    if let Err(why) = checked(link) {
+        return Some(why.to_string());
     }
+    let url = url::Url::parse(link).ok()?;
+    guard
+        .check_url(&url, Destination::Customer)
+        .err()
+        .map(|refusal| format!("a hook URL may not be called: {refusal}"))
 }
 
 /// Whether the link's host is a loopback one, or why it is refused.
@@ -87,26 +92,39 @@ pub fn validate(link: &str) -> Result<(), ValidationError> {
 #[cfg(test)]
 mod tests {
     use super::{hook_problem, problem};
+    use crate::outbound::guard::Guard;
 
     /// Hooks the service calls itself: loopback only where allowed (the
-    /// local stack), never link-local or a metadata service.
+    /// local stack) and never on its own ports; never a private, link-local
+    /// or metadata address.
     #[test]
     fn hook_urls_reach_loopback_only_where_allowed() {
-        for local in [
+        let aws = Guard::default();
+        let local = Guard::default().allow_loopback(vec![3001]);
+        for loopback in [
             "http://127.0.0.1:8080/hook",
             "https://localhost/hook",
             "http://[::1]:9/h",
         ] {
-            assert!(hook_problem(local, true).is_none(), "{local}");
-            assert!(hook_problem(local, false).is_some(), "{local}");
+            assert!(hook_problem(loopback, &local).is_none(), "{loopback}");
+            assert!(hook_problem(loopback, &aws).is_some(), "{loopback}");
         }
-        assert!(hook_problem("https://hooks.example.com/chat", false).is_none());
+        assert!(hook_problem("http://127.0.0.1:3001/@connections/x", &local).is_some());
+        assert!(hook_problem("https://hooks.example.com/chat", &aws).is_none());
         for bad in [
             "http://hooks.example.com/chat",
             "https://169.254.169.254/latest",
+            "https://10.0.0.1/",
+            "https://192.168.1.1/",
+            "https://172.16.0.1/",
+            "https://100.64.0.1/",
+            "https://[fc00::1]/",
+            "https://[::169.254.169.254]/",
+            "https://[64:ff9b::a9fe:a9fe]/",
             "javascript:alert(1)",
         ] {
-            assert!(hook_problem(bad, true).is_some(), "{bad}");
+            assert!(hook_problem(bad, &local).is_some(), "{bad}");
+            assert!(hook_problem(bad, &aws).is_some(), "{bad}");
         }
     }
 

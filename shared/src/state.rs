@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::apps::AppCache;
 use crate::config::Config;
 use crate::db::Db;
+use crate::outbound::guard::Guard;
 use crate::outbound::Outbound;
 use crate::realtime::notifier::Notifier;
 use crate::storage::Storage;
@@ -43,7 +44,7 @@ impl AppState {
         Self {
             notifier: Notifier::disabled(db.clone()),
             storage: Storage::without_client(&config),
-            outbound: Outbound::disabled(),
+            outbound: Outbound::disabled(Guard::from_config(&config)),
             limiter: crate::ratelimit::RateLimiter::new(Db::new(&sdk, &config)),
             db,
             apps: AppCache::new(config.app_cache_ttl),
@@ -67,7 +68,7 @@ impl AppState {
     /// Allows calls to the app's own servers and the push providers (the
     /// client is built at the first call).
     pub fn with_outbound(mut self) -> Self {
-        self.outbound = Outbound::new();
+        self.outbound = Outbound::new(self.outbound.guard().clone());
         self
     }
 

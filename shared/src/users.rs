@@ -322,12 +322,12 @@ pub async fn upsert_users(db: &Db, app: &App, inputs: Vec<Profile>) -> Result<Ve
         }
         ids.push(id);
     }
-    let existing = get_users(db, &app.app_id, &ids).await?;
-    let erased = erased_ids(db, &app.app_id, &ids, &existing).await?;
+    let (existing, erased) = users_and_erasures(db, &app.app_id, &ids).await?;
     let now = crate::time::now_rfc3339();
     // A new incarnation of an erased id refuses every token issued before
-    // this second (a token's `iat` has whole seconds).
-    let incarnation_ms = crate::time::now_millis() / 1000 * 1000;
+    // the next whole second: a token's `iat` has whole seconds, so one dated
+    // this second may have been issued before the id came back.
+    let incarnation_ms = (crate::time::now_millis() / 1000 + 1) * 1000;
     let mut users = Vec::with_capacity(inputs.len());
     let mut writes = Vec::with_capacity(inputs.len());
     for (id, input) in ids.into_iter().zip(inputs) {
@@ -369,29 +369,38 @@ pub async fn upsert_users(db: &Db, app: &App, inputs: Vec<Profile>) -> Result<Ve
     }
 }
 
-/// The ids among `ids` that have no user now but were erased before
-/// (`DELETE /users/{id}` leaves its erasure record): re-creating one starts
-/// a new incarnation that no earlier token reaches. Read only for new ids.
-async fn erased_ids(
+/// The users among `ids`, and the ids that were ever erased
+/// (`DELETE /users/{id}` leaves its erasure record), in one batch read: an
+/// erased id created again starts a new incarnation that no earlier token
+/// reaches.
+async fn users_and_erasures(
     db: &Db,
     app: &AppId,
     ids: &[UserId],
-    existing: &[User],
-) -> Result<HashSet<UserId>, ApiError> {
+) -> Result<(Vec<User>, HashSet<UserId>), ApiError> {
+    /// A user item, or an erasure record (which has `user_id`, not `id`).
     #[derive(Deserialize)]
-    struct Erased {
-        user_id: UserId,
+    #[serde(untagged)]
+    enum Stored {
+        User(Box<User>),
+        Erased { user_id: UserId },
     }
     let keys: Vec<Key> = ids
         .iter()
-        .filter(|id| !existing.iter().any(|u| u.id == **id))
-        .map(|id| keys::erasure(app, id))
+        .flat_map(|id| [keys::user(app, id), keys::erasure(app, id)])
         .collect();
-    if keys.is_empty() {
-        return Ok(HashSet::new());
+    let stored: Vec<Stored> = db.batch_get(&keys).await?;
+    let mut users = Vec::new();
+    let mut erased = HashSet::new();
+    for item in stored {
+        match item {
+            Stored::User(user) => users.push(*user),
+            Stored::Erased { user_id } => {
+                erased.insert(user_id);
+            }
+        }
     }
-    let erased: Vec<Erased> = db.batch_get(&keys).await?;
-    Ok(erased.into_iter().map(|e| e.user_id).collect())
+    Ok((users, erased))
 }
 
 /// Reads a user, changes it, and writes it back only if nobody wrote in between.

@@ -25,6 +25,7 @@ use crate::db::{Cond, Entity, Page, PageRequest};
 use crate::error::{ApiError, DisplayChain};
 use crate::ids::AppId;
 use crate::keys::{self, Key};
+use crate::outbound::Failure;
 use crate::realtime::events::{Event, EventBody};
 use crate::state::AppState;
 
@@ -68,7 +69,10 @@ pub struct DeadLetter {
     pub event_id: String,
     pub body: String,
     pub attempts: u32,
-    pub last_error: String,
+    pub last_error: Failure,
+    /// The receiver's status, when `last_error` is `http_status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<u16>,
     pub failed_at: String,
     pub expires: i64,
 }
@@ -90,8 +94,12 @@ pub struct DeadLetterView {
     pub event_id: String,
     /// Deliveries tried.
     pub attempts: u32,
-    /// What the last one met: the status, or why there was none.
-    pub last_error: String,
+    /// What the last one met, as a category: nothing about the receiver's
+    /// network is recorded.
+    pub last_error: Failure,
+    /// The receiver's status, when `last_error` is `http_status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<u16>,
     pub failed_at: String,
     /// The event as it was posted.
     #[schema(value_type = Object)]
@@ -103,7 +111,8 @@ impl DeadLetter {
         DeadLetterView {
             event_id: self.event_id.clone(),
             attempts: self.attempts,
-            last_error: self.last_error.clone(),
+            last_error: self.last_error,
+            last_status: self.last_status,
             failed_at: self.failed_at.clone(),
             event: serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null),
         }
@@ -195,10 +204,16 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Outcome, ApiError> {
             tracing::info!(event_id = %job.event_id, attempt = job.attempt, "webhook delivered");
             return Ok(Outcome::Delivered);
         }
-        Ok(answer) => format!("HTTP {}", answer.status),
-        Err(err) => DisplayChain(&err).to_string(),
+        Ok(answer) => {
+            tracing::warn!(event_id = %job.event_id, attempt = job.attempt, status = answer.status, "webhook not delivered");
+            (Failure::HttpStatus, Some(answer.status))
+        }
+        Err(err) => {
+            // The cause stays in the logs; the record keeps its category.
+            tracing::warn!(event_id = %job.event_id, attempt = job.attempt, error = %DisplayChain(&err), "webhook not delivered");
+            (err.failure(), None)
+        }
     };
-    tracing::warn!(event_id = %job.event_id, attempt = job.attempt, %error, "webhook not delivered");
     let outbox = state.db.outbox();
     if job.attempt >= job.last_attempt {
         let dead = DeadLetter {
@@ -206,7 +221,8 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Outcome, ApiError> {
             event_id: job.event_id.clone(),
             body: job.body.clone(),
             attempts: job.attempt,
-            last_error: error,
+            last_error: error.0,
+            last_status: error.1,
             failed_at: crate::time::now_rfc3339(),
             expires: crate::time::now_secs() + DEAD_TTL_SECS,
         };

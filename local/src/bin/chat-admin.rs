@@ -102,8 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let app = match patch {
                 Some(body) => {
                     let patch: apps::AppPatch = serde_json::from_str(&body)?;
-                    apps::patch(&state.db, &app_id, patch, state.config.hooks_allow_loopback)
-                        .await?
+                    apps::patch(&state.db, &app_id, patch, state.outbound.guard()).await?
                 }
                 None => apps::get_app(&state.db, &app_id)
                     .await?

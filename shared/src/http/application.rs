@@ -48,13 +48,7 @@ async fn update(
     ApiJson(patch): ApiJson<AppPatch>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_server()?;
-    let app = apps::patch(
-        &state.db,
-        &caller.app.app_id,
-        patch,
-        state.config.hooks_allow_loopback,
-    )
-    .await?;
+    let app = apps::patch(&state.db, &caller.app.app_id, patch, state.outbound.guard()).await?;
     state.apps.forget(&app);
     Ok(Json(AppBody { app: app.view() }).into_response())
 }

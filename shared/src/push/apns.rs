@@ -2,6 +2,7 @@
 //! JWT from the app's `.p8` key, reused for 50 minutes as Apple asks), one
 //! HTTP/2 POST per device token.
 
+use crate::outbound::guard::Destination;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -68,8 +69,7 @@ pub async fn send(
     }
     let answer = state
         .outbound
-        .http2()?
-        .post(format!("{base}/3/device/{token}"))
+        .post_http2(&format!("{base}/3/device/{token}"), Destination::Provider)?
         .header("authorization", format!("bearer {jwt}"))
         .header("apns-topic", &creds.bundle_id)
         .header("apns-push-type", "alert")

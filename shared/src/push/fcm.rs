@@ -3,6 +3,7 @@
 //! (cached until shortly before it expires), then one `messages:send` per
 //! device token.
 
+use crate::outbound::guard::Destination;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -67,8 +68,7 @@ async fn access_token(state: &AppState, creds: &FirebaseCredentials) -> Result<S
     let assertion = jsonwebtoken::encode(&header, &claims, &key)?;
     let answer = state
         .outbound
-        .http()?
-        .post(token_url)
+        .post(token_url, Destination::Provider)?
         .form(&[
             ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
             ("assertion", assertion.as_str()),
@@ -117,8 +117,7 @@ pub async fn send(
     );
     let answer = state
         .outbound
-        .http()?
-        .post(url)
+        .post(&url, Destination::Provider)?
         .bearer_auth(&access)
         .json(&body)
         .timeout(TIMEOUT)

@@ -384,9 +384,12 @@ async fn an_erased_id_created_again_refuses_every_earlier_token() {
     finished(&app, "alice").await;
     // Minted while the id was erased, before it was created again.
     let between = app.a.user_token("alice");
-    app.upsert(&app.a, json!([{"id": "alice", "display_name": "new alice"}]))
-        .await
-        .assert_status(200);
+    app.upsert(
+        &app.a,
+        json!([{"id": "alice", "display_name": "new alice"}]),
+    )
+    .await
+    .assert_status(200);
     for token in [&old, &between] {
         app.get(&app.a, token, "/users/alice")
             .await
@@ -400,7 +403,9 @@ async fn an_erased_id_created_again_refuses_every_earlier_token() {
     assert_eq!(me.assert_status(200)["user"]["display_name"], "new alice");
     app.ws(&app.a, &fresh).await.close().await;
     // A user never erased is not affected: bob's first token still works.
-    app.get(&app.a, &t[1], "/users/bob").await.assert_status(200);
+    app.get(&app.a, &t[1], "/users/bob")
+        .await
+        .assert_status(200);
 
     // Erasing the new alice is a new erasure, which finishes too.
     let again = app.delete(&app.a, &app.a.server, "/users/alice").await;

@@ -28,6 +28,7 @@ mod message_history;
 mod message_send;
 mod message_tenancy;
 mod online;
+mod outbound;
 mod openapi;
 mod permissions;
 mod push;

@@ -259,7 +259,8 @@ async fn an_event_that_uses_up_its_attempts_is_dead_lettered_then_replayed() {
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed[0]["event_id"], last.id);
     assert_eq!(listed[0]["attempts"], 3);
-    assert_eq!(listed[0]["last_error"], "HTTP 500");
+    assert_eq!(listed[0]["last_error"], "http_status");
+    assert_eq!(listed[0]["last_status"], 500);
     assert_eq!(listed[0]["event"]["message"]["text"], "dead letter");
 
     // Only the server lists and replays; unknown ids are 404s.

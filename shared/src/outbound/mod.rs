@@ -1,9 +1,16 @@
-//! Calls the service makes to its customers' own servers (webhooks, the
-//! before-send hook): one HTTP client per process, and the signature every
-//! such call carries so the receiver can tell it is ours.
+//! Calls the service makes to servers outside it (webhooks, the
+//! before-send hook, the push providers): one pair of HTTP clients per
+//! process, every request through [`guard::Guard`], and the signature a
+//! customer's receiver checks to tell the call is ours.
+
+pub mod guard;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use guard::{Destination, Guard, Refusal, ResolveError};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -45,6 +52,56 @@ pub enum OutboundError {
     Request(#[source] reqwest::Error),
     #[error("this function makes no outbound calls")]
     Disabled,
+    #[error("the URL is not valid")]
+    Url,
+    #[error("refused: {0}")]
+    Refused(Refusal),
+}
+
+/// What went wrong with an outbound call, as a failure records it: a
+/// category, with nothing about the receiver's network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// No answer in time.
+    Timeout,
+    /// The connection could not be made, or broke.
+    ConnectFailed,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// The address is one the service may not reach (private, loopback,
+    /// metadata and the like).
+    RefusedAddress,
+    /// The receiver answered with a status outside 2xx.
+    HttpStatus,
+    /// Recorded before failures had categories.
+    #[serde(other)]
+    Unknown,
+}
+
+impl OutboundError {
+    /// The failure's category.
+    pub fn failure(&self) -> Failure {
+        match self {
+            Self::Timeout(_) => Failure::Timeout,
+            Self::Refused(_) | Self::Url => Failure::RefusedAddress,
+            Self::Request(err) if err.is_timeout() => Failure::Timeout,
+            Self::Request(err) => {
+                let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+                while let Some(cause) = source {
+                    if let Some(ResolveError::Refused(_)) = cause.downcast_ref::<ResolveError>() {
+                        return Failure::RefusedAddress;
+                    }
+                    if cause.downcast_ref::<rustls::Error>().is_some() {
+                        return Failure::Tls;
+                    }
+                    source = cause.source();
+                }
+                Failure::ConnectFailed
+            }
+            Self::Build(_) | Self::Disabled => Failure::ConnectFailed,
+        }
+    }
 }
 
 /// What the receiver answered.
@@ -69,18 +126,25 @@ pub struct Outbound {
     /// Built at the first call, not at start-up: a function's init loads no
     /// root certificates for a hook that may never be called.
     clients: Option<Arc<OnceLock<Result<Clients, String>>>>,
+    guard: Guard,
 }
 
 impl Outbound {
-    /// No client: every call answers [`OutboundError::Disabled`].
-    pub fn disabled() -> Self {
-        Self::default()
+    /// No client: every call answers [`OutboundError::Disabled`]; the
+    /// guard still judges hook URLs when settings change.
+    pub fn disabled(guard: Guard) -> Self {
+        Self {
+            clients: None,
+            guard,
+        }
     }
 
-    /// Outbound calls allowed; the clients are built on first use.
-    pub fn new() -> Self {
+    /// Outbound calls allowed where `guard` allows them; the clients are
+    /// built on first use.
+    pub fn new(guard: Guard) -> Self {
         Self {
             clients: Some(Arc::new(OnceLock::new())),
+            guard,
         }
     }
 
@@ -92,6 +156,9 @@ impl Outbound {
                 reqwest::Client::builder()
                     .connect_timeout(Duration::from_secs(2))
                     .redirect(reqwest::redirect::Policy::none())
+                    // A proxy would connect where the guard never looked.
+                    .no_proxy()
+                    .dns_resolver(Arc::new(guard::Resolver(self.guard.clone())))
                     .user_agent(concat!("chat-backend/", env!("CARGO_PKG_VERSION")))
             };
             Ok(Clients {
@@ -106,14 +173,40 @@ impl Outbound {
         .map_err(|e| OutboundError::Build(e.clone()))
     }
 
-    /// The HTTP/1.1-or-2 client (ALPN decides).
-    pub fn http(&self) -> Result<&reqwest::Client, OutboundError> {
-        Ok(&self.clients()?.http)
+    /// The guard every call passes.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
     }
 
-    /// The HTTP/2-only client.
-    pub fn http2(&self) -> Result<&reqwest::Client, OutboundError> {
-        Ok(&self.clients()?.http2)
+    /// The guard's URL checks, then the parsed URL.
+    fn checked(&self, url: &str, to: Destination) -> Result<reqwest::Url, OutboundError> {
+        let url = reqwest::Url::parse(url).map_err(|_| OutboundError::Url)?;
+        self.guard
+            .check_url(&url, to)
+            .map_err(OutboundError::Refused)?;
+        Ok(url)
+    }
+
+    /// A POST through the HTTP/1.1-or-2 client (ALPN decides), once the
+    /// guard has passed the URL; the client's resolver passes the addresses
+    /// its host resolves to.
+    pub fn post(
+        &self,
+        url: &str,
+        to: Destination,
+    ) -> Result<reqwest::RequestBuilder, OutboundError> {
+        let url = self.checked(url, to)?;
+        Ok(self.clients()?.http.post(url))
+    }
+
+    /// A POST through the HTTP/2-only client, guarded the same way.
+    pub fn post_http2(
+        &self,
+        url: &str,
+        to: Destination,
+    ) -> Result<reqwest::RequestBuilder, OutboundError> {
+        let url = self.checked(url, to)?;
+        Ok(self.clients()?.http2.post(url))
     }
 
     /// POSTs a JSON body signed with `secret`, with the extra headers, and
@@ -127,8 +220,7 @@ impl Outbound {
         timeout: Duration,
     ) -> Result<Answer, OutboundError> {
         let mut request = self
-            .http()?
-            .post(url)
+            .post(url, Destination::Customer)?
             .header("Content-Type", "application/json")
             .header(SIGNATURE, signature(secret, body))
             .body(body.to_vec());
