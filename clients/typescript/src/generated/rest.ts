@@ -1267,8 +1267,16 @@ export interface components {
             /** @description The event's id (`X-Webhook-Id`). */
             event_id: string;
             failed_at: string;
-            /** @description What the last one met: the status, or why there was none. */
-            last_error: string;
+            /**
+             * @description What the last one met, as a category: nothing about the receiver's
+             *     network is recorded.
+             */
+            last_error: components["schemas"]["Failure"];
+            /**
+             * Format: int32
+             * @description The receiver's status, when `last_error` is `http_status`.
+             */
+            last_status?: number | null;
         };
         DeletionBody: {
             deletion: components["schemas"]["ErasureView"];
@@ -1423,6 +1431,12 @@ export interface components {
             reactions: components["schemas"]["Reaction"][];
             user?: null | components["schemas"]["User"];
         };
+        /**
+         * @description What went wrong with an outbound call, as a failure records it: a
+         *     category, with nothing about the receiver's network.
+         * @enum {string}
+         */
+        Failure: "timeout" | "connect_failed" | "tls" | "refused_address" | "http_status" | "unknown";
         /**
          * @description A Firebase service account: the JSON key file as Google gives it (its
          *     other fields are ignored). Pushes go through FCM HTTP v1 with an OAuth2
