@@ -83,6 +83,17 @@ enum Command {
         #[arg(long)]
         write: Option<std::path::PathBuf>,
     },
+    /// Screens a message against blocklists (one `block` list of words that
+    /// never match, so every word is tried): the time per message.
+    Blocklist {
+        #[arg(long, default_value_t = 2_000)]
+        words: usize,
+        /// The message's length in characters.
+        #[arg(long, default_value_t = 5_000)]
+        chars: usize,
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+    },
 }
 
 type Receipts = Arc<Mutex<Vec<(String, Instant)>>>;
@@ -712,6 +723,53 @@ async fn costs(write: Option<&std::path::Path>) {
     }
 }
 
+/// Screening time of a `chars`-character message (mixed scripts, accents,
+/// full-width letters) against one list of `words` words: the median and
+/// the slowest of `runs` screens, after one to warm up.
+fn blocklist(words: usize, chars: usize, runs: usize) -> serde_json::Value {
+    use chat_shared::blocklists::{Blocklist, BlocklistAction, Screener};
+    // Deterministic words of 5 to 12 letters that the message never holds.
+    let mut seed = 0x2545_f491_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let list = Blocklist {
+        name: "bench".into(),
+        action: BlocklistAction::Block,
+        words: (0..words)
+            .map(|_| {
+                let len = 5 + (next() % 8) as usize;
+                (0..len).map(|_| (b'q' + (next() % 10) as u8) as char).collect()
+            })
+            .collect(),
+        patterns: Vec::new(),
+    };
+    let screener = Screener::new(std::slice::from_ref(&list)).expect("the list compiles");
+    let sample = "Ça va? Ｆｕｌｌ width, ελληνικά, кириллица, emoji 🎉 and plain words. ";
+    let text: String = sample.chars().cycle().take(chars).collect();
+    let mut times = Vec::with_capacity(runs);
+    for run in 0..=runs {
+        let started = Instant::now();
+        let screened = screener.screen(&text);
+        let took = started.elapsed();
+        assert!(screened.is_ok(), "the benchmark's words never match");
+        if run > 0 {
+            times.push(took.as_secs_f64() * 1e6);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    serde_json::json!({
+        "words": words,
+        "chars": chars,
+        "runs": runs,
+        "median_us": times[times.len() / 2].round(),
+        "max_us": times[times.len() - 1].round(),
+    })
+}
+
 #[tokio::main]
 async fn main() {
     chat_shared::outbound::install_tls_provider();
@@ -741,6 +799,7 @@ async fn main() {
             concurrency,
             sends,
         } => fanout(connections, post_delay_ms, concurrency.max(1), sends.max(1)).await,
+        Command::Blocklist { words, chars, runs } => blocklist(words, chars, runs.max(1)),
         Command::Costs { .. } | Command::Clients { .. } => return,
     };
     println!(

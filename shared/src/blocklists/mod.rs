@@ -2,9 +2,14 @@
 //! A message's text is screened on send and on edit (REST and socket go
 //! through the same code): a `block` list refuses it, a `mask` list stars
 //! out what it matched, a `flag` list lets it through and opens a report.
-//! Matching ignores case (Unicode simple case folding); words match whole
-//! (a word's edge is a Unicode letter, digit or `_` boundary).
+//! Matching sees what a reader sees ([`fold`]): words match the text's
+//! skeleton whole (a word's edge is a Unicode letter, digit or `_`
+//! boundary), patterns its plain folded form; a mask covers the characters
+//! the sender typed.
 
+mod fold;
+
+use std::ops::Range;
 use std::sync::Arc;
 
 use regex::{Regex, RegexBuilder};
@@ -42,11 +47,14 @@ pub struct Blocklist {
     /// `a-z`, `0-9`, `_`, `-`; 1 to 64 characters, unique in the app.
     pub name: String,
     pub action: BlocklistAction,
-    /// Words or phrases, matched whole, ignoring case.
+    /// Words or phrases, matched whole against what a reader sees: case,
+    /// width, accents, look-alike letters, invisible characters and runs of
+    /// white space make no difference.
     #[serde(default)]
     pub words: Vec<String>,
     /// Regular expressions (Rust `regex` syntax, no look-around), ignoring
-    /// case.
+    /// case, matched against the text folded to compatibility forms
+    /// without invisible characters.
     #[serde(default)]
     pub patterns: Vec<String>,
 }
@@ -90,11 +98,9 @@ pub fn problem(lists: &[Blocklist]) -> Option<String> {
                 list.name
             ));
         }
-        if let Some(word) = list
-            .words
-            .iter()
-            .find(|w| w.trim().is_empty() || w.chars().count() > 100)
-        {
+        if let Some(word) = list.words.iter().find(|w| {
+            fold::fold(w, fold::Form::Skeleton).text.trim().is_empty() || w.chars().count() > 100
+        }) {
             return Some(format!(
                 "blocklists: `{}` has a word that is blank or over 100 characters: {word:?}",
                 list.name
@@ -116,36 +122,94 @@ pub fn problem(lists: &[Blocklist]) -> Option<String> {
     None
 }
 
-/// One list as one case-insensitive regular expression.
-fn compile(list: &Blocklist) -> Result<Regex, regex::Error> {
-    let words = list.words.iter().map(|w| {
-        let w = w.trim();
-        // `\b` only where the word itself starts or ends with a word
-        // character: `c++` or `@@` still match whole.
-        let edge = |c: Option<char>| {
-            if c.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-                r"\b"
-            } else {
-                ""
-            }
-        };
-        format!(
-            "{}{}{}",
-            edge(w.chars().next()),
-            regex::escape(w),
-            edge(w.chars().last())
-        )
-    });
-    let patterns = list.patterns.iter().map(|p| format!("(?:{p})"));
-    let alternation: Vec<String> = words.chain(patterns).collect();
-    RegexBuilder::new(&alternation.join("|"))
-        .case_insensitive(true)
-        .size_limit(COMPILED_LIMIT)
-        .build()
+/// One list compiled: its words as one expression over the skeleton, its
+/// patterns as one over the plain form.
+struct Matcher {
+    words: Option<Regex>,
+    patterns: Option<Regex>,
+}
+
+/// A message's text in both forms, folded once per screening.
+struct Texts<'a> {
+    original: &'a str,
+    skeleton: fold::Folded,
+    plain: fold::Folded,
+}
+
+impl<'a> Texts<'a> {
+    fn new(original: &'a str) -> Self {
+        Self {
+            original,
+            skeleton: fold::fold(original, fold::Form::Skeleton),
+            plain: fold::fold(original, fold::Form::Plain),
+        }
+    }
+}
+
+impl Matcher {
+    fn is_match(&self, t: &Texts) -> bool {
+        self.words.as_ref().is_some_and(|r| r.is_match(&t.skeleton.text))
+            || self.patterns.as_ref().is_some_and(|r| r.is_match(&t.plain.text))
+    }
+
+    /// The original text's ranges behind every match.
+    fn ranges(&self, t: &Texts, out: &mut Vec<Range<usize>>) {
+        for (regex, folded) in [(&self.words, &t.skeleton), (&self.patterns, &t.plain)] {
+            let Some(regex) = regex else { continue };
+            out.extend(
+                regex
+                    .find_iter(&folded.text)
+                    .filter(|m| !m.is_empty())
+                    .map(|m| folded.original(t.original, m.start(), m.end())),
+            );
+        }
+    }
+}
+
+fn compile(list: &Blocklist) -> Result<Matcher, regex::Error> {
+    let words: Vec<String> = list
+        .words
+        .iter()
+        .map(|w| {
+            let folded = fold::fold(w.trim(), fold::Form::Skeleton).text;
+            let w = folded.trim();
+            // `\b` only where the word itself starts or ends with a word
+            // character: `c++` or `@@` still match whole.
+            let edge = |c: Option<char>| {
+                if c.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                    r"\b"
+                } else {
+                    ""
+                }
+            };
+            format!(
+                "{}{}{}",
+                edge(w.chars().next()),
+                regex::escape(w),
+                edge(w.chars().last())
+            )
+        })
+        .collect();
+    let patterns: Vec<String> = list.patterns.iter().map(|p| format!("(?:{p})")).collect();
+    let build = |parts: &[String], case_insensitive: bool| {
+        (!parts.is_empty())
+            .then(|| {
+                RegexBuilder::new(&parts.join("|"))
+                    .case_insensitive(case_insensitive)
+                    .size_limit(COMPILED_LIMIT)
+                    .build()
+            })
+            .transpose()
+    };
+    Ok(Matcher {
+        // Both sides are folded already.
+        words: build(&words, false)?,
+        patterns: build(&patterns, true)?,
+    })
 }
 
 /// An app's lists, compiled.
-struct Compiled(Vec<(Blocklist, Regex)>);
+struct Compiled(Vec<(Blocklist, Matcher)>);
 
 /// Compiled lists per app and settings version: a warm function compiles
 /// an app's lists once, not per message.
@@ -164,6 +228,23 @@ fn compiled(app: &App) -> Arc<Compiled> {
                 .collect(),
         ))
     })
+}
+
+/// Lists compiled outside an app (the benchmark's and tools' entry).
+pub struct Screener(Vec<(Blocklist, Matcher)>);
+
+impl Screener {
+    pub fn new(lists: &[Blocklist]) -> Result<Self, regex::Error> {
+        lists
+            .iter()
+            .map(|l| compile(l).map(|m| (l.clone(), m)))
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    pub fn screen(&self, text: &str) -> Result<Screened, ApiError> {
+        screen_with(&self.0, text)
+    }
 }
 
 /// What screening let through: the text (masked where a `mask` list
@@ -187,10 +268,11 @@ pub fn screen(app: &App, text: &str) -> Result<Screened, ApiError> {
     screen_with(&lists.0, text)
 }
 
-fn screen_with(lists: &[(Blocklist, Regex)], text: &str) -> Result<Screened, ApiError> {
+fn screen_with(lists: &[(Blocklist, Matcher)], text: &str) -> Result<Screened, ApiError> {
+    let texts = Texts::new(text);
     if let Some((list, _)) = lists
         .iter()
-        .find(|(l, r)| l.action == BlocklistAction::Block && r.is_match(text))
+        .find(|(l, m)| l.action == BlocklistAction::Block && m.is_match(&texts))
     {
         return Err(ApiError::Rejected(format!(
             "the message contains text this app does not allow (blocklist `{}`)",
@@ -199,24 +281,36 @@ fn screen_with(lists: &[(Blocklist, Regex)], text: &str) -> Result<Screened, Api
     }
     let flagged_by = lists
         .iter()
-        .filter(|(l, r)| l.action == BlocklistAction::Flag && r.is_match(text))
+        .filter(|(l, m)| l.action == BlocklistAction::Flag && m.is_match(&texts))
         .map(|(l, _)| l.name.clone())
         .collect();
-    let mut masked = text.to_string();
-    for (_, regex) in lists
+    let mut masked_ranges = Vec::new();
+    for (_, matcher) in lists
         .iter()
         .filter(|(l, _)| l.action == BlocklistAction::Mask)
     {
-        masked = regex
-            .replace_all(&masked, |c: &regex::Captures| {
-                "*".repeat(c[0].chars().count())
-            })
-            .into_owned();
+        matcher.ranges(&texts, &mut masked_ranges);
     }
     Ok(Screened {
-        text: masked,
+        text: mask(text, &masked_ranges),
         flagged_by,
     })
+}
+
+/// `text` with every character inside one of `ranges` replaced by `*`.
+fn mask(text: &str, ranges: &[Range<usize>]) -> String {
+    if ranges.is_empty() {
+        return text.to_string();
+    }
+    text.char_indices()
+        .map(|(at, c)| {
+            if ranges.iter().any(|r| r.contains(&at)) {
+                '*'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -232,7 +326,7 @@ mod tests {
         }
     }
 
-    fn compiled(lists: &[Blocklist]) -> Vec<(Blocklist, Regex)> {
+    fn compiled(lists: &[Blocklist]) -> Vec<(Blocklist, Matcher)> {
         lists
             .iter()
             .map(|l| (l.clone(), compile(l).unwrap()))
@@ -240,7 +334,7 @@ mod tests {
     }
 
     #[test]
-    fn words_match_whole_ignoring_case_in_any_script() {
+    fn words_match_whole_ignoring_case_and_spelling_in_any_script() {
         let lists = compiled(&[list(
             "m",
             BlocklistAction::Mask,
@@ -254,9 +348,37 @@ mod tests {
         .unwrap();
         assert_eq!(
             out.text,
-            "**** it, darning is fine; **** and *** and STRASSE ******"
+            "**** it, darning is fine; **** and *** and ******* ******"
         );
         assert!(out.flagged_by.is_empty());
+    }
+
+    #[test]
+    fn disguised_spellings_are_blocked_and_masked_as_typed() {
+        let block = compiled(&[list("pills", BlocklistAction::Block, &["cheap pills"], &[])]);
+        for disguised in [
+            "ＣＨＥＡＰ ｐｉｌｌｓ here",
+            "get ch\u{200b}eap p\u{200c}ills",
+            "che\u{ad}ap pi\u{fe0f}lls",
+            "cheap pil\u{e0020}ls",
+            "chеap pills (Cyrillic е)",
+            "chéap píllş",
+            "𝐜𝐡𝐞𝐚𝐩 𝐩𝐢𝐥𝐥𝐬",
+            "ⓒⓗⓔⓐⓟ ⓟⓘⓛⓛⓢ",
+            "cheap  pills",
+            "cheap\u{a0}pills",
+            "cheap\npills",
+            "cheap\tpills",
+        ] {
+            let err = screen_with(&block, disguised).map(|s| s.text).unwrap_err();
+            assert_eq!(err.code(), "message_rejected", "{disguised:?}");
+        }
+        assert!(screen_with(&block, "cheap bills").is_ok());
+        assert!(screen_with(&block, "cheappills").is_ok());
+
+        let masking = compiled(&[list("m", BlocklistAction::Mask, &["heck"], &[])]);
+        let out = screen_with(&masking, "oh ＨＥ\u{200b}ＣＫ, hеck!").unwrap();
+        assert_eq!(out.text, "oh *****, ****!");
     }
 
     #[test]
