@@ -30,6 +30,10 @@ use tokio::sync::{mpsc, Notify};
 pub struct GatewayOptions {
     /// API Gateway closes a connection idle this long (10 minutes).
     pub idle_timeout: Duration,
+    /// A client must finish the WebSocket handshake within this long after
+    /// connecting, or the connection is closed (a half-open or slow client
+    /// holds nothing, as on API Gateway).
+    pub handshake_timeout: Duration,
     /// Added to every management-API post, to model network latency (benches).
     pub post_delay: Duration,
 }
@@ -38,6 +42,7 @@ impl Default for GatewayOptions {
     fn default() -> Self {
         Self {
             idle_timeout: Duration::from_secs(600),
+            handshake_timeout: Duration::from_secs(10),
             post_delay: Duration::ZERO,
         }
     }
@@ -532,4 +537,46 @@ async fn delete_connection(State(gateway): State<Gateway>, Path(id): Path<String
     conn.stop.1.notify_one();
     let _ = conn.tx.send(Outbound::Close);
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// Serves the clients' WebSocket port: HTTP/1.1 with upgrades, and a
+/// connection that has not sent its whole handshake request within
+/// `handshake_timeout` is closed.
+pub fn serve_clients(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    handshake_timeout: Duration,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+    let service = TowerToHyperService::new(router);
+    tokio::spawn(async move {
+        tokio::pin!(stop);
+        loop {
+            let (stream, _) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "WebSocket accept failed");
+                        continue;
+                    }
+                },
+                () = &mut stop => return,
+            };
+            let service = service.clone();
+            tokio::spawn(async move {
+                let mut builder = Builder::new(TokioExecutor::new());
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(handshake_timeout);
+                let serving = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                if let Err(err) = serving.await {
+                    tracing::debug!(error = %err, "WebSocket connection ended");
+                }
+            });
+        }
+    });
 }

@@ -224,14 +224,17 @@ impl Stack {
 
         let gateway =
             gateway::Gateway::new(state.clone(), options.gateway.clone(), ws_addr.to_string());
-        for (listener, app, what) in [
-            (ws_listener, gateway.router(), "WebSocket gateway"),
-            (
-                management_listener,
-                gateway.management_router(),
-                "management API",
-            ),
-        ] {
+        gateway::serve_clients(
+            ws_listener,
+            gateway.router(),
+            options.gateway.handshake_timeout,
+            stopped(stop.clone()),
+        );
+        for (listener, app, what) in [(
+            management_listener,
+            gateway.management_router(),
+            "management API",
+        )] {
             let stop = stopped(stop.clone());
             tokio::spawn(async move {
                 if let Err(err) = axum::serve(listener, app)

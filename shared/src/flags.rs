@@ -142,7 +142,10 @@ pub async fn create(
     let (user, message) = match (&input.message_id, &input.user_id) {
         (Some(id), None) => {
             let (access, message) = crate::messages::locate(db, ctx, id).await?;
-            access.require_read()?;
+            // A message one cannot read answers as one that does not exist.
+            access
+                .require_read()
+                .map_err(|_| ApiError::not_found(format!("message {id} not found")))?;
             (message.user_id.clone(), Some(message))
         }
         (None, Some(user)) => {

@@ -194,54 +194,116 @@ impl Storage {
         Ok(())
     }
 
-    /// The object key a URL points at when it points into this bucket,
-    /// however it is spelled: any case of the host, a trailing dot, default
-    /// ports, percent-encoding, virtual-hosted or path-style, any S3 endpoint
-    /// name (regional, dual-stack, accelerated), loopback aliases of a local
-    /// endpoint, or the public base.
+    /// The object key a URL points at when it points into this bucket.
     pub fn key_of(&self, url: &str) -> Option<String> {
-        let parsed = url::Url::parse(url).ok()?;
-        let host = normal_host(parsed.host_str()?);
-        let port = parsed.port_or_known_default()?;
+        match self.bucket_link(url) {
+            BucketLink::Object(key) => Some(key),
+            BucketLink::Outside | BucketLink::Refused => None,
+        }
+    }
+
+    /// What a URL names in this deployment's storage, however it is
+    /// spelled: any case of the host, a trailing dot, default ports,
+    /// percent-encoding, virtual-hosted or path-style, any S3 endpoint name
+    /// (regional, dual-stack, accelerated), loopback aliases of a local
+    /// endpoint, or the public base. A URL on one of those hosts that is not
+    /// the canonical spelling of an object of this bucket (the bucket in
+    /// another case, empty or dot segments, a backslash) is
+    /// [`BucketLink::Refused`]: S3 or a file server in front of it might
+    /// resolve it to an object the key would not show.
+    pub fn bucket_link(&self, url: &str) -> BucketLink {
+        let Ok(parsed) = url::Url::parse(url) else {
+            return BucketLink::Outside;
+        };
+        let Some(host) = parsed.host_str().map(normal_host) else {
+            return BucketLink::Outside;
+        };
+        let Some(port) = parsed.port_or_known_default() else {
+            return BucketLink::Outside;
+        };
         // S3 decodes the path before it names a bucket or key.
-        let path = percent_encoding::percent_decode_str(parsed.path())
-            .decode_utf8()
-            .ok()?;
-        let path = path.strip_prefix('/')?;
-        let path_style = || {
-            path.strip_prefix(self.bucket.as_str())
-                .and_then(|rest| rest.strip_prefix('/'))
-                .map(str::to_string)
+        let Ok(path) = percent_encoding::percent_decode_str(parsed.path()).decode_utf8() else {
+            return BucketLink::Refused;
+        };
+        let Some(path) = path.strip_prefix('/') else {
+            return BucketLink::Refused;
+        };
+        // `bucket/key` on a host that serves buckets by path.
+        let path_style = |only_ours: bool| match path.split_once('/') {
+            Some((bucket, key)) if bucket == self.bucket => object(key),
+            Some((bucket, _)) if bucket.eq_ignore_ascii_case(&self.bucket) => BucketLink::Refused,
+            _ if only_ours => BucketLink::Refused,
+            _ => BucketLink::Outside,
         };
         if host == "amazonaws.com" || host.ends_with(".amazonaws.com") {
             if let Some(rest) = host.strip_prefix(&format!("{}.", self.bucket)) {
-                return rest.starts_with("s3").then(|| path.to_string());
+                return if rest.starts_with("s3") {
+                    object(path)
+                } else {
+                    BucketLink::Outside
+                };
             }
             return if host.starts_with("s3") {
-                path_style()
+                path_style(false)
             } else {
-                None
+                BucketLink::Outside
             };
         }
         if let Some((endpoint_host, endpoint_port)) = &self.endpoint {
             let same_host =
                 host == *endpoint_host || (is_loopback(&host) && is_loopback(endpoint_host));
             if same_host && port == *endpoint_port {
-                return path_style();
+                // The configured endpoint serves this deployment's bucket only.
+                return path_style(true);
             }
         }
-        let base = url::Url::parse(self.public_base.as_deref()?).ok()?;
-        let base_path = percent_encoding::percent_decode_str(base.path())
-            .decode_utf8()
-            .ok()?;
-        let same_origin =
-            normal_host(base.host_str()?) == host && base.port_or_known_default() == Some(port);
-        same_origin
-            .then(|| {
-                path.strip_prefix(base_path.trim_start_matches('/'))
-                    .map(str::to_string)
-            })
-            .flatten()
+        let Some(base) = self
+            .public_base
+            .as_deref()
+            .and_then(|b| url::Url::parse(b).ok())
+        else {
+            return BucketLink::Outside;
+        };
+        let Ok(base_path) = percent_encoding::percent_decode_str(base.path()).decode_utf8() else {
+            return BucketLink::Outside;
+        };
+        let same_origin = base.host_str().map(normal_host) == Some(host)
+            && base.port_or_known_default() == Some(port);
+        if !same_origin {
+            return BucketLink::Outside;
+        }
+        match path.strip_prefix(base_path.trim_start_matches('/')) {
+            Some(key) => object(key),
+            None => BucketLink::Refused,
+        }
+    }
+}
+
+/// What a URL names in this deployment's storage.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BucketLink {
+    /// Somewhere else.
+    Outside,
+    /// This object of the bucket.
+    Object(String),
+    /// A spelling that may reach the bucket but is not an object's
+    /// canonical link.
+    Refused,
+}
+
+/// A key as S3 stores it literally, or refused: no empty, `.` or `..`
+/// segments (a doubled slash, a dot path a server in front might resolve),
+/// no backslash or control characters.
+fn object(key: &str) -> BucketLink {
+    let canonical = !key.is_empty()
+        && key
+            .split('/')
+            .all(|segment| !matches!(segment, "" | "." | ".."))
+        && !key.chars().any(|c| c == '\\' || c.is_control());
+    if canonical {
+        BucketLink::Object(key.to_string())
+    } else {
+        BucketLink::Refused
     }
 }
 
@@ -275,4 +337,86 @@ fn is_loopback(host: &str) -> bool {
             .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BucketLink, Storage};
+    use crate::Config;
+
+    #[test]
+    fn links_into_the_bucket_are_canonical_or_refused() {
+        let storage = Storage::without_client(&Config {
+            s3_endpoint: Some("http://127.0.0.1:9000".into()),
+            uploads_bucket: "chat-uploads".into(),
+            ..Config::default()
+        });
+        let object = |k: &str| BucketLink::Object(k.to_string());
+        for (url, want) in [
+            (
+                "http://127.0.0.1:9000/chat-uploads/a1/c/x.png",
+                object("a1/c/x.png"),
+            ),
+            (
+                "http://LOCALHOST.:9000/chat-uploads/a1/x%20y.png",
+                object("a1/x y.png"),
+            ),
+            (
+                "https://chat-uploads.s3.us-east-1.amazonaws.com/a1/x.png",
+                object("a1/x.png"),
+            ),
+            (
+                "https://s3.dualstack.eu-west-1.amazonaws.com/chat-uploads/a2/x",
+                object("a2/x"),
+            ),
+            (
+                "http://127.0.0.1:9000/CHAT-UPLOADS/a2/x.png",
+                BucketLink::Refused,
+            ),
+            (
+                "http://127.0.0.1:9000//chat-uploads/a2/x.png",
+                BucketLink::Refused,
+            ),
+            (
+                "http://127.0.0.1:9000/chat-uploads//a2/x.png",
+                BucketLink::Refused,
+            ),
+            // The URL parser resolves these dot segments itself.
+            (
+                "http://127.0.0.1:9000/chat-uploads/a1/%2e%2e/a2/x",
+                object("a2/x"),
+            ),
+            (
+                "http://127.0.0.1:9000/chat-uploads/a1/..%2Fa2/x",
+                BucketLink::Refused,
+            ),
+            (
+                "http://127.0.0.1:9000/chat-uploads/a1\\..\\a2/x",
+                object("a2/x"),
+            ),
+            (
+                "http://127.0.0.1:9000/chat-uploads/a1/.%2F..%2Fa2/x",
+                BucketLink::Refused,
+            ),
+            (
+                "http://127.0.0.1:9000/other-bucket/a1/x",
+                BucketLink::Refused,
+            ),
+            (
+                "https://s3.amazonaws.com/Chat-Uploads/a2/x",
+                BucketLink::Refused,
+            ),
+            (
+                "https://s3.amazonaws.com/someone-elses/a2/x",
+                BucketLink::Outside,
+            ),
+            ("https://example.com/chat-uploads/a2/x", BucketLink::Outside),
+            (
+                "http://127.0.0.1:9001/chat-uploads/a2/x",
+                BucketLink::Outside,
+            ),
+        ] {
+            assert_eq!(storage.bucket_link(url), want, "{url}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ use crate::channels::{load, Ctx};
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::ids::ChannelId;
-use crate::storage::Storage;
+use crate::storage::{BucketLink, Storage};
 
 /// `POST /upload` stays under Lambda's 6 MB payload limit (with multipart
 /// overhead and base64 in API Gateway, 4 MB of file is the safe size).
@@ -252,11 +252,14 @@ pub fn own_attachments(
 /// An attachment linking into this deployment's bucket must be the app's own
 /// object: another tenant's files cannot be attached by URL.
 pub fn check_attachment_url(storage: &Storage, app: &App, url: &str) -> Result<(), ApiError> {
-    match storage.key_of(url) {
-        Some(key) if !key.starts_with(&format!("{}/", app.app_id)) => Err(ApiError::forbidden(
-            "the attachment points at a file that does not belong to this app",
+    match storage.bucket_link(url) {
+        BucketLink::Object(key) if !key.starts_with(&format!("{}/", app.app_id)) => Err(
+            ApiError::forbidden("the attachment points at a file that does not belong to this app"),
+        ),
+        BucketLink::Refused => Err(ApiError::forbidden(
+            "the attachment links into this deployment's storage other than as the API gave it",
         )),
-        _ => Ok(()),
+        BucketLink::Object(_) | BucketLink::Outside => Ok(()),
     }
 }
 

@@ -742,7 +742,9 @@ fn blocklist(words: usize, chars: usize, runs: usize) -> serde_json::Value {
         words: (0..words)
             .map(|_| {
                 let len = 5 + (next() % 8) as usize;
-                (0..len).map(|_| (b'q' + (next() % 10) as u8) as char).collect()
+                (0..len)
+                    .map(|_| (b'q' + (next() % 10) as u8) as char)
+                    .collect()
             })
             .collect(),
         patterns: Vec::new(),

@@ -16,8 +16,8 @@ use unicode_security::GeneralSecurityProfile;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
-    Skeleton,
-    Plain,
+    Skeleton = 0,
+    Plain = 1,
 }
 
 /// A folded text, and for each of its bytes the byte offset of the
@@ -43,8 +43,33 @@ fn ignorable(c: char) -> bool {
     c.identifier_type() == Some(IdentifierType::Default_Ignorable)
 }
 
+/// The folded forms of the ASCII characters, computed once: most text is
+/// ASCII, and the full pipeline costs far more than a table look-up.
+fn ascii(form: Form) -> &'static [String; 128] {
+    static TABLES: std::sync::OnceLock<[[String; 128]; 2]> = std::sync::OnceLock::new();
+    let tables = TABLES.get_or_init(|| {
+        let table = |form| {
+            std::array::from_fn(|i| {
+                let mut out = String::new();
+                fold_slow(char::from(i as u8), form, &mut out);
+                out
+            })
+        };
+        [table(Form::Skeleton), table(Form::Plain)]
+    });
+    &tables[form as usize]
+}
+
 /// One character's folded form (empty for an ignorable one).
 fn fold_char(c: char, form: Form, out: &mut String) {
+    if c.is_ascii() {
+        out.push_str(&ascii(form)[c as usize]);
+    } else {
+        fold_slow(c, form, out);
+    }
+}
+
+fn fold_slow(c: char, form: Form, out: &mut String) {
     if c.is_whitespace() {
         out.push(' ');
         return;
@@ -94,18 +119,18 @@ mod tests {
         let plain = fold("cheap pills", Form::Skeleton).text;
         for spelling in [
             "CHEAP PILLS",
-            "ｃｈｅａｐ ｐｉｌｌｓ",          // fullwidth
-            "ch\u{200b}eap pi\u{200d}lls",   // zero-width space and joiner
-            "che\u{ad}ap pills",             // soft hyphen
-            "cheap\u{fe0f} pills",           // variation selector
-            "cheap\u{e0041} pills",          // tag character
-            "chеap pills",                   // Cyrillic е
-            "cheáp píllś",                   // combining and precomposed accents
+            "ｃｈｅａｐ ｐｉｌｌｓ",       // fullwidth
+            "ch\u{200b}eap pi\u{200d}lls", // zero-width space and joiner
+            "che\u{ad}ap pills",           // soft hyphen
+            "cheap\u{fe0f} pills",         // variation selector
+            "cheap\u{e0041} pills",        // tag character
+            "chеap pills",                 // Cyrillic е
+            "cheáp píllś",                 // combining and precomposed accents
             "che\u{301}ap pills",
-            "𝐜𝐡𝐞𝐚𝐩 𝐩𝐢𝐥𝐥𝐬",                   // mathematical bold
-            "ⓒⓗⓔⓐⓟ ⓟⓘⓛⓛⓢ",                   // circled
-            "cheap  pills",                  // double space
-            "cheap\u{a0}pills",              // no-break space
+            "𝐜𝐡𝐞𝐚𝐩 𝐩𝐢𝐥𝐥𝐬",      // mathematical bold
+            "ⓒⓗⓔⓐⓟ ⓟⓘⓛⓛⓢ",      // circled
+            "cheap  pills",     // double space
+            "cheap\u{a0}pills", // no-break space
             "cheap\npills",
             "cheap\t \tpills",
         ] {

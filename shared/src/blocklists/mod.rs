@@ -12,6 +12,7 @@ mod fold;
 use std::ops::Range;
 use std::sync::Arc;
 
+use aho_corasick::AhoCorasick;
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -122,40 +123,116 @@ pub fn problem(lists: &[Blocklist]) -> Option<String> {
     None
 }
 
-/// One list compiled: its words as one expression over the skeleton, its
-/// patterns as one over the plain form.
+/// One list compiled: its words as one automaton over the skeleton, its
+/// patterns as one expression over the plain form.
 struct Matcher {
-    words: Option<Regex>,
+    words: Option<Words>,
     patterns: Option<Regex>,
 }
 
-/// A message's text in both forms, folded once per screening.
+/// A list's folded words, and for each whether it must start and end at a
+/// word boundary (only where the word itself starts or ends with a word
+/// character: `c++` or `@@` still match whole).
+struct Words {
+    automaton: AhoCorasick,
+    edges: Vec<(bool, bool)>,
+}
+
+fn word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+impl Words {
+    fn new(words: &[String]) -> Result<Option<Self>, String> {
+        let folded: Vec<String> = words
+            .iter()
+            .map(|w| {
+                fold::fold(w.trim(), fold::Form::Skeleton)
+                    .text
+                    .trim()
+                    .to_string()
+            })
+            .collect();
+        if folded.is_empty() {
+            return Ok(None);
+        }
+        let edges = folded
+            .iter()
+            .map(|w| {
+                (
+                    w.chars().next().is_some_and(word_char),
+                    w.chars().next_back().is_some_and(word_char),
+                )
+            })
+            .collect();
+        let automaton = AhoCorasick::new(&folded).map_err(|e| e.to_string())?;
+        Ok(Some(Self { automaton, edges }))
+    }
+
+    /// Every whole-word match in `text`, overlapping ones included.
+    fn find<'t>(&'t self, text: &'t str) -> impl Iterator<Item = (usize, usize)> + 't {
+        self.automaton
+            .find_overlapping_iter(text)
+            .filter(move |m| {
+                let (start, end) = self.edges[m.pattern().as_usize()];
+                (!start || !text[..m.start()].chars().next_back().is_some_and(word_char))
+                    && (!end || !text[m.end()..].chars().next().is_some_and(word_char))
+            })
+            .map(|m| (m.start(), m.end()))
+    }
+}
+
+/// A message's text in the forms its lists need, each folded once per
+/// screening.
 struct Texts<'a> {
     original: &'a str,
-    skeleton: fold::Folded,
-    plain: fold::Folded,
+    skeleton: std::cell::OnceCell<fold::Folded>,
+    plain: std::cell::OnceCell<fold::Folded>,
 }
 
 impl<'a> Texts<'a> {
     fn new(original: &'a str) -> Self {
         Self {
             original,
-            skeleton: fold::fold(original, fold::Form::Skeleton),
-            plain: fold::fold(original, fold::Form::Plain),
+            skeleton: std::cell::OnceCell::new(),
+            plain: std::cell::OnceCell::new(),
         }
+    }
+
+    fn skeleton(&self) -> &fold::Folded {
+        self.skeleton
+            .get_or_init(|| fold::fold(self.original, fold::Form::Skeleton))
+    }
+
+    fn plain(&self) -> &fold::Folded {
+        self.plain
+            .get_or_init(|| fold::fold(self.original, fold::Form::Plain))
     }
 }
 
 impl Matcher {
     fn is_match(&self, t: &Texts) -> bool {
-        self.words.as_ref().is_some_and(|r| r.is_match(&t.skeleton.text))
-            || self.patterns.as_ref().is_some_and(|r| r.is_match(&t.plain.text))
+        self.words
+            .as_ref()
+            .is_some_and(|w| w.find(&t.skeleton().text).next().is_some())
+            || self
+                .patterns
+                .as_ref()
+                .is_some_and(|r| r.is_match(&t.plain().text))
     }
 
     /// The original text's ranges behind every match.
     fn ranges(&self, t: &Texts, out: &mut Vec<Range<usize>>) {
-        for (regex, folded) in [(&self.words, &t.skeleton), (&self.patterns, &t.plain)] {
-            let Some(regex) = regex else { continue };
+        if let Some(words) = &self.words {
+            let folded = t.skeleton();
+            out.extend(
+                words
+                    .find(&folded.text)
+                    .map(|(start, end)| folded.original(t.original, start, end)),
+            );
+        }
+        if let Some(regex) = &self.patterns {
+            let folded = t.plain();
             out.extend(
                 regex
                     .find_iter(&folded.text)
@@ -166,45 +243,21 @@ impl Matcher {
     }
 }
 
-fn compile(list: &Blocklist) -> Result<Matcher, regex::Error> {
-    let words: Vec<String> = list
-        .words
-        .iter()
-        .map(|w| {
-            let folded = fold::fold(w.trim(), fold::Form::Skeleton).text;
-            let w = folded.trim();
-            // `\b` only where the word itself starts or ends with a word
-            // character: `c++` or `@@` still match whole.
-            let edge = |c: Option<char>| {
-                if c.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-                    r"\b"
-                } else {
-                    ""
-                }
-            };
-            format!(
-                "{}{}{}",
-                edge(w.chars().next()),
-                regex::escape(w),
-                edge(w.chars().last())
-            )
+fn compile(list: &Blocklist) -> Result<Matcher, String> {
+    let patterns = (!list.patterns.is_empty())
+        .then(|| {
+            let alternation: Vec<String> =
+                list.patterns.iter().map(|p| format!("(?:{p})")).collect();
+            RegexBuilder::new(&alternation.join("|"))
+                .case_insensitive(true)
+                .size_limit(COMPILED_LIMIT)
+                .build()
         })
-        .collect();
-    let patterns: Vec<String> = list.patterns.iter().map(|p| format!("(?:{p})")).collect();
-    let build = |parts: &[String], case_insensitive: bool| {
-        (!parts.is_empty())
-            .then(|| {
-                RegexBuilder::new(&parts.join("|"))
-                    .case_insensitive(case_insensitive)
-                    .size_limit(COMPILED_LIMIT)
-                    .build()
-            })
-            .transpose()
-    };
+        .transpose()
+        .map_err(|e| e.to_string())?;
     Ok(Matcher {
-        // Both sides are folded already.
-        words: build(&words, false)?,
-        patterns: build(&patterns, true)?,
+        words: Words::new(&list.words)?,
+        patterns,
     })
 }
 
@@ -234,7 +287,7 @@ fn compiled(app: &App) -> Arc<Compiled> {
 pub struct Screener(Vec<(Blocklist, Matcher)>);
 
 impl Screener {
-    pub fn new(lists: &[Blocklist]) -> Result<Self, regex::Error> {
+    pub fn new(lists: &[Blocklist]) -> Result<Self, String> {
         lists
             .iter()
             .map(|l| compile(l).map(|m| (l.clone(), m)))

@@ -79,14 +79,12 @@ pub async fn put(
     check_thread(db, ctx, channel_id, input.parent_id.as_ref()).await?;
     if let Some(quoted) = &input.quoted_message_id {
         // As a send checks it: the quote must be a message the author can
-        // read, in this channel.
-        let (_, message) = locate(db, ctx, quoted)
-            .await
-            .map_err(|_| ApiError::validation(format!("quoted message {quoted} not found")))?;
-        if &message.channel_id != channel_id {
-            return Err(ApiError::validation(
-                "the quoted message is in another channel",
-            ));
+        // read, in this channel. One it cannot read, or in another channel,
+        // answers as an unknown id: a draft is no way to learn what exists.
+        let unknown = || ApiError::validation(format!("quoted message {quoted} not found"));
+        let (quoted_access, message) = locate(db, ctx, quoted).await.map_err(|_| unknown())?;
+        if quoted_access.require_read().is_err() || &message.channel_id != channel_id {
+            return Err(unknown());
         }
     }
     let draft = Draft {

@@ -133,6 +133,8 @@ pub async fn send(
     // retry still finds the stored message).
     let hooked = super::hook::before_send(state, ctx, ctx.require_user()?, &mut input).await?;
     if hooked {
+        // Every check the sender's input passed, on what the hook wrote.
+        input.validate()?;
         crate::uploads::own_attachments(storage, &ctx.app, &mut input.attachments)?;
     }
     // The app's blocklists see the text as it will be stored.

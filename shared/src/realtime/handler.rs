@@ -87,6 +87,17 @@ async fn connect(
     let Actor::User(user) = caller.actor else {
         return Err(ApiError::forbidden("connect with a user token"));
     };
+    // A connect writes (the connection, the online index): it counts as a
+    // write, refused at the upgrade with 429 like REST.
+    state
+        .limiter
+        .admit(
+            &caller.app,
+            &crate::ratelimit::Subject::User(user.clone()),
+            crate::ratelimit::Group::Write,
+        )
+        .await
+        .map_err(|(refusal, _)| refusal)?;
     let connection = Connection {
         connection_id: id.clone(),
         app_id: caller.app.app_id.clone(),

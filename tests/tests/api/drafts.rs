@@ -151,3 +151,81 @@ async fn a_channel_draft_saved_after_a_send_is_kept() {
     let got = app.get(&app.a, &t[1], &d).await;
     assert_eq!(got.assert_status(200)["draft"]["text"], "second");
 }
+
+/// Neither a draft nor a flag tells whether an id one cannot read exists: a
+/// pending invitee quoting a real message, and an outsider flagging one,
+/// get exactly the answer an unknown id gets.
+#[tokio::test]
+async fn drafts_and_flags_are_no_existence_oracle() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob", "eve"]).await;
+    let id = app.group(&app.a, &t[0], &[]).await;
+    let real = app.say(&app.a, &t[0], &id, "private words").await;
+    let real = real["id"].as_str().unwrap();
+    let unknown = "0".repeat(32);
+    app.post(
+        &app.a,
+        &t[0],
+        &format!("/channels/{id}/members"),
+        json!({ "user_ids": ["bob"], "invite": true }),
+    )
+    .await
+    .assert_status(200);
+    let draft = |quoted: &str| {
+        let quoted = quoted.to_string();
+        let app = &app;
+        let (token, path) = (t[1].clone(), format!("/channels/{id}/draft"));
+        async move {
+            let resp = app
+                .send(
+                    reqwest::Method::PUT,
+                    &path,
+                    Some(app.a.key()),
+                    Some(&token),
+                    Some(json!({ "text": "hm", "quoted_message_id": quoted })),
+                )
+                .await;
+            (
+                resp.status,
+                resp.body["error"]["code"].clone(),
+                resp.body["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace(&quoted, "ID"),
+            )
+        }
+    };
+    let (for_real, for_unknown) = (draft(real).await, draft(&unknown).await);
+    assert_eq!(for_real, for_unknown);
+    assert_eq!(for_real.0, 400, "{for_real:?}");
+
+    let flag = |message: &str, token: &str| {
+        let message = message.to_string();
+        let app = &app;
+        let token = token.to_string();
+        async move {
+            let resp = app
+                .post(
+                    &app.a,
+                    &token,
+                    "/moderation/flags",
+                    json!({ "message_id": message, "reason": "spam" }),
+                )
+                .await;
+            (
+                resp.status,
+                resp.body["error"]["code"].clone(),
+                resp.body["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace(&message, "ID"),
+            )
+        }
+    };
+    // The pending invitee and an outsider.
+    for token in [&t[1], &t[2]] {
+        let (for_real, for_unknown) = (flag(real, token).await, flag(&unknown, token).await);
+        assert_eq!(for_real, for_unknown);
+        assert_eq!(for_real.0, 404, "{for_real:?}");
+    }
+}

@@ -34,7 +34,10 @@ async fn guarded_app() -> TestApp {
 async fn dead_letters(app: &TestApp, want: usize) -> Vec<Value> {
     for _ in 0..200 {
         let failed = app.get(&app.a, &app.a.server, "/app/webhooks/failed").await;
-        let listed = failed.assert_status(200)["failed"].as_array().unwrap().clone();
+        let listed = failed.assert_status(200)["failed"]
+            .as_array()
+            .unwrap()
+            .clone();
         if listed.len() >= want {
             return listed;
         }
@@ -94,9 +97,14 @@ async fn names_that_resolve_to_refused_addresses_are_never_called() {
     let names = ["private.test", "metadata.test", "nat64.test", "rebind.test"];
     for (i, name) in names.iter().enumerate() {
         let url = format!("https://{name}/hook");
-        app.patch(&app.a, &app.a.server, "/app", json!({"set": {"webhook_url": url}}))
-            .await
-            .assert_status(200);
+        app.patch(
+            &app.a,
+            &app.a.server,
+            "/app",
+            json!({"set": {"webhook_url": url}}),
+        )
+        .await
+        .assert_status(200);
         app.say(&app.a, &t[0], &ch, &format!("to {name}")).await;
         let listed = dead_letters(&app, i + 1).await;
         let entry = listed
@@ -129,9 +137,14 @@ async fn a_failed_delivery_records_a_category_not_the_receivers_network() {
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     let url = format!("http://127.0.0.1:{port}/hook");
-    app.patch(&app.a, &app.a.server, "/app", json!({"set": {"webhook_url": url}}))
-        .await
-        .assert_status(200);
+    app.patch(
+        &app.a,
+        &app.a.server,
+        "/app",
+        json!({"set": {"webhook_url": url}}),
+    )
+    .await
+    .assert_status(200);
     app.say(&app.a, &t[0], &ch, "nobody home").await;
     let listed = dead_letters(&app, 1).await;
     assert_eq!(listed[0]["last_error"], "connect_failed", "{listed:?}");
@@ -149,9 +162,14 @@ async fn a_failed_delivery_records_a_category_not_the_receivers_network() {
             open.push(socket);
         }
     });
-    app.patch(&app.a, &app.a.server, "/app", json!({"set": {"webhook_url": url}}))
-        .await
-        .assert_status(200);
+    app.patch(
+        &app.a,
+        &app.a.server,
+        "/app",
+        json!({"set": {"webhook_url": url}}),
+    )
+    .await
+    .assert_status(200);
     app.say(&app.a, &t[0], &ch, "silence").await;
     let listed = dead_letters(&app, 2).await;
     let entry = listed

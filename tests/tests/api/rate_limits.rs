@@ -249,3 +249,26 @@ async fn server_tokens_count_per_app_and_limits_are_checked() {
         .assert_error(400, "validation_error");
     }
 }
+
+/// A connect writes (the connection, the online index), so it counts
+/// against the user's write limit; over it, the upgrade is refused with
+/// 429 and nothing is stored.
+#[tokio::test]
+async fn connects_count_as_writes_and_are_refused_at_the_upgrade() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    app.patch(
+        &app.a,
+        &app.a.server,
+        "/app",
+        json!({"set": {"rate_limits": {"write": {"user": 3, "app": 1000}}}}),
+    )
+    .await
+    .assert_status(200);
+    for _ in 0..3 {
+        app.ws(&app.a, &t[0]).await.close().await;
+    }
+    assert_eq!(app.ws_refused(&app.ws_url(app.a.key(), &t[0])).await, 429);
+    // Another user's quota is their own.
+    app.ws(&app.a, &t[1]).await.close().await;
+}

@@ -596,3 +596,32 @@ async fn a_message_over_128_kb_closes_only_that_socket() {
     let fresh = app.ws(&app.a, &t[0]).await;
     fresh.close().await;
 }
+
+/// A client that opens the TCP connection but never finishes the handshake
+/// (sends nothing, or half a request) is closed once the handshake timeout
+/// passes; a client that completes it in time is served.
+#[tokio::test]
+async fn half_open_connections_are_timed_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(StackOptions {
+        gateway: GatewayOptions {
+            handshake_timeout: Duration::from_millis(300),
+            ..GatewayOptions::default()
+        },
+        ..StackOptions::ephemeral()
+    })
+    .await;
+    let address = app.stack.ws_url.trim_start_matches("ws://").to_string();
+    for sent in [&b""[..], b"GET /?api_key=x HTTP/1.1\r\nHost: local\r\n"] {
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        socket.write_all(sent).await.unwrap();
+        let mut buffer = Vec::new();
+        // The server ends the connection (EOF or a reset, perhaps after a
+        // 408); without the timeout this read would wait forever.
+        let _ended = tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut buffer))
+            .await
+            .expect("the half-open connection is closed within the timeout");
+    }
+    let t = app.create_users(&app.a, &["alice"]).await;
+    app.ws(&app.a, &t[0]).await.close().await;
+}

@@ -336,6 +336,28 @@ async fn attachments_may_not_link_another_apps_files() {
     app.post(&app.a, &a[0], "/messages", attach(&theirs["file_url"]))
         .await
         .assert_error(403, "forbidden");
+    // Their file in every spelling that may reach the bucket: the bucket in
+    // another case, doubled slashes, dot segments, encoded slashes.
+    let url = theirs["file_url"].as_str().unwrap();
+    let bucket = app.stack.state.storage.bucket().to_string();
+    let key = theirs["key"].as_str().unwrap();
+    let base = url.split(&format!("/{bucket}/")).next().unwrap();
+    let mine_key = mine["key"].as_str().unwrap();
+    let my_dir = &mine_key[..mine_key.find('/').unwrap()];
+    for spelled in [
+        format!("{base}/{}/{key}", bucket.to_uppercase()),
+        format!("{base}//{bucket}/{key}"),
+        format!("{base}/{bucket}//{key}"),
+        format!("{base}/{bucket}/{my_dir}/../{key}"),
+        format!("{base}/{bucket}/{my_dir}/%2e%2e/{key}"),
+        format!("{base}/{bucket}/{my_dir}/..%2F{key}"),
+        format!("{base}/{bucket}/{my_dir}/.%2F..%2F{key}"),
+        format!("{}/{bucket}/{key}", base.replace("127.0.0.1", "localhost")),
+    ] {
+        app.post(&app.a, &a[0], "/messages", attach(&json!(spelled)))
+            .await
+            .assert_error(403, "forbidden");
+    }
     app.post(&app.a, &a[0], "/messages", attach(&mine["file_url"]))
         .await
         .assert_status(201);
