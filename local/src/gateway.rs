@@ -572,9 +572,14 @@ pub fn serve_clients(
                     .http1()
                     .timer(TokioTimer::new())
                     .header_read_timeout(handshake_timeout);
+                // The connection's HTTP side ends once the upgrade hands the
+                // socket on; until then it has `handshake_timeout` in all
+                // (hyper's header timer starts only with the first byte).
                 let serving = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                if let Err(err) = serving.await {
-                    tracing::debug!(error = %err, "WebSocket connection ended");
+                match tokio::time::timeout(handshake_timeout, serving).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => tracing::debug!(error = %err, "WebSocket connection ended"),
+                    Err(_) => tracing::debug!("WebSocket handshake timed out"),
                 }
             });
         }

@@ -622,6 +622,11 @@ async fn half_open_connections_are_timed_out() {
             .await
             .expect("the half-open connection is closed within the timeout");
     }
+    // A socket that finished its handshake outlives the handshake timeout.
     let t = app.create_users(&app.a, &["alice"]).await;
-    app.ws(&app.a, &t[0]).await.close().await;
+    let mut ws = app.ws(&app.a, &t[0]).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let ack = ws.request(json!({"action": "health.check"})).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    ws.close().await;
 }

@@ -1133,10 +1133,15 @@ export interface components {
             name: string;
             /**
              * @description Regular expressions (Rust `regex` syntax, no look-around), ignoring
-             *     case.
+             *     case, matched against the text folded to compatibility forms
+             *     without invisible characters.
              */
             patterns?: string[];
-            /** @description Words or phrases, matched whole, ignoring case. */
+            /**
+             * @description Words or phrases, matched whole against what a reader sees: case,
+             *     width, accents, look-alike letters, invisible characters and runs of
+             *     white space make no difference.
+             */
             words?: string[];
         };
         /**
