@@ -268,6 +268,9 @@ fn may_see(ctx: &Ctx, audience: &Audience, active: bool) -> bool {
         Audience::Only(user) => ctx.user.as_ref() == Some(user),
         Audience::Readers => active,
         Audience::AuthoredBy(author) => active && !ctx.blocks(author),
+        Audience::AuthoredWith(author, other) => {
+            active && !ctx.blocks(author) && !ctx.blocks(other)
+        }
         Audience::ReadersExcept(user) => {
             active && ctx.user.as_ref() != Some(user) && !ctx.blocks(user)
         }

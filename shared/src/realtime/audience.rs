@@ -30,6 +30,9 @@ pub enum Audience {
     /// Readers but those who block this user: a message's events (its
     /// author's).
     AuthoredBy(UserId),
+    /// Readers but those who block either user: a reaction (the message's
+    /// author, and the one who reacted).
+    AuthoredWith(UserId, UserId),
     /// Readers but this user and those who block them (typing is never
     /// echoed to the typer).
     ReadersExcept(UserId),
@@ -130,17 +133,18 @@ async fn reach(
     limit: Option<usize>,
     mut on_part: impl FnMut(Vec<(UserId, ConnectionId)>),
 ) -> Result<bool, ApiError> {
-    // `author`: whose blockers the event skips.
-    let (excluded, invitees_too, author) = match audience {
+    // `authors`: whose blockers the event skips.
+    let (excluded, invitees_too, authors): (_, _, Vec<&UserId>) = match audience {
         // One user: their connections, no listener read.
         Audience::Only(user) => {
             on_part(user_targets(db, app, BTreeSet::from([user.clone()])).await?);
             return Ok(true);
         }
-        Audience::Readers => (None, false, None),
-        Audience::AuthoredBy(user) => (None, false, Some(user)),
-        Audience::ReadersExcept(user) => (Some(user), false, Some(user)),
-        Audience::Members => (None, true, None),
+        Audience::Readers => (None, false, Vec::new()),
+        Audience::AuthoredBy(user) => (None, false, vec![user]),
+        Audience::AuthoredWith(author, other) => (None, false, vec![author, other]),
+        Audience::ReadersExcept(user) => (Some(user), false, vec![user]),
+        Audience::Members => (None, true, Vec::new()),
     };
     let Some((watches, online)) = online::listeners(db, app, channel, limit).await? else {
         return Ok(false);
@@ -159,7 +163,7 @@ async fn reach(
     while let Some((part_readers, users)) = parts.try_next().await? {
         let mut targets = Vec::new();
         for user in users {
-            if author.is_some_and(|a| user.blocked.contains_key(a)) {
+            if authors.iter().any(|a| user.blocked.contains_key(*a)) {
                 blockers.insert(user.id);
             } else if part_readers.contains(&user.id) {
                 for connection in connections::ids_of(&user) {
@@ -180,18 +184,16 @@ async fn reach(
         .filter(|u| !readers.contains(u) && Some(u) != excluded)
         .collect();
     let public_readers = public_readers(db, app, channel, outsiders).await?;
-    // With an author, the public readers' items too, to see whether they
-    // block the author.
-    if let Some(author) = author {
-        if !public_readers.is_empty() {
-            blockers.extend(
-                user_items(db, app, &public_readers)
-                    .await?
-                    .into_iter()
-                    .filter(|u| u.blocked.contains_key(author))
-                    .map(|u| u.id),
-            );
-        }
+    // With authors, the public readers' items too, to see whether they
+    // block one.
+    if !authors.is_empty() && !public_readers.is_empty() {
+        blockers.extend(
+            user_items(db, app, &public_readers)
+                .await?
+                .into_iter()
+                .filter(|u| authors.iter().any(|a| u.blocked.contains_key(*a)))
+                .map(|u| u.id),
+        );
     }
     let mut targets = Vec::new();
     for watch in watches {

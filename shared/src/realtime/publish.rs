@@ -211,6 +211,10 @@ pub async fn reaction(
     message: &Message,
 ) -> Delivery {
     let message_id = message.id.clone();
+    let reactor = match &change {
+        ReactionChange::Added(reaction) => reaction.user_id.clone(),
+        ReactionChange::Removed { user, .. } => user.clone(),
+    };
     let reaction_counts = message
         .live_reaction_counts()
         .into_iter()
@@ -233,7 +237,14 @@ pub async fn reaction(
         },
     };
     let event = Event::channel(&message.channel_id, body);
-    about_message(state, ctx, message, &event).await
+    // Those who block the reactor do not see the reaction either.
+    let audience = match audience_of(message) {
+        Audience::AuthoredBy(author) if author != reactor => {
+            Audience::AuthoredWith(author, reactor)
+        }
+        other => other,
+    };
+    to_channel(state, ctx, &message.channel_id, &event, audience).await
 }
 
 /// `message.read`: a member read up to a message.

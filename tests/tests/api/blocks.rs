@@ -339,3 +339,75 @@ async fn in_a_group_the_blocker_no_longer_sees_the_blocked_user() {
     let back = alice.expect("message.new").await;
     assert_eq!(back["message"]["text"], "bob is back");
 }
+
+/// A blocked user's reactions, on anyone's message, reach neither the
+/// blocker's socket nor the blocker's `/sync`; others get them as before.
+#[tokio::test]
+async fn the_blocked_users_reactions_reach_neither_socket_nor_sync() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob", "carol"]).await;
+    let ch = app.group(&app.a, &t[0], &["bob", "carol"]).await;
+    app.post(&app.a, &t[0], "/blocks", json!({"user_id": "bob"}))
+        .await
+        .assert_status(201);
+    let carols = app.say(&app.a, &t[2], &ch, "carol asks").await;
+    let carols = carols["id"].as_str().unwrap().to_string();
+    let cursor = app.get(&app.a, &t[0], "/sync").await;
+    let cursor = cursor.assert_status(200)["next"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut alice = app.ws(&app.a, &t[0]).await;
+    let mut carol = app.ws(&app.a, &t[2]).await;
+
+    let react = |token: &str, kind: &str| {
+        let (app, path, token) = (
+            &app,
+            format!("/messages/{carols}/reactions"),
+            token.to_string(),
+        );
+        let kind = kind.to_string();
+        async move {
+            app.post(&app.a, &token, &path, json!({"type": kind}))
+                .await
+                .assert_status(201);
+        }
+    };
+    react(&t[1], "angry").await;
+    let seen = carol.expect("reaction.new").await;
+    assert_eq!(seen["reaction"]["user_id"], "bob");
+    let removed = app
+        .delete(
+            &app.a,
+            &t[1],
+            &format!("/messages/{carols}/reactions/angry"),
+        )
+        .await;
+    assert!(removed.status < 300, "{:?}", removed.body);
+    carol.expect("reaction.deleted").await;
+    // Carol's own reaction reaches alice.
+    react(&t[2], "like").await;
+    let heard = alice.expect("reaction.new").await;
+    assert_eq!(heard["reaction"]["user_id"], "carol");
+    let rest = alice.events(QUIET).await;
+    assert!(
+        !rest.iter().any(|e| e["reaction"]["user_id"] == "bob"),
+        "{rest:?}"
+    );
+
+    let synced = app
+        .get(&app.a, &t[0], &format!("/sync?since={cursor}"))
+        .await;
+    let events = synced.assert_status(200)["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        events.iter().any(|e| e["reaction"]["user_id"] == "carol"),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e["reaction"]["user_id"] == "bob"),
+        "{events:?}"
+    );
+}

@@ -94,6 +94,40 @@ async fn another_apps_token_is_refused_on_every_operation() {
     }
 }
 
+/// A token of an erased id's earlier incarnation is refused by every
+/// operation, whatever it asks.
+#[tokio::test]
+async fn an_erased_ids_old_token_is_refused_on_every_operation() {
+    let app = TestApp::spawn().await;
+    let old = app.create_users(&app.a, &["alice"]).await.remove(0);
+    app.delete(&app.a, &app.a.server, "/users/alice")
+        .await
+        .assert_status(202);
+    for _ in 0..200 {
+        let progress = app
+            .get(&app.a, &app.a.server, "/users/alice/deletion")
+            .await;
+        if progress.assert_status(200)["deletion"]["status"] == "done" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.create_users(&app.a, &["alice"]).await;
+    let doc = app
+        .send(Method::GET, "/openapi.json", None, None, None)
+        .await
+        .body;
+    for (method, path, json_body) in operations(&doc) {
+        if path.ends_with("/health") {
+            continue;
+        }
+        let body = json_body.then(|| json!({}));
+        app.send(method.clone(), &path, Some(app.a.key()), Some(&old), body)
+            .await
+            .assert_error(401, "token_revoked");
+    }
+}
+
 #[tokio::test]
 async fn app_a_ids_with_app_b_credentials_are_not_found_on_every_path() {
     let app = TestApp::spawn().await;
