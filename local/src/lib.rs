@@ -230,21 +230,16 @@ impl Stack {
             options.gateway.handshake_timeout,
             stopped(stop.clone()),
         );
-        for (listener, app, what) in [(
-            management_listener,
-            gateway.management_router(),
-            "management API",
-        )] {
-            let stop = stopped(stop.clone());
-            tokio::spawn(async move {
-                if let Err(err) = axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
-                {
-                    tracing::error!(error = %err, "{what} stopped");
-                }
-            });
-        }
+        let management = gateway.management_router();
+        let management_stop = stopped(stop.clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(management_listener, management)
+                .with_graceful_shutdown(management_stop)
+                .await
+            {
+                tracing::error!(error = %err, "management API stopped");
+            }
+        });
 
         let functions = match &options.lambdas {
             Some(lambda_options) => {
