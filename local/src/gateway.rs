@@ -552,36 +552,23 @@ pub fn serve_clients(
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
     let service = TowerToHyperService::new(router);
-    tokio::spawn(async move {
-        tokio::pin!(stop);
-        loop {
-            let (stream, _) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "WebSocket accept failed");
-                        continue;
-                    }
-                },
-                () = &mut stop => return,
-            };
-            let service = service.clone();
-            tokio::spawn(async move {
-                let mut builder = Builder::new(TokioExecutor::new());
-                builder
-                    .http1()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(handshake_timeout);
-                // The connection's HTTP side ends once the upgrade hands the
-                // socket on; until then it has `handshake_timeout` in all
-                // (hyper's header timer starts only with the first byte).
-                let serving = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                match tokio::time::timeout(handshake_timeout, serving).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(err)) => tracing::debug!(error = %err, "WebSocket connection ended"),
-                    Err(_) => tracing::debug!("WebSocket handshake timed out"),
-                }
-            });
+    crate::accept::serve(listener, "WebSocket", stop, move |stream| {
+        let service = service.clone();
+        async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(handshake_timeout);
+            // The connection's HTTP side ends once the upgrade hands the
+            // socket on; until then it has `handshake_timeout` in all
+            // (hyper's header timer starts only with the first byte).
+            let serving = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            match tokio::time::timeout(handshake_timeout, serving).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::debug!(error = %err, "WebSocket connection ended"),
+                Err(_) => tracing::debug!("WebSocket handshake timed out"),
+            }
         }
     });
 }

@@ -3,6 +3,7 @@
 //! by the same code the Lambdas run, talking to the emulators through the
 //! real AWS SDK clients.
 
+pub mod accept;
 pub mod binaries;
 pub mod costs;
 pub mod gateway;

@@ -46,29 +46,16 @@ pub fn serve(
             )
             .service(builder.build()),
     );
-    tokio::spawn(async move {
-        tokio::pin!(stop);
-        loop {
-            let (stream, _) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "S3 accept failed");
-                        continue;
-                    }
-                },
-                () = &mut stop => return,
-            };
-            let service = service.clone();
-            tokio::spawn(async move {
-                let connection = Builder::new(TokioExecutor::new());
-                if let Err(err) = connection
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    tracing::debug!(error = %err, "S3 connection ended");
-                }
-            });
+    crate::accept::serve(listener, "S3", stop, move |stream| {
+        let service = service.clone();
+        async move {
+            let connection = Builder::new(TokioExecutor::new());
+            if let Err(err) = connection
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %err, "S3 connection ended");
+            }
         }
     });
     Ok(())

@@ -31,6 +31,27 @@ async fn guarded_app() -> TestApp {
     .await
 }
 
+async fn set_webhook(app: &TestApp, url: &str) {
+    app.patch(
+        &app.a,
+        &app.a.server,
+        "/app",
+        json!({"set": {"webhook_url": url}}),
+    )
+    .await
+    .assert_status(200);
+}
+
+/// The dead letter of the message with this text, once `want` are listed.
+async fn dead_letter_of(app: &TestApp, text: &str, want: usize) -> Value {
+    let listed = dead_letters(app, want).await;
+    listed
+        .iter()
+        .find(|d| d["event"]["message"]["text"] == text)
+        .unwrap_or_else(|| panic!("no dead letter for {text:?}: {listed:?}"))
+        .clone()
+}
+
 async fn dead_letters(app: &TestApp, want: usize) -> Vec<Value> {
     for _ in 0..200 {
         let failed = app.get(&app.a, &app.a.server, "/app/webhooks/failed").await;
@@ -96,21 +117,9 @@ async fn names_that_resolve_to_refused_addresses_are_never_called() {
     let ch = app.group(&app.a, &t[0], &[]).await;
     let names = ["private.test", "metadata.test", "nat64.test", "rebind.test"];
     for (i, name) in names.iter().enumerate() {
-        let url = format!("https://{name}/hook");
-        app.patch(
-            &app.a,
-            &app.a.server,
-            "/app",
-            json!({"set": {"webhook_url": url}}),
-        )
-        .await
-        .assert_status(200);
+        set_webhook(&app, &format!("https://{name}/hook")).await;
         app.say(&app.a, &t[0], &ch, &format!("to {name}")).await;
-        let listed = dead_letters(&app, i + 1).await;
-        let entry = listed
-            .iter()
-            .find(|d| d["event"]["message"]["text"] == format!("to {name}"))
-            .unwrap_or_else(|| panic!("no dead letter for {name}: {listed:?}"));
+        let entry = dead_letter_of(&app, &format!("to {name}"), i + 1).await;
         assert_eq!(entry["last_error"], "refused_address", "{entry}");
         assert!(entry.get("last_status").is_none(), "{entry}");
     }
@@ -137,14 +146,7 @@ async fn a_failed_delivery_records_a_category_not_the_receivers_network() {
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     let url = format!("http://127.0.0.1:{port}/hook");
-    app.patch(
-        &app.a,
-        &app.a.server,
-        "/app",
-        json!({"set": {"webhook_url": url}}),
-    )
-    .await
-    .assert_status(200);
+    set_webhook(&app, &url).await;
     app.say(&app.a, &t[0], &ch, "nobody home").await;
     let listed = dead_letters(&app, 1).await;
     assert_eq!(listed[0]["last_error"], "connect_failed", "{listed:?}");
@@ -162,19 +164,8 @@ async fn a_failed_delivery_records_a_category_not_the_receivers_network() {
             open.push(socket);
         }
     });
-    app.patch(
-        &app.a,
-        &app.a.server,
-        "/app",
-        json!({"set": {"webhook_url": url}}),
-    )
-    .await
-    .assert_status(200);
+    set_webhook(&app, &url).await;
     app.say(&app.a, &t[0], &ch, "silence").await;
-    let listed = dead_letters(&app, 2).await;
-    let entry = listed
-        .iter()
-        .find(|d| d["event"]["message"]["text"] == "silence")
-        .unwrap();
+    let entry = dead_letter_of(&app, "silence", 2).await;
     assert_eq!(entry["last_error"], "timeout", "{entry}");
 }
