@@ -356,7 +356,12 @@ where
         let group = crate::ratelimit::Group::of_request(&parts.method, parts.uri.path());
         let admitted = state
             .limiter
-            .admit(&caller.app, &caller.subject(), group)
+            .admit(
+                &caller.app.app_id,
+                &caller.app.settings.rate_limits,
+                &caller.subject(),
+                group,
+            )
             .await;
         let quota = match &admitted {
             Ok(quota) | Err((_, quota)) => *quota,

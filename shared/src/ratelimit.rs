@@ -16,9 +16,9 @@ use std::time::Duration;
 use axum::http::Method;
 use serde::{Deserialize, Serialize};
 
-use crate::apps::App;
 use crate::db::{Cond, Db, DbError};
 use crate::error::{ApiError, DisplayChain};
+use crate::ids::AppId;
 use crate::keys;
 
 /// The window: limits are per minute.
@@ -192,22 +192,24 @@ impl RateLimiter {
     /// through: an outage of the limiter is not an outage of the API.
     pub async fn admit(
         &self,
-        app: &App,
+        app: &AppId,
+        limits: &RateLimits,
         subject: &Subject,
         group: Group,
     ) -> Result<Quota, (ApiError, Quota)> {
         let now = crate::time::now_secs();
         let window = now - now.rem_euclid(WINDOW_SECS);
-        let limits = app.settings.rate_limits.of(group);
+        let limits = limits.of(group);
         let limit = match subject {
             Subject::User(_) => limits.user,
             Subject::Server => limits.app,
         };
         let reset = window + WINDOW_SECS;
-        let lease = self.leases.get_with(
-            (app.app_id.to_string(), subject.key(), group, window),
-            || Arc::new(Mutex::new(Lease::default())),
-        );
+        let lease = self
+            .leases
+            .get_with((app.to_string(), subject.key(), group, window), || {
+                Arc::new(Mutex::new(Lease::default()))
+            });
         let quota = |lease: &Lease| Quota {
             limit,
             remaining: limit.saturating_sub(lease.counted) + lease.left,
@@ -221,7 +223,7 @@ impl RateLimiter {
             }
             (1u32 << lease.claims.min(16)).min((limit / 20).max(1))
         };
-        let key = keys::rate(&app.app_id, &subject.key(), group.name(), window);
+        let key = keys::rate(app, &subject.key(), group.name(), window);
         let expires = reset + WINDOW_SECS;
         let claimed = match self.claim(&key, batch, limit, expires).await {
             // Fewer than a batch left: try for the one this request needs.

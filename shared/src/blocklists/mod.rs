@@ -16,8 +16,8 @@ use aho_corasick::AhoCorasick;
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::apps::App;
 use crate::error::ApiError;
+use crate::ids::AppId;
 
 /// Lists an app may hold, and what they may hold in all: the lists live in
 /// the app item (400 KB) and are compiled into one automaton per list.
@@ -266,14 +266,13 @@ struct Compiled(Vec<(Blocklist, Matcher)>);
 
 /// Compiled lists per app and settings version: a warm function compiles
 /// an app's lists once, not per message.
-fn compiled(app: &App) -> Arc<Compiled> {
+fn compiled(app: &AppId, version: u64, lists: &[Blocklist]) -> Arc<Compiled> {
     static CACHE: std::sync::OnceLock<moka::sync::Cache<(String, u64), Arc<Compiled>>> =
         std::sync::OnceLock::new();
     let cache = CACHE.get_or_init(|| moka::sync::Cache::new(1_000));
-    cache.get_with((app.app_id.to_string(), app.version), || {
+    cache.get_with((app.to_string(), version), || {
         Arc::new(Compiled(
-            app.settings
-                .blocklists
+            lists
                 .iter()
                 // Lists were checked when set; one that no longer compiles
                 // (a newer regex) is skipped, not fatal to every send.
@@ -308,16 +307,22 @@ pub struct Screened {
     pub flagged_by: Vec<String>,
 }
 
-/// Screens a message's text against the app's lists: `Err` when a `block`
+/// Screens a message's text against an app's lists (`version`: the app's
+/// settings version, which keys the compiled cache): `Err` when a `block`
 /// list matches.
-pub fn screen(app: &App, text: &str) -> Result<Screened, ApiError> {
-    if app.settings.blocklists.is_empty() {
+pub fn screen(
+    app: &AppId,
+    version: u64,
+    lists: &[Blocklist],
+    text: &str,
+) -> Result<Screened, ApiError> {
+    if lists.is_empty() {
         return Ok(Screened {
             text: text.to_string(),
             flagged_by: Vec::new(),
         });
     }
-    let lists = compiled(app);
+    let lists = compiled(app, version, lists);
     screen_with(&lists.0, text)
 }
 

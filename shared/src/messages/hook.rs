@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::send::SendMessage;
+use super::model::SendMessage;
 use super::{Attachment, MessageType};
 use crate::apps::HookFailure;
 use crate::channels::Ctx;

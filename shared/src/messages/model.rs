@@ -435,3 +435,31 @@ impl Draft {
 
 /// Users by id, for rendering authors.
 pub type Authors = HashMap<UserId, User>;
+
+// A message to send, as `POST /messages` and the socket's `message.send`
+// take it (no doc comment: it would change the generated documents).
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    pub channel_id: ChannelId,
+    /// A client id makes the send idempotent.
+    pub id: Option<MessageId>,
+    pub text: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<MessageType>,
+    #[serde(default)]
+    pub silent: bool,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
+    pub quoted_message_id: Option<MessageId>,
+    pub parent_id: Option<MessageId>,
+    #[serde(default)]
+    pub show_in_channel: bool,
+    #[serde(default)]
+    #[validate(nested)]
+    pub attachments: Vec<Attachment>,
+    /// With a server token: the author.
+    pub user_id: Option<UserId>,
+}

@@ -2,55 +2,30 @@
 //! refusals, idempotency by client id, and one transaction of O(1) items
 //! whatever the channel's size.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use validator::Validate;
 
 use super::store::{self, SendRefused, SendWrites, SenderWrites};
-use super::{draft_key, locate, Attachment, Message, MessageRef, MessageType};
+use super::{draft_key, locate, Message, MessageRef, MessageType};
 use crate::channels::{self, Ctx, Member, Role};
 use crate::db::{Db, Entity};
 use crate::error::ApiError;
-use crate::ids::{ChannelId, MessageId, UserId};
+use crate::ids::{MessageId, UserId};
 use crate::keys::{self, Key};
 
 pub const MAX_ATTACHMENTS: usize = 30;
 
-#[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SendMessage {
-    pub channel_id: ChannelId,
-    /// A client id makes the send idempotent.
-    pub id: Option<MessageId>,
-    pub text: Option<String>,
-    #[serde(rename = "type")]
-    pub kind: Option<MessageType>,
-    #[serde(default)]
-    pub silent: bool,
-    #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Map<String, Value>>,
-    #[serde(default)]
-    pub mentions: Vec<UserId>,
-    pub quoted_message_id: Option<MessageId>,
-    pub parent_id: Option<MessageId>,
-    #[serde(default)]
-    pub show_in_channel: bool,
-    #[serde(default)]
-    #[validate(nested)]
-    pub attachments: Vec<Attachment>,
-    /// With a server token: the author.
-    pub user_id: Option<UserId>,
-}
+/// Where callers have always named it; it lives in the model so the
+/// before-send hook can take it without importing this module.
+pub use super::model::SendMessage;
 
-impl SendMessage {
-    fn fingerprint(&self) -> String {
-        let bytes = serde_json::to_vec(self).unwrap_or_default();
-        Sha256::digest(bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
+/// A send's input, hashed: a retry with the same input finds its message.
+fn fingerprint(input: &SendMessage) -> String {
+    let bytes = serde_json::to_vec(input).unwrap_or_default();
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn seconds_until(ms: i64, now_ms: i64) -> u64 {
@@ -103,7 +78,9 @@ pub fn screen(ctx: &Ctx, text: &mut Option<String>) -> Result<(bool, Vec<String>
     let Some(original) = text.as_deref() else {
         return Ok((false, Vec::new()));
     };
-    let screened = crate::blocklists::screen(&ctx.app, original)?;
+    let app = &ctx.app;
+    let screened =
+        crate::blocklists::screen(&app.app_id, app.version, &app.settings.blocklists, original)?;
     let masked = screened.text != original;
     if masked {
         *text = Some(screened.text);
@@ -226,7 +203,7 @@ fn validate(ctx: &Ctx, input: &SendMessage) -> Result<Checked, ApiError> {
         kind,
         text,
         mentions,
-        fingerprint: input.fingerprint(),
+        fingerprint: fingerprint(input),
     })
 }
 
@@ -461,7 +438,7 @@ async fn stored_send(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
 

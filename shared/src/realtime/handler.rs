@@ -92,7 +92,8 @@ async fn connect(
     state
         .limiter
         .admit(
-            &caller.app,
+            &caller.app.app_id,
+            &caller.app.settings.rate_limits,
             &crate::ratelimit::Subject::User(user.clone()),
             crate::ratelimit::Group::Write,
         )
@@ -203,7 +204,12 @@ async fn dispatch(
         let subject = crate::ratelimit::Subject::User(connection.user_id.clone());
         state
             .limiter
-            .admit(&ctx.app, &subject, group)
+            .admit(
+                &ctx.app.app_id,
+                &ctx.app.settings.rate_limits,
+                &subject,
+                group,
+            )
             .await
             .map_err(|(refusal, _)| refusal)?;
     }
