@@ -1,6 +1,6 @@
 //! Drafts: per channel and per thread; listed; cleared by sending.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
 
@@ -152,6 +152,19 @@ async fn a_channel_draft_saved_after_a_send_is_kept() {
     assert_eq!(got.assert_status(200)["draft"]["text"], "second");
 }
 
+/// An error's status, code and message, with `id` replaced, to compare
+/// the answers for two ids.
+fn error_with_id_hidden(resp: &crate::helpers::Resp, id: &str) -> (u16, Value, String) {
+    (
+        resp.status,
+        resp.body["error"]["code"].clone(),
+        resp.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .replace(id, "ID"),
+    )
+}
+
 /// Neither a draft nor a flag tells whether an id one cannot read exists: a
 /// pending invitee quoting a real message, and an outsider flagging one,
 /// get exactly the answer an unknown id gets.
@@ -185,14 +198,7 @@ async fn drafts_and_flags_are_no_existence_oracle() {
                     Some(json!({ "text": "hm", "quoted_message_id": quoted })),
                 )
                 .await;
-            (
-                resp.status,
-                resp.body["error"]["code"].clone(),
-                resp.body["error"]["message"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .replace(&quoted, "ID"),
-            )
+            error_with_id_hidden(&resp, &quoted)
         }
     };
     let (for_real, for_unknown) = (draft(real).await, draft(&unknown).await);
@@ -212,14 +218,7 @@ async fn drafts_and_flags_are_no_existence_oracle() {
                     json!({ "message_id": message, "reason": "spam" }),
                 )
                 .await;
-            (
-                resp.status,
-                resp.body["error"]["code"].clone(),
-                resp.body["error"]["message"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .replace(&message, "ID"),
-            )
+            error_with_id_hidden(&resp, &message)
         }
     };
     // The pending invitee and an outsider.

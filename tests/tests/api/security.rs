@@ -28,6 +28,18 @@ fn operations(doc: &Value) -> Vec<(Method, String, bool)> {
     out
 }
 
+/// Every operation of the served document but the health check.
+async fn authenticated_operations(app: &TestApp) -> Vec<(Method, String, bool)> {
+    let doc = app
+        .send(Method::GET, "/openapi.json", None, None, None)
+        .await
+        .body;
+    operations(&doc)
+        .into_iter()
+        .filter(|(_, path, _)| !path.ends_with("/health"))
+        .collect()
+}
+
 #[tokio::test]
 async fn oversized_bodies_are_refused_early_everywhere() {
     let app = TestApp::spawn().await;
@@ -64,14 +76,7 @@ async fn another_apps_token_is_refused_on_every_operation() {
     let app = TestApp::spawn().await;
     app.create_users(&app.a, &["alice"]).await;
     let b_user = app.create_users(&app.b, &["alice"]).await.remove(0);
-    let doc = app
-        .send(Method::GET, "/openapi.json", None, None, None)
-        .await
-        .body;
-    for (method, path, json_body) in operations(&doc) {
-        if path.ends_with("/health") {
-            continue;
-        }
+    for (method, path, json_body) in authenticated_operations(&app).await {
         let body = json_body.then(|| json!({}));
         for token in [&b_user, &app.b.server] {
             let resp = app
@@ -113,14 +118,7 @@ async fn an_erased_ids_old_token_is_refused_on_every_operation() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     app.create_users(&app.a, &["alice"]).await;
-    let doc = app
-        .send(Method::GET, "/openapi.json", None, None, None)
-        .await
-        .body;
-    for (method, path, json_body) in operations(&doc) {
-        if path.ends_with("/health") {
-            continue;
-        }
+    for (method, path, json_body) in authenticated_operations(&app).await {
         let body = json_body.then(|| json!({}));
         app.send(method.clone(), &path, Some(app.a.key()), Some(&old), body)
             .await
