@@ -264,16 +264,6 @@ fn cut_at<T>(
 
 /// Whether the socket would have given this user the logged event.
 fn may_see(ctx: &Ctx, audience: &Audience, active: bool) -> bool {
-    match audience {
-        Audience::Only(user) => ctx.user.as_ref() == Some(user),
-        Audience::Readers => active,
-        Audience::AuthoredBy(author) => active && !ctx.blocks(author),
-        Audience::AuthoredWith(author, other) => {
-            active && !ctx.blocks(author) && !ctx.blocks(other)
-        }
-        Audience::ReadersExcept(user) => {
-            active && ctx.user.as_ref() != Some(user) && !ctx.blocks(user)
-        }
-        Audience::Members => true,
-    }
+    let readers_only = !matches!(audience, Audience::Only(_) | Audience::Members);
+    (active || !readers_only) && audience.admits(ctx.user.as_ref(), |u| ctx.blocks(u))
 }

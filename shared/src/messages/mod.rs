@@ -140,9 +140,51 @@ pub async fn render(
             .map(|q| (q, authors.get(&q.user_id)));
         let mut view = m.view(authors.get(&m.user_id), quote, mine);
         link_attachments(storage, &mut view.attachments).await?;
+        view.reply_count += hidden_replies(db, ctx, m).await?;
         views.push(view);
     }
     Ok(views)
+}
+
+/// How this reader's count of a thread's replies differs from the count
+/// every reader sees: their own shadowed replies are in it, replies by
+/// users they block are not, as in the thread they read. A query of the
+/// thread, only when the reader blocks someone who may have replied or the
+/// thread holds shadowed replies; other reads cost nothing more.
+async fn hidden_replies(db: &Db, ctx: &Ctx, parent: &Message) -> Result<i64, ApiError> {
+    let Some(me) = ctx.user.as_ref() else {
+        return Ok(0);
+    };
+    let mut authors = ctx.blocked();
+    let shown = parent.shown_replies();
+    let may_hide = shown > 0 && !authors.is_empty();
+    if parent.parent_id.is_some() || !(may_hide || parent.shadowed_replies > 0) {
+        return Ok(0);
+    }
+    authors.push(me.clone());
+    let partition = keys::thread(&ctx.app.app_id, &parent.id, &parent.sort_id).pk;
+    let replies: Vec<Message> = db
+        .run_all(Query {
+            index: Some(crate::db::table::GSI1),
+            pk: &partition,
+            sk: SortCond::Prefix(keys::MESSAGE_PREFIX),
+            page: PageRequest {
+                limit: 1000,
+                cursor: None,
+                forward: true,
+            },
+            filter: Some(store::by_any_of(&authors)),
+        })
+        .await?;
+    let delta: i64 = replies
+        .iter()
+        .map(|reply| match (&reply.user_id == me, reply.shadowed) {
+            (true, true) => 1,
+            (false, false) => -1,
+            _ => 0,
+        })
+        .sum();
+    Ok(delta.max(-shown))
 }
 
 /// Points each stored attachment's `url` at a link that works now: a

@@ -78,8 +78,12 @@ pub struct Message {
     pub show_in_channel: bool,
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// Every reply, shadowed ones included.
     #[serde(default)]
     pub reply_count: i64,
+    /// Of `reply_count`, the replies sent while shadow-banned.
+    #[serde(default)]
+    pub shadowed_replies: i64,
     #[serde(default)]
     pub reaction_counts: BTreeMap<String, i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -152,6 +156,12 @@ impl Message {
         unshadowed && !ctx.blocks(&self.user_id)
     }
 
+    /// The replies every reader of the thread sees (`render` corrects it
+    /// for a reader's own shadowed replies and those they block).
+    pub fn shown_replies(&self) -> i64 {
+        (self.reply_count - self.shadowed_replies).max(0)
+    }
+
     /// A quoted message as it shows inside another: with its author.
     pub fn summary(&self, author: Option<&User>) -> QuotedView {
         QuotedView {
@@ -185,7 +195,7 @@ impl Message {
             parent_id: self.parent_id.clone(),
             show_in_channel: self.show_in_channel,
             attachments: self.attachments.clone(),
-            reply_count: self.reply_count,
+            reply_count: self.shown_replies(),
             reaction_counts: self
                 .live_reaction_counts()
                 .into_iter()

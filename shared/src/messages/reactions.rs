@@ -186,11 +186,14 @@ pub async fn list(
 ) -> Result<Page<Reaction>, ApiError> {
     let (access, message) = locate(db, ctx, id).await?;
     access.require_read()?;
-    Ok(db
+    let mut listed: Page<Reaction> = db
         .query(
             &keys::reaction_partition(&ctx.app.app_id, &message.id),
             keys::REACTION_PREFIX,
             page,
         )
-        .await?)
+        .await?;
+    // Reactions of users the reader blocks are not shown, as on the socket.
+    listed.items.retain(|r| !ctx.blocks(&r.user_id));
+    Ok(listed)
 }

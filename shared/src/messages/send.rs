@@ -339,6 +339,7 @@ fn plan(
         show_in_channel: input.show_in_channel,
         attachments: input.attachments.clone(),
         reply_count: 0,
+        shadowed_replies: 0,
         reaction_counts: Default::default(),
         pinned_at: None,
         pinned_by: None,

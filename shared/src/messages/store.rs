@@ -10,14 +10,35 @@ use crate::db::{Cond, Db, DbError, Filter, UpdateSpec};
 use crate::ids::UserId;
 use crate::keys::{self, Key};
 
-/// A thread's parent gains (`+1`) or loses (`-1`) a reply.
-pub fn replies_changed(delta: i64) -> UpdateSpec {
-    spec(
-        "ADD #replies :delta",
-        None,
-        &[("#replies", "reply_count")],
-        vec![(":delta", json!(delta))],
-    )
+/// A thread's parent gains (`+1`) or loses (`-1`) a reply; a shadowed one
+/// counts in `shadowed_replies` too, which readers do not see.
+pub fn replies_changed(delta: i64, shadowed: bool) -> UpdateSpec {
+    let (expression, names): (&str, &[(&str, &str)]) = if shadowed {
+        (
+            "ADD #replies :delta, #shadowed :delta",
+            &[("#replies", "reply_count"), ("#shadowed", "shadowed_replies")],
+        )
+    } else {
+        ("ADD #replies :delta", &[("#replies", "reply_count")])
+    };
+    spec(expression, None, names, vec![(":delta", json!(delta))])
+}
+
+/// Replies (and messages) by any of `authors`.
+pub fn by_any_of(authors: &[UserId]) -> Filter {
+    // `IN` takes at most 100 operands: one clause per hundred.
+    let mut clauses = Vec::new();
+    let mut pairs = Vec::new();
+    for (n, chunk) in authors.chunks(100).enumerate() {
+        let operands: Vec<String> = (0..chunk.len()).map(|i| format!(":a{n}_{i}")).collect();
+        clauses.push(format!("#user IN ({})", operands.join(", ")));
+        pairs.extend(operands.into_iter().zip(chunk.iter().map(|u| json!(u))));
+    }
+    Filter {
+        expression: clauses.join(" OR "),
+        names: names(&[("#user", "user_id")]),
+        values: pairs,
+    }
 }
 
 /// Live messages whose lower-cased text contains `needle`.
@@ -158,7 +179,7 @@ pub async fn commit_send(db: &Db, send: &SendWrites) -> Result<(), SendRefused> 
         writes.push(db.update_write(&sender.member, &update, Cond::Exists)?);
     }
     if let Some(parent) = &send.parent {
-        writes.push(db.update_write(parent, &replies_changed(1), Cond::Exists)?);
+        writes.push(db.update_write(parent, &replies_changed(1, send.message.shadowed), Cond::Exists)?);
     }
     if let Some(draft) = &send.draft {
         writes.push(db.delete_write(draft, Cond::Always)?);

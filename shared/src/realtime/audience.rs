@@ -31,8 +31,12 @@ pub enum Audience {
     /// author's).
     AuthoredBy(UserId),
     /// Readers but those who block either user: a reaction (the message's
-    /// author, and the one who reacted).
+    /// author, and the one who reacted), or a message quoting another
+    /// author's (its author, and the quoted one).
     AuthoredWith(UserId, UserId),
+    /// Readers who block the second user but not the first: a message
+    /// quoting a message of the second, shown to them without the quote.
+    BlockersOf(UserId, UserId),
     /// Readers but this user and those who block them (typing is never
     /// echoed to the typer).
     ReadersExcept(UserId),
@@ -41,6 +45,26 @@ pub enum Audience {
     Members,
     /// Only this user (a shadow-banned member's messages).
     Only(UserId),
+}
+
+impl Audience {
+    /// Whether a reader who blocks the users `blocks` says may see the event
+    /// (membership aside): the socket's rule and `/sync`'s.
+    pub fn admits(&self, user: Option<&UserId>, blocks: impl Fn(&UserId) -> bool) -> bool {
+        match self {
+            Audience::Readers | Audience::Members => true,
+            Audience::Only(only) => user == Some(only),
+            Audience::AuthoredBy(author) => !blocks(author),
+            Audience::AuthoredWith(author, other) => !blocks(author) && !blocks(other),
+            Audience::BlockersOf(author, quoted) => !blocks(author) && blocks(quoted),
+            Audience::ReadersExcept(except) => user != Some(except) && !blocks(except),
+        }
+    }
+
+    /// Whether readers' user items decide (they hold the block sets).
+    fn screens(&self) -> bool {
+        !matches!(self, Audience::Readers | Audience::Members)
+    }
 }
 
 /// The connections of these users, from their connection indexes.
@@ -133,38 +157,37 @@ async fn reach(
     limit: Option<usize>,
     mut on_part: impl FnMut(Vec<(UserId, ConnectionId)>),
 ) -> Result<bool, ApiError> {
-    // `authors`: whose blockers the event skips.
-    let (excluded, invitees_too, authors): (_, _, Vec<&UserId>) = match audience {
+    let (excluded, invitees_too) = match audience {
         // One user: their connections, no listener read.
         Audience::Only(user) => {
             on_part(user_targets(db, app, BTreeSet::from([user.clone()])).await?);
             return Ok(true);
         }
-        Audience::Readers => (None, false, Vec::new()),
-        Audience::AuthoredBy(user) => (None, false, vec![user]),
-        Audience::AuthoredWith(author, other) => (None, false, vec![author, other]),
-        Audience::ReadersExcept(user) => (Some(user), false, vec![user]),
-        Audience::Members => (None, true, Vec::new()),
+        Audience::ReadersExcept(user) => (Some(user), false),
+        Audience::Members => (None, true),
+        _ => (None, false),
     };
+    let admits = |user: &User| audience.admits(Some(&user.id), |u| user.blocked.contains_key(u));
     let Some((watches, online)) = online::listeners(db, app, channel, limit).await? else {
         return Ok(false);
     };
     // Only members who are online can receive anything: the online index
     // names them; their member items say whether they are members still,
     // and accepted ones; their user items give their connections and
-    // whether they block the author.
+    // whom they block.
     let online: Vec<UserId> = online.into_iter().filter(|u| Some(u) != excluded).collect();
     let mut parts = stream::iter(online.chunks(PART).map(<[UserId]>::to_vec))
         .map(|users| readers_part(db, app, channel, users, invitees_too))
         .buffer_unordered(PARTS_IN_FLIGHT);
     let mut readers: BTreeSet<UserId> = BTreeSet::new();
-    let mut blockers: BTreeSet<UserId> = BTreeSet::new();
+    // Readers the audience leaves out for whom they block.
+    let mut refused: BTreeSet<UserId> = BTreeSet::new();
     let mut reached: HashSet<ConnectionId> = HashSet::new();
     while let Some((part_readers, users)) = parts.try_next().await? {
         let mut targets = Vec::new();
         for user in users {
-            if authors.iter().any(|a| user.blocked.contains_key(*a)) {
-                blockers.insert(user.id);
+            if !admits(&user) {
+                refused.insert(user.id);
             } else if part_readers.contains(&user.id) {
                 for connection in connections::ids_of(&user) {
                     reached.insert(connection.clone());
@@ -184,14 +207,13 @@ async fn reach(
         .filter(|u| !readers.contains(u) && Some(u) != excluded)
         .collect();
     let public_readers = public_readers(db, app, channel, outsiders).await?;
-    // With authors, the public readers' items too, to see whether they
-    // block one.
-    if !authors.is_empty() && !public_readers.is_empty() {
-        blockers.extend(
+    // When blocks decide, the public readers' items too.
+    if audience.screens() && !public_readers.is_empty() {
+        refused.extend(
             user_items(db, app, &public_readers)
                 .await?
                 .into_iter()
-                .filter(|u| authors.iter().any(|a| u.blocked.contains_key(*a)))
+                .filter(|u| !admits(u))
                 .map(|u| u.id),
         );
     }
@@ -199,7 +221,7 @@ async fn reach(
     for watch in watches {
         let may_read = readers.contains(&watch.user_id) || public_readers.contains(&watch.user_id);
         if may_read
-            && !blockers.contains(&watch.user_id)
+            && !refused.contains(&watch.user_id)
             && reached.insert(watch.connection_id.clone())
         {
             targets.push((watch.user_id, watch.connection_id));

@@ -47,7 +47,8 @@ impl Delivery {
         }
     }
 
-    fn add(&mut self, other: Delivery) {
+    /// Adds another fan-out's counts to these.
+    pub fn add(&mut self, other: Delivery) {
         self.sent += other.sent;
         self.gone += other.gone;
         self.failed += other.failed;

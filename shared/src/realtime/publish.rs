@@ -83,13 +83,7 @@ async fn to_channel(
     audience: Audience,
 ) -> Delivery {
     webhooks::enqueue(state, &ctx.app, event).await;
-    let app = &ctx.app.app_id;
-    let logged = changes::record(state, app, channel, event, &audience);
-    let delivered = async {
-        let route = route(state, app, channel, audience.clone()).await;
-        send(state, app, channel, route, event).await
-    };
-    futures::join!(logged, delivered).1
+    deliver(state, &ctx.app.app_id, channel, event, audience).await
 }
 
 /// Events are rendered for no one in particular (no own reactions).
@@ -157,7 +151,9 @@ pub async fn message(
         crate::push::enqueue(state, &ctx.app, message).await;
     }
     let app = &ctx.app.app_id;
-    let route = route(state, app, &message.channel_id, audience_of(message)).await;
+    let channel = &message.channel_id;
+    let audience = audience_of(message);
+    let route = route(state, app, channel, audience.clone()).await;
     // Nobody to tell (often: nobody online, no webhook) and nothing to log
     // for catch-up (a new message is in the history): no rendering either.
     let logged = !matches!(change, MessageChange::New);
@@ -165,20 +161,62 @@ pub async fn message(
         return Delivery::default();
     }
     let shown = view(state, ctx, message).await;
-    let body = match change {
+    // A quote of another author's message: readers who block that author
+    // get the message without it, as their reads show it.
+    let quoted = match (&audience, &shown.quoted_message) {
+        (Audience::AuthoredBy(author), Some(quote)) if quote.user_id != *author => {
+            Some((author.clone(), quote.user_id.clone()))
+        }
+        _ => None,
+    };
+    let mut bare = None;
+    if quoted.is_some() {
+        let mut unquoted = shown.clone();
+        unquoted.quoted_message = None;
+        bare = Some(Event::channel(channel, message_body(change, unquoted)));
+    }
+    let event = Event::channel(channel, message_body(change, shown));
+    webhooks::enqueue(state, &ctx.app, &event).await;
+    let Some(((author, quoted), bare)) = quoted.zip(bare) else {
+        // New messages are replayed from the history, the rest from the log.
+        let logged = changes::record(state, app, channel, &event, &audience);
+        return futures::join!(logged, send(state, app, channel, route, &event)).1;
+    };
+    let whole = Audience::AuthoredWith(author.clone(), quoted.clone());
+    let (mut delivered, unquoted) = futures::join!(
+        deliver(state, app, channel, &event, whole),
+        deliver(state, app, channel, &bare, Audience::BlockersOf(author, quoted)),
+    );
+    delivered.add(unquoted);
+    delivered
+}
+
+fn message_body(change: MessageChange, shown: MessageView) -> EventBody {
+    match change {
         MessageChange::New => EventBody::MessageNew { message: shown },
         MessageChange::Updated => EventBody::MessageUpdated { message: shown },
         MessageChange::Deleted => EventBody::MessageDeleted {
             message: DeletedMessage::Soft(Box::new(shown)),
             hard: false,
         },
+    }
+}
+
+/// Logs a channel event for catch-up and sends it to its audience (no
+/// webhook: the caller sent that once).
+async fn deliver(
+    state: &AppState,
+    app: &crate::ids::AppId,
+    channel: &ChannelId,
+    event: &Event,
+    audience: Audience,
+) -> Delivery {
+    let logged = changes::record(state, app, channel, event, &audience);
+    let delivered = async {
+        let route = route(state, app, channel, audience.clone()).await;
+        send(state, app, channel, route, event).await
     };
-    let event = Event::channel(&message.channel_id, body);
-    webhooks::enqueue(state, &ctx.app, &event).await;
-    // New messages are replayed from the history, the rest from the log.
-    let audience = audience_of(message);
-    let logged = changes::record(state, app, &message.channel_id, &event, &audience);
-    futures::join!(logged, send(state, app, &message.channel_id, route, &event)).1
+    futures::join!(logged, delivered).1
 }
 
 /// `message.deleted` for a hard delete: the message no longer exists.

@@ -411,3 +411,196 @@ async fn the_blocked_users_reactions_reach_neither_socket_nor_sync() {
         "{events:?}"
     );
 }
+
+/// A third member's quote of a blocked user's message reaches the blocker
+/// without the quote, on the socket and in `/sync`, as their history shows
+/// it; everyone else gets the quote.
+#[tokio::test]
+async fn a_quote_of_a_blocked_users_message_reaches_the_blocker_without_it() {
+    let app = TestApp::spawn().await;
+    let t = app
+        .create_users(&app.a, &["alice", "bob", "carol", "dave"])
+        .await;
+    let ch = app.group(&app.a, &t[0], &["bob", "carol", "dave"]).await;
+    app.post(&app.a, &t[0], "/blocks", json!({"user_id": "bob"}))
+        .await
+        .assert_status(201);
+    let bobs = app.say(&app.a, &t[1], &ch, "bob's secret plan").await;
+    let cursor = app.get(&app.a, &t[0], "/sync").await;
+    let cursor = cursor.assert_status(200)["next"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut alice = app.ws(&app.a, &t[0]).await;
+    let mut dave = app.ws(&app.a, &t[3]).await;
+
+    let quoting = app
+        .post(
+            &app.a,
+            &t[2],
+            "/messages",
+            json!({"channel_id": ch, "text": "carol quotes", "quoted_message_id": bobs["id"]}),
+        )
+        .await;
+    let quoting = quoting.assert_status(201)["message"].clone();
+    let id = quoting["id"].as_str().unwrap().to_string();
+    let heard = dave.expect("message.new").await;
+    assert_eq!(heard["message"]["quoted_message"]["text"], "bob's secret plan");
+    let seen = alice.expect("message.new").await;
+    assert_eq!(seen["message"]["id"], id.as_str());
+    assert_eq!(seen["message"]["text"], "carol quotes");
+    assert!(seen["message"]["quoted_message"].is_null(), "{seen}");
+    // As alice's history shows it.
+    let history = app
+        .get(&app.a, &t[0], &format!("/channels/{ch}/messages"))
+        .await;
+    let shown = history.assert_status(200)["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id.as_str())
+        .cloned()
+        .expect("carol's message in alice's history");
+    assert_eq!(shown["quoted_message"], seen["message"]["quoted_message"]);
+
+    // An edit: the same split.
+    app.patch(
+        &app.a,
+        &t[2],
+        &format!("/messages/{id}"),
+        json!({"text": "carol quotes again"}),
+    )
+    .await
+    .assert_status(200);
+    let heard = dave.expect("message.updated").await;
+    assert_eq!(heard["message"]["quoted_message"]["text"], "bob's secret plan");
+    let seen = alice.expect("message.updated").await;
+    assert_eq!(seen["message"]["text"], "carol quotes again");
+    assert!(seen["message"]["quoted_message"].is_null(), "{seen}");
+    // Each gets one copy of each event.
+    for socket in [&mut alice, &mut dave] {
+        let rest = socket.events(QUIET).await;
+        assert!(
+            !rest.iter().any(|e| e["message"]["id"] == id.as_str()),
+            "{rest:?}"
+        );
+    }
+
+    let synced = app
+        .get(&app.a, &t[0], &format!("/sync?since={cursor}"))
+        .await;
+    let body = synced.assert_status(200).clone();
+    assert!(!body.to_string().contains("bob's secret plan"), "{body}");
+    let updates: Vec<&Value> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "message.updated" && e["message"]["id"] == id.as_str())
+        .collect();
+    assert_eq!(updates.len(), 1, "{body}");
+    assert!(updates[0]["message"]["quoted_message"].is_null());
+    let dave_synced = app
+        .get(&app.a, &t[3], &format!("/sync?since={cursor}"))
+        .await;
+    assert!(dave_synced
+        .assert_status(200)
+        .to_string()
+        .contains("bob's secret plan"));
+}
+
+/// A thread's reply count is the thread as its reader reads it: without the
+/// replies of users they block and others' shadowed replies, with their own
+/// shadowed ones; in history, `/sync` and after replies are deleted.
+#[tokio::test]
+async fn reply_counts_count_the_replies_the_reader_sees() {
+    let app = TestApp::spawn().await;
+    let t = app
+        .create_users(&app.a, &["alice", "bob", "carol", "dave"])
+        .await;
+    let ch = app.group(&app.a, &t[2], &["alice", "bob", "dave"]).await;
+    app.post(&app.a, &t[0], "/blocks", json!({"user_id": "bob"}))
+        .await
+        .assert_status(201);
+    let cursor = app.get(&app.a, &t[0], "/sync").await;
+    let cursor = cursor.assert_status(200)["next"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let parent = app.say(&app.a, &t[2], &ch, "thread").await;
+    let parent = parent["id"].as_str().unwrap().to_string();
+    app.shadow_ban(&app.a, &t[2], &ch, "dave").await;
+    let reply = |token: usize, text: &str| {
+        let (app, token, body) = (
+            &app,
+            t[token].clone(),
+            json!({"channel_id": ch, "parent_id": parent, "text": text}),
+        );
+        async move {
+            let resp = app.post(&app.a, &token, "/messages", body).await;
+            resp.assert_status(201)["message"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let bobs = reply(1, "bob 1").await;
+    reply(1, "bob 2").await;
+    reply(2, "carol 1").await;
+    let daves = reply(3, "dave, shadowed").await;
+
+    // (reader, token) → the parent's count in history, and the thread's length.
+    let counts = |token: String| {
+        let (app, ch, parent) = (&app, ch.clone(), parent.clone());
+        async move {
+            let history = app
+                .get(&app.a, &token, &format!("/channels/{ch}/messages"))
+                .await;
+            let count = history.assert_status(200)["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["id"] == parent.as_str())
+                .expect("the parent")["reply_count"]
+                .as_i64()
+                .unwrap();
+            let thread = app
+                .get(&app.a, &token, &format!("/messages/{parent}/replies"))
+                .await;
+            let read = thread.assert_status(200)["messages"]
+                .as_array()
+                .unwrap()
+                .len() as i64;
+            (count, read)
+        }
+    };
+    assert_eq!(counts(t[0].clone()).await, (1, 1), "alice blocks bob");
+    assert_eq!(counts(t[2].clone()).await, (3, 3), "carol");
+    assert_eq!(counts(t[3].clone()).await, (4, 4), "dave sees his own");
+    let server = counts(app.a.server.clone()).await;
+    assert_eq!(server.0, 3, "the server's count leaves shadowed ones out");
+
+    // `/sync` renders the parent for alice the same way.
+    let synced = app
+        .get(&app.a, &t[0], &format!("/sync?since={cursor}"))
+        .await;
+    let body = synced.assert_status(200).clone();
+    let rendered: Vec<i64> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["message"]["id"] == parent.as_str())
+        .map(|e| e["message"]["reply_count"].as_i64().unwrap())
+        .collect();
+    assert_eq!(rendered, [1], "{body}");
+
+    // Hard deletes take replies out of every count.
+    for (token, id) in [(&t[1], &bobs), (&t[3], &daves)] {
+        let gone = app
+            .delete(&app.a, token, &format!("/messages/{id}?hard=true"))
+            .await;
+        assert!(gone.status < 300, "{:?}", gone.body);
+    }
+    assert_eq!(counts(t[0].clone()).await, (1, 1));
+    assert_eq!(counts(t[2].clone()).await, (2, 2));
+    assert_eq!(counts(t[3].clone()).await, (2, 2));
+}

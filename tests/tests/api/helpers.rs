@@ -216,7 +216,6 @@ impl TestApp {
         .await
     }
 
-    /// `POST /messages` with `text` in `channel`; asserts 201, returns the message.
     /// `user` is shadow-banned in `channel` by `owner`.
     pub async fn shadow_ban(&self, t: &Tenant, owner: &str, channel: &str, user: &str) {
         self.post(
@@ -229,6 +228,7 @@ impl TestApp {
         .assert_status(201);
     }
 
+    /// `POST /messages` with `text` in `channel`; asserts 201, returns the message.
     pub async fn say(&self, t: &Tenant, token: &str, channel: &str, text: &str) -> Value {
         let resp = self
             .post(

@@ -1,7 +1,8 @@
 //! Security sweeps driven by the OpenAPI document: every operation that
 //! takes a JSON body refuses an oversized one early with 413 and the JSON
-//! error shape, and every operation refuses another app's token on this
-//! app's key, without leaking anything.
+//! error shape, every operation refuses another app's token on this app's
+//! key and an erased id's old token, without leaking anything, and no read
+//! shows a blocker what the user they block wrote.
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -124,6 +125,103 @@ async fn an_erased_ids_old_token_is_refused_on_every_operation() {
             .await
             .assert_error(401, "token_revoked");
     }
+}
+
+/// What a blocked user wrote (messages, thread replies, a third member's
+/// quote and pin of it, reactions) reaches the blocker through no read of
+/// the served document, while the same reads show it to another member.
+#[tokio::test]
+async fn a_blocked_users_words_reach_the_blocker_through_no_read() {
+    const WORD: &str = "zanzibar";
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob", "carol"]).await;
+    let ch = app.group(&app.a, &t[2], &["alice", "bob"]).await;
+    app.post(&app.a, &t[0], "/blocks", json!({"user_id": "bob"}))
+        .await
+        .assert_status(201);
+    let cursor = app.get(&app.a, &t[0], "/sync").await;
+    let cursor = cursor.assert_status(200)["next"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = |m: &Value| m["id"].as_str().unwrap().to_string();
+    let bobs = id(&app.say(&app.a, &t[1], &ch, "zanzibar in the channel").await);
+    let parent = id(&app.say(&app.a, &t[2], &ch, "carol's thread").await);
+    for (text, shown) in [("zanzibar in a thread", false), ("zanzibar shown", true)] {
+        app.post(
+            &app.a,
+            &t[1],
+            "/messages",
+            json!({"channel_id": ch, "parent_id": parent, "text": text, "show_in_channel": shown}),
+        )
+        .await
+        .assert_status(201);
+    }
+    let quote = app
+        .post(
+            &app.a,
+            &t[2],
+            "/messages",
+            json!({"channel_id": ch, "text": "carol quotes", "quoted_message_id": bobs}),
+        )
+        .await;
+    let quote = id(&quote.assert_status(201)["message"]);
+    app.post(&app.a, &t[2], &format!("/messages/{bobs}/pin"), json!({}))
+        .await
+        .assert_status(200);
+    app.post(
+        &app.a,
+        &t[1],
+        &format!("/messages/{parent}/reactions"),
+        json!({"type": "like", "score": 1}),
+    )
+    .await
+    .assert_status(201);
+
+    let doc = app
+        .send(Method::GET, "/openapi.json", None, None, None)
+        .await
+        .body;
+    // Each read with the ids of what was written.
+    let mut reads = Vec::new();
+    for (method, path, _) in operations(&doc) {
+        if method != Method::GET {
+            continue;
+        }
+        let path = path
+            .replace("/channels/x1", &format!("/channels/{ch}"))
+            .replace("/users/x1", "/users/alice");
+        let path = match path.as_str() {
+            "/search" => format!("/search?query={WORD}"),
+            "/sync" => format!("/sync?since={cursor}"),
+            _ => path,
+        };
+        if path.contains("/messages/x1") {
+            for message in [&parent, &quote] {
+                reads.push(path.replace("/messages/x1", &format!("/messages/{message}")));
+            }
+        } else {
+            reads.push(path);
+        }
+    }
+    let mut shown_to_carol = 0;
+    for path in &reads {
+        let resp = app.get(&app.a, &t[0], path).await;
+        assert!(resp.status < 500, "{path}: {:?}", resp.body);
+        let text = resp.body.to_string();
+        assert!(!text.contains(WORD), "{path} shows alice: {text}");
+        // Reactions listed carry bob's id; nothing else but the members
+        // and blocks lists names him.
+        if path.ends_with("/reactions") {
+            assert!(!text.contains("\"bob\""), "{path}: {text}");
+        }
+        let carols = app.get(&app.a, &t[2], path).await;
+        if carols.body.to_string().contains(WORD) {
+            shown_to_carol += 1;
+        }
+    }
+    // History, thread, pins, search, sync, a message with its quote.
+    assert!(shown_to_carol >= 6, "{shown_to_carol} of {} reads", reads.len());
 }
 
 #[tokio::test]
