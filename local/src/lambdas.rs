@@ -325,6 +325,40 @@ impl Function {
     }
 }
 
+impl Function {
+    /// CPU time (user and system, ms) its processes have used so far, from
+    /// `/proc/{pid}/stat`: what Lambda bills as duration is at least this.
+    pub fn cpu_ms(&self) -> f64 {
+        self.children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|child| process_cpu_ms(child.id()))
+            .sum()
+    }
+}
+
+/// CPU time (ms) of a process, 0 where `/proc` is not there.
+pub fn process_cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    cpu_ms_of_stat(&stat)
+}
+
+/// utime + stime of a `/proc/.../stat` line, in ms: the 12th and 13th
+/// fields after the `)` that closes the name; USER_HZ is 100 on Linux.
+pub fn cpu_ms_of_stat(stat: &str) -> f64 {
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    ticks as f64 * 10.0
+}
+
 impl Drop for Function {
     fn drop(&mut self) {
         for child in self
@@ -602,6 +636,14 @@ impl Functions {
             );
         }
         Ok(Self { template, by_name })
+    }
+
+    /// Each function's CPU time so far (ms), by its template name.
+    pub fn cpu_ms(&self) -> std::collections::BTreeMap<String, f64> {
+        self.by_name
+            .iter()
+            .map(|(name, function)| (name.clone(), function.cpu_ms()))
+            .collect()
     }
 
     /// The function the WebSocket API invokes.

@@ -3,6 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release -p chat-local --bin chat-bench -- load      # 1000 clients, 100 channels, 200 msg/s, 30 s
+//! cargo build --release --bins && target/release/chat-bench load --lambdas target/release  # the faithful mode, CPU per function
 //! cargo run --release -p chat-local --bin chat-bench -- fanout    # 10,000 connections, 20 ms per post
 //! cargo run --release -p chat-local --bin chat-bench -- costs --write README.md
 //! ```
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chat_local::gateway::GatewayOptions;
+use chat_local::lambdas;
 use chat_local::{Stack, StackOptions};
 use chat_shared::apps;
 use chat_shared::auth;
@@ -53,6 +55,11 @@ enum Command {
         rate: u64,
         #[arg(long, default_value_t = 30)]
         seconds: u64,
+        /// The faithful mode: the functions' binaries in this folder (for
+        /// example target/release) run as processes, and the CPU of each
+        /// is reported apart from the emulators'.
+        #[arg(long)]
+        lambdas: Option<std::path::PathBuf>,
     },
     /// Sends to a 2-member channel and to one whose members hold this many
     /// connections (clients in a child process), side by side.
@@ -156,6 +163,10 @@ async fn connect(
     Client { sink }
 }
 
+fn delivered_count(receipts: &[Receipts]) -> usize {
+    receipts.iter().map(|r| r.lock().expect("lock").len()).sum()
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -226,7 +237,7 @@ const SERVER_THREADS: &str = "chat-server";
 /// CPU time, in ms, of this process's threads whose name starts with
 /// `prefix` (or of all its threads), from `/proc/self/task/*/stat`.
 fn threads_cpu_ms(prefix: Option<&str>) -> f64 {
-    let mut ticks = 0u64;
+    let mut total = 0.0;
     for task in std::fs::read_dir("/proc/self/task")
         .into_iter()
         .flatten()
@@ -238,23 +249,18 @@ fn threads_cpu_ms(prefix: Option<&str>) -> f64 {
             continue;
         }
         let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-        // After the `)` closing the thread's name: utime and stime are the
-        // 12th and 13th fields (the 14th and 15th of the line).
-        if let Some((_, rest)) = stat.rsplit_once(')') {
-            let fields: Vec<u64> = rest
-                .split_whitespace()
-                .skip(11)
-                .take(2)
-                .filter_map(|f| f.parse().ok())
-                .collect();
-            ticks += fields.iter().sum::<u64>();
-        }
+        total += lambdas::cpu_ms_of_stat(&stat);
     }
-    // USER_HZ is 100 on Linux: one tick is 10 ms.
-    ticks as f64 * 10.0
+    total
 }
 
-async fn load(clients: usize, channels: usize, rate: u64, seconds: u64) -> Value {
+async fn load(
+    clients: usize,
+    channels: usize,
+    rate: u64,
+    seconds: u64,
+    bin_dir: Option<std::path::PathBuf>,
+) -> Value {
     // The stack on a runtime of its own: its threads' CPU is the server's.
     // Long-lived blocking threads keep their CPU time countable.
     let server_runtime = tokio::runtime::Builder::new_multi_thread()
@@ -264,8 +270,14 @@ async fn load(clients: usize, channels: usize, rate: u64, seconds: u64) -> Value
         .enable_all()
         .build()
         .expect("server runtime");
+    let mut options = StackOptions::ephemeral();
+    if let Some(bin_dir) = bin_dir {
+        let mut faithful = lambdas::LambdaOptions::new(bin_dir);
+        faithful.logs = false;
+        options.lambdas = Some(faithful);
+    }
     let stack = server_runtime
-        .spawn(Stack::start(StackOptions::ephemeral()))
+        .spawn(Stack::start(options))
         .await
         .expect("server task")
         .expect("stack");
@@ -315,8 +327,18 @@ async fn load(clients: usize, channels: usize, rate: u64, seconds: u64) -> Value
     let mut sent_at: HashMap<String, (Instant, usize)> = HashMap::new();
     let mut ticker = tokio::time::interval(interval);
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-    let (server_cpu_before, cpu_before) =
-        (threads_cpu_ms(Some(SERVER_THREADS)), threads_cpu_ms(None));
+    let functions_cpu = || {
+        stack
+            .functions
+            .as_ref()
+            .map(|f| f.cpu_ms())
+            .unwrap_or_default()
+    };
+    let (server_cpu_before, cpu_before, functions_before) = (
+        threads_cpu_ms(Some(SERVER_THREADS)),
+        threads_cpu_ms(None),
+        functions_cpu(),
+    );
     let run = Instant::now();
     for n in 0..total {
         ticker.tick().await;
@@ -346,7 +368,7 @@ async fn load(clients: usize, channels: usize, rate: u64, seconds: u64) -> Value
     let mut previous = 0;
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let now: usize = receipts.iter().map(|r| r.lock().expect("lock").len()).sum();
+        let now = delivered_count(&receipts);
         if now == previous {
             break;
         }
@@ -354,6 +376,20 @@ async fn load(clients: usize, channels: usize, rate: u64, seconds: u64) -> Value
     }
     let server_cpu = threads_cpu_ms(Some(SERVER_THREADS)) - server_cpu_before;
     let process_cpu = threads_cpu_ms(None) - cpu_before;
+    let per_delivery = |ms: f64| ms / delivered_count(&receipts).max(1) as f64;
+    // In the faithful mode: each function's processes (what Lambda bills),
+    // and the total; the server threads are then the emulators alone.
+    let functions: serde_json::Map<String, Value> = functions_cpu()
+        .into_iter()
+        .map(|(name, after)| {
+            let used = after - functions_before.get(&name).copied().unwrap_or(0.0);
+            (name, json!({"cpu_ms": used, "cpu_ms_per_delivery": per_delivery(used)}))
+        })
+        .collect();
+    let functions_total: f64 = functions
+        .values()
+        .filter_map(|f| f["cpu_ms"].as_f64())
+        .sum();
     let acked: HashMap<String, Instant> = acks.lock().expect("lock").iter().cloned().collect();
     let mut latencies = Vec::new();
     let mut delivered = 0usize;
@@ -408,6 +444,9 @@ async fn load(clients: usize, channels: usize, rate: u64, seconds: u64) -> Value
         "server_cpu_ms": server_cpu,
         "server_cpu_ms_per_delivery": server_cpu / delivered.max(1) as f64,
         "process_cpu_ms": process_cpu,
+        "faithful": stack.functions.is_some(),
+        "functions": functions,
+        "functions_cpu_ms_per_delivery": per_delivery(functions_total),
     });
     drop(sockets);
     drop(stack);
@@ -794,7 +833,8 @@ async fn main() {
             channels,
             rate,
             seconds,
-        } => load(clients, channels.max(1), rate.max(1), seconds).await,
+            lambdas,
+        } => load(clients, channels.max(1), rate.max(1), seconds, lambdas).await,
         Command::Fanout {
             connections,
             post_delay_ms,
