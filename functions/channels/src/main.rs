@@ -2,7 +2,10 @@
 
 use chat_shared::{http, telemetry, AppState};
 
-#[tokio::main]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     // Only the clients this function uses are built (and linked).

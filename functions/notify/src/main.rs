@@ -8,7 +8,10 @@ use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use chat_shared::{notify, telemetry, AppState};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
-#[tokio::main]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
     // Only the clients this function uses are built (and linked).

@@ -5,7 +5,10 @@ use chat_shared::realtime::handler;
 use chat_shared::{telemetry, AppState};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
-#[tokio::main]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
     // Only the clients this function uses are built (and linked).
