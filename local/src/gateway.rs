@@ -2,9 +2,11 @@
 //! each a connection id, turns connects, frames and disconnects into
 //! API-Gateway-shaped events for the same realtime handler the Lambda runs,
 //! and serves the `@connections` management API (`POST`/`GET`/`DELETE
-//! /@connections/{id}`) that the notifier's real SDK client calls. As on AWS,
-//! where that API needs IAM credentials, it is not on the clients' port: it
-//! has a listener of its own that only the local functions are pointed at.
+//! /@connections/{id}`) that the notifier calls (its SigV4-signed posts, and
+//! the SDK client for the rest); a post without a SigV4 signature for
+//! `execute-api` is refused with 403, as on AWS. As on AWS, where that API
+//! needs IAM credentials, it is not on the clients' port: it has a listener
+//! of its own that only the local functions are pointed at.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
@@ -454,11 +456,27 @@ fn gone(id: &str) -> Response {
         .into_response()
 }
 
+/// Whether a request carries a SigV4 signature for API Gateway (its form:
+/// the emulator does not know the secret to check it against).
+fn signed_for_api_gateway(headers: &HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    header("authorization").is_some_and(|auth| {
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=")
+            && auth.contains("/execute-api/aws4_request")
+            && auth.contains("Signature=")
+    }) && header("x-amz-date").is_some()
+}
+
 async fn post_to_connection(
     State(gateway): State<Gateway>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if !signed_for_api_gateway(&headers) {
+        let body = json!({ "message": "Missing Authentication Token" });
+        return (StatusCode::FORBIDDEN, Json(body)).into_response();
+    }
     gateway.inner.posts.fetch_add(1, Ordering::SeqCst);
     *gateway
         .inner

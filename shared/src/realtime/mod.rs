@@ -10,6 +10,7 @@ pub mod events;
 pub mod fanout;
 pub mod frames;
 pub mod handler;
+pub mod management;
 pub mod notifier;
 pub mod online;
 pub mod presence;

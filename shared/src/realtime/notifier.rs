@@ -1,18 +1,18 @@
 //! The one notifier: finds the connections an event is for and posts it to
-//! each through the API Gateway management API (`post_to_connection`), with
-//! bounded concurrency. Locally the same client talks to the gateway
-//! emulator. A 410 Gone deletes exactly that stale connection; any other
+//! each through the API Gateway management API (`PostToConnection`, see
+//! `management.rs`), with bounded concurrency. Locally the same client talks
+//! to the gateway emulator. A 410 Gone deletes exactly that stale connection; any other
 //! failure is logged. Nothing here ever fails the request that caused it.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_apigatewaymanagement::Client;
 use futures::stream::{self, StreamExt};
 
 use super::connections;
 use super::events::{payload, Event};
+use super::management::{Posted, Poster};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{ApiError, DisplayChain};
@@ -29,7 +29,10 @@ pub struct Delivery {
 
 #[derive(Clone)]
 pub struct Notifier {
+    /// `GetConnection` and `DeleteConnection`.
     client: Option<Client>,
+    /// `PostToConnection`, every recipient of every event.
+    poster: Option<Arc<Poster>>,
     db: Db,
     concurrency: usize,
 }
@@ -72,6 +75,7 @@ impl Notifier {
     pub fn disabled(db: Db) -> Self {
         Self {
             client: None,
+            poster: None,
             db,
             concurrency: 1,
         }
@@ -92,8 +96,17 @@ impl Notifier {
                 .build();
             Client::from_conf(conf)
         });
+        let poster = config
+            .websocket_endpoint
+            .as_ref()
+            .and_then(|endpoint| Poster::new(sdk, endpoint))
+            .map(Arc::new);
+        if client.is_some() && poster.is_none() {
+            tracing::error!("no credentials to sign management-API posts with: events are not delivered");
+        }
         Self {
             client,
+            poster,
             db,
             concurrency: config.fanout_concurrency.max(1),
         }
@@ -130,7 +143,7 @@ impl Notifier {
         body: &serde_json::Value,
     ) -> bool {
         let bytes = serde_json::to_vec(body).unwrap_or_default();
-        matches!(self.post(app, user, connection, bytes).await, Outcome::Sent)
+        matches!(self.post(app, user, connection, &bytes).await, Outcome::Sent)
     }
 
     /// Closes a connection through the management API (`DeleteConnection`;
@@ -209,7 +222,7 @@ impl Notifier {
     ) -> (Delivery, Vec<(UserId, ConnectionId)>) {
         let outcomes = stream::iter(targets)
             .map(|(user, connection)| async move {
-                let outcome = self.post(app, &user, &connection, bytes.to_vec()).await;
+                let outcome = self.post(app, &user, &connection, bytes).await;
                 (outcome, user, connection)
             })
             .buffer_unordered(self.concurrency)
@@ -244,32 +257,21 @@ impl Notifier {
         app: &AppId,
         user: &UserId,
         connection: &ConnectionId,
-        bytes: Vec<u8>,
+        bytes: &[u8],
     ) -> Outcome {
-        let Some(client) = &self.client else {
+        let Some(poster) = &self.poster else {
             return Outcome::Failed;
         };
-        let result = client
-            .post_to_connection()
-            .connection_id(connection.as_str())
-            .data(Blob::new(bytes))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Outcome::Sent,
-            // The error kind, not only the status: GoneException is the contract.
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_gone_exception()) =>
-            {
+        match poster.post(connection, bytes).await {
+            Posted::Sent => Outcome::Sent,
+            Posted::Gone => {
                 if let Err(err) = connections::remove(&self.db, app, user, connection).await {
                     tracing::warn!(error = %DisplayChain(&err), %connection, "could not delete a stale connection");
                 }
                 tracing::debug!(%connection, "stale connection removed (410)");
                 Outcome::Gone
             }
-            Err(err) => {
+            Posted::Failed(err) => {
                 tracing::warn!(error = %DisplayChain(&err), %connection, "post_to_connection failed");
                 Outcome::Failed
             }
@@ -323,7 +325,7 @@ impl Lanes {
                         break;
                     };
                     let outcome = notifier
-                        .post(&app, &user, &connection, bytes.to_vec())
+                        .post(&app, &user, &connection, &bytes)
                         .await;
                     delivery.count(outcome, (user, connection), &mut failed);
                 }

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use chat_local::gateway::GatewayOptions;
 use chat_local::StackOptions;
-use chat_shared::ids::{AppId, UserId};
+use chat_shared::ids::{AppId, ConnectionId, UserId};
 use chat_shared::realtime::connections;
+use chat_shared::realtime::management::{Posted, Poster};
 use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
@@ -540,25 +541,35 @@ async fn idle_clients_are_closed_and_the_management_api_works() {
     assert_eq!(info.status().as_u16(), 200);
     let info: Value = info.json().await.unwrap();
     assert!(info["ConnectedAt"].is_string());
-    let posted = app
+    // A post must be signed for API Gateway, as on AWS.
+    let unsigned = app
         .http
         .post(format!("{http}/@connections/{id}"))
-        // Any bytes pass; the client checks what it receives against the
-        // protocol, so this is a documented event.
-        .body(r#"{"type":"channel.deleted","id":"e1","created_at":"2026-01-01T00:00:00Z","channel_id":"posted"}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(posted.status().as_u16(), 200);
-    assert_eq!(ws.expect("channel.deleted").await["channel_id"], "posted");
-    let unknown = app
-        .http
-        .post(format!("{http}/@connections/nope"))
         .body("{}")
         .send()
         .await
         .unwrap();
-    assert_eq!(unknown.status().as_u16(), 410);
+    assert_eq!(unsigned.status().as_u16(), 403);
+    let sdk = aws_config::SdkConfig::builder()
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("local", "local", None, None, "test"),
+            ),
+        )
+        .build();
+    let poster = Poster::new(&sdk, http).expect("a poster");
+    let connection = ConnectionId::parse(id.clone()).unwrap();
+    // Any bytes pass; the client checks what it receives against the
+    // protocol, so this is a documented event.
+    let event = br#"{"type":"channel.deleted","id":"e1","created_at":"2026-01-01T00:00:00Z","channel_id":"posted"}"#;
+    let posted = poster.post(&connection, event).await;
+    assert!(matches!(posted, Posted::Sent), "{posted:?}");
+    assert_eq!(ws.expect("channel.deleted").await["channel_id"], "posted");
+    let unknown = poster
+        .post(&ConnectionId::parse("nope").unwrap(), b"{}")
+        .await;
+    assert!(matches!(unknown, Posted::Gone), "{unknown:?}");
     let deleted = app
         .http
         .delete(format!("{http}/@connections/{id}"))
