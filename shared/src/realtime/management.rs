@@ -73,6 +73,9 @@ pub struct Poster {
 impl Poster {
     /// `None` when the SDK configuration has no credentials provider.
     pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Option<Self> {
+        // The client's TLS takes the process's provider (the one the SDK
+        // links).
+        crate::outbound::install_tls_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(10))
