@@ -383,7 +383,10 @@ async fn load(
         .into_iter()
         .map(|(name, after)| {
             let used = after - functions_before.get(&name).copied().unwrap_or(0.0);
-            (name, json!({"cpu_ms": used, "cpu_ms_per_delivery": per_delivery(used)}))
+            (
+                name,
+                json!({"cpu_ms": used, "cpu_ms_per_delivery": per_delivery(used)}),
+            )
         })
         .collect();
     let functions_total: f64 = functions

@@ -16,7 +16,10 @@ pub fn replies_changed(delta: i64, shadowed: bool) -> UpdateSpec {
     let (expression, names): (&str, &[(&str, &str)]) = if shadowed {
         (
             "ADD #replies :delta, #shadowed :delta",
-            &[("#replies", "reply_count"), ("#shadowed", "shadowed_replies")],
+            &[
+                ("#replies", "reply_count"),
+                ("#shadowed", "shadowed_replies"),
+            ],
         )
     } else {
         ("ADD #replies :delta", &[("#replies", "reply_count")])
@@ -179,7 +182,11 @@ pub async fn commit_send(db: &Db, send: &SendWrites) -> Result<(), SendRefused> 
         writes.push(db.update_write(&sender.member, &update, Cond::Exists)?);
     }
     if let Some(parent) = &send.parent {
-        writes.push(db.update_write(parent, &replies_changed(1, send.message.shadowed), Cond::Exists)?);
+        writes.push(db.update_write(
+            parent,
+            &replies_changed(1, send.message.shadowed),
+            Cond::Exists,
+        )?);
     }
     if let Some(draft) = &send.draft {
         writes.push(db.delete_write(draft, Cond::Always)?);

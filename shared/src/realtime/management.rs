@@ -127,13 +127,9 @@ impl Poster {
             .build()
             .map_err(|e| PostError::Signing(e.to_string()))?
             .into();
-        let signable = SignableRequest::new(
-            "POST",
-            &url,
-            std::iter::empty(),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| PostError::Signing(e.to_string()))?;
+        let signable =
+            SignableRequest::new("POST", &url, std::iter::empty(), SignableBody::Bytes(body))
+                .map_err(|e| PostError::Signing(e.to_string()))?;
         let (instructions, _) = sign(signable, &params)
             .map_err(|e| PostError::Signing(e.to_string()))?
             .into_parts();

@@ -102,7 +102,9 @@ impl Notifier {
             .and_then(|endpoint| Poster::new(sdk, endpoint))
             .map(Arc::new);
         if client.is_some() && poster.is_none() {
-            tracing::error!("no credentials to sign management-API posts with: events are not delivered");
+            tracing::error!(
+                "no credentials to sign management-API posts with: events are not delivered"
+            );
         }
         Self {
             client,
@@ -143,7 +145,10 @@ impl Notifier {
         body: &serde_json::Value,
     ) -> bool {
         let bytes = serde_json::to_vec(body).unwrap_or_default();
-        matches!(self.post(app, user, connection, &bytes).await, Outcome::Sent)
+        matches!(
+            self.post(app, user, connection, &bytes).await,
+            Outcome::Sent
+        )
     }
 
     /// Closes a connection through the management API (`DeleteConnection`;
@@ -324,9 +329,7 @@ impl Lanes {
                     let Some((user, connection)) = next else {
                         break;
                     };
-                    let outcome = notifier
-                        .post(&app, &user, &connection, &bytes)
-                        .await;
+                    let outcome = notifier.post(&app, &user, &connection, &bytes).await;
                     delivery.count(outcome, (user, connection), &mut failed);
                 }
                 (delivery, failed)

@@ -185,7 +185,13 @@ pub async fn message(
     let whole = Audience::AuthoredWith(author.clone(), quoted.clone());
     let (mut delivered, unquoted) = futures::join!(
         deliver(state, app, channel, &event, whole),
-        deliver(state, app, channel, &bare, Audience::BlockersOf(author, quoted)),
+        deliver(
+            state,
+            app,
+            channel,
+            &bare,
+            Audience::BlockersOf(author, quoted)
+        ),
     );
     delivered.add(unquoted);
     delivered

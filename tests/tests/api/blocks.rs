@@ -445,7 +445,10 @@ async fn a_quote_of_a_blocked_users_message_reaches_the_blocker_without_it() {
     let quoting = quoting.assert_status(201)["message"].clone();
     let id = quoting["id"].as_str().unwrap().to_string();
     let heard = dave.expect("message.new").await;
-    assert_eq!(heard["message"]["quoted_message"]["text"], "bob's secret plan");
+    assert_eq!(
+        heard["message"]["quoted_message"]["text"],
+        "bob's secret plan"
+    );
     let seen = alice.expect("message.new").await;
     assert_eq!(seen["message"]["id"], id.as_str());
     assert_eq!(seen["message"]["text"], "carol quotes");
@@ -473,7 +476,10 @@ async fn a_quote_of_a_blocked_users_message_reaches_the_blocker_without_it() {
     .await
     .assert_status(200);
     let heard = dave.expect("message.updated").await;
-    assert_eq!(heard["message"]["quoted_message"]["text"], "bob's secret plan");
+    assert_eq!(
+        heard["message"]["quoted_message"]["text"],
+        "bob's secret plan"
+    );
     let seen = alice.expect("message.updated").await;
     assert_eq!(seen["message"]["text"], "carol quotes again");
     assert!(seen["message"]["quoted_message"].is_null(), "{seen}");

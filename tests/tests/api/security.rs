@@ -221,7 +221,11 @@ async fn a_blocked_users_words_reach_the_blocker_through_no_read() {
         }
     }
     // History, thread, pins, search, sync, a message with its quote.
-    assert!(shown_to_carol >= 6, "{shown_to_carol} of {} reads", reads.len());
+    assert!(
+        shown_to_carol >= 6,
+        "{shown_to_carol} of {} reads",
+        reads.len()
+    );
 }
 
 #[tokio::test]
