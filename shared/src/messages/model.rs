@@ -81,8 +81,9 @@ pub struct Message {
     /// Every reply, shadowed ones included.
     #[serde(default)]
     pub reply_count: i64,
-    /// Of `reply_count`, the replies sent while shadow-banned.
-    #[serde(default)]
+    /// Of `reply_count`, the replies sent while shadow-banned (not stored
+    /// while 0, so items stay the size they were).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub shadowed_replies: i64,
     #[serde(default)]
     pub reaction_counts: BTreeMap<String, i64>,
@@ -472,4 +473,8 @@ pub struct SendMessage {
     pub attachments: Vec<Attachment>,
     /// With a server token: the author.
     pub user_id: Option<UserId>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
