@@ -146,6 +146,29 @@ pub async fn render(
     Ok(views)
 }
 
+/// Every reply of a thread (through `filter`, if any), oldest first.
+pub async fn thread_replies(
+    db: &Db,
+    app: &crate::ids::AppId,
+    parent: &Message,
+    filter: Option<crate::db::Filter>,
+) -> Result<Vec<Message>, ApiError> {
+    let partition = keys::thread(app, &parent.id, &parent.sort_id).pk;
+    Ok(db
+        .run_all(Query {
+            index: Some(crate::db::table::GSI1),
+            pk: &partition,
+            sk: SortCond::Prefix(keys::MESSAGE_PREFIX),
+            page: PageRequest {
+                limit: 1000,
+                cursor: None,
+                forward: true,
+            },
+            filter,
+        })
+        .await?)
+}
+
 /// How this reader's count of a thread's replies differs from the count
 /// every reader sees: their own shadowed replies are in it, replies by
 /// users they block are not, as in the thread they read. A query of the
@@ -162,20 +185,13 @@ async fn hidden_replies(db: &Db, ctx: &Ctx, parent: &Message) -> Result<i64, Api
         return Ok(0);
     }
     authors.push(me.clone());
-    let partition = keys::thread(&ctx.app.app_id, &parent.id, &parent.sort_id).pk;
-    let replies: Vec<Message> = db
-        .run_all(Query {
-            index: Some(crate::db::table::GSI1),
-            pk: &partition,
-            sk: SortCond::Prefix(keys::MESSAGE_PREFIX),
-            page: PageRequest {
-                limit: 1000,
-                cursor: None,
-                forward: true,
-            },
-            filter: Some(store::by_any_of(&authors)),
-        })
-        .await?;
+    let replies = thread_replies(
+        db,
+        &ctx.app.app_id,
+        parent,
+        Some(store::by_any_of(&authors)),
+    )
+    .await?;
     let delta: i64 = replies
         .iter()
         .map(|reply| match (&reply.user_id == me, reply.shadowed) {

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::apps::App;
 use crate::channels::{Channel, Ctx, Membership};
-use crate::db::{Cond, Entity, PageRequest, Query, SortCond};
+use crate::db::{Cond, Entity};
 use crate::devices::{Device, PushProvider};
 use crate::error::{ApiError, DisplayChain};
 use crate::ids::{AppId, ChannelId, MessageId, UserId};
@@ -362,20 +362,7 @@ async fn thread_participants(
         Err(ApiError::NotFound(_)) => return Ok(BTreeSet::new()),
         Err(other) => return Err(other),
     };
-    let partition = keys::thread(&app.app_id, &parent.id, &parent.sort_id).pk;
-    let replies: Vec<Message> = db
-        .run_all(Query {
-            index: Some(crate::db::table::GSI1),
-            pk: &partition,
-            sk: SortCond::Prefix(keys::MESSAGE_PREFIX),
-            page: PageRequest {
-                limit: 1000,
-                cursor: None,
-                forward: true,
-            },
-            filter: None,
-        })
-        .await?;
+    let replies = crate::messages::thread_replies(db, &app.app_id, &parent, None).await?;
     let mut participants = BTreeSet::from([parent.user_id]);
     participants.extend(replies.into_iter().map(|m| m.user_id));
     Ok(participants)

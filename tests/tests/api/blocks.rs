@@ -352,11 +352,7 @@ async fn the_blocked_users_reactions_reach_neither_socket_nor_sync() {
         .assert_status(201);
     let carols = app.say(&app.a, &t[2], &ch, "carol asks").await;
     let carols = carols["id"].as_str().unwrap().to_string();
-    let cursor = app.get(&app.a, &t[0], "/sync").await;
-    let cursor = cursor.assert_status(200)["next"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cursor = app.sync_cursor(&app.a, &t[0]).await;
     let mut alice = app.ws(&app.a, &t[0]).await;
     let mut carol = app.ws(&app.a, &t[2]).await;
 
@@ -426,11 +422,7 @@ async fn a_quote_of_a_blocked_users_message_reaches_the_blocker_without_it() {
         .await
         .assert_status(201);
     let bobs = app.say(&app.a, &t[1], &ch, "bob's secret plan").await;
-    let cursor = app.get(&app.a, &t[0], "/sync").await;
-    let cursor = cursor.assert_status(200)["next"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cursor = app.sync_cursor(&app.a, &t[0]).await;
     let mut alice = app.ws(&app.a, &t[0]).await;
     let mut dave = app.ws(&app.a, &t[3]).await;
 
@@ -527,11 +519,7 @@ async fn reply_counts_count_the_replies_the_reader_sees() {
     app.post(&app.a, &t[0], "/blocks", json!({"user_id": "bob"}))
         .await
         .assert_status(201);
-    let cursor = app.get(&app.a, &t[0], "/sync").await;
-    let cursor = cursor.assert_status(200)["next"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cursor = app.sync_cursor(&app.a, &t[0]).await;
     let parent = app.say(&app.a, &t[2], &ch, "thread").await;
     let parent = parent["id"].as_str().unwrap().to_string();
     app.shadow_ban(&app.a, &t[2], &ch, "dave").await;

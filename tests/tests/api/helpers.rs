@@ -241,6 +241,15 @@ impl TestApp {
         resp.assert_status(201)["message"].clone()
     }
 
+    /// `GET /sync` without `since`: the cursor of now, for a later catch-up.
+    pub async fn sync_cursor(&self, t: &Tenant, token: &str) -> String {
+        let resp = self.get(t, token, "/sync").await;
+        resp.assert_status(200)["next"]
+            .as_str()
+            .expect("a cursor")
+            .to_string()
+    }
+
     /// Texts of a history response, in order.
     pub fn texts(body: &Value) -> Vec<String> {
         body["messages"]

@@ -139,11 +139,7 @@ async fn a_blocked_users_words_reach_the_blocker_through_no_read() {
     app.post(&app.a, &t[0], "/blocks", json!({"user_id": "bob"}))
         .await
         .assert_status(201);
-    let cursor = app.get(&app.a, &t[0], "/sync").await;
-    let cursor = cursor.assert_status(200)["next"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cursor = app.sync_cursor(&app.a, &t[0]).await;
     let id = |m: &Value| m["id"].as_str().unwrap().to_string();
     let bobs = id(&app.say(&app.a, &t[1], &ch, "zanzibar in the channel").await);
     let parent = id(&app.say(&app.a, &t[2], &ch, "carol's thread").await);
