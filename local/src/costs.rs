@@ -12,6 +12,7 @@ use chat_shared::apps::App;
 use chat_shared::auth;
 use chat_shared::db::OpCost;
 use chat_shared::ids::UserId;
+use chat_shared::ratelimit;
 use serde_json::{json, Value};
 
 use crate::Stack;
@@ -119,6 +120,7 @@ impl Driver<'_> {
         apps.by_id(&self.stack.state.db, &self.app.app_id)
             .await
             .map_err(step)?;
+        self.fresh_window().await;
         let before = self.stack.state.db.costs();
         let posts_before = self.stack.gateway.posts();
         let out = f().await?;
@@ -133,19 +135,19 @@ impl Driver<'_> {
         Ok(out)
     }
 
-    /// Runs `f` and records what the rate limiter's own client spent on it
-    /// (its requests are left out of every other row).
-    async fn measure_limiter<F, Fut>(&self, operation: &str, f: F) -> Result<(), CostError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<(), CostError>>,
-    {
-        let limiter = &self.stack.state.limiter;
-        let before = limiter.costs();
-        f().await?;
-        let row = row(operation, &before, limiter.costs(), 0);
-        self.rows.lock().map_err(|_| step("rows"))?.push(row);
-        Ok(())
+    /// Every request of a step is its subject's first of a rate-limit
+    /// window on this instance (the limiter claims afresh), and the step
+    /// does not straddle two windows.
+    async fn fresh_window(&self) {
+        let window = ratelimit::WINDOW_SECS * 1000;
+        let into = chat_shared::time::now_millis().rem_euclid(window);
+        if window - into < 5_000 {
+            tokio::time::sleep(std::time::Duration::from_millis(
+                u64::try_from(window - into + 100).unwrap_or(0),
+            ))
+            .await;
+        }
+        self.stack.state.limiter.forget_claims();
     }
 }
 
@@ -433,6 +435,16 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         d.send(&alice, &ten_members)
     })
     .await?;
+    d.measure(
+        "socket `message.send`, 10 members, 10 connected",
+        || {
+            frame(
+                &mut ten_online[0],
+                json!({ "action": "message.send", "request_id": "c3", "channel_id": ten_members, "text": "a socket message of average length" }),
+            )
+        },
+    )
+    .await?;
     drop(ten_online);
     for k in [1usize, 10, 100] {
         while sockets.len() < k {
@@ -638,18 +650,12 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     )
     .await?;
 
-    // The rate limiter: one user's first request of a minute claims one;
-    // then the claims double, so 31 requests on one instance cost 5.
-    let fresh = d.token(&ten[7])?;
-    d.measure_limiter("rate limit: a user's first request of a minute", || async {
-        d.call(reqwest::Method::GET, "/users/user001", &fresh, None)
-            .await
-            .map(|_| ())
-    })
-    .await?;
+    // The rate limiter: every row above is each subject's first request of
+    // a window on a fresh instance (one claim); then the claims double, so
+    // 31 requests on one instance claim 5 times.
     let other = d.token(&ten[8])?;
-    d.measure_limiter(
-        "rate limit: 31 reads of one user in a minute, one instance",
+    d.measure(
+        "31 × `GET /users/{id}` by one user in a minute, one instance (the rate limiter claims 1, 2, 4, 8, 16)",
         || async {
             for _ in 0..31 {
                 d.call(reqwest::Method::GET, "/users/user001", &other, None)

@@ -20,9 +20,11 @@ async fn the_readme_cost_table_is_current() {
         let (rcu, wcu): (f64, f64) = (cells[4].parse().unwrap(), cells[5].parse().unwrap());
         assert!(rcu + wcu > 0.0, "capacity reported: {line}");
     }
-    // The budgets issue #18 set: a send to a small channel stays within 6
-    // requests and 8 WCU; with nobody online, a 10,000-member channel reads
-    // at most 25 RCU.
+    // The budgets: a send to a small channel stays within 4 requests
+    // counting the rate limiter (its claim is an item of the send's
+    // transaction: 10 WCU in all); a socket send to 10 online members is 4
+    // requests and 11 posts (the 10 deliveries and the sender's ack); with
+    // nobody online, a 10,000-member channel reads at most 25 RCU.
     let row = |operation: &str| -> Vec<String> {
         table
             .lines()
@@ -33,8 +35,11 @@ async fn the_readme_cost_table_is_current() {
             .collect()
     };
     let small = row("send a message, 5 members, none connected");
-    assert!(small[3].parse::<u32>().unwrap() <= 6, "{small:?}");
-    assert!(small[5].parse::<f64>().unwrap() <= 8.0, "{small:?}");
+    assert!(small[3].parse::<u32>().unwrap() <= 4, "{small:?}");
+    assert!(small[5].parse::<f64>().unwrap() <= 10.0, "{small:?}");
+    let socket = row("socket `message.send`, 10 members, 10 connected");
+    assert!(socket[3].parse::<u32>().unwrap() <= 4, "{socket:?}");
+    assert_eq!(socket[6], "11", "{socket:?}");
     let asleep = row("send a message, 10,000 members, none connected");
     assert!(asleep[4].parse::<f64>().unwrap() <= 25.0, "{asleep:?}");
     let readme =

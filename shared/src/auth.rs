@@ -354,15 +354,21 @@ where
             .map(str::trim);
         let caller = authenticate(&state, api_key.as_deref(), token).await?;
         let group = crate::ratelimit::Group::of_request(&parts.method, parts.uri.path());
-        let admitted = state
-            .limiter
-            .admit(
-                &caller.app.app_id,
-                &caller.app.settings.rate_limits,
-                &caller.subject(),
-                group,
-            )
-            .await;
+        let limits = &caller.app.settings.rate_limits;
+        let admitted = match (&caller.actor, group) {
+            // A user's send is counted by its own transaction: here only
+            // refused when this instance knows the window is spent.
+            (Actor::User(user), crate::ratelimit::Group::Send) => state
+                .limiter
+                .claim_in_send(&caller.app.app_id, limits, user)
+                .map(|(_, quota)| quota),
+            _ => {
+                state
+                    .limiter
+                    .admit(&caller.app.app_id, limits, &caller.subject(), group)
+                    .await
+            }
+        };
         let quota = match &admitted {
             Ok(quota) | Err((_, quota)) => *quota,
         };

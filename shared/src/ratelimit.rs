@@ -163,8 +163,8 @@ struct Lease {
 
 type LeaseKey = (String, String, Group, i64);
 
-/// The limiter a process shares. Its own table client, so its requests are
-/// metered apart from the operations it guards (the cost table shows both).
+/// The limiter a process shares, on the table's client: its requests are
+/// metered with the operations they guard.
 #[derive(Clone)]
 pub struct RateLimiter {
     db: Db,
@@ -182,9 +182,83 @@ impl RateLimiter {
         }
     }
 
-    /// The limiter's own requests (the cost table).
-    pub fn costs(&self) -> std::collections::BTreeMap<String, crate::db::OpCost> {
-        self.db.costs()
+    /// Drops what this instance has claimed (the cost table measures each
+    /// operation as a subject's first request of a window).
+    pub fn forget_claims(&self) {
+        self.leases.invalidate_all();
+    }
+
+    fn lease(
+        &self,
+        app: &AppId,
+        subject: &Subject,
+        group: Group,
+        window: i64,
+    ) -> Arc<Mutex<Lease>> {
+        self.leases
+            .get_with((app.to_string(), subject.key(), group, window), || {
+                Arc::new(Mutex::new(Lease::default()))
+            })
+    }
+
+    /// A user's send, counted by the send's own transaction rather than by
+    /// a request of its own: refused at once when this instance knows the
+    /// user's window is spent; otherwise the claim the transaction carries
+    /// (its condition refuses the send at the limit) and the quota shown if
+    /// the send goes through.
+    pub fn claim_in_send(
+        &self,
+        app: &AppId,
+        limits: &RateLimits,
+        user: &crate::ids::UserId,
+    ) -> Result<(SendClaim, Quota), (ApiError, Quota)> {
+        let now = crate::time::now_secs();
+        let window = now - now.rem_euclid(WINDOW_SECS);
+        let limit = limits.send.user;
+        let subject = Subject::User(user.clone());
+        let claim = SendClaim {
+            lease: self.lease(app, &subject, Group::Send, window),
+            key: send_counter_key(app, user),
+            limit,
+            reset: window + WINDOW_SECS,
+            settled: false.into(),
+        };
+        let lease = claim.lease.lock().unwrap_or_else(|p| p.into_inner());
+        if lease.left == 0 && lease.counted >= limit {
+            let quota = claim.quota(&lease, 0);
+            drop(lease);
+            return Err((claim.refusal(), quota));
+        }
+        let quota = claim.quota(&lease, 1);
+        drop(lease);
+        Ok((claim, quota))
+    }
+
+    /// Where a user's sends stand in the current window, as this instance
+    /// last saw the counter (after a send: the send's own read, plus it).
+    pub fn send_quota(&self, app: &AppId, limits: &RateLimits, user: &crate::ids::UserId) -> Quota {
+        match self.claim_in_send(app, limits, user) {
+            Ok((claim, _)) => {
+                let lease = claim.lease.lock().unwrap_or_else(|p| p.into_inner());
+                claim.quota(&lease, 0)
+            }
+            Err((_, quota)) => quota,
+        }
+    }
+
+    /// A user's send refused before its write (or answered from an earlier
+    /// one) still counts: one claim of its own.
+    pub async fn count_unwritten(&self, claim: &SendClaim) {
+        let spec = crate::db::store::rates::claim(1, claim.limit, claim.reset + WINDOW_SECS);
+        match self.db.update(&claim.key, &spec, Cond::Always).await {
+            Ok(()) => claim.written(),
+            Err(DbError::ConditionFailed) => {
+                claim.refused();
+            }
+            Err(err) => {
+                tracing::warn!(error = %DisplayChain(&err), "rate limit counter unavailable");
+            }
+        }
     }
 
     /// Admits one request of `subject` in `group`, or refuses it (`429`
@@ -205,11 +279,7 @@ impl RateLimiter {
             Subject::Server => limits.app,
         };
         let reset = window + WINDOW_SECS;
-        let lease = self
-            .leases
-            .get_with((app.to_string(), subject.key(), group, window), || {
-                Arc::new(Mutex::new(Lease::default()))
-            });
+        let lease = self.lease(app, subject, group, window);
         let quota = |lease: &Lease| Quota {
             limit,
             remaining: limit.saturating_sub(lease.counted) + lease.left,
@@ -281,6 +351,107 @@ impl RateLimiter {
         let spec = crate::db::store::rates::claim(n, limit, expires);
         let counted: Counted = self.db.update_returning(key, &spec, Cond::Always).await?;
         Ok(counted.count)
+    }
+}
+
+/// The counter item of the user's sends in the current window.
+pub fn send_counter_key(app: &AppId, user: &crate::ids::UserId) -> keys::Key {
+    let now = crate::time::now_secs();
+    let window = now - now.rem_euclid(WINDOW_SECS);
+    keys::rate(
+        app,
+        &Subject::User(user.clone()).key(),
+        Group::Send.name(),
+        window,
+    )
+}
+
+/// One send's claim on its user's window, made by the send's transaction.
+pub struct SendClaim {
+    lease: Arc<Mutex<Lease>>,
+    key: keys::Key,
+    limit: u32,
+    reset: i64,
+    /// Counted (written, or refused by the counter).
+    settled: std::sync::atomic::AtomicBool,
+}
+
+impl SendClaim {
+    /// The window's counter item.
+    pub fn counter_key(&self) -> &keys::Key {
+        &self.key
+    }
+
+    /// Takes the counter as it stands (read ahead with the send's other
+    /// items): refused now if the window is spent.
+    pub async fn observe(&self, db: &Db) -> Result<(), ApiError> {
+        #[derive(Deserialize)]
+        struct Counter {
+            #[serde(default)]
+            count: u32,
+        }
+        let count = db.get::<Counter>(&self.key).await?.map_or(0, |c| c.count);
+        let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+        lease.counted = lease.counted.max(count);
+        if count >= self.limit {
+            drop(lease);
+            return Err(self.refused());
+        }
+        Ok(())
+    }
+
+    /// The counter's update for the send's transaction: one more, refused
+    /// at the limit.
+    pub fn update(&self) -> (keys::Key, crate::db::UpdateSpec) {
+        let spec = crate::db::store::rates::claim(1, self.limit, self.reset + WINDOW_SECS);
+        (self.key.clone(), spec)
+    }
+
+    /// Whether the send has been counted.
+    pub fn settled(&self) -> bool {
+        self.settled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The send's transaction committed: one more counted.
+    pub fn written(&self) {
+        self.settled
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+        lease.counted = lease.counted.saturating_add(1);
+    }
+
+    /// The counter refused: the window is spent (later sends on this
+    /// instance are refused without a read).
+    pub fn refused(&self) -> ApiError {
+        self.settled
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+        lease.counted = self.limit;
+        self.refusal()
+    }
+
+    fn refusal(&self) -> ApiError {
+        ApiError::RateLimited {
+            message: format!(
+                "rate limit: {} send requests a minute; retry after the window",
+                self.limit
+            ),
+            retry_after: u64::try_from(self.reset - crate::time::now_secs())
+                .unwrap_or(0)
+                .max(1),
+        }
+    }
+
+    /// The quota once `more` sends are counted.
+    fn quota(&self, lease: &Lease, more: u32) -> Quota {
+        Quota {
+            limit: self.limit,
+            remaining: self
+                .limit
+                .saturating_sub(lease.counted.saturating_add(more))
+                + lease.left,
+            reset: self.reset,
+        }
     }
 }
 

@@ -45,12 +45,17 @@ impl AppState {
             notifier: Notifier::disabled(db.clone()),
             storage: Storage::without_client(&config),
             outbound: Outbound::disabled(Guard::from_config(&config)),
-            limiter: crate::ratelimit::RateLimiter::new(Db::new(&sdk, &config)),
+            limiter: crate::ratelimit::RateLimiter::new(db.clone()),
             db,
             apps: AppCache::new(config.app_cache_ttl),
             config: Arc::new(config),
             sdk,
         }
+    }
+
+    /// The same state reading through `db` (a view with reads ahead).
+    pub fn with_db(&self, db: Db) -> Self {
+        Self { db, ..self.clone() }
     }
 
     /// Adds the WebSocket API's management client (events, closing sockets).

@@ -107,18 +107,67 @@ impl Access {
 /// Loads a live channel of the caller's app and the acting user's member item.
 /// Another app's channel id, like a deleted channel, is simply not found.
 pub async fn load(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Access, ApiError> {
-    // The two reads at once: one round trip.
     let channel_key = keys::channel(&ctx.app.app_id, channel_id);
-    let member_read = async {
-        match &ctx.user {
-            Some(user) => {
-                db.get::<Member>(&keys::member(&ctx.app.app_id, channel_id, user))
-                    .await
-            }
-            None => Ok(None),
+    let member = match &ctx.user {
+        Some(user) => {
+            // The two reads in one request.
+            let member_key = keys::member(&ctx.app.app_id, channel_id, user);
+            let db = db
+                .read_ahead(&[channel_key.clone(), member_key.clone()])
+                .await?;
+            let (channel, member) = futures::try_join!(
+                db.get::<Channel>(&channel_key),
+                db.get::<Member>(&member_key)
+            )?;
+            return access(ctx, channel_id, channel, member);
         }
+        None => None,
     };
-    let (channel, member) = futures::try_join!(db.get::<Channel>(&channel_key), member_read)?;
+    access(
+        ctx,
+        channel_id,
+        db.get::<Channel>(&channel_key).await?,
+        member,
+    )
+}
+
+/// The channel (unless deleted) and the acting user's place in it, with
+/// their ban there: one request.
+pub async fn load_with_ban(
+    db: &Db,
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+) -> Result<(Access, Option<Ban>), ApiError> {
+    let user = ctx.require_user()?;
+    let db = db
+        .read_ahead(&access_keys(&ctx.app.app_id, channel_id, user))
+        .await?;
+    Ok(futures::try_join!(
+        load(&db, ctx, channel_id),
+        active_ban(&db, ctx, channel_id, user)
+    )?)
+}
+
+/// The items [`load_with_ban`] reads: the channel, the user's member item
+/// and their ban.
+pub fn access_keys(
+    app: &crate::ids::AppId,
+    channel_id: &ChannelId,
+    user: &UserId,
+) -> [keys::Key; 3] {
+    [
+        keys::channel(app, channel_id),
+        keys::member(app, channel_id, user),
+        keys::ban(app, channel_id, user),
+    ]
+}
+
+fn access(
+    ctx: &Ctx,
+    channel_id: &ChannelId,
+    channel: Option<Channel>,
+    member: Option<Member>,
+) -> Result<Access, ApiError> {
     let channel = channel
         .filter(|c| c.deleted_at.is_none())
         .ok_or_else(|| ApiError::not_found(format!("channel {channel_id} not found")))?;

@@ -1,11 +1,13 @@
 //! The data layer: the only module that talks to DynamoDB. Domain code works
 //! with [`Entity`] values and [`Key`]s; SDK types never leave this module.
 
+mod batch;
 pub mod limits;
 mod meter;
 pub mod store;
 pub mod table;
 
+pub use batch::Items;
 pub use meter::OpCost;
 
 use std::collections::HashMap;
@@ -209,6 +211,8 @@ pub struct Db {
     table: Arc<str>,
     outbox: Arc<str>,
     meter: meter::Meter,
+    /// Answers read ahead for this view ([`Db::read_ahead`]).
+    ahead: Option<Arc<batch::Ahead>>,
 }
 
 impl Db {
@@ -228,6 +232,7 @@ impl Db {
             table: config.table_name.as_str().into(),
             outbox: config.outbox_table.as_str().into(),
             meter,
+            ahead: None,
         }
     }
 
@@ -359,10 +364,40 @@ impl Db {
 
     #[tracing::instrument(level = "debug", skip(self), fields(pk = %key.pk, sk = %key.sk))]
     pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, DbError> {
-        match self.get_raw(key).await? {
-            Some(item) if is_live(&item) => Ok(Some(serde_dynamo::from_item(item)?)),
-            _ => Ok(None),
+        if let Some(answer) = self.ahead.as_ref().and_then(|ahead| ahead.take(key)) {
+            return batch::decode(answer);
         }
+        batch::decode(self.get_raw(key).await?)
+    }
+
+    /// A view of this client whose next [`Db::get`] of each of `keys` is
+    /// answered from one batch read made now (keys this view already holds
+    /// an answer for are not read again). See [`batch`].
+    pub async fn read_ahead(&self, keys: &[Key]) -> Result<Db, DbError> {
+        let ahead = self.ahead.clone().unwrap_or_default();
+        let missing: Vec<Key> = keys.iter().filter(|k| !ahead.holds(k)).cloned().collect();
+        if !missing.is_empty() {
+            ahead.fill(&missing, self.batch_get_items(&missing).await?);
+        }
+        Ok(Db {
+            ahead: Some(ahead),
+            ..self.clone()
+        })
+    }
+
+    /// Items of any kinds by key, in one request per 100 keys.
+    pub async fn batch_get_items(&self, keys: &[Key]) -> Result<batch::Items, DbError> {
+        // DynamoDB answers in no particular order anyway: the chunks of a
+        // large read (a crowd's member items) go out side by side.
+        // Owned chunks: a borrowed one trips the compiler's Send check in
+        // the routers that await this.
+        let chunks: Vec<Vec<Key>> = keys.chunks(100).map(<[Key]>::to_vec).collect();
+        let chunks: Vec<Vec<Item>> = futures::stream::iter(chunks)
+            .map(|chunk| async move { self.batch_get_chunk(&chunk).await })
+            .buffer_unordered(BATCH_GETS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(batch::Items::new(chunks.into_iter().flatten().collect()))
     }
 
     async fn get_raw(&self, key: &Key) -> Result<Option<Item>, DbError> {
@@ -381,20 +416,11 @@ impl Db {
     /// Reads many items by key (any number; chunked to DynamoDB's 100 and
     /// retrying unprocessed keys). Missing items are left out; order is not kept.
     pub async fn batch_get<T: DeserializeOwned>(&self, keys: &[Key]) -> Result<Vec<T>, DbError> {
-        // DynamoDB answers in no particular order anyway: the chunks of a
-        // large read (a crowd's member items) go out side by side.
-        // Owned chunks: a borrowed one trips the compiler's Send check in
-        // the routers that await this.
-        let chunks: Vec<Vec<Key>> = keys.chunks(100).map(<[Key]>::to_vec).collect();
-        let chunks: Vec<Vec<T>> = futures::stream::iter(chunks)
-            .map(|chunk| async move { self.batch_get_chunk(&chunk).await })
-            .buffer_unordered(BATCH_GETS_IN_FLIGHT)
-            .try_collect()
-            .await?;
-        Ok(chunks.into_iter().flatten().collect())
+        self.batch_get_items(keys).await?.all()
     }
 
-    async fn batch_get_chunk<T: DeserializeOwned>(&self, chunk: &[Key]) -> Result<Vec<T>, DbError> {
+    /// The live items of one batch read (at most 100 keys).
+    async fn batch_get_chunk(&self, chunk: &[Key]) -> Result<Vec<Item>, DbError> {
         let mut found = Vec::with_capacity(chunk.len());
         let mut pending: Vec<Item> = chunk.iter().map(key_item).collect();
         let mut attempt = 0u32;
@@ -414,7 +440,7 @@ impl Db {
             if let Some(mut responses) = out.responses {
                 for item in responses.remove(self.table.as_ref()).unwrap_or_default() {
                     if is_live(&item) {
-                        found.push(serde_dynamo::from_item(item)?);
+                        found.push(item);
                     }
                 }
             }

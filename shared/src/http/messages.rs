@@ -5,7 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use utoipa_axum::router::OpenApiRouter;
@@ -21,6 +21,7 @@ use crate::messages::{
     self, edit, history, reactions, read, search, send, Message, MessageView, Reaction,
     ReactionView,
 };
+use crate::ratelimit::QuotaSlot;
 use crate::realtime::publish::{self, MessageChange, ReactionChange};
 use crate::state::AppState;
 
@@ -107,14 +108,25 @@ async fn message_body(
 async fn send_message(
     State(state): State<AppState>,
     caller: Caller,
+    slot: Option<Extension<QuotaSlot>>,
     ApiJson(input): ApiJson<send::SendMessage>,
 ) -> Result<Response, ApiError> {
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
+    let sent = send::send(&state, &ctx, input).await;
+    // A user's send counted itself: its quota as the send left it.
+    if let (crate::auth::Actor::User(user), Some(Extension(slot))) = (&caller.actor, slot) {
+        let app = &caller.app;
+        slot.set(
+            state
+                .limiter
+                .send_quota(&app.app_id, &app.settings.rate_limits, user),
+        );
+    }
     let send::SendOutcome {
         message,
         created,
         flagged_by,
-    } = send::send(&state, &ctx, input).await?;
+    } = sent?;
     if created {
         publish::message(&state, &ctx, MessageChange::New, &message).await;
         publish::blocklisted(&state, &ctx, &message, &flagged_by).await;

@@ -70,6 +70,19 @@ pub async fn render(
     channel: &ChannelId,
     messages: &[Message],
 ) -> Result<Vec<MessageView>, ApiError> {
+    render_knowing(db, storage, ctx, channel, messages, ctx.me.as_deref()).await
+}
+
+/// [`render`], with a user item already read (the acting user's, the
+/// author's of an event): not read again.
+pub async fn render_knowing(
+    db: &Db,
+    storage: &Storage,
+    ctx: &Ctx,
+    channel: &ChannelId,
+    messages: &[Message],
+    known: Option<&crate::users::User>,
+) -> Result<Vec<MessageView>, ApiError> {
     if messages.is_empty() {
         return Ok(Vec::new());
     }
@@ -112,10 +125,10 @@ pub async fn render(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    // The actor's own item was read by authentication: not again.
+    // An item already read (the actor's, by authentication): not again.
     let mut authors: Authors = Authors::new();
-    if let Some(me) = ctx.me.as_ref().filter(|me| author_ids.contains(&me.id)) {
-        authors.insert(me.id.clone(), me.as_ref().clone());
+    if let Some(known) = known.filter(|user| author_ids.contains(&user.id)) {
+        authors.insert(known.id.clone(), known.clone());
     }
     let missing: Vec<UserId> = author_ids
         .into_iter()

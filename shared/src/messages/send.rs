@@ -88,11 +88,36 @@ pub fn screen(ctx: &Ctx, text: &mut Option<String>) -> Result<(bool, Vec<String>
     Ok((masked, screened.flagged_by))
 }
 
-/// Sends a message.
+/// Sends a message. A user's send is counted against their rate limit by
+/// its own transaction (a refused one by a claim of its own); a server's
+/// was counted when its request was admitted.
 pub async fn send(
     state: &crate::state::AppState,
     ctx: &Ctx,
+    input: SendMessage,
+) -> Result<SendOutcome, ApiError> {
+    let claim = match (ctx.server, &ctx.user) {
+        (false, Some(user)) => Some(
+            state
+                .limiter
+                .claim_in_send(&ctx.app.app_id, &ctx.app.settings.rate_limits, user)
+                .map_err(|(refusal, _)| refusal)?
+                .0,
+        ),
+        _ => None,
+    };
+    let sent = send_counted(state, ctx, input, claim.as_ref()).await;
+    if let Some(claim) = claim.filter(|c| !c.settled()) {
+        state.limiter.count_unwritten(&claim).await;
+    }
+    sent
+}
+
+async fn send_counted(
+    state: &crate::state::AppState,
+    ctx: &Ctx,
     mut input: SendMessage,
+    claim: Option<&crate::ratelimit::SendClaim>,
 ) -> Result<SendOutcome, ApiError> {
     let (db, storage) = (&state.db, &state.storage);
     input.validate()?;
@@ -104,6 +129,21 @@ pub async fn send(
             return Ok(SendOutcome::retried(stored));
         }
     }
+    // The user's rate-limit counter is read with the channel, the member
+    // item and the ban (one request): a spent window refuses here.
+    let ahead;
+    let db = match claim {
+        Some(claim) => {
+            let mut keys =
+                channels::access_keys(&ctx.app.app_id, &input.channel_id, ctx.require_user()?)
+                    .to_vec();
+            keys.push(claim.counter_key().clone());
+            ahead = db.read_ahead(&keys).await?;
+            claim.observe(&ahead).await?;
+            &ahead
+        }
+        None => db,
+    };
     let granted = authorize(db, ctx, &input, &checked).await?;
     // The app's own check, once the send is allowed; a rewrite is checked
     // like the sender's input (the fingerprint stays the sender's, so a
@@ -122,9 +162,14 @@ pub async fn send(
             ..validate(ctx, &input)?
         };
     }
-    let writes = plan(ctx, &input, checked, granted, crate::time::now_millis())?;
+    let mut writes = plan(ctx, &input, checked, granted, crate::time::now_millis())?;
+    writes.writes.rate = claim.map(crate::ratelimit::SendClaim::update);
     let slow_mode = writes.slow_mode;
-    match store::commit_send(db, &writes.writes).await {
+    let committed = store::commit_send(db, &writes.writes).await;
+    if let (Ok(()), Some(claim)) = (&committed, claim) {
+        claim.written();
+    }
+    match committed {
         Ok(()) => Ok(SendOutcome {
             message: writes.writes.message,
             created: true,
@@ -146,6 +191,10 @@ pub async fn send(
         }),
         Err(SendRefused::Changed) => Err(ApiError::conflict(
             "the channel changed while sending; retry",
+        )),
+        Err(SendRefused::RateLimited) => Err(claim.map_or_else(
+            || ApiError::conflict("the channel changed while sending; retry"),
+            crate::ratelimit::SendClaim::refused,
         )),
         Err(SendRefused::Db(err)) => Err(err.into()),
     }
@@ -216,11 +265,8 @@ async fn authorize(
     checked: &Checked,
 ) -> Result<Granted, ApiError> {
     let author = ctx.require_user()?;
-    // The channel, the membership and the ban in one round trip.
-    let (access, ban) = futures::try_join!(
-        channels::load(db, ctx, &input.channel_id),
-        crate::channels::active_ban(db, ctx, &input.channel_id, author)
-    )?;
+    // The channel, the membership and the ban in one request.
+    let (access, ban) = channels::load_with_ban(db, ctx, &input.channel_id).await?;
     let channel = access.channel;
     let member = access.member.filter(Member::is_active);
     let system_by_server = ctx.server && checked.kind == MessageType::System;
@@ -403,6 +449,7 @@ fn plan(
             .parent_id
             .as_ref()
             .map(|parent| draft_key(app, &author, &channel.id, Some(parent))),
+        rate: None,
         message,
     };
     Ok(Planned {

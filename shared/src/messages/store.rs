@@ -116,6 +116,9 @@ pub struct SendWrites {
     /// The sender's thread draft, cleared by a reply. A channel draft is not
     /// deleted: one older than the member's `last_posted_ms` reads as gone.
     pub draft: Option<Key>,
+    /// The user's rate-limit counter for the window: one more, refused at
+    /// the limit (see `ratelimit::SendClaim`).
+    pub rate: Option<(Key, crate::db::UpdateSpec)>,
 }
 
 /// The sending member's items after a send.
@@ -143,6 +146,8 @@ pub enum SendRefused {
     SlowMode,
     #[error("the channel changed while sending")]
     Changed,
+    #[error("the sender's rate limit is reached")]
+    RateLimited,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -191,6 +196,11 @@ pub async fn commit_send(db: &Db, send: &SendWrites) -> Result<(), SendRefused> 
     if let Some(draft) = &send.draft {
         writes.push(db.delete_write(draft, Cond::Always)?);
     }
+    let mut rate_at = None;
+    if let Some((key, claim)) = &send.rate {
+        rate_at = Some(writes.len());
+        writes.push(db.update_write(key, claim, Cond::Always)?);
+    }
     match db.transact(writes).await {
         Ok(()) => Ok(()),
         Err(DbError::TransactionCanceled(reasons)) => {
@@ -201,6 +211,8 @@ pub async fn commit_send(db: &Db, send: &SendWrites) -> Result<(), SendRefused> 
                 SendRefused::Frozen
             } else if slow_mode_at.is_some_and(failed) {
                 SendRefused::SlowMode
+            } else if rate_at.is_some_and(failed) {
+                SendRefused::RateLimited
             } else {
                 SendRefused::Changed
             })

@@ -140,8 +140,7 @@ async fn reached(
     Ok(within.then_some(targets))
 }
 
-/// Online members read per part (one batch read of member items, then one
-/// of user items).
+/// Online members read per part (their member and user items).
 const PART: usize = 100;
 /// Parts read side by side.
 const PARTS_IN_FLIGHT: usize = 4;
@@ -234,7 +233,8 @@ async fn reach(
 }
 
 /// Of these online users, the channel's readers (or members with pending
-/// invitees), and the user items of those.
+/// invitees), and the user items of those: their member and user items in
+/// one batch read (two side by side for a full part).
 async fn readers_part(
     db: &Db,
     app: &AppId,
@@ -244,19 +244,20 @@ async fn readers_part(
 ) -> Result<(BTreeSet<UserId>, Vec<User>), ApiError> {
     let keys: Vec<keys::Key> = users
         .iter()
-        .map(|u| keys::member(app, channel, u))
+        .flat_map(|u| [keys::member(app, channel, u), keys::user(app, u)])
         .collect();
-    let members: Vec<Member> = db.batch_get(&keys).await?;
-    let readers: BTreeSet<UserId> = members
+    let items = db.batch_get_items(&keys).await?;
+    let readers: BTreeSet<UserId> = items
+        .of::<Member>()?
         .into_iter()
         .filter(|m| invitees_too || m.is_active())
         .map(|m| m.user_id)
         .collect();
-    let users = if readers.is_empty() {
-        Vec::new()
-    } else {
-        user_items(db, app, &readers).await?
-    };
+    let users = items
+        .of::<User>()?
+        .into_iter()
+        .filter(|u| readers.contains(&u.id))
+        .collect();
     Ok((readers, users))
 }
 

@@ -2,6 +2,9 @@
 //! under the user (what fan-out looks up), both expiring just past API
 //! Gateway's 2-hour connection limit; and channel watches.
 
+use std::sync::LazyLock;
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::db::{store, Cond, Db, DbError, Entity};
@@ -122,6 +125,40 @@ pub async fn add(db: &Db, connection: &Connection) -> Result<bool, ApiError> {
 
 pub async fn get(db: &Db, id: &ConnectionId) -> Result<Option<Connection>, ApiError> {
     Ok(db.get(&keys::connection(id)).await?)
+}
+
+/// Connections this process has seen. A connection item never changes once
+/// written, and API Gateway sends no frame on a connection it has closed,
+/// so only a process's first frame on a connection (or none, after the
+/// process accepted it) reads the item. A revocation still takes effect at
+/// once: it closes the user's sockets, and every frame re-checks the user.
+static SEEN: LazyLock<moka::sync::Cache<ConnectionId, Connection>> = LazyLock::new(|| {
+    moka::sync::Cache::builder()
+        .max_capacity(50_000)
+        .time_to_idle(Duration::from_secs(CONNECTION_TTL_SECS as u64))
+        .build()
+});
+
+/// The connection a frame came on (see [`SEEN`]).
+pub async fn of_frame(db: &Db, id: &ConnectionId) -> Result<Option<Connection>, ApiError> {
+    if let Some(connection) = SEEN.get(id) {
+        return Ok(Some(connection));
+    }
+    let found = get(db, id).await?;
+    if let Some(connection) = &found {
+        remember(connection);
+    }
+    Ok(found)
+}
+
+/// An accepted connection: its frames need not read it.
+pub fn remember(connection: &Connection) {
+    SEEN.insert(connection.connection_id.clone(), connection.clone());
+}
+
+/// A closed connection.
+pub fn forget(id: &ConnectionId) {
+    SEEN.invalidate(id);
 }
 
 /// Deletes exactly this connection: its two items and its index entry.

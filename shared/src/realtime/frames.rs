@@ -38,6 +38,21 @@ pub enum ClientFrame {
     HealthCheck {},
 }
 
+impl ClientFrame {
+    /// The channel the frame acts in, if it names one.
+    pub fn channel_id(&self) -> Option<&crate::ids::ChannelId> {
+        match self {
+            ClientFrame::MessageSend(input) => Some(&input.channel_id),
+            ClientFrame::TypingStart(input)
+            | ClientFrame::TypingStop(input)
+            | ClientFrame::ChannelWatch(input)
+            | ClientFrame::ChannelUnwatch(input) => Some(&input.channel_id),
+            ClientFrame::MessageRead(input) => Some(&input.channel_id),
+            ClientFrame::HealthCheck {} => None,
+        }
+    }
+}
+
 /// The actions, as clients name them.
 pub const ACTIONS: &[&str] = &[
     "message.send",

@@ -16,6 +16,7 @@ use crate::channels::{self, Ctx};
 use crate::db::{Cond, Entity};
 use crate::error::{ApiError, DisplayChain};
 use crate::ids::ConnectionId;
+use crate::keys;
 use crate::messages::{read, send};
 use crate::state::AppState;
 
@@ -131,6 +132,7 @@ async fn connect(
     }
     // Every connect refreshes the user's entries in the online index.
     online::enter(&state.db, &caller.app.app_id, &user).await?;
+    connections::remember(&connection);
     let open = connections::ids_of(&user_item);
     if open.len() == 1 {
         sessions::announce(state, &caller.app, &user, true).await;
@@ -141,7 +143,7 @@ async fn connect(
 /// One client frame: parsed, dispatched by `action`, answered with an ack
 /// carrying its `request_id`. Bad frames get an error ack, never a crash.
 async fn on_frame(state: &AppState, id: &ConnectionId, body: &str) {
-    let connection = match connections::get(&state.db, id).await {
+    let connection = match connections::of_frame(&state.db, id).await {
         Ok(Some(connection)) => connection,
         Ok(None) => return,
         Err(err) => {
@@ -152,12 +154,18 @@ async fn on_frame(state: &AppState, id: &ConnectionId, body: &str) {
     let (request_id, frame) = frames::parse(body);
     let mut ended = false;
     let result = match frame {
-        Ok(frame) => match sessions::check(state, &connection).await {
-            Ok(me) => dispatch(state, &connection, me, frame).await,
-            Err(refusal) => {
-                ended = matches!(refusal, ApiError::Unauthorized { .. });
-                Err(refusal)
+        Ok(frame) => match read_ahead(state, &connection, &frame).await {
+            Ok(ahead) => {
+                let state = ahead.as_ref().unwrap_or(state);
+                match sessions::check(state, &connection).await {
+                    Ok(me) => dispatch(state, &connection, me, frame).await,
+                    Err(refusal) => {
+                        ended = matches!(refusal, ApiError::Unauthorized { .. });
+                        Err(refusal)
+                    }
+                }
             }
+            Err(err) => Err(err),
         },
         Err(err) => Err(err),
     };
@@ -172,6 +180,27 @@ async fn on_frame(state: &AppState, id: &ConnectionId, body: &str) {
     if ended {
         sessions::end(state, &connection.app_id, id).await;
     }
+}
+
+/// A frame about a channel reads its user's item (the check every frame
+/// makes) with the channel, the member item and the ban (and for a send the
+/// user's rate-limit counter) in one request; the check and the action take
+/// them from there (`db::batch`).
+async fn read_ahead(
+    state: &AppState,
+    connection: &Connection,
+    frame: &ClientFrame,
+) -> Result<Option<AppState>, ApiError> {
+    let Some(channel) = frame.channel_id() else {
+        return Ok(None);
+    };
+    let (app, user) = (&connection.app_id, &connection.user_id);
+    let mut keys = vec![keys::user(app, user)];
+    keys.extend(channels::access_keys(app, channel, user));
+    if matches!(frame, ClientFrame::MessageSend(_)) {
+        keys.push(crate::ratelimit::send_counter_key(app, user));
+    }
+    Ok(Some(state.with_db(state.db.read_ahead(&keys).await?)))
 }
 
 async fn dispatch(
@@ -193,11 +222,10 @@ async fn dispatch(
         user: Some(connection.user_id.clone()),
         me: Some(std::sync::Arc::new(me)),
     };
-    // The same limits as REST: a send counts as a send, every other action
-    // but the health check as a write.
+    // The same limits as REST: a send counts as a send (by its own
+    // transaction), every other action but the health check as a write.
     let group = match &frame {
-        ClientFrame::MessageSend(_) => Some(crate::ratelimit::Group::Send),
-        ClientFrame::HealthCheck {} => None,
+        ClientFrame::MessageSend(_) | ClientFrame::HealthCheck {} => None,
         _ => Some(crate::ratelimit::Group::Write),
     };
     if let Some(group) = group {
@@ -275,7 +303,7 @@ async fn typing(
     input: ChannelFrame,
     started: bool,
 ) -> Result<ActionResult, ApiError> {
-    let access = channels::load(&state.db, ctx, &input.channel_id).await?;
+    let (access, ban) = channels::load_with_ban(&state.db, ctx, &input.channel_id).await?;
     let member = access.require_member()?;
     if !access.channel.settings.typing_events {
         return Err(ApiError::forbidden(
@@ -284,9 +312,7 @@ async fn typing(
     }
     // A shadow-banned member's typing reaches nobody (their messages do not
     // either); the ack is the same, so they are not told.
-    let shadowed = crate::channels::active_ban(&state.db, ctx, &access.channel.id, &member.user_id)
-        .await?
-        .is_some_and(|b| b.shadow);
+    let shadowed = ban.is_some_and(|b| b.shadow);
     if !shadowed {
         publish::typing(
             state,

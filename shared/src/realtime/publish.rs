@@ -97,12 +97,15 @@ fn neutral(ctx: &Ctx) -> Ctx {
 }
 
 async fn view(state: &AppState, ctx: &Ctx, message: &Message) -> MessageView {
-    match messages::render(
+    // The acting user's item, read by authentication, gives their profile
+    // when they wrote the message.
+    match messages::render_knowing(
         &state.db,
         &state.storage,
         &neutral(ctx),
         &message.channel_id,
         std::slice::from_ref(message),
+        ctx.me.as_deref(),
     )
     .await
     {

@@ -15,6 +15,18 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    // Each request is its subject's first of a rate-limit window here (the
+    // limiter's claim is counted like every request), and `f` does not
+    // straddle two windows.
+    let window = chat_shared::ratelimit::WINDOW_SECS * 1000;
+    let into = chat_shared::time::now_millis().rem_euclid(window);
+    if window - into < 5_000 {
+        tokio::time::sleep(std::time::Duration::from_millis(
+            (window - into + 100) as u64,
+        ))
+        .await;
+    }
+    app.stack.state.limiter.forget_claims();
     let before = app.stack.state.db.request_counts();
     f().await;
     let after = app.stack.state.db.request_counts();
@@ -69,8 +81,10 @@ async fn a_send_costs_the_same_requests_with_2_and_200_members() {
     })
     .await;
     println!("send, 2 members: {send_small:?}\nsend, 200 members: {send_large:?}");
-    // The send itself: auth, channel, member, ban reads and ONE transaction,
-    // whatever the channel's size. Nothing is written per member.
+    // The send itself: the auth read, one batch read of the channel, the
+    // member item and the ban, and ONE transaction (the sender's rate-limit
+    // claim is one of its items), whatever the channel's size. Nothing is
+    // written per member.
     for op in [
         "GetItem",
         "TransactWriteItems",
@@ -81,17 +95,28 @@ async fn a_send_costs_the_same_requests_with_2_and_200_members() {
         assert_eq!(send_small.get(op), send_large.get(op), "{op}");
     }
     assert_eq!(send_small["TransactWriteItems"], 1);
-    assert_eq!(send_small["GetItem"], 4);
+    assert_eq!(send_small["GetItem"], 1);
+    assert_eq!(send_small["BatchGetItem"], 1);
+    assert_eq!(
+        send_small.get("UpdateItem"),
+        None,
+        "the limiter's claim is in the transaction"
+    );
     // Fan-out reads follow who is online, not the room: with nobody
     // connected, the channel's listeners (watches and online index) are one
     // empty query and the event is not even rendered, whatever the channel's
     // size. The response renders the sender's own message from the user
     // item authentication read, and a new message has no reactions to look
-    // up: 6 requests in all.
+    // up: 4 requests in all.
     assert_eq!(send_large, send_small);
     assert_eq!(
         send_small,
-        ops(&[("GetItem", 4), ("TransactWriteItems", 1), ("Query", 1)])
+        ops(&[
+            ("GetItem", 1),
+            ("BatchGetItem", 1),
+            ("TransactWriteItems", 1),
+            ("Query", 1)
+        ])
     );
 }
 
@@ -137,49 +162,99 @@ async fn request_counts_per_operation() {
     })
     .await;
     println!("history page: {history:?}\nmark read: {read:?}\nreact: {react:?}\nmy channels (1 channel): {my_channels:?}");
-    // Auth GetItem, channel + member GetItems, one Query, then rendering:
-    // authors (BatchGetItem); no own-reactions query, since nothing on the
-    // page has a reaction.
+    // Auth GetItem, the rate limiter's claim (UpdateItem), channel + member
+    // in one BatchGetItem, one Query, then rendering: authors
+    // (BatchGetItem); no own-reactions query, since nothing on the page has
+    // a reaction.
     assert_eq!(
         history,
-        ops(&[("GetItem", 3), ("Query", 1), ("BatchGetItem", 1)])
+        ops(&[
+            ("GetItem", 1),
+            ("UpdateItem", 1),
+            ("Query", 1),
+            ("BatchGetItem", 2)
+        ])
     );
-    // Auth, channel + member, latest message Query, one transaction, then the
-    // membership re-read and the new unread count; then the message.read
-    // fan-out: one query of the channel's listeners (nobody is connected),
-    // beside its catch-up log entry (PutItem) and the channel's change mark
-    // (UpdateItem).
+    // Auth, the limiter's claim, channel + member (one batch), latest
+    // message Query, one transaction, then the membership re-read and the
+    // new unread count; then the message.read fan-out: one query of the
+    // channel's listeners (nobody is connected), beside its catch-up log
+    // entry (PutItem) and the channel's change mark (UpdateItem).
     assert_eq!(
         read,
         ops(&[
-            ("GetItem", 4),
+            ("GetItem", 2),
+            ("BatchGetItem", 1),
             ("Query", 3),
             ("TransactWriteItems", 1),
             ("PutItem", 1),
-            ("UpdateItem", 1)
+            ("UpdateItem", 2)
         ])
     );
-    // Auth, message ref + message, channel + member, ban, existing reaction,
+    // Auth, the limiter's claim, message ref + message, channel + member
+    // (one batch), ban, existing reaction,
     // the user's reaction types on it (a COUNT Query, for the cap), one
     // transaction, the message re-read, rendering, then the reaction.new
     // fan-out and its catch-up log entry and change mark.
     assert_eq!(
         react,
         ops(&[
-            ("GetItem", 8),
+            ("GetItem", 6),
             ("TransactWriteItems", 1),
-            ("BatchGetItem", 1),
+            ("BatchGetItem", 2),
             ("Query", 3),
             ("PutItem", 1),
-            ("UpdateItem", 1)
+            ("UpdateItem", 2)
         ])
     );
-    // Auth, memberships Query, channels and the caller's member items (two
+    // Auth, the limiter's claim, memberships Query, channels and the caller's member items (two
     // BatchGetItems side by side: a send moves the read mark on the member
     // item only), per channel: members Query + unread Query; then the
     // listed members' profiles, one BatchGetItem for the whole page.
     assert_eq!(
         my_channels,
-        ops(&[("GetItem", 1), ("Query", 3), ("BatchGetItem", 3)])
+        ops(&[
+            ("GetItem", 1),
+            ("UpdateItem", 1),
+            ("Query", 3),
+            ("BatchGetItem", 3)
+        ])
     );
+}
+
+#[tokio::test]
+async fn a_socket_send_to_ten_online_members_is_four_requests_with_its_rate_limit() {
+    let app = TestApp::spawn().await;
+    let names: Vec<String> = (0..10).map(|i| format!("u{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let t = app.create_users(&app.a, &refs).await;
+    let ch = app.group(&app.a, &t[0], &refs[1..]).await;
+    let mut sockets = Vec::new();
+    for token in &t {
+        sockets.push(app.ws(&app.a, token).await);
+    }
+    let send = |text: &str| json!({"action": "message.send", "channel_id": ch, "text": text});
+    let warm = sockets[0].request(send("warm")).await;
+    assert_eq!(warm["ok"], true, "{warm}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let first = &mut sockets[0];
+    let spent = count(&app, || async {
+        let ack = first.request(send("hi")).await;
+        assert_eq!(ack["ok"], true, "{ack}");
+        // Anything the send leaves running (none expected) is counted too.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    })
+    .await;
+    // The user, channel, member, ban and rate-limit counter in one batch
+    // read; one transaction (the rate-limit claim is one of its items);
+    // the online index; the online members' member and user items in one
+    // batch read.
+    assert_eq!(
+        spent,
+        ops(&[("BatchGetItem", 2), ("TransactWriteItems", 1), ("Query", 1)])
+    );
+    for ws in &mut sockets[1..] {
+        ws.expect_where(|e| e["type"] == "message.new" && e["message"]["text"] == "hi")
+            .await;
+    }
 }

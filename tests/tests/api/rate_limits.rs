@@ -174,6 +174,57 @@ async fn a_burst_from_many_connections_of_one_user_is_held_to_the_limit() {
 }
 
 #[tokio::test]
+async fn a_send_refused_before_its_write_still_counts() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let ch = app.group(&app.a, &t[0], &["bob"]).await;
+    let elsewhere = app.group(&app.a, &t[1], &[]).await;
+    limit_sends(&app, 3).await;
+    // Two sends refused before any write (not a member; no text), each
+    // counted by a claim of its own.
+    app.post(
+        &app.a,
+        &t[0],
+        "/messages",
+        json!({"channel_id": elsewhere, "text": "in"}),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    app.post(
+        &app.a,
+        &t[0],
+        "/messages",
+        json!({"channel_id": ch, "text": " "}),
+    )
+    .await
+    .assert_error(400, "validation_error");
+    // One on the socket (the realtime function), counted by its own
+    // transaction: the window is spent.
+    let mut ws = app.ws(&app.a, &t[0]).await;
+    let ack = ws
+        .request(json!({"action": "message.send", "channel_id": ch, "text": "third"}))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let refused = ws
+        .request(json!({"action": "message.send", "channel_id": ch, "text": "fourth"}))
+        .await;
+    assert_eq!(refused["error"]["code"], "rate_limited", "{refused}");
+    // REST (another function in the faithful mode) sees the same count.
+    app.post(
+        &app.a,
+        &t[0],
+        "/messages",
+        json!({"channel_id": ch, "text": "fifth"}),
+    )
+    .await
+    .assert_error(429, "rate_limited");
+    let history = app
+        .get(&app.a, &t[1], &format!("/channels/{ch}/messages"))
+        .await;
+    assert_eq!(TestApp::texts(history.assert_status(200)), vec!["third"]);
+}
+
+#[tokio::test]
 async fn server_tokens_count_per_app_and_limits_are_checked() {
     let app = TestApp::spawn().await;
     app.patch(
