@@ -410,7 +410,8 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         )
         .await?;
     sockets.push(first);
-    // Socket frames: each re-checks the user (one GetItem), as REST does.
+    // Socket frames: each re-checks the user, as REST does (in the batch
+    // read of the frame's channel items).
     let mut member = connect(&d, "user000").await?;
     d.measure("socket `message.send`, 5 members, 1 connected", || {
         frame(
