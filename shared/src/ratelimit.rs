@@ -9,6 +9,10 @@
 //! doubling; the total claimed never passes the limit (the claim is a
 //! conditional `ADD`), and a batch an instance claimed but did not use
 //! makes other instances refuse early by at most that much.
+//!
+//! A user's send is counted by the send itself ([`SendClaim`]): its counter
+//! is read with the send's other items and claimed inside the send's
+//! transaction, so the send makes no request of its own for its limit.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
