@@ -106,7 +106,8 @@ pub async fn send(
         ),
         _ => None,
     };
-    let sent = send_counted(state, ctx, input, claim.as_ref()).await;
+    // Boxed: the send's future is large, and callers nest it in theirs.
+    let sent = Box::pin(send_counted(state, ctx, input, claim.as_ref())).await;
     if let Some(claim) = claim.filter(|c| !c.settled()) {
         state.limiter.count_unwritten(&claim).await;
     }

@@ -158,7 +158,7 @@ async fn on_frame(state: &AppState, id: &ConnectionId, body: &str) {
             Ok(ahead) => {
                 let state = ahead.as_ref().unwrap_or(state);
                 match sessions::check(state, &connection).await {
-                    Ok(me) => dispatch(state, &connection, me, frame).await,
+                    Ok(me) => Box::pin(dispatch(state, &connection, me, frame)).await,
                     Err(refusal) => {
                         ended = matches!(refusal, ApiError::Unauthorized { .. });
                         Err(refusal)
