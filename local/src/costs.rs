@@ -1,12 +1,14 @@
 //! The README's cost table, measured: each operation is driven once over
 //! real HTTP or WebSocket against a stack, and the table lists the DynamoDB
 //! requests the SDK client sent, the capacity units DynamoDB reported for
-//! them (`ReturnConsumedCapacity: TOTAL`) and the management-API posts made.
+//! them (`ReturnConsumedCapacity: TOTAL`), the management-API posts made,
+//! and what that costs on AWS (`prices`), with a month's example.
 //! `chat-bench costs --write README.md` regenerates it; a test fails when the
 //! README's copy is stale.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chat_shared::apps::App;
 use chat_shared::auth;
@@ -15,6 +17,7 @@ use chat_shared::ids::UserId;
 use chat_shared::ratelimit;
 use serde_json::{json, Value};
 
+use crate::prices::{self, Bill, Usage};
 use crate::Stack;
 
 /// Marks around the generated table in the README.
@@ -36,15 +39,29 @@ const READS: &[&str] = &["GetItem", "BatchGetItem", "Query"];
 struct Row {
     operation: String,
     requests: BTreeMap<String, u64>,
-    read_units: f64,
-    write_units: f64,
-    posts: u64,
+    usage: Usage,
+}
+
+/// What the clients asked of the stack: REST requests, socket frames, and
+/// the WebSocket routes they invoked (`$connect`, `$disconnect`, frames).
+#[derive(Default)]
+struct Asked {
+    rest: AtomicU64,
+    frames: AtomicU64,
+    routes: AtomicU64,
+}
+
+impl Asked {
+    fn snapshot(&self) -> [u64; 3] {
+        [&self.rest, &self.frames, &self.routes].map(|n| n.load(Ordering::Relaxed))
+    }
 }
 
 struct Driver<'a> {
     stack: &'a Stack,
     http: reqwest::Client,
     app: App,
+    asked: Asked,
     rows: std::sync::Mutex<Vec<Row>>,
 }
 
@@ -76,6 +93,7 @@ impl Driver<'_> {
         if let Some(body) = body {
             request = request.json(&body);
         }
+        self.asked.rest.fetch_add(1, Ordering::Relaxed);
         let response = request.send().await.map_err(step)?;
         let status = response.status();
         let text = response.text().await.map_err(step)?;
@@ -123,14 +141,21 @@ impl Driver<'_> {
         self.fresh_window().await;
         let before = self.stack.state.db.costs();
         let posts_before = self.stack.gateway.posts();
+        let asked_before = self.asked.snapshot();
+        let jobs_before = self.stack.stream_invocations.count();
         let out = f().await?;
         self.settle().await;
-        let row = row(
-            operation,
-            &before,
-            self.stack.state.db.costs(),
-            self.stack.gateway.posts() - posts_before,
-        );
+        let [rest, frames, routes] = self.asked.snapshot();
+        let usage = Usage {
+            rest_requests: rest - asked_before[0],
+            socket_messages: frames - asked_before[1],
+            posts: self.stack.gateway.posts() - posts_before,
+            invocations: rest - asked_before[0] + routes - asked_before[2]
+                + self.stack.stream_invocations.count()
+                - jobs_before,
+            ..Usage::default()
+        };
+        let row = row(operation, &before, self.stack.state.db.costs(), usage);
         self.rows.lock().map_err(|_| step("rows"))?.push(row);
         Ok(out)
     }
@@ -151,34 +176,34 @@ impl Driver<'_> {
     }
 }
 
-/// A row: what was spent between two snapshots of a client's meter.
+/// A row: what was spent between two snapshots of a client's meter, on top
+/// of what `usage` counted elsewhere.
 fn row(
     operation: &str,
     before: &BTreeMap<String, OpCost>,
     after: BTreeMap<String, OpCost>,
-    posts: u64,
+    mut usage: Usage,
 ) -> Row {
-    let mut row = Row {
-        operation: operation.to_string(),
-        requests: BTreeMap::new(),
-        read_units: 0.0,
-        write_units: 0.0,
-        posts,
-    };
+    let mut requests_by_op = BTreeMap::new();
     for (op, cost) in after {
         let was = before.get(&op).copied().unwrap_or(OpCost::default());
         let requests = cost.requests - was.requests;
         let units = cost.capacity_units - was.capacity_units;
         if requests > 0 {
-            row.requests.insert(op.clone(), requests);
+            requests_by_op.insert(op.clone(), requests);
         }
+        usage.dynamodb_requests += requests;
         if READS.contains(&op.as_str()) {
-            row.read_units += units;
+            usage.read_units += units;
         } else {
-            row.write_units += units;
+            usage.write_units += units;
         }
     }
-    row
+    Row {
+        operation: operation.to_string(),
+        requests: requests_by_op,
+        usage,
+    }
 }
 
 async fn users(driver: &Driver<'_>, server: &str, ids: &[String]) -> Result<(), CostError> {
@@ -190,6 +215,22 @@ async fn users(driver: &Driver<'_>, server: &str, ids: &[String]) -> Result<(), 
                 "/users",
                 server,
                 Some(json!({ "users": users })),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// One FCM phone each, registered by its owner.
+async fn phones(driver: &Driver<'_>, users: &[String]) -> Result<(), CostError> {
+    for user in users {
+        let token = driver.token(user)?;
+        driver
+            .call(
+                reqwest::Method::POST,
+                "/devices",
+                &token,
+                Some(json!({ "id": format!("costs-{user}"), "push_provider": "firebase" })),
             )
             .await?;
     }
@@ -233,15 +274,24 @@ async fn connect(driver: &Driver<'_>, user: &str) -> Result<Socket, CostError> {
         driver.app.api_key,
         driver.token(user)?
     );
+    driver.asked.routes.fetch_add(1, Ordering::Relaxed);
     let (socket, _) = tokio_tungstenite::connect_async(url).await.map_err(step)?;
     Ok(socket)
 }
 
+/// Closes a socket: the gateway runs `$disconnect`.
+async fn close(driver: &Driver<'_>, mut socket: Socket) -> Result<(), CostError> {
+    driver.asked.routes.fetch_add(1, Ordering::Relaxed);
+    socket.close(None).await.map_err(step)
+}
+
 /// Sends a client frame and waits for its ack: the handler posts the ack
 /// after its work and fan-out, so the ack brackets the frame's whole cost.
-async fn frame(socket: &mut Socket, body: Value) -> Result<(), CostError> {
+async fn frame(driver: &Driver<'_>, socket: &mut Socket, body: Value) -> Result<(), CostError> {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
+    driver.asked.frames.fetch_add(1, Ordering::Relaxed);
+    driver.asked.routes.fetch_add(1, Ordering::Relaxed);
     let id = body["request_id"].clone();
     socket
         .send(Message::Text(body.to_string().into()))
@@ -274,6 +324,7 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         stack,
         http: reqwest::Client::new(),
         app,
+        asked: Asked::default(),
         rows: std::sync::Mutex::new(Vec::new()),
     };
     let server = auth::mint_server_token(&d.app.api_secret, None).map_err(step)?;
@@ -356,7 +407,7 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         .as_str()
         .ok_or_else(|| step("message id"))?
         .to_string();
-    d.measure("history page (25 messages)", || {
+    d.measure(HISTORY_ROW, || {
         d.call(
             reqwest::Method::GET,
             format!("/channels/{small}/messages"),
@@ -383,7 +434,7 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         )
     })
     .await?;
-    d.measure("my channels (2 channels)", || {
+    d.measure(CHANNELS_ROW, || {
         d.call(reqwest::Method::GET, "/channels", &alice, None)
     })
     .await?;
@@ -415,6 +466,7 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     let mut member = connect(&d, "user000").await?;
     d.measure("socket `message.send`, 5 members, 1 connected", || {
         frame(
+            &d,
             &mut member,
             json!({ "action": "message.send", "request_id": "c1", "channel_id": small, "text": "a socket message of average length" }),
         )
@@ -422,12 +474,18 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     .await?;
     d.measure("socket `typing.start`, 5 members, 1 connected", || {
         frame(
+            &d,
             &mut member,
             json!({ "action": "typing.start", "request_id": "c2", "channel_id": small }),
         )
     })
     .await?;
     drop(member);
+    d.measure(CONNECT_ROW, || async {
+        let socket = connect(&d, "user002").await?;
+        close(&d, socket).await
+    })
+    .await?;
     let mut ten_online = Vec::new();
     for user in std::iter::once(&owner).chain(&ten[..9]) {
         ten_online.push(connect(&d, user).await?);
@@ -437,9 +495,10 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     })
     .await?;
     d.measure(
-        "socket `message.send`, 10 members, 10 connected",
+        SEND_ROW,
         || {
             frame(
+                &d,
                 &mut ten_online[0],
                 json!({ "action": "message.send", "request_id": "c3", "channel_id": ten_members, "text": "a socket message of average length" }),
             )
@@ -514,19 +573,22 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     // Pushes through the local FCM: the small channel's other four members
     // are offline, two of them with a phone each.
     settings(json!({ "set": { "firebase": crate::push::dev_firebase() } })).await?;
-    for user in &ten[..2] {
-        let token = d.token(user)?;
-        d.call(
-            reqwest::Method::POST,
-            "/devices",
-            &token,
-            Some(json!({ "id": format!("costs-{user}"), "push_provider": "firebase" })),
-        )
-        .await?;
-    }
+    phones(&d, &ten[..2]).await?;
     d.measure(
         "send a message, 5 members, none connected, 2 with a phone (with the notify function's pushes)",
         || d.send(&alice, &small),
+    )
+    .await?;
+    // Pushes follow the members who have a device, not the room.
+    d.measure(
+        "send a message, 10,000 members, none connected, none with a phone (the app can push)",
+        || d.send(&alice, &community),
+    )
+    .await?;
+    phones(&d, &crowd[..10]).await?;
+    d.measure(
+        "send a message, 10,000 members, none connected, 10 with a phone (with the notify function's pushes)",
+        || d.send(&alice, &community),
     )
     .await?;
     settings(json!({ "unset": ["firebase"] })).await?;
@@ -667,13 +729,13 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     )
     .await?;
     let rows = d.rows.lock().map_err(|_| step("rows"))?;
-    Ok(render(&rows))
+    render(&rows)
 }
 
-fn render(rows: &[Row]) -> String {
+fn render(rows: &[Row]) -> Result<String, CostError> {
     let mut out = String::from(
-        "| operation | DynamoDB requests | total | RCU | WCU | management posts |\n\
-         | --- | --- | --: | --: | --: | --: |\n",
+        "| operation | DynamoDB requests | total | RCU | WCU | management posts | $ per million |\n\
+         | --- | --- | --: | --: | --: | --: | --: |\n",
     );
     for row in rows {
         let requests: Vec<String> = row
@@ -681,16 +743,128 @@ fn render(rows: &[Row]) -> String {
             .iter()
             .map(|(op, n)| format!("{n} {op}"))
             .collect();
-        let total: u64 = row.requests.values().sum();
+        let usage = &row.usage;
         let _ = writeln!(
             out,
-            "| {} | {} | {total} | {:.1} | {:.1} | {} |",
+            "| {} | {} | {} | {:.1} | {:.1} | {} | {:.2} |",
             row.operation,
             requests.join(", "),
-            row.read_units,
-            row.write_units,
-            row.posts
+            usage.dynamodb_requests,
+            usage.read_units,
+            usage.write_units,
+            usage.posts,
+            usage.bill().total() * 1e6,
         );
+    }
+    let _ = write!(out, "\n{}\n\n{}", prices::assumptions(), month(rows)?);
+    Ok(out)
+}
+
+/// The rows the month's example is made of.
+const SEND_ROW: &str = "socket `message.send`, 10 members, 10 connected";
+const CONNECT_ROW: &str =
+    "WebSocket connect and disconnect (a user in 2 channels, nobody else online)";
+const CHANNELS_ROW: &str = "my channels (2 channels)";
+const HISTORY_ROW: &str = "history page (25 messages)";
+
+/// The month's workload: daily users who each send messages by socket into
+/// channels of 10 (all members online, the dearer case), connect a few
+/// times a day (each time loading their channels and one history page) and
+/// stay connected for a while, for 30 days.
+const DAILY_USERS: f64 = 10_000.0;
+const MESSAGES_A_DAY: f64 = 50.0;
+const CONNECTS_A_DAY: f64 = 2.0;
+const MINUTES_A_DAY: f64 = 60.0;
+const DAYS: f64 = 30.0;
+
+/// "What a month costs": the workload above priced from the measured rows.
+fn month(rows: &[Row]) -> Result<String, CostError> {
+    let bill_of = |operation: &str| {
+        rows.iter()
+            .find(|r| r.operation == operation)
+            .map(|r| r.usage.bill())
+            .ok_or_else(|| step(format!("no row {operation}")))
+    };
+    let messages = DAILY_USERS * MESSAGES_A_DAY * DAYS;
+    let connects = DAILY_USERS * CONNECTS_A_DAY * DAYS;
+    let minutes = DAILY_USERS * MINUTES_A_DAY * DAYS;
+    let lines = [
+        (
+            format!("messages ({SEND_ROW})"),
+            messages,
+            bill_of(SEND_ROW)?,
+        ),
+        (
+            format!("connections ({CONNECT_ROW})"),
+            connects,
+            bill_of(CONNECT_ROW)?,
+        ),
+        (
+            format!("{CHANNELS_ROW}, on each connection"),
+            connects,
+            bill_of(CHANNELS_ROW)?,
+        ),
+        (
+            format!("a {HISTORY_ROW}, on each connection"),
+            connects,
+            bill_of(HISTORY_ROW)?,
+        ),
+        (
+            "connection minutes".to_string(),
+            minutes,
+            Bill {
+                api_gateway: prices::WEBSOCKET_CONNECTION_MINUTE,
+                ..Bill::default()
+            },
+        ),
+    ];
+    let mut out = format!(
+        "**What a month costs**, for {} daily users who each send {MESSAGES_A_DAY} \
+         messages a day by socket into channels of 10 (all members online), connect \
+         {CONNECTS_A_DAY} times a day and stay connected {MINUTES_A_DAY} minutes a day, \
+         for {DAYS} days:\n\n\
+         | item | per month | DynamoDB | API Gateway | Lambda | total |\n\
+         | --- | --: | --: | --: | --: | --: |\n",
+        thousands(DAILY_USERS),
+    );
+    let mut sum = Bill::default();
+    for (item, count, bill) in lines {
+        let bill = bill.times(count);
+        sum = Bill {
+            dynamodb: sum.dynamodb + bill.dynamodb,
+            api_gateway: sum.api_gateway + bill.api_gateway,
+            lambda: sum.lambda + bill.lambda,
+        };
+        let _ = writeln!(
+            out,
+            "| {item} | {} | {} |",
+            thousands(count),
+            dollars(&bill)
+        );
+    }
+    let _ = writeln!(out, "| **total** | | {} |", dollars(&sum));
+    Ok(out)
+}
+
+fn dollars(bill: &Bill) -> String {
+    format!(
+        "${:.2} | ${:.2} | ${:.2} | ${:.2}",
+        bill.dynamodb,
+        bill.api_gateway,
+        bill.lambda,
+        bill.total()
+    )
+}
+
+/// `n` rounded, with thousands separated by commas.
+fn thousands(n: f64) -> String {
+    let digits = format!("{:.0}", n.round());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
     }
     out
 }

@@ -8,6 +8,7 @@ pub mod binaries;
 pub mod costs;
 pub mod gateway;
 pub mod lambdas;
+pub mod prices;
 pub mod push;
 pub mod s3;
 pub mod streams;
@@ -104,6 +105,8 @@ pub struct Stack {
     pub functions: Option<Arc<lambdas::Functions>>,
     /// What the local FCM and APNs emulators accepted.
     pub pushes: push::Pushes,
+    /// Invocations of the stream's functions (fan-out, notify).
+    pub stream_invocations: streams::Invocations,
     ephemeral_uploads: bool,
     shutdown: watch::Sender<bool>,
 }
@@ -273,7 +276,7 @@ impl Stack {
                 .collect(),
             None => streams::Mapping::in_process(&state),
         };
-        streams::start(&state, &emulator_url, mappings, stop.clone())
+        let stream_invocations = streams::start(&state, &emulator_url, mappings, stop.clone())
             .await
             .map_err(LocalError::Setup)?;
         // Either every router in this process, or API Gateway in front of the
@@ -309,6 +312,7 @@ impl Stack {
             tap,
             functions,
             pushes: push_emulators.pushes,
+            stream_invocations,
             ephemeral_uploads: options.data_dir.is_none(),
             shutdown,
         })

@@ -13,6 +13,7 @@
 //! written while the server was stopped are not delivered.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +34,21 @@ const BATCH_SIZE: usize = 10;
 const MAX_RETRIES: u32 = 5;
 /// How often an idle stream is read again.
 const POLL_EVERY: Duration = Duration::from_millis(10);
+
+/// How many times the mappings have invoked their functions: what Lambda
+/// bills as requests for this path (the cost table prices them).
+#[derive(Clone, Default)]
+pub struct Invocations(Arc<AtomicU64>);
+
+impl Invocations {
+    pub fn count(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 /// Who handles the records.
 #[derive(Clone)]
@@ -89,13 +105,14 @@ impl Consumer {
     }
 }
 
-/// Starts each mapping reading the outbox stream; stops with `stop`.
+/// Starts each mapping reading the outbox stream; stops with `stop`. Every
+/// invocation is counted in the answer.
 pub async fn start(
     state: &AppState,
     dynamodb_url: &str,
     mappings: Vec<Mapping>,
     stop: watch::Receiver<bool>,
-) -> Result<(), String> {
+) -> Result<Invocations, String> {
     let stream_arn = state
         .db
         .outbox()
@@ -128,6 +145,7 @@ pub async fn start(
         .iter()
         .flat_map(|m| shards.iter().map(|shard| (m.clone(), shard.clone())))
         .collect();
+    let invocations = Invocations::default();
     for (mapping, shard) in pairs {
         let iterator = client
             .get_shard_iterator()
@@ -144,10 +162,11 @@ pub async fn start(
             stream_arn.clone(),
             iterator,
             mapping,
+            invocations.clone(),
             stop.clone(),
         ));
     }
-    Ok(())
+    Ok(invocations)
 }
 
 /// The template's filters, any of: `{"eventName": ["INSERT"], "dynamodb":
@@ -197,6 +216,7 @@ async fn poll(
     stream_arn: String,
     mut iterator: String,
     mapping: Mapping,
+    invocations: Invocations,
     mut stop: watch::Receiver<bool>,
 ) {
     let Mapping { prefixes, consumer } = mapping;
@@ -236,6 +256,7 @@ async fn poll(
         let sent = batch.len();
         let mut event = Event::default();
         event.records = batch;
+        invocations.add();
         let first_failed = match consumer.invoke(event.clone()).await {
             Ok(response) => response
                 .batch_item_failures

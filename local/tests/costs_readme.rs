@@ -14,11 +14,25 @@ async fn the_readme_cost_table_is_current() {
         .unwrap();
     let table = costs::table(&stack, app).await.unwrap();
     println!("{table}");
-    // Capacity is reported for every operation that reads or writes.
-    for line in table.lines().skip(2) {
+    // Capacity is reported for every operation that reads or writes, and
+    // every operation has a price: at least its capacity units and posts at
+    // AWS's prices.
+    let rows: Vec<&str> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert!(rows.len() > 30, "{table}");
+    for line in &rows {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        let (rcu, wcu): (f64, f64) = (cells[4].parse().unwrap(), cells[5].parse().unwrap());
+        let number = |i: usize| -> f64 { cells[i].parse().unwrap() };
+        let (rcu, wcu, posts, price) = (number(4), number(5), number(6), number(7));
         assert!(rcu + wcu > 0.0, "capacity reported: {line}");
+        let floor = rcu * 0.125 + wcu * 0.625 + posts * 1.0;
+        assert!(
+            price >= floor - 0.005 && price > 0.0,
+            "the price covers the units and posts: {line}"
+        );
     }
     // The budgets: a send to a small channel stays within 4 requests
     // counting the rate limiter (its claim is an item of the send's
@@ -40,8 +54,39 @@ async fn the_readme_cost_table_is_current() {
     let socket = row("socket `message.send`, 10 members, 10 connected");
     assert!(socket[3].parse::<u32>().unwrap() <= 4, "{socket:?}");
     assert_eq!(socket[6], "11", "{socket:?}");
+    // Its price: DynamoDB's units, 12 WebSocket messages (the frame, 10
+    // deliveries and the ack) and one short invocation.
+    let price: f64 = socket[7].parse().unwrap();
+    let units = 26.0 * 0.125 + 10.0 * 0.625;
+    assert!(
+        price > units + 12.0 && price < units + 12.0 + 0.5,
+        "{socket:?}"
+    );
+    // The month's example is priced from the rows, and it adds up.
+    let total = table
+        .lines()
+        .find(|l| l.starts_with("| **total** |"))
+        .expect("the month's total");
+    let dollars = |cell: &str| -> f64 { cell.trim().trim_start_matches('$').parse().unwrap() };
+    let cells: Vec<&str> = total.split('|').collect();
+    let by_service: f64 = cells[3..6].iter().map(|c| dollars(c)).sum();
+    assert!((by_service - dollars(cells[6])).abs() < 0.02, "{total}");
+    assert!(
+        dollars(cells[6]) > 15.0 * price,
+        "15 million messages: {total}"
+    );
     let asleep = row("send a message, 10,000 members, none connected");
     assert!(asleep[4].parse::<f64>().unwrap() <= 25.0, "{asleep:?}");
+    // Pushes follow the members who have a device: where nobody has one,
+    // an app that can push pays what one that cannot does (no job, no
+    // notify work); two phones in a small channel cost no more than the
+    // whole-member read did (24 requests, 35.5 RCU).
+    let unreachable =
+        row("send a message, 10,000 members, none connected, none with a phone (the app can push)");
+    assert_eq!(unreachable[2..6], asleep[2..6], "{unreachable:?}");
+    let phones = row("send a message, 5 members, none connected, 2 with a phone (with the notify function's pushes)");
+    assert!(phones[3].parse::<u32>().unwrap() <= 24, "{phones:?}");
+    assert!(phones[4].parse::<f64>().unwrap() <= 35.5, "{phones:?}");
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     let regenerated = costs::splice(&readme, &table).expect("README has the costs markers");
