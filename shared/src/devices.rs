@@ -176,10 +176,12 @@ pub async fn register(
     }
     let key = keys::device(app, user, &input.id);
     let existing: Option<Device> = db.get(&key).await?;
+    let mut first = false;
     if existing.is_none() {
         let count = db
             .count(&keys::user_partition(app, user), keys::DEVICE_PREFIX)
             .await?;
+        first = count == 0;
         if count >= MAX_DEVICES_PER_USER {
             return Err(ApiError::conflict(format!(
                 "a user may register at most {MAX_DEVICES_PER_USER} devices; delete one first"
@@ -202,6 +204,9 @@ pub async fn register(
         last_active_at: crate::time::now_rfc3339(),
     };
     db.put(&device, Cond::Always).await?;
+    if first {
+        crate::push::reachable::device_added(db, app, user).await?;
+    }
     Ok((device, existing.is_none()))
 }
 
@@ -226,7 +231,7 @@ pub async fn remove(
         .delete(&keys::device(app, user, device), Cond::Exists)
         .await
     {
-        Ok(()) => Ok(()),
+        Ok(()) => crate::push::reachable::device_removed(db, app, user).await,
         Err(DbError::ConditionFailed) => {
             Err(ApiError::not_found(format!("device {device} not found")))
         }

@@ -426,6 +426,7 @@ async fn leave(db: &Db, ctx: &Ctx, channel: &ChannelId, user: &UserId) -> Result
         keys::membership(app, user, channel),
         keys::ban(app, channel, user),
         keys::online(app, channel, user),
+        keys::reachable(app, channel, user),
         keys::former(app, user, channel),
     ])
     .await?;

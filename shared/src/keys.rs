@@ -38,6 +38,8 @@ pub const WATCH_PREFIX: &str = "WATCH#";
 /// It sorts right after the watches (`WATCH#` < `WATCHING#`, and no other
 /// sort key lies between): one query reads everyone an event may reach.
 pub const ONLINE_PREFIX: &str = "WATCHING#";
+/// A channel member who has a device to push to (see `push/reachable.rs`).
+pub const REACHABLE_PREFIX: &str = "PUSHTO#";
 
 /// Partitions of fan-out jobs; the fan-out function's stream filter matches
 /// this prefix (template.yaml, and the local event source mapping).
@@ -180,6 +182,14 @@ pub fn flag(app: &AppId, id: &str) -> Key {
 /// The mark that `reporter` flagged `target` (`message:{id}` or `user:{id}`).
 pub fn flagged(app: &AppId, target: &str, reporter: &UserId) -> Key {
     Key::new(format!("APP#{app}#FLAGGED#{target}"), reporter.as_str())
+}
+
+/// The mark that `user`, a member of `channel`, has a device.
+pub fn reachable(app: &AppId, channel: &ChannelId, user: &UserId) -> Key {
+    Key::new(
+        channel_partition(app, channel),
+        format!("{REACHABLE_PREFIX}{user}"),
+    )
 }
 
 /// The pushes of one message, to whoever of its channel is offline.

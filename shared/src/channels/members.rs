@@ -12,6 +12,7 @@ use crate::db::{store, Cond, Db, DbError, Page, PageRequest};
 use crate::error::ApiError;
 use crate::ids::{ChannelId, UserId};
 use crate::keys::{self, Key};
+use crate::push::reachable;
 use crate::realtime::online;
 use crate::users;
 
@@ -124,6 +125,7 @@ pub async fn add(
     }
     db.transact(writes).await.map_err(changed_under_us)?;
     online::joined(db, &ctx.app.app_id, &channel.id, &new).await?;
+    reachable::joined(db, &ctx.app.app_id, &channel.id, &new).await?;
     Ok(added)
 }
 
@@ -166,6 +168,7 @@ pub async fn remove(db: &Db, ctx: &Ctx, access: &Access, target: &UserId) -> Res
     ];
     db.transact(writes).await.map_err(changed_under_us)?;
     online::left(db, &ctx.app.app_id, &channel.id, target).await?;
+    reachable::left(db, &ctx.app.app_id, &channel.id, target).await?;
     crate::realtime::connections::drop_watches(db, &ctx.app.app_id, &channel.id, target).await
 }
 
@@ -248,6 +251,7 @@ pub async fn join(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<(Member,
     ];
     db.transact(writes).await.map_err(changed_under_us)?;
     online::joined(db, &ctx.app.app_id, channel_id, std::slice::from_ref(&user)).await?;
+    reachable::joined(db, &ctx.app.app_id, channel_id, std::slice::from_ref(&user)).await?;
     Ok((member, true))
 }
 

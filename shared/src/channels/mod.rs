@@ -299,6 +299,17 @@ pub async fn memberships_of(
         .await?)
 }
 
+/// The ids of the channels the user belongs to (invitees too), as
+/// [`memberships_of`] reads them.
+pub async fn channel_ids_of(
+    db: &Db,
+    app: &crate::ids::AppId,
+    user: &UserId,
+) -> Result<Vec<ChannelId>, ApiError> {
+    let memberships = memberships_of(db, app, user).await?;
+    Ok(memberships.into_iter().map(|m| m.channel_id).collect())
+}
+
 /// The sort key above which a new member's messages count as unread.
 pub(crate) fn read_floor_now() -> String {
     format!(

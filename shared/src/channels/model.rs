@@ -112,6 +112,9 @@ pub struct Channel {
     pub created_by: Option<UserId>,
     #[serde(default)]
     pub member_count: i64,
+    /// Members with a device to push to (`push/reachable.rs`); not shown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reachable: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_message_at: Option<String>,
     /// Epoch ms of the last change catch-up can replay (a message, an edit,
@@ -125,6 +128,10 @@ pub struct Channel {
     pub deleted_at: Option<String>,
     #[serde(default)]
     pub version: u64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl Entity for Channel {

@@ -182,6 +182,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: CreateChannel) -> Result<(Channel
         truncated_at_ms: None,
         created_by: creator.clone(),
         member_count: i64::try_from(member_set.len()).unwrap_or(0),
+        reachable: 0,
         last_message_at: None,
         changed_ms: None,
         created_at: now.clone(),
@@ -212,6 +213,7 @@ pub async fn create(db: &Db, ctx: &Ctx, input: CreateChannel) -> Result<(Channel
         Ok(()) => {
             let members: Vec<UserId> = member_set.iter().cloned().collect();
             crate::realtime::online::joined(db, &app.app_id, &channel.id, &members).await?;
+            crate::push::reachable::joined(db, &app.app_id, &channel.id, &members).await?;
             Ok((channel, true))
         }
         Err(DbError::TransactionCanceled(reasons)) => {

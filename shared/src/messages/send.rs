@@ -163,6 +163,8 @@ async fn send_counted(
             ..validate(ctx, &input)?
         };
     }
+    // Pushes only where a member has a device (the channel counts them).
+    let pushable = granted.channel.reachable > 0;
     let mut writes = plan(ctx, &input, checked, granted, crate::time::now_millis())?;
     writes.writes.rate = claim.map(crate::ratelimit::SendClaim::update);
     let slow_mode = writes.slow_mode;
@@ -171,11 +173,17 @@ async fn send_counted(
         claim.written();
     }
     match committed {
-        Ok(()) => Ok(SendOutcome {
-            message: writes.writes.message,
-            created: true,
-            flagged_by,
-        }),
+        Ok(()) => {
+            let message = writes.writes.message;
+            if pushable {
+                crate::push::enqueue(state, &ctx.app, &message).await;
+            }
+            Ok(SendOutcome {
+                message,
+                created: true,
+                flagged_by,
+            })
+        }
         Err(SendRefused::IdTaken) => {
             let message = &writes.writes.message;
             if let Some(id) = &input.id {

@@ -1,9 +1,10 @@
 //! Push notifications to members who are not connected.
 //!
 //! A send writes one job item to the outbox (only for apps with a push
-//! provider, and never for silent or shadow-banned messages); the notify
-//! function gets it from the stream ([`crate::notify`]) and works out, then,
-//! who gets a push: each member with no open connection, but not the
+//! provider, in channels where a member has a device ([`reachable`]), and
+//! never for silent or shadow-banned messages); the notify function gets it
+//! from the stream ([`crate::notify`]) and works out, then, who gets a push:
+//! each member with a device and no open connection, but not the
 //! sender, not a member who muted the channel, not a user whose preference
 //! is `off`, or `mentions` without a mention. A thread reply goes to the
 //! thread's participants (its starter and everyone who replied) and to the
@@ -14,6 +15,7 @@
 pub mod apns;
 pub mod credentials;
 pub mod fcm;
+pub mod reachable;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -77,8 +79,8 @@ impl Entity for Job {
 }
 
 /// Hands a new message's pushes to the notify function: one outbox write,
-/// only when the app can push and the message may be pushed. Never fails
-/// the send (logged).
+/// only when the app can push and the message may be pushed (the send calls
+/// it only where a member has a device). Never fails the send (logged).
 pub async fn enqueue(state: &AppState, app: &App, message: &Message) {
     if !app.push.any() || message.silent || message.shadowed {
         return;
@@ -233,6 +235,7 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Report, ApiError> {
                     report.dead += 1;
                     tracing::info!(user = %user, device = %device.id, "the provider says the token is dead; device deleted");
                     db.delete(&device.key(), Cond::Always).await?;
+                    reachable::device_removed(db, &job.app_id, &user).await?;
                 }
                 Sent::Retry | Sent::Failed(_) => report.failed += 1,
             }
@@ -283,20 +286,18 @@ async fn recipients(
     job: &Job,
 ) -> Result<Vec<Arc<User>>, ApiError> {
     let db = &state.db;
-    let members: BTreeSet<UserId> = crate::channels::active_members(db, &job.app_id, &channel.id)
-        .await?
-        .into_iter()
-        .map(|m| m.user_id)
-        .collect();
+    // Only members with a device can get a push: the channel's index of
+    // them, not its member list.
+    let reachable = reachable::in_channel(db, &job.app_id, &channel.id).await?;
     let mut candidates: BTreeSet<UserId> = match &job.parent_id {
-        None => members.clone(),
+        None => reachable.clone(),
         Some(parent) => thread_participants(state, app, parent).await?,
     };
     candidates.extend(job.mentions.iter().cloned());
     candidates.remove(&job.sender);
     let candidates: Vec<UserId> = candidates
         .into_iter()
-        .filter(|u| members.contains(u))
+        .filter(|u| reachable.contains(u))
         .collect();
     if candidates.is_empty() {
         return Ok(Vec::new());
@@ -313,6 +314,12 @@ async fn recipients(
         },
         crate::users::get_users(db, &job.app_id, &candidates),
     )?;
+    // An entry is a hint: the membership must still be there and active.
+    let members: BTreeSet<&UserId> = memberships
+        .iter()
+        .filter(|m| m.invite.is_none())
+        .map(|m| &m.user_id)
+        .collect();
     let muted: BTreeSet<&UserId> = memberships
         .iter()
         .filter(|m| m.muted)
@@ -321,7 +328,7 @@ async fn recipients(
     let by_id: HashMap<&UserId, &User> = users.iter().map(|u| (&u.id, u)).collect();
     Ok(candidates
         .iter()
-        .filter(|u| !muted.contains(u))
+        .filter(|u| members.contains(u) && !muted.contains(u))
         .filter(|u| {
             let Some(user) = by_id.get(u) else {
                 return false;

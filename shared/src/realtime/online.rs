@@ -24,6 +24,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::connections::{self, Watch, CONNECTION_TTL_SECS};
+use crate::channels::channel_ids_of as channels_of;
 use crate::db::{Cond, Db, Entity, PageRequest, Query, SortCond};
 use crate::error::ApiError;
 use crate::ids::{AppId, ChannelId, UserId};
@@ -55,13 +56,6 @@ fn entry(app: &AppId, channel: &ChannelId, user: &UserId) -> Online {
         user_id: user.clone(),
         expires: crate::time::now_secs() + CONNECTION_TTL_SECS,
     }
-}
-
-/// The channels the user belongs to (invitees too), from their own
-/// partition: one query per 1,000.
-async fn channels_of(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<ChannelId>, ApiError> {
-    let memberships = crate::channels::memberships_of(db, app, user).await?;
-    Ok(memberships.into_iter().map(|m| m.channel_id).collect())
 }
 
 /// A connect: the user is online in each of their channels. Call after the

@@ -150,9 +150,6 @@ pub async fn message(
     change: MessageChange,
     message: &Message,
 ) -> Delivery {
-    if matches!(change, MessageChange::New) {
-        crate::push::enqueue(state, &ctx.app, message).await;
-    }
     let app = &ctx.app.app_id;
     let channel = &message.channel_id;
     let audience = audience_of(message);

@@ -389,3 +389,68 @@ async fn a_user_who_blocks_the_sender_is_not_pushed_and_their_badge_leaves_them_
     assert_eq!(alice[0].body.as_deref(), Some("from carol"));
     assert_eq!(alice[0].badge, Some(1), "{alice:?}");
 }
+
+/// The push job of a message, if its send wrote one (jobs stay in the
+/// outbox for an hour after they ran).
+async fn push_job(app: &TestApp, channel: &str, message: &Value) -> Option<chat_shared::push::Job> {
+    let key = chat_shared::keys::push(
+        &app.a.app.app_id,
+        &chat_shared::ids::ChannelId::parse(channel).unwrap(),
+        &chat_shared::ids::MessageId::parse(message["id"].as_str().unwrap()).unwrap(),
+    );
+    app.stack.state.db.outbox().get(&key).await.unwrap()
+}
+
+#[tokio::test]
+async fn pushes_follow_the_members_who_have_a_device() {
+    let app = push_app().await;
+    let t = app
+        .create_users(&app.a, &["alice", "bob", "carol", "dave"])
+        .await;
+    // Dave has a phone before he is a member; nobody in the channel has one.
+    device(&app, &app.a, &t[3], "fcm-dave", "firebase").await;
+    let ch = named_group(&app, &t[0], &["bob", "carol"]).await;
+    let quiet = app.say(&app.a, &t[0], &ch, "nobody has a phone").await;
+    assert!(
+        push_job(&app, &ch, &quiet).await.is_none(),
+        "no push job where no member has a device"
+    );
+
+    // Bob registers a phone: the next message is pushed to him.
+    device(&app, &app.a, &t[1], "fcm-bob", "firebase").await;
+    let heard = app.say(&app.a, &t[0], &ch, "bob has a phone").await;
+    assert!(push_job(&app, &ch, &heard).await.is_some());
+    assert_eq!(
+        wait_for(&app, "fcm-bob", 1).await[0].body.as_deref(),
+        Some("bob has a phone")
+    );
+
+    // Dave joins with the phone he had: pushed too.
+    app.post(
+        &app.a,
+        &t[0],
+        &format!("/channels/{ch}/members"),
+        json!({ "user_ids": ["dave"] }),
+    )
+    .await
+    .assert_status(200);
+    app.say(&app.a, &t[0], &ch, "dave is here").await;
+    assert_eq!(
+        wait_for(&app, "fcm-dave", 1).await[0].body.as_deref(),
+        Some("dave is here")
+    );
+    wait_for(&app, "fcm-bob", 2).await;
+
+    // Bob's phone goes and Dave leaves: no job again, nobody pushed.
+    app.delete(&app.a, &t[1], "/devices/fcm-bob")
+        .await
+        .assert_status(204);
+    app.post(&app.a, &t[3], &format!("/channels/{ch}/leave"), json!({}))
+        .await
+        .assert_status(204);
+    let quiet = app.say(&app.a, &t[0], &ch, "nobody again").await;
+    assert!(push_job(&app, &ch, &quiet).await.is_none());
+    settle().await;
+    assert_eq!(pushes_to(&app, "fcm-bob").len(), 2);
+    assert_eq!(pushes_to(&app, "fcm-dave").len(), 1);
+}

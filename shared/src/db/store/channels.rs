@@ -62,6 +62,18 @@ pub fn not_frozen() -> UpdateSpec {
 
 /// Members joined (`delta > 0`) or left: the count moves without a read, so
 /// concurrent changes never conflict; the version moves too.
+/// The number of members with a device (`push/reachable.rs`) moves by
+/// `delta`; the version moves too, so a whole-item write read before it
+/// fails instead of putting the old number back.
+pub fn reachable_change(delta: i64) -> UpdateSpec {
+    spec(
+        "ADD #reachable :delta, #version :one",
+        None,
+        &[("#reachable", "reachable"), ("#version", "version")],
+        vec![(":delta", json!(delta)), (":one", json!(1))],
+    )
+}
+
 pub fn member_count_change(delta: i64) -> UpdateSpec {
     spec(
         "ADD #count :delta, #version :one",
