@@ -572,6 +572,12 @@ pub fn serve_clients(
     let service = TowerToHyperService::new(router);
     crate::accept::serve(listener, "WebSocket", stop, move |stream| {
         let service = service.clone();
+        // Each frame goes out when written, as API Gateway's do: with Nagle's
+        // algorithm a frame behind an unacknowledged one waits for the
+        // client's delayed ACK (40 ms on Linux).
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, "TCP_NODELAY refused");
+        }
         async move {
             let mut builder = Builder::new(TokioExecutor::new());
             builder

@@ -103,11 +103,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(
         &env_file,
         format!(
-            "CHAT_URL={rest}\nCHAT_WS_URL={ws}\nCHAT_API_KEY={key}\nCHAT_SERVER_TOKEN={server_token}\n\
-             CHAT_ALICE_TOKEN={alice}\nCHAT_BOB_TOKEN={bob}\nCHAT_DYNAMODB_ENDPOINT={dynamo}\n",
+            "CHAT_URL={rest}\nCHAT_WS_URL={ws}\nCHAT_API_KEY={key}\nCHAT_API_SECRET={secret}\n\
+             CHAT_SERVER_TOKEN={server_token}\nCHAT_ALICE_TOKEN={alice}\nCHAT_BOB_TOKEN={bob}\n\
+             CHAT_DYNAMODB_ENDPOINT={dynamo}\n",
             rest = stack.rest_url,
             ws = stack.ws_url,
             key = app.api_key,
+            secret = app.api_secret,
             dynamo = stack.dynamodb_url,
         ),
     )?;

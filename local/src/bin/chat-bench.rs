@@ -179,6 +179,23 @@ async fn setup(stack: &Stack, users: usize) -> (apps::App, Vec<(UserId, String)>
     let app = apps::create_app(&stack.state.db, None, "bench")
         .await
         .expect("app");
+    // An app that can push, as production apps do; no bench user has a
+    // device, so no send may cost the notify function anything.
+    let patch = apps::AppPatch {
+        set: apps::AppFields {
+            firebase: Some(chat_local::push::dev_firebase()),
+            ..apps::AppFields::default()
+        },
+        unset: Vec::new(),
+    };
+    let app = apps::patch(
+        &stack.state.db,
+        &app.app_id,
+        patch,
+        stack.state.outbound.guard(),
+    )
+    .await
+    .expect("push credentials");
     let ids: Vec<UserId> = (0..users)
         .map(|i| UserId::parse(format!("u{i:05}")).expect("id"))
         .collect();
