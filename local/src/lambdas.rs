@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,9 +42,11 @@ pub struct LambdaOptions {
     pub bin_dir: PathBuf,
     /// The SAM template that routes requests to functions.
     pub template: PathBuf,
-    /// Processes per function (each takes one invocation at a time, as a
-    /// Lambda instance does).
+    /// Processes per function at start (each takes one invocation at a
+    /// time, as a Lambda instance does).
     pub instances: usize,
+    /// Processes a function may grow to while all are busy.
+    pub max_instances: usize,
     /// Pass the functions' logs through (off in tests unless asked).
     pub logs: bool,
 }
@@ -56,6 +58,7 @@ impl LambdaOptions {
             bin_dir,
             template: Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
             instances: 2,
+            max_instances: 8,
             logs: true,
         }
     }
@@ -97,15 +100,26 @@ pub struct Template {
     /// `multipart/form-data`, `image/*`, `*/*`, ...
     binary_media_types: Vec<String>,
     stage: String,
-    /// Logical id → binary name and whether it is given the management API.
-    functions: HashMap<String, (String, bool)>,
+    /// Logical id → binary name and what it is given.
+    functions: HashMap<String, (String, Gets)>,
     /// The function the WebSocket API's integration invokes.
     realtime: Option<String>,
     /// The functions the outbox stream feeds (events of `Type: DynamoDB`),
     /// each with the key prefixes its filters let through.
     stream_consumers: Vec<(String, Vec<String>)>,
+    /// The functions the scheduler's queue feeds (events of `Type: SQS`).
+    queue_consumers: Vec<String>,
     /// Plain `AWS_LAMBDA_*` and `RUST_LOG` values of `Globals.Function`.
     globals: Vec<(String, String)>,
+}
+
+/// What the template gives a function beyond the table.
+#[derive(Clone, Copy, Debug, Default)]
+struct Gets {
+    /// The management API (`CHAT_WEBSOCKET_ENDPOINT`).
+    management: bool,
+    /// The scheduler's queue (`CHAT_SCHEDULE_QUEUE_URL`).
+    queue: bool,
 }
 
 /// The `prefix` of each of a stream event's filters on `dynamodb.Keys.pk`.
@@ -136,6 +150,7 @@ impl Template {
         let mut functions = HashMap::new();
         let mut realtime = None;
         let mut stream_consumers = Vec::new();
+        let mut queue_consumers = Vec::new();
         for (name, resource) in resources {
             let Some(name) = name.as_str() else { continue };
             match resource["Type"].as_str() {
@@ -143,10 +158,12 @@ impl Template {
                     let binary = resource["Metadata"]["BuildProperties"]["Binary"]
                         .as_str()
                         .ok_or_else(|| bad(format!("{name} names no Binary")))?;
-                    let manages = !resource["Properties"]["Environment"]["Variables"]
-                        ["CHAT_WEBSOCKET_ENDPOINT"]
-                        .is_null();
-                    functions.insert(name.to_string(), (binary.to_string(), manages));
+                    let vars = &resource["Properties"]["Environment"]["Variables"];
+                    let gets = Gets {
+                        management: !vars["CHAT_WEBSOCKET_ENDPOINT"].is_null(),
+                        queue: !vars["CHAT_SCHEDULE_QUEUE_URL"].is_null(),
+                    };
+                    functions.insert(name.to_string(), (binary.to_string(), gets));
                     for (_, event) in resource["Properties"]["Events"]
                         .as_mapping()
                         .into_iter()
@@ -158,6 +175,9 @@ impl Template {
                                     bad(format!("{name}'s stream has no key-prefix filter"))
                                 })?;
                             stream_consumers.push((name.to_string(), prefixes));
+                        }
+                        if event["Type"].as_str() == Some("SQS") {
+                            queue_consumers.push(name.to_string());
                         }
                         if event["Type"].as_str() != Some("Api") {
                             continue;
@@ -215,6 +235,7 @@ impl Template {
             functions,
             realtime,
             stream_consumers,
+            queue_consumers,
             globals,
         })
     }
@@ -297,11 +318,43 @@ fn matches(pattern: &str, path: &str) -> Option<(Vec<u8>, Map<String, Value>)> {
 
 type Pending = (Value, oneshot::Sender<Result<Value, String>>);
 
-/// A function: its processes, polling one local Runtime API.
+/// How to start one more process of a function.
+struct Launcher {
+    path: PathBuf,
+    runtime_api: String,
+    logical: String,
+    vars: Vec<(String, String)>,
+    logs: bool,
+}
+
+impl Launcher {
+    fn spawn(&self) -> Result<Child, LambdaError> {
+        Command::new(&self.path)
+            .env("AWS_LAMBDA_RUNTIME_API", &self.runtime_api)
+            .env("AWS_LAMBDA_FUNCTION_NAME", &self.logical)
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(if self.logs {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .map_err(|e| LambdaError::Spawn(self.path.clone(), e))
+    }
+}
+
+/// A function: its processes, polling one local Runtime API. Like Lambda,
+/// it starts another process when every one is busy, up to its limit.
 pub struct Function {
     name: String,
     queue: mpsc::UnboundedSender<Pending>,
     children: Mutex<Vec<Child>>,
+    launcher: Launcher,
+    /// Invocations in flight.
+    busy: AtomicUsize,
+    max_instances: usize,
 }
 
 struct Runtime {
@@ -313,6 +366,22 @@ struct Runtime {
 impl Function {
     /// Invokes the function with an event and waits for its answer.
     pub async fn invoke(&self, event: Value) -> Result<Value, String> {
+        let busy = self.busy.fetch_add(1, Ordering::SeqCst) + 1;
+        let answer = self.invoke_one(event, busy).await;
+        self.busy.fetch_sub(1, Ordering::SeqCst);
+        answer
+    }
+
+    async fn invoke_one(&self, event: Value, busy: usize) -> Result<Value, String> {
+        {
+            let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+            if busy > children.len() && children.len() < self.max_instances {
+                match self.launcher.spawn() {
+                    Ok(child) => children.push(child),
+                    Err(err) => tracing::warn!(error = %err, "could not start another process"),
+                }
+            }
+        }
         let (tx, rx) = oneshot::channel();
         self.queue
             .send((event, tx))
@@ -457,7 +526,7 @@ pub struct Environment {
 }
 
 impl Environment {
-    fn vars(&self, template: &Template, manages: bool) -> Vec<(String, String)> {
+    fn vars(&self, template: &Template, gets: Gets) -> Vec<(String, String)> {
         let c = &self.config;
         let mut vars: Vec<(String, String)> = template.globals.clone();
         vars.extend(
@@ -533,8 +602,15 @@ impl Environment {
         if let Some(url) = &c.apns_url {
             vars.push(("CHAT_APNS_URL".into(), url.clone()));
         }
+        // Only the functions the template gives the queue get it.
+        if let (true, Some(queue)) = (gets.queue, &c.schedule_queue_url) {
+            vars.push(("CHAT_SCHEDULE_QUEUE_URL".into(), queue.clone()));
+            if let Some(url) = &c.sqs_endpoint {
+                vars.push(("CHAT_SQS_ENDPOINT".into(), url.clone()));
+            }
+        }
         // Only the functions the template gives the management API get it.
-        if manages {
+        if gets.management {
             vars.push((
                 "CHAT_WEBSOCKET_ENDPOINT".into(),
                 self.management_url.clone(),
@@ -585,7 +661,7 @@ impl Functions {
         };
         let mut by_name = HashMap::new();
         for (logical, listener) in listeners {
-            let (binary, manages) = &template.functions[&logical];
+            let (binary, gets) = &template.functions[&logical];
             let logical = &logical;
             let (tx, rx) = mpsc::unbounded_channel();
             let runtime = Arc::new(Runtime {
@@ -608,23 +684,16 @@ impl Functions {
                     tracing::error!(error = %err, "a local Runtime API stopped");
                 }
             });
-            let path = options.bin_dir.join(binary);
+            let launcher = Launcher {
+                path: options.bin_dir.join(binary),
+                runtime_api: address.to_string(),
+                logical: logical.clone(),
+                vars: env.vars(&template, *gets),
+                logs: options.logs,
+            };
             let mut children = Vec::new();
             for _ in 0..options.instances.max(1) {
-                let child = Command::new(&path)
-                    .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
-                    .env("AWS_LAMBDA_FUNCTION_NAME", logical)
-                    .envs(env.vars(&template, *manages))
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(if options.logs {
-                        Stdio::inherit()
-                    } else {
-                        Stdio::null()
-                    })
-                    .spawn()
-                    .map_err(|e| LambdaError::Spawn(path.clone(), e))?;
-                children.push(child);
+                children.push(launcher.spawn()?);
             }
             by_name.insert(
                 logical.clone(),
@@ -632,6 +701,9 @@ impl Functions {
                     name: logical.clone(),
                     queue: tx,
                     children: Mutex::new(children),
+                    launcher,
+                    busy: AtomicUsize::new(0),
+                    max_instances: options.max_instances.max(options.instances),
                 }),
             );
         }
@@ -662,6 +734,15 @@ impl Functions {
             .filter_map(|(name, prefixes)| {
                 Some((prefixes.clone(), self.by_name.get(name)?.clone()))
             })
+            .collect()
+    }
+
+    /// The functions the scheduler's queue feeds.
+    pub fn queue_consumers(&self) -> Vec<Arc<Function>> {
+        self.template
+            .queue_consumers
+            .iter()
+            .filter_map(|name| self.by_name.get(name).cloned())
             .collect()
     }
 

@@ -1,5 +1,6 @@
 //! The whole backend in one process: the DynamoDB emulator (dynoxide) on a
-//! loopback port, the API Gateway WebSocket emulator, and every router served
+//! loopback port, the SQS and S3 emulators, the API Gateway WebSocket
+//! emulator, and every router served
 //! by the same code the Lambdas run, talking to the emulators through the
 //! real AWS SDK clients.
 
@@ -10,7 +11,9 @@ pub mod gateway;
 pub mod lambdas;
 pub mod prices;
 pub mod push;
+pub mod queues;
 pub mod s3;
+pub mod sqs;
 pub mod streams;
 pub mod tap;
 pub mod web;
@@ -26,6 +29,13 @@ use chat_shared::users::{self, Profile};
 use chat_shared::{AppState, Config};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// The scheduler's queue, as the template names it.
+pub const SCHEDULE_QUEUE: &str = "chat-schedule";
+/// Its visibility timeout: a failed task comes back after this long (the
+/// template says 360 s, six times the function's timeout; a laptop need not
+/// wait that long).
+const SCHEDULE_VISIBILITY_SECS: u32 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -107,6 +117,10 @@ pub struct Stack {
     pub pushes: push::Pushes,
     /// Invocations of the stream's functions (fan-out, notify).
     pub stream_invocations: streams::Invocations,
+    /// The SQS emulator (the scheduler's queue).
+    pub sqs: sqs::Sqs,
+    /// Invocations of the queue's function (notify).
+    pub queue_invocations: streams::Invocations,
     ephemeral_uploads: bool,
     shutdown: watch::Sender<bool>,
 }
@@ -168,6 +182,21 @@ impl Stack {
         let s3_listener = TcpListener::bind(("127.0.0.1", options.s3_port)).await?;
         let s3_url = format!("http://{}", s3_listener.local_addr()?);
         s3::serve(&s3_root, s3_listener, stopped(stop.clone()))?;
+        let sqs_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let sqs = sqs::Sqs::serve(sqs_listener, stopped(stop.clone()))?;
+        let sqs_client = queues::client(sqs.url());
+        let schedule_queue = sqs_client
+            .create_queue()
+            .queue_name(SCHEDULE_QUEUE)
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                SCHEDULE_VISIBILITY_SECS.to_string(),
+            )
+            .send()
+            .await
+            .map_err(|e| LocalError::Setup(chat_shared::error::DisplayChain(&e).to_string()))?
+            .queue_url
+            .ok_or_else(|| LocalError::Setup("CreateQueue answered no URL".into()))?;
 
         let ws_listener = TcpListener::bind(("127.0.0.1", options.ws_port)).await?;
         let ws_addr = ws_listener.local_addr()?;
@@ -192,6 +221,7 @@ impl Stack {
             port_of(&dynamodb_url),
             port_of(&emulator_url),
             port_of(&s3_url),
+            port_of(sqs.url()),
             port_of(&push_emulators.fcm_url),
             port_of(&push_emulators.apns_url),
         ];
@@ -203,6 +233,8 @@ impl Stack {
             // The management API is served by the gateway emulator.
             websocket_endpoint: Some(format!("http://{management_addr}")),
             s3_endpoint: Some(s3_url.clone()),
+            sqs_endpoint: Some(sqs.url().to_string()),
+            schedule_queue_url: Some(schedule_queue.clone()),
             // Browser apps on other local ports may call the API.
             cors_origin: options.config.cors_origin.clone().or(Some("*".into())),
             // Webhook receivers and before-send hooks on this machine.
@@ -279,6 +311,25 @@ impl Stack {
         let stream_invocations = streams::start(&state, &emulator_url, mappings, stop.clone())
             .await
             .map_err(LocalError::Setup)?;
+        // Scheduled work reaches its handler through the queue.
+        let queue_invocations = streams::Invocations::default();
+        let queue_consumers = match &functions {
+            Some(functions) => functions
+                .queue_consumers()
+                .into_iter()
+                .map(queues::Consumer::Process)
+                .collect(),
+            None => vec![queues::Consumer::InProcess(Box::new(state.clone()))],
+        };
+        for consumer in queue_consumers {
+            queues::start(
+                &sqs_client,
+                &schedule_queue,
+                consumer,
+                queue_invocations.clone(),
+                stop.clone(),
+            );
+        }
         // Either every router in this process, or API Gateway in front of the
         // function processes; the local-only pages are served here in both.
         let api = match &functions {
@@ -313,6 +364,8 @@ impl Stack {
             functions,
             pushes: push_emulators.pushes,
             stream_invocations,
+            sqs,
+            queue_invocations,
             ephemeral_uploads: options.data_dir.is_none(),
             shutdown,
         })

@@ -45,7 +45,7 @@ impl Invocations {
         self.0.load(Ordering::Relaxed)
     }
 
-    fn add(&self) {
+    pub(crate) fn add(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -38,6 +38,12 @@ pub struct Config {
     /// Explicit S3 endpoint (`CHAT_S3_ENDPOINT`; the SDK's own
     /// `AWS_ENDPOINT_URL_S3` also works), path-style when set.
     pub s3_endpoint: Option<String>,
+    /// Explicit SQS endpoint (`CHAT_SQS_ENDPOINT`; the SDK's own
+    /// `AWS_ENDPOINT_URL_SQS` also works).
+    pub sqs_endpoint: Option<String>,
+    /// The scheduler's queue (`CHAT_SCHEDULE_QUEUE_URL`): work due later
+    /// ([`crate::scheduler`]). Unset: nothing can be scheduled.
+    pub schedule_queue_url: Option<String>,
     /// How long presigned upload and download URLs live (`CHAT_UPLOAD_URL_SECONDS`).
     pub upload_url_ttl: Duration,
     /// A public or CDN base for reading uploads (`CHAT_UPLOADS_PUBLIC_BASE`);
@@ -95,6 +101,8 @@ impl Default for Config {
             erase_slice_items: 1_000,
             uploads_bucket: "chat-uploads".into(),
             s3_endpoint: None,
+            sqs_endpoint: None,
+            schedule_queue_url: None,
             upload_url_ttl: Duration::from_secs(900),
             uploads_public_base: None,
             cors_origin: None,
@@ -132,6 +140,8 @@ impl Config {
             config.uploads_bucket = bucket;
         }
         config.s3_endpoint = get("CHAT_S3_ENDPOINT").filter(|e| !e.is_empty());
+        config.sqs_endpoint = get("CHAT_SQS_ENDPOINT").filter(|e| !e.is_empty());
+        config.schedule_queue_url = get("CHAT_SCHEDULE_QUEUE_URL").filter(|e| !e.is_empty());
         config.cors_origin = get("CHAT_CORS_ORIGIN").filter(|e| !e.is_empty());
         config.uploads_public_base = get("CHAT_UPLOADS_PUBLIC_BASE").filter(|e| !e.is_empty());
         if let Some(secs) = get("CHAT_UPLOAD_URL_SECONDS") {

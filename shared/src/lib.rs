@@ -25,6 +25,7 @@ pub mod outbound;
 pub mod push;
 pub mod ratelimit;
 pub mod realtime;
+pub mod scheduler;
 pub mod state;
 pub mod storage;
 pub mod sync;

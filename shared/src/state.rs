@@ -19,6 +19,8 @@ pub struct AppState {
     pub storage: Storage,
     /// Calls to the app's own servers (webhooks, before-send hook).
     pub outbound: Outbound,
+    /// Work due later (webhook attempts, push retries).
+    pub scheduler: crate::scheduler::Scheduler,
     /// Requests a minute per user and app (README: Rate limits).
     pub limiter: crate::ratelimit::RateLimiter,
     pub config: Arc<Config>,
@@ -45,6 +47,7 @@ impl AppState {
             notifier: Notifier::disabled(db.clone()),
             storage: Storage::without_client(&config),
             outbound: Outbound::disabled(Guard::from_config(&config)),
+            scheduler: crate::scheduler::Scheduler::disabled(),
             limiter: crate::ratelimit::RateLimiter::new(db.clone()),
             db,
             apps: AppCache::new(config.app_cache_ttl),
@@ -77,6 +80,12 @@ impl AppState {
         self
     }
 
+    /// Adds the scheduler's SQS client (the notify function).
+    pub fn with_scheduler(mut self) -> Self {
+        self.scheduler = crate::scheduler::Scheduler::new(&self.sdk, &self.config);
+        self
+    }
+
     /// Every client: the local stack and the tools.
     pub async fn connect(config: Config) -> Self {
         Self::table_only(config)
@@ -84,5 +93,6 @@ impl AppState {
             .with_notifier()
             .with_storage()
             .with_outbound()
+            .with_scheduler()
     }
 }

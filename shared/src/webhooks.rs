@@ -3,14 +3,15 @@
 //!
 //! - **Durable.** The request that caused the event writes one job item to
 //!   the outbox table (only for apps with a webhook) and goes on; the
-//!   outbox's stream hands it to the notify function ([`crate::notify`]), which
-//!   posts it. An instance that dies mid-delivery leaves the record
-//!   unacknowledged, so the event source runs it again.
+//!   outbox's stream hands it to the notify function ([`crate::notify`]),
+//!   which hands it to the scheduler's queue ([`crate::scheduler`]), due
+//!   now. The queue's batches run side by side, so a receiver that hangs
+//!   holds back no other app's webhooks.
 //! - **Retried.** A non-2xx answer, a timeout or a refused connection
-//!   writes the next attempt as a new job, due after a backoff that grows
-//!   fourfold (`CHAT_WEBHOOK_BACKOFF_MS`, 1 s first); the job waits for its
-//!   time when it arrives. `X-Webhook-Id` (the event id) is the same on
-//!   every attempt; `X-Webhook-Attempt` counts them.
+//!   schedules the next attempt after a backoff that grows fourfold
+//!   (`CHAT_WEBHOOK_BACKOFF_MS`, 1 s first, at most 15 minutes); nothing
+//!   waits for it inside a function. `X-Webhook-Id` (the event id) is the
+//!   same on every attempt; `X-Webhook-Attempt` counts them.
 //! - **Dead letters.** An event that used up `CHAT_WEBHOOK_MAX_ATTEMPTS`
 //!   lands in the outbox table under the app's dead-letter partition (kept 14
 //!   days), listed by `GET /app/webhooks/failed` and sent again by
@@ -27,6 +28,7 @@ use crate::ids::AppId;
 use crate::keys::{self, Key};
 use crate::outbound::Failure;
 use crate::realtime::events::{Event, EventBody};
+use crate::scheduler::Task;
 use crate::state::AppState;
 
 /// Job items are kept this long after they are written (for the record).
@@ -47,8 +49,6 @@ pub struct Job {
     pub attempt: u32,
     /// The attempt after which the event is dead-lettered.
     pub last_attempt: u32,
-    /// Not posted before this time (ms since the epoch).
-    pub due_ms: i64,
     pub expires: i64,
 }
 
@@ -146,7 +146,6 @@ pub async fn enqueue(state: &AppState, app: &App, event: &Event) {
         body: String::from_utf8_lossy(&body).into_owned(),
         attempt: 1,
         last_attempt: state.config.webhook_max_attempts,
-        due_ms: 0,
         expires: crate::time::now_secs() + JOB_TTL_SECS,
     };
     if let Err(err) = state.db.outbox().put(&job, Cond::Always).await {
@@ -174,10 +173,6 @@ fn backoff(base: Duration, next: u32) -> Duration {
 
 /// Posts one job and writes what follows from the answer.
 pub async fn deliver(state: &AppState, job: &Job) -> Result<Outcome, ApiError> {
-    let wait = job.due_ms - crate::time::now_millis();
-    if wait > 0 {
-        tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
-    }
     let Some(app) = state.apps.by_id(&state.db, &job.app_id).await? else {
         return Ok(Outcome::Dropped);
     };
@@ -214,7 +209,6 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Outcome, ApiError> {
             (err.failure(), None)
         }
     };
-    let outbox = state.db.outbox();
     if job.attempt >= job.last_attempt {
         let dead = DeadLetter {
             app_id: job.app_id.clone(),
@@ -226,7 +220,7 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Outcome, ApiError> {
             failed_at: crate::time::now_rfc3339(),
             expires: crate::time::now_secs() + DEAD_TTL_SECS,
         };
-        outbox.put(&dead, Cond::Always).await?;
+        state.db.outbox().put(&dead, Cond::Always).await?;
         return Ok(Outcome::DeadLettered);
     }
     let next = job.attempt + 1;
@@ -234,11 +228,14 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Outcome, ApiError> {
     let retry = Job {
         job_id: new_job_id(),
         attempt: next,
-        due_ms: crate::time::now_millis() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX),
         expires: crate::time::now_secs() + JOB_TTL_SECS,
         ..job.clone()
     };
-    outbox.put(&retry, Cond::Always).await?;
+    let due_ms = crate::time::now_millis() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+    state
+        .scheduler
+        .schedule(vec![(due_ms, Task::Webhook(retry))])
+        .await?;
     Ok(Outcome::Retried)
 }
 
@@ -278,7 +275,6 @@ pub async fn replay(state: &AppState, app: &App, event_id: &str) -> Result<(), A
         body: dead.body.clone(),
         attempt,
         last_attempt: attempt + state.config.webhook_max_attempts - 1,
-        due_ms: 0,
         expires: crate::time::now_secs() + JOB_TTL_SECS,
     };
     outbox.put(&job, Cond::Always).await?;

@@ -10,7 +10,9 @@
 //! thread's participants (its starter and everyone who replied) and to the
 //! mentioned. Each of their devices gets one push through its provider
 //! (FCM HTTP v1 or APNs) with the user's total unread count as the badge; a
-//! token the provider calls dead deletes the device, throttling is retried.
+//! token the provider calls dead deletes the device; a push the provider
+//! throttles is tried again later through the scheduler ([`Retry`]), 1 s
+//! then 4 s on, never waited for inside the function.
 
 pub mod apns;
 pub mod credentials;
@@ -40,6 +42,8 @@ const JOB_TTL_SECS: i64 = 3600;
 const PREVIEW_CHARS: usize = 200;
 /// Tries of one push the provider throttles.
 const THROTTLE_TRIES: u32 = 3;
+/// The wait before the second try; each later one waits four times longer.
+const THROTTLE_BACKOFF_MS: i64 = 1000;
 
 /// A process-wide cache of a provider's tokens.
 type TokenCache = std::sync::OnceLock<moka::sync::Cache<String, String>>;
@@ -113,6 +117,113 @@ pub struct Notification {
     pub data: Vec<(&'static str, String)>,
 }
 
+impl Notification {
+    /// The push of a new message.
+    fn of_message(
+        title: String,
+        body: String,
+        badge: usize,
+        channel_id: &ChannelId,
+        message_id: &MessageId,
+    ) -> Self {
+        Self {
+            title,
+            body,
+            badge,
+            data: vec![
+                ("type", "message.new".to_string()),
+                ("channel_id", channel_id.to_string()),
+                ("message_id", message_id.to_string()),
+            ],
+        }
+    }
+}
+
+/// A push to one device that the provider throttled, to try again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Retry {
+    pub app_id: AppId,
+    pub user_id: UserId,
+    pub device_id: String,
+    pub channel_id: ChannelId,
+    pub message_id: MessageId,
+    pub title: String,
+    pub body: String,
+    pub badge: usize,
+    /// The try this is, from 2.
+    pub attempt: u32,
+}
+
+/// Schedules the next try of a throttled push, if tries are left.
+async fn schedule_retry(state: &AppState, retry: Retry) -> Result<bool, ApiError> {
+    if retry.attempt > THROTTLE_TRIES {
+        return Ok(false);
+    }
+    let wait = THROTTLE_BACKOFF_MS * 4i64.pow(retry.attempt.saturating_sub(2));
+    let due = crate::time::now_millis() + wait;
+    state
+        .scheduler
+        .schedule(vec![(due, crate::scheduler::Task::Push(retry))])
+        .await?;
+    Ok(true)
+}
+
+/// The scheduler's run of a throttled push: the device must still be there
+/// (and the app able to push to it).
+pub async fn retry(state: &AppState, retry: &Retry) -> Result<(), ApiError> {
+    let Some(app) = state.apps.by_id(&state.db, &retry.app_id).await? else {
+        return Ok(());
+    };
+    let db = &state.db;
+    let devices: Vec<Device> = db
+        .query_all(
+            &keys::user_partition(&retry.app_id, &retry.user_id),
+            keys::DEVICE_PREFIX,
+            25,
+        )
+        .await?;
+    let Some(device) = devices.into_iter().find(|d| d.id.as_str() == retry.device_id) else {
+        return Ok(());
+    };
+    let notification = Notification::of_message(
+        retry.title.clone(),
+        retry.body.clone(),
+        retry.badge,
+        &retry.channel_id,
+        &retry.message_id,
+    );
+    match push_one(state, &app, &device, &notification).await {
+        Sent::Delivered => {
+            tracing::info!(device = %device.id, attempt = retry.attempt, "throttled push delivered");
+        }
+        Sent::Dead => forget(state, &retry.app_id, &retry.user_id, &device).await?,
+        Sent::Retry => {
+            let next = Retry {
+                attempt: retry.attempt + 1,
+                ..retry.clone()
+            };
+            if !schedule_retry(state, next).await? {
+                tracing::warn!(device = %device.id, "push still throttled after {THROTTLE_TRIES} tries; given up");
+            }
+        }
+        Sent::Failed(_) => {}
+    }
+    Ok(())
+}
+
+/// A device whose token the provider calls dead is deleted.
+async fn forget(
+    state: &AppState,
+    app: &AppId,
+    user: &UserId,
+    device: &Device,
+) -> Result<(), ApiError> {
+    tracing::info!(user = %user, device = %device.id, "the provider says the token is dead; device deleted");
+    state.db.delete(&device.key(), Cond::Always).await?;
+    reachable::device_removed(&state.db, app, user).await?;
+    Ok(())
+}
+
 /// What a provider said of one push.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Sent {
@@ -143,6 +254,8 @@ pub struct Report {
     pub recipients: usize,
     pub delivered: usize,
     pub dead: usize,
+    /// Throttled: tried again later.
+    pub retrying: usize,
     pub failed: usize,
 }
 
@@ -218,64 +331,64 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Report, ApiError> {
         let badge = crate::messages::read::unread(db, &ctx)
             .await?
             .total_unread_count;
-        let notification = Notification {
-            title: title.clone(),
-            body: body.clone(),
+        let notification = Notification::of_message(
+            title.clone(),
+            body.clone(),
             badge,
-            data: vec![
-                ("type", "message.new".to_string()),
-                ("channel_id", job.channel_id.to_string()),
-                ("message_id", job.message_id.to_string()),
-            ],
-        };
+            &job.channel_id,
+            &job.message_id,
+        );
         for device in devices {
             match push_one(state, &app, &device, &notification).await {
                 Sent::Delivered => report.delivered += 1,
                 Sent::Dead => {
                     report.dead += 1;
-                    tracing::info!(user = %user, device = %device.id, "the provider says the token is dead; device deleted");
-                    db.delete(&device.key(), Cond::Always).await?;
-                    reachable::device_removed(db, &job.app_id, &user).await?;
+                    forget(state, &job.app_id, &user, &device).await?;
                 }
-                Sent::Retry | Sent::Failed(_) => report.failed += 1,
+                Sent::Retry => {
+                    report.retrying += 1;
+                    let retry = Retry {
+                        app_id: job.app_id.clone(),
+                        user_id: user.clone(),
+                        device_id: device.id.to_string(),
+                        channel_id: job.channel_id.clone(),
+                        message_id: job.message_id.clone(),
+                        title: title.clone(),
+                        body: body.clone(),
+                        badge,
+                        attempt: 2,
+                    };
+                    schedule_retry(state, retry).await?;
+                }
+                Sent::Failed(_) => report.failed += 1,
             }
         }
     }
-    tracing::info!(message = %job.message_id, recipients = report.recipients, delivered = report.delivered, dead = report.dead, failed = report.failed, "pushes sent");
+    tracing::info!(message = %job.message_id, recipients = report.recipients, delivered = report.delivered, dead = report.dead, retrying = report.retrying, failed = report.failed, "pushes sent");
     Ok(report)
 }
 
-/// One push to one device, retried with backoff while throttled.
+/// One push to one device, tried once.
 async fn push_one(state: &AppState, app: &App, device: &Device, n: &Notification) -> Sent {
-    let mut wait = Duration::from_millis(200);
-    for attempt in 1..=THROTTLE_TRIES {
-        let sent = match (&device.push_provider, &app.push.firebase, &app.push.apn) {
-            (PushProvider::Firebase, Some(creds), _) => {
-                fcm::send(state, creds, device.id.as_str(), n).await
+    let sent = match (&device.push_provider, &app.push.firebase, &app.push.apn) {
+        (PushProvider::Firebase, Some(creds), _) => {
+            fcm::send(state, creds, device.id.as_str(), n).await
+        }
+        (PushProvider::Apn, _, Some(creds)) => apns::send(state, creds, device.id.as_str(), n).await,
+        _ => return Sent::Failed("no credentials for this provider".into()),
+    };
+    match sent {
+        Ok(sent) => {
+            if let Sent::Failed(why) = &sent {
+                tracing::warn!(device = %device.id, %why, "push refused");
             }
-            (PushProvider::Apn, _, Some(creds)) => {
-                apns::send(state, creds, device.id.as_str(), n).await
-            }
-            _ => return Sent::Failed("no credentials for this provider".into()),
-        };
-        match sent {
-            Ok(Sent::Retry) if attempt < THROTTLE_TRIES => {
-                tokio::time::sleep(wait).await;
-                wait *= 4;
-            }
-            Ok(sent) => {
-                if let Sent::Failed(why) = &sent {
-                    tracing::warn!(device = %device.id, %why, "push refused");
-                }
-                return sent;
-            }
-            Err(err) => {
-                tracing::warn!(device = %device.id, error = %DisplayChain(&err), "push failed");
-                return Sent::Failed(err.to_string());
-            }
+            sent
+        }
+        Err(err) => {
+            tracing::warn!(device = %device.id, error = %DisplayChain(&err), "push failed");
+            Sent::Failed(err.to_string())
         }
     }
-    Sent::Retry
 }
 
 /// Who gets this message's push, worked out now (see the module's rules).
