@@ -32,10 +32,6 @@ use tokio::sync::watch;
 
 /// The scheduler's queue, as the template names it.
 pub const SCHEDULE_QUEUE: &str = "chat-schedule";
-/// Its visibility timeout: a failed task comes back after this long (the
-/// template says 360 s, six times the function's timeout; a laptop need not
-/// wait that long).
-const SCHEDULE_VISIBILITY_SECS: u32 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -68,6 +64,10 @@ pub struct StackOptions {
     pub gateway: gateway::GatewayOptions,
     /// S3 server port on 127.0.0.1 (0 picks a free one).
     pub s3_port: u16,
+    /// The schedule queue's visibility timeout: a failed task comes back
+    /// after this long (the template says 360 s, six times the function's
+    /// timeout; a laptop need not wait that long).
+    pub schedule_visibility: Duration,
     /// Put a [`tap::Tap`] between the SDK clients and the emulator (request
     /// log, injected faults).
     pub dynamodb_tap: bool,
@@ -89,6 +89,7 @@ impl StackOptions {
             ws_port: 0,
             gateway: gateway::GatewayOptions::default(),
             s3_port: 0,
+            schedule_visibility: Duration::from_secs(30),
             dynamodb_tap: false,
             lambdas: None,
         }
@@ -190,7 +191,7 @@ impl Stack {
             .queue_name(SCHEDULE_QUEUE)
             .attributes(
                 aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-                SCHEDULE_VISIBILITY_SECS.to_string(),
+                options.schedule_visibility.as_secs().to_string(),
             )
             .send()
             .await

@@ -4,8 +4,9 @@
 //! Lambda SQS event to the very same handler (in this process, or to the
 //! function's own process in the faithful mode), and delete what it did
 //! not report as failed; a failed message comes back after the queue's
-//! visibility timeout. Several pollers run at once, as Lambda's do, so a
-//! batch that waits on a slow receiver holds back no other batch.
+//! visibility timeout. Batches are invoked side by side (as Lambda scales an
+//! SQS mapping's concurrency), so a batch that waits on a slow receiver
+//! holds back no other batch.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,15 +17,17 @@ use aws_sdk_sqs::config::{Credentials, Region};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message};
 use aws_sdk_sqs::Client;
 use chat_shared::AppState;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 use crate::lambdas::Function;
 use crate::streams::Invocations;
 
 /// Messages per invocation (the template's `BatchSize`).
 const BATCH_SIZE: i32 = 10;
-/// Batches in flight at once (Lambda starts an SQS mapping with five).
+/// Long polls at once (Lambda starts an SQS mapping with five).
 const POLLERS: usize = 5;
+/// Batches in flight at once, over all pollers.
+const MAX_IN_FLIGHT: usize = 64;
 /// The long poll's wait.
 const WAIT_SECS: i32 = 20;
 
@@ -70,12 +73,14 @@ pub fn start(
     invocations: Invocations,
     stop: watch::Receiver<bool>,
 ) {
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     for _ in 0..POLLERS {
         tokio::spawn(poll(
             client.clone(),
             queue_url.to_string(),
             consumer.clone(),
             invocations.clone(),
+            slots.clone(),
             stop.clone(),
         ));
     }
@@ -113,6 +118,7 @@ async fn poll(
     queue_url: String,
     consumer: Consumer,
     invocations: Invocations,
+    slots: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
 ) {
     let arn = queue_arn(&queue_url);
@@ -120,6 +126,9 @@ async fn poll(
         if *stop.borrow() {
             return;
         }
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let received = tokio::select! {
             received = client
                 .receive_message()
@@ -144,42 +153,57 @@ async fn poll(
         let mut event = SqsEvent::default();
         event.records = messages.iter().map(|m| lambda_message(m, &arn)).collect();
         invocations.add();
-        let failed: Vec<String> = match consumer.invoke(event).await {
-            Ok(response) => response
-                .batch_item_failures
-                .into_iter()
-                .map(|f| f.item_identifier)
-                .collect(),
-            // The whole batch failed: every message comes back.
-            Err(err) => {
-                tracing::warn!(error = %err, "the queue's function failed");
-                continue;
-            }
-        };
-        let done: Vec<DeleteMessageBatchRequestEntry> = messages
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| !m.message_id.as_ref().is_some_and(|id| failed.contains(id)))
-            .filter_map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle.clone()?)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        if done.is_empty() {
-            continue;
+        let (client, queue_url, consumer) = (client.clone(), queue_url.clone(), consumer.clone());
+        tokio::spawn(async move {
+            run(&client, &queue_url, &consumer, event, &messages).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Invokes the consumer with one batch and deletes what succeeded.
+async fn run(
+    client: &Client,
+    queue_url: &str,
+    consumer: &Consumer,
+    event: SqsEvent,
+    messages: &[Message],
+) {
+    let failed: Vec<String> = match consumer.invoke(event).await {
+        Ok(response) => response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect(),
+        // The whole batch failed: every message comes back.
+        Err(err) => {
+            tracing::warn!(error = %err, "the queue's function failed");
+            return;
         }
-        if let Err(err) = client
-            .delete_message_batch()
-            .queue_url(&queue_url)
-            .set_entries(Some(done))
-            .send()
-            .await
-        {
-            tracing::warn!(error = %chat_shared::error::DisplayChain(&err), "DeleteMessageBatch failed");
-        }
+    };
+    let done: Vec<DeleteMessageBatchRequestEntry> = messages
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !m.message_id.as_ref().is_some_and(|id| failed.contains(id)))
+        .filter_map(|(i, m)| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(m.receipt_handle.clone()?)
+                .build()
+                .ok()
+        })
+        .collect();
+    if done.is_empty() {
+        return;
+    }
+    if let Err(err) = client
+        .delete_message_batch()
+        .queue_url(queue_url)
+        .set_entries(Some(done))
+        .send()
+        .await
+    {
+        tracing::warn!(error = %chat_shared::error::DisplayChain(&err), "DeleteMessageBatch failed");
     }
 }
 

@@ -55,6 +55,9 @@ struct Inner {
     queues: HashMap<String, Queue>,
     /// Requests by action.
     asked: BTreeMap<String, u64>,
+    /// Sends are refused (500) while set: a fault for tests.
+    refusing_sends: bool,
+    refused: u64,
 }
 
 /// The emulator: its queues, and the requests it was asked.
@@ -91,12 +94,17 @@ impl SqsError {
 
 impl IntoResponse for SqsError {
     fn into_response(self) -> Response {
+        let status = if self.shape == "InternalError" {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::BAD_REQUEST
+        };
         let body = json!({
             "__type": format!("com.amazonaws.sqs#{}", self.shape),
             "message": self.message,
         });
         (
-            StatusCode::BAD_REQUEST,
+            status,
             [
                 ("content-type", "application/x-amz-json-1.0".to_string()),
                 ("x-amzn-query-error", format!("{};Sender", self.code)),
@@ -186,6 +194,16 @@ impl Sqs {
         self.lock().asked.clone()
     }
 
+    /// Refuses every send with a 500 from now on (`true`) or no more.
+    pub fn refuse_sends(&self, refuse: bool) {
+        self.lock().refusing_sends = refuse;
+    }
+
+    /// Sends refused so far.
+    pub fn refused(&self) -> u64 {
+        self.lock().refused
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -238,6 +256,14 @@ impl Sqs {
             }
         }
         let mut inner = self.lock();
+        if inner.refusing_sends {
+            inner.refused += 1;
+            return Err(SqsError {
+                shape: "InternalError",
+                code: "InternalError",
+                message: "refused for a test".into(),
+            });
+        }
         let queue = inner
             .queues
             .get_mut(Self::name_of(url))
@@ -472,7 +498,10 @@ mod tests {
         let url = client
             .create_queue()
             .queue_name("jobs")
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "1")
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                "1",
+            )
             .send()
             .await
             .unwrap()
@@ -562,13 +591,17 @@ mod tests {
         assert!(format!("{err:?}").contains("DelaySeconds"), "{err:?}");
         let err = client
             .send_message()
-            .queue_url(format!("{}/{ACCOUNT}/nope", url.rsplit_once('/').unwrap().0))
+            .queue_url(format!(
+                "{}/{ACCOUNT}/nope",
+                url.rsplit_once('/').unwrap().0
+            ))
             .message_body("x")
             .send()
             .await
             .unwrap_err();
         assert!(
-            err.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()),
+            err.as_service_error()
+                .is_some_and(|e| e.is_queue_does_not_exist()),
             "{err:?}"
         );
         let batch = client

@@ -182,7 +182,10 @@ pub async fn retry(state: &AppState, retry: &Retry) -> Result<(), ApiError> {
             25,
         )
         .await?;
-    let Some(device) = devices.into_iter().find(|d| d.id.as_str() == retry.device_id) else {
+    let Some(device) = devices
+        .into_iter()
+        .find(|d| d.id.as_str() == retry.device_id)
+    else {
         return Ok(());
     };
     let notification = Notification::of_message(
@@ -374,7 +377,9 @@ async fn push_one(state: &AppState, app: &App, device: &Device, n: &Notification
         (PushProvider::Firebase, Some(creds), _) => {
             fcm::send(state, creds, device.id.as_str(), n).await
         }
-        (PushProvider::Apn, _, Some(creds)) => apns::send(state, creds, device.id.as_str(), n).await,
+        (PushProvider::Apn, _, Some(creds)) => {
+            apns::send(state, creds, device.id.as_str(), n).await
+        }
         _ => return Sent::Failed("no credentials for this provider".into()),
     };
     match sent {

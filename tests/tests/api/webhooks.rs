@@ -336,15 +336,14 @@ async fn hook_urls_must_be_safe() {
         .is_none());
 }
 
-/// A delivery whose outcome cannot be recorded (the table fails while the
-/// receiver answers 500, as when the function dies before writing the next
-/// attempt) is not acknowledged to the stream: the job runs again and the
-/// event still arrives, with the same `X-Webhook-Id`.
+/// A delivery whose outcome cannot be recorded (the queue refuses the next
+/// attempt while the receiver answers 500, as when the function dies before
+/// scheduling it) is reported failed to the queue: SQS hands the same task
+/// out again and the event still arrives, with the same `X-Webhook-Id`.
 #[tokio::test]
 async fn a_delivery_that_cannot_record_its_outcome_is_run_again_not_lost() {
-    use chat_local::tap::Faults;
     let app = TestApp::spawn_with(StackOptions {
-        dynamodb_tap: true,
+        schedule_visibility: Duration::from_secs(1),
         config: Config {
             webhook_backoff: Duration::from_millis(50),
             ..Config::default()
@@ -402,19 +401,19 @@ async fn a_delivery_that_cannot_record_its_outcome_is_run_again_not_lost() {
         }
     };
     wait_seen(1).await;
-    // The table fails before the function can write the next attempt.
-    let tap = app.stack.tap.clone().expect("tap");
-    tap.set_faults(Faults::Always);
+    // The queue refuses the next attempt, on each of the SDK's 3 tries.
+    let sqs = app.stack.sqs.clone();
+    sqs.refuse_sends(true);
     gate_tx.send(()).unwrap();
     for _ in 0..400 {
-        if tap.failed() >= u64::from(chat_shared::db::RETRY_ATTEMPTS) {
+        if sqs.refused() >= 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert!(tap.failed() >= u64::from(chat_shared::db::RETRY_ATTEMPTS));
-    tap.set_faults(Faults::None);
-    // The stream runs the job again: the same event, the same attempt.
+    assert!(sqs.refused() >= 3);
+    sqs.refuse_sends(false);
+    // The queue hands the task out again: the same event, the same attempt.
     let seen = wait_seen(2).await;
     assert_eq!(seen[0], seen[1], "{seen:?}");
     assert_eq!(seen[0].1, "1");
