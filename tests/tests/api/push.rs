@@ -288,6 +288,8 @@ async fn shadow_bans_and_threads_limit_who_is_pushed() {
     assert_eq!(before, after);
 }
 
+/// A dead token deletes its device; a push the provider throttles is tried
+/// again through the scheduler.
 #[tokio::test]
 async fn dead_tokens_delete_their_devices_and_throttling_is_retried() {
     let app = push_app().await;
@@ -305,9 +307,16 @@ async fn dead_tokens_delete_their_devices_and_throttling_is_retried() {
     }
     app.say(&app.a, &t[0], &ch, "who is still there?").await;
     wait_for(&app, "live-fcm", 1).await;
-    // Throttled once, then accepted: one push each.
+    let live = std::time::Instant::now();
+    // Throttled once, then accepted on the scheduler's second try, due 1 s
+    // after the first (no function waits for it): one push each.
     assert_eq!(wait_for(&app, "throttled-fcm", 1).await.len(), 1);
     assert_eq!(wait_for(&app, "throttled-apns", 1).await.len(), 1);
+    let retried = live.elapsed();
+    assert!(
+        retried >= Duration::from_millis(400) && retried <= Duration::from_secs(2),
+        "the throttled pushes came {retried:?} after the others; due 1 s after"
+    );
     let mut ids = Vec::new();
     for _ in 0..100 {
         let devices = app.get(&app.a, &t[1], "/devices").await;

@@ -424,3 +424,118 @@ async fn a_delivery_that_cannot_record_its_outcome_is_run_again_not_lost() {
         json!([])
     );
 }
+
+/// What a timed receiver saw: event id, attempt, the message's text, when.
+type Arrival = (String, u32, String, std::time::Instant);
+
+/// A receiver that notes when each POST arrived; `hang` never answers (the
+/// function's post runs into its timeout).
+async fn timed_receiver(hang: bool) -> (String, Arc<Mutex<Vec<Arrival>>>) {
+    let seen: Arc<Mutex<Vec<Arrival>>> = Arc::default();
+    let state = seen.clone();
+    let router = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                move |State(seen): State<Arc<Mutex<Vec<Arrival>>>>,
+                      headers: HeaderMap,
+                      body: Bytes| async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let text = event["message"]["text"].as_str().unwrap_or_default();
+                    seen.lock().unwrap().push((
+                        header("x-webhook-id"),
+                        header("x-webhook-attempt").parse().unwrap_or(0),
+                        text.to_string(),
+                        std::time::Instant::now(),
+                    ));
+                    if hang {
+                        std::future::pending::<()>().await;
+                    }
+                    StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (url, seen)
+}
+
+/// App A's receiver never answers (each post runs into the 2 s timeout) and
+/// its retries come due while app B's messages are sent: every one of B's
+/// webhooks still arrives within 2 s of its message, and A's second attempt
+/// arrives within 1 s of its due time (timeout + backoff after the first),
+/// nothing waiting for it inside a function.
+#[tokio::test]
+async fn one_apps_hanging_receiver_holds_back_no_other_apps_webhooks() {
+    let timeout = Duration::from_secs(2);
+    let backoff = Duration::from_secs(1);
+    let app = TestApp::spawn_with(StackOptions {
+        config: Config {
+            webhook_max_attempts: 3,
+            webhook_backoff: backoff,
+            webhook_timeout: timeout,
+            ..Config::default()
+        },
+        ..StackOptions::ephemeral()
+    })
+    .await;
+    let (hanging, a_seen) = timed_receiver(true).await;
+    let (healthy, b_seen) = timed_receiver(false).await;
+    set_hook(&app, &app.a, &hanging).await;
+    set_hook(&app, &app.b, &healthy).await;
+    let ta = app.create_users(&app.a, &["alice"]).await;
+    let tb = app.create_users(&app.b, &["bob"]).await;
+    let cha = app.group(&app.a, &ta[0], &[]).await;
+    let chb = app.group(&app.b, &tb[0], &[]).await;
+    let mut sent = Vec::new();
+    for i in 0..8 {
+        app.say(&app.a, &ta[0], &cha, &format!("a{i}")).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let text = format!("b{i}");
+        let at = std::time::Instant::now();
+        app.say(&app.b, &tb[0], &chb, &text).await;
+        sent.push((text, at));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // A's first event: its second attempt is due timeout + backoff after
+    // its first.
+    let mut second = None;
+    for _ in 0..400 {
+        let a = a_seen.lock().unwrap().clone();
+        let first = a.iter().find(|s| s.2 == "a0" && s.1 == 1).cloned();
+        let retry = a.iter().find(|s| s.2 == "a0" && s.1 == 2).cloned();
+        if let (Some(first), Some(retry)) = (first, retry) {
+            second = Some(retry.3.duration_since(first.3));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let second = second.expect("A's first event was tried a second time");
+    let due = timeout + backoff;
+    assert!(
+        second + Duration::from_millis(600) >= due && second <= due + Duration::from_secs(1),
+        "the second attempt came {second:?} after the first; due after {due:?}"
+    );
+    let b = b_seen.lock().unwrap().clone();
+    for (text, at) in &sent {
+        let arrived = b
+            .iter()
+            .find(|s| &s.2 == text)
+            .unwrap_or_else(|| panic!("B's {text} webhook never arrived: {b:?}"));
+        let late = arrived.3.duration_since(*at);
+        assert!(
+            late <= Duration::from_secs(2),
+            "B's {text} webhook arrived {late:?} after its message"
+        );
+    }
+    assert!(a_seen.lock().unwrap().iter().all(|s| s.2.starts_with('a')));
+}
