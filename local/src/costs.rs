@@ -103,15 +103,23 @@ impl Driver<'_> {
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    /// Waits until no DynamoDB request or management post has been made for
-    /// a while: background work has finished.
+    /// Waits until no DynamoDB request, management post or SQS request has
+    /// been made for a while and no scheduled task is pending: background
+    /// work has finished.
     async fn settle(&self) {
         let quiet = std::time::Duration::from_millis(250);
-        let mut seen = (self.stack.state.db.costs(), self.stack.gateway.posts());
+        let meters = || {
+            (
+                self.stack.state.db.costs(),
+                self.stack.gateway.posts(),
+                self.stack.sqs.billed(),
+            )
+        };
+        let mut seen = meters();
         for _ in 0..80 {
             tokio::time::sleep(quiet).await;
-            let now = (self.stack.state.db.costs(), self.stack.gateway.posts());
-            if now == seen {
+            let now = meters();
+            if now == seen && self.stack.sqs.pending() == 0 {
                 return;
             }
             seen = now;
@@ -143,16 +151,23 @@ impl Driver<'_> {
         let posts_before = self.stack.gateway.posts();
         let asked_before = self.asked.snapshot();
         let jobs_before = self.stack.stream_invocations.count();
+        let tasks_before = self.stack.queue_invocations.count();
+        let sqs_before = self.stack.sqs.billed();
         let out = f().await?;
         self.settle().await;
         let [rest, frames, routes] = self.asked.snapshot();
+        let sqs = self.stack.sqs.billed();
         let usage = Usage {
             rest_requests: rest - asked_before[0],
             socket_messages: frames - asked_before[1],
             posts: self.stack.gateway.posts() - posts_before,
             invocations: rest - asked_before[0] + routes - asked_before[2]
                 + self.stack.stream_invocations.count()
-                - jobs_before,
+                - jobs_before
+                + self.stack.queue_invocations.count()
+                - tasks_before,
+            sqs_requests: sqs.0 - sqs_before.0,
+            sqs_sends: sqs.1 - sqs_before.1,
             ..Usage::default()
         };
         let row = row(operation, &before, self.stack.state.db.costs(), usage);
@@ -561,6 +576,31 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         || d.send(&alice, &small),
     )
     .await?;
+    // A receiver that fails once: the retry is scheduled 1 s later.
+    let flaky = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(step)?;
+    let flaky_url = format!("http://{}/", flaky.local_addr().map_err(step)?);
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::spawn(async move {
+        let answer = axum::Router::new().fallback(move || {
+            let failed = failed.clone();
+            async move {
+                if failed.swap(true, Ordering::SeqCst) {
+                    axum::http::StatusCode::NO_CONTENT
+                } else {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                }
+            }
+        });
+        axum::serve(flaky, answer).await
+    });
+    settings(json!({ "set": { "webhook_url": flaky_url } })).await?;
+    d.measure(
+        "send a message, 5 members, none connected, with a webhook that fails once (with the scheduled retry)",
+        || d.send(&alice, &small),
+    )
+    .await?;
     settings(json!({ "unset": ["webhook_url"], "set": { "before_message_send_url": receiver } }))
         .await?;
     d.measure(
@@ -589,6 +629,20 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     d.measure(
         "send a message, 10,000 members, none connected, 10 with a phone (with the notify function's pushes)",
         || d.send(&alice, &community),
+    )
+    .await?;
+    // A phone the provider throttles once: tried again 1 s later.
+    let throttled = d.token(&ten[2])?;
+    d.call(
+        reqwest::Method::POST,
+        "/devices",
+        &throttled,
+        Some(json!({ "id": "throttled-costs", "push_provider": "firebase" })),
+    )
+    .await?;
+    d.measure(
+        "send a message, 5 members, none connected, 3 with a phone, one throttled once (with the scheduled retry)",
+        || d.send(&alice, &small),
     )
     .await?;
     settings(json!({ "unset": ["firebase"] })).await?;
@@ -713,6 +767,27 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     )
     .await?;
 
+    // Erasing a user: the request, then the notify function's slices.
+    let leaver = "leaver".to_string();
+    users(&d, &server, std::slice::from_ref(&leaver)).await?;
+    let left = group(&d, &alice, std::slice::from_ref(&leaver)).await?;
+    let leaver_token = d.token(&leaver)?;
+    for _ in 0..5 {
+        d.send(&leaver_token, &left).await?;
+    }
+    d.measure(
+        "`DELETE /users/{id}?hard=true` (5 messages in 1 channel; with the erasure's slices)",
+        || {
+            d.call(
+                reqwest::Method::DELETE,
+                format!("/users/{leaver}?hard=true"),
+                &server,
+                None,
+            )
+        },
+    )
+    .await?;
+
     // The rate limiter: every row above is each subject's first request of
     // a window on a fresh instance (one claim); then the claims double, so
     // 31 requests on one instance claim 5 times.
@@ -734,8 +809,8 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
 
 fn render(rows: &[Row]) -> Result<String, CostError> {
     let mut out = String::from(
-        "| operation | DynamoDB requests | total | RCU | WCU | management posts | $ per million |\n\
-         | --- | --- | --: | --: | --: | --: | --: |\n",
+        "| operation | DynamoDB requests | total | RCU | WCU | management posts | SQS requests | $ per million |\n\
+         | --- | --- | --: | --: | --: | --: | --: | --: |\n",
     );
     for row in rows {
         let requests: Vec<String> = row
@@ -746,13 +821,14 @@ fn render(rows: &[Row]) -> Result<String, CostError> {
         let usage = &row.usage;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.1} | {:.1} | {} | {:.2} |",
+            "| {} | {} | {} | {:.1} | {:.1} | {} | {} | {:.2} |",
             row.operation,
             requests.join(", "),
             usage.dynamodb_requests,
             usage.read_units,
             usage.write_units,
             usage.posts,
+            usage.sqs_requests,
             usage.bill().total() * 1e6,
         );
     }
@@ -823,18 +899,14 @@ fn month(rows: &[Row]) -> Result<String, CostError> {
          messages a day by socket into channels of 10 (all members online), connect \
          {CONNECTS_A_DAY} times a day and stay connected {MINUTES_A_DAY} minutes a day, \
          for {DAYS} days:\n\n\
-         | item | per month | DynamoDB | API Gateway | Lambda | total |\n\
-         | --- | --: | --: | --: | --: | --: |\n",
+         | item | per month | DynamoDB | API Gateway | Lambda | SQS | total |\n\
+         | --- | --: | --: | --: | --: | --: | --: |\n",
         thousands(DAILY_USERS),
     );
     let mut sum = Bill::default();
     for (item, count, bill) in lines {
         let bill = bill.times(count);
-        sum = Bill {
-            dynamodb: sum.dynamodb + bill.dynamodb,
-            api_gateway: sum.api_gateway + bill.api_gateway,
-            lambda: sum.lambda + bill.lambda,
-        };
+        sum = sum.plus(&bill);
         let _ = writeln!(
             out,
             "| {item} | {} | {} |",
@@ -848,10 +920,11 @@ fn month(rows: &[Row]) -> Result<String, CostError> {
 
 fn dollars(bill: &Bill) -> String {
     format!(
-        "${:.2} | ${:.2} | ${:.2} | ${:.2}",
+        "${:.2} | ${:.2} | ${:.2} | ${:.2} | ${:.2}",
         bill.dynamodb,
         bill.api_gateway,
         bill.lambda,
+        bill.sqs,
         bill.total()
     )
 }

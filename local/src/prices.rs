@@ -26,6 +26,11 @@ pub const WEBSOCKET_MESSAGE: f64 = 1.00 / MILLION;
 pub const WEBSOCKET_CONNECTION_MINUTE: f64 = 0.25 / MILLION;
 /// API Gateway REST API, per request (the first 333 million of a month).
 pub const REST_REQUEST: f64 = 3.50 / MILLION;
+/// SQS standard queue, per request of up to 64 KB (the first 100 billion
+/// of a month; aws.amazon.com/sqs/pricing).
+pub const SQS_REQUEST: f64 = 0.40 / MILLION;
+/// When the SQS price was read.
+pub const SQS_READ_ON: &str = "2026-12-06";
 
 /// The functions' memory (`MemorySize: 256` in the template's globals).
 pub const LAMBDA_MEMORY_GB: f64 = 0.25;
@@ -53,6 +58,11 @@ pub struct Usage {
     pub dynamodb_requests: u64,
     pub read_units: f64,
     pub write_units: f64,
+    /// SQS requests: the functions' sends, the event source's receives and
+    /// deletes.
+    pub sqs_requests: u64,
+    /// The functions' own SQS requests (sends), waited for like DynamoDB's.
+    pub sqs_sends: u64,
 }
 
 /// An operation's price, by service, in dollars.
@@ -61,11 +71,21 @@ pub struct Bill {
     pub dynamodb: f64,
     pub api_gateway: f64,
     pub lambda: f64,
+    pub sqs: f64,
 }
 
 impl Bill {
     pub fn total(&self) -> f64 {
-        self.dynamodb + self.api_gateway + self.lambda
+        self.dynamodb + self.api_gateway + self.lambda + self.sqs
+    }
+
+    pub fn plus(&self, other: &Bill) -> Bill {
+        Bill {
+            dynamodb: self.dynamodb + other.dynamodb,
+            api_gateway: self.api_gateway + other.api_gateway,
+            lambda: self.lambda + other.lambda,
+            sqs: self.sqs + other.sqs,
+        }
     }
 
     pub fn times(&self, n: f64) -> Bill {
@@ -73,6 +93,7 @@ impl Bill {
             dynamodb: self.dynamodb * n,
             api_gateway: self.api_gateway * n,
             lambda: self.lambda * n,
+            sqs: self.sqs * n,
         }
     }
 }
@@ -81,7 +102,7 @@ impl Usage {
     /// Billed milliseconds of function time, by the assumptions above.
     pub fn billed_ms(&self) -> f64 {
         self.invocations as f64 * MS_PER_INVOCATION
-            + self.dynamodb_requests as f64 * DYNAMODB_ROUND_TRIP_MS
+            + (self.dynamodb_requests + self.sqs_sends) as f64 * DYNAMODB_ROUND_TRIP_MS
             + self.posts as f64 * CPU_MS_PER_POST
     }
 
@@ -92,6 +113,7 @@ impl Usage {
             api_gateway: self.rest_requests as f64 * REST_REQUEST
                 + (self.socket_messages + self.posts) as f64 * WEBSOCKET_MESSAGE,
             lambda: self.invocations as f64 * LAMBDA_REQUEST + gb_seconds * LAMBDA_ARM64_GB_SECOND,
+            sqs: self.sqs_requests as f64 * SQS_REQUEST,
         }
     }
 }
@@ -106,10 +128,13 @@ pub fn assumptions() -> String {
          ${:.2} per million WebSocket messages, counting each frame a client sends and \
          each management post (one 32 KB unit each; a connect or disconnect is taken as no \
          message); Lambda on arm64 at {} MB, ${:.2} per million invocations and \
-         ${:.10} per GB-second. Billed duration is modelled, not timed: \
+         ${:.10} per GB-second; SQS ${:.2} per million requests (standard queue, \
+         read on {SQS_READ_ON}), counting the functions' sends and the event source's \
+         receives and deletes but not its idle long polls (about 650,000 a month, \
+         $0.26, whatever the traffic). Billed duration is modelled, not timed: \
          {MS_PER_INVOCATION} ms per invocation, {DYNAMODB_ROUND_TRIP_MS} ms per \
-         DynamoDB request taken one after another, and {CPU_MS_PER_POST} ms of CPU \
-         per post (the functions' CPU per delivery in the faithful benchmark). \
+         DynamoDB or SQS request taken one after another, and {CPU_MS_PER_POST} ms of \
+         CPU per post (the functions' CPU per delivery in the faithful benchmark). \
          Storage, data transfer and logs are not included.",
         DYNAMODB_READ_UNIT * MILLION,
         DYNAMODB_WRITE_UNIT * MILLION,
@@ -118,6 +143,7 @@ pub fn assumptions() -> String {
         LAMBDA_MEMORY_GB * 1024.0,
         LAMBDA_REQUEST * MILLION,
         LAMBDA_ARM64_GB_SECOND,
+        SQS_REQUEST * MILLION,
     )
 }
 

@@ -55,6 +55,10 @@ struct Inner {
     queues: HashMap<String, Queue>,
     /// Requests by action.
     asked: BTreeMap<String, u64>,
+    /// Requests SQS bills: all but receives that found nothing (the event
+    /// source's idle long polls), and the sends among them.
+    billed: u64,
+    sends: u64,
     /// Sends are refused (500) while set: a fault for tests.
     refusing_sends: bool,
     refused: u64,
@@ -192,6 +196,17 @@ impl Sqs {
     /// Requests so far, by action (`SendMessage`, `ReceiveMessage`, ...).
     pub fn asked(&self) -> BTreeMap<String, u64> {
         self.lock().asked.clone()
+    }
+
+    /// Messages in every queue, due or not, received or not.
+    pub fn pending(&self) -> usize {
+        self.lock().queues.values().map(|q| q.messages.len()).sum()
+    }
+
+    /// The requests SQS would bill so far, and the sends among them.
+    pub fn billed(&self) -> (u64, u64) {
+        let inner = self.lock();
+        (inner.billed, inner.sends)
     }
 
     /// Refuses every send with a 500 from now on (`true`) or no more.
@@ -469,7 +484,18 @@ async fn answer(State(sqs): State<Sqs>, headers: HeaderMap, body: String) -> Res
         Ok(request) => request,
         Err(err) => return SqsError::invalid(err.to_string()).into_response(),
     };
-    match sqs.act(action, request).await {
+    let answer = sqs.act(action, request).await;
+    let idle = answer
+        .as_ref()
+        .is_ok_and(|v| v["Messages"].as_array().is_some_and(Vec::is_empty));
+    if !idle && !matches!(action, "CreateQueue" | "GetQueueUrl") {
+        let mut inner = sqs.lock();
+        inner.billed += 1;
+        if action.starts_with("SendMessage") {
+            inner.sends += 1;
+        }
+    }
+    match answer {
         Ok(value) => (
             [("content-type", "application/x-amz-json-1.0")],
             value.to_string(),
