@@ -57,6 +57,8 @@ pub enum Consumer {
     Fanout(Box<AppState>),
     /// `notify::handle` in this process (webhooks and pushes).
     Notify(Box<AppState>),
+    /// `erasure::handle` in this process (slices of erasing a user).
+    Erase(Box<AppState>),
     /// The function's own process, through the local Runtime API.
     Process(Arc<Function>),
 }
@@ -70,7 +72,7 @@ pub struct Mapping {
 }
 
 impl Mapping {
-    /// The template's two mappings, handled in this process.
+    /// The template's three mappings, handled in this process.
     pub fn in_process(state: &AppState) -> Vec<Mapping> {
         vec![
             Mapping {
@@ -78,12 +80,12 @@ impl Mapping {
                 consumer: Consumer::Fanout(Box::new(state.clone())),
             },
             Mapping {
-                prefixes: vec![
-                    WEBHOOK_PREFIX.into(),
-                    PUSH_PREFIX.into(),
-                    ERASE_PREFIX.into(),
-                ],
+                prefixes: vec![WEBHOOK_PREFIX.into(), PUSH_PREFIX.into()],
                 consumer: Consumer::Notify(Box::new(state.clone())),
+            },
+            Mapping {
+                prefixes: vec![ERASE_PREFIX.into()],
+                consumer: Consumer::Erase(Box::new(state.clone())),
             },
         ]
     }
@@ -96,6 +98,7 @@ impl Consumer {
                 Ok(chat_shared::realtime::fanout::handle(state, event).await)
             }
             Consumer::Notify(state) => Ok(chat_shared::notify::handle(state, event).await),
+            Consumer::Erase(state) => Ok(chat_shared::erasure::handle(state, event).await),
             Consumer::Process(function) => {
                 let event = serde_json::to_value(&event).map_err(|e| e.to_string())?;
                 let answer = function.invoke(event).await?;
@@ -355,7 +358,7 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
         )
         .unwrap();
-        for prefix in [FANOUT_PREFIX, WEBHOOK_PREFIX, PUSH_PREFIX] {
+        for prefix in [FANOUT_PREFIX, WEBHOOK_PREFIX, PUSH_PREFIX, ERASE_PREFIX] {
             let pattern = format!(
                 r#"{{"eventName": ["INSERT"], "dynamodb": {{"Keys": {{"pk": {{"S": [{{"prefix": "{prefix}"}}]}}}}}}}}"#
             );

@@ -2,7 +2,7 @@
 //! sockets closed at once; then a job works through everything stored
 //! about them in slices, each bounded in items and time, each ending by
 //! saving its place and handing the next slice to the outbox stream (the
-//! notify function runs them). A slice that fails is run again by the event
+//! erase function runs them, [`handle`]). A slice that fails is run again by the event
 //! source from the last saved place: every step is idempotent.
 //!
 //! Per channel they are or were in (memberships, then the marks left by
@@ -24,7 +24,7 @@ use crate::keys::{self, Key};
 use crate::messages::Message;
 use crate::state::AppState;
 
-/// Wall time one slice works before handing over (the notify function
+/// Wall time one slice works before handing over (the erase function
 /// times out at 120 s).
 const SLICE_TIME: Duration = Duration::from_secs(20);
 /// Outbox jobs outlive their slice by a day (a retried one still finds
@@ -236,6 +236,20 @@ pub async fn start(
 /// Where erasing `user` stands, if it was ever asked for.
 pub async fn progress(db: &Db, app: &AppId, user: &UserId) -> Result<Option<Erasure>, ApiError> {
     Ok(db.get(&keys::erasure(app, user)).await?)
+}
+
+/// The erase function's work for a stream batch: each slice's job, side by
+/// side (they are different users' or already run).
+pub async fn handle(
+    state: &AppState,
+    event: aws_lambda_events::event::dynamodb::Event,
+) -> aws_lambda_events::event::streams::DynamoDbEventResponse {
+    let runs = event.records.iter().filter_map(|record| {
+        let job: Job = crate::stream_jobs::inserted(record)?;
+        let sequence = record.change.sequence_number.clone();
+        Some(async move { (sequence, run_slice(state, &job).await) })
+    });
+    crate::stream_jobs::answer(futures::future::join_all(runs).await)
 }
 
 /// Runs one slice: at most `items` messages and reactions, or

@@ -28,6 +28,7 @@ pub mod realtime;
 pub mod scheduler;
 pub mod state;
 pub mod storage;
+pub mod stream_jobs;
 pub mod sync;
 pub mod telemetry;
 pub mod time;

@@ -296,4 +296,19 @@ async fn websocket_samples() {
     assert_eq!(id, "0193a1b2c3d47e5f8a9b0c1d2e3f4a5c");
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["type"], "channel.deleted");
+
+    // The schedule queue's sample (a second attempt, due) through the
+    // scheduler's handler: posted at once.
+    let due: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&sample(
+        "sqs-scheduled-webhook.json",
+        &[
+            ("REPLACE_WITH_APP_ID", app.a.app.app_id.as_str()),
+            ("REPLACE_WITH_CHANNEL_ID", channel.as_str()),
+        ],
+    ))
+    .expect("a valid SQS event");
+    let response = chat_shared::scheduler::handle(state, due).await;
+    assert!(response.batch_item_failures.is_empty());
+    let (id, _) = rx.recv().await.expect("the receiver got the retry");
+    assert_eq!(id, "0193a1b2c3d47e5f8a9b0c1d2e3f4a5d");
 }

@@ -219,6 +219,7 @@ async fn main() {
         ("realtime", "ws-connect.json"),
         ("fanout", "stream-fanout-job.json"),
         ("notify", "stream-webhook-job.json"),
+        ("erase", "stream-erase-job.json"),
     ];
     let mut results = serde_json::Map::new();
     let mut init_probes = Vec::new();
