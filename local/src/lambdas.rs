@@ -1001,14 +1001,14 @@ mod tests {
                 ("FanoutFunction".to_string(), vec!["FANOUT#".to_string()]),
                 (
                     "NotifyFunction".to_string(),
-                    vec![
-                        "WEBHOOK#".to_string(),
-                        "PUSH#".to_string(),
-                        "ERASE#".to_string()
-                    ]
-                )
+                    vec!["WEBHOOK#".to_string(), "PUSH#".to_string()]
+                ),
+                ("EraseFunction".to_string(), vec!["ERASE#".to_string()])
             ]
         );
+        assert_eq!(template.queue_consumers, ["NotifyFunction"]);
+        assert!(template.functions["NotifyFunction"].1.queue);
+        assert!(!template.functions["EraseFunction"].1.queue);
         assert_eq!(template.stage, "prod");
     }
 }
