@@ -463,3 +463,19 @@ async fn pushes_follow_the_members_who_have_a_device() {
     assert_eq!(pushes_to(&app, "fcm-bob").len(), 2);
     assert_eq!(pushes_to(&app, "fcm-dave").len(), 1);
 }
+
+/// Hiding a channel does not silence it: a newer message brings it back to
+/// the member's list, and its push goes out as for any channel.
+#[tokio::test]
+async fn a_hidden_channel_still_pushes_its_new_messages() {
+    let app = push_app().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    device(&app, &app.a, &t[1], "fcm-bob", "firebase").await;
+    let ch = named_group(&app, &t[0], &["bob"]).await;
+    app.post(&app.a, &t[1], &format!("/channels/{ch}/hide"), json!({}))
+        .await
+        .assert_status(200);
+    app.say(&app.a, &t[0], &ch, "are you there?").await;
+    let pushed = wait_for(&app, "fcm-bob", 1).await;
+    assert_eq!(pushed[0].body.as_deref(), Some("are you there?"));
+}
