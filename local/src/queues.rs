@@ -34,7 +34,7 @@ const WAIT_SECS: i32 = 20;
 /// Who handles the batches.
 #[derive(Clone)]
 pub enum Consumer {
-    /// `scheduler::handle` in this process.
+    /// `notify::handle_due` in this process.
     InProcess(Box<AppState>),
     /// The function's own process, through the local Runtime API.
     Process(Arc<Function>),
@@ -43,7 +43,7 @@ pub enum Consumer {
 impl Consumer {
     async fn invoke(&self, event: SqsEvent) -> Result<SqsBatchResponse, String> {
         match self {
-            Consumer::InProcess(state) => Ok(chat_shared::scheduler::handle(state, event).await),
+            Consumer::InProcess(state) => Ok(chat_shared::notify::handle_due(state, event).await),
             Consumer::Process(function) => {
                 let event = serde_json::to_value(&event).map_err(|e| e.to_string())?;
                 let answer = function.invoke(event).await?;

@@ -1,7 +1,8 @@
 //! Work due later: one SQS queue whose messages carry a [`Task`] and its due
 //! time. A message is sent with SQS's per-message delay (up to 15 minutes);
-//! the notify function receives it when it is due ([`handle`]) and runs the
-//! task, or, for a due time further ahead, sends it on with the time left,
+//! the notify function receives it when it is due
+//! ([`crate::notify::handle_due`]) and runs the task, or, for a due time
+//! further ahead, sends it on with the time left,
 //! so any due time from now to 30 days ahead works. Nothing waits inside a
 //! function: a task not yet due is not held, and each batch's tasks run
 //! side by side, so a receiver that hangs holds back only its own.
@@ -9,45 +10,59 @@
 //! Delays are whole seconds: a task runs within half a second of its due
 //! time (plus SQS's delivery), never held back for more.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::{ApiError, DisplayChain};
-use crate::state::AppState;
 
 /// SQS's longest per-message delay.
 const MAX_DELAY_SECS: i64 = 900;
 /// The furthest ahead a task may be due.
 pub const MAX_AHEAD_MS: i64 = 30 * 24 * 3600 * 1000;
 
-/// What the scheduler runs.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Task {
-    /// One attempt at posting an event to the app's webhook.
-    Webhook(crate::webhooks::Job),
-    /// Another try of a push the provider asked to retry later.
-    Push(crate::push::Retry),
+/// Work the scheduler can carry: its fields, and the kind that tells the
+/// notify function what to do with it ([`crate::notify::handle_due`]).
+pub trait Task: Serialize {
+    const KIND: &'static str;
 }
 
-impl Task {
-    fn name(&self) -> &'static str {
-        match self {
-            Task::Webhook(_) => "webhook",
-            Task::Push(_) => "push",
-        }
-    }
-}
-
-/// A queue message: the task and when it is due.
+/// A queue message: when it is due, and the task's fields with its `kind`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Scheduled {
     /// Milliseconds since the epoch.
     pub due_ms: i64,
-    pub task: Task,
+    pub task: serde_json::Value,
+}
+
+impl Scheduled {
+    pub fn new<T: Task>(due_ms: i64, task: &T) -> Result<Self, ScheduleError> {
+        let mut fields = serde_json::to_value(task)?;
+        let object = fields
+            .as_object_mut()
+            .ok_or(ScheduleError::NotAnObject(T::KIND))?;
+        object.insert("kind".into(), T::KIND.into());
+        Ok(Self {
+            due_ms,
+            task: fields,
+        })
+    }
+
+    /// What the task is (its `kind`).
+    pub fn kind(&self) -> &str {
+        self.task["kind"].as_str().unwrap_or_default()
+    }
+
+    /// The task's fields as `T`.
+    pub fn task<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_value(self.task.clone())
+    }
+
+    /// The delay to ask SQS for, now: 0 once due.
+    pub fn delay_secs(&self, now_ms: i64) -> i32 {
+        delay_secs(self.due_ms, now_ms)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +75,8 @@ pub enum ScheduleError {
     Send(String),
     #[error("the task could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("a {0} task is not a JSON object")]
+    NotAnObject(&'static str),
 }
 
 impl From<ScheduleError> for ApiError {
@@ -100,20 +117,30 @@ impl Scheduler {
         }
     }
 
-    /// Queues tasks (SQS batches of 10), each due at its time.
-    pub async fn schedule(&self, tasks: Vec<(i64, Task)>) -> Result<(), ScheduleError> {
+    /// Queues tasks, each due at its time.
+    pub async fn schedule<T: Task>(&self, tasks: &[(i64, T)]) -> Result<(), ScheduleError> {
+        let scheduled = tasks
+            .iter()
+            .map(|(due_ms, task)| Scheduled::new(*due_ms, task))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.send(scheduled).await
+    }
+
+    /// Queues scheduled tasks (SQS batches of 10).
+    pub async fn send(&self, tasks: Vec<Scheduled>) -> Result<(), ScheduleError> {
         let (client, queue) = self.client.as_ref().ok_or(ScheduleError::NotConfigured)?;
         let now = crate::time::now_millis();
         let mut entries = Vec::with_capacity(tasks.len());
-        for (index, (due_ms, task)) in tasks.into_iter().enumerate() {
-            if due_ms - now > MAX_AHEAD_MS {
-                return Err(ScheduleError::TooFarAhead(due_ms - now));
+        for (index, scheduled) in tasks.into_iter().enumerate() {
+            if scheduled.due_ms - now > MAX_AHEAD_MS {
+                return Err(ScheduleError::TooFarAhead(scheduled.due_ms - now));
             }
-            let body = serde_json::to_string(&Scheduled { due_ms, task })?;
+            let delay = scheduled.delay_secs(now);
+            let body = serde_json::to_string(&scheduled)?;
             let entry = SendMessageBatchRequestEntry::builder()
                 .id(index.to_string())
                 .message_body(body)
-                .delay_seconds(delay_secs(due_ms, now))
+                .delay_seconds(delay)
                 .build()
                 .map_err(|e| ScheduleError::Send(e.to_string()))?;
             entries.push(entry);
@@ -138,53 +165,6 @@ impl Scheduler {
     }
 }
 
-/// The notify function's work for a batch from the queue: each due task
-/// runs, side by side with the others; one not yet due is sent on. A task
-/// that fails as a whole is reported, so SQS hands it out again after the
-/// queue's visibility timeout.
-pub async fn handle(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
-    let runs = event.records.into_iter().map(|record| async move {
-        let id = record.message_id.clone().unwrap_or_default();
-        let Some(scheduled) = record
-            .body
-            .as_deref()
-            .and_then(|body| serde_json::from_str::<Scheduled>(body).ok())
-        else {
-            tracing::warn!(message = %id, "unreadable scheduled task skipped");
-            return (id, Ok(()));
-        };
-        (id, run(state, scheduled).await)
-    });
-    let mut response = SqsBatchResponse::default();
-    for (id, result) in futures::future::join_all(runs).await {
-        if let Err(err) = result {
-            tracing::warn!(message = %id, error = %DisplayChain(&err), "scheduled task failed; SQS hands it out again");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
-}
-
-async fn run(state: &AppState, scheduled: Scheduled) -> Result<(), ApiError> {
-    let now = crate::time::now_millis();
-    if delay_secs(scheduled.due_ms, now) > 0 {
-        // Due beyond SQS's longest delay: on with the time left.
-        state
-            .scheduler
-            .schedule(vec![(scheduled.due_ms, scheduled.task)])
-            .await?;
-        return Ok(());
-    }
-    let kind = scheduled.task.name();
-    tracing::debug!(kind, late_ms = now - scheduled.due_ms, "scheduled task due");
-    match scheduled.task {
-        Task::Webhook(job) => crate::webhooks::deliver(state, &job).await.map(|_| ()),
-        Task::Push(retry) => crate::push::retry(state, &retry).await,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,24 +179,22 @@ mod tests {
         assert_eq!(delay_secs(MAX_AHEAD_MS, 0), 900);
     }
 
+    #[derive(Serialize, Deserialize)]
+    struct Ping {
+        n: u32,
+    }
+
+    impl Task for Ping {
+        const KIND: &'static str = "ping";
+    }
+
     #[test]
-    fn a_task_reads_back_as_it_was_written() {
-        let job = crate::webhooks::Job {
-            app_id: crate::ids::AppId::parse("a1").unwrap_or_else(|_| unreachable!()),
-            event_id: "e1".into(),
-            job_id: "j1".into(),
-            body: "{}".into(),
-            attempt: 2,
-            last_attempt: 5,
-            expires: 9,
-        };
-        let text = serde_json::to_string(&Scheduled {
-            due_ms: 42,
-            task: Task::Webhook(job),
-        })
-        .unwrap_or_default();
+    fn a_task_reads_back_with_its_kind() {
+        let scheduled = Scheduled::new(42, &Ping { n: 7 }).unwrap_or_else(|e| panic!("{e}"));
+        let text = serde_json::to_string(&scheduled).unwrap_or_default();
         let back: Scheduled = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back.due_ms, 42);
-        assert!(matches!(back.task, Task::Webhook(j) if j.attempt == 2 && j.event_id == "e1"));
+        assert_eq!(back.kind(), "ping");
+        assert_eq!(back.task::<Ping>().map(|p| p.n).ok(), Some(7));
     }
 }

@@ -28,7 +28,6 @@ use crate::ids::AppId;
 use crate::keys::{self, Key};
 use crate::outbound::Failure;
 use crate::realtime::events::{Event, EventBody};
-use crate::scheduler::Task;
 use crate::state::AppState;
 
 /// Job items are kept this long after they are written (for the record).
@@ -60,6 +59,10 @@ impl Entity for Job {
     fn ttl(&self) -> Option<i64> {
         Some(self.expires)
     }
+}
+
+impl crate::scheduler::Task for Job {
+    const KIND: &'static str = "webhook";
 }
 
 /// An event whose webhook used up its attempts.
@@ -232,10 +235,7 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Outcome, ApiError> {
         ..job.clone()
     };
     let due_ms = crate::time::now_millis() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
-    state
-        .scheduler
-        .schedule(vec![(due_ms, Task::Webhook(retry))])
-        .await?;
+    state.scheduler.schedule(&[(due_ms, retry)]).await?;
     Ok(Outcome::Retried)
 }
 

@@ -307,7 +307,7 @@ async fn websocket_samples() {
         ],
     ))
     .expect("a valid SQS event");
-    let response = chat_shared::scheduler::handle(state, due).await;
+    let response = chat_shared::notify::handle_due(state, due).await;
     assert!(response.batch_item_failures.is_empty());
     let (id, _) = rx.recv().await.expect("the receiver got the retry");
     assert_eq!(id, "0193a1b2c3d47e5f8a9b0c1d2e3f4a5d");

@@ -7,7 +7,7 @@
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
-use chat_shared::{notify, scheduler, telemetry, AppState};
+use chat_shared::{notify, telemetry, AppState};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -23,7 +23,9 @@ fn from_sqs(event: &Value) -> bool {
 async fn handle(state: &AppState, event: Value) -> Result<Value, Error> {
     if from_sqs(&event) {
         let event: SqsEvent = serde_json::from_value(event)?;
-        Ok(serde_json::to_value(scheduler::handle(state, event).await)?)
+        Ok(serde_json::to_value(
+            notify::handle_due(state, event).await,
+        )?)
     } else {
         let event: StreamEvent = serde_json::from_value(event)?;
         Ok(serde_json::to_value(notify::handle(state, event).await)?)

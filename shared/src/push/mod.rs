@@ -154,6 +154,10 @@ pub struct Retry {
     pub attempt: u32,
 }
 
+impl crate::scheduler::Task for Retry {
+    const KIND: &'static str = "push";
+}
+
 /// Schedules the next try of a throttled push, if tries are left.
 async fn schedule_retry(state: &AppState, retry: Retry) -> Result<bool, ApiError> {
     if retry.attempt > THROTTLE_TRIES {
@@ -161,10 +165,7 @@ async fn schedule_retry(state: &AppState, retry: Retry) -> Result<bool, ApiError
     }
     let wait = THROTTLE_BACKOFF_MS * 4i64.pow(retry.attempt.saturating_sub(2));
     let due = crate::time::now_millis() + wait;
-    state
-        .scheduler
-        .schedule(vec![(due, crate::scheduler::Task::Push(retry))])
-        .await?;
+    state.scheduler.schedule(&[(due, retry)]).await?;
     Ok(true)
 }
 
