@@ -16,6 +16,10 @@ use crate::helpers::TestApp;
 async fn guarded_app() -> TestApp {
     TestApp::spawn_with(StackOptions {
         config: Config {
+            // The tests change the webhook between deliveries: every
+            // function process reads the app afresh (in the faithful mode
+            // the notify process would otherwise keep the old URL a minute).
+            app_cache_ttl: Duration::ZERO,
             webhook_max_attempts: 1,
             webhook_timeout: Duration::from_millis(500),
             outbound_hosts: vec![

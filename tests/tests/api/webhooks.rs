@@ -539,3 +539,48 @@ async fn one_apps_hanging_receiver_holds_back_no_other_apps_webhooks() {
     }
     assert!(a_seen.lock().unwrap().iter().all(|s| s.2.starts_with('a')));
 }
+
+/// A task due beyond SQS's longest delay (15 minutes) is sent on with the
+/// time left when it comes, not run early: the scheduler reaches 30 days
+/// ahead, and no further.
+#[tokio::test]
+async fn a_task_due_beyond_15_minutes_is_sent_on_not_run() {
+    use chat_shared::scheduler::{ScheduleError, Scheduled};
+    let app = hooked_app().await;
+    let hook = Receiver::start(&app.a.app.api_secret, 0).await;
+    set_hook(&app, &app.a, &hook.url).await;
+    let job = chat_shared::webhooks::Job {
+        app_id: app.a.app.app_id.clone(),
+        event_id: "0193a1b2c3d47e5f8a9b0c1d2e3f4a70".into(),
+        job_id: "0193a1b2c3d47e5f8a9b0c1d2e3f4a71".into(),
+        body: json!({"type": "later"}).to_string(),
+        attempt: 2,
+        last_attempt: 3,
+        expires: chat_shared::time::now_secs() + 3600,
+    };
+    let in_20_minutes = chat_shared::time::now_millis() + 20 * 60 * 1000;
+    let scheduled = Scheduled::new(in_20_minutes, &job).unwrap();
+    let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+    record.message_id = Some("m1".into());
+    record.body = Some(serde_json::to_string(&scheduled).unwrap());
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = vec![record];
+    let sqs = app.stack.sqs.clone();
+    let (_, sends_before) = sqs.billed();
+    let pending_before = sqs.pending();
+    let state = &app.stack.state;
+    let answer = chat_shared::notify::handle_due(state, event).await;
+    assert!(answer.batch_item_failures.is_empty());
+    // Sent on (hidden for 15 minutes), not posted.
+    assert_eq!(sqs.billed().1, sends_before + 1);
+    assert_eq!(sqs.pending(), pending_before + 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(hook.seen().is_empty(), "{:?}", hook.seen());
+    // Beyond 30 days: refused.
+    let too_far = chat_shared::time::now_millis() + 31 * 24 * 3600 * 1000;
+    let refused = state.scheduler.schedule(&[(too_far, job)]).await;
+    assert!(
+        matches!(refused, Err(ScheduleError::TooFarAhead(_))),
+        "{refused:?}"
+    );
+}
