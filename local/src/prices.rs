@@ -38,7 +38,7 @@ pub const LAMBDA_MEMORY_GB: f64 = 0.25;
 /// region, with a use case's requests taken one after another.
 pub const DYNAMODB_ROUND_TRIP_MS: f64 = 5.0;
 /// Billed duration, measured: the functions' CPU per delivered message in
-/// the faithful benchmark (README: Benchmarks); posts overlap their waits.
+/// the faithful benchmark (docs/benchmarks.md); posts overlap their waits.
 pub const CPU_MS_PER_POST: f64 = 0.26;
 /// Billed duration, assumed: each invocation's own work and Lambda's
 /// rounding up to the next millisecond.

@@ -1,4 +1,4 @@
-//! `chat-local` honours the `CHAT_*` variables the README documents for the
+//! `chat-local` honours the `CHAT_*` variables docs/operations.md documents for the
 //! functions: started with a short URL lifetime and another table name, its
 //! presigned URLs and its tables follow them.
 

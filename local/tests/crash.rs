@@ -20,7 +20,7 @@ async fn sigkill_during_sends_loses_no_acknowledged_message() {
 
     let server = common::Server::start(&dir, &[]).await;
     // Four senders for seconds: far more than a user's default sends a
-    // minute (README: Rate limits).
+    // minute (docs/api.md: Rate limits).
     common::json_of(
         server
             .request(&http, reqwest::Method::PATCH, "/app", "CHAT_SERVER_TOKEN")

@@ -25,10 +25,10 @@ pub struct AppSettings {
     pub max_metadata_bytes: usize,
     pub max_upload_bytes: u64,
     pub allowed_mime_types: Vec<String>,
-    /// Every event is POSTed here, signed (README: Webhooks); unset: none.
+    /// Every event is POSTed here, signed (docs/integrations.md: Webhooks); unset: none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
-    /// Each send is POSTed here first and waits for its verdict (README:
+    /// Each send is POSTed here first and waits for its verdict (docs/integrations.md:
     /// Before-send hook); unset: sends call nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before_message_send_url: Option<String>,
@@ -42,11 +42,11 @@ pub struct AppSettings {
     pub push_title: String,
     /// A push's body, with the same placeholders.
     pub push_body: String,
-    /// Words and patterns screened out of messages' text (README:
+    /// Words and patterns screened out of messages' text (docs/safety.md:
     /// Blocklists).
     pub blocklists: Vec<crate::blocklists::Blocklist>,
     /// Requests a minute per user and per app's server tokens, by endpoint
-    /// group (README: Rate limits).
+    /// group (docs/api.md: Rate limits).
     pub rate_limits: crate::ratelimit::RateLimits,
 }
 
@@ -145,7 +145,7 @@ pub struct AppPatch {
 }
 
 /// What an app's backend may change. The caps keep every item well under
-/// DynamoDB's 400 KB (see the README's item budget) and a single PUT within
+/// DynamoDB's 400 KB (see docs/storage.md's item budget) and a single PUT within
 /// S3's 5 GB.
 #[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -185,7 +185,7 @@ pub struct AppFields {
     /// APNs token authentication (write-only).
     #[validate(nested)]
     pub apn: Option<ApnCredentials>,
-    /// Replaces every list (README: Blocklists).
+    /// Replaces every list (docs/safety.md: Blocklists).
     pub blocklists: Option<Vec<crate::blocklists::Blocklist>>,
     /// Replaces the limits; a group left out returns to its defaults.
     pub rate_limits: Option<crate::ratelimit::RateLimits>,

@@ -21,7 +21,7 @@ pub struct AppState {
     pub outbound: Outbound,
     /// Work due later (webhook attempts, push retries).
     pub scheduler: crate::scheduler::Scheduler,
-    /// Requests a minute per user and app (README: Rate limits).
+    /// Requests a minute per user and app (docs/api.md: Rate limits).
     pub limiter: crate::ratelimit::RateLimiter,
     pub config: Arc<Config>,
     sdk: aws_config::SdkConfig,

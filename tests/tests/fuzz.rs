@@ -35,7 +35,7 @@ fn world() -> &'static World {
         let (app, token, channel) = runtime.block_on(async {
             let app = TestApp::spawn().await;
             // Hundreds of generated requests from one user a minute: past
-            // every default limit (README: Rate limits).
+            // every default limit (docs/api.md: Rate limits).
             let most = chat_shared::ratelimit::MAX_LIMIT;
             let limit = json!({ "user": most, "app": most });
             app.patch(

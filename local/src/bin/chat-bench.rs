@@ -5,7 +5,7 @@
 //! cargo run --release -p chat-local --bin chat-bench -- load      # 1000 clients, 100 channels, 200 msg/s, 30 s
 //! cargo build --release --bins && target/release/chat-bench load --lambdas target/release  # the faithful mode, CPU per function
 //! cargo run --release -p chat-local --bin chat-bench -- fanout    # 10,000 connections, 20 ms per post
-//! cargo run --release -p chat-local --bin chat-bench -- costs --write README.md
+//! cargo run --release -p chat-local --bin chat-bench -- costs --write docs/storage.md
 //! ```
 
 // A benchmark stops at the first failed set-up step: that is its report.
@@ -86,7 +86,7 @@ enum Command {
     /// DynamoDB requests, consumed capacity and management-API posts per
     /// operation, as a Markdown table.
     Costs {
-        /// Replace the table in this README (between its costs markers).
+        /// Replace the table in this Markdown file (between its costs markers).
         #[arg(long)]
         write: Option<std::path::PathBuf>,
     },
@@ -774,10 +774,10 @@ async fn costs(write: Option<&std::path::Path>) {
         .expect("every operation succeeds");
     print!("{table}");
     if let Some(path) = write {
-        let readme = std::fs::read_to_string(path).expect("README readable");
+        let readme = std::fs::read_to_string(path).expect("the file is readable");
         let updated =
-            chat_local::costs::splice(&readme, &table).expect("the README has the costs markers");
-        std::fs::write(path, updated).expect("README written");
+            chat_local::costs::splice(&readme, &table).expect("the file has the costs markers");
+        std::fs::write(path, updated).expect("the file is written");
         eprintln!("wrote the table into {}", path.display());
     }
 }

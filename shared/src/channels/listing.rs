@@ -2,7 +2,7 @@
 //!
 //! Ordering by last message without writing to every member on every message
 //! (sends stay O(1) items) means reading all of the user's memberships and
-//! their channels, then sorting: see the README's cost notes.
+//! their channels, then sorting: see docs/storage.md's cost notes.
 
 use base64::Engine;
 use futures::future::try_join_all;

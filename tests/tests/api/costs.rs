@@ -1,6 +1,6 @@
 //! DynamoDB requests per operation, counted on the SDK client itself (every
 //! request it sends), and the O(1) send: the same writes with 2 members and
-//! with 200; only the fan-out's reads grow, by page. The README's cost table
+//! with 200; only the fan-out's reads grow, by page. The cost table (docs/storage.md)
 //! is these figures.
 
 use std::collections::BTreeMap;

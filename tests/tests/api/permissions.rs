@@ -1,4 +1,4 @@
-//! The "no" cells of the README's permission table not covered elsewhere.
+//! The "no" cells of the permission table in docs/api.md not covered elsewhere.
 
 use serde_json::json;
 

@@ -1,5 +1,5 @@
-//! The README's cost table is what the code costs today: it is regenerated
-//! here and compared with the README's copy.
+//! The cost table in docs/storage.md is what the code costs today: it is
+//! regenerated here and compared with that copy.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,7 +7,7 @@ use chat_local::{costs, Stack, StackOptions};
 use chat_shared::apps;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_readme_cost_table_is_current() {
+async fn the_cost_table_in_the_docs_is_current() {
     let stack = Stack::start(StackOptions::ephemeral()).await.unwrap();
     let app = apps::create_app(&stack.state.db, None, "costs")
         .await
@@ -88,11 +88,13 @@ async fn the_readme_cost_table_is_current() {
     assert!(phones[3].parse::<u32>().unwrap() <= 24, "{phones:?}");
     assert!(phones[4].parse::<f64>().unwrap() <= 35.5, "{phones:?}");
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let regenerated = costs::splice(&readme, &table).expect("README has the costs markers");
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/storage.md"))
+            .unwrap();
+    let regenerated =
+        costs::splice(&readme, &table).expect("docs/storage.md has the costs markers");
     assert!(
         regenerated == readme,
-        "the README's cost table is stale; run \
-         `cargo run --release -p chat-local --bin chat-bench -- costs --write README.md`"
+        "the cost table in docs/storage.md is stale; run \
+         `cargo run --release -p chat-local --bin chat-bench -- costs --write docs/storage.md`"
     );
 }

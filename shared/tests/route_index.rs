@@ -1,7 +1,7 @@
-//! The README's route index is what the routers serve: each route with the
+//! The route index in docs/api.md is what the routers serve: each route with the
 //! file and handler that serve it and the function it is deployed in,
 //! generated from the routers' own OpenAPI descriptions. A stale copy fails
-//! here; `UPDATE_README=1 cargo test -p chat-shared --test routes_readme`
+//! here; `UPDATE_DOCS=1 cargo test -p chat-shared --test route_index`
 //! writes the current one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -63,19 +63,19 @@ fn index() -> String {
 }
 
 #[test]
-fn the_readme_route_index_is_current() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
-    let readme = std::fs::read_to_string(path).unwrap();
-    let start = readme.find(BEGIN).expect("README has the routes markers") + BEGIN.len();
-    let end = readme.find(END).expect("README has the routes markers");
-    let current = format!("{}\n{}{}", &readme[..start], index(), &readme[end..]);
-    if std::env::var_os("UPDATE_README").is_some() {
+fn the_route_index_in_the_docs_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let start = doc.find(BEGIN).expect("docs/api.md has the routes markers") + BEGIN.len();
+    let end = doc.find(END).expect("docs/api.md has the routes markers");
+    let current = format!("{}\n{}{}", &doc[..start], index(), &doc[end..]);
+    if std::env::var_os("UPDATE_DOCS").is_some() {
         std::fs::write(path, &current).unwrap();
         return;
     }
     assert!(
-        current == readme,
-        "the README's route index is stale; run \
-         `UPDATE_README=1 cargo test -p chat-shared --test routes_readme`"
+        current == doc,
+        "the route index in docs/api.md is stale; run \
+         `UPDATE_DOCS=1 cargo test -p chat-shared --test route_index`"
     );
 }
