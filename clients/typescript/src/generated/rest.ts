@@ -951,7 +951,7 @@ export interface components {
         AppField: "max_message_length" | "max_metadata_bytes" | "max_upload_bytes" | "allowed_mime_types" | "webhook_url" | "before_message_send_url" | "before_message_send_timeout_ms" | "before_message_send_on_error" | "push_title" | "push_body" | "firebase" | "apn" | "blocklists" | "rate_limits";
         /**
          * @description What an app's backend may change. The caps keep every item well under
-         *     DynamoDB's 400 KB (see the README's item budget) and a single PUT within
+         *     DynamoDB's 400 KB (see docs/storage.md's item budget) and a single PUT within
          *     S3's 5 GB.
          */
         AppFields: {
@@ -966,7 +966,7 @@ export interface components {
             before_message_send_timeout_ms?: number | null;
             /** @description `https` URL each send is POSTed to before it is stored. */
             before_message_send_url?: string | null;
-            /** @description Replaces every list (README: Blocklists). */
+            /** @description Replaces every list (docs/safety.md: Blocklists). */
             blocklists?: components["schemas"]["Blocklist"][] | null;
             firebase?: null | components["schemas"]["FirebaseCredentials"];
             /** @description Characters of a message's text, 1 to 20,000. */
@@ -1017,13 +1017,13 @@ export interface components {
              */
             before_message_send_timeout_ms: number;
             /**
-             * @description Each send is POSTed here first and waits for its verdict (README:
+             * @description Each send is POSTed here first and waits for its verdict (docs/integrations.md:
              *     Before-send hook); unset: sends call nothing.
              * @default null
              */
             before_message_send_url: string | null;
             /**
-             * @description Words and patterns screened out of messages' text (README:
+             * @description Words and patterns screened out of messages' text (docs/safety.md:
              *     Blocklists).
              * @default []
              */
@@ -1070,7 +1070,7 @@ export interface components {
              */
             rate_limits: components["schemas"]["RateLimits"];
             /**
-             * @description Every event is POSTed here, signed (README: Webhooks); unset: none.
+             * @description Every event is POSTed here, signed (docs/integrations.md: Webhooks); unset: none.
              * @default null
              */
             webhook_url: string | null;
