@@ -24,6 +24,15 @@ struct Seen {
     event: Value,
 }
 
+/// A request header's text ("" when missing or not text).
+fn header(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// The receiver's state: the app secret, what it saw, failures left.
 type ReceiverState = (String, Arc<Mutex<Vec<Seen>>>, Arc<Mutex<usize>>);
 /// The gated receiver's state: the gate of its first answer, what it saw.
@@ -53,13 +62,7 @@ impl Receiver {
                     |State((secret, seen, failures)): State<ReceiverState>,
                      headers: HeaderMap,
                      body: Bytes| async move {
-                        let header = |name: &str| {
-                            headers
-                                .get(name)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or_default()
-                                .to_string()
-                        };
+                        let header = |name: &str| header(&headers, name);
                         // What a receiver does: HMAC-SHA256 of the raw body.
                         let expected = crate::helpers::hmac_hex(&secret, &body);
                         seen.lock().unwrap().push(Seen {
@@ -363,13 +366,7 @@ async fn a_delivery_that_cannot_record_its_outcome_is_run_again_not_lost() {
             "/hook",
             axum::routing::post(
                 |State((gate, seen)): State<GateState>, headers: HeaderMap| async move {
-                    let header = |name: &str| {
-                        headers
-                            .get(name)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_string()
-                    };
+                    let header = |name: &str| header(&headers, name);
                     seen.lock()
                         .unwrap()
                         .push((header("x-webhook-id"), header("x-webhook-attempt")));
@@ -440,13 +437,7 @@ async fn timed_receiver(hang: bool) -> (String, Arc<Mutex<Vec<Arrival>>>) {
                 move |State(seen): State<Arc<Mutex<Vec<Arrival>>>>,
                       headers: HeaderMap,
                       body: Bytes| async move {
-                    let header = |name: &str| {
-                        headers
-                            .get(name)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_string()
-                    };
+                    let header = |name: &str| header(&headers, name);
                     let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     let text = event["message"]["text"].as_str().unwrap_or_default();
                     seen.lock().unwrap().push((
