@@ -40,6 +40,9 @@ pub const WATCH_PREFIX: &str = "WATCH#";
 pub const ONLINE_PREFIX: &str = "WATCHING#";
 /// A channel member who has a device to push to (see `push/reachable.rs`).
 pub const REACHABLE_PREFIX: &str = "PUSHTO#";
+/// A message a member with a device has not read, in the member's own
+/// partition (see `push/badges.rs`): what a push's badge counts.
+pub const UNREAD_PREFIX: &str = "UNREAD#";
 
 /// Partitions of fan-out jobs; the fan-out function's stream filter matches
 /// this prefix (template.yaml, and the local event source mapping).
@@ -190,6 +193,19 @@ pub fn reachable(app: &AppId, channel: &ChannelId, user: &UserId) -> Key {
         channel_partition(app, channel),
         format!("{REACHABLE_PREFIX}{user}"),
     )
+}
+
+/// The unread mark of message `sort_id` of `channel` for `user`.
+pub fn unread_mark(app: &AppId, user: &UserId, channel: &ChannelId, sort_id: &MessageId) -> Key {
+    Key::new(
+        user_partition(app, user),
+        format!("{}{sort_id}", unread_marks_in(channel)),
+    )
+}
+
+/// The sort-key prefix of a user's unread marks in one channel.
+pub fn unread_marks_in(channel: &ChannelId) -> String {
+    format!("{UNREAD_PREFIX}{channel}#")
 }
 
 /// The pushes of one message, to whoever of its channel is offline.
@@ -401,6 +417,10 @@ mod tests {
         assert_eq!(pair(ban(&a, &c, &u)), s("APP#a1#CH#c1", "BAN#u1"));
         assert_eq!(pair(reply(&a, &c, &m)), s("APP#a1#CH#c1", "REPLY#m1"));
         assert_eq!(pair(watch(&a, &c, &conn)), s("APP#a1#CH#c1", "WATCH#x1"));
+        assert_eq!(
+            pair(unread_mark(&a, &u, &c, &m)),
+            s("APP#a1#USER#u1", "UNREAD#c1#m1")
+        );
         assert_eq!(pair(fanout(&a, &c, "e1", 2)), s("FANOUT#a1#c1", "e1#02"));
         assert_eq!(pair(webhook(&a, "e1", "j1")), s("WEBHOOK#a1#e1", "j1"));
         assert_eq!(pair(dead_webhook(&a, "e1")), s("DEADHOOK#a1", "HOOK#e1"));

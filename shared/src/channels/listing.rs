@@ -158,6 +158,25 @@ async fn entry<'a>(
     })
 }
 
+/// The sort key of a channel's history that a truncation at `ms` hides up
+/// to (every message before it sorts below it).
+pub fn truncation_floor(ms: i64) -> String {
+    format!(
+        "{}{}",
+        keys::MESSAGE_PREFIX,
+        crate::ids::MessageId::lower_bound_at(ms)
+    )
+}
+
+/// The sort key above which the member's messages count as unread: their
+/// read mark, or the channel's truncation if later.
+pub fn unread_floor(channel: &Channel, membership: &Membership) -> String {
+    match channel.truncated_at_ms.map(truncation_floor) {
+        Some(truncated) if truncated > membership.read_up_to => truncated,
+        _ => membership.read_up_to.clone(),
+    }
+}
+
 /// Messages above the member's read mark and the channel's truncation that
 /// the member would see as new: not their own, not deleted, not a
 /// shadow-banned member's, not by a user the member blocks (`hidden`).
@@ -172,17 +191,7 @@ pub async fn unread_count(
     membership: &Membership,
     hidden: &[crate::ids::UserId],
 ) -> Result<usize, ApiError> {
-    let mut floor = membership.read_up_to.clone();
-    if let Some(ms) = channel.truncated_at_ms {
-        let truncated = format!(
-            "{}{}",
-            keys::MESSAGE_PREFIX,
-            crate::ids::MessageId::lower_bound_at(ms)
-        );
-        if truncated > floor {
-            floor = truncated;
-        }
-    }
+    let floor = unread_floor(channel, membership);
     let countable = crate::messages::store::unread_for(&membership.user_id, hidden);
     Ok(db
         .count_after_where(

@@ -33,7 +33,14 @@ pub async fn truncate(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Chan
     let now_ms = crate::time::now_millis();
     channel.truncated_at = Some(crate::time::millis_to_rfc3339(now_ms));
     channel.truncated_at_ms = Some(now_ms);
-    service::save(db, channel).await
+    let channel = service::save(db, channel).await?;
+    // What it hides no longer counts in badges.
+    if channel.reachable > 0 {
+        let app = &ctx.app.app_id;
+        let holders = crate::push::reachable::in_channel(db, app, channel_id).await?;
+        crate::push::badges::truncated(db, app, channel_id, now_ms, holders).await?;
+    }
+    Ok(channel)
 }
 
 #[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]

@@ -387,6 +387,13 @@ pub async fn delete(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Vec<Us
     let mut channel = access.channel;
     channel.deleted_at = Some(crate::time::now_rfc3339());
     let channel = save(db, channel).await?;
+    // Its unread no longer counts in badges.
+    if channel.reachable > 0 {
+        let app = &ctx.app.app_id;
+        for user in crate::push::reachable::in_channel(db, app, channel_id).await? {
+            crate::push::badges::left(db, app, &user, channel_id).await?;
+        }
+    }
     if let Some(hash) = &channel.distinct_key {
         db.delete(&keys::distinct(&ctx.app.app_id, hash), Cond::Always)
             .await?;

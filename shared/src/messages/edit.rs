@@ -131,7 +131,9 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: &MessageId, hard: bool) -> Result<Me
         if !is_author(ctx, &message) {
             message.moderated_by = Some(moderator_name(ctx));
         }
-        return save(db, message).await;
+        let message = save(db, message).await?;
+        unmark(db, ctx, &access.channel, &message).await?;
+        return Ok(message);
     }
     let app = &ctx.app.app_id;
     let reference = MessageRef {
@@ -161,7 +163,9 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: &MessageId, hard: bool) -> Result<Me
     db.transact(writes)
         .await
         .map_err(|_| ApiError::conflict("the message changed while deleting; retry"))?;
-    // The message is gone (the commit point); its reactions follow.
+    // The message is gone (the commit point); its badge marks and its
+    // reactions follow.
+    unmark(db, ctx, &access.channel, &message).await?;
     let partition = keys::reaction_partition(app, &message.id);
     let mut page = PageRequest {
         limit: 100,
@@ -179,6 +183,21 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: &MessageId, hard: bool) -> Result<Me
             None => return Ok(message),
         }
     }
+}
+
+/// A deleted message no longer counts in badges.
+async fn unmark(
+    db: &Db,
+    ctx: &Ctx,
+    channel: &crate::channels::Channel,
+    message: &Message,
+) -> Result<(), ApiError> {
+    if channel.reachable == 0 || !message.in_channel() {
+        return Ok(());
+    }
+    let app = &ctx.app.app_id;
+    let holders = crate::push::reachable::in_channel(db, app, &channel.id).await?;
+    crate::push::badges::message_gone(db, app, &channel.id, &message.sort_id, holders).await
 }
 
 /// Pins or unpins: owners, admins, the server, and the message's author.

@@ -97,6 +97,10 @@ pub async fn mark_read(
         .get(&keys::membership(app, &user, channel_id))
         .await?
         .ok_or_else(|| ApiError::conflict("membership changed while marking read; retry"))?;
+    if access.channel.reachable > 0 {
+        let up_to = sort_key.max(membership.read_up_to.clone());
+        crate::push::badges::read(db, app, &user, channel_id, &up_to).await?;
+    }
     let unread = listing::unread_count(
         db,
         app,

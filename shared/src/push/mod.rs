@@ -15,6 +15,7 @@
 //! then 4 s on, never waited for inside the function.
 
 pub mod apns;
+pub mod badges;
 pub mod credentials;
 pub mod fcm;
 pub mod reachable;
@@ -69,6 +70,13 @@ pub struct Job {
     pub mentions: Vec<UserId>,
     /// The start of the text (attachments only: none).
     pub preview: Option<String>,
+    /// The message's sort id when it counts as unread (in the channel's
+    /// history, not shadow-banned): its badge marks ([`badges`]).
+    #[serde(default)]
+    pub sort_id: Option<MessageId>,
+    /// Silent: marked unread, pushed to nobody.
+    #[serde(default)]
+    pub silent: bool,
     pub expires: i64,
 }
 
@@ -82,11 +90,14 @@ impl Entity for Job {
     }
 }
 
-/// Hands a new message's pushes to the notify function: one outbox write,
-/// only when the app can push and the message may be pushed (the send calls
-/// it only where a member has a device). Never fails the send (logged).
+/// Hands a new message to the notify function, for its pushes and its
+/// badge marks: one outbox write, only when there is work (the send calls
+/// it only where a member has a device): a message that counts as unread,
+/// or one the app can push. Never fails the send (logged).
 pub async fn enqueue(state: &AppState, app: &App, message: &Message) {
-    if !app.push.any() || message.silent || message.shadowed {
+    let counts = message.in_channel() && !message.shadowed;
+    let pushable = app.push.any() && !message.silent && !message.shadowed;
+    if !counts && !pushable {
         return;
     }
     let job = Job {
@@ -100,6 +111,8 @@ pub async fn enqueue(state: &AppState, app: &App, message: &Message) {
             .text
             .as_ref()
             .map(|t| t.chars().take(PREVIEW_CHARS).collect()),
+        sort_id: counts.then(|| message.sort_id.clone()),
+        silent: message.silent,
         expires: crate::time::now_secs() + JOB_TTL_SECS,
     };
     if let Err(err) = state.db.outbox().put(&job, Cond::Always).await {
@@ -263,22 +276,79 @@ pub struct Report {
     pub failed: usize,
 }
 
-/// The notify function's work for one push job.
+/// The notify function's work for one message: its badge marks, then its
+/// pushes.
 pub async fn deliver(state: &AppState, job: &Job) -> Result<Report, ApiError> {
     let Some(app) = state.apps.by_id(&state.db, &job.app_id).await? else {
         return Ok(Report::default());
     };
-    if !app.push.any() {
-        return Ok(Report::default());
-    }
     let db = &state.db;
-    let Some(channel) = db
-        .get::<Channel>(&keys::channel(&job.app_id, &job.channel_id))
-        .await?
-    else {
+    // Only members with a device are marked or pushed: the channel's index
+    // of them, not its member list.
+    let reachable = reachable::in_channel(db, &job.app_id, &job.channel_id).await?;
+    let counted = job.sort_id.as_ref().map(|sort_id| badges::Counted {
+        app: &job.app_id,
+        channel: &job.channel_id,
+        sort_id,
+        author: &job.sender,
+    });
+    let marked: Vec<UserId> = match &counted {
+        Some(_) => reachable
+            .iter()
+            .filter(|u| **u != job.sender)
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    if let Some(counted) = &counted {
+        counted.mark(db, &marked).await?;
+    }
+    let candidates = if app.push.any() && !job.silent {
+        candidates(state, &app, job, &reachable).await?
+    } else {
+        Vec::new()
+    };
+    // One read for everything after the marks: the check of the marks, and
+    // the candidates' memberships (mutes) and profiles, the sender's too.
+    let mut wanted = match &counted {
+        Some(counted) => counted.check_keys(&marked),
+        None => vec![keys::channel(&job.app_id, &job.channel_id)],
+    };
+    if !candidates.is_empty() {
+        wanted.extend(
+            candidates
+                .iter()
+                .map(|u| keys::membership(&job.app_id, u, &job.channel_id)),
+        );
+        wanted.extend(
+            candidates
+                .iter()
+                .chain(std::iter::once(&job.sender))
+                .map(|u| keys::user(&job.app_id, u)),
+        );
+    }
+    let items = db.batch_get_items(&wanted).await?;
+    let channel = items.of::<Channel>()?.into_iter().next();
+    if let Some(counted) = &counted {
+        let message = items.of::<Message>()?.into_iter().next();
+        let stale = counted.stale(
+            &marked,
+            channel.as_ref(),
+            message.as_ref(),
+            &items.of::<crate::channels::Member>()?,
+        );
+        db.batch_delete(&stale).await?;
+        // A send reads the sender's channel up to their message.
+        if reachable.contains(&job.sender) {
+            let up_to = keys::message(&job.app_id, &job.channel_id, counted.sort_id).sk;
+            badges::read(db, &job.app_id, &job.sender, &job.channel_id, &up_to).await?;
+        }
+    }
+    let Some(channel) = channel.filter(|c| c.deleted_at.is_none()) else {
         return Ok(Report::default());
     };
-    let recipients = recipients(state, &app, &channel, job).await?;
+    let users = items.of::<User>()?;
+    let recipients = recipients(job, &candidates, &items.of::<Membership>()?, &users);
     let mut report = Report {
         recipients: recipients.len(),
         ..Report::default()
@@ -286,9 +356,8 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Report, ApiError> {
     if recipients.is_empty() {
         return Ok(report);
     }
-    let sender = crate::users::get_user(db, &job.app_id, &job.sender).await?;
+    let sender = users.iter().find(|u| u.id == job.sender);
     let sender_name = sender
-        .as_ref()
         .and_then(|u| u.display_name.clone().or_else(|| u.username.clone()))
         .unwrap_or_else(|| job.sender.to_string());
     let text = job
@@ -325,16 +394,7 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Report, ApiError> {
         if devices.is_empty() {
             continue;
         }
-        let ctx = Ctx {
-            app: app.clone(),
-            server: false,
-            user: Some(user.clone()),
-            // Their item: the badge leaves out whom they block.
-            me: Some(recipient.clone()),
-        };
-        let badge = crate::messages::read::unread(db, &ctx)
-            .await?
-            .total_unread_count;
+        let badge = badges::badge(db, &job.app_id, &recipient).await?;
         let notification = Notification::of_message(
             title.clone(),
             body.clone(),
@@ -397,62 +457,48 @@ async fn push_one(state: &AppState, app: &App, device: &Device, n: &Notification
     }
 }
 
-/// Who gets this message's push, worked out now (see the module's rules).
-async fn recipients(
+/// Who may get this message's push: the reachable members it is for (the
+/// channel's, or a thread reply's participants, and the mentioned), not the
+/// sender.
+async fn candidates(
     state: &AppState,
     app: &Arc<App>,
-    channel: &Channel,
     job: &Job,
-) -> Result<Vec<Arc<User>>, ApiError> {
-    let db = &state.db;
-    // Only members with a device can get a push: the channel's index of
-    // them, not its member list.
-    let reachable = reachable::in_channel(db, &job.app_id, &channel.id).await?;
+    reachable: &BTreeSet<UserId>,
+) -> Result<Vec<UserId>, ApiError> {
     let mut candidates: BTreeSet<UserId> = match &job.parent_id {
         None => reachable.clone(),
         Some(parent) => thread_participants(state, app, parent).await?,
     };
     candidates.extend(job.mentions.iter().cloned());
     candidates.remove(&job.sender);
-    let candidates: Vec<UserId> = candidates
+    Ok(candidates
         .into_iter()
         .filter(|u| reachable.contains(u))
-        .collect();
-    if candidates.is_empty() {
-        return Ok(Vec::new());
-    }
-    let membership_keys: Vec<Key> = candidates
-        .iter()
-        .map(|u| keys::membership(&job.app_id, u, &channel.id))
-        .collect();
-    let (memberships, users) = futures::try_join!(
-        async {
-            db.batch_get::<Membership>(&membership_keys)
-                .await
-                .map_err(ApiError::from)
-        },
-        crate::users::get_users(db, &job.app_id, &candidates),
-    )?;
+        .collect())
+}
+
+/// Who of the candidates gets the push, by their memberships and profiles
+/// read now (see the module's rules).
+fn recipients(
+    job: &Job,
+    candidates: &[UserId],
+    memberships: &[Membership],
+    users: &[User],
+) -> Vec<User> {
     // An entry is a hint: the membership must still be there and active.
     let members: BTreeSet<&UserId> = memberships
         .iter()
-        .filter(|m| m.invite.is_none())
-        .map(|m| &m.user_id)
-        .collect();
-    let muted: BTreeSet<&UserId> = memberships
-        .iter()
-        .filter(|m| m.muted)
+        .filter(|m| m.invite.is_none() && !m.muted)
         .map(|m| &m.user_id)
         .collect();
     let by_id: HashMap<&UserId, &User> = users.iter().map(|u| (&u.id, u)).collect();
-    Ok(candidates
+    candidates
         .iter()
-        .filter(|u| members.contains(u) && !muted.contains(u))
-        .filter(|u| {
-            let Some(user) = by_id.get(u) else {
-                return false;
-            };
-            let mentioned = job.mentions.contains(u);
+        .filter(|u| members.contains(u))
+        .filter_map(|u| by_id.get(u).copied())
+        .filter(|user| {
+            let mentioned = job.mentions.contains(&user.id);
             let wants = match user.push_preference {
                 PushPreference::All => true,
                 PushPreference::Mentions => mentioned,
@@ -465,8 +511,8 @@ async fn recipients(
                 && user.deactivated_at.is_none()
                 && !user.blocked.contains_key(&job.sender)
         })
-        .filter_map(|u| by_id.get(u).map(|user| Arc::new((*user).clone())))
-        .collect())
+        .cloned()
+        .collect()
 }
 
 /// The thread's starter and everyone who replied in it.

@@ -12,6 +12,9 @@
 //! - adding members writes entries for those who have a device; removal,
 //!   leaving, rejecting an invite and erasure delete theirs.
 //!
+//! The badge marks ([`badges`]) follow the entries: written with a
+//! user's entry, dropped with it.
+//!
 //! Each entry and its count change in one transaction, on the condition
 //! that the entry is (or is not) there, so the count stays exact when the
 //! same change runs twice. Order makes the device/membership race safe: a
@@ -26,6 +29,7 @@ use std::collections::BTreeSet;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
+use super::badges;
 use crate::channels::channel_ids_of as channels_of;
 use crate::db::{store, Cond, Db, DbError, Entity};
 use crate::error::ApiError;
@@ -68,8 +72,8 @@ async fn add(db: &Db, app: &AppId, channel: &ChannelId, user: &UserId) -> Result
     settle(db.transact(writes).await)
 }
 
-/// Deletes the entry and uncounts it, if it is there.
-async fn remove(db: &Db, app: &AppId, channel: &ChannelId, user: &UserId) -> Result<(), ApiError> {
+/// Deletes the entry and uncounts it, if it is there; whether it was.
+async fn remove(db: &Db, app: &AppId, channel: &ChannelId, user: &UserId) -> Result<bool, ApiError> {
     let writes = vec![
         db.delete_write(&keys::reachable(app, channel, user), Cond::Exists)?,
         db.update_write(
@@ -78,7 +82,11 @@ async fn remove(db: &Db, app: &AppId, channel: &ChannelId, user: &UserId) -> Res
             Cond::Exists,
         )?,
     ];
-    settle(db.transact(writes).await)
+    match db.transact(writes).await {
+        Ok(()) => Ok(true),
+        Err(DbError::TransactionCanceled(_)) => Ok(false),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// A cancelled transaction means there was nothing to change.
@@ -96,12 +104,18 @@ async fn has_device(db: &Db, app: &AppId, user: &UserId) -> Result<bool, ApiErro
         > 0)
 }
 
+/// Writes the entry, then the user's badge marks in the channel.
+async fn reach(db: &Db, app: &AppId, channel: &ChannelId, user: &UserId) -> Result<(), ApiError> {
+    add(db, app, channel, user).await?;
+    badges::backfill(db, app, user, channel).await
+}
+
 /// A user's first device: they are reachable in each of their channels.
 /// Call after the device is written.
 pub async fn device_added(db: &Db, app: &AppId, user: &UserId) -> Result<(), ApiError> {
     let channels = channels_of(db, app, user).await?;
     futures::stream::iter(channels)
-        .map(|c| async move { add(db, app, &c, user).await })
+        .map(|c| async move { reach(db, app, &c, user).await })
         .buffer_unordered(IN_FLIGHT)
         .try_collect()
         .await
@@ -117,8 +131,9 @@ pub async fn device_removed(db: &Db, app: &AppId, user: &UserId) -> Result<(), A
     futures::stream::iter(channels)
         .map(|c| async move { remove(db, app, &c, user).await })
         .buffer_unordered(IN_FLIGHT)
-        .try_collect()
-        .await
+        .try_collect::<Vec<bool>>()
+        .await?;
+    badges::unreachable(db, app, user).await
 }
 
 /// New members of a channel: those with a device get their entry. Call
@@ -132,7 +147,7 @@ pub async fn joined(
     futures::stream::iter(users.to_vec())
         .map(|user| async move {
             if has_device(db, app, &user).await? {
-                add(db, app, channel, &user).await?;
+                reach(db, app, channel, &user).await?;
             }
             Ok::<(), ApiError>(())
         })
@@ -148,7 +163,10 @@ pub async fn left(
     channel: &ChannelId,
     user: &UserId,
 ) -> Result<(), ApiError> {
-    remove(db, app, channel, user).await
+    if remove(db, app, channel, user).await? {
+        badges::left(db, app, user, channel).await?;
+    }
+    Ok(())
 }
 
 /// The members of the channel who have a device (all pages).

@@ -479,3 +479,117 @@ async fn a_hidden_channel_still_pushes_its_new_messages() {
     let pushed = wait_for(&app, "fcm-bob", 1).await;
     assert_eq!(pushed[0].body.as_deref(), Some("are you there?"));
 }
+
+/// Bob's total unread, as `GET /unread` shows it.
+async fn unread_total(app: &TestApp, token: &str) -> u64 {
+    let unread = app.get(&app.a, token, "/unread").await;
+    unread.assert_status(200)["total_unread_count"]
+        .as_u64()
+        .unwrap()
+}
+
+/// `who` says `text` in `channel`; the badge of the push that bob's phone
+/// gets for it (his `n`th), checked equal to his `GET /unread` total and to
+/// `expected`.
+async fn badge_after(
+    app: &TestApp,
+    bob: &str,
+    (who, channel, text): (&str, &str, &str),
+    n: usize,
+    expected: u64,
+) {
+    app.say(&app.a, who, channel, text).await;
+    let pushes = wait_for(app, "fcm-bob", n).await;
+    let pushed = &pushes[n - 1];
+    assert_eq!(pushed.body.as_deref(), Some(text), "{pushes:?}");
+    assert_eq!(
+        (pushed.badge, unread_total(app, bob).await),
+        (Some(expected), expected),
+        "after {text:?}: the badge and GET /unread"
+    );
+}
+
+#[tokio::test]
+async fn a_pushs_badge_is_the_total_of_get_unread_through_reads_deletes_truncation_leaving_blocks_and_shadow_bans(
+) {
+    let app = push_app().await;
+    let t = app.create_users(&app.a, &["alice", "bob", "carol"]).await;
+    let (alice, bob, carol) = (t[0].as_str(), t[1].as_str(), t[2].as_str());
+    let one = named_group(&app, alice, &["bob", "carol"]).await;
+    let two = named_group(&app, alice, &["bob"]).await;
+    let three = named_group(&app, carol, &["bob"]).await;
+    // Unread before his first device counts in its first badge.
+    app.say(&app.a, alice, &one, "before the phone 1").await;
+    app.say(&app.a, carol, &three, "before the phone 2").await;
+    device(&app, &app.a, bob, "fcm-bob", "firebase").await;
+    badge_after(&app, bob, (alice, &two, "first push"), 1, 3).await;
+    badge_after(&app, bob, (alice, &one, "across channels"), 2, 4).await;
+
+    // Reads: channel one read; a silent message counts, unpushed.
+    app.post(&app.a, bob, &format!("/channels/{one}/read"), json!({}))
+        .await
+        .assert_status(200);
+    app.post(
+        &app.a,
+        alice,
+        "/messages",
+        json!({"channel_id": two, "text": "shh", "silent": true}),
+    )
+    .await
+    .assert_status(201);
+    badge_after(&app, bob, (alice, &two, "after a read"), 3, 4).await;
+
+    // Bob's own send reads channel two up to it.
+    app.say(&app.a, bob, &two, "my reply").await;
+    badge_after(&app, bob, (alice, &one, "after his send"), 4, 2).await;
+
+    // Deletes, soft and hard.
+    let doomed = app.say(&app.a, alice, &one, "soon soft-deleted").await;
+    let hard = app.say(&app.a, alice, &one, "soon hard-deleted").await;
+    wait_for(&app, "fcm-bob", 6).await;
+    let id = doomed["id"].as_str().unwrap();
+    app.delete(&app.a, alice, &format!("/messages/{id}"))
+        .await
+        .assert_status(200);
+    let id = hard["id"].as_str().unwrap();
+    app.delete(&app.a, alice, &format!("/messages/{id}?hard=true"))
+        .await
+        .assert_status(204);
+    badge_after(&app, bob, (alice, &two, "after deletes"), 7, 3).await;
+
+    // Truncation of channel one hides its unread.
+    app.post(&app.a, alice, &format!("/channels/{one}/truncate"), json!({}))
+        .await
+        .assert_status(200);
+    badge_after(&app, bob, (alice, &two, "after truncation"), 8, 3).await;
+
+    // Leaving channel three takes its unread with it.
+    app.post(&app.a, bob, &format!("/channels/{three}/leave"), json!({}))
+        .await
+        .assert_status(204);
+    badge_after(&app, bob, (alice, &two, "after leaving"), 9, 3).await;
+
+    // Blocking carol leaves her messages out; unblocking brings them back.
+    app.say(&app.a, carol, &one, "from carol").await;
+    wait_for(&app, "fcm-bob", 10).await;
+    app.post(&app.a, bob, "/blocks", json!({"user_id": "carol"}))
+        .await
+        .assert_status(201);
+    badge_after(&app, bob, (alice, &one, "after a block"), 11, 4).await;
+    app.delete(&app.a, bob, "/blocks/carol")
+        .await
+        .assert_status(204);
+    badge_after(&app, bob, (alice, &one, "after unblocking"), 12, 6).await;
+
+    // A shadow-banned member's messages count for nobody else.
+    app.post(
+        &app.a,
+        alice,
+        &format!("/channels/{one}/bans"),
+        json!({"user_id": "carol", "shadow": true}),
+    )
+    .await
+    .assert_status(201);
+    app.say(&app.a, carol, &one, "shadowed").await;
+    badge_after(&app, bob, (alice, &one, "after a shadow ban"), 13, 7).await;
+}
