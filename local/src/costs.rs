@@ -632,6 +632,29 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         || d.send(&alice, &community),
     )
     .await?;
+    // A badge is one query whatever the number of channels: the two with
+    // a phone join 20 more channels, each with a message they have not read.
+    let mut more = Vec::new();
+    for _ in 0..20 {
+        let channel = group(&d, &alice, &ten[..2]).await?;
+        d.send(&alice, &channel).await?;
+        more.push(channel);
+    }
+    d.settle().await;
+    d.measure(
+        "send a message, 5 members, none connected, 2 with a phone, each with unread in 20 more channels (with the notify function's pushes)",
+        || d.send(&alice, &small),
+    )
+    .await?;
+    for channel in more {
+        d.call(
+            reqwest::Method::DELETE,
+            format!("/channels/{channel}"),
+            &alice,
+            None,
+        )
+        .await?;
+    }
     // A phone the provider throttles once: tried again 1 s later.
     let throttled = d.token(&ten[2])?;
     d.call(

@@ -106,7 +106,11 @@ impl Counted<'_> {
             keys::channel(self.app, self.channel),
             keys::message(self.app, self.channel, self.sort_id),
         ];
-        keys.extend(users.iter().map(|u| keys::member(self.app, self.channel, u)));
+        keys.extend(
+            users
+                .iter()
+                .map(|u| keys::member(self.app, self.channel, u)),
+        );
         keys
     }
 
@@ -125,8 +129,9 @@ impl Counted<'_> {
             (Some(c), Some(m)) => {
                 c.deleted_at.is_some()
                     || m.kind == crate::messages::MessageType::Deleted
-                    || c.truncated_at_ms
-                        .is_some_and(|ms| sort_key <= crate::channels::listing::truncation_floor(ms))
+                    || c.truncated_at_ms.is_some_and(|ms| {
+                        sort_key <= crate::channels::listing::truncation_floor(ms)
+                    })
             }
             _ => true,
         };

@@ -1,18 +1,19 @@
 //! Push notifications to members who are not connected.
 //!
-//! A send writes one job item to the outbox (only for apps with a push
-//! provider, in channels where a member has a device ([`reachable`]), and
-//! never for silent or shadow-banned messages); the notify function gets it
-//! from the stream ([`crate::notify`]) and works out, then, who gets a push:
-//! each member with a device and no open connection, but not the
-//! sender, not a member who muted the channel, not a user whose preference
-//! is `off`, or `mentions` without a mention. A thread reply goes to the
-//! thread's participants (its starter and everyone who replied) and to the
-//! mentioned. Each of their devices gets one push through its provider
-//! (FCM HTTP v1 or APNs) with the user's total unread count as the badge; a
-//! token the provider calls dead deletes the device; a push the provider
-//! throttles is tried again later through the scheduler ([`Retry`]), 1 s
-//! then 4 s on, never waited for inside the function.
+//! A send writes one job item to the outbox where a member has a device
+//! ([`reachable`]), for a message that counts as unread or that the app can
+//! push (never a shadow-banned sender's); the notify function gets it from
+//! the stream ([`crate::notify`]), writes the message's badge marks
+//! ([`badges`]), and works out, then, who gets a push: each member with a
+//! device and no open connection, but not the sender, not a member who
+//! muted the channel, not a user whose preference is `off`, or `mentions`
+//! without a mention, and nobody for a silent message. A thread reply goes
+//! to the thread's participants (its starter and everyone who replied) and
+//! to the mentioned. Each of their devices gets one push through its
+//! provider (FCM HTTP v1 or APNs) with the user's total unread count as the
+//! badge; a token the provider calls dead deletes the device; a push the
+//! provider throttles is tried again later through the scheduler
+//! ([`Retry`]), 1 s then 4 s on, never waited for inside the function.
 
 pub mod apns;
 pub mod badges;

@@ -73,7 +73,12 @@ async fn add(db: &Db, app: &AppId, channel: &ChannelId, user: &UserId) -> Result
 }
 
 /// Deletes the entry and uncounts it, if it is there; whether it was.
-async fn remove(db: &Db, app: &AppId, channel: &ChannelId, user: &UserId) -> Result<bool, ApiError> {
+async fn remove(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+    user: &UserId,
+) -> Result<bool, ApiError> {
     let writes = vec![
         db.delete_write(&keys::reachable(app, channel, user), Cond::Exists)?,
         db.update_write(

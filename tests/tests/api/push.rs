@@ -558,9 +558,14 @@ async fn a_pushs_badge_is_the_total_of_get_unread_through_reads_deletes_truncati
     badge_after(&app, bob, (alice, &two, "after deletes"), 7, 3).await;
 
     // Truncation of channel one hides its unread.
-    app.post(&app.a, alice, &format!("/channels/{one}/truncate"), json!({}))
-        .await
-        .assert_status(200);
+    app.post(
+        &app.a,
+        alice,
+        &format!("/channels/{one}/truncate"),
+        json!({}),
+    )
+    .await
+    .assert_status(200);
     badge_after(&app, bob, (alice, &two, "after truncation"), 8, 3).await;
 
     // Leaving channel three takes its unread with it.
