@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 
 use super::common::{finish, ApiJson, ApiPath, ApiQuery, OptionalJson, PageParams};
 use super::docs::Errors;
+use crate::actions::channels as actions;
 use crate::auth::Caller;
 use crate::channels::{
     self, listing, members, moderation, service, BanView, ChannelType, ChannelView, Ctx, Member,
@@ -20,7 +21,6 @@ use crate::channels::{
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId, UserId};
 use crate::messages::{drafts, read, Draft, DraftView};
-use crate::realtime::publish::{self, ChannelChange};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -151,24 +151,9 @@ async fn create(
     ApiJson(input): ApiJson<service::CreateChannel>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
-    let (channel, created) = service::create(&state.db, &ctx, input).await?;
+    let (channel, created) = actions::create(&state, &ctx, input).await?;
     let access = channels::load(&state.db, &ctx, &channel.id).await?;
     let body = service::detail(&state.db, &ctx, &access).await?;
-    if created {
-        let all = members::page(
-            &state.db,
-            &ctx,
-            &channel.id,
-            &crate::db::PageRequest {
-                limit: 100,
-                cursor: None,
-                forward: true,
-            },
-        )
-        .await?;
-        let users: Vec<UserId> = all.items.into_iter().map(|m| m.user_id).collect();
-        publish::added_to_channel(&state, &ctx, &channel, &users).await;
-    }
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -228,8 +213,7 @@ async fn update(
     ApiJson(patch): ApiJson<service::ChannelPatch>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, patch.user_id.as_ref())?;
-    let channel = service::update(&state.db, &ctx, &id, patch).await?;
-    publish::channel(&state, &ctx, ChannelChange::Updated, &channel).await;
+    let channel = actions::update(&state, &ctx, &id, patch).await?;
     Ok(Json(ChannelBody {
         channel: channel.view(),
     }))
@@ -243,8 +227,7 @@ async fn remove(
     ApiQuery(acting): ApiQuery<ActingQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
-    let former = service::delete(&state.db, &ctx, &id).await?;
-    publish::channel_deleted(&state, &ctx, &id, &former).await;
+    actions::delete(&state, &ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -274,11 +257,7 @@ async fn add_members(
     ApiJson(body): ApiJson<members::AddMembers>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, None)?;
-    let access = channels::load(&state.db, &ctx, &id).await?;
-    let added = members::add(&state.db, &ctx, &access, body).await?;
-    publish::members(&state, &ctx, true, &id, &added).await;
-    let users: Vec<UserId> = added.iter().map(|m| m.user_id.clone()).collect();
-    publish::added_to_channel(&state, &ctx, &access.channel, &users).await;
+    let added = actions::add_members(&state, &ctx, &id, body).await?;
     let added = shown(&state, &ctx, &added).await?;
     Ok(Json(AddedBody { added }))
 }
@@ -297,9 +276,7 @@ async fn set_role(
     ApiJson(body): ApiJson<RoleBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, None)?;
-    let access = channels::load(&state.db, &ctx, &id).await?;
-    let member = members::set_role(&state.db, &ctx, &access, &user, body.role).await?;
-    publish::members(&state, &ctx, false, &id, std::slice::from_ref(&member)).await;
+    let member = actions::set_role(&state, &ctx, &id, &user, body.role).await?;
     member_body(&state, &ctx, &member).await
 }
 
@@ -310,9 +287,7 @@ async fn remove_member(
     ApiPath((id, user)): ApiPath<(ChannelId, UserId)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, None)?;
-    let access = channels::load(&state.db, &ctx, &id).await?;
-    members::remove(&state.db, &ctx, &access, &user).await?;
-    publish::member_removed(&state, &ctx, &id, &user).await;
+    actions::remove_member(&state, &ctx, &id, &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -324,10 +299,7 @@ async fn join(
     OptionalJson(acting): OptionalJson<ActingUser>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
-    let (member, joined) = members::join(&state.db, &ctx, &id).await?;
-    if joined {
-        publish::members(&state, &ctx, true, &id, std::slice::from_ref(&member)).await;
-    }
+    let member = actions::join(&state, &ctx, &id).await?;
     member_body(&state, &ctx, &member).await
 }
 
@@ -339,10 +311,7 @@ async fn leave(
     OptionalJson(acting): OptionalJson<ActingUser>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
-    members::leave(&state.db, &ctx, &id).await?;
-    if let Some(user) = &ctx.user {
-        publish::member_removed(&state, &ctx, &id, user).await;
-    }
+    actions::leave(&state, &ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -353,13 +322,7 @@ async fn frozen(
     value: bool,
 ) -> Result<Json<ChannelBody>, ApiError> {
     let ctx = Ctx::new(&caller, None)?;
-    let channel = moderation::set_frozen(&state.db, &ctx, &id, value).await?;
-    let kind = if value {
-        ChannelChange::Frozen
-    } else {
-        ChannelChange::Unfrozen
-    };
-    publish::channel(&state, &ctx, kind, &channel).await;
+    let channel = actions::set_frozen(&state, &ctx, &id, value).await?;
     Ok(Json(ChannelBody {
         channel: channel.view(),
     }))
@@ -390,8 +353,7 @@ async fn truncate(
     ApiPath(id): ApiPath<ChannelId>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, None)?;
-    let channel = moderation::truncate(&state.db, &ctx, &id).await?;
-    publish::channel(&state, &ctx, ChannelChange::Truncated, &channel).await;
+    let channel = actions::truncate(&state, &ctx, &id).await?;
     Ok(Json(ChannelBody {
         channel: channel.view(),
     }))
@@ -509,8 +471,7 @@ async fn accept_invite(
     OptionalJson(acting): OptionalJson<ActingUser>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
-    let member = members::accept_invite(&state.db, &ctx, &id).await?;
-    publish::members(&state, &ctx, false, &id, std::slice::from_ref(&member)).await;
+    let member = actions::accept_invite(&state, &ctx, &id).await?;
     member_body(&state, &ctx, &member).await
 }
 
@@ -522,10 +483,7 @@ async fn reject_invite(
     OptionalJson(acting): OptionalJson<ActingUser>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
-    members::reject_invite(&state.db, &ctx, &id).await?;
-    if let Some(user) = &ctx.user {
-        publish::member_removed(&state, &ctx, &id, user).await;
-    }
+    actions::reject_invite(&state, &ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -537,12 +495,8 @@ async fn mark_read(
     OptionalJson(input): OptionalJson<read::MarkRead>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
-    let marked = read::mark_read(&state.db, &ctx, &id, input).await?;
-    if let (Some(user), true) = (&ctx.user, marked.announce) {
-        let last = marked.view.last_read_message_id.as_ref();
-        publish::read(&state, &ctx, &id, user, last).await;
-    }
-    Ok(Json(marked.view))
+    let marked = crate::actions::messages::mark_read(&state, &ctx, &id, input).await?;
+    Ok(Json(marked))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use super::common::{finish, ApiJson, ApiPath, ApiQuery, OptionalJson, PageParams};
 use super::docs::Errors;
+use crate::actions::messages as actions;
 use crate::auth::Caller;
 use crate::channels::{self, Ctx};
 use crate::error::ApiError;
@@ -22,7 +23,6 @@ use crate::messages::{
     ReactionView,
 };
 use crate::ratelimit::QuotaSlot;
-use crate::realtime::publish::{self, MessageChange, ReactionChange};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -112,7 +112,7 @@ async fn send_message(
     ApiJson(input): ApiJson<send::SendMessage>,
 ) -> Result<Response, ApiError> {
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
-    let sent = send::send(&state, &ctx, input).await;
+    let sent = actions::send(&state, &ctx, input).await;
     // A user's send counted itself: its quota as the send left it.
     if let (crate::auth::Actor::User(user), Some(Extension(slot))) = (&caller.actor, slot) {
         let app = &caller.app;
@@ -123,14 +123,8 @@ async fn send_message(
         );
     }
     let send::SendOutcome {
-        message,
-        created,
-        flagged_by,
+        message, created, ..
     } = sent?;
-    if created {
-        publish::message(&state, &ctx, MessageChange::New, &message).await;
-        publish::blocklisted(&state, &ctx, &message, &flagged_by).await;
-    }
     let body = message_body(&state, &ctx, &message).await?;
     let status = if created {
         StatusCode::CREATED
@@ -160,9 +154,7 @@ async fn edit_message(
     ApiJson(change): ApiJson<edit::MessageEdit>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, change.user_id.as_ref())?;
-    let (message, flagged_by) = edit::edit(&state.db, &state.storage, &ctx, &id, change).await?;
-    publish::message(&state, &ctx, MessageChange::Updated, &message).await;
-    publish::blocklisted(&state, &ctx, &message, &flagged_by).await;
+    let message = actions::edit(&state, &ctx, &id, change).await?;
     message_body(&state, &ctx, &message).await
 }
 
@@ -181,12 +173,10 @@ async fn delete_message(
 ) -> Result<Response, ApiError> {
     let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let hard = query.hard.unwrap_or(false);
-    let message = edit::delete(&state.db, &ctx, &id, hard).await?;
+    let message = actions::delete(&state, &ctx, &id, hard).await?;
     if hard {
-        publish::message_removed(&state, &ctx, &message).await;
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    publish::message(&state, &ctx, MessageChange::Deleted, &message).await;
     Ok(message_body(&state, &ctx, &message).await?.into_response())
 }
 
@@ -218,8 +208,7 @@ async fn pinning(
     value: bool,
 ) -> Result<Json<MessageBody>, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
-    let message = edit::set_pinned(&state.db, &ctx, &id, value).await?;
-    publish::message(&state, &ctx, MessageChange::Updated, &message).await;
+    let message = actions::set_pinned(&state, &ctx, &id, value).await?;
     message_body(&state, &ctx, &message).await
 }
 
@@ -251,16 +240,7 @@ async fn react(
     ApiJson(input): ApiJson<reactions::ReactionInput>,
 ) -> Result<Response, ApiError> {
     let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
-    let (message, reaction, created) = reactions::add(&state.db, &ctx, &id, input).await?;
-    if created {
-        publish::reaction(
-            &state,
-            &ctx,
-            ReactionChange::Added(reaction.view()),
-            &message,
-        )
-        .await;
-    }
+    let (message, reaction, created) = actions::react(&state, &ctx, &id, input).await?;
     let body = ReactionBody {
         reaction: reaction.view(),
         message: rendered(&state, &ctx, &message).await?,
@@ -281,11 +261,7 @@ async fn unreact(
     ApiQuery(acting): ApiQuery<ActingUser>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
-    let message = reactions::remove(&state.db, &ctx, &id, &kind).await?;
-    if let Some(user) = ctx.user.clone() {
-        let removed = ReactionChange::Removed { user, kind };
-        publish::reaction(&state, &ctx, removed, &message).await;
-    }
+    let message = actions::unreact(&state, &ctx, &id, &kind).await?;
     message_body(&state, &ctx, &message).await
 }
 

@@ -11,12 +11,12 @@ use utoipa_axum::routes;
 
 use super::common::{ApiJson, ApiPath, ApiQuery, PageParams};
 use super::docs::Errors;
+use crate::actions::flags as actions;
 use crate::auth::Caller;
 use crate::channels::Ctx;
 use crate::error::ApiError;
 use crate::flags::{self, FlagAction, FlagInput, FlagScope, FlagStatus, FlagView};
 use crate::ids::ChannelId;
-use crate::realtime::publish::{self, MessageChange};
 use crate::state::AppState;
 
 pub fn api() -> OpenApiRouter<AppState> {
@@ -57,8 +57,7 @@ async fn create(
     ApiJson(input): ApiJson<FlagInput>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ctx = Ctx::new(&caller, input.reporter_id.as_ref())?;
-    let (flag, _) = flags::create(&state.db, &ctx, input).await?;
-    publish::flagged(&state, &ctx, &flag).await;
+    let flag = actions::create(&state, &ctx, input).await?;
     Ok((StatusCode::CREATED, Json(FlagBody { flag: flag.view() })).into_response())
 }
 
@@ -93,9 +92,6 @@ async fn resolve(
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::not_found(format!("flag {id} not found")));
     }
-    let (flag, deleted) = flags::resolve(&state.db, &ctx, &id, input.action).await?;
-    if let Some(message) = &deleted {
-        publish::message(&state, &ctx, MessageChange::Deleted, message).await;
-    }
+    let flag = actions::resolve(&state, &ctx, &id, input.action).await?;
     Ok(Json(FlagBody { flag: flag.view() }).into_response())
 }

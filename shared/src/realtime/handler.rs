@@ -10,7 +10,8 @@ use super::connections::{self, Connection, Watch, CONNECTION_TTL_SECS};
 use super::frames::{
     self, Ack, ActionResult, ChannelFrame, ClientFrame, Health, Sent, TypingAck, Watching,
 };
-use super::{online, publish, sessions};
+use super::{online, sessions};
+use crate::actions::messages;
 use crate::auth::{self, Actor};
 use crate::channels::{self, Ctx};
 use crate::db::{Cond, Entity};
@@ -244,14 +245,8 @@ async fn dispatch(
     match frame {
         ClientFrame::MessageSend(input) => {
             let send::SendOutcome {
-                message,
-                created,
-                flagged_by,
-            } = send::send(state, &ctx, input).await?;
-            if created {
-                publish::message(state, &ctx, publish::MessageChange::New, &message).await;
-                publish::blocklisted(state, &ctx, &message, &flagged_by).await;
-            }
+                message, created, ..
+            } = messages::send(state, &ctx, input).await?;
             let view = crate::messages::render(
                 &state.db,
                 &state.storage,
@@ -276,18 +271,8 @@ async fn dispatch(
                 message_id: input.message_id,
                 user_id: None,
             };
-            let marked = read::mark_read(&state.db, &ctx, &input.channel_id, mark).await?;
-            if marked.announce {
-                publish::read(
-                    state,
-                    &ctx,
-                    &input.channel_id,
-                    &connection.user_id,
-                    marked.view.last_read_message_id.as_ref(),
-                )
-                .await;
-            }
-            Ok(ActionResult::Read(marked.view))
+            let marked = messages::mark_read(state, &ctx, &input.channel_id, mark).await?;
+            Ok(ActionResult::Read(marked))
         }
         ClientFrame::HealthCheck {} => Ok(ActionResult::Health(Health {
             connection_id: connection.connection_id.clone(),
@@ -303,27 +288,14 @@ async fn typing(
     input: ChannelFrame,
     started: bool,
 ) -> Result<ActionResult, ApiError> {
-    let (access, ban) = channels::load_with_ban(&state.db, ctx, &input.channel_id).await?;
-    let member = access.require_member()?;
-    if !access.channel.settings.typing_events {
-        return Err(ApiError::forbidden(
-            "typing events are turned off in this channel",
-        ));
-    }
-    // A shadow-banned member's typing reaches nobody (their messages do not
-    // either); the ack is the same, so they are not told.
-    let shadowed = ban.is_some_and(|b| b.shadow);
-    if !shadowed {
-        publish::typing(
-            state,
-            ctx,
-            started,
-            &access.channel.id,
-            &member.user_id,
-            input.parent_id.as_ref(),
-        )
-        .await;
-    }
+    crate::actions::channels::typing(
+        state,
+        ctx,
+        &input.channel_id,
+        input.parent_id.as_ref(),
+        started,
+    )
+    .await?;
     Ok(ActionResult::Typing(TypingAck {
         channel_id: input.channel_id,
     }))
