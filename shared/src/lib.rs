@@ -2,6 +2,7 @@
 //! DynamoDB data layer, auth, domain services and the HTTP routers that both the
 //! Lambda functions and the local server serve.
 
+pub mod acting;
 pub mod actions;
 pub mod apps;
 pub mod auth;

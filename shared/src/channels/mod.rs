@@ -10,7 +10,7 @@ pub mod service;
 
 pub use model::*;
 
-pub use crate::auth::Ctx;
+pub use crate::acting::Ctx;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId, UserId};

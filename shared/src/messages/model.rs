@@ -152,7 +152,7 @@ impl Message {
 
     /// A shadow-banned member's message shows to them and the server only;
     /// a blocked author's, not to the user who blocks them.
-    pub fn visible_to(&self, ctx: &crate::auth::Ctx) -> bool {
+    pub fn visible_to(&self, ctx: &crate::acting::Ctx) -> bool {
         let unshadowed = !self.shadowed || ctx.server || ctx.user.as_ref() == Some(&self.user_id);
         unshadowed && !ctx.blocks(&self.user_id)
     }
