@@ -346,3 +346,76 @@ fn the_shared_crates_modules_import_each_other_without_circles() {
         .collect();
     assert!(found.is_empty(), "import circles:\n{}", found.join("\n"));
 }
+
+/// The crate's layers, lowest first: a file belongs to the layer of the
+/// longest module path listed for it. A file may import its own layer and
+/// those below; an import of a higher layer points up.
+const LAYERS: &[(&str, &[&str])] = &[
+    (
+        "ground: errors, ids, keys, configuration, clients of other services",
+        &[
+            "error", "time", "config", "ids", "keys", "aws", "telemetry", "storage",
+            "scheduler", "outbound", "links", "blocklists",
+        ],
+    ),
+    ("data: the table and rate limits", &["db", "ratelimit", "stream_jobs"]),
+    (
+        "models: apps, users, who is acting, channels and messages as stored, events",
+        &[
+            "apps", "users", "acting", "channels/model", "channels/listing",
+            "messages/model", "messages/store", "push/credentials", "realtime/events",
+            "realtime/management", "realtime/connections",
+        ],
+    ),
+    (
+        "domain: channels, messages, pushes, uploads, reports, and the real-time indexes and publishing",
+        &[
+            "state", "channels", "messages", "blocks", "push", "devices", "uploads", "flags",
+            "webhooks", "realtime",
+        ],
+    ),
+    (
+        "use cases with their effects, background jobs, authentication",
+        &["actions", "erasure", "export", "sync", "notify", "auth", "realtime/sessions"],
+    ),
+    ("transports: the REST routers and the socket adapter", &["http", "realtime/handler"]),
+];
+
+/// The layer of a file, by the longest listed prefix of its module path.
+fn layer_of(module: &Module) -> Option<usize> {
+    (1..=module.len()).rev().find_map(|n| {
+        let path = module[..n].join("/");
+        LAYERS
+            .iter()
+            .position(|(_, names)| names.contains(&path.as_str()))
+    })
+}
+
+#[test]
+fn imports_point_down_the_layers() {
+    let graph = graph();
+    let unplaced: Vec<String> = graph
+        .keys()
+        .filter(|m| layer_of(m).is_none())
+        .map(|m| m.join("/"))
+        .collect();
+    assert!(
+        unplaced.is_empty(),
+        "files in no layer (add them to LAYERS): {unplaced:?}"
+    );
+    let mut up = Vec::new();
+    for (from, edges) in &graph {
+        for to in edges {
+            let (low, high) = (layer_of(from), layer_of(to));
+            if high > low {
+                up.push(format!("{} -> {}", from.join("/"), to.join("/")));
+            }
+        }
+    }
+    assert!(
+        up.len() <= 5,
+        "{} imports point up a layer (at most 5):\n{}",
+        up.len(),
+        up.join("\n")
+    );
+}
