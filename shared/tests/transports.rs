@@ -64,3 +64,23 @@ fn a_send_is_assembled_once() {
     assert_eq!(callers.len(), 1, "{callers:#?}");
     assert!(callers[0].contains("/actions/messages.rs:"), "{callers:?}");
 }
+
+#[test]
+fn no_line_of_the_rest_routers_exceeds_120_characters() {
+    let mut files = Vec::new();
+    sources(&src().join("http"), &mut files);
+    let mut long = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("a readable source file");
+        for (n, line) in text.lines().enumerate() {
+            if line.chars().count() > 120 {
+                long.push(format!("{}:{}", file.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "one attribute argument per line, long strings continued with `\\`:\n{}",
+        long.join("\n")
+    );
+}

@@ -32,7 +32,16 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(replay_webhook))
 }
 
-#[utoipa::path(get, path = "/api/v1/app", tag = "application", summary = "The application and its settings (server token; never the secret)", responses((status = 200, description = "OK", body = AppBody), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/app",
+    tag = "application",
+    summary = "The application and its settings (server token; never the secret)",
+    responses(
+        (status = 200, description = "OK", body = AppBody),
+        Errors,
+    ),
+)]
 async fn show(caller: Caller) -> Result<impl IntoResponse, ApiError> {
     caller.require_server()?;
     Ok(Json(AppBody {
@@ -41,7 +50,17 @@ async fn show(caller: Caller) -> Result<impl IntoResponse, ApiError> {
     .into_response())
 }
 
-#[utoipa::path(patch, path = "/api/v1/app", tag = "application", summary = "Change the application's name and limits (server token)", request_body = AppPatch, responses((status = 200, description = "OK", body = AppBody), Errors))]
+#[utoipa::path(
+    patch,
+    path = "/api/v1/app",
+    tag = "application",
+    summary = "Change the application's name and limits (server token)",
+    request_body = AppPatch,
+    responses(
+        (status = 200, description = "OK", body = AppBody),
+        Errors,
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -59,7 +78,20 @@ struct DeadLetterPage {
     next: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/app/webhooks/failed", tag = "application", summary = "Events whose webhook used up its attempts, oldest first (server token; kept 14 days)", params(("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = DeadLetterPage), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/webhooks/failed",
+    tag = "application",
+    summary = "Events whose webhook used up its attempts, oldest first (server token; kept 14 days)",
+    params(
+        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
+        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = DeadLetterPage),
+        Errors,
+    ),
+)]
 async fn failed_webhooks(
     State(state): State<AppState>,
     caller: Caller,
@@ -73,7 +105,19 @@ async fn failed_webhooks(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/app/webhooks/failed/{event_id}/replay", tag = "application", summary = "Send a failed webhook again, with a fresh series of attempts (server token)", params(("event_id" = String, Path, description = "the event's id (X-Webhook-Id)")), responses((status = 202, description = "queued again; it leaves the failed list"), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/webhooks/failed/{event_id}/replay",
+    tag = "application",
+    summary = "Send a failed webhook again, with a fresh series of attempts (server token)",
+    params(
+        ("event_id" = String, Path, description = "the event's id (X-Webhook-Id)"),
+    ),
+    responses(
+        (status = 202, description = "queued again; it leaves the failed list"),
+        Errors,
+    ),
+)]
 async fn replay_webhook(
     State(state): State<AppState>,
     caller: Caller,

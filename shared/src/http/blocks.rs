@@ -68,7 +68,19 @@ async fn blocker(
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/blocks", tag = "blocks", summary = "Block a user: their messages, typing and pushes no longer reach the blocker, and they cannot open or send to a direct channel with them (they are not told)", request_body = BlockInput, responses((status = 201, description = "blocked", body = BlockBody), (status = 200, description = "already blocked", body = BlockBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/blocks",
+    tag = "blocks",
+    summary = "Block a user: their messages, typing and pushes no longer reach the blocker, and they cannot open or \
+        send to a direct channel with them (they are not told)",
+    request_body = BlockInput,
+    responses(
+        (status = 201, description = "blocked", body = BlockBody),
+        (status = 200, description = "already blocked", body = BlockBody),
+        Errors,
+    ),
+)]
 async fn block(
     State(state): State<AppState>,
     caller: Caller,
@@ -86,7 +98,21 @@ async fn block(
     Ok((status, Json(BlockBody { block })).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/blocks", tag = "blocks", summary = "Whom the user blocks, by user id", params(("blocker_id" = Option<String>, Query, description = "with a server token: whose blocks"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = BlockPage), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/blocks",
+    tag = "blocks",
+    summary = "Whom the user blocks, by user id",
+    params(
+        ("blocker_id" = Option<String>, Query, description = "with a server token: whose blocks"),
+        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
+        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = BlockPage),
+        Errors,
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -107,7 +133,20 @@ async fn list(
     .into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/blocks/{user_id}", tag = "blocks", summary = "Unblock a user", params(("user_id" = String, Path, description = "the blocked user"), ("blocker_id" = Option<String>, Query, description = "with a server token: the user who blocks")), responses((status = 204, description = "unblocked"), Errors))]
+#[utoipa::path(
+    delete,
+    path = "/api/v1/blocks/{user_id}",
+    tag = "blocks",
+    summary = "Unblock a user",
+    params(
+        ("user_id" = String, Path, description = "the blocked user"),
+        ("blocker_id" = Option<String>, Query, description = "with a server token: the user who blocks"),
+    ),
+    responses(
+        (status = 204, description = "unblocked"),
+        Errors,
+    ),
+)]
 async fn unblock(
     State(state): State<AppState>,
     caller: Caller,

@@ -144,7 +144,18 @@ struct ActingQuery {
     page: PageParams,
 }
 
-#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", summary = "Create a channel (200 with the existing one for a distinct member set)", request_body = service::CreateChannel, responses((status = 201, description = "created", body = service::ChannelDetail), (status = 200, description = "the existing distinct channel", body = service::ChannelDetail), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels",
+    tag = "channels",
+    summary = "Create a channel (200 with the existing one for a distinct member set)",
+    request_body = service::CreateChannel,
+    responses(
+        (status = 201, description = "created", body = service::ChannelDetail),
+        (status = 200, description = "the existing distinct channel", body = service::ChannelDetail),
+        Errors,
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -171,7 +182,22 @@ struct ListQuery {
     page: PageParams,
 }
 
-#[utoipa::path(get, path = "/api/v1/channels", tag = "channels", summary = "The caller's channels, last activity first, with unread counts", params(("type" = Option<ChannelType>, Query, description = "direct, group or public"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = listing::ChannelPage), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels",
+    tag = "channels",
+    summary = "The caller's channels, last activity first, with unread counts",
+    params(
+        ("type" = Option<ChannelType>, Query, description = "direct, group or public"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
+        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = listing::ChannelPage),
+        Errors,
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -192,7 +218,20 @@ async fn list(
     Ok(Json(body))
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels", summary = "A channel with its first members and the caller's membership", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = service::ChannelDetail), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{id}",
+    tag = "channels",
+    summary = "A channel with its first members and the caller's membership",
+    params(
+        ("id" = String, Path, description = "channel id"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = service::ChannelDetail),
+        Errors,
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -205,7 +244,20 @@ async fn show(
     Ok(Json(service::detail(&state.db, &ctx, &access).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/channels/{id}", tag = "channels", summary = "Update a channel (owner, admin, server)", request_body = service::ChannelPatch, params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = ChannelBody), Errors))]
+#[utoipa::path(
+    patch,
+    path = "/api/v1/channels/{id}",
+    tag = "channels",
+    summary = "Update a channel (owner, admin, server)",
+    request_body = service::ChannelPatch,
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = ChannelBody),
+        Errors,
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -219,7 +271,20 @@ async fn update(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/channels/{id}", tag = "channels", summary = "Delete a channel (owner, server)", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 204, description = "deleted"), Errors))]
+#[utoipa::path(
+    delete,
+    path = "/api/v1/channels/{id}",
+    tag = "channels",
+    summary = "Delete a channel (owner, server)",
+    params(
+        ("id" = String, Path, description = "channel id"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+    ),
+    responses(
+        (status = 204, description = "deleted"),
+        Errors,
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -231,7 +296,22 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}/members", tag = "channels", summary = "Members, paginated", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = MemberPage), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{id}/members",
+    tag = "channels",
+    summary = "Members, paginated",
+    params(
+        ("id" = String, Path, description = "channel id"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
+        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = MemberPage),
+        Errors,
+    ),
+)]
 async fn list_members(
     State(state): State<AppState>,
     caller: Caller,
@@ -249,7 +329,20 @@ async fn list_members(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/members", tag = "channels", summary = "Add or invite members (owner, admin, server)", request_body = members::AddMembers, params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = AddedBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/members",
+    tag = "channels",
+    summary = "Add or invite members (owner, admin, server)",
+    request_body = members::AddMembers,
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = AddedBody),
+        Errors,
+    ),
+)]
 async fn add_members(
     State(state): State<AppState>,
     caller: Caller,
@@ -268,7 +361,21 @@ struct RoleBody {
     role: Role,
 }
 
-#[utoipa::path(patch, path = "/api/v1/channels/{id}/members/{user_id}", tag = "channels", summary = "Change a member's role (owner, server)", request_body = RoleBody, params(("id" = String, Path, description = "channel id"), ("user_id" = String, Path, description = "member's user id")), responses((status = 200, description = "OK", body = MemberBody), Errors))]
+#[utoipa::path(
+    patch,
+    path = "/api/v1/channels/{id}/members/{user_id}",
+    tag = "channels",
+    summary = "Change a member's role (owner, server)",
+    request_body = RoleBody,
+    params(
+        ("id" = String, Path, description = "channel id"),
+        ("user_id" = String, Path, description = "member's user id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = MemberBody),
+        Errors,
+    ),
+)]
 async fn set_role(
     State(state): State<AppState>,
     caller: Caller,
@@ -280,7 +387,20 @@ async fn set_role(
     member_body(&state, &ctx, &member).await
 }
 
-#[utoipa::path(delete, path = "/api/v1/channels/{id}/members/{user_id}", tag = "channels", summary = "Remove a member (or oneself)", params(("id" = String, Path, description = "channel id"), ("user_id" = String, Path, description = "member's user id")), responses((status = 204, description = "removed"), Errors))]
+#[utoipa::path(
+    delete,
+    path = "/api/v1/channels/{id}/members/{user_id}",
+    tag = "channels",
+    summary = "Remove a member (or oneself)",
+    params(
+        ("id" = String, Path, description = "channel id"),
+        ("user_id" = String, Path, description = "member's user id"),
+    ),
+    responses(
+        (status = 204, description = "removed"),
+        Errors,
+    ),
+)]
 async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -291,7 +411,20 @@ async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/join", tag = "channels", summary = "Join a public channel", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = MemberBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/join",
+    tag = "channels",
+    summary = "Join a public channel",
+    request_body(content = Option<ActingUser>, description = "optional"),
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = MemberBody),
+        Errors,
+    ),
+)]
 async fn join(
     State(state): State<AppState>,
     caller: Caller,
@@ -303,7 +436,20 @@ async fn join(
     member_body(&state, &ctx, &member).await
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/leave", tag = "channels", summary = "Leave a channel", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 204, description = "left"), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/leave",
+    tag = "channels",
+    summary = "Leave a channel",
+    request_body(content = Option<ActingUser>, description = "optional"),
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 204, description = "left"),
+        Errors,
+    ),
+)]
 async fn leave(
     State(state): State<AppState>,
     caller: Caller,
@@ -328,7 +474,19 @@ async fn frozen(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/freeze", tag = "channels", summary = "Freeze: no messages or reactions", params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = ChannelBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/freeze",
+    tag = "channels",
+    summary = "Freeze: no messages or reactions",
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = ChannelBody),
+        Errors,
+    ),
+)]
 async fn freeze(
     State(state): State<AppState>,
     caller: Caller,
@@ -337,7 +495,19 @@ async fn freeze(
     frozen(state, caller, id, true).await
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/unfreeze", tag = "channels", summary = "Unfreeze", params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = ChannelBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/unfreeze",
+    tag = "channels",
+    summary = "Unfreeze",
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = ChannelBody),
+        Errors,
+    ),
+)]
 async fn unfreeze(
     State(state): State<AppState>,
     caller: Caller,
@@ -346,7 +516,19 @@ async fn unfreeze(
     frozen(state, caller, id, false).await
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/truncate", tag = "channels", summary = "Hide all history before now", params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = ChannelBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/truncate",
+    tag = "channels",
+    summary = "Hide all history before now",
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = ChannelBody),
+        Errors,
+    ),
+)]
 async fn truncate(
     State(state): State<AppState>,
     caller: Caller,
@@ -373,7 +555,20 @@ async fn switch(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/hide", tag = "channels", summary = "Hide the channel for the caller", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = MembershipBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/hide",
+    tag = "channels",
+    summary = "Hide the channel for the caller",
+    request_body(content = Option<ActingUser>, description = "optional"),
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = MembershipBody),
+        Errors,
+    ),
+)]
 async fn hide(
     State(state): State<AppState>,
     caller: Caller,
@@ -383,7 +578,20 @@ async fn hide(
     switch(state, caller, id, acting, moderation::Switch::Hide(true)).await
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/show", tag = "channels", summary = "Show a hidden channel again", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = MembershipBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/show",
+    tag = "channels",
+    summary = "Show a hidden channel again",
+    request_body(content = Option<ActingUser>, description = "optional"),
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = MembershipBody),
+        Errors,
+    ),
+)]
 async fn show_hidden(
     State(state): State<AppState>,
     caller: Caller,
@@ -393,7 +601,20 @@ async fn show_hidden(
     switch(state, caller, id, acting, moderation::Switch::Hide(false)).await
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/mute", tag = "channels", summary = "Mute the channel for the caller", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = MembershipBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/mute",
+    tag = "channels",
+    summary = "Mute the channel for the caller",
+    request_body(content = Option<ActingUser>, description = "optional"),
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = MembershipBody),
+        Errors,
+    ),
+)]
 async fn mute(
     State(state): State<AppState>,
     caller: Caller,
@@ -403,7 +624,20 @@ async fn mute(
     switch(state, caller, id, acting, moderation::Switch::Mute(true)).await
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/unmute", tag = "channels", summary = "Unmute", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = MembershipBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/unmute",
+    tag = "channels",
+    summary = "Unmute",
+    request_body(content = Option<ActingUser>, description = "optional"),
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = MembershipBody),
+        Errors,
+    ),
+)]
 async fn unmute(
     State(state): State<AppState>,
     caller: Caller,
@@ -413,7 +647,20 @@ async fn unmute(
     switch(state, caller, id, acting, moderation::Switch::Mute(false)).await
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/bans", tag = "channels", summary = "Ban a user (optionally timed or shadow)", request_body = moderation::BanInput, params(("id" = String, Path, description = "channel id")), responses((status = 201, description = "banned", body = BanBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/bans",
+    tag = "channels",
+    summary = "Ban a user (optionally timed or shadow)",
+    request_body = moderation::BanInput,
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 201, description = "banned", body = BanBody),
+        Errors,
+    ),
+)]
 async fn ban(
     State(state): State<AppState>,
     caller: Caller,
@@ -425,7 +672,22 @@ async fn ban(
     Ok((StatusCode::CREATED, Json(BanBody { ban: ban.view() })))
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}/bans", tag = "channels", summary = "Bans in force (owner, admin, server), paginated", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = BanPage), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{id}/bans",
+    tag = "channels",
+    summary = "Bans in force (owner, admin, server), paginated",
+    params(
+        ("id" = String, Path, description = "channel id"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
+        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = BanPage),
+        Errors,
+    ),
+)]
 async fn list_bans(
     State(state): State<AppState>,
     caller: Caller,
@@ -452,7 +714,20 @@ async fn list_bans(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/channels/{id}/bans/{user_id}", tag = "channels", summary = "Lift a ban", params(("id" = String, Path, description = "channel id"), ("user_id" = String, Path, description = "member's user id")), responses((status = 204, description = "lifted"), Errors))]
+#[utoipa::path(
+    delete,
+    path = "/api/v1/channels/{id}/bans/{user_id}",
+    tag = "channels",
+    summary = "Lift a ban",
+    params(
+        ("id" = String, Path, description = "channel id"),
+        ("user_id" = String, Path, description = "member's user id"),
+    ),
+    responses(
+        (status = 204, description = "lifted"),
+        Errors,
+    ),
+)]
 async fn unban(
     State(state): State<AppState>,
     caller: Caller,
@@ -463,7 +738,20 @@ async fn unban(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/invites/accept", tag = "channels", summary = "Accept a pending invite", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = MemberBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/invites/accept",
+    tag = "channels",
+    summary = "Accept a pending invite",
+    request_body(content = Option<ActingUser>, description = "optional"),
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = MemberBody),
+        Errors,
+    ),
+)]
 async fn accept_invite(
     State(state): State<AppState>,
     caller: Caller,
@@ -475,7 +763,20 @@ async fn accept_invite(
     member_body(&state, &ctx, &member).await
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/invites/reject", tag = "channels", summary = "Reject a pending invite", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 204, description = "rejected"), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/invites/reject",
+    tag = "channels",
+    summary = "Reject a pending invite",
+    request_body(content = Option<ActingUser>, description = "optional"),
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 204, description = "rejected"),
+        Errors,
+    ),
+)]
 async fn reject_invite(
     State(state): State<AppState>,
     caller: Caller,
@@ -487,7 +788,20 @@ async fn reject_invite(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/read", tag = "read state", summary = "Mark read up to a message (default: the latest)", request_body(content = Option<read::MarkRead>, description = "optional"), params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = read::ReadMark), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/read",
+    tag = "read state",
+    summary = "Mark read up to a message (default: the latest)",
+    request_body(content = Option<read::MarkRead>, description = "optional"),
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = read::ReadMark),
+        Errors,
+    ),
+)]
 async fn mark_read(
     State(state): State<AppState>,
     caller: Caller,
@@ -505,7 +819,21 @@ struct DraftQuery {
     user_id: Option<UserId>,
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}/draft", tag = "drafts", summary = "The caller's draft in a channel or thread", params(("id" = String, Path, description = "channel id"), ("parent_id" = Option<String>, Query, description = "thread parent"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = DraftBody), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{id}/draft",
+    tag = "drafts",
+    summary = "The caller's draft in a channel or thread",
+    params(
+        ("id" = String, Path, description = "channel id"),
+        ("parent_id" = Option<String>, Query, description = "thread parent"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = DraftBody),
+        Errors,
+    ),
+)]
 async fn get_draft(
     State(state): State<AppState>,
     caller: Caller,
@@ -519,7 +847,20 @@ async fn get_draft(
     }))
 }
 
-#[utoipa::path(put, path = "/api/v1/channels/{id}/draft", tag = "drafts", summary = "Save a draft", request_body = drafts::DraftInput, params(("id" = String, Path, description = "channel id")), responses((status = 200, description = "OK", body = DraftBody), Errors))]
+#[utoipa::path(
+    put,
+    path = "/api/v1/channels/{id}/draft",
+    tag = "drafts",
+    summary = "Save a draft",
+    request_body = drafts::DraftInput,
+    params(
+        ("id" = String, Path, description = "channel id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = DraftBody),
+        Errors,
+    ),
+)]
 async fn put_draft(
     State(state): State<AppState>,
     caller: Caller,
@@ -533,7 +874,21 @@ async fn put_draft(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/channels/{id}/draft", tag = "drafts", summary = "Delete a draft", params(("id" = String, Path, description = "channel id"), ("parent_id" = Option<String>, Query, description = "thread parent"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 204, description = "deleted"), Errors))]
+#[utoipa::path(
+    delete,
+    path = "/api/v1/channels/{id}/draft",
+    tag = "drafts",
+    summary = "Delete a draft",
+    params(
+        ("id" = String, Path, description = "channel id"),
+        ("parent_id" = Option<String>, Query, description = "thread parent"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+    ),
+    responses(
+        (status = 204, description = "deleted"),
+        Errors,
+    ),
+)]
 async fn delete_draft(
     State(state): State<AppState>,
     caller: Caller,
@@ -545,7 +900,21 @@ async fn delete_draft(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/drafts", tag = "drafts", summary = "All the caller's drafts", params(("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = DraftPage), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/drafts",
+    tag = "drafts",
+    summary = "All the caller's drafts",
+    params(
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
+        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = DraftPage),
+        Errors,
+    ),
+)]
 async fn list_drafts(
     State(state): State<AppState>,
     caller: Caller,
@@ -559,7 +928,19 @@ async fn list_drafts(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/unread", tag = "read state", summary = "Unread counts of all the caller's channels", params(("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = read::Unread), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/unread",
+    tag = "read state",
+    summary = "Unread counts of all the caller's channels",
+    params(
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = read::Unread),
+        Errors,
+    ),
+)]
 async fn unread(
     State(state): State<AppState>,
     caller: Caller,

@@ -36,7 +36,8 @@ pub enum Errors {
     RateLimited(ErrorBody),
     #[response(
         status = 503,
-        description = "Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after"
+        description = "Storage throttled or failing after retries, or the app's before-send hook failing under its \
+            block policy; nothing written, retry after retry_after"
     )]
     Unavailable(ErrorBody),
 }

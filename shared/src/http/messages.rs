@@ -104,7 +104,18 @@ async fn message_body(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/messages", tag = "messages", summary = "Send a message (201; 200 for a retry with the same client id)", request_body = send::SendMessage, responses((status = 201, description = "sent", body = MessageBody), (status = 200, description = "a retry: the stored message", body = MessageBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages",
+    tag = "messages",
+    summary = "Send a message (201; 200 for a retry with the same client id)",
+    request_body = send::SendMessage,
+    responses(
+        (status = 201, description = "sent", body = MessageBody),
+        (status = 200, description = "a retry: the stored message", body = MessageBody),
+        Errors,
+    ),
+)]
 async fn send_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -134,7 +145,20 @@ async fn send_message(
     Ok((status, body).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", summary = "One message", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = MessageBody), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}",
+    tag = "messages",
+    summary = "One message",
+    params(
+        ("id" = String, Path, description = "message id"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = MessageBody),
+        Errors,
+    ),
+)]
 async fn get_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -146,7 +170,20 @@ async fn get_message(
     Ok(Json(MessageBody { message }))
 }
 
-#[utoipa::path(patch, path = "/api/v1/messages/{id}", tag = "messages", summary = "Edit a message (author, or owner/admin/server as moderation)", request_body = edit::MessageEdit, params(("id" = String, Path, description = "message id")), responses((status = 200, description = "OK", body = MessageBody), Errors))]
+#[utoipa::path(
+    patch,
+    path = "/api/v1/messages/{id}",
+    tag = "messages",
+    summary = "Edit a message (author, or owner/admin/server as moderation)",
+    request_body = edit::MessageEdit,
+    params(
+        ("id" = String, Path, description = "message id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = MessageBody),
+        Errors,
+    ),
+)]
 async fn edit_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -164,7 +201,22 @@ struct DeleteQuery {
     user_id: Option<UserId>,
 }
 
-#[utoipa::path(delete, path = "/api/v1/messages/{id}", tag = "messages", summary = "Soft-delete a message, or hard-delete with hard=true (204)", params(("id" = String, Path, description = "message id"), ("hard" = Option<bool>, Query, description = "remove the message and its reactions"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "soft-deleted: the placeholder", body = MessageBody), (status = 204, description = "hard-deleted"), Errors))]
+#[utoipa::path(
+    delete,
+    path = "/api/v1/messages/{id}",
+    tag = "messages",
+    summary = "Soft-delete a message, or hard-delete with hard=true (204)",
+    params(
+        ("id" = String, Path, description = "message id"),
+        ("hard" = Option<bool>, Query, description = "remove the message and its reactions"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+    ),
+    responses(
+        (status = 200, description = "soft-deleted: the placeholder", body = MessageBody),
+        (status = 204, description = "hard-deleted"),
+        Errors,
+    ),
+)]
 async fn delete_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -180,7 +232,22 @@ async fn delete_message(
     Ok(message_body(&state, &ctx, &message).await?.into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/messages/{id}/replies", tag = "messages", summary = "A thread's replies, oldest first", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = history::MessagePage), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}/replies",
+    tag = "messages",
+    summary = "A thread's replies, oldest first",
+    params(
+        ("id" = String, Path, description = "message id"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
+        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = history::MessagePage),
+        Errors,
+    ),
+)]
 async fn replies(
     State(state): State<AppState>,
     caller: Caller,
@@ -212,7 +279,20 @@ async fn pinning(
     message_body(&state, &ctx, &message).await
 }
 
-#[utoipa::path(post, path = "/api/v1/messages/{id}/pin", tag = "messages", summary = "Pin a message", request_body(content = Option<ActingUser>, description = "optional"), params(("id" = String, Path, description = "message id")), responses((status = 200, description = "OK", body = MessageBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages/{id}/pin",
+    tag = "messages",
+    summary = "Pin a message",
+    request_body(content = Option<ActingUser>, description = "optional"),
+    params(
+        ("id" = String, Path, description = "message id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = MessageBody),
+        Errors,
+    ),
+)]
 async fn pin(
     State(state): State<AppState>,
     caller: Caller,
@@ -222,7 +302,20 @@ async fn pin(
     pinning(state, caller, id, acting, true).await
 }
 
-#[utoipa::path(delete, path = "/api/v1/messages/{id}/pin", tag = "messages", summary = "Unpin a message", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = MessageBody), Errors))]
+#[utoipa::path(
+    delete,
+    path = "/api/v1/messages/{id}/pin",
+    tag = "messages",
+    summary = "Unpin a message",
+    params(
+        ("id" = String, Path, description = "message id"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = MessageBody),
+        Errors,
+    ),
+)]
 async fn unpin(
     State(state): State<AppState>,
     caller: Caller,
@@ -232,7 +325,21 @@ async fn unpin(
     pinning(state, caller, id, acting, false).await
 }
 
-#[utoipa::path(post, path = "/api/v1/messages/{id}/reactions", tag = "reactions", summary = "Add a reaction (201; 200 when it existed)", request_body = reactions::ReactionInput, params(("id" = String, Path, description = "message id")), responses((status = 201, description = "added", body = ReactionBody), (status = 200, description = "it already existed", body = ReactionBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages/{id}/reactions",
+    tag = "reactions",
+    summary = "Add a reaction (201; 200 when it existed)",
+    request_body = reactions::ReactionInput,
+    params(
+        ("id" = String, Path, description = "message id"),
+    ),
+    responses(
+        (status = 201, description = "added", body = ReactionBody),
+        (status = 200, description = "it already existed", body = ReactionBody),
+        Errors,
+    ),
+)]
 async fn react(
     State(state): State<AppState>,
     caller: Caller,
@@ -253,7 +360,21 @@ async fn react(
     Ok((status, Json(body)).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/messages/{id}/reactions/{kind}", tag = "reactions", summary = "Remove the caller's reaction of a type", params(("id" = String, Path, description = "message id"), ("kind" = String, Path, description = "reaction type"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = MessageBody), Errors))]
+#[utoipa::path(
+    delete,
+    path = "/api/v1/messages/{id}/reactions/{kind}",
+    tag = "reactions",
+    summary = "Remove the caller's reaction of a type",
+    params(
+        ("id" = String, Path, description = "message id"),
+        ("kind" = String, Path, description = "reaction type"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = MessageBody),
+        Errors,
+    ),
+)]
 async fn unreact(
     State(state): State<AppState>,
     caller: Caller,
@@ -265,7 +386,22 @@ async fn unreact(
     message_body(&state, &ctx, &message).await
 }
 
-#[utoipa::path(get, path = "/api/v1/messages/{id}/reactions", tag = "reactions", summary = "Reactions, paginated", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = ReactionPage), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}/reactions",
+    tag = "reactions",
+    summary = "Reactions, paginated",
+    params(
+        ("id" = String, Path, description = "message id"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
+        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = ReactionPage),
+        Errors,
+    ),
+)]
 async fn list_reactions(
     State(state): State<AppState>,
     caller: Caller,
@@ -280,7 +416,22 @@ async fn list_reactions(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/messages/{id}/read", tag = "read state", summary = "Members who have read a message", params(("id" = String, Path, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = read::Readers), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}/read",
+    tag = "read state",
+    summary = "Members who have read a message",
+    params(
+        ("id" = String, Path, description = "message id"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
+        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = read::Readers),
+        Errors,
+    ),
+)]
 async fn read_by(
     State(state): State<AppState>,
     caller: Caller,
@@ -300,7 +451,24 @@ struct HistoryParams {
     query: history::HistoryQuery,
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}/messages", tag = "messages", summary = "Channel history, oldest first within a page", params(("id" = String, Path, description = "channel id"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("before" = Option<String>, Query, description = "message id"), ("after" = Option<String>, Query, description = "message id"), ("around" = Option<String>, Query, description = "message id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = history::Messages), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{id}/messages",
+    tag = "messages",
+    summary = "Channel history, oldest first within a page",
+    params(
+        ("id" = String, Path, description = "channel id"),
+        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
+        ("before" = Option<String>, Query, description = "message id"),
+        ("after" = Option<String>, Query, description = "message id"),
+        ("around" = Option<String>, Query, description = "message id"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = history::Messages),
+        Errors,
+    ),
+)]
 async fn channel_messages(
     State(state): State<AppState>,
     caller: Caller,
@@ -314,7 +482,22 @@ async fn channel_messages(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}/pinned", tag = "messages", summary = "Pinned messages", params(("id" = String, Path, description = "channel id"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = history::MessagePage), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{id}/pinned",
+    tag = "messages",
+    summary = "Pinned messages",
+    params(
+        ("id" = String, Path, description = "channel id"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
+        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = history::MessagePage),
+        Errors,
+    ),
+)]
 async fn pinned(
     State(state): State<AppState>,
     caller: Caller,
@@ -335,7 +518,23 @@ async fn pinned(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/search", tag = "search", summary = "Case-insensitive substring search", params(("query" = String, Query, description = "2-200 characters"), ("channel_id" = Option<String>, Query, description = "one channel; default: all the caller's"), ("limit" = Option<u32>, Query, description = "1-100"), ("next" = Option<String>, Query, description = "cursor"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = search::SearchResults), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/search",
+    tag = "search",
+    summary = "Case-insensitive substring search",
+    params(
+        ("query" = String, Query, description = "2-200 characters"),
+        ("channel_id" = Option<String>, Query, description = "one channel; default: all the caller's"),
+        ("limit" = Option<u32>, Query, description = "1-100"),
+        ("next" = Option<String>, Query, description = "cursor"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = search::SearchResults),
+        Errors,
+    ),
+)]
 async fn search_messages(
     State(state): State<AppState>,
     caller: Caller,
@@ -354,7 +553,23 @@ struct SyncQuery {
     user_id: Option<UserId>,
 }
 
-#[utoipa::path(get, path = "/api/v1/sync", tag = "sync", summary = "What changed in the caller's channels since a cursor (an event id, or the last page's next): new, edited and deleted messages, reactions, read marks, member and channel changes, in order; gap=true when the cursor is older than what is kept (reload instead); without since, a cursor for now", params(("since" = Option<String>, Query, description = "cursor: an event id, or a previous page's next"), ("limit" = Option<u32>, Query, description = "1-500, default 100"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 200, description = "OK", body = crate::sync::SyncPage), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/sync",
+    tag = "sync",
+    summary = "What changed in the caller's channels since a cursor (an event id, or the last page's next): new, \
+        edited and deleted messages, reactions, read marks, member and channel changes, in order; gap=true when the \
+        cursor is older than what is kept (reload instead); without since, a cursor for now",
+    params(
+        ("since" = Option<String>, Query, description = "cursor: an event id, or a previous page's next"),
+        ("limit" = Option<u32>, Query, description = "1-500, default 100"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = crate::sync::SyncPage),
+        Errors,
+    ),
+)]
 async fn sync_changes(
     State(state): State<AppState>,
     caller: Caller,

@@ -50,7 +50,17 @@ struct ResolveInput {
     action: FlagAction,
 }
 
-#[utoipa::path(post, path = "/api/v1/moderation/flags", tag = "moderation", summary = "Report a message (members who can read it) or a user (any user); once per reporter and target", request_body = FlagInput, responses((status = 201, description = "reported", body = FlagBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/moderation/flags",
+    tag = "moderation",
+    summary = "Report a message (members who can read it) or a user (any user); once per reporter and target",
+    request_body = FlagInput,
+    responses(
+        (status = 201, description = "reported", body = FlagBody),
+        Errors,
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -61,7 +71,22 @@ async fn create(
     Ok((StatusCode::CREATED, Json(FlagBody { flag: flag.view() })).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/moderation/flags", tag = "moderation", summary = "Reports, oldest first: all for the server, a channel's for its owners and admins", params(("channel_id" = Option<String>, Query, description = "only this channel's (required for a user token)"), ("status" = Option<String>, Query, description = "open or resolved"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = FlagPage), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/moderation/flags",
+    tag = "moderation",
+    summary = "Reports, oldest first: all for the server, a channel's for its owners and admins",
+    params(
+        ("channel_id" = Option<String>, Query, description = "only this channel's (required for a user token)"),
+        ("status" = Option<String>, Query, description = "open or resolved"),
+        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
+        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = FlagPage),
+        Errors,
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -80,7 +105,21 @@ async fn list(
     .into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/moderation/flags/{id}/resolve", tag = "moderation", summary = "Resolve a report with one action: dismiss, delete_message, ban or shadow_ban (the server, or the channel's owners and admins)", request_body = ResolveInput, params(("id" = String, Path, description = "flag id")), responses((status = 200, description = "resolved", body = FlagBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/moderation/flags/{id}/resolve",
+    tag = "moderation",
+    summary = "Resolve a report with one action: dismiss, delete_message, ban or shadow_ban (the server, or the \
+        channel's owners and admins)",
+    request_body = ResolveInput,
+    params(
+        ("id" = String, Path, description = "flag id"),
+    ),
+    responses(
+        (status = 200, description = "resolved", body = FlagBody),
+        Errors,
+    ),
+)]
 async fn resolve(
     State(state): State<AppState>,
     caller: Caller,

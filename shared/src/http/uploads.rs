@@ -53,7 +53,24 @@ fn required<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| ApiError::validation(format!("{name} is required")))
 }
 
-#[utoipa::path(get, path = "/api/v1/upload/signed-url", tag = "uploads", summary = "A presigned PUT for a new file, and where to read it", params(("file_name" = String, Query, description = ""), ("mime_type" = String, Query, description = ""), ("size" = u64, Query, description = "bytes"), ("channel_id" = Option<String>, Query, description = "the channel the file is for; without it, the acting user's own file (an avatar)"), ("user_id" = Option<String>, Query, description = "with a server token")), responses((status = 200, description = "OK", body = crate::uploads::UploadTicket), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/upload/signed-url",
+    tag = "uploads",
+    summary = "A presigned PUT for a new file, and where to read it",
+    params(
+        ("file_name" = String, Query, description = ""),
+        ("mime_type" = String, Query, description = ""),
+        ("size" = u64, Query, description = "bytes"),
+        ("channel_id" = Option<String>, Query, description = "the channel the file is for; without it, the acting \
+            user's own file (an avatar)"),
+        ("user_id" = Option<String>, Query, description = "with a server token"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = crate::uploads::UploadTicket),
+        Errors,
+    ),
+)]
 async fn signed_url(
     State(state): State<AppState>,
     caller: Caller,
@@ -77,7 +94,16 @@ async fn signed_url(
 
 /// Multipart fields: `channel_id` (text), `file` (the file, with its name
 /// and content type), and `user_id` with a server token.
-#[utoipa::path(post, path = "/api/v1/upload", tag = "uploads", summary = "Upload a small file (multipart: channel_id, file)", responses((status = 201, description = "stored", body = crate::uploads::StoredFile), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/upload",
+    tag = "uploads",
+    summary = "Upload a small file (multipart: channel_id, file)",
+    responses(
+        (status = 201, description = "stored", body = crate::uploads::StoredFile),
+        Errors,
+    ),
+)]
 async fn direct_upload(
     State(state): State<AppState>,
     caller: Caller,

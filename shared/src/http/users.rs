@@ -119,7 +119,16 @@ struct DevicePage<'a> {
     next: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/health", tag = "health", summary = "Liveness, no auth", responses((status = 200, description = "OK", body = HealthBody), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/health",
+    tag = "health",
+    summary = "Liveness, no auth",
+    responses(
+        (status = 200, description = "OK", body = HealthBody),
+        Errors,
+    ),
+)]
 async fn health() -> Json<HealthBody> {
     Json(HealthBody { status: "ok" })
 }
@@ -130,7 +139,17 @@ struct UpsertBody {
     users: Vec<Profile>,
 }
 
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", summary = "Create or replace up to 100 users (server token)", request_body = UpsertBody, responses((status = 200, description = "the users as stored", body = UsersBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    summary = "Create or replace up to 100 users (server token)",
+    request_body = UpsertBody,
+    responses(
+        (status = 200, description = "the users as stored", body = UsersBody),
+        Errors,
+    ),
+)]
 #[tracing::instrument(skip_all, fields(app = %caller.app.app_id))]
 async fn upsert_users(
     State(state): State<AppState>,
@@ -148,7 +167,19 @@ struct ListUsersQuery {
     ids: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", summary = "Users by id", params(("ids" = String, Query, description = "comma-separated, up to 100")), responses((status = 200, description = "OK", body = UsersBody), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    summary = "Users by id",
+    params(
+        ("ids" = String, Query, description = "comma-separated, up to 100"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = UsersBody),
+        Errors,
+    ),
+)]
 async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -188,7 +219,19 @@ async fn list_users(
     Ok(Json(UsersBody { users: views }).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", summary = "One user", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = UserBody), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    summary = "One user",
+    params(
+        ("id" = String, Path, description = "user id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = UserBody),
+        Errors,
+    ),
+)]
 async fn get_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -229,7 +272,20 @@ async fn presence_visible(
     }
 }
 
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", summary = "Set and unset profile fields (self or server)", request_body = UserPatch, params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = UserBody), Errors))]
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    summary = "Set and unset profile fields (self or server)",
+    request_body = UserPatch,
+    params(
+        ("id" = String, Path, description = "user id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = UserBody),
+        Errors,
+    ),
+)]
 async fn patch_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -255,7 +311,22 @@ struct EraseQuery {
     hard: Option<bool>,
 }
 
-#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", summary = "Erase a user (server): deactivated at once, then their messages (soft-deleted, or removed with hard=true), reactions, memberships, devices, drafts and profile are removed by a background job; 202 with its progress (asking again returns the same job)", params(("id" = String, Path, description = "user id"), ("hard" = Option<bool>, Query, description = "remove their messages instead of leaving deleted placeholders")), responses((status = 202, description = "erasing", body = DeletionBody), Errors))]
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    summary = "Erase a user (server): deactivated at once, then their messages (soft-deleted, or removed with \
+        hard=true), reactions, memberships, devices, drafts and profile are removed by a background job; 202 with \
+        its progress (asking again returns the same job)",
+    params(
+        ("id" = String, Path, description = "user id"),
+        ("hard" = Option<bool>, Query, description = "remove their messages instead of leaving deleted placeholders"),
+    ),
+    responses(
+        (status = 202, description = "erasing", body = DeletionBody),
+        Errors,
+    ),
+)]
 async fn erase_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -275,7 +346,19 @@ async fn erase_user(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}/deletion", tag = "users", summary = "How far a user's erasure is (server)", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = DeletionBody), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/deletion",
+    tag = "users",
+    summary = "How far a user's erasure is (server)",
+    params(
+        ("id" = String, Path, description = "user id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = DeletionBody),
+        Errors,
+    ),
+)]
 async fn erasure_progress(
     State(state): State<AppState>,
     caller: Caller,
@@ -296,7 +379,22 @@ struct ExportQuery {
     next: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}/export", tag = "users", summary = "Everything stored about a user, page by page (the server, or the user themself): the first page has their profile, devices, memberships, channels left and drafts; the next pages their messages and reactions, channel by channel", params(("id" = String, Path, description = "user id"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = crate::export::ExportPage), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/export",
+    tag = "users",
+    summary = "Everything stored about a user, page by page (the server, or the user themself): the first page has \
+        their profile, devices, memberships, channels left and drafts; the next pages their messages and reactions, \
+        channel by channel",
+    params(
+        ("id" = String, Path, description = "user id"),
+        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = crate::export::ExportPage),
+        Errors,
+    ),
+)]
 async fn export_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -320,7 +418,19 @@ async fn export_user(
     .await
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/deactivate", tag = "users", summary = "Deactivate a user (server)", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = UserBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/deactivate",
+    tag = "users",
+    summary = "Deactivate a user (server)",
+    params(
+        ("id" = String, Path, description = "user id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = UserBody),
+        Errors,
+    ),
+)]
 async fn deactivate(
     State(state): State<AppState>,
     caller: Caller,
@@ -332,7 +442,19 @@ async fn deactivate(
     Ok(Json(UserBody { user: user.view() }).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/reactivate", tag = "users", summary = "Reactivate a user (server)", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = UserBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/reactivate",
+    tag = "users",
+    summary = "Reactivate a user (server)",
+    params(
+        ("id" = String, Path, description = "user id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = UserBody),
+        Errors,
+    ),
+)]
 async fn reactivate(
     State(state): State<AppState>,
     caller: Caller,
@@ -360,7 +482,20 @@ struct TokenBody {
     expires_in: Option<i64>,
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/token", tag = "users", summary = "Mint a user token (server)", request_body(content = Option<TokenBody>, description = "optional"), params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = TokenIssued), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/token",
+    tag = "users",
+    summary = "Mint a user token (server)",
+    request_body(content = Option<TokenBody>, description = "optional"),
+    params(
+        ("id" = String, Path, description = "user id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = TokenIssued),
+        Errors,
+    ),
+)]
 async fn mint_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -390,7 +525,19 @@ async fn mint_token(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/revoke-tokens", tag = "users", summary = "Refuse tokens issued before now (self or server)", params(("id" = String, Path, description = "user id")), responses((status = 200, description = "OK", body = TokensRevoked), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/revoke-tokens",
+    tag = "users",
+    summary = "Refuse tokens issued before now (self or server)",
+    params(
+        ("id" = String, Path, description = "user id"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = TokensRevoked),
+        Errors,
+    ),
+)]
 async fn revoke_tokens(
     State(state): State<AppState>,
     caller: Caller,
@@ -410,7 +557,18 @@ async fn revoke_tokens(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/devices", tag = "devices", summary = "Register a push device", request_body = DeviceInput, responses((status = 201, description = "registered", body = DeviceBody), (status = 200, description = "already registered: updated", body = DeviceBody), Errors))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/devices",
+    tag = "devices",
+    summary = "Register a push device",
+    request_body = DeviceInput,
+    responses(
+        (status = 201, description = "registered", body = DeviceBody),
+        (status = 200, description = "already registered: updated", body = DeviceBody),
+        Errors,
+    ),
+)]
 async fn register_device(
     State(state): State<AppState>,
     caller: Caller,
@@ -442,7 +600,21 @@ struct DevicesQuery {
     page: PageParams,
 }
 
-#[utoipa::path(get, path = "/api/v1/devices", tag = "devices", summary = "The user's devices", params(("user_id" = Option<String>, Query, description = "with a server token: the acting user"), ("limit" = Option<u32>, Query, description = "1-100, default 25"), ("next" = Option<String>, Query, description = "cursor from the previous page")), responses((status = 200, description = "OK", body = DevicePage), Errors))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/devices",
+    tag = "devices",
+    summary = "The user's devices",
+    params(
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
+        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+    ),
+    responses(
+        (status = 200, description = "OK", body = DevicePage),
+        Errors,
+    ),
+)]
 async fn list_devices(
     State(state): State<AppState>,
     caller: Caller,
@@ -469,7 +641,20 @@ struct UserQuery {
     user_id: Option<UserId>,
 }
 
-#[utoipa::path(delete, path = "/api/v1/devices/{device_id}", tag = "devices", summary = "Delete a device", params(("device_id" = String, Path, description = "the push token"), ("user_id" = Option<String>, Query, description = "with a server token: the acting user")), responses((status = 204, description = "deleted"), Errors))]
+#[utoipa::path(
+    delete,
+    path = "/api/v1/devices/{device_id}",
+    tag = "devices",
+    summary = "Delete a device",
+    params(
+        ("device_id" = String, Path, description = "the push token"),
+        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+    ),
+    responses(
+        (status = 204, description = "deleted"),
+        Errors,
+    ),
+)]
 async fn delete_device(
     State(state): State<AppState>,
     caller: Caller,
