@@ -5,7 +5,11 @@
 
 #![allow(clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::sources;
 
 /// What only the data layer may write.
 const FORBIDDEN: &[&str] = &[
@@ -32,17 +36,6 @@ fn names_an_attribute(line: &str) -> bool {
             && (rest[name_len + 1..].starts_with(".into()")
                 || rest[name_len + 1..].starts_with(", \""))
     })
-}
-
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.expect("a directory entry").path();
-        if path.is_dir() {
-            sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 #[test]
