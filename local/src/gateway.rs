@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chat_shared::realtime::handler;
+use chat_shared::socket as handler;
 use chat_shared::AppState;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};

@@ -28,6 +28,7 @@ pub mod push;
 pub mod ratelimit;
 pub mod realtime;
 pub mod scheduler;
+pub mod socket;
 pub mod state;
 pub mod storage;
 pub mod stream_jobs;

@@ -371,7 +371,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "use cases with their effects, background jobs, authentication",
         &["actions", "erasure", "export", "sync", "notify", "auth", "realtime/sessions"],
     ),
-    ("transports: the REST routers and the socket adapter", &["http", "realtime/handler"]),
+    ("transports: the REST routers and the socket adapter", &["http", "socket"]),
 ];
 
 /// The layer of a file, by the longest listed prefix of its module path.

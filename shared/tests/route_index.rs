@@ -57,7 +57,7 @@ fn index() -> String {
         out.push('\n');
     }
     out.push_str(
-        "| WebSocket `$connect`, `$disconnect`, `$default` | `shared/src/realtime/handler.rs` `handle` | `functions/realtime` |\n",
+        "| WebSocket `$connect`, `$disconnect`, `$default` | `shared/src/socket.rs` `handle` | `functions/realtime` |\n",
     );
     out
 }

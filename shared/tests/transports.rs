@@ -36,7 +36,7 @@ fn lines_with(files: &[PathBuf], needles: &[&str]) -> Vec<String> {
 fn the_rest_routers_and_the_socket_handler_publish_nothing() {
     let mut files = Vec::new();
     sources(&src().join("http"), &mut files);
-    files.push(src().join("realtime/handler.rs"));
+    files.push(src().join("socket.rs"));
     assert!(files.len() > 10, "{files:?}");
     let leaks = lines_with(&files, EFFECTS);
     assert!(

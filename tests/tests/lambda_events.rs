@@ -13,7 +13,8 @@ mod ws;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use chat_shared::http;
 use chat_shared::ids::{ConnectionId, UserId};
-use chat_shared::realtime::{connections, handler};
+use chat_shared::realtime::connections;
+use chat_shared::socket as handler;
 use serde_json::json;
 use tower::ServiceExt;
 

@@ -1,7 +1,7 @@
 //! Lambda for the WebSocket API: `$connect`, `$disconnect`, `$default`.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use chat_shared::realtime::handler;
+use chat_shared::socket as handler;
 use chat_shared::{telemetry, AppState};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 

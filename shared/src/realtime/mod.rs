@@ -1,5 +1,5 @@
-//! The real-time layer: WebSocket connections, the `$connect`/`$disconnect`/
-//! `$default` handler, typed events, and the one notifier that delivers them
+//! The real-time layer: WebSocket connections and sessions,
+//! typed events, and the one notifier that delivers them
 //! through the API Gateway management API.
 
 pub mod asyncapi;
@@ -9,7 +9,6 @@ pub mod connections;
 pub mod events;
 pub mod fanout;
 pub mod frames;
-pub mod handler;
 pub mod management;
 pub mod notifier;
 pub mod online;

@@ -1,16 +1,12 @@
-//! The realtime function: API Gateway WebSocket events for `$connect`,
-//! `$disconnect` and `$default`. The Lambda and the local gateway emulator
-//! call [`handle`] with the same event shape.
+//! The socket adapter, above the use cases: the realtime function's API
+//! Gateway WebSocket events for `$connect`, `$disconnect` and `$default`.
+//! The Lambda and the local gateway emulator call [`handle`] with the same
+//! event shape.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
 use serde_json::Value;
 
-use super::connections::{self, Connection, Watch, CONNECTION_TTL_SECS};
-use super::frames::{
-    self, Ack, ActionResult, ChannelFrame, ClientFrame, Health, Sent, TypingAck, Watching,
-};
-use super::{online, sessions};
 use crate::actions::messages;
 use crate::auth::{self, Actor};
 use crate::channels::{self, Ctx};
@@ -19,9 +15,14 @@ use crate::error::{ApiError, DisplayChain};
 use crate::ids::ConnectionId;
 use crate::keys;
 use crate::messages::{read, send};
+use crate::realtime::connections::{self, Connection, Watch, CONNECTION_TTL_SECS};
+use crate::realtime::frames::{
+    self, Ack, ActionResult, ChannelFrame, ClientFrame, Health, Sent, TypingAck, Watching,
+};
+use crate::realtime::{online, sessions};
 use crate::state::AppState;
 
-pub use super::frames::MAX_FRAME;
+pub use crate::realtime::frames::MAX_FRAME;
 
 fn response(status: u16, body: Option<Value>) -> ApiGatewayProxyResponse {
     let mut out = ApiGatewayProxyResponse::default();
