@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::common::{finish, ApiJson, ApiPath, ApiQuery, OptionalJson, PageParams};
+use super::common::{
+    finish, names_user, Acting, ApiJson, ApiPath, ApiQuery, OptionalJson, PageParams,
+};
 use super::docs::Errors;
 use crate::actions::channels as actions;
 use crate::auth::Caller;
@@ -22,6 +24,17 @@ use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId, UserId};
 use crate::messages::{drafts, read, Draft, DraftView};
 use crate::state::AppState;
+
+names_user! {
+    service::CreateChannel => user_id,
+    ListQuery => user_id,
+    ActingQuery => user_id,
+    service::ChannelPatch => user_id,
+    ActingUser => user_id,
+    read::MarkRead => user_id,
+    DraftQuery => user_id,
+    drafts::DraftInput => user_id,
+}
 
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
@@ -158,10 +171,8 @@ struct ActingQuery {
 )]
 async fn create(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(input): ApiJson<service::CreateChannel>,
+    Acting(ctx, ApiJson(input)): Acting<ApiJson<service::CreateChannel>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
     let (channel, created) = actions::create(&state, &ctx, input).await?;
     let access = channels::load(&state.db, &ctx, &channel.id).await?;
     let body = service::detail(&state.db, &ctx, &access).await?;
@@ -200,10 +211,8 @@ struct ListQuery {
 )]
 async fn list(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ListQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let request = query.page.request(true)?;
     let body = listing::my_channels(
         &state.db,
@@ -234,11 +243,9 @@ async fn list(
 )]
 async fn show(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
-    ApiQuery(query): ApiQuery<ActingQuery>,
+    Acting(ctx, ApiQuery(_)): Acting<ApiQuery<ActingQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let access = channels::load(&state.db, &ctx, &id).await?;
     access.require_view()?;
     Ok(Json(service::detail(&state.db, &ctx, &access).await?))
@@ -260,11 +267,9 @@ async fn show(
 )]
 async fn update(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
-    ApiJson(patch): ApiJson<service::ChannelPatch>,
+    Acting(ctx, ApiJson(patch)): Acting<ApiJson<service::ChannelPatch>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, patch.user_id.as_ref())?;
     let channel = actions::update(&state, &ctx, &id, patch).await?;
     Ok(Json(ChannelBody {
         channel: channel.view(),
@@ -287,11 +292,9 @@ async fn update(
 )]
 async fn remove(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
-    ApiQuery(acting): ApiQuery<ActingQuery>,
+    Acting(ctx, ApiQuery(_)): Acting<ApiQuery<ActingQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     actions::delete(&state, &ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -314,11 +317,9 @@ async fn remove(
 )]
 async fn list_members(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
-    ApiQuery(query): ApiQuery<ActingQuery>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ActingQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let access = channels::load(&state.db, &ctx, &id).await?;
     access.require_read()?;
     let page = members::page(&state.db, &ctx, &id, &query.page.request(true)?).await?;
@@ -345,11 +346,10 @@ async fn list_members(
 )]
 async fn add_members(
     State(state): State<AppState>,
-    caller: Caller,
+    Acting(ctx, ()): Acting<()>,
     ApiPath(id): ApiPath<ChannelId>,
     ApiJson(body): ApiJson<members::AddMembers>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, None)?;
     let added = actions::add_members(&state, &ctx, &id, body).await?;
     let added = shown(&state, &ctx, &added).await?;
     Ok(Json(AddedBody { added }))
@@ -378,11 +378,10 @@ struct RoleBody {
 )]
 async fn set_role(
     State(state): State<AppState>,
-    caller: Caller,
+    Acting(ctx, ()): Acting<()>,
     ApiPath((id, user)): ApiPath<(ChannelId, UserId)>,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, None)?;
     let member = actions::set_role(&state, &ctx, &id, &user, body.role).await?;
     member_body(&state, &ctx, &member).await
 }
@@ -403,10 +402,9 @@ async fn set_role(
 )]
 async fn remove_member(
     State(state): State<AppState>,
-    caller: Caller,
+    Acting(ctx, ()): Acting<()>,
     ApiPath((id, user)): ApiPath<(ChannelId, UserId)>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, None)?;
     actions::remove_member(&state, &ctx, &id, &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -427,11 +425,9 @@ async fn remove_member(
 )]
 async fn join(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
-    OptionalJson(acting): OptionalJson<ActingUser>,
+    Acting(ctx, OptionalJson(_)): Acting<OptionalJson<ActingUser>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let member = actions::join(&state, &ctx, &id).await?;
     member_body(&state, &ctx, &member).await
 }
@@ -452,22 +448,19 @@ async fn join(
 )]
 async fn leave(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
-    OptionalJson(acting): OptionalJson<ActingUser>,
+    Acting(ctx, OptionalJson(_)): Acting<OptionalJson<ActingUser>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     actions::leave(&state, &ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn frozen(
     state: AppState,
-    caller: Caller,
+    ctx: Ctx,
     id: ChannelId,
     value: bool,
 ) -> Result<Json<ChannelBody>, ApiError> {
-    let ctx = Ctx::new(&caller, None)?;
     let channel = actions::set_frozen(&state, &ctx, &id, value).await?;
     Ok(Json(ChannelBody {
         channel: channel.view(),
@@ -489,10 +482,10 @@ async fn frozen(
 )]
 async fn freeze(
     State(state): State<AppState>,
-    caller: Caller,
+    Acting(ctx, ()): Acting<()>,
     ApiPath(id): ApiPath<ChannelId>,
 ) -> Result<impl IntoResponse, ApiError> {
-    frozen(state, caller, id, true).await
+    frozen(state, ctx, id, true).await
 }
 
 #[utoipa::path(
@@ -510,10 +503,10 @@ async fn freeze(
 )]
 async fn unfreeze(
     State(state): State<AppState>,
-    caller: Caller,
+    Acting(ctx, ()): Acting<()>,
     ApiPath(id): ApiPath<ChannelId>,
 ) -> Result<impl IntoResponse, ApiError> {
-    frozen(state, caller, id, false).await
+    frozen(state, ctx, id, false).await
 }
 
 #[utoipa::path(
@@ -531,10 +524,9 @@ async fn unfreeze(
 )]
 async fn truncate(
     State(state): State<AppState>,
-    caller: Caller,
+    Acting(ctx, ()): Acting<()>,
     ApiPath(id): ApiPath<ChannelId>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, None)?;
     let channel = actions::truncate(&state, &ctx, &id).await?;
     Ok(Json(ChannelBody {
         channel: channel.view(),
@@ -663,11 +655,10 @@ async fn unmute(
 )]
 async fn ban(
     State(state): State<AppState>,
-    caller: Caller,
+    Acting(ctx, ()): Acting<()>,
     ApiPath(id): ApiPath<ChannelId>,
     ApiJson(input): ApiJson<moderation::BanInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, None)?;
     let ban = moderation::ban(&state.db, &ctx, &id, input).await?;
     Ok((StatusCode::CREATED, Json(BanBody { ban: ban.view() })))
 }
@@ -690,11 +681,9 @@ async fn ban(
 )]
 async fn list_bans(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
-    ApiQuery(query): ApiQuery<ActingQuery>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ActingQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let page = moderation::bans(&state.db, &ctx, &id, &query.page.request(true)?).await?;
     let ids: Vec<UserId> = page.items.iter().map(|b| b.user_id.clone()).collect();
     let users = crate::users::get_users(&state.db, &ctx.app.app_id, &ids).await?;
@@ -730,10 +719,9 @@ async fn list_bans(
 )]
 async fn unban(
     State(state): State<AppState>,
-    caller: Caller,
+    Acting(ctx, ()): Acting<()>,
     ApiPath((id, user)): ApiPath<(ChannelId, UserId)>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, None)?;
     moderation::unban(&state.db, &ctx, &id, &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -754,11 +742,9 @@ async fn unban(
 )]
 async fn accept_invite(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
-    OptionalJson(acting): OptionalJson<ActingUser>,
+    Acting(ctx, OptionalJson(_)): Acting<OptionalJson<ActingUser>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let member = actions::accept_invite(&state, &ctx, &id).await?;
     member_body(&state, &ctx, &member).await
 }
@@ -779,11 +765,9 @@ async fn accept_invite(
 )]
 async fn reject_invite(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
-    OptionalJson(acting): OptionalJson<ActingUser>,
+    Acting(ctx, OptionalJson(_)): Acting<OptionalJson<ActingUser>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     actions::reject_invite(&state, &ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -804,11 +788,9 @@ async fn reject_invite(
 )]
 async fn mark_read(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
-    OptionalJson(input): OptionalJson<read::MarkRead>,
+    Acting(ctx, OptionalJson(input)): Acting<OptionalJson<read::MarkRead>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
     let marked = crate::actions::messages::mark_read(&state, &ctx, &id, input).await?;
     Ok(Json(marked))
 }
@@ -836,11 +818,9 @@ struct DraftQuery {
 )]
 async fn get_draft(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
-    ApiQuery(query): ApiQuery<DraftQuery>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<DraftQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let draft = drafts::get(&state.db, &ctx, &id, query.parent_id.as_ref()).await?;
     Ok(Json(DraftBody {
         draft: draft.view(),
@@ -863,11 +843,9 @@ async fn get_draft(
 )]
 async fn put_draft(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
-    ApiJson(input): ApiJson<drafts::DraftInput>,
+    Acting(ctx, ApiJson(input)): Acting<ApiJson<drafts::DraftInput>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
     let draft = drafts::put(&state.db, &ctx, &id, input).await?;
     Ok(Json(DraftBody {
         draft: draft.view(),
@@ -891,11 +869,9 @@ async fn put_draft(
 )]
 async fn delete_draft(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
-    ApiQuery(query): ApiQuery<DraftQuery>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<DraftQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     drafts::delete(&state.db, &ctx, &id, query.parent_id.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -917,10 +893,8 @@ async fn delete_draft(
 )]
 async fn list_drafts(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiQuery(query): ApiQuery<ActingQuery>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ActingQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let page = drafts::list(&state.db, &ctx, &query.page.request(true)?).await?;
     Ok(Json(DraftPage {
         drafts: page.items.iter().map(Draft::view).collect(),
@@ -943,9 +917,7 @@ async fn list_drafts(
 )]
 async fn unread(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiQuery(acting): ApiQuery<ActingQuery>,
+    Acting(ctx, ApiQuery(_)): Acting<ApiQuery<ActingQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     Ok(Json(read::unread(&state.db, &ctx).await?))
 }

@@ -9,8 +9,12 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::acting::Ctx;
+use crate::auth::Caller;
 use crate::db::PageRequest;
 use crate::error::ApiError;
+use crate::ids::UserId;
+use crate::state::AppState;
 
 /// `axum::Json` whose rejection is an [`ApiError`].
 #[derive(FromRequest)]
@@ -67,6 +71,110 @@ where
         serde_json::from_slice(&bytes)
             .map(Self)
             .map_err(|e| ApiError::validation(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// An input that may name the acting user: the `user_id` (or the like) a
+/// server token acts for; a user token may only name itself.
+pub trait NamesUser {
+    fn named_user(&self) -> Option<&UserId>;
+}
+
+/// `NamesUser` for input types, each naming its field.
+macro_rules! names_user {
+    ($($input:ty => $field:ident),* $(,)?) => {
+        $(impl $crate::http::common::NamesUser for $input {
+            fn named_user(&self) -> Option<&$crate::ids::UserId> {
+                self.$field.as_ref()
+            }
+        })*
+    };
+}
+pub(crate) use names_user;
+
+/// Who is acting, with the input that names them: `Acting(ctx, input)`
+/// authenticates the caller and builds the acting-user context
+/// ([`Ctx::new`]) from the input's [`NamesUser`]. `Acting<()>`: a server
+/// token acts as the server, a user token as its user.
+pub struct Acting<E>(pub Ctx, pub E);
+
+impl<S, T> FromRequestParts<S> for Acting<ApiQuery<T>>
+where
+    AppState: axum::extract::FromRef<S>,
+    S: Send + Sync,
+    T: DeserializeOwned + NamesUser,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let query = ApiQuery::<T>::from_request_parts(parts, state).await?;
+        let ctx = Ctx::new(&caller, query.0.named_user())?;
+        Ok(Self(ctx, query))
+    }
+}
+
+impl<S> FromRequestParts<S> for Acting<()>
+where
+    AppState: axum::extract::FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        Ok(Self(Ctx::new(&caller, None)?, ()))
+    }
+}
+
+/// The caller from the request's head, then the body through `E`.
+async fn with_body<S, E, T>(
+    req: Request,
+    state: &S,
+    input: fn(&E) -> &T,
+) -> Result<Acting<E>, ApiError>
+where
+    AppState: axum::extract::FromRef<S>,
+    S: Send + Sync,
+    E: FromRequest<S, Rejection = ApiError>,
+    T: NamesUser,
+{
+    let (mut parts, body) = req.into_parts();
+    let caller = Caller::from_request_parts(&mut parts, state).await?;
+    let body = E::from_request(Request::from_parts(parts, body), state).await?;
+    let ctx = Ctx::new(&caller, input(&body).named_user())?;
+    Ok(Acting(ctx, body))
+}
+
+impl<S, T> FromRequest<S> for Acting<ApiJson<T>>
+where
+    AppState: axum::extract::FromRef<S>,
+    S: Send + Sync,
+    T: DeserializeOwned + NamesUser + 'static,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        with_body(req, state, |body: &ApiJson<T>| &body.0).await
+    }
+}
+
+impl<S, T> FromRequest<S> for Acting<OptionalJson<T>>
+where
+    AppState: axum::extract::FromRef<S>,
+    S: Send + Sync,
+    T: DeserializeOwned + Default + NamesUser + 'static,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        with_body(req, state, |body: &OptionalJson<T>| &body.0).await
     }
 }
 

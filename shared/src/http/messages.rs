@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::common::{finish, ApiJson, ApiPath, ApiQuery, OptionalJson, PageParams};
+use super::common::{
+    finish, names_user, Acting, ApiJson, ApiPath, ApiQuery, OptionalJson, PageParams,
+};
 use super::docs::Errors;
 use crate::actions::messages as actions;
 use crate::auth::Caller;
@@ -24,6 +26,17 @@ use crate::messages::{
 };
 use crate::ratelimit::QuotaSlot;
 use crate::state::AppState;
+
+names_user! {
+    ActingQuery => user_id,
+    edit::MessageEdit => user_id,
+    DeleteQuery => user_id,
+    reactions::ReactionInput => user_id,
+    ActingUser => user_id,
+    HistoryParams => user_id,
+    search::SearchQuery => user_id,
+    SyncQuery => user_id,
+}
 
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
@@ -161,11 +174,9 @@ async fn send_message(
 )]
 async fn get_message(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<MessageId>,
-    ApiQuery(query): ApiQuery<ActingQuery>,
+    Acting(ctx, ApiQuery(_)): Acting<ApiQuery<ActingQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let message = history::one(&state.db, &state.storage, &ctx, &id).await?;
     Ok(Json(MessageBody { message }))
 }
@@ -186,11 +197,9 @@ async fn get_message(
 )]
 async fn edit_message(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<MessageId>,
-    ApiJson(change): ApiJson<edit::MessageEdit>,
+    Acting(ctx, ApiJson(change)): Acting<ApiJson<edit::MessageEdit>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, change.user_id.as_ref())?;
     let message = actions::edit(&state, &ctx, &id, change).await?;
     message_body(&state, &ctx, &message).await
 }
@@ -219,11 +228,9 @@ struct DeleteQuery {
 )]
 async fn delete_message(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<MessageId>,
-    ApiQuery(query): ApiQuery<DeleteQuery>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<DeleteQuery>>,
 ) -> Result<Response, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let hard = query.hard.unwrap_or(false);
     let message = actions::delete(&state, &ctx, &id, hard).await?;
     if hard {
@@ -250,11 +257,9 @@ async fn delete_message(
 )]
 async fn replies(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<MessageId>,
-    ApiQuery(query): ApiQuery<ActingQuery>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ActingQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     Ok(Json(
         history::replies(
             &state.db,
@@ -342,11 +347,9 @@ async fn unpin(
 )]
 async fn react(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<MessageId>,
-    ApiJson(input): ApiJson<reactions::ReactionInput>,
+    Acting(ctx, ApiJson(input)): Acting<ApiJson<reactions::ReactionInput>>,
 ) -> Result<Response, ApiError> {
-    let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
     let (message, reaction, created) = actions::react(&state, &ctx, &id, input).await?;
     let body = ReactionBody {
         reaction: reaction.view(),
@@ -377,11 +380,9 @@ async fn react(
 )]
 async fn unreact(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath((id, kind)): ApiPath<(MessageId, String)>,
-    ApiQuery(acting): ApiQuery<ActingUser>,
+    Acting(ctx, ApiQuery(_)): Acting<ApiQuery<ActingUser>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let message = actions::unreact(&state, &ctx, &id, &kind).await?;
     message_body(&state, &ctx, &message).await
 }
@@ -404,11 +405,9 @@ async fn unreact(
 )]
 async fn list_reactions(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<MessageId>,
-    ApiQuery(query): ApiQuery<ActingQuery>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ActingQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let page = reactions::list(&state.db, &ctx, &id, &query.page.request(true)?).await?;
     Ok(Json(ReactionPage {
         reactions: page.items.iter().map(Reaction::view).collect(),
@@ -434,11 +433,9 @@ async fn list_reactions(
 )]
 async fn read_by(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<MessageId>,
-    ApiQuery(query): ApiQuery<ActingQuery>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ActingQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     Ok(Json(
         read::read_by(&state.db, &ctx, &id, &query.page.request(true)?).await?,
     ))
@@ -471,11 +468,9 @@ struct HistoryParams {
 )]
 async fn channel_messages(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
-    ApiQuery(params): ApiQuery<HistoryParams>,
+    Acting(ctx, ApiQuery(params)): Acting<ApiQuery<HistoryParams>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, params.user_id.as_ref())?;
     let access = channels::load(&state.db, &ctx, &id).await?;
     Ok(Json(
         history::channel_history(&state.db, &state.storage, &ctx, &access, params.query).await?,
@@ -500,11 +495,9 @@ async fn channel_messages(
 )]
 async fn pinned(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
-    ApiQuery(query): ApiQuery<ActingQuery>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ActingQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let access = channels::load(&state.db, &ctx, &id).await?;
     Ok(Json(
         history::pinned(
@@ -537,10 +530,8 @@ async fn pinned(
 )]
 async fn search_messages(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiQuery(query): ApiQuery<search::SearchQuery>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<search::SearchQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     Ok(Json(
         search::search(&state.db, &state.storage, &ctx, query).await?,
     ))
@@ -572,10 +563,8 @@ struct SyncQuery {
 )]
 async fn sync_changes(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiQuery(query): ApiQuery<SyncQuery>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<SyncQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let limit = match query.limit.as_deref() {
         None => crate::sync::DEFAULT_LIMIT,
         Some(text) => text.parse::<usize>().unwrap_or(0),

@@ -9,15 +9,17 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::common::{ApiJson, ApiPath, ApiQuery, PageParams};
+use super::common::{names_user, Acting, ApiJson, ApiPath, ApiQuery, PageParams};
 use super::docs::Errors;
 use crate::actions::flags as actions;
-use crate::auth::Caller;
-use crate::channels::Ctx;
 use crate::error::ApiError;
 use crate::flags::{self, FlagAction, FlagInput, FlagScope, FlagStatus, FlagView};
 use crate::ids::ChannelId;
 use crate::state::AppState;
+
+names_user! {
+    FlagInput => reporter_id,
+}
 
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -63,10 +65,8 @@ struct ResolveInput {
 )]
 async fn create(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(input): ApiJson<FlagInput>,
+    Acting(ctx, ApiJson(input)): Acting<ApiJson<FlagInput>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, input.reporter_id.as_ref())?;
     let flag = actions::create(&state, &ctx, input).await?;
     Ok((StatusCode::CREATED, Json(FlagBody { flag: flag.view() })).into_response())
 }
@@ -89,10 +89,9 @@ async fn create(
 )]
 async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    Acting(ctx, ()): Acting<()>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, None)?;
     let filter = FlagScope {
         channel_id: query.channel_id,
         status: query.status,
@@ -122,11 +121,10 @@ async fn list(
 )]
 async fn resolve(
     State(state): State<AppState>,
-    caller: Caller,
+    Acting(ctx, ()): Acting<()>,
     ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<ResolveInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, None)?;
     // Flag ids are 32 hex digits; anything else cannot name one.
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::not_found(format!("flag {id} not found")));

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::common::{finish, ApiMultipart, ApiQuery};
+use super::common::{finish, names_user, Acting, ApiMultipart, ApiQuery};
 use super::docs::Errors;
 use crate::auth::Caller;
 use crate::channels::Ctx;
@@ -15,6 +15,10 @@ use crate::error::ApiError;
 use crate::ids::{ChannelId, UserId};
 use crate::state::AppState;
 use crate::uploads::{self, SignRequest, MAX_DIRECT_UPLOAD};
+
+names_user! {
+    SignQuery => user_id,
+}
 
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
@@ -73,10 +77,8 @@ fn required<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
 )]
 async fn signed_url(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiQuery(query): ApiQuery<SignQuery>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<SignQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctx = Ctx::new(&caller, query.user_id.as_ref())?;
     let size = required(query.size, "size")?
         .parse::<u64>()
         .map_err(|_| ApiError::validation("size must be a whole number of bytes"))?;
