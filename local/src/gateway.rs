@@ -28,10 +28,35 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Notify};
 
+/// A quota as API Gateway states one: a steady rate and a burst.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Quota {
+    fn limiter(self) -> governor::DefaultDirectRateLimiter {
+        let per_second =
+            std::num::NonZeroU32::new(self.per_second).unwrap_or(std::num::NonZeroU32::MIN);
+        let burst = std::num::NonZeroU32::new(self.burst).unwrap_or(per_second);
+        governor::RateLimiter::direct(governor::Quota::per_second(per_second).allow_burst(burst))
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct GatewayOptions {
     /// API Gateway closes a connection idle this long (10 minutes).
     pub idle_timeout: Duration,
+    /// ...and any connection this long after it opened (2 hours).
+    pub max_connection_time: Duration,
+    /// The account's API Gateway request quota, which every management-API
+    /// call counts against (AWS's default: 10,000 a second, a burst of
+    /// 5,000): over it, a call is answered 429 `LimitExceededException`.
+    pub management_quota: Quota,
+    /// New connections a second (AWS's default: 500): over it, the
+    /// handshake is answered 429.
+    pub connect_quota: Quota,
     /// A client must finish the WebSocket handshake within this long after
     /// connecting, or the connection is closed (a half-open or slow client
     /// holds nothing, as on API Gateway).
@@ -44,16 +69,29 @@ impl Default for GatewayOptions {
     fn default() -> Self {
         Self {
             idle_timeout: Duration::from_secs(600),
+            max_connection_time: Duration::from_secs(2 * 60 * 60),
+            management_quota: Quota {
+                per_second: 10_000,
+                burst: 5_000,
+            },
+            connect_quota: Quota {
+                per_second: 500,
+                burst: 500,
+            },
             handshake_timeout: Duration::from_secs(10),
             post_delay: Duration::ZERO,
         }
     }
 }
 
-/// Largest message a client may send (API Gateway: 128 KB; frames over
-/// 32 KB are answered with an error by the handler). Bigger ones close the
-/// connection with 1009, as API Gateway does.
+/// Largest message a client may send (API Gateway: 128 KB, in frames of at
+/// most [`MAX_FRAME`]; the handler answers a message over 32 KB with an
+/// error). A bigger message, or a bigger frame, closes the connection with
+/// 1009, as API Gateway does; a bigger post is refused with 413
+/// `PayloadTooLargeException`.
 const MAX_MESSAGE: usize = 128 * 1024;
+/// API Gateway's WebSocket frame size.
+const MAX_FRAME: usize = 32 * 1024;
 /// What the socket reads at most before giving up on a peer without a close
 /// frame: past [`MAX_MESSAGE`] and up to this, the client is told why.
 const READ_LIMIT: usize = 4 * MAX_MESSAGE;
@@ -97,6 +135,11 @@ struct Inner {
     posts: AtomicU64,
     /// Posts per connection, failed ones included.
     posts_to: Mutex<HashMap<String, u64>>,
+    /// The management API's share of the account's request quota.
+    management: governor::DefaultDirectRateLimiter,
+    connects: governor::DefaultDirectRateLimiter,
+    /// Management calls answered 429.
+    throttled: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -110,12 +153,15 @@ impl Gateway {
             inner: Arc::new(Inner {
                 state,
                 realtime: Mutex::new(None),
-                options,
+                options: options.clone(),
                 conns: Mutex::new(HashMap::new()),
                 domain,
                 failing: Mutex::new(HashMap::new()),
                 posts: AtomicU64::new(0),
                 posts_to: Mutex::new(HashMap::new()),
+                management: options.management_quota.limiter(),
+                connects: options.connect_quota.limiter(),
+                throttled: AtomicU64::new(0),
             }),
         }
     }
@@ -164,6 +210,28 @@ impl Gateway {
         conn.stop.1.notify_one();
         let _ = conn.tx.send(Outbound::Close);
         true
+    }
+
+    /// A management call over the quota: its 429 answer.
+    fn throttle(&self) -> Option<Response> {
+        if self.inner.management.check().is_ok() {
+            return None;
+        }
+        self.inner.throttled.fetch_add(1, Ordering::SeqCst);
+        let body = json!({ "message": "Too Many Requests" });
+        Some(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("x-amzn-errortype", "LimitExceededException")],
+                Json(body),
+            )
+                .into_response(),
+        )
+    }
+
+    /// Management calls answered 429 so far.
+    pub fn throttled_calls(&self) -> u64 {
+        self.inner.throttled.load(Ordering::SeqCst)
     }
 
     /// From now on, posts to `id` are answered with `status` (410 as
@@ -340,25 +408,37 @@ impl Gateway {
             }
         });
         let idle = self.inner.options.idle_timeout;
+        let closes_at = tokio::time::Instant::now() + self.inner.options.max_connection_time;
         loop {
             let next = tokio::select! {
-                next = tokio::time::timeout(idle, stream.next()) => next,
+                // `None`: idle too long.
+                next = tokio::time::timeout(idle, stream.next()) => next.ok(),
                 _ = stop.1.notified() => break,
+                // Open too long: API Gateway closes it whatever it does.
+                _ = tokio::time::sleep_until(closes_at) => None,
             };
             let frame = match next {
-                Err(_) => {
-                    // Idle too long: API Gateway closes the connection.
+                None => {
+                    // Idle (or open) too long: API Gateway closes the connection.
                     if let Some(conn) = self.conns().get(&id) {
                         let _ = conn.tx.send(Outbound::Close);
                     }
                     break;
                 }
-                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(WsMessage::Close(_)))) => break,
-                Ok(Some(Ok(WsMessage::Text(text)))) => text.to_string(),
-                Ok(Some(Ok(WsMessage::Binary(bytes)))) => {
+                Some(Some(Err(err))) => {
+                    if too_big(err) {
+                        if let Some(conn) = self.conns().get(&id) {
+                            let _ = conn.tx.send(Outbound::TooBig);
+                        }
+                    }
+                    break;
+                }
+                Some(None) | Some(Some(Ok(WsMessage::Close(_)))) => break,
+                Some(Some(Ok(WsMessage::Text(text)))) => text.to_string(),
+                Some(Some(Ok(WsMessage::Binary(bytes)))) => {
                     String::from_utf8_lossy(&bytes).into_owned()
                 }
-                Ok(Some(Ok(_))) => continue,
+                Some(Some(Ok(_))) => continue,
             };
             if frame.len() > MAX_MESSAGE {
                 if let Some(conn) = self.conns().get(&id) {
@@ -387,12 +467,25 @@ impl Gateway {
     }
 }
 
+/// Whether a read failed on a frame or message over the limits.
+fn too_big(err: axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error;
+    matches!(
+        err.into_inner().downcast::<Error>().map(|e| *e),
+        Ok(Error::Capacity(_))
+    )
+}
+
 async fn upgrade(
     State(gateway): State<Gateway>,
     ws: WebSocketUpgrade,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    if gateway.inner.connects.check().is_err() {
+        let body = json!({ "message": "Too Many Requests" });
+        return (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    }
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (tx, rx) = mpsc::unbounded_channel();
     let stop = Arc::new((AtomicU8::new(RUNNING), Notify::new()));
@@ -437,7 +530,7 @@ async fn upgrade(
         return (status, Json(body)).into_response();
     }
     ws.max_message_size(READ_LIMIT)
-        .max_frame_size(READ_LIMIT)
+        .max_frame_size(MAX_FRAME)
         // tungstenite's defaults (128 KiB each way per socket) made 10,000
         // sockets take 1.7 GB, and a first event to each fault in fresh
         // pages; events are a few KB.
@@ -476,6 +569,18 @@ async fn post_to_connection(
     if !signed_for_api_gateway(&headers) {
         let body = json!({ "message": "Missing Authentication Token" });
         return (StatusCode::FORBIDDEN, Json(body)).into_response();
+    }
+    if let Some(throttled) = gateway.throttle() {
+        return throttled;
+    }
+    if body.len() > MAX_MESSAGE {
+        let body = json!({ "message": "Request entity too large" });
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            [("x-amzn-errortype", "PayloadTooLargeException")],
+            Json(body),
+        )
+            .into_response();
     }
     gateway.inner.posts.fetch_add(1, Ordering::SeqCst);
     *gateway
@@ -534,6 +639,9 @@ async fn post_to_connection(
 }
 
 async fn get_connection(State(gateway): State<Gateway>, Path(id): Path<String>) -> Response {
+    if let Some(throttled) = gateway.throttle() {
+        return throttled;
+    }
     let conns = gateway.conns();
     let Some(conn) = conns.get(&id) else {
         drop(conns);
@@ -548,6 +656,9 @@ async fn get_connection(State(gateway): State<Gateway>, Path(id): Path<String>) 
 }
 
 async fn delete_connection(State(gateway): State<Gateway>, Path(id): Path<String>) -> Response {
+    if let Some(throttled) = gateway.throttle() {
+        return throttled;
+    }
     let Some(conn) = gateway.conns().remove(&id) else {
         return gone(&id);
     };

@@ -6,10 +6,8 @@
 
 pub mod accept;
 pub mod binaries;
-pub mod costs;
 pub mod gateway;
 pub mod lambdas;
-pub mod prices;
 pub mod push;
 pub mod queues;
 pub mod s3;

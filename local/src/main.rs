@@ -42,6 +42,16 @@ struct Args {
     /// `cargo build --release -p users -p channels -p messages -p uploads -p realtime`.
     #[arg(long, num_args = 0..=1, value_name = "BIN_DIR")]
     lambdas: Option<Option<PathBuf>>,
+    /// The API Gateway emulator's share of the account's request quota:
+    /// management-API calls a second (AWS's default 10,000)...
+    #[arg(long, default_value_t = 10_000, env = "CHAT_GATEWAY_MANAGEMENT_RPS")]
+    management_rps: u32,
+    /// ...and their burst (AWS's default 5,000).
+    #[arg(long, default_value_t = 5_000, env = "CHAT_GATEWAY_MANAGEMENT_BURST")]
+    management_burst: u32,
+    /// New WebSocket connections a second (AWS's default 500).
+    #[arg(long, default_value_t = 500, env = "CHAT_GATEWAY_CONNECT_RPS")]
+    connect_rps: u32,
 }
 
 #[tokio::main]
@@ -61,6 +71,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ttl_sweep_every: Duration::from_secs(args.ttl_sweep_seconds.max(1)),
         ws_port: args.ws_port,
         s3_port: args.s3_port,
+        gateway: chat_local::gateway::GatewayOptions {
+            management_quota: chat_local::gateway::Quota {
+                per_second: args.management_rps,
+                burst: args.management_burst,
+            },
+            connect_quota: chat_local::gateway::Quota {
+                per_second: args.connect_rps,
+                burst: args.connect_rps,
+            },
+            ..chat_local::gateway::GatewayOptions::default()
+        },
         lambdas: match args.lambdas {
             Some(dir) => Some(chat_local::lambdas::LambdaOptions::new(match dir {
                 Some(dir) => dir,

@@ -40,6 +40,9 @@ pub enum Faults {
 pub struct Seen {
     pub operation: String,
     pub at: Instant,
+    /// The access key id the request was signed with: which process asked,
+    /// when several share the emulator.
+    pub access_key: String,
 }
 
 struct Inner {
@@ -134,9 +137,18 @@ async fn forward(State(tap): State<Tap>, headers: HeaderMap, body: Bytes) -> Res
         .unwrap_or("unknown")
         .to_string();
     let n = inner.count.fetch_add(1, Ordering::SeqCst) + 1;
+    // `AWS4-HMAC-SHA256 Credential=KEY/20261206/us-east-1/dynamodb/aws4_request, ...`
+    let access_key = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .and_then(|v| v.split('/').next())
+        .unwrap_or_default()
+        .to_string();
     lock(&inner.seen).push(Seen {
         operation: operation.clone(),
         at: Instant::now(),
+        access_key,
     });
     let faults = *lock(&inner.faults);
     let header = |name: &str| {

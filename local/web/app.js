@@ -42,6 +42,10 @@ const state = {
   typingSent: 0,
   typingStop: null,
   requestId: 0,
+  // The furthest others' marks reach in the current channel (a message's
+  // created_at): ✓ delivered, ✓✓ read, on my own messages.
+  delivered: "",
+  read: "",
 };
 
 // ---------- REST ----------
@@ -179,6 +183,9 @@ async function start(session) {
   $("chat").hidden = false;
   await client.connect();
   await loadChannels();
+  client.state.subscribe(renderScheduled);
+  await client.loadScheduled().catch(() => {});
+  await refreshThreads();
 }
 
 // ---------- WebSocket ----------
@@ -201,6 +208,7 @@ function sendFrame(frame) {
 // Reload what is shown (the catch-up could not replay everything).
 async function resync() {
   await loadChannels();
+  await refreshThreads();
   if (state.current) openChannel(state.current);
   if (state.thread) openThread(state.thread);
 }
@@ -252,6 +260,18 @@ function onEvent(event) {
         else mine.delete(event.reaction.type);
       }
       rerender(m);
+      break;
+    }
+    case "message.delivered":
+    case "message.read": {
+      const id = event.last_delivered_message_id ?? event.last_read_message_id;
+      const m = id && state.messages.get(id);
+      if (channel !== state.current || event.user.id === state.session.user_id || !m) break;
+      const key = event.type === "message.read" ? "read" : "delivered";
+      if (m.created_at > state[key]) {
+        state[key] = m.created_at;
+        renderTicks();
+      }
       break;
     }
     case "typing.start":
@@ -318,6 +338,14 @@ function renderChannels() {
       badge.textContent = entry.unread_count >= 100 ? "99+" : String(entry.unread_count);
       li.append(badge);
     }
+    const threads = unreadThreadsIn(entry);
+    if (threads > 0) {
+      const badge = document.createElement("span");
+      badge.className = "unread-threads";
+      badge.title = "threads with unread replies";
+      badge.textContent = `🧵${threads}`;
+      li.append(badge);
+    }
     li.onclick = () => openChannel(entry.channel.id);
     list.append(li);
   }
@@ -360,11 +388,14 @@ async function openChannel(id) {
   state.messages = new Map();
   state.order = [];
   state.exhausted = false;
+  state.delivered = "";
+  state.read = "";
   closeThread();
   const entry = state.channels.get(id);
   $("channel-name").textContent = entry ? channelTitle(entry) : id;
   $("composer").hidden = false;
   $("messages").textContent = "";
+  renderScheduled();
   renderTyping();
   const page = await api("GET", `/channels/${id}/messages?limit=${PAGE}`);
   if (state.current !== id) return;
@@ -377,6 +408,7 @@ async function openChannel(id) {
     loadPresence(entry);
   }
   markRead();
+  loadTicks(id).catch(() => {});
   $("text").focus();
 }
 
@@ -475,6 +507,37 @@ function button(label, title, onclick) {
   return b;
 }
 
+// ✓ (delivered) or ✓✓ (read) for my message, by the furthest marks seen.
+function ticksOf(m) {
+  if (!m.user || m.user.id !== state.session.user_id) return "";
+  if (state.read >= m.created_at) return "read";
+  if (state.delivered >= m.created_at) return "delivered";
+  return "";
+}
+
+function renderTicks() {
+  for (const el of $("messages").querySelectorAll(".msg")) {
+    const m = state.messages.get(el.dataset.id);
+    const ticks = el.querySelector(".ticks");
+    if (!m || !ticks) continue;
+    ticks.dataset.ticks = ticksOf(m);
+    ticks.textContent = { read: " ✓✓", delivered: " ✓" }[ticks.dataset.ticks] ?? "";
+  }
+}
+
+// Where others' marks stand at my latest message, when a channel opens.
+async function loadTicks(id) {
+  const mine = [...state.messages.values()].filter((m) => m.user?.id === state.session.user_id && m.type !== "deleted");
+  const last = mine[mine.length - 1];
+  if (!last) return;
+  const receipts = await api("GET", `/messages/${encodeURIComponent(last.id)}/read`);
+  if (state.current !== id) return;
+  const others = (ids) => ids.some((u) => u !== state.session.user_id);
+  if (others(receipts.read_by)) state.read = last.created_at;
+  if (others(receipts.delivered_to)) state.delivered = last.created_at;
+  renderTicks();
+}
+
 // Builds (or rebuilds in place) the element of a message.
 function renderMessage(m, inThread = false) {
   const selector = `[data-id="${CSS.escape(m.id)}"]`;
@@ -492,6 +555,13 @@ function renderMessage(m, inThread = false) {
   author.textContent = (m.user && (m.user.display_name || m.user.id)) || "?";
   meta.append(author, ` ${time(m.created_at)}`);
   if (m.edited_at && !deleted) meta.append(" (edited)");
+  if (!inThread) {
+    const ticks = document.createElement("span");
+    ticks.className = "ticks";
+    ticks.dataset.ticks = ticksOf(m);
+    ticks.textContent = { read: " ✓✓", delivered: " ✓" }[ticks.dataset.ticks] ?? "";
+    meta.append(ticks);
+  }
   el.append(meta);
 
   const text = document.createElement("div");
@@ -548,8 +618,11 @@ function renderMessage(m, inThread = false) {
     el.append(actions);
 
     if (!inThread && m.reply_count > 0) {
-      const link = button(`${m.reply_count} ${m.reply_count === 1 ? "reply" : "replies"}`, "open thread", () => openThread(m.id));
+      const unread = threadOf(m.id)?.unread_replies ?? 0;
+      const count = `${m.reply_count} ${m.reply_count === 1 ? "reply" : "replies"}`;
+      const link = button(unread > 0 ? `${count} · ${unread} unread` : count, "open thread", () => openThread(m.id));
       link.className = "link replies-link";
+      link.classList.toggle("unread", unread > 0);
       el.append(link);
     }
   }
@@ -668,12 +741,41 @@ function composer(form, textarea, parent) {
     textarea.value = "";
     stopTyping(parent());
     try {
-      await send(text, parent() ? { parent_id: parent() } : {});
+      const later = form.id === "composer" ? Number($("when").value) : 0;
+      if (later > 0) {
+        await state.client.schedule(state.current, { text }, new Date(Date.now() + later * 1000));
+        $("when").value = "0";
+      } else await send(text, parent() ? { parent_id: parent() } : {});
     } catch (err) {
       textarea.value = text;
       showError(err);
     }
   };
+}
+
+// The current channel's scheduled messages: pending (cancel) or failed (why).
+function renderScheduled() {
+  const list = $("scheduled");
+  list.textContent = "";
+  if (!state.client || !state.current) return;
+  for (const s of state.client.state.scheduled.values()) {
+    if (s.channel_id !== state.current) continue;
+    const item = document.createElement("li");
+    item.dataset.status = s.status;
+    const when = new Date(s.scheduled_at).toLocaleTimeString();
+    const label = document.createElement("span");
+    label.textContent =
+      s.status === "failed" ? `⚠ not sent (${s.failure?.message}): ${s.text ?? ""}` : `🕒 ${when}: ${s.text ?? ""}`;
+    item.append(label);
+    if (s.status !== "sending") {
+      const cancel = document.createElement("button");
+      cancel.className = "link";
+      cancel.textContent = "cancel";
+      cancel.onclick = () => state.client.cancelScheduled(s.id).catch(showError);
+      item.append(cancel);
+    }
+    list.append(item);
+  }
 }
 
 composer($("composer"), $("text"), () => null);
@@ -749,6 +851,47 @@ function renderTyping() {
 
 // ---------- threads ----------
 
+// The threads I take part in, with unread replies (the SDK's state).
+function threadOf(id) {
+  return state.client ? state.client.state.threads.get(id) : undefined;
+}
+
+function unreadThreadsIn(entry) {
+  if (!state.client || state.client.state.threads.size === 0) return entry.unread_threads || 0;
+  let n = 0;
+  for (const t of state.client.state.threads.values()) {
+    if (t.channel_id === entry.channel.id && t.unread_replies > 0) n++;
+  }
+  return n;
+}
+
+// Reload my threads and show their unread counts.
+async function refreshThreads() {
+  try {
+    await state.client.loadThreads();
+  } catch {
+    return;
+  }
+  if (state.thread) await readThread(state.thread);
+  for (const id of state.order) {
+    const m = state.messages.get(id);
+    if (m && m.reply_count > 0) renderMessage(m);
+  }
+  renderChannels();
+}
+
+// The open thread is read.
+async function readThread(id) {
+  try {
+    await state.client.markThreadRead(id);
+  } catch {
+    return;
+  }
+  const parent = state.messages.get(id);
+  if (parent) renderMessage(parent);
+  renderChannels();
+}
+
 async function openThread(id) {
   state.thread = id;
   $("thread").hidden = false;
@@ -764,6 +907,7 @@ async function openThread(id) {
   state.replies = data.messages;
   data.messages.forEach(learnOwnReactions);
   renderReplies();
+  readThread(id);
   renderTyping();
   $("reply-text").focus();
 }
@@ -779,6 +923,8 @@ function noteReply(m) {
     parent.reply_count = (parent.reply_count || 0) + 1;
     renderMessage(parent);
   }
+  // Someone else's reply: my threads (and their unread counts) may change.
+  if (m.user && m.user.id !== state.session.user_id) refreshThreads();
 }
 
 function appendReply(m) {

@@ -46,4 +46,15 @@ impl Ctx {
             ApiError::validation("user_id is required when acting with a server token")
         })
     }
+
+    /// The acting user as themselves: a server token naming a user reads
+    /// and writes as that user would (their memberships, their messages).
+    pub fn as_user(&self) -> Result<Ctx, ApiError> {
+        let user = self.require_user()?.clone();
+        Ok(Ctx {
+            server: false,
+            user: Some(user),
+            ..self.clone()
+        })
+    }
 }

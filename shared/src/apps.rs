@@ -48,6 +48,11 @@ pub struct AppSettings {
     /// Requests a minute per user and per app's server tokens, by endpoint
     /// group (docs/api.md: Rate limits).
     pub rate_limits: crate::ratelimit::RateLimits,
+    /// Scheduled messages one user may hold (pending and failed); 0 turns
+    /// scheduling off.
+    pub max_scheduled_messages: u32,
+    /// Reminders and saved messages one user may hold; 0 turns them off.
+    pub max_reminders: u32,
 }
 
 /// A before-send hook that times out or fails lets the message through
@@ -84,6 +89,8 @@ impl Default for AppSettings {
             push_body: "{text}".into(),
             blocklists: Vec::new(),
             rate_limits: crate::ratelimit::RateLimits::default(),
+            max_scheduled_messages: 100,
+            max_reminders: 200,
         }
     }
 }
@@ -189,6 +196,13 @@ pub struct AppFields {
     pub blocklists: Option<Vec<crate::blocklists::Blocklist>>,
     /// Replaces the limits; a group left out returns to its defaults.
     pub rate_limits: Option<crate::ratelimit::RateLimits>,
+    /// Scheduled messages per user, 0 (off) to 1,000 (default 100).
+    #[validate(range(max = 1_000))]
+    pub max_scheduled_messages: Option<u32>,
+    /// Reminders and saved messages per user, 0 (off) to 2,000 (default
+    /// 200).
+    #[validate(range(max = 2_000))]
+    pub max_reminders: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
@@ -208,6 +222,8 @@ pub enum AppField {
     Apn,
     Blocklists,
     RateLimits,
+    MaxScheduledMessages,
+    MaxReminders,
 }
 
 fn mime_pattern_ok(pattern: &str) -> bool {
@@ -259,6 +275,11 @@ pub async fn patch(
         (AppField::Apn, set.apn.is_some()),
         (AppField::Blocklists, set.blocklists.is_some()),
         (AppField::RateLimits, set.rate_limits.is_some()),
+        (
+            AppField::MaxScheduledMessages,
+            set.max_scheduled_messages.is_some(),
+        ),
+        (AppField::MaxReminders, set.max_reminders.is_some()),
     ];
     let key_problem = set
         .firebase
@@ -334,6 +355,10 @@ pub async fn patch(
             AppField::Apn => app.push.apn = None,
             AppField::Blocklists => app.settings.blocklists = Vec::new(),
             AppField::RateLimits => app.settings.rate_limits = defaults.rate_limits,
+            AppField::MaxScheduledMessages => {
+                app.settings.max_scheduled_messages = defaults.max_scheduled_messages
+            }
+            AppField::MaxReminders => app.settings.max_reminders = defaults.max_reminders,
         }
     }
     let set = patch.set;
@@ -381,6 +406,12 @@ pub async fn patch(
     }
     if let Some(v) = set.rate_limits {
         app.settings.rate_limits = v;
+    }
+    if let Some(v) = set.max_scheduled_messages {
+        app.settings.max_scheduled_messages = v;
+    }
+    if let Some(v) = set.max_reminders {
+        app.settings.max_reminders = v;
     }
     let settings = serde_json::to_value(&app.settings).map_err(ApiError::internal)?;
     let push = serde_json::to_value(&app.push).map_err(ApiError::internal)?;

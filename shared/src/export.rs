@@ -1,9 +1,10 @@
 //! `GET /users/{id}/export`: everything stored about a user, as pages. The
 //! first page holds what their own partition holds (profile, devices,
-//! memberships, channels left, drafts); the following pages walk each of
-//! those channels for what they wrote (messages, thread replies) and their
-//! reactions, one table page at a time, so a user with 100,000 messages
-//! is read page by page rather than in one response.
+//! memberships, channels left, drafts, scheduled messages, reminders, threads
+//! taken part in); the following pages walk each of those channels for what
+//! they wrote (messages, thread replies) and their reactions, one table page
+//! at a time, so a user with 100,000 messages is read page by page rather
+//! than in one response.
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,25 @@ pub struct ExportedMembership {
     pub joined_at: String,
 }
 
+/// A message the user keeps: a reminder (`remind_at`) or saved for later.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExportedReminder {
+    pub message_id: MessageId,
+    pub channel_id: ChannelId,
+    pub remind_at: Option<String>,
+    pub created_at: String,
+}
+
+/// A thread the user takes part in, with their read mark there.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExportedThread {
+    pub parent_id: MessageId,
+    pub channel_id: ChannelId,
+    pub last_read_reply_id: Option<MessageId>,
+    pub last_read_at: Option<String>,
+    pub since: String,
+}
+
 /// A channel the user left.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ExportedDeparture {
@@ -50,6 +70,9 @@ pub struct ExportPage<'a> {
     pub memberships: Vec<ExportedMembership>,
     pub channels_left: Vec<ExportedDeparture>,
     pub drafts: Vec<DraftView>,
+    pub scheduled_messages: Vec<crate::messages::scheduled::model::ScheduledView>,
+    pub reminders: Vec<ExportedReminder>,
+    pub threads: Vec<ExportedThread>,
     pub messages: Vec<MessageView>,
     pub reactions: Vec<ReactionView>,
     pub next: Option<String>,
@@ -62,6 +85,9 @@ pub struct Partition {
     memberships: Vec<Membership>,
     left: Vec<Former>,
     drafts: Vec<Draft>,
+    scheduled: Vec<crate::messages::scheduled::model::ScheduledMessage>,
+    reminders: Vec<crate::messages::reminders::Reminder>,
+    threads: Vec<crate::messages::threads::Following>,
 }
 
 /// Where a walk is: a channel, its step (0 messages, 1 replies, 2
@@ -102,11 +128,14 @@ fn channels(memberships: &[Membership], left: &[Former]) -> Vec<ChannelId> {
 async fn partition(db: &Db, app: &AppId, user: &UserId) -> Result<Partition, ApiError> {
     let user_item = crate::users::require_user(db, app, user).await?;
     let pk = keys::user_partition(app, user);
-    let (devices, memberships, left, drafts) = futures::try_join!(
+    let (devices, memberships, left, drafts, scheduled, reminders, threads) = futures::try_join!(
         db.query_all::<Device>(&pk, keys::DEVICE_PREFIX, 1000),
         db.query_all::<Membership>(&pk, keys::MEMBERSHIP_PREFIX, 1000),
         db.query_all::<Former>(&pk, keys::FORMER_PREFIX, 1000),
         db.query_all::<Draft>(&pk, keys::DRAFT_PREFIX, 1000),
+        db.query_all(&pk, keys::SCHEDULED_PREFIX, 1000),
+        db.query_all(&pk, keys::REMINDER_PREFIX, 1000),
+        db.query_all(&pk, keys::FOLLOW_PREFIX, 1000),
     )?;
     Ok(Partition {
         user: user_item,
@@ -114,6 +143,9 @@ async fn partition(db: &Db, app: &AppId, user: &UserId) -> Result<Partition, Api
         memberships,
         left,
         drafts,
+        scheduled,
+        reminders,
+        threads,
     })
 }
 
@@ -174,6 +206,28 @@ pub async fn page<R>(
                 })
                 .collect(),
             drafts: stored.drafts.iter().map(Draft::view).collect(),
+            scheduled_messages: stored.scheduled.iter().map(|s| s.view()).collect(),
+            reminders: stored
+                .reminders
+                .iter()
+                .map(|r| ExportedReminder {
+                    message_id: r.message_id.clone(),
+                    channel_id: r.channel_id.clone(),
+                    remind_at: r.remind_ms.map(crate::time::millis_to_rfc3339),
+                    created_at: r.created_at.clone(),
+                })
+                .collect(),
+            threads: stored
+                .threads
+                .iter()
+                .map(|f| ExportedThread {
+                    parent_id: f.parent_id.clone(),
+                    channel_id: f.channel_id.clone(),
+                    last_read_reply_id: f.last_read_reply_id.clone(),
+                    last_read_at: f.last_read_at.clone(),
+                    since: f.since.clone(),
+                })
+                .collect(),
             next: all.first().map(|c| {
                 encode(&Cursor {
                     c: c.clone(),

@@ -23,6 +23,14 @@ impl Key {
 
 pub const DEVICE_PREFIX: &str = "DEVICE#";
 pub const DRAFT_PREFIX: &str = "DRAFT#";
+/// A message the user scheduled, in their own partition (erased with it).
+pub const SCHEDULED_PREFIX: &str = "SCHED#";
+/// A message the user keeps (a reminder, or saved for later), in their own
+/// partition (erased with it).
+pub const REMINDER_PREFIX: &str = "REMIND#";
+/// A thread the user takes part in, with their read mark there, in their
+/// own partition (erased with it).
+pub const FOLLOW_PREFIX: &str = "THREAD#";
 pub const MEMBERSHIP_PREFIX: &str = "CHANNEL#";
 pub const CONNECTION_PREFIX: &str = "CONN#";
 pub const MEMBER_PREFIX: &str = "MEMBER#";
@@ -99,6 +107,24 @@ pub fn draft(app: &AppId, user: &UserId, channel: &ChannelId) -> Key {
     Key::new(
         user_partition(app, user),
         format!("{DRAFT_PREFIX}{channel}"),
+    )
+}
+
+pub fn scheduled(app: &AppId, user: &UserId, id: &MessageId) -> Key {
+    Key::new(user_partition(app, user), format!("{SCHEDULED_PREFIX}{id}"))
+}
+
+pub fn reminder(app: &AppId, user: &UserId, message: &MessageId) -> Key {
+    Key::new(
+        user_partition(app, user),
+        format!("{REMINDER_PREFIX}{message}"),
+    )
+}
+
+pub fn following(app: &AppId, user: &UserId, parent: &MessageId) -> Key {
+    Key::new(
+        user_partition(app, user),
+        format!("{FOLLOW_PREFIX}{parent}"),
     )
 }
 
@@ -342,6 +368,9 @@ mod listener_tests {
         let others = [
             DEVICE_PREFIX,
             DRAFT_PREFIX,
+            SCHEDULED_PREFIX,
+            REMINDER_PREFIX,
+            FOLLOW_PREFIX,
             MEMBERSHIP_PREFIX,
             CONNECTION_PREFIX,
             MEMBER_PREFIX,
@@ -402,6 +431,7 @@ mod tests {
         assert_eq!(pair(user(&a, &u)), s("APP#a1#USER#u1", "USER"));
         assert_eq!(pair(device(&a, &u, &d)), s("APP#a1#USER#u1", "DEVICE#d1"));
         assert_eq!(pair(draft(&a, &u, &c)), s("APP#a1#USER#u1", "DRAFT#c1"));
+        assert_eq!(pair(scheduled(&a, &u, &m)), s("APP#a1#USER#u1", "SCHED#m1"));
         assert_eq!(
             pair(membership(&a, &u, &c)),
             s("APP#a1#USER#u1", "CHANNEL#c1")

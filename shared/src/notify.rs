@@ -132,6 +132,24 @@ async fn run_due(state: &AppState, scheduled: Scheduled) -> Result<(), ApiError>
                 Ok(())
             }
         },
+        crate::messages::scheduled::Due::KIND => {
+            match scheduled.task::<crate::messages::scheduled::Due>() {
+                Ok(due) => crate::actions::scheduled::run_due(state, &due).await,
+                Err(err) => {
+                    unreadable(err);
+                    Ok(())
+                }
+            }
+        }
+        crate::messages::reminders::ReminderDue::KIND => {
+            match scheduled.task::<crate::messages::reminders::ReminderDue>() {
+                Ok(due) => crate::actions::reminders::run_due(state, &due).await,
+                Err(err) => {
+                    unreadable(err);
+                    Ok(())
+                }
+            }
+        }
         other => {
             tracing::warn!(kind = other, "unknown scheduled task skipped");
             Ok(())

@@ -104,6 +104,11 @@ impl Scheduler {
         Self { client: None }
     }
 
+    /// Whether tasks can be queued (a queue is configured).
+    pub fn enabled(&self) -> bool {
+        self.client.is_some()
+    }
+
     pub fn new(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
         let Some(queue) = config.schedule_queue_url.clone() else {
             return Self::disabled();

@@ -244,10 +244,16 @@ async fn dispatch(
             .map_err(|(refusal, _)| refusal)?;
     }
     match frame {
+        ClientFrame::MessageSend(input) if input.scheduled_at.is_some() => {
+            let item = crate::actions::scheduled::schedule(state, &ctx, *input).await?;
+            Ok(ActionResult::Scheduled(Box::new(frames::ScheduledAck {
+                scheduled_message: item.view(),
+            })))
+        }
         ClientFrame::MessageSend(input) => {
             let send::SendOutcome {
                 message, created, ..
-            } = messages::send(state, &ctx, input).await?;
+            } = messages::send(state, &ctx, *input).await?;
             let view = crate::messages::render(
                 &state.db,
                 &state.storage,
@@ -274,6 +280,32 @@ async fn dispatch(
             };
             let marked = messages::mark_read(state, &ctx, &input.channel_id, mark).await?;
             Ok(ActionResult::Read(marked))
+        }
+        ClientFrame::MarkDelivered(input) => {
+            let count = input.channels.len();
+            if count == 0 || count > frames::MAX_DELIVERED_CHANNELS {
+                return Err(ApiError::validation(format!(
+                    "channels: 1 to {} per frame",
+                    frames::MAX_DELIVERED_CHANNELS
+                )));
+            }
+            let marks: Vec<_> = input
+                .channels
+                .into_iter()
+                .map(|c| (c.channel_id, c.message_id))
+                .collect();
+            let delivered = messages::mark_delivered(state, &ctx, &marks).await?;
+            Ok(ActionResult::Delivered(frames::DeliveredAck { delivered }))
+        }
+        ClientFrame::ThreadRead(input) => {
+            let thread = crate::messages::threads::mark_read(
+                state,
+                &ctx,
+                &input.parent_id,
+                input.message_id.as_ref(),
+            )
+            .await?;
+            Ok(ActionResult::Thread(Box::new(frames::ThreadAck { thread })))
         }
         ClientFrame::HealthCheck {} => Ok(ActionResult::Health(Health {
             connection_id: connection.connection_id.clone(),

@@ -36,13 +36,10 @@ fn index() -> String {
                     .as_ref()
                     .and_then(|t| t.first().cloned())
                     .unwrap_or_default();
-                // The file is named for the router group, except the
-                // groups served by another function: the application's
-                // settings and blocks (users), reports (channels).
-                let file = match tag.as_str() {
-                    "application" | "moderation" | "blocks" => format!("shared/src/http/{tag}.rs"),
-                    _ => format!("shared/src/http/{function}.rs"),
-                };
+                // The file that defines the handler: the tag's file, the
+                // router group's files, then any router file.
+                let file = handler_file(function, &tag, &handler);
+                assert!(!file.is_empty(), "no router file defines `{handler}`");
                 rows.push(format!(
                     "| `{method} {}` | `{file}` `{handler}` | `functions/{function}` |",
                     path.trim_start_matches("/api/v1")
@@ -78,4 +75,28 @@ fn the_route_index_in_the_docs_is_current() {
         "the route index in docs/api.md is stale; run \
          `UPDATE_DOCS=1 cargo test -p chat-shared --test route_index`"
     );
+}
+
+/// The router file (from the repository root) that defines `handler`.
+fn handler_file(function: &str, tag: &str, handler: &str) -> String {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let http = root.join("shared/src/http");
+    let listed = |dir: std::path::PathBuf| {
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|f| f.extension().is_some_and(|e| e == "rs"));
+        files.sort();
+        files
+    };
+    let mut candidates = vec![http.join(format!("{tag}.rs"))];
+    candidates.extend(listed(http.join(function)));
+    candidates.push(http.join(format!("{function}.rs")));
+    candidates.extend(listed(http.clone()));
+    let defines = format!("fn {handler}(");
+    candidates
+        .into_iter()
+        .find(|f| std::fs::read_to_string(f).is_ok_and(|text| text.contains(&defines)))
+        .and_then(|f| f.strip_prefix(root).ok().map(|p| p.display().to_string()))
+        .unwrap_or_default()
 }

@@ -72,12 +72,16 @@ try {
     const badge = bob.locator("#channels li", { hasText: channelName }).locator(".unread");
     await badge.waitFor({ timeout: 5000 });
     assert.equal(await badge.textContent(), "1");
+    // Bob's client received it (not read): one tick for alice.
+    await messageIn(alice, "before bob looks").locator('.ticks[data-ticks="delivered"]').waitFor({ timeout: 3000 });
   });
 
   await check("bob opens the channel: history, unread cleared, alice online", async () => {
     await bob.locator("#channels li", { hasText: channelName }).click();
     await messageIn(bob, "before bob looks").waitFor();
     assert.equal(await bob.locator("#channels li.active .unread").count(), 0);
+    // Read: two ticks.
+    await messageIn(alice, "before bob looks").locator('.ticks[data-ticks="read"]').waitFor({ timeout: 3000 });
     await bob.waitForSelector('#presence .member[data-user="alice"][data-online="true"]');
     await alice.waitForSelector('#presence .member[data-user="bob"][data-online="true"]');
   });
@@ -90,6 +94,17 @@ try {
     const elapsed = Date.now() - sent;
     console.log(`     delivered in ${elapsed} ms`);
     assert.ok(elapsed < 1000, `took ${elapsed} ms`);
+  });
+
+  await check("alice schedules a message: listed for her alone, then delivered to bob when due", async () => {
+    await alice.fill("#text", "sent fifteen seconds later");
+    await alice.selectOption("#when", "15");
+    await alice.press("#text", "Enter");
+    await alice.locator("#scheduled li", { hasText: "sent fifteen seconds later" }).waitFor({ timeout: 3000 });
+    assert.equal(await bob.locator("#scheduled li").count(), 0);
+    assert.equal(await messageIn(bob, "sent fifteen seconds later").count(), 0);
+    await messageIn(bob, "sent fifteen seconds later").waitFor({ timeout: 20000 });
+    await alice.locator("#scheduled li").waitFor({ state: "detached", timeout: 3000 });
   });
 
   await check("bob typing shows an indicator to alice, and it clears on send", async () => {
@@ -144,12 +159,15 @@ try {
     await bob.fill("#reply-text", "a threaded answer");
     await bob.press("#reply-text", "Enter");
     await bob.locator("#replies .msg", { hasText: "a threaded answer" }).waitFor();
+    // Alice wrote the parent: she takes part, and the reply is unread there.
     const link = messageIn(alice, "hello bob").locator(".replies-link");
-    await link.waitFor();
-    assert.equal(await link.textContent(), "1 reply");
+    await messageIn(alice, "hello bob").locator(".replies-link.unread", { hasText: "1 reply · 1 unread" }).waitFor();
     await link.click();
     await alice.locator("#replies .msg", { hasText: "a threaded answer" }).waitFor();
     assert.equal(await messageIn(alice, "a threaded answer").count(), 0, "replies stay out of the channel");
+    // Opening the thread reads it.
+    await messageIn(alice, "hello bob").locator(".replies-link:not(.unread)", { hasText: "1 reply" }).waitFor();
+    assert.equal(await link.textContent(), "1 reply");
     await alice.click("#close-thread");
   });
 

@@ -1,11 +1,12 @@
 import { ChatError, retryable } from "./errors.js";
 import { Rest, Tokens, type TokenProvider } from "./rest.js";
 import { Socket, type WebSocketLike } from "./socket.js";
-import { Store, type Message } from "./store.js";
+import { Store, type Message, type Reminder, type ScheduledMessage, type Thread } from "./store.js";
 import type { ServerEvent } from "./generated/socket.js";
 import type { components } from "./generated/rest.js";
 
-export type SendInput = Omit<components["schemas"]["SendMessage"], "channel_id" | "id" | "user_id">;
+export type SendInput = Omit<components["schemas"]["SendMessage"], "channel_id" | "id" | "user_id" | "scheduled_at">;
+export type ScheduledEdit = Omit<components["schemas"]["ScheduledEdit"], "user_id">;
 
 export interface ClientOptions {
   /** The REST API's base, as `https://…/prod/api/v1`. */
@@ -20,6 +21,9 @@ export interface ClientOptions {
   WebSocket?: WebSocketLike;
   fetch?: typeof fetch;
   backoff?: { min: number; max: number };
+  /** Mark messages delivered as they arrive (default `true`): one socket
+   * frame a second at most, for every channel that received some. */
+  markDelivered?: boolean;
 }
 
 interface Queued {
@@ -28,6 +32,11 @@ interface Queued {
   resolve: (m: Message) => void;
   reject: (e: unknown) => void;
 }
+
+/** At most one delivery frame per this long, per connection. */
+const DELIVERY_EVERY_MS = 1_000;
+/** Channels one delivery frame may carry. */
+const DELIVERY_CHANNELS = 30;
 
 /** Events a client remembers to drop repeats (a retried fan-out, a replay). */
 const REMEMBERED = 2_000;
@@ -61,6 +70,10 @@ export class ChatClient {
   private readonly seen = new Set<string>();
   private readonly queue: Queued[] = [];
   private flushing = false;
+  /** Channels with messages received since the last delivery frame: the latest of each. */
+  private readonly undelivered = new Map<string, string>();
+  private deliveryTimer?: ReturnType<typeof setTimeout>;
+  private lastDelivery = 0;
 
   constructor(readonly options: ClientOptions) {
     const tokens = new Tokens(options.token);
@@ -84,6 +97,8 @@ export class ChatClient {
   }
 
   disconnect(): void {
+    clearTimeout(this.deliveryTimer);
+    this.deliveryTimer = undefined;
     this.socket.stop();
   }
 
@@ -119,6 +134,102 @@ export class ChatClient {
     });
   }
 
+  /** Schedules a message for `at` (10 s to 30 days ahead): it waits in
+   * `state.scheduled` until it is sent (then it arrives as `message.new`
+   * with the same id) or refused (`status: "failed"`, with `failure`). */
+  async schedule(channelId: string, input: SendInput, at: Date): Promise<ScheduledMessage> {
+    const body = { ...input, channel_id: channelId, scheduled_at: at.toISOString() };
+    const made = (await this.rest.call("send_message", { body })) as { scheduled_message: ScheduledMessage };
+    this.state.setScheduled([made.scheduled_message], false);
+    return made.scheduled_message;
+  }
+
+  /** Loads every scheduled message of the user into `state.scheduled`. */
+  async loadScheduled(): Promise<void> {
+    const items = [];
+    let next: string | null | undefined;
+    do {
+      const page = await this.rest.call("list_scheduled", { query: { limit: 100, next: next ?? undefined } });
+      items.push(...page.scheduled_messages);
+      next = page.next;
+    } while (next);
+    this.state.setScheduled(items, true);
+  }
+
+  /** Changes a scheduled message's text, attachments, mentions or time (a failed one given a time is pending again). */
+  async reschedule(id: string, change: ScheduledEdit): Promise<ScheduledMessage> {
+    const { scheduled_message } = await this.rest.call("edit_scheduled", { path: { id }, body: change });
+    this.state.setScheduled([scheduled_message], false);
+    return scheduled_message;
+  }
+
+  /** Cancels a scheduled message. */
+  async cancelScheduled(id: string): Promise<void> {
+    await this.rest.call("delete_scheduled", { path: { id } });
+    this.state.scheduled.delete(id);
+    this.state.changed();
+  }
+
+  /** Keeps a message: with `at` (up to 30 days ahead), a reminder, told by
+   * `reminder.due` when it comes; without, saved for later. */
+  async remind(messageId: string, at?: Date): Promise<Reminder> {
+    const body = at ? { remind_at: at.toISOString() } : {};
+    const { reminder } = await this.rest.call("create_reminder", { path: { id: messageId }, body });
+    this.state.setReminders([reminder], false);
+    return reminder;
+  }
+
+  /** A reminder's new time, or `null`: saved without one. */
+  async changeReminder(messageId: string, at: Date | null): Promise<Reminder> {
+    const body = { remind_at: at ? at.toISOString() : null };
+    const { reminder } = await this.rest.call("edit_reminder", { path: { id: messageId }, body });
+    this.state.setReminders([reminder], false);
+    return reminder;
+  }
+
+  /** Forgets a reminder or saved message. */
+  async deleteReminder(messageId: string): Promise<void> {
+    await this.rest.call("delete_reminder", { path: { id: messageId } });
+    this.state.reminders.delete(messageId);
+    this.state.changed();
+  }
+
+  /** Loads the user's reminders and saved messages into `state.reminders`
+   * (all of them, or those of one status), and returns them in order:
+   * soonest first, then saved ones. */
+  async loadReminders(filter?: Reminder["status"]): Promise<Reminder[]> {
+    const items: Reminder[] = [];
+    let next: string | null | undefined;
+    do {
+      const page = await this.rest.call("list_reminders", { query: { filter, limit: 100, next: next ?? undefined } });
+      items.push(...page.reminders);
+      next = page.next;
+    } while (next);
+    this.state.setReminders(items, !filter);
+    return items;
+  }
+
+  /** Loads the threads the user takes part in into `state.threads`, and
+   * returns them, latest activity first. */
+  async loadThreads(): Promise<Thread[]> {
+    const items: Thread[] = [];
+    let next: string | null | undefined;
+    do {
+      const page = await this.rest.call("list_threads", { query: { limit: 100, next: next ?? undefined } });
+      items.push(...page.threads);
+      next = page.next;
+    } while (next);
+    this.state.setThreads(items, true);
+    return items;
+  }
+
+  /** Marks a thread read (to its latest reply, or to `replyId`). */
+  async markThreadRead(parentId: string, replyId?: string): Promise<Thread> {
+    const { thread } = await this.rest.call("mark_thread_read", { path: { id: parentId }, body: replyId ? { message_id: replyId } : {} });
+    this.state.setThreads([thread], false);
+    return thread;
+  }
+
   /** Sends still waiting for the socket. */
   get pending(): number {
     return this.queue.length;
@@ -151,12 +262,44 @@ export class ChatClient {
       if (!this.cursor || key > this.cursor) this.cursor = key;
     }
     this.state.apply(event);
+    this.noteDelivery(event);
     this.onevent(event);
+  }
+
+  /** Another's message in a channel's history arrived: mark it delivered soon. */
+  private noteDelivery(event: ServerEvent): void {
+    const e = event as { type: string; channel_id?: string; message?: Message };
+    const m = e.message;
+    if (this.options.markDelivered === false || e.type !== "message.new" || !e.channel_id || !m) return;
+    if (m.user?.id === this.options.userId || (m.parent_id && !m.show_in_channel)) return;
+    this.undelivered.set(e.channel_id, m.id);
+    if (!this.deliveryTimer) {
+      const wait = Math.max(0, this.lastDelivery + DELIVERY_EVERY_MS - Date.now());
+      this.deliveryTimer = setTimeout(() => void this.sendDeliveries(), wait);
+    }
+  }
+
+  /** One `channel.mark_delivered` frame for what arrived since the last. */
+  private async sendDeliveries(): Promise<void> {
+    this.deliveryTimer = undefined;
+    if (!this.undelivered.size || !this.socket.open) return;
+    const channels = [...this.undelivered].slice(0, DELIVERY_CHANNELS).map(([channel_id, message_id]) => ({ channel_id, message_id }));
+    for (const c of channels) this.undelivered.delete(c.channel_id);
+    this.lastDelivery = Date.now();
+    try {
+      await this.socket.request({ action: "channel.mark_delivered", channels });
+    } catch {
+      // Cut off: a later message marks past these anyway.
+    }
+    if (this.undelivered.size && !this.deliveryTimer) {
+      this.deliveryTimer = setTimeout(() => void this.sendDeliveries(), DELIVERY_EVERY_MS);
+    }
   }
 
   /** On every (re)connect: queued sends go out, then what was missed comes in. */
   private async resume(): Promise<void> {
     await this.flush();
+    if (this.undelivered.size && !this.deliveryTimer) void this.sendDeliveries();
     try {
       await this.catchUp();
     } catch {

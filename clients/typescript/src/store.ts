@@ -4,6 +4,9 @@ import type { ServerEvent } from "./generated/socket.js";
 export type Channel = components["schemas"]["Channel"];
 export type Message = components["schemas"]["Message"];
 export type ChannelEntry = components["schemas"]["ChannelEntry"];
+export type ScheduledMessage = components["schemas"]["ScheduledMessage"];
+export type Reminder = components["schemas"]["Reminder"];
+export type Thread = components["schemas"]["Thread"];
 
 /** A channel as a UI shows it. */
 export interface ChannelState {
@@ -16,6 +19,8 @@ export interface ChannelState {
   threads: Map<string, Message[]>;
   /** Who read up to which message (from `message.read`). */
   reads: Map<string, string | null>;
+  /** Whose devices received up to which message (from `message.delivered`). */
+  delivered: Map<string, string | null>;
   /** Who is typing, until when (epoch ms). */
   typing: Map<string, number>;
 }
@@ -46,6 +51,12 @@ type Any = Record<string, any>;
 export class Store {
   readonly channels = new Map<string, ChannelState>();
   readonly presence = new Map<string, boolean>();
+  /** The user's scheduled messages by id: pending, sending or failed. */
+  readonly scheduled = new Map<string, ScheduledMessage>();
+  /** The user's reminders and saved messages by message id. */
+  readonly reminders = new Map<string, Reminder>();
+  /** The threads the user takes part in, by parent id, with unread replies. */
+  readonly threads = new Map<string, Thread>();
   private listeners = new Set<() => void>();
 
   constructor(public me: string) {}
@@ -82,7 +93,7 @@ export class Store {
   private entry(channel: Channel): ChannelState {
     let c = this.channels.get(channel.id);
     if (!c) {
-      c = { channel, unread: 0, messages: [], threads: new Map(), reads: new Map(), typing: new Map() };
+      c = { channel, unread: 0, messages: [], threads: new Map(), reads: new Map(), delivered: new Map(), typing: new Map() };
       this.channels.set(channel.id, c);
     } else c.channel = channel;
     return c;
@@ -99,6 +110,27 @@ export class Store {
       c.membership = e.membership;
       c.unread = e.unread_count;
     }
+    this.changed();
+  }
+
+  /** Scheduled messages as the API gave them (`complete`: all of them). */
+  setScheduled(items: ScheduledMessage[], complete: boolean): void {
+    if (complete) this.scheduled.clear();
+    for (const s of items) this.scheduled.set(s.id, s);
+    this.changed();
+  }
+
+  /** Reminders as the API gave them (`complete`: all of them). */
+  setReminders(items: Reminder[], complete: boolean): void {
+    if (complete) this.reminders.clear();
+    for (const r of items) this.reminders.set(r.message_id, r);
+    this.changed();
+  }
+
+  /** Threads as the API gave them (`complete`: all of them). */
+  setThreads(items: Thread[], complete: boolean): void {
+    if (complete) this.threads.clear();
+    for (const t of items) this.threads.set(t.parent_id, t);
     this.changed();
   }
 
@@ -142,6 +174,22 @@ export class Store {
       this.changed();
       return true;
     }
+    if (e.type === "message.scheduled_failed") {
+      this.setScheduled([e.scheduled_message], false);
+      return true;
+    }
+    if (e.type === "reminder.due") {
+      this.setReminders([e.reminder], false);
+      return true;
+    }
+    // A reply in a thread the user takes part in: one more unread.
+    const thread = e.type === "message.new" && e.message.parent_id ? this.threads.get(e.message.parent_id) : undefined;
+    if (thread && e.message.user?.id !== this.me) {
+      this.threads.set(thread.parent_id, { ...thread, unread_replies: thread.unread_replies + 1, last_reply_at: e.message.created_at });
+      this.changed();
+    }
+    // A scheduled message, sent: it keeps its id.
+    if (e.type === "message.new" && this.scheduled.delete(e.message.id)) this.changed();
     if (e.type === "notification.added_to_channel") {
       this.entry(e.channel);
       this.changed();
@@ -155,7 +203,9 @@ export class Store {
         const known = this.find(c, m.id);
         this.place(c, m);
         const visible = !m.parent_id || m.show_in_channel;
-        if (!known && visible && m.user?.id !== this.me && m.type !== "deleted") c.unread++;
+        // A reply of a thread the user takes part in counts in the thread.
+        const followed = !!m.parent_id && this.threads.has(m.parent_id);
+        if (!known && visible && !followed && m.user?.id !== this.me && m.type !== "deleted") c.unread++;
         if (visible && (!c.channel.last_message_at || m.created_at > c.channel.last_message_at)) {
           c.channel = { ...c.channel, last_message_at: m.created_at };
         }
@@ -189,6 +239,9 @@ export class Store {
       case "message.read":
         c.reads.set(e.user.id, e.last_read_message_id ?? null);
         if (e.user.id === this.me) c.unread = 0;
+        break;
+      case "message.delivered":
+        c.delivered.set(e.user.id, e.last_delivered_message_id ?? null);
         break;
       case "typing.start":
         c.typing.set(e.user.id, Date.now() + TYPING_MS);

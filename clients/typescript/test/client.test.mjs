@@ -157,3 +157,98 @@ test("sends made offline go out in order on reconnect, and a send whose ack was 
   lossy.disconnect();
   bob.disconnect();
 });
+
+test("scheduled messages wait in the state until sent, then arrive with their id; a cancelled one never does", async () => {
+  const { alice, bob, channel } = await pair();
+  const later = await alice.schedule(channel, { text: "in eleven seconds" }, new Date(Date.now() + 11_000));
+  assert.equal(later.status, "pending");
+  const never = await alice.schedule(channel, { text: "never" }, new Date(Date.now() + 60_000));
+  assert.equal(alice.state.scheduled.size, 2);
+  await alice.cancelScheduled(never.id);
+  const moved = await alice.reschedule(later.id, { text: "in eleven seconds, edited" });
+  assert.equal(moved.text, "in eleven seconds, edited");
+  await alice.loadScheduled();
+  assert.deepEqual([...alice.state.scheduled.keys()], [later.id]);
+  // Bob sees nothing until it is due.
+  assert.deepEqual(texts(bob, channel), []);
+  await until(() => texts(bob, channel).includes("in eleven seconds, edited"), "the scheduled message", 20_000);
+  await until(() => alice.state.scheduled.size === 0, "alice's scheduled list to empty");
+  const got = bob.state.channels.get(channel).messages.find((m) => m.text === "in eleven seconds, edited");
+  assert.equal(got.id, later.id);
+  await assert.rejects(alice.schedule(channel, { text: "too soon" }, new Date(Date.now() + 1_000)), (e) => e.code === "validation_error");
+  alice.disconnect();
+  bob.disconnect();
+});
+
+test("reminders and saved messages are kept in the state, and a due reminder arrives on the socket", async () => {
+  const { alice, bob, channel } = await pair();
+  const [first, second] = [await bob.send(channel, { text: "remember" }), await bob.send(channel, { text: "keep" })];
+  await until(() => texts(alice, channel).includes("keep"), "alice to get both messages");
+  const saved = await alice.remind(second.id);
+  assert.equal(saved.status, "saved");
+  const timed = await alice.remind(first.id, new Date(Date.now() + 2_000));
+  assert.equal(timed.status, "upcoming");
+  assert.equal(timed.message.text, "remember");
+  await assert.rejects(alice.remind(first.id), (e) => e.status === 409 && e.code === "conflict");
+  assert.deepEqual((await alice.loadReminders()).map((r) => r.message_id), [first.id, second.id]);
+  await until(() => alice.state.reminders.get(first.id)?.status === "due", "reminder.due on alice's socket", 15_000);
+  assert.deepEqual((await alice.loadReminders("due")).map((r) => r.message_id), [first.id]);
+  const untimed = await alice.changeReminder(first.id, null);
+  assert.equal(untimed.remind_at, null);
+  await alice.deleteReminder(second.id);
+  assert.deepEqual([...alice.state.reminders.keys()], [first.id]);
+  await alice.loadReminders();
+  assert.deepEqual([...alice.state.reminders.keys()], [first.id]);
+  assert.equal(bob.state.reminders.size, 0);
+  alice.disconnect();
+  bob.disconnect();
+});
+
+test("threads the user takes part in count unread replies as they arrive, until marked read", async () => {
+  const { alice, bob, channel } = await pair();
+  const parent = await alice.send(channel, { text: "a thread" });
+  await until(() => texts(bob, channel).includes("a thread"), "bob to get the parent");
+  await bob.send(channel, { text: "first reply", parent_id: parent.id });
+  assert.deepEqual((await alice.loadThreads()).map((t) => [t.parent_id, t.unread_replies]), [[parent.id, 1]]);
+  await bob.send(channel, { text: "second reply", parent_id: parent.id });
+  await until(() => alice.state.threads.get(parent.id)?.unread_replies === 2, "a second unread reply in alice's state");
+  const read = await alice.markThreadRead(parent.id);
+  assert.equal(read.unread_replies, 0);
+  assert.equal(alice.state.threads.get(parent.id).unread_replies, 0);
+  const unread = await alice.rest.call("unread", {});
+  assert.equal(unread.unread_threads, 0);
+  alice.disconnect();
+  bob.disconnect();
+});
+
+test("messages are marked delivered as they arrive, one frame a second at most, and the sender's state learns it", async () => {
+  const [a, b] = await users("alice", "bob");
+  let frames = 0;
+  class Counting extends WebSocket {
+    send(data) {
+      if (String(data).includes('"channel.mark_delivered"')) frames++;
+      super.send(data);
+    }
+  }
+  const alice = client(a);
+  const bob = client(b, undefined, Counting);
+  await Promise.all([alice.connect(), bob.connect()]);
+  await until(() => alice.status === "open" && bob.status === "open", "both sockets open");
+  const created = await alice.rest.call("channels_create", { body: { type: "group", name: "ticks", members: [b] } });
+  const channel = created.channel.id;
+  await until(() => bob.state.channels.has(channel), "bob's channel");
+  await alice.loadChannels();
+  let last;
+  for (let i = 0; i < 5; i++) last = await alice.send(channel, { text: `burst ${i}` });
+  await until(() => alice.state.channels.get(channel).delivered.get(b) === last.id, "alice to hear bob's delivery of the last", 5_000);
+  const receipts = await server("GET", `/messages/${last.id}/read`);
+  assert.deepEqual(receipts.delivered_to, [b]);
+  assert.ok(frames >= 1 && frames <= 3, `${frames} delivery frames for 5 messages within about a second`);
+  // Bob's own messages are not his to mark.
+  const before = frames;
+  await bob.send(channel, { text: "mine" });
+  await sleep(1_500);
+  assert.equal(frames, before);
+  alice.disconnect();
+  bob.disconnect();
+});

@@ -1,5 +1,6 @@
 //! Lambda for `/api/v1/messages...`, `/api/v1/channels/{id}/messages`,
-//! `/api/v1/channels/{id}/pinned` and `/api/v1/search`.
+//! `/api/v1/channels/{id}/pinned`, `/api/v1/search`, `/api/v1/reminders` and
+//! `/api/v1/threads`.
 
 use chat_shared::{http, telemetry, AppState};
 
@@ -14,6 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         .await?
         .with_notifier()
         .with_storage()
-        .with_outbound();
+        .with_outbound()
+        .with_scheduler();
     lambda_http::run(http::messages::router(state)).await
 }

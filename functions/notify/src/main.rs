@@ -38,6 +38,8 @@ async fn main() -> Result<(), Error> {
     // Only the clients this function uses are built (and linked).
     let state = AppState::for_lambda()
         .await?
+        .with_notifier()
+        .with_storage()
         .with_outbound()
         .with_scheduler();
     let state = &state;

@@ -16,7 +16,8 @@ async fn main() -> Result<(), Error> {
         .await?
         .with_notifier()
         .with_storage()
-        .with_outbound();
+        .with_outbound()
+        .with_scheduler();
     let state = &state;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {

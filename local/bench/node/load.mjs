@@ -102,7 +102,19 @@ for (let c = 0; c < channels; c++) {
 // Sockets: every `message.new` is recorded by text, every ack by request id.
 const receipts = ids.map(() => []);
 const acked = new Map();
-function open(i) {
+// A handshake over the gateway's connection rate (AWS: 500 a second) is
+// answered 429: the client waits and connects again, as the SDK does.
+async function open(i) {
+  for (;;) {
+    try {
+      return await connect(i);
+    } catch (err) {
+      if (!String(err?.message).includes("429")) throw err;
+      await sleep(100 + Math.random() * 400);
+    }
+  }
+}
+function connect(i) {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(`${env.CHAT_WS_URL}/?api_key=${env.CHAT_API_KEY}&token=${tokens[i]}`);
     socket.on("open", () => resolve(socket));

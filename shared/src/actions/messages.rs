@@ -3,7 +3,7 @@
 use crate::channels::Ctx;
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId};
-use crate::messages::{edit, reactions, read, send, Message, Reaction};
+use crate::messages::{delivered, edit, reactions, read, send, Message, Reaction};
 use crate::realtime::publish::{self, MessageChange, ReactionChange};
 use crate::state::AppState;
 
@@ -108,4 +108,22 @@ pub async fn mark_read(
         publish::read(state, ctx, channel, user, last).await;
     }
     Ok(marked.view)
+}
+
+/// Marks channels delivered up to a message each; each mark that moved is
+/// told to the channel (when its `delivery_events` is on).
+pub async fn mark_delivered(
+    state: &AppState,
+    ctx: &Ctx,
+    marks: &[(ChannelId, Option<MessageId>)],
+) -> Result<Vec<delivered::DeliveredMark>, ApiError> {
+    let marking = marks.iter().map(|(channel, message)| async move {
+        let marked = delivered::mark_delivered(&state.db, ctx, channel, message.as_ref()).await?;
+        if let (Some(user), true) = (&ctx.user, marked.announce) {
+            let last = marked.view.last_delivered_message_id.as_ref();
+            publish::delivered(state, ctx, channel, user, last).await;
+        }
+        Ok::<_, ApiError>(marked.view)
+    });
+    futures::future::try_join_all(marking).await
 }

@@ -7,3 +7,5 @@
 pub mod channels;
 pub mod flags;
 pub mod messages;
+pub mod reminders;
+pub mod scheduled;

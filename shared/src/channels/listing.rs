@@ -16,8 +16,7 @@ use crate::error::ApiError;
 use crate::ids::ChannelId;
 use crate::keys;
 
-/// Unread counts stop here; clients show "99+".
-pub const UNREAD_CAP: usize = 100;
+pub use crate::messages::store::UNREAD_CAP;
 /// Members embedded per listed channel.
 pub const MEMBERS_PER_CHANNEL: i32 = 10;
 
@@ -68,9 +67,11 @@ pub async fn my_channels(
         None
     };
 
+    let standing = crate::messages::threads::standing(db, ctx).await?;
+    let standing = &standing;
     let entries = try_join_all(
         rows.iter()
-            .map(|(channel, membership)| entry(db, ctx, channel, membership)),
+            .map(|(channel, membership)| entry(db, ctx, channel, membership, standing)),
     )
     .await?;
     // Every listed channel's members with their profiles: one batch read
@@ -87,6 +88,7 @@ pub async fn my_channels(
             members_next: e.members_next.clone(),
             membership: e.membership.view(e.channel),
             unread_count: e.unread,
+            unread_threads: e.unread_threads,
         })
         .collect();
     Ok(ChannelPage { channels, next })
@@ -101,6 +103,8 @@ pub struct ChannelEntry {
     pub members_next: Option<String>,
     pub membership: MembershipView,
     pub unread_count: usize,
+    /// Threads of the channel the caller takes part in with unread replies.
+    pub unread_threads: usize,
 }
 
 /// The caller's channels, last activity first.
@@ -116,6 +120,7 @@ struct Entry<'a> {
     members: Vec<Member>,
     members_next: Option<String>,
     unread: usize,
+    unread_threads: usize,
 }
 
 async fn entry<'a>(
@@ -123,6 +128,7 @@ async fn entry<'a>(
     ctx: &Ctx,
     channel: &'a Channel,
     membership: &'a Membership,
+    standing: &crate::messages::threads::Standing,
 ) -> Result<Entry<'a>, ApiError> {
     let app = &ctx.app.app_id;
     // A pending invitee sees the channel, not who is in it.
@@ -133,6 +139,7 @@ async fn entry<'a>(
             members: Vec::new(),
             members_next: None,
             unread: 0,
+            unread_threads: 0,
         });
     }
     let partition = keys::channel_partition(app, &channel.id);
@@ -146,7 +153,8 @@ async fn entry<'a>(
         },
     );
     let hidden = ctx.blocked();
-    let unread = unread_count(db, app, &channel.id, channel, membership, &hidden);
+    let followed = standing.followed_in(&channel.id);
+    let unread = unread_count(db, app, &channel.id, channel, membership, &hidden, followed);
     let (members, unread) =
         futures::try_join!(async { members.await.map_err(ApiError::from) }, unread)?;
     Ok(Entry {
@@ -155,6 +163,7 @@ async fn entry<'a>(
         members: members.items,
         members_next: members.next,
         unread,
+        unread_threads: standing.unread_in(&channel.id),
     })
 }
 
@@ -179,7 +188,8 @@ pub fn unread_floor(channel: &Channel, membership: &Membership) -> String {
 
 /// Messages above the member's read mark and the channel's truncation that
 /// the member would see as new: not their own, not deleted, not a
-/// shadow-banned member's, not by a user the member blocks (`hidden`).
+/// shadow-banned member's, not by a user the member blocks (`hidden`), not
+/// a reply of a thread they take part in (`followed`: counted there).
 /// Counted from the sort keys with a filter
 /// (capped): nothing is written per message, and marking read at the latest
 /// visible message always brings it to 0.
@@ -190,9 +200,10 @@ pub async fn unread_count(
     channel: &Channel,
     membership: &Membership,
     hidden: &[crate::ids::UserId],
+    followed: &[crate::ids::MessageId],
 ) -> Result<usize, ApiError> {
     let floor = unread_floor(channel, membership);
-    let countable = crate::messages::store::unread_for(&membership.user_id, hidden);
+    let countable = crate::messages::store::unread_for(&membership.user_id, hidden, followed);
     Ok(db
         .count_after_where(
             &keys::channel_partition(app, channel_id),

@@ -162,7 +162,8 @@ pub fn access_keys(
     ]
 }
 
-fn access(
+/// The actor's access to a channel read with their member item.
+pub fn access(
     ctx: &Ctx,
     channel_id: &ChannelId,
     channel: Option<Channel>,
@@ -339,6 +340,9 @@ pub(crate) fn new_membership(
         last_posted_ms: None,
         last_read_message_id: None,
         last_read_at: None,
+        delivered_up_to: read_up_to.clone(),
+        last_delivered_message_id: None,
+        last_delivered_at: None,
         version: 1,
     };
     let membership = Membership {
@@ -356,4 +360,149 @@ pub(crate) fn new_membership(
         version: 1,
     };
     (member, membership)
+}
+
+/// The permission rules of [`Access`], one actor and channel kind at a time.
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+
+    /// Who acts: the server, or a user with this member item (if any).
+    #[derive(Clone, Copy, Debug)]
+    enum Actor {
+        Server,
+        Active(Role),
+        Invited(Role),
+        Stranger,
+    }
+
+    fn ctx(server: bool) -> Ctx {
+        let app = serde_json::from_value(json!({
+            "app_id": "a1", "name": "t", "api_key": "k", "api_secret": "s",
+            "created_at": "2026-01-01T00:00:00Z",
+        }))
+        .unwrap();
+        Ctx {
+            app,
+            server,
+            user: (!server).then(|| UserId::parse("u1").unwrap()),
+            me: None,
+        }
+    }
+
+    fn channel(kind: &str, deleted: bool) -> Channel {
+        serde_json::from_value(json!({
+            "app_id": "a1", "id": "c1", "type": kind, "created_at": "t", "updated_at": "t",
+            "deleted_at": deleted.then_some("t"),
+        }))
+        .unwrap()
+    }
+
+    fn member(role: Role, invited: bool) -> Member {
+        serde_json::from_value(json!({
+            "app_id": "a1", "channel_id": "c1", "user_id": "u1", "role": role,
+            "joined_at": "t", "invite": invited.then_some("pending"),
+        }))
+        .unwrap()
+    }
+
+    fn access_of(actor: Actor, kind: &str) -> Access {
+        let (server, member) = match actor {
+            Actor::Server => (true, None),
+            Actor::Active(role) => (false, Some(member(role, false))),
+            Actor::Invited(role) => (false, Some(member(role, true))),
+            Actor::Stranger => (false, None),
+        };
+        let id = ChannelId::parse("c1").unwrap();
+        access(&ctx(server), &id, Some(channel(kind, false)), member).unwrap()
+    }
+
+    /// (read, view, moderate, own) for an actor in a channel of this kind.
+    fn rights(actor: Actor, kind: &str) -> (bool, bool, bool, bool) {
+        let a = access_of(actor, kind);
+        (
+            a.require_read().is_ok(),
+            a.require_view().is_ok(),
+            a.require_moderator().is_ok(),
+            a.require_owner().is_ok(),
+        )
+    }
+
+    #[test]
+    fn a_private_channel_is_read_by_its_accepted_members_and_the_server() {
+        let expected = [
+            (Actor::Server, (true, true, true, true)),
+            (Actor::Active(Role::Owner), (true, true, true, true)),
+            (Actor::Active(Role::Admin), (true, true, true, false)),
+            (Actor::Active(Role::Member), (true, true, false, false)),
+            // An invitee sees the channel, to decide, and nothing in it; an
+            // invited owner has no powers before accepting.
+            (Actor::Invited(Role::Owner), (false, true, false, false)),
+            (Actor::Invited(Role::Member), (false, true, false, false)),
+            (Actor::Stranger, (false, false, false, false)),
+        ];
+        for kind in ["group", "direct"] {
+            for (actor, want) in expected {
+                assert_eq!(rights(actor, kind), want, "{actor:?} in a {kind} channel");
+            }
+        }
+    }
+
+    #[test]
+    fn anyone_in_the_app_reads_a_public_channel_and_only_roles_moderate_it() {
+        assert_eq!(
+            rights(Actor::Stranger, "public"),
+            (true, true, false, false)
+        );
+        assert_eq!(
+            rights(Actor::Invited(Role::Member), "public"),
+            (true, true, false, false)
+        );
+        assert_eq!(
+            rights(Actor::Active(Role::Admin), "public"),
+            (true, true, true, false)
+        );
+    }
+
+    #[test]
+    fn the_refusals_say_why() {
+        let invited = access_of(Actor::Invited(Role::Member), "group");
+        let err = invited.require_read().unwrap_err().to_string();
+        assert!(err.contains("accept the invitation"), "{err}");
+        let stranger = access_of(Actor::Stranger, "group");
+        let err = stranger.require_read().unwrap_err().to_string();
+        assert!(err.contains("not a member"), "{err}");
+        assert!(stranger.require_member().is_err());
+        let admin = access_of(Actor::Active(Role::Admin), "group");
+        let err = admin.require_owner().unwrap_err().to_string();
+        assert!(err.contains("only a channel owner"), "{err}");
+    }
+
+    #[test]
+    fn an_admin_acts_on_members_and_admins_never_on_an_owner() {
+        let admin = access_of(Actor::Active(Role::Admin), "group");
+        assert!(admin.require_outranks(Role::Member).is_ok());
+        assert!(admin.require_outranks(Role::Admin).is_ok());
+        assert!(admin.require_outranks(Role::Owner).is_err());
+        for actor in [Actor::Active(Role::Owner), Actor::Server] {
+            assert!(access_of(actor, "group")
+                .require_outranks(Role::Owner)
+                .is_ok());
+        }
+        // An invited owner is not yet an owner.
+        let invited = access_of(Actor::Invited(Role::Owner), "group");
+        assert!(invited.require_outranks(Role::Owner).is_err());
+    }
+
+    #[test]
+    fn a_deleted_or_missing_channel_is_not_found_even_for_the_server() {
+        let id = ChannelId::parse("c1").unwrap();
+        for channel in [None, Some(channel("group", true))] {
+            let err = access(&ctx(true), &id, channel, None).unwrap_err();
+            assert!(err.to_string().contains("not found"), "{err}");
+        }
+    }
 }

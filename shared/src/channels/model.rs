@@ -62,6 +62,9 @@ pub enum InviteStatus {
 pub struct ChannelSettings {
     pub typing_events: bool,
     pub read_events: bool,
+    /// Tell the members online when a member's messages are delivered
+    /// (`message.delivered`).
+    pub delivery_events: bool,
     pub reactions: bool,
     pub replies: bool,
     pub uploads: bool,
@@ -72,6 +75,7 @@ impl Default for ChannelSettings {
         Self {
             typing_events: true,
             read_events: true,
+            delivery_events: true,
             reactions: true,
             replies: true,
             uploads: true,
@@ -222,6 +226,15 @@ pub struct Member {
     pub last_read_message_id: Option<MessageId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_read_at: Option<String>,
+    /// The delivery mark: the sort key the member's devices have received
+    /// messages up to (on this item only: one write a mark), the message and
+    /// when. Reading implies delivery.
+    #[serde(default)]
+    pub delivered_up_to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivered_message_id: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivered_at: Option<String>,
     #[serde(default)]
     pub version: u64,
 }

@@ -84,8 +84,7 @@ struct DeadLetterPage {
     tag = "application",
     summary = "Events whose webhook used up its attempts, oldest first (server token; kept 14 days)",
     params(
-        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
-        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+        PageParams,
     ),
     responses(
         (status = 200, description = "OK", body = DeadLetterPage),

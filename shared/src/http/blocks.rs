@@ -105,8 +105,7 @@ async fn block(
     summary = "Whom the user blocks, by user id",
     params(
         ("blocker_id" = Option<String>, Query, description = "with a server token: whose blocks"),
-        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
-        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+        PageParams,
     ),
     responses(
         (status = 200, description = "OK", body = BlockPage),

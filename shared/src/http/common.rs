@@ -184,9 +184,13 @@ pub const MAX_LIMIT: u32 = 100;
 /// `?limit=&next=` of every list endpoint. `limit` is kept as text so this
 /// can be `#[serde(flatten)]`ed into other query structs (serde_urlencoded
 /// cannot parse numbers through a flatten) and gets a clear error.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// 1-100, default 25
+    #[param(value_type = Option<u32>)]
     pub limit: Option<String>,
+    /// cursor from the previous page
     pub next: Option<String>,
 }
 

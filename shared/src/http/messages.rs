@@ -1,6 +1,6 @@
 //! `/api/v1/messages...`, `/api/v1/channels/{id}/messages`,
-//! `/api/v1/channels/{id}/pinned` and `/api/v1/search`: the messages
-//! function's routes.
+//! `/api/v1/channels/{id}/pinned`, `/api/v1/search`, `/api/v1/reminders` and
+//! `/api/v1/threads`: the messages function's routes.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,15 +11,13 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::common::{
-    finish, names_user, Acting, ApiJson, ApiPath, ApiQuery, OptionalJson, PageParams,
-};
+use super::common::{finish, names_user, Acting, ApiJson, ApiPath, ApiQuery, OptionalJson};
 use super::docs::Errors;
+use super::params::{ActingPageQuery, ActingUserQuery, ChannelPath, MessagePath};
 use crate::actions::messages as actions;
-use crate::auth::Caller;
 use crate::channels::{self, Ctx};
 use crate::error::ApiError;
-use crate::ids::{ChannelId, MessageId, UserId};
+use crate::ids::{MessageId, UserId};
 use crate::messages::{
     self, edit, history, reactions, read, search, send, Message, MessageView, Reaction,
     ReactionView,
@@ -28,7 +26,7 @@ use crate::ratelimit::QuotaSlot;
 use crate::state::AppState;
 
 names_user! {
-    ActingQuery => user_id,
+    send::SendMessage => user_id,
     edit::MessageEdit => user_id,
     DeleteQuery => user_id,
     reactions::ReactionInput => user_id,
@@ -61,13 +59,9 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(pinned))
         .routes(routes!(search_messages))
         .routes(routes!(sync_changes))
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ActingQuery {
-    user_id: Option<UserId>,
-    #[serde(flatten)]
-    page: PageParams,
+        .merge(super::scheduled::api())
+        .merge(super::reminders::api())
+        .merge(super::threads::api())
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -121,25 +115,32 @@ async fn message_body(
     post,
     path = "/api/v1/messages",
     tag = "messages",
-    summary = "Send a message (201; 200 for a retry with the same client id)",
+    summary = "Send a message (201; 200 for a retry with the same client id; 202 when scheduled)",
     request_body = send::SendMessage,
     responses(
         (status = 201, description = "sent", body = MessageBody),
         (status = 200, description = "a retry: the stored message", body = MessageBody),
+        (
+            status = 202,
+            description = "scheduled (`scheduled_at`): sent when due",
+            body = super::scheduled::ScheduledBody,
+        ),
         Errors,
     ),
 )]
 async fn send_message(
     State(state): State<AppState>,
-    caller: Caller,
     slot: Option<Extension<QuotaSlot>>,
-    ApiJson(input): ApiJson<send::SendMessage>,
+    Acting(ctx, ApiJson(input)): Acting<ApiJson<send::SendMessage>>,
 ) -> Result<Response, ApiError> {
-    let ctx = Ctx::new(&caller, input.user_id.as_ref())?;
+    if input.scheduled_at.is_some() {
+        let item = crate::actions::scheduled::schedule(&state, &ctx, input).await?;
+        return Ok((StatusCode::ACCEPTED, super::scheduled::body(&item)).into_response());
+    }
     let sent = actions::send(&state, &ctx, input).await;
     // A user's send counted itself: its quota as the send left it.
-    if let (crate::auth::Actor::User(user), Some(Extension(slot))) = (&caller.actor, slot) {
-        let app = &caller.app;
+    if let (false, Some(user), Some(Extension(slot))) = (ctx.server, &ctx.user, slot) {
+        let app = &ctx.app;
         slot.set(
             state
                 .limiter
@@ -164,8 +165,8 @@ async fn send_message(
     tag = "messages",
     summary = "One message",
     params(
-        ("id" = String, Path, description = "message id"),
-        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        MessagePath,
+        ActingUserQuery,
     ),
     responses(
         (status = 200, description = "OK", body = MessageBody),
@@ -174,8 +175,8 @@ async fn send_message(
 )]
 async fn get_message(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<MessageId>,
-    Acting(ctx, ApiQuery(_)): Acting<ApiQuery<ActingQuery>>,
+    ApiPath(MessagePath { id }): ApiPath<MessagePath>,
+    Acting(ctx, ApiQuery(_)): Acting<ApiQuery<ActingUserQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let message = history::one(&state.db, &state.storage, &ctx, &id).await?;
     Ok(Json(MessageBody { message }))
@@ -188,7 +189,7 @@ async fn get_message(
     summary = "Edit a message (author, or owner/admin/server as moderation)",
     request_body = edit::MessageEdit,
     params(
-        ("id" = String, Path, description = "message id"),
+        MessagePath,
     ),
     responses(
         (status = 200, description = "OK", body = MessageBody),
@@ -197,7 +198,7 @@ async fn get_message(
 )]
 async fn edit_message(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<MessageId>,
+    ApiPath(MessagePath { id }): ApiPath<MessagePath>,
     Acting(ctx, ApiJson(change)): Acting<ApiJson<edit::MessageEdit>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let message = actions::edit(&state, &ctx, &id, change).await?;
@@ -216,9 +217,9 @@ struct DeleteQuery {
     tag = "messages",
     summary = "Soft-delete a message, or hard-delete with hard=true (204)",
     params(
-        ("id" = String, Path, description = "message id"),
+        MessagePath,
         ("hard" = Option<bool>, Query, description = "remove the message and its reactions"),
-        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        ActingUserQuery,
     ),
     responses(
         (status = 200, description = "soft-deleted: the placeholder", body = MessageBody),
@@ -228,7 +229,7 @@ struct DeleteQuery {
 )]
 async fn delete_message(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<MessageId>,
+    ApiPath(MessagePath { id }): ApiPath<MessagePath>,
     Acting(ctx, ApiQuery(query)): Acting<ApiQuery<DeleteQuery>>,
 ) -> Result<Response, ApiError> {
     let hard = query.hard.unwrap_or(false);
@@ -245,10 +246,8 @@ async fn delete_message(
     tag = "messages",
     summary = "A thread's replies, oldest first",
     params(
-        ("id" = String, Path, description = "message id"),
-        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
-        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
-        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+        MessagePath,
+        ActingPageQuery,
     ),
     responses(
         (status = 200, description = "OK", body = history::MessagePage),
@@ -257,8 +256,8 @@ async fn delete_message(
 )]
 async fn replies(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<MessageId>,
-    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ActingQuery>>,
+    ApiPath(MessagePath { id }): ApiPath<MessagePath>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ActingPageQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(
         history::replies(
@@ -274,12 +273,10 @@ async fn replies(
 
 async fn pinning(
     state: AppState,
-    caller: Caller,
+    ctx: Ctx,
     id: MessageId,
-    acting: ActingUser,
     value: bool,
 ) -> Result<Json<MessageBody>, ApiError> {
-    let ctx = Ctx::new(&caller, acting.user_id.as_ref())?;
     let message = actions::set_pinned(&state, &ctx, &id, value).await?;
     message_body(&state, &ctx, &message).await
 }
@@ -291,7 +288,7 @@ async fn pinning(
     summary = "Pin a message",
     request_body(content = Option<ActingUser>, description = "optional"),
     params(
-        ("id" = String, Path, description = "message id"),
+        MessagePath,
     ),
     responses(
         (status = 200, description = "OK", body = MessageBody),
@@ -300,11 +297,10 @@ async fn pinning(
 )]
 async fn pin(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<MessageId>,
-    OptionalJson(acting): OptionalJson<ActingUser>,
+    ApiPath(MessagePath { id }): ApiPath<MessagePath>,
+    Acting(ctx, OptionalJson(_)): Acting<OptionalJson<ActingUser>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    pinning(state, caller, id, acting, true).await
+    pinning(state, ctx, id, true).await
 }
 
 #[utoipa::path(
@@ -313,8 +309,8 @@ async fn pin(
     tag = "messages",
     summary = "Unpin a message",
     params(
-        ("id" = String, Path, description = "message id"),
-        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        MessagePath,
+        ActingUserQuery,
     ),
     responses(
         (status = 200, description = "OK", body = MessageBody),
@@ -323,11 +319,10 @@ async fn pin(
 )]
 async fn unpin(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<MessageId>,
-    ApiQuery(acting): ApiQuery<ActingUser>,
+    ApiPath(MessagePath { id }): ApiPath<MessagePath>,
+    Acting(ctx, ApiQuery(_)): Acting<ApiQuery<ActingUserQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    pinning(state, caller, id, acting, false).await
+    pinning(state, ctx, id, false).await
 }
 
 #[utoipa::path(
@@ -337,7 +332,7 @@ async fn unpin(
     summary = "Add a reaction (201; 200 when it existed)",
     request_body = reactions::ReactionInput,
     params(
-        ("id" = String, Path, description = "message id"),
+        MessagePath,
     ),
     responses(
         (status = 201, description = "added", body = ReactionBody),
@@ -347,7 +342,7 @@ async fn unpin(
 )]
 async fn react(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<MessageId>,
+    ApiPath(MessagePath { id }): ApiPath<MessagePath>,
     Acting(ctx, ApiJson(input)): Acting<ApiJson<reactions::ReactionInput>>,
 ) -> Result<Response, ApiError> {
     let (message, reaction, created) = actions::react(&state, &ctx, &id, input).await?;
@@ -369,9 +364,9 @@ async fn react(
     tag = "reactions",
     summary = "Remove the caller's reaction of a type",
     params(
-        ("id" = String, Path, description = "message id"),
+        MessagePath,
         ("kind" = String, Path, description = "reaction type"),
-        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        ActingUserQuery,
     ),
     responses(
         (status = 200, description = "OK", body = MessageBody),
@@ -381,7 +376,7 @@ async fn react(
 async fn unreact(
     State(state): State<AppState>,
     ApiPath((id, kind)): ApiPath<(MessageId, String)>,
-    Acting(ctx, ApiQuery(_)): Acting<ApiQuery<ActingUser>>,
+    Acting(ctx, ApiQuery(_)): Acting<ApiQuery<ActingUserQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let message = actions::unreact(&state, &ctx, &id, &kind).await?;
     message_body(&state, &ctx, &message).await
@@ -393,10 +388,8 @@ async fn unreact(
     tag = "reactions",
     summary = "Reactions, paginated",
     params(
-        ("id" = String, Path, description = "message id"),
-        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
-        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
-        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+        MessagePath,
+        ActingPageQuery,
     ),
     responses(
         (status = 200, description = "OK", body = ReactionPage),
@@ -405,8 +398,8 @@ async fn unreact(
 )]
 async fn list_reactions(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<MessageId>,
-    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ActingQuery>>,
+    ApiPath(MessagePath { id }): ApiPath<MessagePath>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ActingPageQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let page = reactions::list(&state.db, &ctx, &id, &query.page.request(true)?).await?;
     Ok(Json(ReactionPage {
@@ -421,10 +414,8 @@ async fn list_reactions(
     tag = "read state",
     summary = "Members who have read a message",
     params(
-        ("id" = String, Path, description = "message id"),
-        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
-        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
-        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+        MessagePath,
+        ActingPageQuery,
     ),
     responses(
         (status = 200, description = "OK", body = read::Readers),
@@ -433,8 +424,8 @@ async fn list_reactions(
 )]
 async fn read_by(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<MessageId>,
-    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ActingQuery>>,
+    ApiPath(MessagePath { id }): ApiPath<MessagePath>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ActingPageQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(
         read::read_by(&state.db, &ctx, &id, &query.page.request(true)?).await?,
@@ -454,12 +445,12 @@ struct HistoryParams {
     tag = "messages",
     summary = "Channel history, oldest first within a page",
     params(
-        ("id" = String, Path, description = "channel id"),
+        ChannelPath,
         ("limit" = Option<u32>, Query, description = "1-100, default 25"),
         ("before" = Option<String>, Query, description = "message id"),
         ("after" = Option<String>, Query, description = "message id"),
         ("around" = Option<String>, Query, description = "message id"),
-        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        ActingUserQuery,
     ),
     responses(
         (status = 200, description = "OK", body = history::Messages),
@@ -468,7 +459,7 @@ struct HistoryParams {
 )]
 async fn channel_messages(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<ChannelId>,
+    ApiPath(ChannelPath { id }): ApiPath<ChannelPath>,
     Acting(ctx, ApiQuery(params)): Acting<ApiQuery<HistoryParams>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let access = channels::load(&state.db, &ctx, &id).await?;
@@ -483,10 +474,8 @@ async fn channel_messages(
     tag = "messages",
     summary = "Pinned messages",
     params(
-        ("id" = String, Path, description = "channel id"),
-        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
-        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
-        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+        ChannelPath,
+        ActingPageQuery,
     ),
     responses(
         (status = 200, description = "OK", body = history::MessagePage),
@@ -495,8 +484,8 @@ async fn channel_messages(
 )]
 async fn pinned(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<ChannelId>,
-    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ActingQuery>>,
+    ApiPath(ChannelPath { id }): ApiPath<ChannelPath>,
+    Acting(ctx, ApiQuery(query)): Acting<ApiQuery<ActingPageQuery>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let access = channels::load(&state.db, &ctx, &id).await?;
     Ok(Json(
@@ -521,7 +510,7 @@ async fn pinned(
         ("channel_id" = Option<String>, Query, description = "one channel; default: all the caller's"),
         ("limit" = Option<u32>, Query, description = "1-100"),
         ("next" = Option<String>, Query, description = "cursor"),
-        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        ActingUserQuery,
     ),
     responses(
         (status = 200, description = "OK", body = search::SearchResults),
@@ -554,7 +543,7 @@ struct SyncQuery {
     params(
         ("since" = Option<String>, Query, description = "cursor: an event id, or a previous page's next"),
         ("limit" = Option<u32>, Query, description = "1-500, default 100"),
-        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        ActingUserQuery,
     ),
     responses(
         (status = 200, description = "OK", body = crate::sync::SyncPage),

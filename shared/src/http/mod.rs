@@ -8,6 +8,10 @@ pub mod common;
 pub mod docs;
 pub mod messages;
 pub mod moderation;
+pub mod params;
+pub mod reminders;
+pub mod scheduled;
+pub mod threads;
 pub mod uploads;
 pub mod users;
 

@@ -79,8 +79,7 @@ async fn create(
     params(
         ("channel_id" = Option<String>, Query, description = "only this channel's (required for a user token)"),
         ("status" = Option<String>, Query, description = "open or resolved"),
-        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
-        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+        PageParams,
     ),
     responses(
         (status = 200, description = "OK", body = FlagPage),

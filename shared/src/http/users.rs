@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::common::{finish, ApiJson, ApiPath, ApiQuery, OptionalJson, PageParams};
+use super::common::{finish, ApiJson, ApiPath, ApiQuery, OptionalJson};
 use super::docs::Errors;
+use super::params::{ActingPageQuery, ActingUserQuery, UserPath};
 use crate::auth::{self, Caller};
 use crate::devices::{self, DeviceInput, DeviceView};
 use crate::error::ApiError;
@@ -225,7 +226,7 @@ async fn list_users(
     tag = "users",
     summary = "One user",
     params(
-        ("id" = String, Path, description = "user id"),
+        UserPath,
     ),
     responses(
         (status = 200, description = "OK", body = UserBody),
@@ -235,7 +236,7 @@ async fn list_users(
 async fn get_user(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<UserId>,
+    ApiPath(UserPath { id }): ApiPath<UserPath>,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = users::require_user(&state.db, &caller.app.app_id, &id).await?;
     let visible = presence_visible(&state, &caller, std::slice::from_ref(&id)).await?;
@@ -279,7 +280,7 @@ async fn presence_visible(
     summary = "Set and unset profile fields (self or server)",
     request_body = UserPatch,
     params(
-        ("id" = String, Path, description = "user id"),
+        UserPath,
     ),
     responses(
         (status = 200, description = "OK", body = UserBody),
@@ -289,7 +290,7 @@ async fn presence_visible(
 async fn patch_user(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<UserId>,
+    ApiPath(UserPath { id }): ApiPath<UserPath>,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> Result<impl IntoResponse, ApiError> {
     if !caller.is_self_or_server(&id) {
@@ -319,7 +320,7 @@ struct EraseQuery {
         hard=true), reactions, memberships, devices, drafts and profile are removed by a background job; 202 with \
         its progress (asking again returns the same job)",
     params(
-        ("id" = String, Path, description = "user id"),
+        UserPath,
         ("hard" = Option<bool>, Query, description = "remove their messages instead of leaving deleted placeholders"),
     ),
     responses(
@@ -330,7 +331,7 @@ struct EraseQuery {
 async fn erase_user(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<UserId>,
+    ApiPath(UserPath { id }): ApiPath<UserPath>,
     ApiQuery(query): ApiQuery<EraseQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_server()?;
@@ -352,7 +353,7 @@ async fn erase_user(
     tag = "users",
     summary = "How far a user's erasure is (server)",
     params(
-        ("id" = String, Path, description = "user id"),
+        UserPath,
     ),
     responses(
         (status = 200, description = "OK", body = DeletionBody),
@@ -362,7 +363,7 @@ async fn erase_user(
 async fn erasure_progress(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<UserId>,
+    ApiPath(UserPath { id }): ApiPath<UserPath>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_server()?;
     let erasure = crate::erasure::progress(&state.db, &caller.app.app_id, &id)
@@ -387,7 +388,7 @@ struct ExportQuery {
         their profile, devices, memberships, channels left and drafts; the next pages their messages and reactions, \
         channel by channel",
     params(
-        ("id" = String, Path, description = "user id"),
+        UserPath,
         ("next" = Option<String>, Query, description = "cursor from the previous page"),
     ),
     responses(
@@ -398,7 +399,7 @@ struct ExportQuery {
 async fn export_user(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<UserId>,
+    ApiPath(UserPath { id }): ApiPath<UserPath>,
     ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     if let auth::Actor::User(me) = &caller.actor {
@@ -424,7 +425,7 @@ async fn export_user(
     tag = "users",
     summary = "Deactivate a user (server)",
     params(
-        ("id" = String, Path, description = "user id"),
+        UserPath,
     ),
     responses(
         (status = 200, description = "OK", body = UserBody),
@@ -434,7 +435,7 @@ async fn export_user(
 async fn deactivate(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<UserId>,
+    ApiPath(UserPath { id }): ApiPath<UserPath>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_server()?;
     let user = users::set_deactivated(&state.db, &caller.app.app_id, &id, true).await?;
@@ -448,7 +449,7 @@ async fn deactivate(
     tag = "users",
     summary = "Reactivate a user (server)",
     params(
-        ("id" = String, Path, description = "user id"),
+        UserPath,
     ),
     responses(
         (status = 200, description = "OK", body = UserBody),
@@ -458,7 +459,7 @@ async fn deactivate(
 async fn reactivate(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<UserId>,
+    ApiPath(UserPath { id }): ApiPath<UserPath>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_server()?;
     if crate::erasure::progress(&state.db, &caller.app.app_id, &id)
@@ -489,7 +490,7 @@ struct TokenBody {
     summary = "Mint a user token (server)",
     request_body(content = Option<TokenBody>, description = "optional"),
     params(
-        ("id" = String, Path, description = "user id"),
+        UserPath,
     ),
     responses(
         (status = 200, description = "OK", body = TokenIssued),
@@ -499,7 +500,7 @@ struct TokenBody {
 async fn mint_token(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<UserId>,
+    ApiPath(UserPath { id }): ApiPath<UserPath>,
     OptionalJson(body): OptionalJson<TokenBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_server()?;
@@ -531,7 +532,7 @@ async fn mint_token(
     tag = "users",
     summary = "Refuse tokens issued before now (self or server)",
     params(
-        ("id" = String, Path, description = "user id"),
+        UserPath,
     ),
     responses(
         (status = 200, description = "OK", body = TokensRevoked),
@@ -541,7 +542,7 @@ async fn mint_token(
 async fn revoke_tokens(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<UserId>,
+    ApiPath(UserPath { id }): ApiPath<UserPath>,
 ) -> Result<impl IntoResponse, ApiError> {
     if !caller.is_self_or_server(&id) {
         return Err(ApiError::forbidden(
@@ -593,22 +594,13 @@ async fn register_device(
         .into_response())
 }
 
-#[derive(Deserialize)]
-struct DevicesQuery {
-    user_id: Option<UserId>,
-    #[serde(flatten)]
-    page: PageParams,
-}
-
 #[utoipa::path(
     get,
     path = "/api/v1/devices",
     tag = "devices",
     summary = "The user's devices",
     params(
-        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
-        ("limit" = Option<u32>, Query, description = "1-100, default 25"),
-        ("next" = Option<String>, Query, description = "cursor from the previous page"),
+        ActingPageQuery,
     ),
     responses(
         (status = 200, description = "OK", body = DevicePage),
@@ -618,7 +610,7 @@ struct DevicesQuery {
 async fn list_devices(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(query): ApiQuery<DevicesQuery>,
+    ApiQuery(query): ApiQuery<ActingPageQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = caller.acting_user(query.user_id.as_ref())?;
     let page = devices::list(
@@ -636,11 +628,6 @@ async fn list_devices(
     .into_response())
 }
 
-#[derive(Deserialize)]
-struct UserQuery {
-    user_id: Option<UserId>,
-}
-
 #[utoipa::path(
     delete,
     path = "/api/v1/devices/{device_id}",
@@ -648,7 +635,7 @@ struct UserQuery {
     summary = "Delete a device",
     params(
         ("device_id" = String, Path, description = "the push token"),
-        ("user_id" = Option<String>, Query, description = "with a server token: the acting user"),
+        ActingUserQuery,
     ),
     responses(
         (status = 204, description = "deleted"),
@@ -659,7 +646,7 @@ async fn delete_device(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(device): ApiPath<DeviceId>,
-    ApiQuery(query): ApiQuery<UserQuery>,
+    ApiQuery(query): ApiQuery<ActingUserQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = caller.acting_user(query.user_id.as_ref())?;
     devices::remove(&state.db, &caller.app.app_id, &user, &device).await?;

@@ -156,7 +156,7 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: &MessageId, hard: bool) -> Result<Me
             .get::<MessageRef>(&keys::message_ref(app, parent))
             .await?
         {
-            let spec = super::store::replies_changed(-1, message.shadowed);
+            let spec = super::store::replies_changed(-1, message.shadowed, None);
             writes.push(db.update_write(&parent_ref.message_key(), &spec, Cond::Exists)?);
         }
     }

@@ -2,6 +2,7 @@
 //! state, drafts and search.
 
 pub mod authored;
+pub mod delivered;
 pub mod drafts;
 pub mod edit;
 pub mod history;
@@ -9,9 +10,12 @@ pub mod hook;
 mod model;
 pub mod reactions;
 pub mod read;
+pub mod reminders;
+pub mod scheduled;
 pub mod search;
 pub mod send;
 pub mod store;
+pub mod threads;
 
 pub use model::*;
 
@@ -46,6 +50,83 @@ pub async fn locate(db: &Db, ctx: &Ctx, id: &MessageId) -> Result<(Access, Messa
         return Err(not_found());
     }
     Ok((access, message))
+}
+
+/// The messages at `wanted` (each with its channel) that the actor can read
+/// now: in a channel they may read, visible to them, not deleted, not
+/// truncated away; with the channels read (one batch read in all, with the
+/// actor's member items).
+pub async fn readable(
+    db: &Db,
+    ctx: &Ctx,
+    wanted: &[(ChannelId, Key)],
+) -> Result<(Vec<Message>, HashMap<ChannelId, channels::Channel>), ApiError> {
+    let app = &ctx.app.app_id;
+    let mut keys: Vec<Key> = wanted.iter().map(|(_, key)| key.clone()).collect();
+    let mut channel_ids: Vec<&ChannelId> = wanted.iter().map(|(c, _)| c).collect();
+    channel_ids.sort();
+    channel_ids.dedup();
+    for channel in &channel_ids {
+        keys.push(keys::channel(app, channel));
+        if let Some(user) = &ctx.user {
+            keys.push(keys::member(app, channel, user));
+        }
+    }
+    if keys.is_empty() {
+        return Ok((Vec::new(), HashMap::new()));
+    }
+    let items = db.batch_get_items(&keys).await?;
+    let channels: HashMap<ChannelId, channels::Channel> = items
+        .of::<channels::Channel>()?
+        .into_iter()
+        .map(|c| (c.id.clone(), c))
+        .collect();
+    let members: HashMap<ChannelId, channels::Member> = items
+        .of::<channels::Member>()?
+        .into_iter()
+        .map(|m| (m.channel_id.clone(), m))
+        .collect();
+    let messages = items
+        .of::<Message>()?
+        .into_iter()
+        .filter(|m| {
+            let channel = channels.get(&m.channel_id).cloned();
+            let member = members.get(&m.channel_id).cloned();
+            channels::access(ctx, &m.channel_id, channel, member).is_ok_and(|access| {
+                access.may_read()
+                    && m.deleted_at.is_none()
+                    && m.visible_to(ctx)
+                    && !truncated_away(&access.channel, &m.sort_id)
+            })
+        })
+        .collect();
+    Ok((messages, channels))
+}
+
+/// Renders messages of any channels (each channel's in one [`render`]), by
+/// id.
+pub async fn render_each(
+    db: &Db,
+    storage: &Storage,
+    ctx: &Ctx,
+    messages: &[Message],
+) -> Result<HashMap<MessageId, MessageView>, ApiError> {
+    let mut by_channel: HashMap<&ChannelId, Vec<Message>> = HashMap::new();
+    for message in messages {
+        by_channel
+            .entry(&message.channel_id)
+            .or_default()
+            .push(message.clone());
+    }
+    let rendered = futures::future::try_join_all(by_channel.into_iter().map(
+        |(channel, messages)| async move { render(db, storage, ctx, channel, &messages).await },
+    ))
+    .await?;
+    Ok(rendered
+        .into_iter()
+        .flatten()
+        .map(|view| (view.id.clone(), view))
+        .collect())
 }
 
 /// Messages by id (any channels of the app); unknown ids are left out.

@@ -85,6 +85,9 @@ pub struct Message {
     /// while 0, so items stay the size they were).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub shadowed_replies: i64,
+    /// When the latest reply everyone sees was sent (a thread's activity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reply_at: Option<String>,
     #[serde(default)]
     pub reaction_counts: BTreeMap<String, i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -473,8 +476,88 @@ pub struct SendMessage {
     pub attachments: Vec<Attachment>,
     /// With a server token: the author.
     pub user_id: Option<UserId>,
+    /// Send later, at this time (RFC 3339, 10 s to 30 days ahead): the
+    /// message waits in `GET /messages/scheduled` until then (202).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<String>,
 }
 
 fn is_zero(n: &i64) -> bool {
     *n == 0
+}
+
+/// Who sees a message: the visibility rules of [`Message::visible_to`].
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::acting::Ctx;
+
+    fn message(author: &str, shadowed: bool) -> Message {
+        serde_json::from_value(json!({
+            "app_id": "a1", "channel_id": "c1", "id": "m1", "sort_id": "m1",
+            "user_id": author, "type": "regular", "text": "hi", "shadowed": shadowed,
+            "created_at": "t", "updated_at": "t", "fingerprint": "f",
+        }))
+        .unwrap()
+    }
+
+    /// A reader: the server (`None`), or a user who blocks these users.
+    fn reader(user: Option<&str>, blocks: &[&str]) -> Ctx {
+        let app = serde_json::from_value(json!({
+            "app_id": "a1", "name": "t", "api_key": "k", "api_secret": "s",
+            "created_at": "2026-01-01T00:00:00Z",
+        }))
+        .unwrap();
+        let me = user.map(|id| {
+            let blocked: serde_json::Map<String, serde_json::Value> =
+                blocks.iter().map(|b| (b.to_string(), json!("t"))).collect();
+            Arc::new(
+                serde_json::from_value::<User>(json!({
+                    "app_id": "a1", "id": id, "blocked": blocked,
+                    "created_at": "t", "updated_at": "t",
+                }))
+                .unwrap(),
+            )
+        });
+        Ctx {
+            app,
+            server: user.is_none(),
+            user: user.map(|u| UserId::parse(u).unwrap()),
+            me,
+        }
+    }
+
+    #[test]
+    fn a_shadow_banned_authors_message_shows_to_them_and_the_server_only() {
+        let shadowed = message("author", true);
+        assert!(shadowed.visible_to(&reader(Some("author"), &[])));
+        assert!(shadowed.visible_to(&reader(None, &[])));
+        assert!(!shadowed.visible_to(&reader(Some("other"), &[])));
+        assert!(message("author", false).visible_to(&reader(Some("other"), &[])));
+    }
+
+    #[test]
+    fn a_blocked_authors_message_is_hidden_from_the_user_who_blocks_them_only() {
+        let plain = message("author", false);
+        assert!(!plain.visible_to(&reader(Some("blocker"), &["author"])));
+        assert!(plain.visible_to(&reader(Some("blocker"), &["someone-else"])));
+        assert!(plain.visible_to(&reader(Some("other"), &[])));
+        // Shadowed and blocked: still hidden from the blocker.
+        assert!(!message("author", true).visible_to(&reader(Some("blocker"), &["author"])));
+    }
+
+    #[test]
+    fn a_thread_reply_is_in_the_channel_only_when_also_sent_there() {
+        let mut reply = message("author", false);
+        assert!(reply.in_channel());
+        reply.parent_id = Some(MessageId::parse("p1").unwrap());
+        assert!(!reply.in_channel());
+        reply.show_in_channel = true;
+        assert!(reply.in_channel());
+    }
 }

@@ -39,43 +39,7 @@ pub async fn mark_read(
     let user = ctx.require_user()?.clone();
     access.require_member()?;
     let app = &ctx.app.app_id;
-    let (sort_key, message_id) = match &input.message_id {
-        Some(id) => {
-            let reference: Option<MessageRef> = db.get(&keys::message_ref(app, id)).await?;
-            // A message the reader cannot see (a shadow-banned member's) is
-            // answered exactly as one that does not exist.
-            let reference = match reference {
-                Some(r) => {
-                    let message: Option<Message> = db.get(&r.message_key()).await?;
-                    message.filter(|m| m.visible_to(ctx)).map(|_| r)
-                }
-                None => None,
-            };
-            // Before the truncation point a message no longer exists.
-            let floor = super::history_floor(&access.channel);
-            match reference {
-                Some(r)
-                    if &r.channel_id == channel_id
-                        && r.in_channel
-                        && keys::message(app, channel_id, &r.sort_id).sk >= floor =>
-                {
-                    (
-                        keys::message(app, channel_id, &r.sort_id).sk,
-                        Some(id.clone()),
-                    )
-                }
-                _ => {
-                    return Err(ApiError::validation(format!(
-                        "message {id} is not in this channel"
-                    )))
-                }
-            }
-        }
-        None => match latest(db, ctx, &access.channel).await? {
-            Some(m) => (m.key().sk, Some(m.id)),
-            None => (crate::channels::read_floor_now(), None),
-        },
-    };
+    let (sort_key, message_id) = mark_point(db, ctx, &access, input.message_id.as_ref()).await?;
     let now = crate::time::now_rfc3339();
     let spec = store::members::read_mark(&sort_key, message_id.as_ref(), &now, true);
     let writes = vec![
@@ -101,6 +65,7 @@ pub async fn mark_read(
         let up_to = sort_key.max(membership.read_up_to.clone());
         crate::push::badges::read(db, app, &user, channel_id, &up_to).await?;
     }
+    let followed = super::threads::followed_by_channel(db, app, &user).await?;
     let unread = listing::unread_count(
         db,
         app,
@@ -108,6 +73,10 @@ pub async fn mark_read(
         &access.channel,
         &membership,
         &ctx.blocked(),
+        followed
+            .get(channel_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
     )
     .await?;
     Ok(Marked {
@@ -119,6 +88,52 @@ pub async fn mark_read(
         },
         announce: moved && access.channel.settings.read_events,
     })
+}
+
+/// Where a mark goes: the sort key and id of `message` (one of the
+/// channel's history the reader can see, else a 400), or of the latest
+/// such message (none yet: the floor of now).
+pub(super) async fn mark_point(
+    db: &Db,
+    ctx: &Ctx,
+    access: &crate::channels::Access,
+    message: Option<&MessageId>,
+) -> Result<(String, Option<MessageId>), ApiError> {
+    let app = &ctx.app.app_id;
+    let channel_id = &access.channel.id;
+    let Some(id) = message else {
+        return Ok(match latest(db, ctx, &access.channel).await? {
+            Some(m) => (m.key().sk, Some(m.id)),
+            None => (crate::channels::read_floor_now(), None),
+        });
+    };
+    let reference: Option<MessageRef> = db.get(&keys::message_ref(app, id)).await?;
+    // A message the reader cannot see (a shadow-banned member's) is
+    // answered exactly as one that does not exist.
+    let reference = match reference {
+        Some(r) => {
+            let message: Option<Message> = db.get(&r.message_key()).await?;
+            message.filter(|m| m.visible_to(ctx)).map(|_| r)
+        }
+        None => None,
+    };
+    // Before the truncation point a message no longer exists.
+    let floor = super::history_floor(&access.channel);
+    match reference {
+        Some(r)
+            if &r.channel_id == channel_id
+                && r.in_channel
+                && keys::message(app, channel_id, &r.sort_id).sk >= floor =>
+        {
+            Ok((
+                keys::message(app, channel_id, &r.sort_id).sk,
+                Some(id.clone()),
+            ))
+        }
+        _ => Err(ApiError::validation(format!(
+            "message {id} is not in this channel"
+        ))),
+    }
 }
 
 async fn latest(db: &Db, ctx: &Ctx, channel: &Channel) -> Result<Option<Message>, ApiError> {
@@ -177,8 +192,24 @@ pub async fn read_by(
         .iter()
         .filter(|m| m.read_up_to >= sk)
         .collect();
+    // Delivered: a delivery mark at or past it, or read (reading implies
+    // delivery); the message's author is not a recipient.
+    let recipients: Vec<&Member> = members
+        .items
+        .iter()
+        .filter(|m| m.delivered_up_to >= sk || m.read_up_to >= sk)
+        .filter(|m| m.user_id != message.user_id)
+        .collect();
     Ok(Readers {
         message_id: message.id,
+        delivered_to: recipients.iter().map(|m| m.user_id.clone()).collect(),
+        recipients: recipients
+            .iter()
+            .map(|m| Recipient {
+                user_id: m.user_id.clone(),
+                last_delivered_at: m.last_delivered_at.clone(),
+            })
+            .collect(),
         read_by: readers.iter().map(|m| m.user_id.clone()).collect(),
         readers: readers
             .iter()
@@ -191,18 +222,23 @@ pub async fn read_by(
     })
 }
 
-/// `GET /unread`: unread counts of all the user's channels and their total.
+/// `GET /unread`: unread counts of all the user's channels and their total,
+/// and the threads they take part in with unread replies.
 pub async fn unread(db: &Db, ctx: &Ctx) -> Result<Unread, ApiError> {
     let user = ctx.require_user()?.clone();
     let app = &ctx.app.app_id;
     let rows = crate::channels::my_memberships(db, app, &user).await?;
     let hidden = ctx.blocked();
     let hidden = &hidden;
+    let standing = super::threads::standing(db, ctx).await?;
+    let standing = &standing;
     let counts = futures::future::try_join_all(rows.iter().map(|(c, m)| async move {
-        let n = listing::unread_count(db, app, &c.id, c, m, hidden).await?;
+        let followed = standing.followed_in(&c.id);
+        let n = listing::unread_count(db, app, &c.id, c, m, hidden, followed).await?;
         Ok::<_, ApiError>((c.id.clone(), n))
     }))
     .await?;
+    let threads = standing.unread.clone();
     let total: usize = counts.iter().map(|(_, n)| n).sum();
     let channels = counts
         .into_iter()
@@ -215,6 +251,8 @@ pub async fn unread(db: &Db, ctx: &Ctx) -> Result<Unread, ApiError> {
     Ok(Unread {
         total_unread_count: total,
         channels,
+        unread_threads: threads.len(),
+        threads,
     })
 }
 
@@ -231,9 +269,21 @@ pub struct ReadMark {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readers {
     pub message_id: MessageId,
+    /// Members (but its author) it was delivered to: a delivery or read
+    /// mark at or past it.
+    pub delivered_to: Vec<crate::ids::UserId>,
+    pub recipients: Vec<Recipient>,
     pub read_by: Vec<crate::ids::UserId>,
     pub readers: Vec<Reader>,
     pub next: Option<String>,
+}
+
+/// A member it was delivered to; `last_delivered_at` is their delivery
+/// mark's time (absent when only their read mark says so).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Recipient {
+    pub user_id: crate::ids::UserId,
+    pub last_delivered_at: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -247,6 +297,10 @@ pub struct Reader {
 pub struct Unread {
     pub total_unread_count: usize,
     pub channels: Vec<UnreadChannel>,
+    /// Threads the user takes part in with unread replies (their replies
+    /// are not in the channels' counts).
+    pub unread_threads: usize,
+    pub threads: Vec<super::threads::UnreadThread>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

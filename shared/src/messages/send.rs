@@ -165,6 +165,7 @@ async fn send_counted(
     }
     // Pushes only where a member has a device (the channel counts them).
     let pushable = granted.channel.reachable > 0;
+    let parent = granted.parent.clone();
     let mut writes = plan(ctx, &input, checked, granted, crate::time::now_millis())?;
     writes.writes.rate = claim.map(crate::ratelimit::SendClaim::update);
     let slow_mode = writes.slow_mode;
@@ -175,6 +176,9 @@ async fn send_counted(
     match committed {
         Ok(()) => {
             let message = writes.writes.message;
+            if let Some(parent) = &parent {
+                super::threads::replied(&state.db, &message, parent).await;
+            }
             if pushable {
                 crate::push::enqueue(state, &ctx.app, &message).await;
             }
@@ -207,6 +211,20 @@ async fn send_counted(
         )),
         Err(SendRefused::Db(err)) => Err(err.into()),
     }
+}
+
+/// Whether `input` could be sent now, without sending it: validation, the
+/// attachments' ownership and the channel's rules as they stand. What
+/// scheduling checks up front; when due, the send checks everything again.
+pub async fn check(
+    state: &crate::state::AppState,
+    ctx: &Ctx,
+    input: &mut SendMessage,
+) -> Result<(), ApiError> {
+    input.validate()?;
+    crate::uploads::own_attachments(&state.storage, &ctx.app, &mut input.attachments)?;
+    let checked = validate(ctx, input)?;
+    authorize(&state.db, ctx, input, &checked).await.map(|_| ())
 }
 
 /// The input alone, against the app's limits: no reads.
@@ -395,6 +413,7 @@ fn plan(
         attachments: input.attachments.clone(),
         reply_count: 0,
         shadowed_replies: 0,
+        last_reply_at: None,
         reaction_counts: Default::default(),
         pinned_at: None,
         pinned_by: None,

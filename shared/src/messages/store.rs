@@ -7,24 +7,32 @@ use serde_json::json;
 use super::{Message, MessageRef, MessageType};
 use crate::db::store::{self, names, spec, values};
 use crate::db::{Cond, Db, DbError, Filter, UpdateSpec};
-use crate::ids::UserId;
+use crate::ids::{MessageId, UserId};
 use crate::keys::{self, Key};
 
+/// Unread counts stop here; clients show "99+".
+pub const UNREAD_CAP: usize = 100;
+
 /// A thread's parent gains (`+1`) or loses (`-1`) a reply; a shadowed one
-/// counts in `shadowed_replies` too, which readers do not see.
-pub fn replies_changed(delta: i64, shadowed: bool) -> UpdateSpec {
-    let (expression, names): (&str, &[(&str, &str)]) = if shadowed {
-        (
-            "ADD #replies :delta, #shadowed :delta",
-            &[
-                ("#replies", "reply_count"),
-                ("#shadowed", "shadowed_replies"),
-            ],
-        )
+/// counts in `shadowed_replies` too, which readers do not see. A reply
+/// everyone sees, sent `at`, is the thread's latest activity.
+pub fn replies_changed(delta: i64, shadowed: bool, at: Option<&str>) -> UpdateSpec {
+    let mut expression = if shadowed {
+        "ADD #replies :delta, #shadowed :delta".to_string()
     } else {
-        ("ADD #replies :delta", &[("#replies", "reply_count")])
+        "ADD #replies :delta".to_string()
     };
-    spec(expression, None, names, vec![(":delta", json!(delta))])
+    let mut names = vec![("#replies", "reply_count")];
+    if shadowed {
+        names.push(("#shadowed", "shadowed_replies"));
+    }
+    let mut values = vec![(":delta", json!(delta))];
+    if let Some(at) = at.filter(|_| !shadowed) {
+        expression.push_str(" SET #last = :at");
+        names.push(("#last", "last_reply_at"));
+        values.push((":at", json!(at)));
+    }
+    spec(&expression, None, &names, values)
 }
 
 /// Replies (and messages) by any of `authors`.
@@ -74,7 +82,7 @@ pub fn by_author(author: &UserId) -> Filter {
 /// not their own, not by a user in `hidden` (whom they block). Each clause
 /// passes an item without the attribute: DynamoDB compares a missing
 /// attribute as false, whatever the comparator.
-pub fn unread_for(reader: &UserId, hidden: &[UserId]) -> Filter {
+pub fn unread_for(reader: &UserId, hidden: &[UserId], followed: &[MessageId]) -> Filter {
     let mut expression = "(attribute_not_exists(#shadowed) OR #shadowed = :no) \
                           AND (attribute_not_exists(#type) OR #type <> :deleted) \
                           AND (attribute_not_exists(#user) OR #user <> :me)"
@@ -84,19 +92,29 @@ pub fn unread_for(reader: &UserId, hidden: &[UserId]) -> Filter {
         (":deleted".to_string(), json!(MessageType::Deleted)),
         (":me".to_string(), json!(reader)),
     ];
+    let mut attributes = vec![
+        ("#shadowed", "shadowed"),
+        ("#type", "type"),
+        ("#user", "user_id"),
+    ];
     // `IN` takes at most 100 operands: one clause per hundred.
     for (n, chunk) in hidden.chunks(100).enumerate() {
         let operands: Vec<String> = (0..chunk.len()).map(|i| format!(":h{n}_{i}")).collect();
         expression.push_str(&format!(" AND NOT (#user IN ({}))", operands.join(", ")));
         pairs.extend(operands.into_iter().zip(chunk.iter().map(|u| json!(u))));
     }
+    // Replies of threads the reader takes part in count in the thread only.
+    for (n, chunk) in followed.chunks(100).enumerate() {
+        let operands: Vec<String> = (0..chunk.len()).map(|i| format!(":f{n}_{i}")).collect();
+        expression.push_str(&format!(" AND NOT (#parent IN ({}))", operands.join(", ")));
+        pairs.extend(operands.into_iter().zip(chunk.iter().map(|p| json!(p))));
+    }
+    if !followed.is_empty() {
+        attributes.push(("#parent", "parent_id"));
+    }
     Filter {
         expression,
-        names: names(&[
-            ("#shadowed", "shadowed"),
-            ("#type", "type"),
-            ("#user", "user_id"),
-        ]),
+        names: names(&attributes),
         values: pairs,
     }
 }
@@ -189,7 +207,7 @@ pub async fn commit_send(db: &Db, send: &SendWrites) -> Result<(), SendRefused> 
     if let Some(parent) = &send.parent {
         writes.push(db.update_write(
             parent,
-            &replies_changed(1, send.message.shadowed),
+            &replies_changed(1, send.message.shadowed, Some(&send.message.created_at)),
             Cond::Exists,
         )?);
     }

@@ -272,7 +272,12 @@ pub async fn backfill(
     let floor = unread_floor(&channel, &membership);
     let lo = format!("{floor}\u{0}");
     let hi = keys::upper(keys::MESSAGE_PREFIX);
-    let filter = crate::messages::store::unread_for(user, &[]);
+    let followed = crate::messages::threads::followed_by_channel(db, app, user).await?;
+    let followed = followed
+        .get(channel_id)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let filter = crate::messages::store::unread_for(user, &[], followed);
     let mut query = Query {
         index: None,
         pk: &keys::channel_partition(app, channel_id),

@@ -131,23 +131,34 @@ pub struct Notification {
     pub data: Vec<(&'static str, String)>,
 }
 
-impl Notification {
-    /// The push of a new message.
-    fn of_message(
-        title: String,
-        body: String,
-        badge: usize,
-        channel_id: &ChannelId,
-        message_id: &MessageId,
-    ) -> Self {
-        Self {
-            title,
-            body,
-            badge,
+/// One push to one user's devices: what it says and what it is about. A
+/// push the provider throttled keeps it to try again ([`Retry`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Push {
+    /// The event the push tells of (`message.new`, `reminder.due`).
+    #[serde(default = "new_message_kind")]
+    pub kind: String,
+    pub channel_id: ChannelId,
+    pub message_id: MessageId,
+    pub title: String,
+    pub body: String,
+    pub badge: usize,
+}
+
+fn new_message_kind() -> String {
+    "message.new".into()
+}
+
+impl Push {
+    fn notification(&self) -> Notification {
+        Notification {
+            title: self.title.clone(),
+            body: self.body.clone(),
+            badge: self.badge,
             data: vec![
-                ("type", "message.new".to_string()),
-                ("channel_id", channel_id.to_string()),
-                ("message_id", message_id.to_string()),
+                ("type", self.kind.clone()),
+                ("channel_id", self.channel_id.to_string()),
+                ("message_id", self.message_id.to_string()),
             ],
         }
     }
@@ -159,11 +170,8 @@ pub struct Retry {
     pub app_id: AppId,
     pub user_id: UserId,
     pub device_id: String,
-    pub channel_id: ChannelId,
-    pub message_id: MessageId,
-    pub title: String,
-    pub body: String,
-    pub badge: usize,
+    #[serde(flatten)]
+    pub push: Push,
     /// The try this is, from 2.
     pub attempt: u32,
 }
@@ -189,28 +197,14 @@ pub async fn retry(state: &AppState, retry: &Retry) -> Result<(), ApiError> {
     let Some(app) = state.apps.by_id(&state.db, &retry.app_id).await? else {
         return Ok(());
     };
-    let db = &state.db;
-    let devices: Vec<Device> = db
-        .query_all(
-            &keys::user_partition(&retry.app_id, &retry.user_id),
-            keys::DEVICE_PREFIX,
-            25,
-        )
-        .await?;
+    let devices = devices(state, &app, &retry.user_id).await?;
     let Some(device) = devices
         .into_iter()
         .find(|d| d.id.as_str() == retry.device_id)
     else {
         return Ok(());
     };
-    let notification = Notification::of_message(
-        retry.title.clone(),
-        retry.body.clone(),
-        retry.badge,
-        &retry.channel_id,
-        &retry.message_id,
-    );
-    match push_one(state, &app, &device, &notification).await {
+    match push_one(state, &app, &device, &retry.push.notification()).await {
         Sent::Delivered => {
             tracing::info!(device = %device.id, attempt = retry.attempt, "throttled push delivered");
         }
@@ -293,7 +287,7 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Report, ApiError> {
         sort_id,
         author: &job.sender,
     });
-    let marked: Vec<UserId> = match &counted {
+    let mut marked: Vec<UserId> = match &counted {
         Some(_) => reachable
             .iter()
             .filter(|u| **u != job.sender)
@@ -301,6 +295,16 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Report, ApiError> {
             .collect(),
         None => Vec::new(),
     };
+    // A reply shown in the channel counts in its thread for those who take
+    // part in it, not in the channel (as `GET /unread` counts).
+    if let (Some(parent), false) = (&job.parent_id, marked.is_empty()) {
+        let keys: Vec<Key> = marked
+            .iter()
+            .map(|u| keys::following(&job.app_id, u, parent))
+            .collect();
+        let following: Vec<crate::messages::threads::Following> = db.batch_get(&keys).await?;
+        marked.retain(|u| !following.iter().any(|f| &f.user_id == u));
+    }
     if let Some(counted) = &counted {
         counted.mark(db, &marked).await?;
     }
@@ -365,72 +369,95 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Report, ApiError> {
         .preview
         .clone()
         .unwrap_or_else(|| "sent an attachment".to_string());
-    let fill = |template: &str| {
-        template
-            .replace("{sender}", &sender_name)
-            .replace("{channel}", channel.name.as_deref().unwrap_or(""))
-            .replace("{text}", &text)
-    };
-    let (title, body) = (
-        fill(&app.settings.push_title),
-        fill(&app.settings.push_body),
+    let (title, body) = filled(
+        &app,
+        &sender_name,
+        channel.name.as_deref().unwrap_or(""),
+        &text,
     );
     for recipient in recipients {
-        let user = recipient.id.clone();
-        let devices: Vec<Device> = db
-            .query_all(
-                &keys::user_partition(&job.app_id, &user),
-                keys::DEVICE_PREFIX,
-                25,
-            )
-            .await?;
-        let devices: Vec<Device> = devices
-            .into_iter()
-            .filter(|d| match d.push_provider {
-                PushProvider::Firebase => app.push.firebase.is_some(),
-                PushProvider::Apn => app.push.apn.is_some(),
-                _ => false,
-            })
-            .collect();
-        if devices.is_empty() {
-            continue;
-        }
-        let badge = badges::badge(db, &job.app_id, &recipient).await?;
-        let notification = Notification::of_message(
-            title.clone(),
-            body.clone(),
-            badge,
-            &job.channel_id,
-            &job.message_id,
-        );
-        for device in devices {
-            match push_one(state, &app, &device, &notification).await {
-                Sent::Delivered => report.delivered += 1,
-                Sent::Dead => {
-                    report.dead += 1;
-                    forget(state, &job.app_id, &user, &device).await?;
-                }
-                Sent::Retry => {
-                    report.retrying += 1;
-                    let retry = Retry {
-                        app_id: job.app_id.clone(),
-                        user_id: user.clone(),
-                        device_id: device.id.to_string(),
-                        channel_id: job.channel_id.clone(),
-                        message_id: job.message_id.clone(),
-                        title: title.clone(),
-                        body: body.clone(),
-                        badge,
-                        attempt: 2,
-                    };
-                    schedule_retry(state, retry).await?;
-                }
-                Sent::Failed(_) => report.failed += 1,
-            }
-        }
+        let push = Push {
+            kind: new_message_kind(),
+            channel_id: job.channel_id.clone(),
+            message_id: job.message_id.clone(),
+            title: title.clone(),
+            body: body.clone(),
+            badge: badges::badge(db, &job.app_id, &recipient).await?,
+        };
+        to_user(state, &app, &recipient.id, &push, &mut report).await?;
     }
     tracing::info!(message = %job.message_id, recipients = report.recipients, delivered = report.delivered, dead = report.dead, retrying = report.retrying, failed = report.failed, "pushes sent");
     Ok(report)
+}
+
+/// The app's push title and body, with `{sender}`, `{channel}` and
+/// `{text}` filled in.
+pub fn filled(app: &App, sender: &str, channel: &str, text: &str) -> (String, String) {
+    let fill = |template: &str| {
+        template
+            .replace("{sender}", sender)
+            .replace("{channel}", channel)
+            .replace("{text}", text)
+    };
+    (
+        fill(&app.settings.push_title),
+        fill(&app.settings.push_body),
+    )
+}
+
+/// The user's devices the app can push to (its credentials for their
+/// providers).
+async fn devices(state: &AppState, app: &App, user: &UserId) -> Result<Vec<Device>, ApiError> {
+    let devices: Vec<Device> = state
+        .db
+        .query_all(
+            &keys::user_partition(&app.app_id, user),
+            keys::DEVICE_PREFIX,
+            25,
+        )
+        .await?;
+    Ok(devices
+        .into_iter()
+        .filter(|d| match d.push_provider {
+            PushProvider::Firebase => app.push.firebase.is_some(),
+            PushProvider::Apn => app.push.apn.is_some(),
+            _ => false,
+        })
+        .collect())
+}
+
+/// One push to each of a user's devices: a dead token deletes its device,
+/// a throttled push is tried again later; `report` counts what happened.
+pub async fn to_user(
+    state: &AppState,
+    app: &App,
+    user: &UserId,
+    push: &Push,
+    report: &mut Report,
+) -> Result<(), ApiError> {
+    let notification = push.notification();
+    for device in devices(state, app, user).await? {
+        match push_one(state, app, &device, &notification).await {
+            Sent::Delivered => report.delivered += 1,
+            Sent::Dead => {
+                report.dead += 1;
+                forget(state, &app.app_id, user, &device).await?;
+            }
+            Sent::Retry => {
+                report.retrying += 1;
+                let retry = Retry {
+                    app_id: app.app_id.clone(),
+                    user_id: user.clone(),
+                    device_id: device.id.to_string(),
+                    push: push.clone(),
+                    attempt: 2,
+                };
+                schedule_retry(state, retry).await?;
+            }
+            Sent::Failed(_) => report.failed += 1,
+        }
+    }
+    Ok(())
 }
 
 /// One push to one device, tried once.

@@ -107,6 +107,13 @@ pub enum EventBody {
         user: UserRef,
         last_read_message_id: Option<MessageId>,
     },
+    /// A member's devices received the channel's messages up to one (when
+    /// the channel's `delivery_events` is on).
+    #[serde(rename = "message.delivered")]
+    MessageDelivered {
+        user: UserRef,
+        last_delivered_message_id: Option<MessageId>,
+    },
     #[serde(rename = "member.added")]
     MemberAdded { member: MemberView },
     /// A role changed, or an invite was accepted.
@@ -146,6 +153,17 @@ pub enum EventBody {
     /// never to its author).
     #[serde(rename = "message.flagged")]
     MessageFlagged { flag: FlaggedView },
+    /// To its author: a scheduled message was refused when it came due
+    /// (`failure` says why); it stays listed as `failed`.
+    #[serde(rename = "message.scheduled_failed")]
+    ScheduledFailed {
+        scheduled_message: crate::messages::scheduled::model::ScheduledView,
+    },
+    /// To its user: a reminder's time came (the message as they read it).
+    #[serde(rename = "reminder.due")]
+    ReminderDue {
+        reminder: crate::messages::reminders::model::ReminderView,
+    },
 }
 
 /// The report of `message.flagged`.

@@ -36,9 +36,9 @@ use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
 use crate::keys::{self, Key};
 use crate::state::AppState;
 
-/// Connections per shard: a job has the notifier's concurrency in lanes
-/// for each shard's worth of connections it queues.
-pub const SHARD_SIZE: usize = 400;
+/// A job opens the notifier's concurrency in lanes for each this many
+/// connections it queues.
+pub const CONNECTIONS_PER_STEP: usize = 400;
 /// Deliveries of an event to connections whose posts keep failing.
 pub const MAX_ATTEMPTS: u32 = 3;
 /// Job items are kept this long (for the record), then expire.
@@ -145,12 +145,14 @@ pub fn job_of(record: &EventRecord) -> Option<Job> {
 /// lanes side by side; what failed becomes the next attempt.
 pub async fn run(state: &AppState, job: &Job) -> Result<JobReport, ApiError> {
     let started = std::time::Instant::now();
-    // Posts in flight: the notifier's concurrency per shard of SHARD_SIZE
+    // Posts in flight: the notifier's concurrency for each CONNECTIONS_PER_STEP
     // connections, all drawing from the job's one queue, which the audience
     // fills part by part while the first parts are posted to.
-    let mut lanes = state
-        .notifier
-        .lanes(&job.app_id, job.event.as_bytes().into(), SHARD_SIZE);
+    let mut lanes = state.notifier.lanes(
+        &job.app_id,
+        job.event.as_bytes().into(),
+        CONNECTIONS_PER_STEP,
+    );
     let read = match &job.pending {
         Some(pending) => {
             // A retry waits a little for whatever failed to recover.

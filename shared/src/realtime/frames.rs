@@ -20,7 +20,7 @@ pub const MAX_FRAME: usize = 32 * 1024;
 pub enum ClientFrame {
     /// Send a message, as `POST /messages` (a client `id` makes it idempotent).
     #[serde(rename = "message.send")]
-    MessageSend(SendMessage),
+    MessageSend(Box<SendMessage>),
     #[serde(rename = "typing.start")]
     TypingStart(ChannelFrame),
     #[serde(rename = "typing.stop")]
@@ -33,6 +33,13 @@ pub enum ClientFrame {
     /// Mark the channel read, as `POST /channels/{id}/read`.
     #[serde(rename = "message.read")]
     MessageRead(ReadFrame),
+    /// Mark channels delivered, several at once, as
+    /// `POST /channels/{id}/delivered` each.
+    #[serde(rename = "channel.mark_delivered")]
+    MarkDelivered(DeliveredFrame),
+    /// Mark a thread read, as `POST /messages/{parent_id}/thread/read`.
+    #[serde(rename = "thread.read")]
+    ThreadRead(ThreadReadFrame),
     /// Is the connection alive, and whose is it.
     #[serde(rename = "health.check")]
     HealthCheck {},
@@ -48,7 +55,9 @@ impl ClientFrame {
             | ClientFrame::ChannelWatch(input)
             | ClientFrame::ChannelUnwatch(input) => Some(&input.channel_id),
             ClientFrame::MessageRead(input) => Some(&input.channel_id),
-            ClientFrame::HealthCheck {} => None,
+            ClientFrame::MarkDelivered(_)
+            | ClientFrame::ThreadRead(_)
+            | ClientFrame::HealthCheck {} => None,
         }
     }
 }
@@ -61,6 +70,8 @@ pub const ACTIONS: &[&str] = &[
     "channel.watch",
     "channel.unwatch",
     "message.read",
+    "channel.mark_delivered",
+    "thread.read",
     "health.check",
 ];
 
@@ -80,6 +91,27 @@ pub struct ReadFrame {
     /// Default: the latest message.
     #[serde(default)]
     pub message_id: Option<MessageId>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadReadFrame {
+    /// The thread's parent message.
+    pub parent_id: MessageId,
+    /// A reply in the thread; default: its latest.
+    #[serde(default)]
+    pub message_id: Option<MessageId>,
+}
+
+/// Channels marked delivered in one frame, at most this many.
+pub const MAX_DELIVERED_CHANNELS: usize = 30;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveredFrame {
+    /// 1 to 30 channels, each with the message it was delivered up to
+    /// (default: the latest).
+    pub channels: Vec<ReadFrame>,
 }
 
 /// A frame's `request_id` (for the ack) and the frame, or why it is refused.
@@ -169,12 +201,18 @@ pub enum ActionResult {
     /// `message.send`: the message, and `false` for a retry of a send that
     /// already happened.
     Sent(Box<Sent>),
+    /// `message.send` with `scheduled_at`: the scheduled message.
+    Scheduled(Box<ScheduledAck>),
     /// `channel.watch` / `channel.unwatch`.
     Watch(Watching),
     /// `typing.start` / `typing.stop`.
     Typing(TypingAck),
     /// `message.read`.
     Read(ReadMark),
+    /// `channel.mark_delivered`: each channel's mark, in the frame's order.
+    Delivered(DeliveredAck),
+    /// `thread.read`: the thread with its mark.
+    Thread(Box<ThreadAck>),
     /// `health.check`.
     Health(Health),
 }
@@ -184,6 +222,24 @@ pub enum ActionResult {
 pub struct Sent {
     pub message: MessageView,
     pub created: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadAck {
+    pub thread: crate::messages::threads::ThreadView,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveredAck {
+    pub delivered: Vec<crate::messages::delivered::DeliveredMark>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledAck {
+    pub scheduled_message: crate::messages::scheduled::model::ScheduledView,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -23,6 +23,12 @@ const SERVICE: &str = "execute-api";
 const ATTEMPTS: u32 = 3;
 /// Before the second attempt; doubled before the third.
 const FIRST_BACKOFF: Duration = Duration::from_millis(25);
+/// Attempts of a post throttled by the account's request quota (429
+/// `LimitExceededException`): the quota refills within a second, so these
+/// wait longer, with jitter so that a fan-out's lanes do not retry in step.
+const THROTTLED_ATTEMPTS: u32 = 8;
+/// The longest wait before a throttled post's next attempt.
+const MAX_THROTTLED_BACKOFF: Duration = Duration::from_millis(1600);
 /// Credentials closer than this to their expiry are fetched again.
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
 
@@ -51,7 +57,7 @@ impl PostError {
     /// Worth another attempt: throttled, a server error, or no answer.
     fn is_transient(&self) -> bool {
         match self {
-            PostError::Status(status) => *status == 429 || *status >= 500,
+            PostError::Status(status) => *status >= 500,
             PostError::Request(_) => true,
             PostError::Credentials(_) | PostError::Signing(_) => false,
         }
@@ -95,15 +101,21 @@ impl Poster {
     /// Posts `body` to the connection, again after a transient failure.
     pub async fn post(&self, connection: &ConnectionId, body: &[u8]) -> Posted {
         let mut backoff = FIRST_BACKOFF;
-        let mut attempt = 1;
+        let (mut failures, mut throttles) = (0, 0);
         loop {
             match self.attempt(connection, body).await {
                 Ok(()) => return Posted::Sent,
                 Err(PostError::Status(410)) => return Posted::Gone,
-                Err(err) if err.is_transient() && attempt < ATTEMPTS => {
+                Err(PostError::Status(429)) if throttles + 1 < THROTTLED_ATTEMPTS => {
+                    throttles += 1;
+                    // Full jitter over twice the last wait, up to the cap.
+                    let ceiling = (FIRST_BACKOFF * 2u32.pow(throttles)).min(MAX_THROTTLED_BACKOFF);
+                    tokio::time::sleep(ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)).await;
+                }
+                Err(err) if err.is_transient() && failures + 1 < ATTEMPTS => {
+                    failures += 1;
                     tokio::time::sleep(backoff).await;
                     backoff *= 2;
-                    attempt += 1;
                 }
                 Err(err) => return Posted::Failed(err),
             }

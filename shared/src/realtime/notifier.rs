@@ -114,7 +114,9 @@ impl Notifier {
         }
     }
 
-    /// Posts in flight per fan-out shard (`CHAT_FANOUT_CONCURRENCY`).
+    /// Lanes (posts in flight) a fan-out opens for each
+    /// [`crate::realtime::fanout::CONNECTIONS_PER_STEP`] connections it
+    /// queues (`CHAT_FANOUT_CONCURRENCY`).
     pub fn concurrency(&self) -> usize {
         self.concurrency
     }
@@ -242,14 +244,14 @@ impl Notifier {
     }
 
     /// Lanes that post these bytes to the connections [`Lanes::push`]ed to
-    /// them: [`Self::concurrency`] posts in flight per `shard` connections.
-    pub fn lanes(&self, app: &AppId, bytes: Arc<[u8]>, shard: usize) -> Lanes {
+    /// them: [`Self::concurrency`] lanes for each `step` connections queued.
+    pub fn lanes(&self, app: &AppId, bytes: Arc<[u8]>, step: usize) -> Lanes {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         Lanes {
             notifier: self.clone(),
             app: app.clone(),
             bytes,
-            shard: shard.max(1),
+            step: step.max(1),
             tx,
             rx: Arc::new(tokio::sync::Mutex::new(rx)),
             queued: 0,
@@ -295,7 +297,7 @@ pub struct Lanes {
     notifier: Notifier,
     app: AppId,
     bytes: Arc<[u8]>,
-    shard: usize,
+    step: usize,
     tx: tokio::sync::mpsc::UnboundedSender<Target>,
     rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Target>>>,
     queued: usize,
@@ -312,8 +314,7 @@ impl Lanes {
             let _ = self.tx.send(target);
         }
         // Never more lanes than connections (a retry holds a few).
-        let wanted =
-            (self.queued.div_ceil(self.shard) * self.notifier.concurrency).min(self.queued);
+        let wanted = (self.queued.div_ceil(self.step) * self.notifier.concurrency).min(self.queued);
         while self.lanes.len() < wanted {
             let (notifier, app, bytes, rx) = (
                 self.notifier.clone(),

@@ -309,6 +309,24 @@ pub async fn read(
     to_channel(state, ctx, channel, &event, Audience::Readers).await
 }
 
+/// `message.delivered`: a member's devices received up to a message.
+pub async fn delivered(
+    state: &AppState,
+    ctx: &Ctx,
+    channel: &ChannelId,
+    user: &UserId,
+    last_delivered: Option<&crate::ids::MessageId>,
+) -> Delivery {
+    let event = Event::channel(
+        channel,
+        EventBody::MessageDelivered {
+            user: UserRef { id: user.clone() },
+            last_delivered_message_id: last_delivered.cloned(),
+        },
+    );
+    to_channel(state, ctx, channel, &event, Audience::Readers).await
+}
+
 /// `member.added` (`added`) / `member.updated` for each member.
 pub async fn members(
     state: &AppState,
@@ -490,4 +508,44 @@ pub async fn flagged(state: &AppState, ctx: &Ctx, flag: &crate::flags::Flag) {
             tracing::warn!(error = %DisplayChain(&err), %channel, "could not read a channel's moderators");
         }
     }
+}
+
+/// `message.scheduled_failed`: to the author's sockets.
+pub async fn scheduled_failed(
+    state: &AppState,
+    ctx: &Ctx,
+    scheduled: &crate::messages::scheduled::model::ScheduledMessage,
+) {
+    let event = Event::channel(
+        &scheduled.input.channel_id,
+        EventBody::ScheduledFailed {
+            scheduled_message: scheduled.view(),
+        },
+    );
+    state
+        .notifier
+        .to_users(
+            &ctx.app.app_id,
+            std::slice::from_ref(&scheduled.user_id),
+            &event,
+        )
+        .await;
+}
+
+/// `reminder.due`: to the user's sockets.
+pub async fn reminder_due(state: &AppState, reminder: &crate::messages::reminders::Kept) {
+    let event = Event::channel(
+        &reminder.reminder.channel_id,
+        EventBody::ReminderDue {
+            reminder: reminder.view(),
+        },
+    );
+    state
+        .notifier
+        .to_users(
+            &reminder.reminder.app_id,
+            std::slice::from_ref(&reminder.reminder.user_id),
+            &event,
+        )
+        .await;
 }

@@ -31,15 +31,18 @@ async fn with_lists() -> TestApp {
     app
 }
 
-#[tokio::test]
-async fn blocked_masked_and_flagged_text_on_send_and_edit() {
+/// App a with the lists, and a group of owner, bob and carol in it.
+async fn room() -> (TestApp, Vec<String>, String) {
     let app = with_lists().await;
     let t = app.create_users(&app.a, &["owner", "bob", "carol"]).await;
     let ch = app.group(&app.a, &t[0], &["bob", "carol"]).await;
-    let mut owner = app.ws(&app.a, &t[0]).await;
-    let mut bob = app.ws(&app.a, &t[1]).await;
+    (app, t, ch)
+}
 
-    // block: refused over REST and the socket, nothing stored.
+#[tokio::test]
+async fn blocked_text_is_refused_over_rest_and_the_socket_and_nothing_stored() {
+    let (app, t, ch) = room().await;
+    let mut bob = app.ws(&app.a, &t[1]).await;
     let refused = app
         .post(
             &app.a,
@@ -68,8 +71,13 @@ async fn blocked_masked_and_flagged_text_on_send_and_edit() {
         .get(&app.a, &t[0], &format!("/channels/{ch}/messages"))
         .await;
     assert!(TestApp::texts(history.assert_status(200)).is_empty());
+}
 
-    // mask: stored, sent and shown masked; whole words only.
+#[tokio::test]
+async fn masked_words_are_stored_sent_and_shown_masked_and_not_searchable() {
+    let (app, t, ch) = room().await;
+    let mut owner = app.ws(&app.a, &t[0]).await;
+    let mut bob = app.ws(&app.a, &t[1]).await;
     let masked = app
         .say(
             &app.a,
@@ -98,8 +106,12 @@ async fn blocked_masked_and_flagged_text_on_send_and_edit() {
         .map(|m| m["text"].as_str().unwrap())
         .collect();
     assert_eq!(texts, ["What the ****, an ****? ****. Heckle on."]);
+}
 
-    // flag: sent as written, a report opened, the moderators told.
+#[tokio::test]
+async fn flagged_text_is_sent_as_written_and_reported_to_the_moderators() {
+    let (app, t, ch) = room().await;
+    let mut owner = app.ws(&app.a, &t[0]).await;
     let flagged = app.say(&app.a, &t[1], &ch, "call me at 555-1234").await;
     assert_eq!(flagged["text"], "call me at 555-1234");
     let told = owner.expect("message.flagged").await;
@@ -117,8 +129,12 @@ async fn blocked_masked_and_flagged_text_on_send_and_edit() {
     assert_eq!(reports[0]["note"], "contact");
     assert_eq!(reports[0]["user_id"], "bob");
     assert!(reports[0]["reporter_id"].is_null());
+}
 
-    // Edits are screened the same way.
+#[tokio::test]
+async fn edits_are_screened_like_sends() {
+    let (app, t, ch) = room().await;
+    let flagged = app.say(&app.a, &t[1], &ch, "call me at 555-1234").await;
     let id = flagged["id"].as_str().unwrap();
     app.patch(
         &app.a,
@@ -152,8 +168,11 @@ async fn blocked_masked_and_flagged_text_on_send_and_edit() {
         again.assert_status(200)["flags"].as_array().unwrap().len(),
         2
     );
+}
 
-    // Another app has no lists: the same text goes through as written.
+#[tokio::test]
+async fn the_lists_apply_to_their_app_only_and_stop_when_unset() {
+    let (app, t, ch) = room().await;
     let b = app.create_users(&app.b, &["bea", "ben"]).await;
     let other = app.group(&app.b, &b[0], &["ben"]).await;
     let plain = app.say(&app.b, &b[1], &other, "cheap pills, heck").await;

@@ -20,28 +20,39 @@ fn ids(body: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn users_block_unblock_and_list_within_their_app() {
+/// alice, bob, carol and dave in app a; alice blocks bob and dave.
+async fn alice_blocks_bob_and_dave() -> (TestApp, Vec<String>) {
     let app = TestApp::spawn().await;
     let t = app
         .create_users(&app.a, &["alice", "bob", "carol", "dave"])
         .await;
+    for user in ["bob", "dave"] {
+        app.post(&app.a, &t[0], "/blocks", json!({ "user_id": user }))
+            .await
+            .assert_status(201);
+    }
+    (app, t)
+}
+
+#[tokio::test]
+async fn blocking_again_changes_nothing_and_says_so() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
     let created = app
         .post(&app.a, &t[0], "/blocks", json!({"user_id": "bob"}))
         .await;
     let block = created.assert_status(201)["block"].clone();
     assert_eq!(block["user_id"], "bob");
     assert!(block["created_at"].as_str().is_some_and(|s| !s.is_empty()));
-    // Blocking again changes nothing and says so.
     let again = app
         .post(&app.a, &t[0], "/blocks", json!({"user_id": "bob"}))
         .await;
     assert_eq!(again.assert_status(200)["block"], block);
-    app.post(&app.a, &t[0], "/blocks", json!({"user_id": "dave"}))
-        .await
-        .assert_status(201);
+}
 
-    // Listed by id, a page at a time.
+#[tokio::test]
+async fn a_user_lists_their_own_blocks_by_id_a_page_at_a_time() {
+    let (app, t) = alice_blocks_bob_and_dave().await;
     let first = app.get(&app.a, &t[0], "/blocks?limit=1").await;
     assert_eq!(ids(first.assert_status(200)), ["bob"]);
     let next = first.body["next"]
@@ -53,11 +64,13 @@ async fn users_block_unblock_and_list_within_their_app() {
         .await;
     assert_eq!(ids(second.assert_status(200)), ["dave"]);
     assert!(second.body["next"].is_null(), "{}", second.body);
-    // Each user sees only their own.
     let bobs = app.get(&app.a, &t[1], "/blocks").await;
     assert!(ids(bobs.assert_status(200)).is_empty());
+}
 
-    // The server acts for a named blocker.
+#[tokio::test]
+async fn the_server_blocks_and_lists_for_a_named_blocker() {
+    let (app, t) = alice_blocks_bob_and_dave().await;
     let listed = app
         .get(&app.a, &app.a.server, "/blocks?blocker_id=alice")
         .await;
@@ -72,8 +85,11 @@ async fn users_block_unblock_and_list_within_their_app() {
     .assert_status(201);
     let carols = app.get(&app.a, &t[2], "/blocks").await;
     assert_eq!(ids(carols.assert_status(200)), ["alice"]);
+}
 
-    // Unblocking: 204, then 404 (nothing to undo).
+#[tokio::test]
+async fn unblocking_answers_204_then_404() {
+    let (app, t) = alice_blocks_bob_and_dave().await;
     let gone = app.delete(&app.a, &t[0], "/blocks/dave").await;
     assert_eq!(gone.status, 204, "{}", gone.body);
     app.delete(&app.a, &t[0], "/blocks/dave")
@@ -81,54 +97,65 @@ async fn users_block_unblock_and_list_within_their_app() {
         .assert_error(404, "not_found");
     let left = app.get(&app.a, &t[0], "/blocks").await;
     assert_eq!(ids(left.assert_status(200)), ["bob"]);
+}
 
-    // The "no"s.
-    app.post(&app.a, &t[0], "/blocks", json!({"user_id": "alice"}))
-        .await
-        .assert_error(400, "validation_error");
-    app.post(&app.a, &t[0], "/blocks", json!({"user_id": "nobody"}))
-        .await
-        .assert_error(404, "not_found");
-    app.post(
-        &app.a,
-        &t[0],
-        "/blocks",
-        json!({"user_id": "not a valid id!"}),
-    )
-    .await
-    .assert_error(400, "validation_error");
-    app.post(&app.a, &t[0], "/blocks", json!({}))
-        .await
-        .assert_error(400, "validation_error");
-    app.post(
-        &app.a,
-        &t[0],
-        "/blocks",
-        json!({"user_id": "carol", "blocker_id": "bob"}),
-    )
-    .await
-    .assert_error(403, "forbidden");
+#[tokio::test]
+async fn bad_block_requests_are_refused_and_change_nothing() {
+    let (app, t) = alice_blocks_bob_and_dave().await;
+    let refused = [
+        (&t[0], json!({"user_id": "alice"}), 400, "validation_error"),
+        (&t[0], json!({"user_id": "nobody"}), 404, "not_found"),
+        (
+            &t[0],
+            json!({"user_id": "not a valid id!"}),
+            400,
+            "validation_error",
+        ),
+        (&t[0], json!({}), 400, "validation_error"),
+        // A user acts only for themselves.
+        (
+            &t[0],
+            json!({"user_id": "carol", "blocker_id": "bob"}),
+            403,
+            "forbidden",
+        ),
+        // The server names the blocker, who must exist.
+        (
+            &app.a.server,
+            json!({"user_id": "bob"}),
+            400,
+            "validation_error",
+        ),
+        (
+            &app.a.server,
+            json!({"user_id": "bob", "blocker_id": "nobody"}),
+            404,
+            "not_found",
+        ),
+    ];
+    for (token, body, status, code) in refused {
+        app.post(&app.a, token, "/blocks", body)
+            .await
+            .assert_error(status, code);
+    }
     app.get(&app.a, &t[0], "/blocks?blocker_id=bob")
         .await
         .assert_error(403, "forbidden");
-    app.post(&app.a, &app.a.server, "/blocks", json!({"user_id": "bob"}))
-        .await
-        .assert_error(400, "validation_error");
     app.get(&app.a, &app.a.server, "/blocks")
         .await
         .assert_error(400, "validation_error");
-    app.post(
-        &app.a,
-        &app.a.server,
-        "/blocks",
-        json!({"user_id": "bob", "blocker_id": "nobody"}),
-    )
-    .await
-    .assert_error(404, "not_found");
     app.get(&app.a, &t[0], "/blocks?limit=0")
         .await
         .assert_error(400, "validation_error");
-    // Another app's users are not there to block, nor its blocks to read.
+    let listed = app
+        .get(&app.a, &app.a.server, "/blocks?blocker_id=alice")
+        .await;
+    assert_eq!(ids(listed.assert_status(200)), ["bob", "dave"]);
+}
+
+#[tokio::test]
+async fn blocks_stay_within_their_app_and_need_a_token() {
+    let (app, _) = alice_blocks_bob_and_dave().await;
     let b_tokens = app.create_users(&app.b, &["erin"]).await;
     app.post(&app.b, &b_tokens[0], "/blocks", json!({"user_id": "bob"}))
         .await

@@ -18,14 +18,7 @@ where
     // Each request is its subject's first of a rate-limit window here (the
     // limiter's claim is counted like every request), and `f` does not
     // straddle two windows.
-    let window = chat_shared::ratelimit::WINDOW_SECS * 1000;
-    let into = chat_shared::time::now_millis().rem_euclid(window);
-    if window - into < 5_000 {
-        tokio::time::sleep(std::time::Duration::from_millis(
-            (window - into + 100) as u64,
-        ))
-        .await;
-    }
+    crate::helpers::in_one_rate_window(std::time::Duration::from_secs(5)).await;
     app.stack.state.limiter.forget_claims();
     let before = app.stack.state.db.request_counts();
     f().await;
@@ -176,8 +169,9 @@ async fn request_counts_per_operation() {
         ])
     );
     // Auth, the limiter's claim, channel + member (one batch), latest
-    // message Query, one transaction, then the membership re-read and the
-    // new unread count; then the message.read fan-out: one query of the
+    // message Query, one transaction, then the membership re-read, the
+    // threads the reader takes part in (their replies are not counted) and
+    // the new unread count; then the message.read fan-out: one query of the
     // channel's listeners (nobody is connected), beside its catch-up log
     // entry (PutItem) and the channel's change mark (UpdateItem).
     assert_eq!(
@@ -185,7 +179,7 @@ async fn request_counts_per_operation() {
         ops(&[
             ("GetItem", 2),
             ("BatchGetItem", 1),
-            ("Query", 3),
+            ("Query", 4),
             ("TransactWriteItems", 1),
             ("PutItem", 1),
             ("UpdateItem", 2)
@@ -209,14 +203,15 @@ async fn request_counts_per_operation() {
     );
     // Auth, the limiter's claim, memberships Query, channels and the caller's member items (two
     // BatchGetItems side by side: a send moves the read mark on the member
-    // item only), per channel: members Query + unread Query; then the
-    // listed members' profiles, one BatchGetItem for the whole page.
+    // item only), the threads the caller takes part in (a Query; none here),
+    // per channel: members Query + unread Query; then the listed members'
+    // profiles, one BatchGetItem for the whole page.
     assert_eq!(
         my_channels,
         ops(&[
             ("GetItem", 1),
             ("UpdateItem", 1),
-            ("Query", 3),
+            ("Query", 4),
             ("BatchGetItem", 3)
         ])
     );

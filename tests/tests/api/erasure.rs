@@ -95,6 +95,16 @@ async fn alice_everywhere(app: &TestApp) -> (Vec<String>, String, String, String
     )
     .await
     .assert_status(200);
+    // A message scheduled for an hour from now: erased with her, exported.
+    let at = chrono::Utc::now() + chrono::Duration::hours(1);
+    app.post(
+        &app.a,
+        &t[0],
+        "/messages",
+        json!({"channel_id": group, "text": "for later", "scheduled_at": at.to_rfc3339()}),
+    )
+    .await
+    .assert_status(202);
     (t, group, left, dm)
 }
 
@@ -312,6 +322,7 @@ async fn a_user_exports_everything_stored_about_them_page_by_page() {
     assert_eq!(channels, expected);
     assert_eq!(page["channels_left"][0]["channel_id"], left.as_str());
     assert_eq!(page["drafts"][0]["text"], "unsent");
+    assert_eq!(page["scheduled_messages"][0]["text"], "for later");
 
     // Follow `next` to the end: every message she wrote, every reaction.
     let mut messages: Vec<String> = Vec::new();

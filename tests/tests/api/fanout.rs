@@ -104,7 +104,7 @@ async fn a_crowd_is_reached_through_the_fanout_function_once_each_in_order() {
 }
 
 #[tokio::test]
-async fn a_shard_failing_half_way_is_retried_for_the_connections_it_missed_only() {
+async fn a_job_failing_half_way_is_retried_for_the_connections_it_missed_only() {
     let app = crowd_app().await;
     let (t, id, mut sockets) = four_online(&app).await;
     let mut ids = Vec::new();

@@ -241,6 +241,12 @@ impl TestApp {
         resp.assert_status(201)["message"].clone()
     }
 
+    /// [`TestApp::say`], for the new message's id.
+    pub async fn say_id(&self, t: &Tenant, token: &str, channel: &str, text: &str) -> String {
+        let message = self.say(t, token, channel, text).await;
+        message["id"].as_str().expect("an id").to_string()
+    }
+
     /// `GET /sync` without `since`: the cursor of now, for a later catch-up.
     pub async fn sync_cursor(&self, t: &Tenant, token: &str) -> String {
         let resp = self.get(t, token, "/sync").await;
@@ -273,6 +279,23 @@ impl TestApp {
 pub fn binaries() -> std::path::PathBuf {
     let template = chat_local::lambdas::LambdaOptions::new(std::path::PathBuf::new()).template;
     chat_local::binaries::build_for_tests(&template).expect("the function binaries build")
+}
+
+/// RFC 3339, `secs` from now.
+pub fn ahead(secs: i64) -> String {
+    let at = chrono::Utc::now() + chrono::Duration::seconds(secs);
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Waits, when fewer than `need` are left in the current rate-limit
+/// window, for the next one: what a test counts against a limit then falls
+/// in one window.
+pub async fn in_one_rate_window(need: std::time::Duration) {
+    let window = chat_shared::ratelimit::WINDOW_SECS * 1000;
+    let left = window - chat_shared::time::now_millis().rem_euclid(window);
+    if u128::try_from(left).unwrap_or(0) < need.as_millis() {
+        tokio::time::sleep(std::time::Duration::from_millis(left as u64 + 100)).await;
+    }
 }
 
 /// What a webhook receiver computes to check `X-Signature`: hex

@@ -8,7 +8,10 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::TestApp;
+use crate::helpers::{in_one_rate_window, TestApp};
+
+/// What a test here needs of one window: its counts must not straddle two.
+const TEST_TAKES: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The quota headers of a response, as numbers.
 async fn quota(
@@ -52,6 +55,7 @@ async fn quota(
 }
 
 async fn limit_sends(app: &TestApp, per_user: u32) {
+    in_one_rate_window(TEST_TAKES).await;
     app.patch(
         &app.a,
         &app.a.server,
@@ -227,6 +231,7 @@ async fn a_send_refused_before_its_write_still_counts() {
 #[tokio::test]
 async fn server_tokens_count_per_app_and_limits_are_checked() {
     let app = TestApp::spawn().await;
+    in_one_rate_window(TEST_TAKES).await;
     app.patch(
         &app.a,
         &app.a.server,
@@ -308,6 +313,7 @@ async fn server_tokens_count_per_app_and_limits_are_checked() {
 async fn connects_count_as_writes_and_are_refused_at_the_upgrade() {
     let app = TestApp::spawn().await;
     let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    in_one_rate_window(TEST_TAKES).await;
     app.patch(
         &app.a,
         &app.a.server,

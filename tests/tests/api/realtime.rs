@@ -421,7 +421,8 @@ async fn malformed_frames_get_error_acks_and_the_connection_lives_on() {
             "payload_too_large",
         ),
     ] {
-        ws.send_text(frame.clone()).await;
+        // In frames of API Gateway's 32 KB: the handler sees the message.
+        ws.send_in_frames(&frame, 32 * 1024).await;
         let ack = ws.expect("ack").await;
         assert_eq!(ack["ok"], false, "{frame:.60}: {ack}");
         assert_eq!(ack["error"]["code"], code, "{frame:.60}: {ack}");
@@ -588,6 +589,25 @@ async fn idle_clients_are_closed_and_the_management_api_works() {
         .await
         .unwrap();
     assert_eq!(gone.status().as_u16(), 410);
+}
+
+#[tokio::test]
+async fn a_frame_over_32_kb_closes_the_socket_with_1009() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice"]).await;
+    let mut ws = app.ws(&app.a, &t[0]).await;
+    // 40 KB of message in one frame: over API Gateway's frame size.
+    ws.send_text(json!({ "action": "health.check", "pad": "x".repeat(40_000) }).to_string())
+        .await;
+    assert_eq!(ws.close_code(Duration::from_secs(5)).await, Some(1009));
+    // 40 KB in two frames is a message the handler reads (and refuses).
+    let mut split = app.ws(&app.a, &t[0]).await;
+    let frame = json!({ "action": "health.check", "request_id": "big", "pad": "x".repeat(40_000) });
+    split.send_in_frames(&frame.to_string(), 32 * 1024).await;
+    let ack = split.expect("ack").await;
+    assert_eq!(ack["error"]["code"], "payload_too_large", "{ack}");
+    let alive = split.request(json!({ "action": "health.check" })).await;
+    assert_eq!(alive["ok"], true);
 }
 
 #[tokio::test]

@@ -44,8 +44,8 @@ async fn all_since(
     }
 }
 
-#[tokio::test]
-async fn a_client_back_from_offline_replays_what_it_missed_in_order() {
+/// alice's group with bob, read events on: the app, tokens and channel.
+async fn group_with_read_events() -> (TestApp, Vec<String>, String) {
     let app = TestApp::spawn().await;
     let t = app.create_users(&app.a, &["alice", "bob", "carol"]).await;
     let ch = app
@@ -55,6 +55,22 @@ async fn a_client_back_from_offline_replays_what_it_missed_in_order() {
             json!({"type": "group", "name": "g", "members": ["bob"], "settings": {"read_events": true}}),
         )
         .await;
+    (app, t, ch)
+}
+
+/// What bob missed while away: his cursor from before, then alice writes,
+/// replies, edits, deletes, reacts, adds carol and renames the channel.
+struct Away {
+    app: TestApp,
+    t: Vec<String>,
+    ch: String,
+    cursor: String,
+    m1: Value,
+    m2: Value,
+}
+
+async fn away() -> Away {
+    let (app, t, ch) = group_with_read_events().await;
     let start = app.get(&app.a, &t[1], "/sync").await;
     let cursor = start.assert_status(200)["next"]
         .as_str()
@@ -111,8 +127,27 @@ async fn a_client_back_from_offline_replays_what_it_missed_in_order() {
     )
     .await
     .assert_status(200);
+    Away {
+        app,
+        t,
+        ch,
+        cursor,
+        m1,
+        m2,
+    }
+}
 
-    let (events, next, _) = all_since(&app, &t[1], &cursor, 100).await;
+#[tokio::test]
+async fn a_client_back_from_offline_replays_what_it_missed_in_order() {
+    let Away {
+        app,
+        t,
+        ch,
+        cursor,
+        m1,
+        m2,
+    } = away().await;
+    let (events, _, _) = all_since(&app, &t[1], &cursor, 100).await;
     assert_eq!(
         types(&events),
         [
@@ -139,15 +174,23 @@ async fn a_client_back_from_offline_replays_what_it_missed_in_order() {
     assert_eq!(events[5]["reaction_counts"]["like"], 1);
     assert_eq!(events[6]["member"]["user_id"], "carol");
     assert_eq!(events[7]["channel"]["name"], "renamed");
+}
 
-    // Pages of two give the same events; nothing after the last cursor.
+#[tokio::test]
+async fn a_replay_pages_the_same_and_ends_at_its_last_cursor() {
+    let Away { app, t, cursor, .. } = away().await;
+    let (events, next, _) = all_since(&app, &t[1], &cursor, 100).await;
+    assert_eq!(events.len(), 8, "{events:#?}");
     let (paged, _, pages) = all_since(&app, &t[1], &cursor, 2).await;
     assert!(pages >= 4, "{pages}");
     assert_eq!(types(&paged), types(&events));
     let (none, _, _) = all_since(&app, &t[1], &next, 100).await;
     assert!(none.is_empty(), "{none:?}");
+}
 
-    // Bob reads: alice's replay shows his read mark.
+#[tokio::test]
+async fn a_read_mark_replays_to_the_other_members() {
+    let (app, t, ch) = group_with_read_events().await;
     let alice_start = app.get(&app.a, &t[0], "/sync").await;
     let alice_cursor = alice_start.assert_status(200)["next"]
         .as_str()

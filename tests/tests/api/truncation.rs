@@ -6,8 +6,10 @@ use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
 
-#[tokio::test]
-async fn nothing_before_a_truncation_can_be_read_or_touched() {
+/// alice and bob in a group; alice's "old secret" has a reply, a reaction
+/// and a pin, then the channel is truncated and "new secret" sent: the
+/// app, the tokens, the channel and the old message's id.
+async fn truncated() -> (TestApp, Vec<String>, String, String) {
     let app = TestApp::spawn().await;
     let t = app.create_users(&app.a, &["alice", "bob"]).await;
     let ch = app.group(&app.a, &t[0], &["bob"]).await;
@@ -43,7 +45,12 @@ async fn nothing_before_a_truncation_can_be_read_or_touched() {
     .await
     .assert_status(200);
     app.say(&app.a, &t[0], &ch, "new secret").await;
+    (app, t, ch, old)
+}
 
+#[tokio::test]
+async fn a_truncated_message_its_thread_reactions_and_reads_are_not_found() {
+    let (app, t, _, old) = truncated().await;
     for path in [
         format!("/messages/{old}"),
         format!("/messages/{old}/replies"),
@@ -54,6 +61,11 @@ async fn nothing_before_a_truncation_can_be_read_or_touched() {
             .await
             .assert_error(404, "not_found");
     }
+}
+
+#[tokio::test]
+async fn a_truncated_message_cannot_be_reacted_to_edited_or_pinned() {
+    let (app, t, _, old) = truncated().await;
     app.post(
         &app.a,
         &t[1],
@@ -76,6 +88,11 @@ async fn nothing_before_a_truncation_can_be_read_or_touched() {
     app.post(&app.a, &t[0], &format!("/messages/{old}/pin"), json!({}))
         .await
         .assert_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn a_truncated_message_cannot_be_replied_to_quoted_or_marked_read() {
+    let (app, t, ch, old) = truncated().await;
     for body in [
         json!({"channel_id": ch, "parent_id": old, "text": "late reply"}),
         json!({"channel_id": ch, "quoted_message_id": old, "text": "remember this?"}),
@@ -100,7 +117,16 @@ async fn nothing_before_a_truncation_can_be_read_or_touched() {
     )
     .await
     .assert_error(400, "validation_error");
+    let mut bob = app.ws(&app.a, &t[1]).await;
+    let ack = bob
+        .request(json!({"action": "message.read", "channel_id": ch, "message_id": old}))
+        .await;
+    assert_eq!(ack["ok"], false, "{ack}");
+}
 
+#[tokio::test]
+async fn history_pins_and_search_start_at_the_truncation() {
+    let (app, t, ch, _) = truncated().await;
     let history = app
         .get(&app.a, &t[1], &format!("/channels/{ch}/messages"))
         .await;
@@ -117,10 +143,4 @@ async fn nothing_before_a_truncation_can_be_read_or_touched() {
         .map(|m: &Value| m["text"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(texts, ["new secret"], "no old message or reply is found");
-
-    let mut bob = app.ws(&app.a, &t[1]).await;
-    let ack = bob
-        .request(json!({"action": "message.read", "channel_id": ch, "message_id": old}))
-        .await;
-    assert_eq!(ack["ok"], false, "{ack}");
 }

@@ -106,6 +106,24 @@ impl Ws {
             .expect("frame sent");
     }
 
+    /// Sends `text` as one message in frames of at most `frame` bytes (a
+    /// client may split a message API Gateway would refuse as one frame).
+    pub async fn send_in_frames(&mut self, text: &str, frame: usize) {
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        let bytes = text.as_bytes();
+        let parts: Vec<&[u8]> = bytes.chunks(frame).collect();
+        for (i, part) in parts.iter().enumerate() {
+            let opcode = if i == 0 { Data::Text } else { Data::Continue };
+            let last = i + 1 == parts.len();
+            let frame = Frame::message(part.to_vec(), OpCode::Data(opcode), last);
+            self.stream
+                .send(Message::Frame(frame))
+                .await
+                .expect("frame sent");
+        }
+    }
+
     /// Sends an action frame and waits for its ack (other messages are kept).
     pub async fn request(&mut self, mut frame: Value) -> Value {
         self.next_id += 1;
@@ -158,6 +176,23 @@ impl Ws {
             .into_iter()
             .filter(|m| m["type"] != "ack")
             .collect()
+    }
+
+    /// Waits (up to `secs`) for an event matching `pred`, and when it came.
+    pub async fn within(
+        &mut self,
+        secs: u64,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<(Value, std::time::Instant)> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            for event in self.events(Duration::from_millis(100)).await {
+                if pred(&event) {
+                    return Some((event, std::time::Instant::now()));
+                }
+            }
+        }
+        None
     }
 
     pub async fn close(mut self) {

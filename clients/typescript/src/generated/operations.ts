@@ -48,6 +48,10 @@ export const routes = {
     "PATCH",
     "/api/v1/channels/{id}"
   ],
+  "create_reminder": [
+    "POST",
+    "/api/v1/messages/{id}/reminder"
+  ],
   "deactivate": [
     "POST",
     "/api/v1/users/{id}/deactivate"
@@ -64,6 +68,14 @@ export const routes = {
     "DELETE",
     "/api/v1/messages/{id}"
   ],
+  "delete_reminder": [
+    "DELETE",
+    "/api/v1/messages/{id}/reminder"
+  ],
+  "delete_scheduled": [
+    "DELETE",
+    "/api/v1/messages/scheduled/{id}"
+  ],
   "direct_upload": [
     "POST",
     "/api/v1/upload"
@@ -71,6 +83,14 @@ export const routes = {
   "edit_message": [
     "PATCH",
     "/api/v1/messages/{id}"
+  ],
+  "edit_reminder": [
+    "PATCH",
+    "/api/v1/messages/{id}/reminder"
+  ],
+  "edit_scheduled": [
+    "PATCH",
+    "/api/v1/messages/scheduled/{id}"
   ],
   "erase_user": [
     "DELETE",
@@ -99,6 +119,10 @@ export const routes = {
   "get_message": [
     "GET",
     "/api/v1/messages/{id}"
+  ],
+  "get_scheduled": [
+    "GET",
+    "/api/v1/messages/scheduled/{id}"
   ],
   "get_user": [
     "GET",
@@ -140,13 +164,33 @@ export const routes = {
     "GET",
     "/api/v1/messages/{id}/reactions"
   ],
+  "list_reminders": [
+    "GET",
+    "/api/v1/reminders"
+  ],
+  "list_scheduled": [
+    "GET",
+    "/api/v1/messages/scheduled"
+  ],
+  "list_threads": [
+    "GET",
+    "/api/v1/threads"
+  ],
   "list_users": [
     "GET",
     "/api/v1/users"
   ],
+  "mark_delivered": [
+    "POST",
+    "/api/v1/channels/{id}/delivered"
+  ],
   "mark_read": [
     "POST",
     "/api/v1/channels/{id}/read"
+  ],
+  "mark_thread_read": [
+    "POST",
+    "/api/v1/messages/{id}/thread/read"
   ],
   "mint_token": [
     "POST",

@@ -159,6 +159,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/channels/{id}/delivered": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark delivered up to a message (default: the latest); never moves back */
+        post: operations["mark_delivered"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/channels/{id}/draft": {
         parameters: {
             query?: never;
@@ -530,7 +547,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send a message (201; 200 for a retry with the same client id) */
+        /** Send a message (201; 200 for a retry with the same client id; 202 when scheduled) */
         post: operations["send_message"];
         delete?: never;
         options?: never;
@@ -627,6 +644,25 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/messages/{id}/reminder": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Be reminded of a message (remind_at), or save it for later (no remind_at) */
+        post: operations["create_reminder"];
+        /** Delete a reminder or saved message */
+        delete: operations["delete_reminder"];
+        options?: never;
+        head?: never;
+        /** Change a reminder's time (null: saved for later, no reminder) */
+        patch: operations["edit_reminder"];
+        trace?: never;
+    };
     "/api/v1/messages/{id}/replies": {
         parameters: {
             query?: never;
@@ -642,6 +678,59 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/messages/{id}/thread/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark a thread read (the caller takes part in it from then on) */
+        post: operations["mark_thread_read"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/messages/scheduled": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's scheduled messages (pending, sending and failed), in the order scheduled */
+        get: operations["list_scheduled"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/messages/scheduled/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of the caller's scheduled messages */
+        get: operations["get_scheduled"];
+        put?: never;
+        post?: never;
+        /** Cancel a scheduled message (409 once it is being sent) */
+        delete: operations["delete_scheduled"];
+        options?: never;
+        head?: never;
+        /** Change a scheduled message's text, attachments, mentions or time (409 once it is being sent) */
+        patch: operations["edit_scheduled"];
         trace?: never;
     };
     "/api/v1/moderation/flags": {
@@ -679,6 +768,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/reminders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's reminders, soonest first, then their saved messages */
+        get: operations["list_reminders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/search": {
         parameters: {
             query?: never;
@@ -705,6 +811,23 @@ export interface paths {
         };
         /** What changed in the caller's channels since a cursor (an event id, or the last page's next): new, edited and deleted messages, reactions, read marks, member and channel changes, in order; gap=true when the cursor is older than what is kept (reload instead); without since, a cursor for now */
         get: operations["sync_changes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/threads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The threads the caller takes part in, latest activity first, with their unread replies */
+        get: operations["list_threads"];
         put?: never;
         post?: never;
         delete?: never;
@@ -948,7 +1071,7 @@ export interface components {
             app: components["schemas"]["App"];
         };
         /** @enum {string} */
-        AppField: "max_message_length" | "max_metadata_bytes" | "max_upload_bytes" | "allowed_mime_types" | "webhook_url" | "before_message_send_url" | "before_message_send_timeout_ms" | "before_message_send_on_error" | "push_title" | "push_body" | "firebase" | "apn" | "blocklists" | "rate_limits";
+        AppField: "max_message_length" | "max_metadata_bytes" | "max_upload_bytes" | "allowed_mime_types" | "webhook_url" | "before_message_send_url" | "before_message_send_timeout_ms" | "before_message_send_on_error" | "push_title" | "push_body" | "firebase" | "apn" | "blocklists" | "rate_limits" | "max_scheduled_messages" | "max_reminders";
         /**
          * @description What an app's backend may change. The caps keep every item well under
          *     DynamoDB's 400 KB (see docs/storage.md's item budget) and a single PUT within
@@ -973,6 +1096,17 @@ export interface components {
             max_message_length?: number | null;
             /** @description Serialised bytes of any `metadata` object, 2 to 20,480. */
             max_metadata_bytes?: number | null;
+            /**
+             * Format: int32
+             * @description Reminders and saved messages per user, 0 (off) to 2,000 (default
+             *     200).
+             */
+            max_reminders?: number | null;
+            /**
+             * Format: int32
+             * @description Scheduled messages per user, 0 (off) to 1,000 (default 100).
+             */
+            max_scheduled_messages?: number | null;
             /**
              * Format: int64
              * @description Bytes of one upload, 1 to 5 GiB.
@@ -1035,6 +1169,19 @@ export interface components {
              * @default 5120
              */
             max_metadata_bytes: number;
+            /**
+             * Format: int32
+             * @description Reminders and saved messages one user may hold; 0 turns them off.
+             * @default 200
+             */
+            max_reminders: number;
+            /**
+             * Format: int32
+             * @description Scheduled messages one user may hold (pending and failed); 0 turns
+             *     scheduling off.
+             * @default 100
+             */
+            max_scheduled_messages: number;
             /**
              * Format: int64
              * @default 26214400
@@ -1205,6 +1352,8 @@ export interface components {
             members_next?: string | null;
             membership: components["schemas"]["Membership"];
             unread_count: number;
+            /** @description Threads of the channel the caller takes part in with unread replies. */
+            unread_threads: number;
         };
         /** @description The fields `PATCH /channels/{id}` may set. */
         ChannelFields: {
@@ -1229,6 +1378,12 @@ export interface components {
         };
         /** @description Per-channel feature switches. */
         ChannelSettings: {
+            /**
+             * @description Tell the members online when a member's messages are delivered
+             *     (`message.delivered`).
+             * @default true
+             */
+            delivery_events: boolean;
             /** @default true */
             reactions: boolean;
             /** @default true */
@@ -1285,6 +1440,12 @@ export interface components {
         };
         DeletionBody: {
             deletion: components["schemas"]["ErasureView"];
+        };
+        /** @description A member's delivery mark in a channel. */
+        DeliveredMark: {
+            channel_id: components["schemas"]["ChannelId"];
+            last_delivered_at?: string | null;
+            last_delivered_message_id?: null | components["schemas"]["MessageId"];
         };
         Device: {
             app_version?: string | null;
@@ -1421,6 +1582,21 @@ export interface components {
             muted: boolean;
             role: components["schemas"]["Role"];
         };
+        /** @description A message the user keeps: a reminder (`remind_at`) or saved for later. */
+        ExportedReminder: {
+            channel_id: components["schemas"]["ChannelId"];
+            created_at: string;
+            message_id: components["schemas"]["MessageId"];
+            remind_at?: string | null;
+        };
+        /** @description A thread the user takes part in, with their read mark there. */
+        ExportedThread: {
+            channel_id: components["schemas"]["ChannelId"];
+            last_read_at?: string | null;
+            last_read_reply_id?: null | components["schemas"]["MessageId"];
+            parent_id: components["schemas"]["MessageId"];
+            since: string;
+        };
         /**
          * @description One page of a user's export. The first has `user` and the lists of
          *     their own partition; later ones have `messages` and `reactions`. A page
@@ -1434,14 +1610,19 @@ export interface components {
             messages: components["schemas"]["Message"][];
             next?: string | null;
             reactions: components["schemas"]["Reaction"][];
+            reminders: components["schemas"]["ExportedReminder"][];
+            scheduled_messages: components["schemas"]["ScheduledMessage"][];
+            threads: components["schemas"]["ExportedThread"][];
             user?: null | components["schemas"]["User"];
         };
         /**
-         * @description What went wrong with an outbound call, as a failure records it: a
-         *     category, with nothing about the receiver's network.
-         * @enum {string}
+         * @description Why a scheduled send was refused: the error the author would have got
+         *     sending it then.
          */
-        Failure: "timeout" | "connect_failed" | "tls" | "refused_address" | "http_status" | "unknown";
+        Failure: {
+            code: string;
+            message: string;
+        };
         /**
          * @description A Firebase service account: the JSON key file as Google gives it (its
          *     other fields are ignored). Pushes go through FCM HTTP v1 with an OAuth2
@@ -1517,6 +1698,10 @@ export interface components {
             app: number;
             /** Format: int32 */
             user: number;
+        };
+        MarkDelivered: {
+            message_id?: null | components["schemas"]["MessageId"];
+            user_id?: null | components["schemas"]["UserId"];
         };
         MarkRead: {
             message_id?: null | components["schemas"]["MessageId"];
@@ -1713,10 +1898,16 @@ export interface components {
         };
         /** @description Who read a message: a page of the channel's members. */
         Readers: {
+            /**
+             * @description Members (but its author) it was delivered to: a delivery or read
+             *     mark at or past it.
+             */
+            delivered_to: components["schemas"]["UserId"][];
             message_id: components["schemas"]["MessageId"];
             next?: string | null;
             read_by: components["schemas"]["UserId"][];
             readers: components["schemas"]["Reader"][];
+            recipients: components["schemas"]["Recipient"][];
         };
         /** @description A member's read mark in a channel, with what is left unread. */
         ReadMark: {
@@ -1725,6 +1916,57 @@ export interface components {
             last_read_message_id?: null | components["schemas"]["MessageId"];
             unread_count: number;
         };
+        /**
+         * @description A member it was delivered to; `last_delivered_at` is their delivery
+         *     mark's time (absent when only their read mark says so).
+         */
+        Recipient: {
+            last_delivered_at?: string | null;
+            user_id: components["schemas"]["UserId"];
+        };
+        /** @description A reminder as its user sees it, with the message as they would read it. */
+        Reminder: {
+            channel_id: components["schemas"]["ChannelId"];
+            created_at: string;
+            message: components["schemas"]["Message"];
+            message_id: components["schemas"]["MessageId"];
+            /** @description `null`: saved for later. */
+            remind_at?: string | null;
+            status: components["schemas"]["ReminderStatus"];
+            updated_at: string;
+            user_id: components["schemas"]["UserId"];
+        };
+        /** @description `{"reminder": ...}` */
+        ReminderBody: {
+            reminder: components["schemas"]["Reminder"];
+        };
+        /**
+         * @description `PATCH /messages/{id}/reminder`: a new time, or `null` to keep the
+         *     message saved without one.
+         */
+        ReminderEdit: {
+            remind_at?: string | null;
+            user_id?: null | components["schemas"]["UserId"];
+        };
+        /** @description `POST /messages/{id}/reminder`. */
+        ReminderInput: {
+            /**
+             * @description When to remind (RFC 3339, up to 30 days ahead); left out: the
+             *     message is saved for later.
+             */
+            remind_at?: string | null;
+            user_id?: null | components["schemas"]["UserId"];
+        };
+        ReminderPage: {
+            next?: string | null;
+            reminders: components["schemas"]["Reminder"][];
+        };
+        /**
+         * @description Which reminders: `due` (their time has come), `upcoming` (it has not),
+         *     `saved` (no time: saved for later).
+         * @enum {string}
+         */
+        ReminderStatus: "due" | "upcoming" | "saved";
         ResolveInput: {
             action: components["schemas"]["FlagAction"];
         };
@@ -1733,6 +1975,51 @@ export interface components {
         RoleBody: {
             role: components["schemas"]["Role"];
         };
+        /** @description `{"scheduled_message": ...}` */
+        ScheduledBody: {
+            scheduled_message: components["schemas"]["ScheduledMessage"];
+        };
+        /** @description A change to a scheduled message: what is given is replaced. */
+        ScheduledEdit: {
+            attachments?: components["schemas"]["Attachment"][] | null;
+            mentions?: components["schemas"]["UserId"][] | null;
+            /**
+             * @description A new time (RFC 3339, 10 s to 30 days ahead); a failed message given
+             *     one is pending again.
+             */
+            scheduled_at?: string | null;
+            text?: string | null;
+            user_id?: null | components["schemas"]["UserId"];
+        };
+        /** @description A scheduled message as its author sees it. */
+        ScheduledMessage: {
+            attachments: components["schemas"]["Attachment"][];
+            channel_id: components["schemas"]["ChannelId"];
+            created_at: string;
+            failure?: null | components["schemas"]["Failure"];
+            /** @description The id the message will have once sent. */
+            id: components["schemas"]["MessageId"];
+            mentions: components["schemas"]["UserId"][];
+            metadata?: Record<string, never> | null;
+            parent_id?: null | components["schemas"]["MessageId"];
+            quoted_message_id?: null | components["schemas"]["MessageId"];
+            scheduled_at: string;
+            show_in_channel: boolean;
+            silent: boolean;
+            status: components["schemas"]["ScheduledStatus"];
+            text?: string | null;
+            updated_at: string;
+            user_id: components["schemas"]["UserId"];
+        };
+        ScheduledPage: {
+            next?: string | null;
+            scheduled_messages: components["schemas"]["ScheduledMessage"][];
+        };
+        /**
+         * @description Where a scheduled message stands.
+         * @enum {string}
+         */
+        ScheduledStatus: "pending" | "sending" | "failed";
         /** @description Matching messages, oldest channel first; `next` resumes the search. */
         SearchResults: {
             next?: string | null;
@@ -1746,6 +2033,11 @@ export interface components {
             metadata?: Record<string, never> | null;
             parent_id?: null | components["schemas"]["MessageId"];
             quoted_message_id?: null | components["schemas"]["MessageId"];
+            /**
+             * @description Send later, at this time (RFC 3339, 10 s to 30 days ahead): the
+             *     message waits in `GET /messages/scheduled` until then (202).
+             */
+            scheduled_at?: string | null;
             show_in_channel?: boolean;
             silent?: boolean;
             text?: string | null;
@@ -1782,6 +2074,36 @@ export interface components {
             /** @description Channels the user left or was removed from since `since`. */
             removed_channels: components["schemas"]["ChannelId"][];
         };
+        /** @description A thread as a participant sees it. */
+        Thread: {
+            channel_id: components["schemas"]["ChannelId"];
+            last_read_at?: string | null;
+            last_read_reply_id?: null | components["schemas"]["MessageId"];
+            last_reply_at?: string | null;
+            parent: components["schemas"]["Message"];
+            parent_id: components["schemas"]["MessageId"];
+            /** Format: int64 */
+            reply_count: number;
+            /** @description Replies after the caller's read mark (at most 100). */
+            unread_replies: number;
+        };
+        /** @description `{"thread": ...}` */
+        ThreadBody: {
+            thread: components["schemas"]["Thread"];
+        };
+        ThreadPage: {
+            next?: string | null;
+            threads: components["schemas"]["Thread"][];
+        };
+        /**
+         * @description `POST /messages/{id}/thread/read`: up to `message_id` (a reply in the
+         *     thread), or to its latest reply.
+         */
+        ThreadRead: {
+            message_id?: string | null;
+            /** @description With a server token: the user. */
+            user_id?: string | null;
+        };
         TokenBody: {
             /** Format: int64 */
             expires_in?: number | null;
@@ -1800,11 +2122,23 @@ export interface components {
         /** @description Unread counts: the total, and each channel with any. */
         Unread: {
             channels: components["schemas"]["UnreadChannel"][];
+            threads: components["schemas"]["UnreadThread"][];
             total_unread_count: number;
+            /**
+             * @description Threads the user takes part in with unread replies (their replies
+             *     are not in the channels' counts).
+             */
+            unread_threads: number;
         };
         UnreadChannel: {
             channel_id: components["schemas"]["ChannelId"];
             unread_count: number;
+        };
+        /** @description One thread with unread replies, in `GET /unread`. */
+        UnreadThread: {
+            channel_id: components["schemas"]["ChannelId"];
+            parent_id: components["schemas"]["MessageId"];
+            unread_replies: number;
         };
         /** @enum {string} */
         UnsetChannelField: "name" | "description" | "avatar_url" | "metadata";
@@ -3271,6 +3605,106 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    mark_delivered: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description channel id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description optional */
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["MarkDelivered"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveredMark"];
+                };
             };
             /** @description Invalid request (validation, malformed JSON, bad cursor) */
             400: {
@@ -5951,6 +6385,15 @@ export interface operations {
                     "application/json": components["schemas"]["MessageBody"];
                 };
             };
+            /** @description scheduled (`scheduled_at`): sent when due */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduledBody"];
+                };
+            };
             /** @description Invalid request (validation, malformed JSON, bad cursor) */
             400: {
                 headers: {
@@ -6939,6 +7382,300 @@ export interface operations {
             };
         };
     };
+    create_reminder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description message id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReminderInput"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReminderBody"];
+                };
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_reminder: {
+        parameters: {
+            query?: {
+                /** @description with a server token: the acting user */
+                user_id?: string;
+            };
+            header?: never;
+            path: {
+                /** @description message id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    edit_reminder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description message id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReminderEdit"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReminderBody"];
+                };
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     replies: {
         parameters: {
             query?: {
@@ -6965,6 +7702,499 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MessagePage"];
+                };
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    mark_thread_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description message id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ThreadRead"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ThreadBody"];
+                };
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_scheduled: {
+        parameters: {
+            query?: {
+                /** @description only this channel's */
+                channel_id?: string;
+                /** @description 1-100, default 25 */
+                limit?: number;
+                /** @description cursor from the previous page */
+                next?: string;
+                /** @description with a server token: the acting user */
+                user_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduledPage"];
+                };
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_scheduled: {
+        parameters: {
+            query?: {
+                /** @description with a server token: the acting user */
+                user_id?: string;
+            };
+            header?: never;
+            path: {
+                /** @description message id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduledBody"];
+                };
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_scheduled: {
+        parameters: {
+            query?: {
+                /** @description with a server token: the acting user */
+                user_id?: string;
+            };
+            header?: never;
+            path: {
+                /** @description message id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    edit_scheduled: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description message id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduledEdit"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduledBody"];
                 };
             };
             /** @description Invalid request (validation, malformed JSON, bad cursor) */
@@ -7337,6 +8567,107 @@ export interface operations {
             };
         };
     };
+    list_reminders: {
+        parameters: {
+            query?: {
+                /** @description `due` (their time has come), `upcoming`, or `saved` (no time) */
+                filter?: components["schemas"]["ReminderStatus"];
+                /** @description 1-100, default 25 */
+                limit?: number;
+                /** @description cursor from the previous page */
+                next?: string;
+                /** @description with a server token: the acting user */
+                user_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReminderPage"];
+                };
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     search_messages: {
         parameters: {
             query: {
@@ -7463,6 +8794,105 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SyncPage"];
+                };
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_threads: {
+        parameters: {
+            query?: {
+                /** @description 1-100, default 25 */
+                limit?: number;
+                /** @description cursor from the previous page */
+                next?: string;
+                /** @description with a server token: the acting user */
+                user_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ThreadPage"];
                 };
             };
             /** @description Invalid request (validation, malformed JSON, bad cursor) */

@@ -32,55 +32,84 @@ export type UserId1 = string;
  */
 export type UserId2 = string;
 /**
- * Typing in a thread.
+ * The id the message will have once sent.
  */
 export type MessageId1 = string;
 /**
- * Typing in a thread.
+ * Where a scheduled message stands.
  */
-export type MessageId2 = string;
+export type ScheduledStatus = "pending" | "sending" | "failed";
+/**
+ * Which reminders: `due` (their time has come), `upcoming` (it has not),
+ * `saved` (no time: saved for later).
+ */
+export type ReminderStatus = "due" | "upcoming" | "saved";
 /**
  * Default: the latest message.
  */
+export type MessageId2 = string;
+/**
+ * Typing in a thread.
+ */
 export type MessageId3 = string;
+/**
+ * Typing in a thread.
+ */
+export type MessageId4 = string;
+/**
+ * Default: the latest message.
+ */
+export type MessageId5 = string;
 /**
  * A client id makes the send idempotent.
  */
-export type MessageId4 = string;
+export type MessageId6 = string;
 /**
  * With a server token: the author.
  */
 export type UserId3 = string;
 /**
- * Typing in a thread.
+ * A reply in the thread; default: its latest.
  */
-export type MessageId5 = string;
+export type MessageId7 = string;
+/**
+ * The thread's parent message.
+ */
+export type MessageId8 = string;
 /**
  * Typing in a thread.
  */
-export type MessageId6 = string;
+export type MessageId9 = string;
+/**
+ * Typing in a thread.
+ */
+export type MessageId10 = string;
 /**
  * What an action returns in its ack, by action.
  */
-export type ActionResult = Sent | Watching | TypingAck | ReadMark | Health;
+export type ActionResult = Sent | ScheduledAck | Watching | TypingAck | ReadMark | DeliveredAck | ThreadAck | Health;
 export type ConnectionId = string;
 /**
  * Typing in a thread.
  */
-export type MessageId7 = string;
+export type MessageId11 = string;
 export type InviteStatus1 = "pending";
-/**
- * Default: the latest message.
- */
-export type MessageId8 = string;
 /**
  * A client id makes the send idempotent.
  */
-export type MessageId9 = string;
+export type MessageId12 = string;
 /**
  * With a server token: the author.
  */
 export type UserId4 = string;
+/**
+ * A reply in the thread; default: its latest.
+ */
+export type MessageId13 = string;
+/**
+ * The thread's parent message.
+ */
+export type MessageId14 = string;
 
 export interface Protocol {
   event?:
@@ -93,22 +122,27 @@ export interface Protocol {
     | EventMemberRemoved
     | EventMemberUpdated
     | EventMessageDeleted
+    | EventMessageDelivered
     | EventMessageFlagged
     | EventMessageNew
     | EventMessageRead
+    | EventMessageScheduledFailed
     | EventMessageUpdated
     | EventNotificationAddedToChannel
     | EventReactionDeleted
     | EventReactionNew
+    | EventReminderDue
     | EventTypingStart
     | EventTypingStop
     | EventUserPresenceChanged;
   frame?:
+    | FrameChannelMarkDelivered
     | FrameChannelUnwatch
     | FrameChannelWatch
     | FrameHealthCheck
     | FrameMessageRead
     | FrameMessageSend
+    | FrameThreadRead
     | FrameTypingStart
     | FrameTypingStop;
   ack?: Ack;
@@ -123,7 +157,11 @@ export interface Protocol {
     | ChannelType
     | ConnectionId
     | DeletedMessage
+    | DeliveredAck1
+    | DeliveredFrame
+    | DeliveredMark
     | ErrorDetail1
+    | Failure
     | FlaggedView
     | Health1
     | Identity
@@ -138,12 +176,20 @@ export interface Protocol {
     | Reaction
     | ReadFrame
     | ReadMark1
+    | Reminder
+    | ReminderStatus
     | RemovedMember
     | RemovedMessage
     | RemovedReaction
     | Role
+    | ScheduledAck1
+    | ScheduledMessage
+    | ScheduledStatus
     | SendMessage
     | Sent1
+    | Thread
+    | ThreadAck1
+    | ThreadReadFrame
     | Trimmed
     | TypingAck1
     | UserId
@@ -158,21 +204,26 @@ export interface Protocol {
     | EventMemberRemoved
     | EventMemberUpdated
     | EventMessageDeleted
+    | EventMessageDelivered
     | EventMessageFlagged
     | EventMessageNew
     | EventMessageRead
+    | EventMessageScheduledFailed
     | EventMessageUpdated
     | EventNotificationAddedToChannel
     | EventReactionDeleted
     | EventReactionNew
+    | EventReminderDue
     | EventTypingStart
     | EventTypingStop
     | EventUserPresenceChanged
+    | FrameChannelMarkDelivered
     | FrameChannelUnwatch
     | FrameChannelWatch
     | FrameHealthCheck
     | FrameMessageRead
     | FrameMessageSend
+    | FrameThreadRead
     | FrameTypingStart
     | FrameTypingStop;
 }
@@ -232,6 +283,11 @@ export interface Channel {
  * Per-channel feature switches.
  */
 export interface ChannelSettings {
+  /**
+   * Tell the members online when a member's messages are delivered
+   * (`message.delivered`).
+   */
+  delivery_events?: boolean;
   reactions?: boolean;
   read_events?: boolean;
   replies?: boolean;
@@ -453,6 +509,30 @@ export interface RemovedMessage {
   parent_id?: null | MessageId;
 }
 /**
+ * A member's devices received the channel's messages up to one (when
+ * the channel's `delivery_events` is on).
+ */
+export interface EventMessageDelivered {
+  /**
+   * The channel it happened in (absent for presence).
+   */
+  channel_id?: string | null;
+  created_at: string;
+  /**
+   * Unique per event: drop one already seen (a retried fan-out may repeat it).
+   */
+  id: string;
+  last_delivered_message_id?: null | MessageId;
+  type: "message.delivered";
+  user: UserRef;
+}
+/**
+ * Who did something, where only the id matters.
+ */
+export interface UserRef {
+  id: UserId;
+}
+/**
  * A member reported a message (to the channel's owners and admins,
  * never to its author).
  */
@@ -513,10 +593,50 @@ export interface EventMessageRead {
   user: UserRef;
 }
 /**
- * Who did something, where only the id matters.
+ * To its author: a scheduled message was refused when it came due
+ * (`failure` says why); it stays listed as `failed`.
  */
-export interface UserRef {
-  id: UserId;
+export interface EventMessageScheduledFailed {
+  /**
+   * The channel it happened in (absent for presence).
+   */
+  channel_id?: string | null;
+  created_at: string;
+  /**
+   * Unique per event: drop one already seen (a retried fan-out may repeat it).
+   */
+  id: string;
+  scheduled_message: ScheduledMessage;
+  type: "message.scheduled_failed";
+}
+/**
+ * A scheduled message as its author sees it.
+ */
+export interface ScheduledMessage {
+  attachments: Attachment[];
+  channel_id: ChannelId;
+  created_at: string;
+  failure?: null | Failure;
+  id: MessageId1;
+  mentions: UserId[];
+  metadata?: {} | null;
+  parent_id?: null | MessageId;
+  quoted_message_id?: null | MessageId;
+  scheduled_at: string;
+  show_in_channel: boolean;
+  silent: boolean;
+  status: ScheduledStatus;
+  text?: string | null;
+  updated_at: string;
+  user_id: UserId;
+}
+/**
+ * Why a scheduled send was refused: the error the author would have got
+ * sending it then.
+ */
+export interface Failure {
+  code: string;
+  message: string;
 }
 /**
  * A message was edited, pinned or unpinned.
@@ -605,6 +725,38 @@ export interface Reaction {
   type: string;
   user_id: UserId;
 }
+/**
+ * To its user: a reminder's time came (the message as they read it).
+ */
+export interface EventReminderDue {
+  /**
+   * The channel it happened in (absent for presence).
+   */
+  channel_id?: string | null;
+  created_at: string;
+  /**
+   * Unique per event: drop one already seen (a retried fan-out may repeat it).
+   */
+  id: string;
+  reminder: Reminder;
+  type: "reminder.due";
+}
+/**
+ * A reminder as its user sees it, with the message as they would read it.
+ */
+export interface Reminder {
+  channel_id: ChannelId;
+  created_at: string;
+  message: Message;
+  message_id: MessageId;
+  /**
+   * `null`: saved for later.
+   */
+  remind_at?: string | null;
+  status: ReminderStatus;
+  updated_at: string;
+  user_id: UserId;
+}
 export interface EventTypingStart {
   /**
    * The channel it happened in (absent for presence).
@@ -657,10 +809,32 @@ export interface PresenceView {
   last_active: string;
   online: boolean;
 }
+/**
+ * Mark channels delivered, several at once, as
+ * `POST /channels/{id}/delivered` each.
+ */
+export interface FrameChannelMarkDelivered {
+  action: "channel.mark_delivered";
+  /**
+   * 1 to 30 channels, each with the message it was delivered up to
+   * (default: the latest).
+   */
+  channels: ReadFrame[];
+  /**
+   * Any JSON value; the ack carries it back.
+   */
+  request_id?: {
+    [k: string]: unknown | undefined;
+  };
+}
+export interface ReadFrame {
+  channel_id: ChannelId;
+  message_id?: null | MessageId2;
+}
 export interface FrameChannelUnwatch {
   action: "channel.unwatch";
   channel_id: ChannelId;
-  parent_id?: null | MessageId1;
+  parent_id?: null | MessageId3;
   /**
    * Any JSON value; the ack carries it back.
    */
@@ -674,7 +848,7 @@ export interface FrameChannelUnwatch {
 export interface FrameChannelWatch {
   action: "channel.watch";
   channel_id: ChannelId;
-  parent_id?: null | MessageId2;
+  parent_id?: null | MessageId4;
   /**
    * Any JSON value; the ack carries it back.
    */
@@ -700,7 +874,7 @@ export interface FrameHealthCheck {
 export interface FrameMessageRead {
   action: "message.read";
   channel_id: ChannelId;
-  message_id?: null | MessageId3;
+  message_id?: null | MessageId5;
   /**
    * Any JSON value; the ack carries it back.
    */
@@ -715,7 +889,7 @@ export interface FrameMessageSend {
   action: "message.send";
   attachments?: Attachment[];
   channel_id: ChannelId;
-  id?: null | MessageId4;
+  id?: null | MessageId6;
   mentions?: UserId[];
   metadata?: {} | null;
   parent_id?: null | MessageId;
@@ -726,16 +900,35 @@ export interface FrameMessageSend {
   request_id?: {
     [k: string]: unknown | undefined;
   };
+  /**
+   * Send later, at this time (RFC 3339, 10 s to 30 days ahead): the
+   * message waits in `GET /messages/scheduled` until then (202).
+   */
+  scheduled_at?: string | null;
   show_in_channel?: boolean;
   silent?: boolean;
   text?: string | null;
   type?: null | MessageType;
   user_id?: null | UserId3;
 }
+/**
+ * Mark a thread read, as `POST /messages/{parent_id}/thread/read`.
+ */
+export interface FrameThreadRead {
+  action: "thread.read";
+  message_id?: null | MessageId7;
+  parent_id: MessageId8;
+  /**
+   * Any JSON value; the ack carries it back.
+   */
+  request_id?: {
+    [k: string]: unknown | undefined;
+  };
+}
 export interface FrameTypingStart {
   action: "typing.start";
   channel_id: ChannelId;
-  parent_id?: null | MessageId5;
+  parent_id?: null | MessageId9;
   /**
    * Any JSON value; the ack carries it back.
    */
@@ -746,7 +939,7 @@ export interface FrameTypingStart {
 export interface FrameTypingStop {
   action: "typing.stop";
   channel_id: ChannelId;
-  parent_id?: null | MessageId6;
+  parent_id?: null | MessageId10;
   /**
    * Any JSON value; the ack carries it back.
    */
@@ -795,6 +988,12 @@ export interface Sent {
   message: Message;
 }
 /**
+ * `message.send` with `scheduled_at`: the scheduled message.
+ */
+export interface ScheduledAck {
+  scheduled_message: ScheduledMessage;
+}
+/**
  * `channel.watch` / `channel.unwatch`.
  */
 export interface Watching {
@@ -817,6 +1016,42 @@ export interface ReadMark {
   unread_count: number;
 }
 /**
+ * `channel.mark_delivered`: each channel's mark, in the frame's order.
+ */
+export interface DeliveredAck {
+  delivered: DeliveredMark[];
+}
+/**
+ * A member's delivery mark in a channel.
+ */
+export interface DeliveredMark {
+  channel_id: ChannelId;
+  last_delivered_at?: string | null;
+  last_delivered_message_id?: null | MessageId;
+}
+/**
+ * `thread.read`: the thread with its mark.
+ */
+export interface ThreadAck {
+  thread: Thread;
+}
+/**
+ * A thread as a participant sees it.
+ */
+export interface Thread {
+  channel_id: ChannelId;
+  last_read_at?: string | null;
+  last_read_reply_id?: null | MessageId;
+  last_reply_at?: string | null;
+  parent: Message;
+  parent_id: MessageId;
+  reply_count: number;
+  /**
+   * Replies after the caller's read mark (at most 100).
+   */
+  unread_replies: number;
+}
+/**
  * `health.check`.
  */
 export interface Health {
@@ -826,7 +1061,17 @@ export interface Health {
 }
 export interface ChannelFrame {
   channel_id: ChannelId;
-  parent_id?: null | MessageId7;
+  parent_id?: null | MessageId11;
+}
+export interface DeliveredAck1 {
+  delivered: DeliveredMark[];
+}
+export interface DeliveredFrame {
+  /**
+   * 1 to 30 channels, each with the message it was delivered up to
+   * (default: the latest).
+   */
+  channels: ReadFrame[];
 }
 export interface ErrorDetail1 {
   /**
@@ -855,10 +1100,6 @@ export interface QuotedMessage1 {
   user: Identity;
   user_id: UserId;
 }
-export interface ReadFrame {
-  channel_id: ChannelId;
-  message_id?: null | MessageId8;
-}
 /**
  * A member's read mark in a channel, with what is left unread.
  */
@@ -868,14 +1109,22 @@ export interface ReadMark1 {
   last_read_message_id?: null | MessageId;
   unread_count: number;
 }
+export interface ScheduledAck1 {
+  scheduled_message: ScheduledMessage;
+}
 export interface SendMessage {
   attachments?: Attachment[];
   channel_id: ChannelId;
-  id?: null | MessageId9;
+  id?: null | MessageId12;
   mentions?: UserId[];
   metadata?: {} | null;
   parent_id?: null | MessageId;
   quoted_message_id?: null | MessageId;
+  /**
+   * Send later, at this time (RFC 3339, 10 s to 30 days ahead): the
+   * message waits in `GET /messages/scheduled` until then (202).
+   */
+  scheduled_at?: string | null;
   show_in_channel?: boolean;
   silent?: boolean;
   text?: string | null;
@@ -885,6 +1134,13 @@ export interface SendMessage {
 export interface Sent1 {
   created: boolean;
   message: Message;
+}
+export interface ThreadAck1 {
+  thread: Thread;
+}
+export interface ThreadReadFrame {
+  message_id?: null | MessageId13;
+  parent_id: MessageId14;
 }
 /**
  * The `trimmed` reference sent instead of an event over [`MAX_PAYLOAD`].

@@ -31,6 +31,25 @@ pub fn read_mark(
     )
 }
 
+/// Moves a delivery mark forward to `sort_key` (the member item alone);
+/// refused unless it is later than the stored one.
+pub fn delivered_mark(sort_key: &str, message: Option<&MessageId>, now: &str) -> UpdateSpec {
+    spec(
+        "SET #dlv = :sk, #did = :id, #dat = :now",
+        Some("attribute_not_exists(#dlv) OR #dlv < :sk"),
+        &[
+            ("#dlv", "delivered_up_to"),
+            ("#did", "last_delivered_message_id"),
+            ("#dat", "last_delivered_at"),
+        ],
+        vec![
+            (":sk", json!(sort_key)),
+            (":id", json!(message)),
+            (":now", json!(now)),
+        ],
+    )
+}
+
 /// The sender's member item after a send: when they last sent (slow mode),
 /// when they last posted in the channel itself (a channel draft older than
 /// that was sent), and, for a message in the channel's history, read up to

@@ -12,6 +12,7 @@ pub mod connections;
 pub mod members;
 pub mod rates;
 pub mod reactions;
+pub mod threads;
 pub mod users;
 
 use serde_json::Value;

@@ -18,7 +18,7 @@ use chat_shared::ratelimit;
 use serde_json::{json, Value};
 
 use crate::prices::{self, Bill, Usage};
-use crate::Stack;
+use chat_local::Stack;
 
 /// Marks around the generated table in docs/storage.md.
 pub const BEGIN: &str =
@@ -415,6 +415,22 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         d.send(&alice, &ten_members)
     })
     .await?;
+    d.measure(
+        "schedule a message (`scheduled_at`), and its send when due, 10 members, none connected",
+        || {
+            let at = chrono::Utc::now() + chrono::Duration::seconds(11);
+            d.call(
+                reqwest::Method::POST,
+                "/messages",
+                &alice,
+                Some(json!({
+                    "channel_id": ten_members, "text": "later",
+                    "scheduled_at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                })),
+            )
+        },
+    )
+    .await?;
     d.measure("send a message, 200 members, none connected", || {
         d.send(&alice, &large)
     })
@@ -439,6 +455,55 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
             &bob,
             Some(json!({})),
         )
+    })
+    .await?;
+    d.send(&alice, &small).await?;
+    d.measure("mark delivered (one channel, the latest message)", || {
+        d.call(
+            reqwest::Method::POST,
+            format!("/channels/{small}/delivered"),
+            &bob,
+            Some(json!({})),
+        )
+    })
+    .await?;
+    d.measure(
+        "remind of a message (`remind_at`), and its `reminder.due` when due",
+        || {
+            let at = chrono::Utc::now() + chrono::Duration::seconds(2);
+            d.call(
+                reqwest::Method::POST,
+                format!("/messages/{message}/reminder"),
+                &bob,
+                Some(json!({
+                    "remind_at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                })),
+            )
+        },
+    )
+    .await?;
+    d.measure("list reminders (one)", || {
+        d.call(reqwest::Method::GET, "/reminders", &bob, None)
+    })
+    .await?;
+    d.call(
+        reqwest::Method::POST,
+        "/messages",
+        &bob,
+        Some(json!({ "channel_id": small, "parent_id": message, "text": "in the thread" })),
+    )
+    .await?;
+    d.measure("mark a thread read", || {
+        d.call(
+            reqwest::Method::POST,
+            format!("/messages/{message}/thread/read"),
+            &alice,
+            Some(json!({})),
+        )
+    })
+    .await?;
+    d.measure("my threads (one)", || {
+        d.call(reqwest::Method::GET, "/threads", &alice, None)
     })
     .await?;
     d.measure("react", || {
@@ -613,7 +678,7 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
 
     // Pushes through the local FCM: the small channel's other four members
     // are offline, two of them with a phone each.
-    settings(json!({ "set": { "firebase": crate::push::dev_firebase() } })).await?;
+    settings(json!({ "set": { "firebase": chat_local::push::dev_firebase() } })).await?;
     phones(&d, &ten[..2]).await?;
     d.measure(
         "send a message, 5 members, none connected, 2 with a phone (with the notify function's pushes)",

@@ -8,7 +8,7 @@
 //!
 //! ```sh
 //! cargo build --release -p users -p channels -p messages -p uploads -p realtime -p fanout -p notify
-//! cargo run --release -p chat-local --bin chat-coldstart
+//! cargo run --release -p chat-bench --bin chat-coldstart
 //! ```
 
 // A harness stops at the first failed set-up step: that is its report.
@@ -101,7 +101,7 @@ async fn error(State(run): State<Shared>, body: String) -> StatusCode {
     StatusCode::ACCEPTED
 }
 
-async fn measure(stack: &Stack, binary: &PathBuf, event: String) -> Value {
+async fn measure(stack: &Stack, function: &str, binary: &PathBuf, event: String) -> Value {
     let run: Shared = Arc::new(Mutex::new(Run {
         event: Some(event),
         ..Run::default()
@@ -122,6 +122,7 @@ async fn measure(stack: &Stack, binary: &PathBuf, event: String) -> Value {
     let server = tokio::spawn(async move { axum::serve(listener, runtime_api).await });
 
     let tap = stack.tap.clone().expect("the stack has a tap");
+    let access_key = format!("coldstart-{function}");
     let seen_before = tap.seen().len();
     let started = Instant::now();
     let mut child = std::process::Command::new(binary)
@@ -134,10 +135,23 @@ async fn measure(stack: &Stack, binary: &PathBuf, event: String) -> Value {
         .env("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true")
         .env("AWS_REGION", "us-east-1")
         .env("CHAT_REGION", "us-east-1")
-        .env("CHAT_STATIC_CREDENTIALS", "1")
+        // A key of its own, so the tap tells this process's calls from the
+        // stack's own background work.
+        .env("AWS_ACCESS_KEY_ID", &access_key)
+        .env("AWS_SECRET_ACCESS_KEY", "local")
         .env("CHAT_DYNAMODB_ENDPOINT", &stack.dynamodb_url)
         .env("CHAT_S3_ENDPOINT", &stack.s3_url)
         .env("CHAT_WEBSOCKET_ENDPOINT", &stack.management_url)
+        .env("CHAT_SQS_ENDPOINT", stack.sqs.url())
+        .env(
+            "CHAT_SCHEDULE_QUEUE_URL",
+            stack
+                .state
+                .config
+                .schedule_queue_url
+                .as_deref()
+                .unwrap_or_default(),
+        )
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("function starts");
@@ -172,6 +186,7 @@ async fn measure(stack: &Stack, binary: &PathBuf, event: String) -> Value {
     // What the process asked of DynamoDB before it polled for its first event.
     let init_calls: Vec<String> = tap.seen()[seen_before..]
         .iter()
+        .filter(|s| s.access_key == access_key)
         .filter(|s| run.first_next.is_some_and(|first| s.at < first))
         .map(|s| s.operation.clone())
         .collect();
@@ -226,7 +241,7 @@ async fn main() {
     let mut unanswered = Vec::new();
     for (function, event) in cases {
         let binary = bin_dir.join(function);
-        let figures = measure(&stack, &binary, fill(event)).await;
+        let figures = measure(&stack, function, &binary, fill(event)).await;
         println!("{function:<9} {figures}");
         if figures["init_dynamodb_calls"] != json!(["GetItem"]) {
             init_probes.push(function);

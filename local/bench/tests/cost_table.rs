@@ -3,7 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use chat_local::{costs, Stack, StackOptions};
+use chat_bench::costs;
+use chat_local::{Stack, StackOptions};
 use chat_shared::apps;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -101,14 +102,16 @@ async fn the_cost_table_in_the_docs_is_current() {
         busy[4].parse::<f64>().unwrap() <= phones[4].parse::<f64>().unwrap() + 2.0 * 2.0,
         "{busy:?}"
     );
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/storage.md"))
-            .unwrap();
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/storage.md"
+    ))
+    .unwrap();
     let regenerated =
         costs::splice(&readme, &table).expect("docs/storage.md has the costs markers");
     assert!(
         regenerated == readme,
         "the cost table in docs/storage.md is stale; run \
-         `cargo run --release -p chat-local --bin chat-bench -- costs --write docs/storage.md`"
+         `cargo run --release -p chat-bench --bin chat-bench -- costs --write docs/storage.md`"
     );
 }
