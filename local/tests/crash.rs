@@ -40,22 +40,46 @@ async fn sigkill_during_sends_loses_no_acknowledged_message() {
     .await;
     let channel = created["channel"]["id"].as_str().unwrap().to_string();
 
-    // Four senders until the server dies; every 201 is an acknowledged id.
+    let acked = sends_until_killed(server, &http, &channel).await;
+    assert!(
+        acked.len() >= 150,
+        "sends were acknowledged before the kill"
+    );
+
+    let server = common::Server::start(&dir, &[]).await;
+    let stored = history(&server, &http, &channel).await;
+    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    println!(
+        "acknowledged before SIGKILL: {}, stored after restart: {}, lost: {}",
+        acked.len(),
+        stored.len(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    // Sends in flight at the kill may be stored without an answer; nothing else.
+    assert!(stored.len() <= acked.len() + 4);
+
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Four senders until the server dies, killed with SIGKILL once 150 sends
+/// are in (or after a minute), with sends still in flight: the ids
+/// answered with 201.
+async fn sends_until_killed(
+    server: common::Server,
+    http: &reqwest::Client,
+    channel: &str,
+) -> Vec<String> {
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let server = Arc::new(Mutex::new(Some(server)));
+    let url = format!("{}/messages", server.env["CHAT_URL"]);
+    let key = server.env["CHAT_API_KEY"].clone();
+    let token = server.env["CHAT_ALICE_TOKEN"].clone();
     let senders: Vec<_> = (0..4)
         .map(|s| {
-            let (http, acked, channel) = (http.clone(), acked.clone(), channel.clone());
-            let request = {
-                let guard = server.lock().unwrap();
-                let srv = guard.as_ref().unwrap();
-                let url = format!("{}/messages", srv.env["CHAT_URL"]);
-                let key = srv.env["CHAT_API_KEY"].clone();
-                let token = srv.env["CHAT_ALICE_TOKEN"].clone();
-                (url, key, token)
-            };
+            let (http, acked, channel) = (http.clone(), acked.clone(), channel.to_string());
+            let (url, key, token) = (url.clone(), key.clone(), token.clone());
             tokio::spawn(async move {
-                let (url, key, token) = request;
                 for i in 0.. {
                     let sent = http
                         .post(&url)
@@ -79,27 +103,28 @@ async fn sigkill_during_sends_loses_no_acknowledged_message() {
             })
         })
         .collect();
-
-    // Kill once a good number are in, with sends still in flight.
     let deadline = Instant::now() + Duration::from_secs(60);
     while acked.lock().unwrap().len() < 150 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let mut killed = server.lock().unwrap().take().unwrap();
+    let mut killed = server;
     killed.child.kill().expect("SIGKILL"); // Child::kill is SIGKILL on Unix.
     killed.child.wait().unwrap();
     for sender in senders {
         sender.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(
-        acked.len() >= 150,
-        "sends were acknowledged before the kill"
-    );
+    acked
+}
 
-    let server = common::Server::start(&dir, &[]).await;
-    let mut stored = Vec::<String>::new();
-    // History pages go back in time: each next page is `before` the oldest.
+/// Every message id in the channel's history, page by page back in time
+/// (each next page is `before` the oldest).
+async fn history(
+    server: &common::Server,
+    http: &reqwest::Client,
+    channel: &str,
+) -> HashSet<String> {
+    let mut stored = HashSet::new();
     let mut before: Option<String> = None;
     loop {
         let path = match &before {
@@ -107,27 +132,13 @@ async fn sigkill_during_sends_loses_no_acknowledged_message() {
             None => format!("/channels/{channel}/messages?limit=100"),
         };
         let page =
-            common::json_of(server.request(&http, reqwest::Method::GET, &path, "CHAT_BOB_TOKEN"))
+            common::json_of(server.request(http, reqwest::Method::GET, &path, "CHAT_BOB_TOKEN"))
                 .await;
         let ids = page["messages"].as_array().expect("messages page");
         stored.extend(ids.iter().map(|m| m["id"].as_str().unwrap().to_string()));
         match ids.first().and_then(|m| m["id"].as_str()) {
             Some(oldest) => before = Some(oldest.to_string()),
-            None => break,
+            None => return stored,
         }
     }
-    let stored: HashSet<String> = stored.into_iter().collect();
-    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
-    println!(
-        "acknowledged before SIGKILL: {}, stored after restart: {}, lost: {}",
-        acked.len(),
-        stored.len(),
-        lost.len()
-    );
-    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
-    // Sends in flight at the kill may be stored without an answer; nothing else.
-    assert!(stored.len() <= acked.len() + 4);
-
-    drop(server);
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -55,8 +55,18 @@ async fn mark(
         .await
 }
 
-#[tokio::test]
-async fn participants_count_unread_replies_per_thread_until_they_read_it() {
+/// Five members of one group; alice's parent with bob's reply and carol's
+/// reply mentioning dave (eve takes no part).
+struct Thread {
+    app: TestApp,
+    t: Vec<String>,
+    ch: String,
+    p: String,
+    r1: String,
+    r2: String,
+}
+
+async fn started_thread() -> Thread {
     let app = TestApp::spawn().await;
     let t = app
         .create_users(&app.a, &["alice", "bob", "carol", "dave", "eve"])
@@ -75,8 +85,19 @@ async fn participants_count_unread_replies_per_thread_until_they_read_it() {
         json!({ "text": "ask dave", "mentions": ["dave"] }),
     )
     .await;
+    Thread {
+        app,
+        t,
+        ch,
+        p,
+        r1,
+        r2,
+    }
+}
 
-    // The parent's author, the repliers and the mentioned take part.
+#[tokio::test]
+async fn the_parents_author_the_repliers_and_the_mentioned_count_its_unread_replies() {
+    let Thread { app, t, ch, p, .. } = started_thread().await;
     assert_eq!(threads(&app, &app.a, &t[0]).await, vec![(p.clone(), 2)]);
     assert_eq!(threads(&app, &app.a, &t[1]).await, vec![(p.clone(), 1)]);
     assert_eq!(threads(&app, &app.a, &t[2]).await, vec![(p.clone(), 0)]);
@@ -97,7 +118,18 @@ async fn participants_count_unread_replies_per_thread_until_they_read_it() {
         json!([{ "parent_id": p, "channel_id": ch, "unread_replies": 2 }])
     );
     assert_eq!(unread["total_unread_count"], 0);
+}
 
+#[tokio::test]
+async fn reading_a_thread_clears_it_and_its_mark_never_moves_back() {
+    let Thread {
+        app,
+        t,
+        ch,
+        p,
+        r1,
+        r2,
+    } = started_thread().await;
     // Read: none left, and the mark names the latest reply.
     let read = mark(&app, &app.a, &t[0], &p, json!({})).await;
     let read = read.assert_status(200)["thread"].clone();
@@ -145,8 +177,14 @@ async fn participants_count_unread_replies_per_thread_until_they_read_it() {
     let joined = mark(&app, &app.a, &t[4], &p, json!({})).await;
     assert_eq!(joined.assert_status(200)["thread"]["unread_replies"], 0);
     assert_eq!(threads(&app, &app.a, &t[4]).await, vec![(p.clone(), 0)]);
+}
 
-    // Latest activity first.
+#[tokio::test]
+async fn threads_are_listed_latest_activity_first_in_pages_and_exported() {
+    let Thread { app, t, ch, p, .. } = started_thread().await;
+    mark(&app, &app.a, &t[0], &p, json!({}))
+        .await
+        .assert_status(200);
     let q = app.say_id(&app.a, &t[1], &ch, "lunch?").await;
     reply(&app, &app.a, &t[0], &ch, &q, json!({ "text": "yes" })).await;
     assert_eq!(
@@ -161,6 +199,11 @@ async fn participants_count_unread_replies_per_thread_until_they_read_it() {
     let rest = app
         .get(&app.a, &t[0], &format!("/threads?limit=1&next={next}"))
         .await;
+    assert_eq!(
+        rest.assert_status(200)["threads"][0]["parent_id"],
+        p.as_str()
+    );
+    assert_eq!(rest.body["next"], Value::Null);
     // The export lists them.
     let export = app.get(&app.a, &app.a.server, "/users/alice/export").await;
     assert_eq!(
@@ -169,11 +212,6 @@ async fn participants_count_unread_replies_per_thread_until_they_read_it() {
             .map(Vec::len),
         Some(2)
     );
-    assert_eq!(
-        rest.assert_status(200)["threads"][0]["parent_id"],
-        p.as_str()
-    );
-    assert_eq!(rest.body["next"], Value::Null);
 }
 
 #[tokio::test]
