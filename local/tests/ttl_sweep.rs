@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chat_local::{Stack, StackOptions};
 use chat_shared::db::{Cond, Entity};
-use chat_shared::keys::Key;
+use chat_shared::keys::{item, Key};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -18,11 +18,9 @@ struct Expiring {
 
 impl Entity for Expiring {
     const TYPE: &'static str = "test_expiring";
+    type Item = item::Any;
     fn key(&self) -> Key {
-        Key {
-            pk: "TEST#ttl".into(),
-            sk: format!("ITEM#{}", self.id),
-        }
+        Key::from_stored("TEST#ttl", &format!("ITEM#{}", self.id))
     }
     fn ttl(&self) -> Option<i64> {
         Some(self.expires)
@@ -61,11 +59,8 @@ async fn expired_items_are_swept_and_live_ones_kept() {
     // Both are in the table until a sweep runs (the next is ~200 ms away).
     assert_eq!(db.count("TEST#ttl", "ITEM#").await.unwrap(), 2);
     // Reads already treat the expired item as gone...
-    let old = Key {
-        pk: "TEST#ttl".into(),
-        sk: "ITEM#old".into(),
-    };
-    assert!(db.get::<serde_json::Value>(&old).await.unwrap().is_none());
+    let old = Key::from_stored("TEST#ttl", "ITEM#old");
+    assert!(db.get::<Expiring>(&old).await.unwrap().is_none());
     // ...and the sweep removes it from the table (a raw count sees it until then).
     let mut remaining = usize::MAX;
     for _ in 0..50 {
@@ -76,9 +71,6 @@ async fn expired_items_are_swept_and_live_ones_kept() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(remaining, 1);
-    let new = Key {
-        pk: "TEST#ttl".into(),
-        sk: "ITEM#new".into(),
-    };
-    assert!(db.get::<serde_json::Value>(&new).await.unwrap().is_some());
+    let new = Key::from_stored("TEST#ttl", "ITEM#new");
+    assert!(db.get::<Expiring>(&new).await.unwrap().is_some());
 }

@@ -53,6 +53,19 @@ pub struct AppSettings {
     pub max_scheduled_messages: u32,
     /// Reminders and saved messages one user may hold; 0 turns them off.
     pub max_reminders: u32,
+    /// Channels with more members than this are big: their connections
+    /// get messages, edits, deletes, reactions and member and channel
+    /// changes, and no typing, read, delivery or presence events (docs/realtime.md:
+    /// Big channels).
+    pub big_channel_size: u32,
+}
+
+impl AppSettings {
+    /// Whether a channel of `members` members is big: its connections are
+    /// passive watchers.
+    pub fn is_big(&self, members: i64) -> bool {
+        members > i64::from(self.big_channel_size)
+    }
 }
 
 /// A before-send hook that times out or fails lets the message through
@@ -91,6 +104,7 @@ impl Default for AppSettings {
             rate_limits: crate::ratelimit::RateLimits::default(),
             max_scheduled_messages: 100,
             max_reminders: 200,
+            big_channel_size: 200,
         }
     }
 }
@@ -203,6 +217,9 @@ pub struct AppFields {
     /// 200).
     #[validate(range(max = 2_000))]
     pub max_reminders: Option<u32>,
+    /// Members above which a channel is big, 2 to 1,000,000 (default 200).
+    #[validate(range(min = 2, max = 1_000_000))]
+    pub big_channel_size: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
@@ -224,6 +241,7 @@ pub enum AppField {
     RateLimits,
     MaxScheduledMessages,
     MaxReminders,
+    BigChannelSize,
 }
 
 fn mime_pattern_ok(pattern: &str) -> bool {
@@ -280,6 +298,7 @@ pub async fn patch(
             set.max_scheduled_messages.is_some(),
         ),
         (AppField::MaxReminders, set.max_reminders.is_some()),
+        (AppField::BigChannelSize, set.big_channel_size.is_some()),
     ];
     let key_problem = set
         .firebase
@@ -359,6 +378,7 @@ pub async fn patch(
                 app.settings.max_scheduled_messages = defaults.max_scheduled_messages
             }
             AppField::MaxReminders => app.settings.max_reminders = defaults.max_reminders,
+            AppField::BigChannelSize => app.settings.big_channel_size = defaults.big_channel_size,
         }
     }
     let set = patch.set;
@@ -413,6 +433,9 @@ pub async fn patch(
     if let Some(v) = set.max_reminders {
         app.settings.max_reminders = v;
     }
+    if let Some(v) = set.big_channel_size {
+        app.settings.big_channel_size = v;
+    }
     let settings = serde_json::to_value(&app.settings).map_err(ApiError::internal)?;
     let push = serde_json::to_value(&app.push).map_err(ApiError::internal)?;
     let spec = crate::db::store::apps::settings_change(settings, push, &app.name, app.version);
@@ -430,7 +453,8 @@ pub async fn patch(
 
 impl Entity for App {
     const TYPE: &'static str = "app";
-    fn key(&self) -> Key {
+    type Item = keys::item::App;
+    fn key(&self) -> Key<Self::Item> {
         keys::app(&self.app_id)
     }
 }
@@ -444,7 +468,8 @@ struct ApiKeyItem {
 
 impl Entity for ApiKeyItem {
     const TYPE: &'static str = "api_key";
-    fn key(&self) -> Key {
+    type Item = keys::item::ApiKey;
+    fn key(&self) -> Key<Self::Item> {
         keys::api_key(&self.api_key)
     }
 }

@@ -48,7 +48,8 @@ pub struct Device {
 
 impl Entity for Device {
     const TYPE: &'static str = "device";
-    fn key(&self) -> Key {
+    type Item = keys::item::Device;
+    fn key(&self) -> Key<Self::Item> {
         keys::device(&self.app_id, &self.user_id, &self.id)
     }
 }

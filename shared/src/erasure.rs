@@ -84,7 +84,8 @@ pub struct Erasure {
 
 impl Entity for Erasure {
     const TYPE: &'static str = "erasure";
-    fn key(&self) -> Key {
+    type Item = keys::item::Erasure;
+    fn key(&self) -> Key<Self::Item> {
         keys::erasure(&self.app_id, &self.user_id)
     }
 }
@@ -143,7 +144,8 @@ pub struct Job {
 
 impl Entity for Job {
     const TYPE: &'static str = "erase";
-    fn key(&self) -> Key {
+    type Item = keys::item::EraseJob;
+    fn key(&self) -> Key<Self::Item> {
         keys::erase_job(&self.app_id, &self.user_id, self.slice)
     }
     fn ttl(&self) -> Option<i64> {
@@ -436,12 +438,12 @@ async fn leave(db: &Db, ctx: &Ctx, channel: &ChannelId, user: &UserId) -> Result
         }
     }
     db.batch_delete(&[
-        keys::member(app, channel, user),
-        keys::membership(app, user, channel),
-        keys::ban(app, channel, user),
-        keys::online(app, channel, user),
-        keys::reachable(app, channel, user),
-        keys::former(app, user, channel),
+        keys::member(app, channel, user).any(),
+        keys::membership(app, user, channel).any(),
+        keys::ban(app, channel, user).any(),
+        keys::online(app, channel, user).any(),
+        keys::reachable(app, channel, user).any(),
+        keys::former(app, user, channel).any(),
     ])
     .await?;
     Ok(())
@@ -474,7 +476,7 @@ async fn erase_partition(state: &AppState, app: &AppId, user: &UserId) -> Result
         if page.items.is_empty() {
             return Ok(removed);
         }
-        let keys: Vec<Key> = page.items.iter().filter_map(stored_key).collect();
+        let keys: Vec<Key<_>> = page.items.iter().filter_map(stored_key).collect();
         removed += keys.len() as u64;
         db.batch_delete(&keys).await?;
     }

@@ -72,7 +72,8 @@ pub struct Flag {
 
 impl Entity for Flag {
     const TYPE: &'static str = "flag";
-    fn key(&self) -> Key {
+    type Item = keys::item::Flag;
+    fn key(&self) -> Key<Self::Item> {
         keys::flag(&self.app_id, &self.id)
     }
 }
@@ -88,7 +89,8 @@ struct Flagged {
 
 impl Entity for Flagged {
     const TYPE: &'static str = "flagged";
-    fn key(&self) -> Key {
+    type Item = keys::item::Flagged;
+    fn key(&self) -> Key<Self::Item> {
         keys::flagged(&self.app_id, &self.target, &self.reporter_id)
     }
 }

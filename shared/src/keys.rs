@@ -1,23 +1,129 @@
 //! Every key format of the single table lives here, and only here. The tests
 //! pin each format: changing one silently would orphan stored data.
 
+use std::marker::PhantomData;
+
 use crate::ids::{AppId, ChannelId, ConnectionId, DeviceId, MessageId, UserId};
 
-/// The primary key of an item.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Key {
+/// The primary key of an item of kind `K`, one of the markers in [`item`]:
+/// a key made for one kind of item cannot read another.
+///
+/// ```
+/// # async fn read(db: &chat_shared::db::Db, app: &chat_shared::ids::AppId, id: &chat_shared::ids::ChannelId) {
+/// use chat_shared::{channels::Channel, keys};
+/// let channel: Option<Channel> = db.get(&keys::channel(app, id)).await.unwrap();
+/// # }
+/// ```
+///
+/// ```compile_fail
+/// # async fn read(db: &chat_shared::db::Db, app: &chat_shared::ids::AppId, id: &chat_shared::ids::UserId) {
+/// use chat_shared::{channels::Channel, keys};
+/// let channel: Option<Channel> = db.get(&keys::user(app, id)).await.unwrap();
+/// # }
+/// ```
+pub struct Key<K = item::Any> {
     pub pk: String,
     pub sk: String,
+    kind: PhantomData<fn() -> K>,
+}
+
+/// What a [`Key`] addresses: one marker per kind of item in the table.
+pub mod item {
+    macro_rules! kinds {
+        ($($name:ident),* $(,)?) => {
+            $(
+                #[derive(Debug)]
+                pub enum $name {}
+            )*
+        };
+    }
+    kinds!(
+        App,
+        ApiKey,
+        User,
+        Device,
+        Draft,
+        Scheduled,
+        Reminder,
+        Following,
+        Membership,
+        UserConnection,
+        Connection,
+        Channel,
+        Member,
+        Online,
+        Watch,
+        FanoutJob,
+        WebhookJob,
+        Flag,
+        Flagged,
+        Reachable,
+        UnreadMark,
+        PushJob,
+        DeadWebhook,
+        Ban,
+        Distinct,
+        Message,
+        MessageRef,
+        Pin,
+        Reaction,
+        Counter,
+        Former,
+        Erasure,
+        EraseJob,
+        Change,
+    );
+    /// A key of a secondary index (an item's GSI attributes), never read by.
+    #[derive(Debug)]
+    pub enum Index {}
+    /// Some item, as read back from the table (what erasure deletes).
+    #[derive(Debug)]
+    pub enum Any {}
+}
+
+impl<K> Key<K> {
+    fn new(pk: String, sk: impl Into<String>) -> Self {
+        Self {
+            pk,
+            sk: sk.into(),
+            kind: PhantomData,
+        }
+    }
+
+    /// The same key, as a key of some item (for reads of several kinds at
+    /// once, whose items the caller tells apart).
+    pub fn any(&self) -> Key {
+        Key::new(self.pk.clone(), self.sk.clone())
+    }
 }
 
 impl Key {
-    fn new(pk: String, sk: impl Into<String>) -> Self {
-        Self { pk, sk: sk.into() }
-    }
-
     /// The key of an item as read back from the table.
     pub fn from_stored(pk: &str, sk: &str) -> Self {
         Self::new(pk.to_string(), sk)
+    }
+}
+
+impl<K> Clone for Key<K> {
+    fn clone(&self) -> Self {
+        Self::new(self.pk.clone(), self.sk.clone())
+    }
+}
+
+impl<K> PartialEq for Key<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.pk == other.pk && self.sk == other.sk
+    }
+}
+
+impl<K> Eq for Key<K> {}
+
+impl<K> std::fmt::Debug for Key<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("pk", &self.pk)
+            .field("sk", &self.sk)
+            .finish()
     }
 }
 
@@ -79,11 +185,11 @@ pub fn listeners_range() -> (&'static str, String) {
     (WATCH_PREFIX, upper(ONLINE_PREFIX))
 }
 
-pub fn app(app: &AppId) -> Key {
+pub fn app(app: &AppId) -> Key<item::App> {
     Key::new(format!("APP#{app}"), "APP")
 }
 
-pub fn api_key(api_key: &str) -> Key {
+pub fn api_key(api_key: &str) -> Key<item::ApiKey> {
     Key::new(format!("KEY#{api_key}"), "KEY")
 }
 
@@ -92,57 +198,61 @@ pub fn user_partition(app: &AppId, user: &UserId) -> String {
     format!("APP#{app}#USER#{user}")
 }
 
-pub fn user(app: &AppId, user: &UserId) -> Key {
+pub fn user(app: &AppId, user: &UserId) -> Key<item::User> {
     Key::new(user_partition(app, user), "USER")
 }
 
-pub fn device(app: &AppId, user: &UserId, device: &DeviceId) -> Key {
+pub fn device(app: &AppId, user: &UserId, device: &DeviceId) -> Key<item::Device> {
     Key::new(
         user_partition(app, user),
         format!("{DEVICE_PREFIX}{device}"),
     )
 }
 
-pub fn draft(app: &AppId, user: &UserId, channel: &ChannelId) -> Key {
+pub fn draft(app: &AppId, user: &UserId, channel: &ChannelId) -> Key<item::Draft> {
     Key::new(
         user_partition(app, user),
         format!("{DRAFT_PREFIX}{channel}"),
     )
 }
 
-pub fn scheduled(app: &AppId, user: &UserId, id: &MessageId) -> Key {
+pub fn scheduled(app: &AppId, user: &UserId, id: &MessageId) -> Key<item::Scheduled> {
     Key::new(user_partition(app, user), format!("{SCHEDULED_PREFIX}{id}"))
 }
 
-pub fn reminder(app: &AppId, user: &UserId, message: &MessageId) -> Key {
+pub fn reminder(app: &AppId, user: &UserId, message: &MessageId) -> Key<item::Reminder> {
     Key::new(
         user_partition(app, user),
         format!("{REMINDER_PREFIX}{message}"),
     )
 }
 
-pub fn following(app: &AppId, user: &UserId, parent: &MessageId) -> Key {
+pub fn following(app: &AppId, user: &UserId, parent: &MessageId) -> Key<item::Following> {
     Key::new(
         user_partition(app, user),
         format!("{FOLLOW_PREFIX}{parent}"),
     )
 }
 
-pub fn membership(app: &AppId, user: &UserId, channel: &ChannelId) -> Key {
+pub fn membership(app: &AppId, user: &UserId, channel: &ChannelId) -> Key<item::Membership> {
     Key::new(
         user_partition(app, user),
         format!("{MEMBERSHIP_PREFIX}{channel}"),
     )
 }
 
-pub fn user_connection(app: &AppId, user: &UserId, connection: &ConnectionId) -> Key {
+pub fn user_connection(
+    app: &AppId,
+    user: &UserId,
+    connection: &ConnectionId,
+) -> Key<item::UserConnection> {
     Key::new(
         user_partition(app, user),
         format!("{CONNECTION_PREFIX}{connection}"),
     )
 }
 
-pub fn connection(connection: &ConnectionId) -> Key {
+pub fn connection(connection: &ConnectionId) -> Key<item::Connection> {
     Key::new(format!("CONN#{connection}"), "CONN")
 }
 
@@ -150,11 +260,11 @@ pub fn channel_partition(app: &AppId, channel: &ChannelId) -> String {
     format!("APP#{app}#CH#{channel}")
 }
 
-pub fn channel(app: &AppId, channel: &ChannelId) -> Key {
+pub fn channel(app: &AppId, channel: &ChannelId) -> Key<item::Channel> {
     Key::new(channel_partition(app, channel), "CHANNEL")
 }
 
-pub fn member(app: &AppId, channel: &ChannelId, user: &UserId) -> Key {
+pub fn member(app: &AppId, channel: &ChannelId, user: &UserId) -> Key<item::Member> {
     Key::new(
         channel_partition(app, channel),
         format!("{MEMBER_PREFIX}{user}"),
@@ -162,7 +272,7 @@ pub fn member(app: &AppId, channel: &ChannelId, user: &UserId) -> Key {
 }
 
 /// A member of the channel who is online: the fan-out index.
-pub fn online(app: &AppId, channel: &ChannelId, user: &UserId) -> Key {
+pub fn online(app: &AppId, channel: &ChannelId, user: &UserId) -> Key<item::Online> {
     Key::new(
         channel_partition(app, channel),
         format!("{ONLINE_PREFIX}{user}"),
@@ -171,7 +281,7 @@ pub fn online(app: &AppId, channel: &ChannelId, user: &UserId) -> Key {
 
 /// A connection watching a channel (receives its events without being a
 /// member; public channels).
-pub fn watch(app: &AppId, channel: &ChannelId, connection: &ConnectionId) -> Key {
+pub fn watch(app: &AppId, channel: &ChannelId, connection: &ConnectionId) -> Key<item::Watch> {
     Key::new(
         channel_partition(app, channel),
         format!("{WATCH_PREFIX}{connection}"),
@@ -181,7 +291,12 @@ pub fn watch(app: &AppId, channel: &ChannelId, connection: &ConnectionId) -> Key
 /// A fan-out job (an event for a large audience, or the part of one still
 /// to deliver after a failure): a channel's jobs share a partition, so its
 /// stream records, and so its events, are handled in order.
-pub fn fanout(app: &AppId, channel: &ChannelId, event_id: &str, attempt: u32) -> Key {
+pub fn fanout(
+    app: &AppId,
+    channel: &ChannelId,
+    event_id: &str,
+    attempt: u32,
+) -> Key<item::FanoutJob> {
     Key::new(
         format!("{FANOUT_PREFIX}{app}#{channel}"),
         format!("{event_id}#{attempt:02}"),
@@ -191,7 +306,7 @@ pub fn fanout(app: &AppId, channel: &ChannelId, event_id: &str, attempt: u32) ->
 /// One delivery attempt (or series of them, after a replay) of an event to
 /// the app's webhook: an event's deliveries share a partition; each job is a
 /// new item, so each is a stream insert.
-pub fn webhook(app: &AppId, event_id: &str, job: &str) -> Key {
+pub fn webhook(app: &AppId, event_id: &str, job: &str) -> Key<item::WebhookJob> {
     Key::new(format!("{WEBHOOK_PREFIX}{app}#{event_id}"), job)
 }
 
@@ -204,17 +319,17 @@ pub fn flags(app: &AppId) -> String {
 pub const FLAG_PREFIX: &str = "FLAG#";
 
 /// A report.
-pub fn flag(app: &AppId, id: &str) -> Key {
+pub fn flag(app: &AppId, id: &str) -> Key<item::Flag> {
     Key::new(flags(app), format!("{FLAG_PREFIX}{id}"))
 }
 
 /// The mark that `reporter` flagged `target` (`message:{id}` or `user:{id}`).
-pub fn flagged(app: &AppId, target: &str, reporter: &UserId) -> Key {
+pub fn flagged(app: &AppId, target: &str, reporter: &UserId) -> Key<item::Flagged> {
     Key::new(format!("APP#{app}#FLAGGED#{target}"), reporter.as_str())
 }
 
 /// The mark that `user`, a member of `channel`, has a device.
-pub fn reachable(app: &AppId, channel: &ChannelId, user: &UserId) -> Key {
+pub fn reachable(app: &AppId, channel: &ChannelId, user: &UserId) -> Key<item::Reachable> {
     Key::new(
         channel_partition(app, channel),
         format!("{REACHABLE_PREFIX}{user}"),
@@ -222,7 +337,12 @@ pub fn reachable(app: &AppId, channel: &ChannelId, user: &UserId) -> Key {
 }
 
 /// The unread mark of message `sort_id` of `channel` for `user`.
-pub fn unread_mark(app: &AppId, user: &UserId, channel: &ChannelId, sort_id: &MessageId) -> Key {
+pub fn unread_mark(
+    app: &AppId,
+    user: &UserId,
+    channel: &ChannelId,
+    sort_id: &MessageId,
+) -> Key<item::UnreadMark> {
     Key::new(
         user_partition(app, user),
         format!("{}{sort_id}", unread_marks_in(channel)),
@@ -235,7 +355,7 @@ pub fn unread_marks_in(channel: &ChannelId) -> String {
 }
 
 /// The pushes of one message, to whoever of its channel is offline.
-pub fn push(app: &AppId, channel: &ChannelId, message: &MessageId) -> Key {
+pub fn push(app: &AppId, channel: &ChannelId, message: &MessageId) -> Key<item::PushJob> {
     Key::new(format!("{PUSH_PREFIX}{app}#{channel}"), message.as_str())
 }
 
@@ -248,12 +368,12 @@ pub fn dead_webhooks(app: &AppId) -> String {
 pub const DEAD_WEBHOOK_SK: &str = "HOOK#";
 
 /// An event whose webhook used up its attempts.
-pub fn dead_webhook(app: &AppId, event_id: &str) -> Key {
+pub fn dead_webhook(app: &AppId, event_id: &str) -> Key<item::DeadWebhook> {
     Key::new(dead_webhooks(app), format!("{DEAD_WEBHOOK_SK}{event_id}"))
 }
 
 /// A ban of a user in a channel (a TTL item when the ban expires).
-pub fn ban(app: &AppId, channel: &ChannelId, user: &UserId) -> Key {
+pub fn ban(app: &AppId, channel: &ChannelId, user: &UserId) -> Key<item::Ban> {
     Key::new(
         channel_partition(app, channel),
         format!("{BAN_PREFIX}{user}"),
@@ -262,12 +382,12 @@ pub fn ban(app: &AppId, channel: &ChannelId, user: &UserId) -> Key {
 
 /// The lock that makes a distinct channel unique per member set: its key is
 /// a hash of the channel type and the sorted member ids.
-pub fn distinct(app: &AppId, member_set_hash: &str) -> Key {
+pub fn distinct(app: &AppId, member_set_hash: &str) -> Key<item::Distinct> {
     Key::new(format!("APP#{app}#DISTINCT#{member_set_hash}"), "DISTINCT")
 }
 
 /// A message in its channel, by its time-ordered sort id.
-pub fn message(app: &AppId, channel: &ChannelId, sort_id: &MessageId) -> Key {
+pub fn message(app: &AppId, channel: &ChannelId, sort_id: &MessageId) -> Key<item::Message> {
     Key::new(
         channel_partition(app, channel),
         format!("{MESSAGE_PREFIX}{sort_id}"),
@@ -275,7 +395,7 @@ pub fn message(app: &AppId, channel: &ChannelId, sort_id: &MessageId) -> Key {
 }
 
 /// A thread reply that is not also shown in the channel.
-pub fn reply(app: &AppId, channel: &ChannelId, sort_id: &MessageId) -> Key {
+pub fn reply(app: &AppId, channel: &ChannelId, sort_id: &MessageId) -> Key<item::Message> {
     Key::new(
         channel_partition(app, channel),
         format!("{REPLY_PREFIX}{sort_id}"),
@@ -283,12 +403,12 @@ pub fn reply(app: &AppId, channel: &ChannelId, sort_id: &MessageId) -> Key {
 }
 
 /// Message id → where the message is. Also the idempotency lock of a send.
-pub fn message_ref(app: &AppId, message: &MessageId) -> Key {
+pub fn message_ref(app: &AppId, message: &MessageId) -> Key<item::MessageRef> {
     Key::new(format!("APP#{app}#MSGID#{message}"), "MSGID")
 }
 
 /// GSI1 key of a thread reply: the parent's replies in order.
-pub fn thread(app: &AppId, parent: &MessageId, sort_id: &MessageId) -> Key {
+pub fn thread(app: &AppId, parent: &MessageId, sort_id: &MessageId) -> Key<item::Index> {
     Key::new(
         format!("APP#{app}#THREAD#{parent}"),
         format!("{MESSAGE_PREFIX}{sort_id}"),
@@ -296,7 +416,7 @@ pub fn thread(app: &AppId, parent: &MessageId, sort_id: &MessageId) -> Key {
 }
 
 /// A pinned message's entry in its channel.
-pub fn pin(app: &AppId, channel: &ChannelId, sort_id: &MessageId) -> Key {
+pub fn pin(app: &AppId, channel: &ChannelId, sort_id: &MessageId) -> Key<item::Pin> {
     Key::new(
         channel_partition(app, channel),
         format!("{PIN_PREFIX}{sort_id}"),
@@ -311,7 +431,7 @@ pub fn reactor(
     user: &UserId,
     sort_id: &MessageId,
     kind: &str,
-) -> Key {
+) -> Key<item::Index> {
     Key::new(
         reactor_partition(app, channel, user),
         format!("{sort_id}#{kind}"),
@@ -335,7 +455,12 @@ pub fn upper(prefix: &str) -> String {
 }
 
 /// A draft of a thread reply (`draft` is the channel's own draft).
-pub fn thread_draft(app: &AppId, user: &UserId, channel: &ChannelId, parent: &MessageId) -> Key {
+pub fn thread_draft(
+    app: &AppId,
+    user: &UserId,
+    channel: &ChannelId,
+    parent: &MessageId,
+) -> Key<item::Draft> {
     Key::new(
         user_partition(app, user),
         format!("{DRAFT_PREFIX}{channel}#{parent}"),
@@ -351,7 +476,12 @@ pub fn user_reactions_prefix(user: &UserId) -> String {
     format!("{REACTION_PREFIX}{user}#")
 }
 
-pub fn reaction(app: &AppId, message: &MessageId, user: &UserId, kind: &str) -> Key {
+pub fn reaction(
+    app: &AppId,
+    message: &MessageId,
+    user: &UserId,
+    kind: &str,
+) -> Key<item::Reaction> {
     Key::new(
         reaction_partition(app, message),
         format!("{REACTION_PREFIX}{user}#{kind}"),
@@ -416,7 +546,7 @@ mod tests {
         )
     }
 
-    fn pair(k: Key) -> (String, String) {
+    fn pair<K>(k: Key<K>) -> (String, String) {
         (k.pk, k.sk)
     }
 
@@ -487,12 +617,12 @@ mod tests {
 
 /// A rate-limit counter: `subject` (`user:{id}` or `app`) in one endpoint
 /// group and one window (epoch seconds at its start).
-pub fn rate(app: &AppId, subject: &str, group: &str, window: i64) -> Key {
+pub fn rate(app: &AppId, subject: &str, group: &str, window: i64) -> Key<item::Counter> {
     Key::new(format!("RATE#{app}#{subject}"), format!("{group}#{window}"))
 }
 
 /// The mark of a channel `user` left (in their partition).
-pub fn former(app: &AppId, user: &UserId, channel: &ChannelId) -> Key {
+pub fn former(app: &AppId, user: &UserId, channel: &ChannelId) -> Key<item::Former> {
     Key::new(
         user_partition(app, user),
         format!("{FORMER_PREFIX}{channel}"),
@@ -501,13 +631,13 @@ pub fn former(app: &AppId, user: &UserId, channel: &ChannelId) -> Key {
 
 /// The progress of erasing a user: outside their partition, so it outlives
 /// it.
-pub fn erasure(app: &AppId, user: &UserId) -> Key {
+pub fn erasure(app: &AppId, user: &UserId) -> Key<item::Erasure> {
     Key::new(format!("APP#{app}#ERASURE#{user}"), "ERASURE")
 }
 
 /// One slice of erasing a user (an outbox job): a new item per slice, so
 /// each is a stream insert.
-pub fn erase_job(app: &AppId, user: &UserId, slice: u64) -> Key {
+pub fn erase_job(app: &AppId, user: &UserId, slice: u64) -> Key<item::EraseJob> {
     Key::new(format!("{ERASE_PREFIX}{app}#{user}"), format!("{slice:08}"))
 }
 
@@ -518,7 +648,7 @@ pub fn whole_range() -> (&'static str, String) {
 }
 
 /// One entry of a channel's change log: an event, by its time-ordered id.
-pub fn change(app: &AppId, channel: &ChannelId, event_id: &str) -> Key {
+pub fn change(app: &AppId, channel: &ChannelId, event_id: &str) -> Key<item::Change> {
     Key::new(
         channel_partition(app, channel),
         format!("{CHANGE_PREFIX}{event_id}"),

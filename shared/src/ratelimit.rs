@@ -343,7 +343,7 @@ impl RateLimiter {
     /// counter's new value.
     async fn claim(
         &self,
-        key: &keys::Key,
+        key: &keys::Key<keys::item::Counter>,
         n: u32,
         limit: u32,
         expires: i64,
@@ -359,7 +359,7 @@ impl RateLimiter {
 }
 
 /// The counter item of the user's sends in the current window.
-pub fn send_counter_key(app: &AppId, user: &crate::ids::UserId) -> keys::Key {
+pub fn send_counter_key(app: &AppId, user: &crate::ids::UserId) -> keys::Key<keys::item::Counter> {
     let now = crate::time::now_secs();
     let window = now - now.rem_euclid(WINDOW_SECS);
     keys::rate(
@@ -373,7 +373,7 @@ pub fn send_counter_key(app: &AppId, user: &crate::ids::UserId) -> keys::Key {
 /// One send's claim on its user's window, made by the send's transaction.
 pub struct SendClaim {
     lease: Arc<Mutex<Lease>>,
-    key: keys::Key,
+    key: keys::Key<keys::item::Counter>,
     limit: u32,
     reset: i64,
     /// Counted (written, or refused by the counter).
@@ -382,7 +382,7 @@ pub struct SendClaim {
 
 impl SendClaim {
     /// The window's counter item.
-    pub fn counter_key(&self) -> &keys::Key {
+    pub fn counter_key(&self) -> &keys::Key<keys::item::Counter> {
         &self.key
     }
 
@@ -393,6 +393,9 @@ impl SendClaim {
         struct Counter {
             #[serde(default)]
             count: u32,
+        }
+        impl crate::db::FromItem for Counter {
+            type Item = keys::item::Counter;
         }
         let count = db.get::<Counter>(&self.key).await?.map_or(0, |c| c.count);
         let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
@@ -406,7 +409,7 @@ impl SendClaim {
 
     /// The counter's update for the send's transaction: one more, refused
     /// at the limit.
-    pub fn update(&self) -> (keys::Key, crate::db::UpdateSpec) {
+    pub fn update(&self) -> (keys::Key<keys::item::Counter>, crate::db::UpdateSpec) {
         let spec = crate::db::store::rates::claim(1, self.limit, self.reset + WINDOW_SECS);
         (self.key.clone(), spec)
     }

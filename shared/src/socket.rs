@@ -197,10 +197,10 @@ async fn read_ahead(
         return Ok(None);
     };
     let (app, user) = (&connection.app_id, &connection.user_id);
-    let mut keys = vec![keys::user(app, user)];
+    let mut keys = vec![keys::user(app, user).any()];
     keys.extend(channels::access_keys(app, channel, user));
     if matches!(frame, ClientFrame::MessageSend(_)) {
-        keys.push(crate::ratelimit::send_counter_key(app, user));
+        keys.push(crate::ratelimit::send_counter_key(app, user).any());
     }
     Ok(Some(state.with_db(state.db.read_ahead(&keys).await?)))
 }

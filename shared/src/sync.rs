@@ -108,7 +108,7 @@ pub async fn sync(
         .filter(|f| f.left_at >= since_time && !membership_of.contains_key(&f.channel_id))
         .map(|f| f.channel_id)
         .collect();
-    let channel_keys: Vec<keys::Key> = memberships
+    let channel_keys: Vec<keys::Key<_>> = memberships
         .iter()
         .map(|m| keys::channel(app, &m.channel_id))
         .collect();

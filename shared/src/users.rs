@@ -82,7 +82,8 @@ pub enum PushPreference {
 
 impl Entity for User {
     const TYPE: &'static str = "user";
-    fn key(&self) -> Key {
+    type Item = keys::item::User;
+    fn key(&self) -> Key<Self::Item> {
         keys::user(&self.app_id, &self.id)
     }
 }
@@ -262,7 +263,7 @@ pub async fn require_user(db: &Db, app: &AppId, user: &UserId) -> Result<User, A
 
 /// Users by id, in the order asked; unknown ids are left out.
 pub async fn get_users(db: &Db, app: &AppId, ids: &[UserId]) -> Result<Vec<User>, ApiError> {
-    let keys: Vec<Key> = ids.iter().map(|id| keys::user(app, id)).collect();
+    let keys: Vec<Key<_>> = ids.iter().map(|id| keys::user(app, id)).collect();
     let mut found: Vec<User> = db.batch_get(&keys).await?;
     found.sort_by_key(|u| ids.iter().position(|id| *id == u.id));
     Ok(found)
@@ -387,9 +388,9 @@ async fn users_and_erasures(
     }
     let keys: Vec<Key> = ids
         .iter()
-        .flat_map(|id| [keys::user(app, id), keys::erasure(app, id)])
+        .flat_map(|id| [keys::user(app, id).any(), keys::erasure(app, id).any()])
         .collect();
-    let stored: Vec<Stored> = db.batch_get(&keys).await?;
+    let stored: Vec<Stored> = db.batch_get_items(&keys).await?.all()?;
     let mut users = Vec::new();
     let mut erased = HashSet::new();
     for item in stored {

@@ -53,7 +53,8 @@ pub struct Job {
 
 impl Entity for Job {
     const TYPE: &'static str = "webhook";
-    fn key(&self) -> Key {
+    type Item = keys::item::WebhookJob;
+    fn key(&self) -> Key<Self::Item> {
         keys::webhook(&self.app_id, &self.event_id, &self.job_id)
     }
     fn ttl(&self) -> Option<i64> {
@@ -82,7 +83,8 @@ pub struct DeadLetter {
 
 impl Entity for DeadLetter {
     const TYPE: &'static str = "dead_webhook";
-    fn key(&self) -> Key {
+    type Item = keys::item::DeadWebhook;
+    fn key(&self) -> Key<Self::Item> {
         keys::dead_webhook(&self.app_id, &self.event_id)
     }
     fn ttl(&self) -> Option<i64> {

@@ -623,6 +623,33 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         || d.send(&alice, &community),
     )
     .await?;
+    // A big channel's sockets are passive watchers: typing and read marks
+    // post to nobody.
+    let mut online = online;
+    d.measure(
+        "socket `typing.start`, 10,000 members, 1,000 connected (a big channel)",
+        || {
+            frame(
+                &d,
+                &mut online[0],
+                json!({ "action": "typing.start", "request_id": "c4", "channel_id": community }),
+            )
+        },
+    )
+    .await?;
+    let reader = d.token(&crowd[1])?;
+    d.measure(
+        "mark read, 10,000 members, 1,000 connected (a big channel)",
+        || {
+            d.call(
+                reqwest::Method::POST,
+                format!("/channels/{community}/read"),
+                &reader,
+                Some(json!({})),
+            )
+        },
+    )
+    .await?;
     drop(online);
 
     // The app's own servers: a webhook receiver and a before-send hook that

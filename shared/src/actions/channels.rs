@@ -165,7 +165,7 @@ pub async fn typing(
             state,
             ctx,
             started,
-            &access.channel.id,
+            (&access.channel.id, access.is_big(ctx)),
             &member.user_id,
             parent,
         )

@@ -105,7 +105,7 @@ pub async fn mark_read(
     let marked = read::mark_read(&state.db, ctx, channel, input).await?;
     if let (Some(user), true) = (&ctx.user, marked.announce) {
         let last = marked.view.last_read_message_id.as_ref();
-        publish::read(state, ctx, channel, user, last).await;
+        publish::read(state, ctx, (channel, marked.big), user, last).await;
     }
     Ok(marked.view)
 }
@@ -121,7 +121,7 @@ pub async fn mark_delivered(
         let marked = delivered::mark_delivered(&state.db, ctx, channel, message.as_ref()).await?;
         if let (Some(user), true) = (&ctx.user, marked.announce) {
             let last = marked.view.last_delivered_message_id.as_ref();
-            publish::delivered(state, ctx, channel, user, last).await;
+            publish::delivered(state, ctx, (channel, marked.big), user, last).await;
         }
         Ok::<_, ApiError>(marked.view)
     });

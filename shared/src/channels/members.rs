@@ -96,7 +96,7 @@ pub async fn add(
             missing.join(", ")
         )));
     }
-    let member_keys: Vec<Key> = wanted
+    let member_keys: Vec<Key<_>> = wanted
         .iter()
         .map(|u| keys::member(&ctx.app.app_id, &channel.id, u))
         .collect();
@@ -172,7 +172,7 @@ pub async fn remove(db: &Db, ctx: &Ctx, access: &Access, target: &UserId) -> Res
     crate::realtime::connections::drop_watches(db, &ctx.app.app_id, &channel.id, target).await
 }
 
-fn member_key(ctx: &Ctx, channel: &ChannelId, user: &UserId) -> Key {
+fn member_key(ctx: &Ctx, channel: &ChannelId, user: &UserId) -> Key<keys::item::Member> {
     keys::member(&ctx.app.app_id, channel, user)
 }
 

@@ -29,6 +29,12 @@ pub struct Access {
 }
 
 impl Access {
+    /// Whether the channel is big for its app: its connections are passive
+    /// watchers (no typing, read, delivery or presence events).
+    pub fn is_big(&self, ctx: &Ctx) -> bool {
+        ctx.app.settings.is_big(self.channel.member_count)
+    }
+
     fn active_role(&self) -> Option<Role> {
         self.member
             .as_ref()
@@ -113,7 +119,7 @@ pub async fn load(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Access, 
             // The two reads in one request.
             let member_key = keys::member(&ctx.app.app_id, channel_id, user);
             let db = db
-                .read_ahead(&[channel_key.clone(), member_key.clone()])
+                .read_ahead(&[channel_key.any(), member_key.any()])
                 .await?;
             let (channel, member) = futures::try_join!(
                 db.get::<Channel>(&channel_key),
@@ -156,9 +162,9 @@ pub fn access_keys(
     user: &UserId,
 ) -> [keys::Key; 3] {
     [
-        keys::channel(app, channel_id),
-        keys::member(app, channel_id, user),
-        keys::ban(app, channel_id, user),
+        keys::channel(app, channel_id).any(),
+        keys::member(app, channel_id, user).any(),
+        keys::ban(app, channel_id, user).any(),
     ]
 }
 
@@ -225,12 +231,12 @@ pub async fn my_memberships(
     user: &UserId,
 ) -> Result<Vec<(Channel, Membership)>, ApiError> {
     let memberships = memberships_of(db, app, user).await?;
-    let channel_keys: Vec<keys::Key> = memberships
+    let channel_keys: Vec<keys::Key<_>> = memberships
         .iter()
         .map(|m| keys::channel(app, &m.channel_id))
         .collect();
     // The member items hold the read marks a send moved.
-    let member_keys: Vec<keys::Key> = memberships
+    let member_keys: Vec<keys::Key<_>> = memberships
         .iter()
         .map(|m| keys::member(app, &m.channel_id, user))
         .collect();

@@ -140,7 +140,8 @@ fn is_zero(n: &i64) -> bool {
 
 impl Entity for Channel {
     const TYPE: &'static str = "channel";
-    fn key(&self) -> Key {
+    type Item = keys::item::Channel;
+    fn key(&self) -> Key<Self::Item> {
         keys::channel(&self.app_id, &self.id)
     }
 }
@@ -241,7 +242,8 @@ pub struct Member {
 
 impl Entity for Member {
     const TYPE: &'static str = "member";
-    fn key(&self) -> Key {
+    type Item = keys::item::Member;
+    fn key(&self) -> Key<Self::Item> {
         keys::member(&self.app_id, &self.channel_id, &self.user_id)
     }
 }
@@ -303,7 +305,8 @@ pub struct Membership {
 
 impl Entity for Membership {
     const TYPE: &'static str = "membership";
-    fn key(&self) -> Key {
+    type Item = keys::item::Membership;
+    fn key(&self) -> Key<Self::Item> {
         keys::membership(&self.app_id, &self.user_id, &self.channel_id)
     }
 }
@@ -377,7 +380,8 @@ pub struct Ban {
 
 impl Entity for Ban {
     const TYPE: &'static str = "ban";
-    fn key(&self) -> Key {
+    type Item = keys::item::Ban;
+    fn key(&self) -> Key<Self::Item> {
         keys::ban(&self.app_id, &self.channel_id, &self.user_id)
     }
     fn ttl(&self) -> Option<i64> {
@@ -425,7 +429,8 @@ pub struct DistinctLock {
 
 impl Entity for DistinctLock {
     const TYPE: &'static str = "distinct_lock";
-    fn key(&self) -> Key {
+    type Item = keys::item::Distinct;
+    fn key(&self) -> Key<Self::Item> {
         keys::distinct(&self.app_id, &self.hash)
     }
 }
@@ -442,7 +447,8 @@ pub struct Former {
 
 impl Entity for Former {
     const TYPE: &'static str = "former_membership";
-    fn key(&self) -> Key {
+    type Item = keys::item::Former;
+    fn key(&self) -> Key<Self::Item> {
         keys::former(&self.app_id, &self.user_id, &self.channel_id)
     }
 }

@@ -412,12 +412,8 @@ pub async fn delete(db: &Db, ctx: &Ctx, channel_id: &ChannelId) -> Result<Vec<Us
         let mut doomed = Vec::with_capacity(page.items.len() * 2);
         for member in &page.items {
             former.push(member.user_id.clone());
-            doomed.push(keys::member(&ctx.app.app_id, channel_id, &member.user_id));
-            doomed.push(keys::membership(
-                &ctx.app.app_id,
-                &member.user_id,
-                channel_id,
-            ));
+            doomed.push(keys::member(&ctx.app.app_id, channel_id, &member.user_id).any());
+            doomed.push(keys::membership(&ctx.app.app_id, &member.user_id, channel_id).any());
         }
         db.batch_delete(&doomed).await?;
         match page.next {

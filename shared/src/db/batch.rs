@@ -62,12 +62,12 @@ fn key_of(item: &Item) -> Option<(String, String)> {
 pub(super) struct Ahead(Mutex<HashMap<(String, String), Option<Item>>>);
 
 impl Ahead {
-    fn slot(key: &Key) -> (String, String) {
+    fn slot<K>(key: &Key<K>) -> (String, String) {
         (key.pk.clone(), key.sk.clone())
     }
 
     /// Whether `key` has an answer waiting.
-    pub(super) fn holds(&self, key: &Key) -> bool {
+    pub(super) fn holds<K>(&self, key: &Key<K>) -> bool {
         self.0
             .lock()
             .is_ok_and(|answers| answers.contains_key(&Self::slot(key)))
@@ -89,7 +89,7 @@ impl Ahead {
 
     /// The answer for `key`, if one is waiting (taken: the next read of
     /// that key goes to the table).
-    pub(super) fn take(&self, key: &Key) -> Option<Option<Item>> {
+    pub(super) fn take<K>(&self, key: &Key<K>) -> Option<Option<Item>> {
         self.0.lock().ok()?.remove(&Self::slot(key))
     }
 }

@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::keys::Key;
+use crate::keys::{item, Key};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -35,14 +35,31 @@ type Item = HashMap<String, AttributeValue>;
 /// optional GSI and TTL attributes around the serialised value.
 pub trait Entity: Serialize + DeserializeOwned {
     const TYPE: &'static str;
-    fn key(&self) -> Key;
-    fn gsi1(&self) -> Option<Key> {
+    /// The kind of item it is stored as (a marker of [`crate::keys::item`]).
+    type Item;
+    fn key(&self) -> Key<Self::Item>;
+    fn gsi1(&self) -> Option<Key<item::Index>> {
         None
     }
     /// Epoch seconds after which the item is gone.
     fn ttl(&self) -> Option<i64> {
         None
     }
+}
+
+/// What can be read from an item of kind `Item`: an entity, or a view of
+/// some of its attributes. [`Db::get`] takes a key of that kind only.
+pub trait FromItem: DeserializeOwned {
+    type Item;
+}
+
+impl<T: Entity> FromItem for T {
+    type Item = T::Item;
+}
+
+/// Any item as stored, attributes and all (what tests and tools inspect).
+impl FromItem for serde_json::Value {
+    type Item = item::Any;
 }
 
 /// Batch reads of one large read in flight at once.
@@ -107,17 +124,14 @@ impl Db {
     /// One cheap read so the TLS handshake happens at init, not on the first
     /// request. Failures are only logged: the function can still serve.
     pub async fn prewarm(&self) {
-        let key = Key {
-            pk: "WARM".into(),
-            sk: "WARM".into(),
-        };
+        let key = Key::from_stored("WARM", "WARM");
         if let Err(err) = self.get_raw(&key).await {
             tracing::warn!(error = %crate::error::DisplayChain(&err), "pre-warm call failed");
         }
     }
 
     #[tracing::instrument(level = "debug", skip(self), fields(pk = %key.pk, sk = %key.sk))]
-    pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, DbError> {
+    pub async fn get<T: FromItem>(&self, key: &Key<T::Item>) -> Result<Option<T>, DbError> {
         if let Some(answer) = self.ahead.as_ref().and_then(|ahead| ahead.take(key)) {
             return batch::decode(answer);
         }
@@ -127,9 +141,13 @@ impl Db {
     /// A view of this client whose next [`Db::get`] of each of `keys` is
     /// answered from one batch read made now (keys this view already holds
     /// an answer for are not read again). See [`batch`].
-    pub async fn read_ahead(&self, keys: &[Key]) -> Result<Db, DbError> {
+    pub async fn read_ahead<K>(&self, keys: &[Key<K>]) -> Result<Db, DbError> {
         let ahead = self.ahead.clone().unwrap_or_default();
-        let missing: Vec<Key> = keys.iter().filter(|k| !ahead.holds(k)).cloned().collect();
+        let missing: Vec<Key> = keys
+            .iter()
+            .filter(|k| !ahead.holds(k))
+            .map(Key::any)
+            .collect();
         if !missing.is_empty() {
             ahead.fill(&missing, self.batch_get_items(&missing).await?);
         }
@@ -140,21 +158,24 @@ impl Db {
     }
 
     /// Items of any kinds by key, in one request per 100 keys.
-    pub async fn batch_get_items(&self, keys: &[Key]) -> Result<batch::Items, DbError> {
+    pub async fn batch_get_items<K>(&self, keys: &[Key<K>]) -> Result<batch::Items, DbError> {
         // DynamoDB answers in no particular order anyway: the chunks of a
         // large read (a crowd's member items) go out side by side.
         // Owned chunks: a borrowed one trips the compiler's Send check in
         // the routers that await this.
-        let chunks: Vec<Vec<Key>> = keys.chunks(100).map(<[Key]>::to_vec).collect();
+        let chunks: Vec<Vec<Item>> = keys
+            .chunks(100)
+            .map(|chunk| chunk.iter().map(key_item).collect())
+            .collect();
         let chunks: Vec<Vec<Item>> = futures::stream::iter(chunks)
-            .map(|chunk| async move { self.batch_get_chunk(&chunk).await })
+            .map(|chunk| self.batch_get_chunk(chunk))
             .buffer_unordered(BATCH_GETS_IN_FLIGHT)
             .try_collect()
             .await?;
         Ok(batch::Items::new(chunks.into_iter().flatten().collect()))
     }
 
-    async fn get_raw(&self, key: &Key) -> Result<Option<Item>, DbError> {
+    async fn get_raw<K>(&self, key: &Key<K>) -> Result<Option<Item>, DbError> {
         let out = self
             .client
             .get_item()
@@ -169,14 +190,14 @@ impl Db {
 
     /// Reads many items by key (any number; chunked to DynamoDB's 100 and
     /// retrying unprocessed keys). Missing items are left out; order is not kept.
-    pub async fn batch_get<T: DeserializeOwned>(&self, keys: &[Key]) -> Result<Vec<T>, DbError> {
+    pub async fn batch_get<T: FromItem>(&self, keys: &[Key<T::Item>]) -> Result<Vec<T>, DbError> {
         self.batch_get_items(keys).await?.all()
     }
 
     /// The live items of one batch read (at most 100 keys).
-    async fn batch_get_chunk(&self, chunk: &[Key]) -> Result<Vec<Item>, DbError> {
+    async fn batch_get_chunk(&self, chunk: Vec<Item>) -> Result<Vec<Item>, DbError> {
         let mut found = Vec::with_capacity(chunk.len());
-        let mut pending: Vec<Item> = chunk.iter().map(key_item).collect();
+        let mut pending: Vec<Item> = chunk;
         let mut attempt = 0u32;
         while !pending.is_empty() {
             let request = KeysAndAttributes::builder()
@@ -229,7 +250,7 @@ impl Db {
     }
 }
 
-fn key_item(key: &Key) -> Item {
+fn key_item<K>(key: &Key<K>) -> Item {
     HashMap::from([
         (table::PK.to_string(), AttributeValue::S(key.pk.clone())),
         (table::SK.to_string(), AttributeValue::S(key.sk.clone())),
@@ -280,10 +301,7 @@ mod tests {
 
     #[test]
     fn expired_items_read_as_absent() {
-        let mut item = key_item(&Key {
-            pk: "p".into(),
-            sk: "s".into(),
-        });
+        let mut item = key_item(&Key::from_stored("p", "s"));
         assert!(is_live(&item));
         item.insert(table::TTL.into(), AttributeValue::N("1".into()));
         assert!(!is_live(&item));

@@ -270,7 +270,7 @@ impl Db {
     }
 
     /// A cursor that resumes a table query right after `key`.
-    pub fn cursor_after(key: &Key) -> String {
+    pub fn cursor_after<K>(key: &Key<K>) -> String {
         encode_cursor(&key_item(key))
     }
 
@@ -340,10 +340,7 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_is_bound_to_its_partition() {
-        let key = key_item(&Key {
-            pk: "APP#a#USER#u".into(),
-            sk: "DEVICE#d".into(),
-        });
+        let key = key_item(&Key::from_stored("APP#a#USER#u", "DEVICE#d"));
         let cursor = encode_cursor(&key);
         let decode = |c: &str, pk: &str, prefix: &str| {
             decode_cursor(c, "pk", pk, "sk", &SortCond::Prefix(prefix))

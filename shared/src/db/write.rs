@@ -62,7 +62,7 @@ impl Db {
 
     /// Deletes one item under a condition.
     #[tracing::instrument(level = "debug", skip(self), fields(pk = %key.pk, sk = %key.sk))]
-    pub async fn delete(&self, key: &Key, cond: Cond) -> Result<(), DbError> {
+    pub async fn delete<K>(&self, key: &Key<K>, cond: Cond) -> Result<(), DbError> {
         let (expr, names, values) = condition(cond);
         let result = self
             .client
@@ -92,7 +92,7 @@ impl Db {
     }
 
     /// A delete for [`Db::transact`].
-    pub fn delete_write(&self, key: &Key, cond: Cond) -> Result<Write, DbError> {
+    pub fn delete_write<K>(&self, key: &Key<K>, cond: Cond) -> Result<Write, DbError> {
         let (expr, names, values) = condition(cond);
         let delete = Delete::builder()
             .table_name(self.table.as_ref())
@@ -106,7 +106,7 @@ impl Db {
     }
 
     /// Deletes many items, unconditionally (clean-up after a commit point).
-    pub async fn batch_delete(&self, keys: &[Key]) -> Result<(), DbError> {
+    pub async fn batch_delete<K>(&self, keys: &[Key<K>]) -> Result<(), DbError> {
         let requests = keys
             .iter()
             .map(|key| {
@@ -196,14 +196,19 @@ impl Db {
     }
 
     /// Applies an update expression to one item under a condition.
-    pub async fn update(&self, key: &Key, spec: &UpdateSpec, cond: Cond) -> Result<(), DbError> {
+    pub async fn update<K>(
+        &self,
+        key: &Key<K>,
+        spec: &UpdateSpec,
+        cond: Cond,
+    ) -> Result<(), DbError> {
         written(self.update_request(key, spec, cond)?.send().await)
     }
 
     /// Applies an update and returns the attributes it changed, as `T`.
-    pub async fn update_returning<T: DeserializeOwned>(
+    pub async fn update_returning<T: DeserializeOwned, K>(
         &self,
-        key: &Key,
+        key: &Key<K>,
         spec: &UpdateSpec,
         cond: Cond,
     ) -> Result<T, DbError> {
@@ -223,9 +228,9 @@ impl Db {
         }
     }
 
-    fn update_request(
+    fn update_request<K>(
         &self,
-        key: &Key,
+        key: &Key<K>,
         spec: &UpdateSpec,
         cond: Cond,
     ) -> Result<aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder, DbError>
@@ -243,7 +248,12 @@ impl Db {
     }
 
     /// An update for [`Db::transact`].
-    pub fn update_write(&self, key: &Key, spec: &UpdateSpec, cond: Cond) -> Result<Write, DbError> {
+    pub fn update_write<K>(
+        &self,
+        key: &Key<K>,
+        spec: &UpdateSpec,
+        cond: Cond,
+    ) -> Result<Write, DbError> {
         let (expr, names, values) = update_parts(spec, cond)?;
         let update = Update::builder()
             .table_name(self.table.as_ref())

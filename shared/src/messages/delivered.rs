@@ -32,6 +32,8 @@ pub struct Marked {
     pub view: DeliveredMark,
     /// The mark moved and the channel has delivery events on.
     pub announce: bool,
+    /// The channel is big: its delivery events reach no socket.
+    pub big: bool,
 }
 
 /// Moves the acting member's delivery mark forward to `message_id` (the
@@ -76,5 +78,6 @@ pub async fn mark_delivered(
     Ok(Marked {
         view,
         announce: moved && access.channel.settings.delivery_events,
+        big: access.is_big(ctx),
     })
 }

@@ -167,7 +167,7 @@ pub async fn list(db: &Db, ctx: &Ctx, page: &PageRequest) -> Result<Page<Draft>,
     let mut found: Page<Draft> = db
         .query(&keys::user_partition(app, &user), keys::DRAFT_PREFIX, page)
         .await?;
-    let member_keys: Vec<keys::Key> = found
+    let member_keys: Vec<keys::Key<_>> = found
         .items
         .iter()
         .filter(|d| d.parent_id.is_none())

@@ -233,7 +233,7 @@ pub async fn pinned(
             page,
         )
         .await?;
-    let message_keys: Vec<Key> = result
+    let message_keys: Vec<Key<_>> = result
         .items
         .iter()
         .map(|p| super::message_key(&ctx.app.app_id, &channel.id, &p.sort_id, p.in_channel))

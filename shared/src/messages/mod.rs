@@ -59,17 +59,17 @@ pub async fn locate(db: &Db, ctx: &Ctx, id: &MessageId) -> Result<(Access, Messa
 pub async fn readable(
     db: &Db,
     ctx: &Ctx,
-    wanted: &[(ChannelId, Key)],
+    wanted: &[(ChannelId, Key<keys::item::Message>)],
 ) -> Result<(Vec<Message>, HashMap<ChannelId, channels::Channel>), ApiError> {
     let app = &ctx.app.app_id;
-    let mut keys: Vec<Key> = wanted.iter().map(|(_, key)| key.clone()).collect();
+    let mut keys: Vec<Key> = wanted.iter().map(|(_, key)| key.any()).collect();
     let mut channel_ids: Vec<&ChannelId> = wanted.iter().map(|(c, _)| c).collect();
     channel_ids.sort();
     channel_ids.dedup();
     for channel in &channel_ids {
-        keys.push(keys::channel(app, channel));
+        keys.push(keys::channel(app, channel).any());
         if let Some(user) = &ctx.user {
-            keys.push(keys::member(app, channel, user));
+            keys.push(keys::member(app, channel, user).any());
         }
     }
     if keys.is_empty() {
@@ -131,12 +131,12 @@ pub async fn render_each(
 
 /// Messages by id (any channels of the app); unknown ids are left out.
 pub async fn by_ids(db: &Db, ctx: &Ctx, ids: &[MessageId]) -> Result<Vec<Message>, ApiError> {
-    let ref_keys: Vec<Key> = ids
+    let ref_keys: Vec<Key<_>> = ids
         .iter()
         .map(|id| keys::message_ref(&ctx.app.app_id, id))
         .collect();
     let refs: Vec<MessageRef> = db.batch_get(&ref_keys).await?;
-    let keys: Vec<Key> = refs.iter().map(MessageRef::message_key).collect();
+    let keys: Vec<Key<_>> = refs.iter().map(MessageRef::message_key).collect();
     Ok(db.batch_get(&keys).await?)
 }
 
@@ -178,7 +178,7 @@ pub async fn render_knowing(
     } else {
         let found = by_ids(db, ctx, &quoted_ids).await?;
         // A quote never brings back text from before its channel's truncation.
-        let channel_keys: Vec<Key> = found
+        let channel_keys: Vec<Key<_>> = found
             .iter()
             .map(|m| &m.channel_id)
             .collect::<BTreeSet<_>>()

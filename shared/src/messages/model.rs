@@ -114,7 +114,8 @@ pub struct Message {
 
 impl Entity for Message {
     const TYPE: &'static str = "message";
-    fn key(&self) -> Key {
+    type Item = keys::item::Message;
+    fn key(&self) -> Key<Self::Item> {
         message_key(
             &self.app_id,
             &self.channel_id,
@@ -122,14 +123,19 @@ impl Entity for Message {
             self.in_channel(),
         )
     }
-    fn gsi1(&self) -> Option<Key> {
+    fn gsi1(&self) -> Option<Key<keys::item::Index>> {
         self.parent_id
             .as_ref()
             .map(|parent| keys::thread(&self.app_id, parent, &self.sort_id))
     }
 }
 
-pub fn message_key(app: &AppId, channel: &ChannelId, sort_id: &MessageId, in_channel: bool) -> Key {
+pub fn message_key(
+    app: &AppId,
+    channel: &ChannelId,
+    sort_id: &MessageId,
+    in_channel: bool,
+) -> Key<keys::item::Message> {
     if in_channel {
         keys::message(app, channel, sort_id)
     } else {
@@ -285,13 +291,14 @@ pub struct MessageRef {
 
 impl Entity for MessageRef {
     const TYPE: &'static str = "message_ref";
-    fn key(&self) -> Key {
+    type Item = keys::item::MessageRef;
+    fn key(&self) -> Key<Self::Item> {
         keys::message_ref(&self.app_id, &self.id)
     }
 }
 
 impl MessageRef {
-    pub fn message_key(&self) -> Key {
+    pub fn message_key(&self) -> Key<keys::item::Message> {
         message_key(
             &self.app_id,
             &self.channel_id,
@@ -314,7 +321,8 @@ pub struct Pin {
 
 impl Entity for Pin {
     const TYPE: &'static str = "pin";
-    fn key(&self) -> Key {
+    type Item = keys::item::Pin;
+    fn key(&self) -> Key<Self::Item> {
         keys::pin(&self.app_id, &self.channel_id, &self.sort_id)
     }
 }
@@ -335,10 +343,11 @@ pub struct Reaction {
 
 impl Entity for Reaction {
     const TYPE: &'static str = "reaction";
-    fn key(&self) -> Key {
+    type Item = keys::item::Reaction;
+    fn key(&self) -> Key<Self::Item> {
         keys::reaction(&self.app_id, &self.message_id, &self.user_id, &self.kind)
     }
-    fn gsi1(&self) -> Option<Key> {
+    fn gsi1(&self) -> Option<Key<keys::item::Index>> {
         Some(keys::reactor(
             &self.app_id,
             &self.channel_id,
@@ -395,7 +404,8 @@ pub struct Draft {
 
 impl Entity for Draft {
     const TYPE: &'static str = "draft";
-    fn key(&self) -> Key {
+    type Item = keys::item::Draft;
+    fn key(&self) -> Key<Self::Item> {
         draft_key(
             &self.app_id,
             &self.user_id,
@@ -410,7 +420,7 @@ pub fn draft_key(
     user: &UserId,
     channel: &ChannelId,
     parent: Option<&MessageId>,
-) -> Key {
+) -> Key<keys::item::Draft> {
     match parent {
         Some(parent) => keys::thread_draft(app, user, channel, parent),
         None => keys::draft(app, user, channel),

@@ -24,6 +24,8 @@ pub struct Marked {
     pub view: ReadMark,
     /// The mark moved and the channel has read events on.
     pub announce: bool,
+    /// The channel is big: its read events reach no socket.
+    pub big: bool,
 }
 
 /// Marks the channel read for the acting member (member item and mirror).
@@ -87,6 +89,7 @@ pub async fn mark_read(
             unread_count: unread,
         },
         announce: moved && access.channel.settings.read_events,
+        big: access.is_big(ctx),
     })
 }
 

@@ -138,7 +138,7 @@ async fn send_counted(
             let mut keys =
                 channels::access_keys(&ctx.app.app_id, &input.channel_id, ctx.require_user()?)
                     .to_vec();
-            keys.push(claim.counter_key().clone());
+            keys.push(claim.counter_key().any());
             ahead = db.read_ahead(&keys).await?;
             claim.observe(&ahead).await?;
             &ahead
@@ -347,7 +347,7 @@ async fn authorize(
         }
     }
     if !checked.mentions.is_empty() {
-        let member_keys: Vec<Key> = checked
+        let member_keys: Vec<Key<_>> = checked
             .mentions
             .iter()
             .map(|u| keys::member(&ctx.app.app_id, &channel.id, u))

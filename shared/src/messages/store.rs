@@ -130,19 +130,19 @@ pub struct SendWrites {
     pub bumps_channel: bool,
     pub sender: Option<SenderWrites>,
     /// The thread's parent, whose reply count grows.
-    pub parent: Option<Key>,
+    pub parent: Option<Key<keys::item::Message>>,
     /// The sender's thread draft, cleared by a reply. A channel draft is not
     /// deleted: one older than the member's `last_posted_ms` reads as gone.
-    pub draft: Option<Key>,
+    pub draft: Option<Key<keys::item::Draft>>,
     /// The user's rate-limit counter for the window: one more, refused at
     /// the limit (see `ratelimit::SendClaim`).
-    pub rate: Option<(Key, crate::db::UpdateSpec)>,
+    pub rate: Option<(Key<keys::item::Counter>, crate::db::UpdateSpec)>,
 }
 
 /// The sending member's items after a send.
 #[derive(Debug)]
 pub struct SenderWrites {
-    pub member: Key,
+    pub member: Key<keys::item::Member>,
     /// Read up to the new message (its sort key), if it is in the history.
     /// Only the member item moves: lists read the mark from there.
     pub read: Option<String>,
@@ -260,7 +260,7 @@ pub enum ReactionRefused {
 pub async fn commit_reaction(
     db: &Db,
     reaction: &super::Reaction,
-    message: &Key,
+    message: &Key<keys::item::Message>,
     max_types: usize,
 ) -> Result<(), ReactionRefused> {
     let channel = keys::channel(&reaction.app_id, &reaction.channel_id);
@@ -295,8 +295,8 @@ pub async fn commit_reaction(
 /// user had no such reaction.
 pub async fn commit_unreaction(
     db: &Db,
-    reaction: &Key,
-    message: &Key,
+    reaction: &Key<keys::item::Reaction>,
+    message: &Key<keys::item::Message>,
     kind: &str,
 ) -> Result<bool, DbError> {
     let writes = vec![

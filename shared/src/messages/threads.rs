@@ -42,13 +42,14 @@ pub struct Following {
 
 impl Entity for Following {
     const TYPE: &'static str = "thread_participant";
-    fn key(&self) -> Key {
+    type Item = keys::item::Following;
+    fn key(&self) -> Key<Self::Item> {
         keys::following(&self.app_id, &self.user_id, &self.parent_id)
     }
 }
 
 impl Following {
-    fn parent_key(&self) -> Key {
+    fn parent_key(&self) -> Key<keys::item::Message> {
         keys::message(&self.app_id, &self.channel_id, &self.parent_sort_id)
     }
 }
@@ -184,7 +185,7 @@ async fn with_parents(
     ctx: &Ctx,
     all: Vec<Following>,
 ) -> Result<(Vec<(Following, Message)>, HashMap<ChannelId, Channel>), ApiError> {
-    let wanted: Vec<(ChannelId, Key)> = all
+    let wanted: Vec<(ChannelId, Key<_>)> = all
         .iter()
         .map(|f| (f.channel_id.clone(), f.parent_key()))
         .collect();

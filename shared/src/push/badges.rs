@@ -64,7 +64,8 @@ pub struct Mark {
 
 impl Entity for Mark {
     const TYPE: &'static str = "unread";
-    fn key(&self) -> Key {
+    type Item = keys::item::UnreadMark;
+    fn key(&self) -> Key<Self::Item> {
         keys::unread_mark(&self.app_id, &self.user_id, &self.channel_id, &self.sort_id)
     }
 }
@@ -103,13 +104,13 @@ impl Counted<'_> {
     /// marked members' items.
     pub fn check_keys(&self, users: &[UserId]) -> Vec<Key> {
         let mut keys = vec![
-            keys::channel(self.app, self.channel),
-            keys::message(self.app, self.channel, self.sort_id),
+            keys::channel(self.app, self.channel).any(),
+            keys::message(self.app, self.channel, self.sort_id).any(),
         ];
         keys.extend(
             users
                 .iter()
-                .map(|u| keys::member(self.app, self.channel, u)),
+                .map(|u| keys::member(self.app, self.channel, u).any()),
         );
         keys
     }
@@ -123,7 +124,7 @@ impl Counted<'_> {
         channel: Option<&Channel>,
         message: Option<&Message>,
         members: &[Member],
-    ) -> Vec<Key> {
+    ) -> Vec<Key<keys::item::UnreadMark>> {
         let sort_key = self.sort_key();
         let gone = match (channel, message) {
             (Some(c), Some(m)) => {
@@ -162,7 +163,7 @@ async fn drop_range(db: &Db, pk: &str, lo: &str, hi: &str) -> Result<(), ApiErro
             filter: None,
         })
         .await?;
-    let doomed: Vec<Key> = marks.iter().map(Entity::key).collect();
+    let doomed: Vec<Key<_>> = marks.iter().map(Entity::key).collect();
     Ok(db.batch_delete(&doomed).await?)
 }
 
@@ -216,7 +217,7 @@ pub async fn message_gone(
     sort_id: &MessageId,
     users: impl IntoIterator<Item = UserId>,
 ) -> Result<(), ApiError> {
-    let doomed: Vec<Key> = users
+    let doomed: Vec<Key<_>> = users
         .into_iter()
         .map(|u| keys::unread_mark(app, &u, channel, sort_id))
         .collect();
@@ -255,9 +256,9 @@ pub async fn backfill(
 ) -> Result<(), ApiError> {
     let items = db
         .batch_get_items(&[
-            keys::channel(app, channel_id),
-            keys::membership(app, user, channel_id),
-            keys::member(app, channel_id, user),
+            keys::channel(app, channel_id).any(),
+            keys::membership(app, user, channel_id).any(),
+            keys::member(app, channel_id, user).any(),
         ])
         .await?;
     let channel = items.of::<Channel>()?.into_iter().next();

@@ -83,7 +83,8 @@ pub struct Job {
 
 impl Entity for Job {
     const TYPE: &'static str = "push";
-    fn key(&self) -> Key {
+    type Item = keys::item::PushJob;
+    fn key(&self) -> Key<Self::Item> {
         keys::push(&self.app_id, &self.channel_id, &self.message_id)
     }
     fn ttl(&self) -> Option<i64> {
@@ -298,7 +299,7 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Report, ApiError> {
     // A reply shown in the channel counts in its thread for those who take
     // part in it, not in the channel (as `GET /unread` counts).
     if let (Some(parent), false) = (&job.parent_id, marked.is_empty()) {
-        let keys: Vec<Key> = marked
+        let keys: Vec<Key<_>> = marked
             .iter()
             .map(|u| keys::following(&job.app_id, u, parent))
             .collect();
@@ -317,19 +318,19 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Report, ApiError> {
     // the candidates' memberships (mutes) and profiles, the sender's too.
     let mut wanted = match &counted {
         Some(counted) => counted.check_keys(&marked),
-        None => vec![keys::channel(&job.app_id, &job.channel_id)],
+        None => vec![keys::channel(&job.app_id, &job.channel_id).any()],
     };
     if !candidates.is_empty() {
         wanted.extend(
             candidates
                 .iter()
-                .map(|u| keys::membership(&job.app_id, u, &job.channel_id)),
+                .map(|u| keys::membership(&job.app_id, u, &job.channel_id).any()),
         );
         wanted.extend(
             candidates
                 .iter()
                 .chain(std::iter::once(&job.sender))
-                .map(|u| keys::user(&job.app_id, u)),
+                .map(|u| keys::user(&job.app_id, u).any()),
         );
     }
     let items = db.batch_get_items(&wanted).await?;

@@ -48,7 +48,8 @@ pub struct Reachable {
 
 impl Entity for Reachable {
     const TYPE: &'static str = "reachable";
-    fn key(&self) -> Key {
+    type Item = keys::item::Reachable;
+    fn key(&self) -> Key<Self::Item> {
         keys::reachable(&self.app_id, &self.channel_id, &self.user_id)
     }
 }

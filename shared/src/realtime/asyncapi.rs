@@ -207,7 +207,7 @@ pub fn document() -> Value {
             "receiveEvents": {
                 "action": "receive",
                 "channel": { "$ref": socket },
-                "summary": "Events of the channels the user may read, presence of their peers, and notifications.",
+                "summary": "Events of the channels the user may read, presence of their peers, and notifications. Typing, read and delivery events reach members only, and none in a big channel (the app's big_channel_size), where presence is not told either.",
                 "messages": as_channel_refs(&events),
             },
             "sendFrames": {

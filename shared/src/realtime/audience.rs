@@ -45,6 +45,10 @@ pub enum Audience {
     Members,
     /// Only this user (a shadow-banned member's messages).
     Only(UserId),
+    /// Online members, but this user and those who block them if one is
+    /// named: typing, reads and deliveries, which watchers who are not
+    /// members (passive watchers) never get.
+    Participants(Option<UserId>),
 }
 
 impl Audience {
@@ -57,13 +61,19 @@ impl Audience {
             Audience::AuthoredBy(author) => !blocks(author),
             Audience::AuthoredWith(author, other) => !blocks(author) && !blocks(other),
             Audience::BlockersOf(author, quoted) => !blocks(author) && blocks(quoted),
-            Audience::ReadersExcept(except) => user != Some(except) && !blocks(except),
+            Audience::ReadersExcept(except) | Audience::Participants(Some(except)) => {
+                user != Some(except) && !blocks(except)
+            }
+            Audience::Participants(None) => true,
         }
     }
 
     /// Whether readers' user items decide (they hold the block sets).
     fn screens(&self) -> bool {
-        !matches!(self, Audience::Readers | Audience::Members)
+        !matches!(
+            self,
+            Audience::Readers | Audience::Members | Audience::Participants(None)
+        )
     }
 }
 
@@ -80,7 +90,7 @@ async fn user_targets(
 /// These users' items (their connection indexes and block sets): one batch
 /// read per 100.
 async fn user_items(db: &Db, app: &AppId, users: &BTreeSet<UserId>) -> Result<Vec<User>, ApiError> {
-    let keys: Vec<keys::Key> = users.iter().map(|u| keys::user(app, u)).collect();
+    let keys: Vec<keys::Key<_>> = users.iter().map(|u| keys::user(app, u)).collect();
     Ok(db.batch_get(&keys).await?)
 }
 
@@ -162,7 +172,7 @@ async fn reach(
             on_part(user_targets(db, app, BTreeSet::from([user.clone()])).await?);
             return Ok(true);
         }
-        Audience::ReadersExcept(user) => (Some(user), false),
+        Audience::ReadersExcept(user) | Audience::Participants(Some(user)) => (Some(user), false),
         Audience::Members => (None, true),
         _ => (None, false),
     };
@@ -200,6 +210,11 @@ async fn reach(
         }
     }
     drop(parts);
+    // Members online were reached through the index; watchers who are not
+    // members are passive.
+    if matches!(audience, Audience::Participants(_)) {
+        return Ok(true);
+    }
     let outsiders: BTreeSet<UserId> = watches
         .iter()
         .map(|w| w.user_id.clone())
@@ -244,7 +259,12 @@ async fn readers_part(
 ) -> Result<(BTreeSet<UserId>, Vec<User>), ApiError> {
     let keys: Vec<keys::Key> = users
         .iter()
-        .flat_map(|u| [keys::member(app, channel, u), keys::user(app, u)])
+        .flat_map(|u| {
+            [
+                keys::member(app, channel, u).any(),
+                keys::user(app, u).any(),
+            ]
+        })
         .collect();
     let items = db.batch_get_items(&keys).await?;
     let readers: BTreeSet<UserId> = items
@@ -277,7 +297,7 @@ async fn public_readers(
     if !live.is_some_and(|c| c.deleted_at.is_none() && c.kind == ChannelType::Public) {
         return Ok(BTreeSet::new());
     }
-    let ban_keys: Vec<keys::Key> = users.iter().map(|u| keys::ban(app, channel, u)).collect();
+    let ban_keys: Vec<keys::Key<_>> = users.iter().map(|u| keys::ban(app, channel, u)).collect();
     let bans: Vec<Ban> = db.batch_get(&ban_keys).await?;
     let now = crate::time::now_secs();
     Ok(users

@@ -32,7 +32,8 @@ pub struct Change {
 
 impl Entity for Change {
     const TYPE: &'static str = "change";
-    fn key(&self) -> Key {
+    type Item = keys::item::Change;
+    fn key(&self) -> Key<Self::Item> {
         keys::change(&self.app_id, &self.channel_id, &self.event_id)
     }
     fn ttl(&self) -> Option<i64> {

@@ -37,7 +37,8 @@ pub struct Connection {
 
 impl Entity for Connection {
     const TYPE: &'static str = "connection";
-    fn key(&self) -> Key {
+    type Item = keys::item::Connection;
+    fn key(&self) -> Key<Self::Item> {
         keys::connection(&self.connection_id)
     }
     fn ttl(&self) -> Option<i64> {
@@ -56,7 +57,8 @@ pub struct UserConnection {
 
 impl Entity for UserConnection {
     const TYPE: &'static str = "user_connection";
-    fn key(&self) -> Key {
+    type Item = keys::item::UserConnection;
+    fn key(&self) -> Key<Self::Item> {
         keys::user_connection(&self.app_id, &self.user_id, &self.connection_id)
     }
     fn ttl(&self) -> Option<i64> {
@@ -75,7 +77,8 @@ pub struct Watch {
 
 impl Entity for Watch {
     const TYPE: &'static str = "watch";
-    fn key(&self) -> Key {
+    type Item = keys::item::Watch;
+    fn key(&self) -> Key<Self::Item> {
         keys::watch(&self.app_id, &self.channel_id, &self.connection_id)
     }
     fn ttl(&self) -> Option<i64> {
@@ -168,8 +171,11 @@ pub async fn remove(
     user: &UserId,
     id: &ConnectionId,
 ) -> Result<(), ApiError> {
-    db.batch_delete(&[keys::connection(id), keys::user_connection(app, user, id)])
-        .await?;
+    db.batch_delete(&[
+        keys::connection(id).any(),
+        keys::user_connection(app, user, id).any(),
+    ])
+    .await?;
     let index = store::connections::index_remove(id);
     match db
         .update(&keys::user(app, user), &index, Cond::Exists)
@@ -215,7 +221,7 @@ pub async fn drop_watches(
     channel: &ChannelId,
     user: &UserId,
 ) -> Result<(), ApiError> {
-    let keys: Vec<Key> = watchers(db, app, channel)
+    let keys: Vec<Key<_>> = watchers(db, app, channel)
         .await?
         .iter()
         .filter(|w| w.user_id == *user)

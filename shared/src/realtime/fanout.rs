@@ -63,7 +63,8 @@ pub struct Job {
 
 impl Entity for Job {
     const TYPE: &'static str = "fanout";
-    fn key(&self) -> Key {
+    type Item = keys::item::FanoutJob;
+    fn key(&self) -> Key<Self::Item> {
         keys::fanout(&self.app_id, &self.channel_id, &self.event_id, self.attempt)
     }
     fn ttl(&self) -> Option<i64> {

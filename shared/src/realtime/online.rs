@@ -41,7 +41,8 @@ pub struct Online {
 
 impl Entity for Online {
     const TYPE: &'static str = "online";
-    fn key(&self) -> Key {
+    type Item = keys::item::Online;
+    fn key(&self) -> Key<Self::Item> {
         keys::online(&self.app_id, &self.channel_id, &self.user_id)
     }
     fn ttl(&self) -> Option<i64> {
@@ -72,7 +73,7 @@ pub async fn enter(db: &Db, app: &AppId, user: &UserId) -> Result<(), ApiError> 
 /// The last disconnect: the user is offline everywhere, unless a connect
 /// came in meanwhile (then its entries are written again).
 pub async fn leave_all(db: &Db, app: &AppId, user: &UserId) -> Result<(), ApiError> {
-    let keys: Vec<Key> = channels_of(db, app, user)
+    let keys: Vec<Key<_>> = channels_of(db, app, user)
         .await?
         .iter()
         .map(|c| keys::online(app, c, user))
@@ -95,7 +96,7 @@ pub async fn joined(
     if users.is_empty() {
         return Ok(());
     }
-    let keys: Vec<Key> = users.iter().map(|u| keys::user(app, u)).collect();
+    let keys: Vec<Key<_>> = users.iter().map(|u| keys::user(app, u)).collect();
     let found: Vec<User> = db.batch_get(&keys).await?;
     let entries: Vec<Online> = found
         .iter()

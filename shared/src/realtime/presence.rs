@@ -10,23 +10,26 @@ use crate::error::ApiError;
 use crate::ids::{AppId, UserId};
 use crate::keys;
 
-/// Channels larger than this tell nobody of their members' presence: in a
-/// community room, each member coming online would otherwise post to every
-/// online member (1,000 online: half a million posts as they all arrive).
-/// Their members still see each other's presence with `GET /users`.
-pub const PRESENCE_ROOM_LIMIT: i64 = 200;
-
-/// Online users who share a channel of at most [`PRESENCE_ROOM_LIMIT`]
-/// members with `user` (not `user`), both as accepted members: a pending
-/// invitee sees no members, so no presence. Only they have a socket to
-/// tell, so the reads grow with the user's channels and their online peers:
-/// the user's memberships and their channels, one query of the online index
-/// per channel, and a batch read of the online peers' member items.
-pub async fn peers(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<UserId>, ApiError> {
+/// Online users who share a channel that is not big (the app's
+/// `big_channel_size`) with `user` (not `user`), both as accepted members:
+/// in a community room, each member coming online would otherwise post to
+/// every online member (1,000 online: half a million posts as they all
+/// arrive), and a pending invitee sees no members, so no presence. Members
+/// of big channels still see each other's presence with `GET /users`.
+/// Only they have a socket to tell, so the reads grow with the user's
+/// channels and their online peers: the user's memberships and their
+/// channels, one query of the online index per channel, and a batch read
+/// of the online peers' member items.
+pub async fn peers(
+    db: &Db,
+    app: &crate::apps::App,
+    user: &UserId,
+) -> Result<Vec<UserId>, ApiError> {
+    let (settings, app) = (&app.settings, &app.app_id);
     let memberships = crate::channels::my_memberships(db, app, user).await?;
-    let mut candidates: Vec<keys::Key> = Vec::new();
+    let mut candidates: Vec<keys::Key<_>> = Vec::new();
     for (room, membership) in &memberships {
-        if membership.invite.is_some() || room.member_count > PRESENCE_ROOM_LIMIT {
+        if membership.invite.is_some() || settings.is_big(room.member_count) {
             continue;
         }
         let channel = &room.id;
@@ -64,7 +67,7 @@ pub async fn visible_to(
         return Ok(visible);
     }
     let memberships = crate::channels::memberships_of(db, app, viewer).await?;
-    let member_keys: Vec<keys::Key> = memberships
+    let member_keys: Vec<keys::Key<_>> = memberships
         .iter()
         .filter(|m| m.invite.is_none())
         .flat_map(|m| others.iter().map(|u| keys::member(app, &m.channel_id, u)))

@@ -291,11 +291,30 @@ pub async fn reaction(
     to_channel(state, ctx, &message.channel_id, &event, audience).await
 }
 
+/// Typing, reads and deliveries: to the app's webhook, and to the channel's
+/// online members (not to watchers who are not members); in a big channel
+/// (the app's `big_channel_size`) to no socket at all.
+async fn chatter(
+    state: &AppState,
+    ctx: &Ctx,
+    channel: &ChannelId,
+    big: bool,
+    event: &Event,
+    except: Option<&UserId>,
+) -> Delivery {
+    webhooks::enqueue(state, &ctx.app, event).await;
+    if big {
+        return Delivery::default();
+    }
+    let audience = Audience::Participants(except.cloned());
+    deliver(state, &ctx.app.app_id, channel, event, audience).await
+}
+
 /// `message.read`: a member read up to a message.
 pub async fn read(
     state: &AppState,
     ctx: &Ctx,
-    channel: &ChannelId,
+    (channel, big): (&ChannelId, bool),
     user: &UserId,
     last_read: Option<&crate::ids::MessageId>,
 ) -> Delivery {
@@ -306,14 +325,14 @@ pub async fn read(
             last_read_message_id: last_read.cloned(),
         },
     );
-    to_channel(state, ctx, channel, &event, Audience::Readers).await
+    chatter(state, ctx, channel, big, &event, None).await
 }
 
 /// `message.delivered`: a member's devices received up to a message.
 pub async fn delivered(
     state: &AppState,
     ctx: &Ctx,
-    channel: &ChannelId,
+    (channel, big): (&ChannelId, bool),
     user: &UserId,
     last_delivered: Option<&crate::ids::MessageId>,
 ) -> Delivery {
@@ -324,7 +343,7 @@ pub async fn delivered(
             last_delivered_message_id: last_delivered.cloned(),
         },
     );
-    to_channel(state, ctx, channel, &event, Audience::Readers).await
+    chatter(state, ctx, channel, big, &event, None).await
 }
 
 /// `member.added` (`added`) / `member.updated` for each member.
@@ -432,7 +451,7 @@ pub async fn typing(
     state: &AppState,
     ctx: &Ctx,
     started: bool,
-    channel: &ChannelId,
+    (channel, big): (&ChannelId, bool),
     user: &UserId,
     parent: Option<&crate::ids::MessageId>,
 ) -> Delivery {
@@ -449,14 +468,7 @@ pub async fn typing(
         }
     };
     let event = Event::channel(channel, body);
-    to_channel(
-        state,
-        ctx,
-        channel,
-        &event,
-        Audience::ReadersExcept(user.clone()),
-    )
-    .await
+    chatter(state, ctx, channel, big, &event, Some(user)).await
 }
 
 /// Reports a message's `flag` blocklists opened (see

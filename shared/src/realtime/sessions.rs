@@ -63,7 +63,7 @@ pub(crate) async fn announce(
         let last_active = presence::set(&state.db, app_id, user, online).await?;
         let event = presence::event(user, online, &last_active);
         crate::webhooks::enqueue(state, app, &event).await;
-        let peers = presence::peers(&state.db, app_id, user).await?;
+        let peers = presence::peers(&state.db, app, user).await?;
         state.notifier.to_users(app_id, &peers, &event).await;
         Ok::<_, ApiError>(())
     }

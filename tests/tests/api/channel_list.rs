@@ -97,11 +97,9 @@ struct FakeMessage {
 
 impl Entity for FakeMessage {
     const TYPE: &'static str = "message";
+    type Item = keys::item::Any;
     fn key(&self) -> Key {
-        Key {
-            pk: self.pk.clone(),
-            sk: format!("{}{}", keys::MESSAGE_PREFIX, self.id),
-        }
+        Key::from_stored(&self.pk, &format!("{}{}", keys::MESSAGE_PREFIX, self.id))
     }
 }
 

@@ -60,14 +60,18 @@ async fn create_group_channel_makes_the_creator_owner_and_writes_every_item() {
     let db = &app.stack.state.db;
     let a = &app.a.app.app_id;
     let ch = ChannelId::parse("team-1").unwrap();
-    let item: Value = db.get(&keys::channel(a, &ch)).await.unwrap().unwrap();
+    let item: Value = db.get(&keys::channel(a, &ch).any()).await.unwrap().unwrap();
     assert_eq!(item["entity"], "channel");
     for user in ["alice", "bob", "carol"] {
         let u = UserId::parse(user).unwrap();
-        let member: Value = db.get(&keys::member(a, &ch, &u)).await.unwrap().unwrap();
+        let member: Value = db
+            .get(&keys::member(a, &ch, &u).any())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(member["entity"], "member");
         let mirror: Value = db
-            .get(&keys::membership(a, &u, &ch))
+            .get(&keys::membership(a, &u, &ch).any())
             .await
             .unwrap()
             .unwrap();
@@ -449,12 +453,12 @@ async fn delete_by_owner_or_server_hides_everything_and_frees_the_distinct_set()
     let ch = ChannelId::parse(id.as_str()).unwrap();
     let bob = UserId::parse("bob").unwrap();
     assert!(db
-        .get::<Value>(&keys::member(&app.a.app.app_id, &ch, &bob))
+        .get::<Value>(&keys::member(&app.a.app.app_id, &ch, &bob).any())
         .await
         .unwrap()
         .is_none());
     assert!(db
-        .get::<Value>(&keys::membership(&app.a.app.app_id, &bob, &ch))
+        .get::<Value>(&keys::membership(&app.a.app.app_id, &bob, &ch).any())
         .await
         .unwrap()
         .is_none());

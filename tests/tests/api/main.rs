@@ -7,6 +7,7 @@ mod application;
 mod auth;
 mod bad_input;
 mod before_send;
+mod big_channels;
 mod blocklists;
 mod blocks;
 mod channel_list;

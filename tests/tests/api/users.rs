@@ -31,7 +31,7 @@ async fn upsert_creates_users_and_stores_typed_items() {
         .stack
         .state
         .db
-        .get(&keys::user(&app.a.app.app_id, &user_id))
+        .get(&keys::user(&app.a.app.app_id, &user_id).any())
         .await
         .unwrap()
         .expect("item stored");

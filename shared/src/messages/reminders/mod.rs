@@ -295,7 +295,7 @@ pub async fn resolve(
     }
     let app = &ctx.app.app_id;
     let user = ctx.require_user()?;
-    let wanted: Vec<(ChannelId, Key)> = reminders
+    let wanted: Vec<(ChannelId, Key<_>)> = reminders
         .iter()
         .map(|r| (r.channel_id.clone(), r.message_key()))
         .collect();
@@ -303,7 +303,7 @@ pub async fn resolve(
     let messages: HashMap<MessageId, Message> =
         messages.into_iter().map(|m| (m.id.clone(), m)).collect();
     let mut readable: Vec<(Reminder, Message)> = Vec::new();
-    let mut gone: Vec<Key> = Vec::new();
+    let mut gone: Vec<Key<_>> = Vec::new();
     for reminder in reminders {
         match messages.get(&reminder.message_id) {
             Some(message) => readable.push((reminder, message.clone())),

@@ -30,14 +30,15 @@ pub struct Reminder {
 
 impl Entity for Reminder {
     const TYPE: &'static str = "reminder";
-    fn key(&self) -> Key {
+    type Item = keys::item::Reminder;
+    fn key(&self) -> Key<Self::Item> {
         keys::reminder(&self.app_id, &self.user_id, &self.message_id)
     }
 }
 
 impl Reminder {
     /// The message's own key.
-    pub fn message_key(&self) -> Key {
+    pub fn message_key(&self) -> Key<keys::item::Message> {
         message_key(
             &self.app_id,
             &self.channel_id,

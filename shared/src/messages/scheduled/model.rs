@@ -58,7 +58,8 @@ pub struct ScheduledMessage {
 
 impl Entity for ScheduledMessage {
     const TYPE: &'static str = "scheduled_message";
-    fn key(&self) -> Key {
+    type Item = keys::item::Scheduled;
+    fn key(&self) -> Key<Self::Item> {
         keys::scheduled(&self.app_id, &self.user_id, &self.id)
     }
 }
