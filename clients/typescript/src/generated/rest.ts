@@ -1071,7 +1071,7 @@ export interface components {
             app: components["schemas"]["App"];
         };
         /** @enum {string} */
-        AppField: "max_message_length" | "max_metadata_bytes" | "max_upload_bytes" | "allowed_mime_types" | "webhook_url" | "before_message_send_url" | "before_message_send_timeout_ms" | "before_message_send_on_error" | "push_title" | "push_body" | "firebase" | "apn" | "blocklists" | "rate_limits" | "max_scheduled_messages" | "max_reminders";
+        AppField: "max_message_length" | "max_metadata_bytes" | "max_upload_bytes" | "allowed_mime_types" | "webhook_url" | "before_message_send_url" | "before_message_send_timeout_ms" | "before_message_send_on_error" | "push_title" | "push_body" | "firebase" | "apn" | "blocklists" | "rate_limits" | "max_scheduled_messages" | "max_reminders" | "big_channel_size";
         /**
          * @description What an app's backend may change. The caps keep every item well under
          *     DynamoDB's 400 KB (see docs/storage.md's item budget) and a single PUT within
@@ -1089,6 +1089,11 @@ export interface components {
             before_message_send_timeout_ms?: number | null;
             /** @description `https` URL each send is POSTed to before it is stored. */
             before_message_send_url?: string | null;
+            /**
+             * Format: int32
+             * @description Members above which a channel is big, 2 to 1,000,000 (default 200).
+             */
+            big_channel_size?: number | null;
             /** @description Replaces every list (docs/safety.md: Blocklists). */
             blocklists?: components["schemas"]["Blocklist"][] | null;
             firebase?: null | components["schemas"]["FirebaseCredentials"];
@@ -1156,6 +1161,15 @@ export interface components {
              * @default null
              */
             before_message_send_url: string | null;
+            /**
+             * Format: int32
+             * @description Channels with more members than this are big: their connections
+             *     get messages, edits, deletes, reactions and member and channel
+             *     changes, and no typing, read, delivery or presence events (docs/realtime.md:
+             *     Big channels).
+             * @default 200
+             */
+            big_channel_size: number;
             /**
              * @description Words and patterns screened out of messages' text (docs/safety.md:
              *     Blocklists).
