@@ -115,12 +115,22 @@ id_type!(
 id_type!(ChannelId, "channel id", 128);
 id_type!(MessageId, "message id", 128);
 id_type!(
+    /// A poll, made before the message that carries it.
+    PollId, "poll id", 64
+);
+id_type!(
     /// A WebSocket connection id as API Gateway assigns it.
     ConnectionId,
     "connection id",
     128,
     |kind, value: &str, max| check_chars(kind, value, max, is_connection_char)
 );
+
+impl PollId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().simple().to_string())
+    }
+}
 
 impl MessageId {
     /// A new time-ordered id (UUIDv7), so sort keys follow send order.

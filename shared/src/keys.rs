@@ -3,7 +3,7 @@
 
 use std::marker::PhantomData;
 
-use crate::ids::{AppId, ChannelId, ConnectionId, DeviceId, MessageId, UserId};
+use crate::ids::{AppId, ChannelId, ConnectionId, DeviceId, MessageId, PollId, UserId};
 
 /// The primary key of an item of kind `K`, one of the markers in [`item`]:
 /// a key made for one kind of item cannot read another.
@@ -72,6 +72,10 @@ pub mod item {
         Erasure,
         EraseJob,
         Change,
+        Poll,
+        Vote,
+        VoteMark,
+        Ballot,
     );
     /// A key of a secondary index (an item's GSI attributes), never read by.
     #[derive(Debug)]
@@ -488,6 +492,41 @@ pub fn reaction(
     )
 }
 
+/// A poll's partition: the poll, its votes (time-ordered), each voter's
+/// mark per option and their ballot (how many votes they cast).
+pub fn poll_partition(app: &AppId, poll: &PollId) -> String {
+    format!("APP#{app}#POLL#{poll}")
+}
+
+pub const VOTE_PREFIX: &str = "VOTE#";
+pub const VOTED_PREFIX: &str = "VOTED#";
+
+pub fn poll(app: &AppId, poll: &PollId) -> Key<item::Poll> {
+    Key::new(poll_partition(app, poll), "POLL".to_string())
+}
+
+/// A vote, by its time-ordered id: the newest are the latest voters.
+pub fn vote(app: &AppId, poll: &PollId, vote: &str) -> Key<item::Vote> {
+    Key::new(poll_partition(app, poll), format!("{VOTE_PREFIX}{vote}"))
+}
+
+/// A voter's mark on one option: at most one vote per user and option.
+pub fn vote_mark(app: &AppId, poll: &PollId, user: &UserId, option: &str) -> Key<item::VoteMark> {
+    Key::new(
+        poll_partition(app, poll),
+        format!("{VOTED_PREFIX}{user}#{option}"),
+    )
+}
+
+/// Sort-key prefix of one voter's marks in a poll.
+pub fn vote_marks_prefix(user: &UserId) -> String {
+    format!("{VOTED_PREFIX}{user}#")
+}
+
+pub fn ballot(app: &AppId, poll: &PollId, user: &UserId) -> Key<item::Ballot> {
+    Key::new(poll_partition(app, poll), format!("BALLOT#{user}"))
+}
+
 #[cfg(test)]
 mod listener_tests {
     use super::*;
@@ -587,6 +626,14 @@ mod tests {
         assert_eq!(pair(message_ref(&a, &m)), s("APP#a1#MSGID#m1", "MSGID"));
         assert_eq!(pair(thread(&a, &m, &m)), s("APP#a1#THREAD#m1", "MSG#m1"));
         assert_eq!(pair(pin(&a, &c, &m)), s("APP#a1#CH#c1", "PIN#m1"));
+        let p = PollId::parse("p1").unwrap();
+        assert_eq!(pair(poll(&a, &p)), s("APP#a1#POLL#p1", "POLL"));
+        assert_eq!(pair(vote(&a, &p, "v1")), s("APP#a1#POLL#p1", "VOTE#v1"));
+        assert_eq!(
+            pair(vote_mark(&a, &p, &u, "o1")),
+            s("APP#a1#POLL#p1", "VOTED#u1#o1")
+        );
+        assert_eq!(pair(ballot(&a, &p, &u)), s("APP#a1#POLL#p1", "BALLOT#u1"));
         assert_eq!(
             pair(reactor(&a, &c, &u, &m, "like")),
             s("APP#a1#CH#c1#REACTOR#u1", "m1#like")

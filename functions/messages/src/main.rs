@@ -1,6 +1,6 @@
 //! Lambda for `/api/v1/messages...`, `/api/v1/channels/{id}/messages`,
-//! `/api/v1/channels/{id}/pinned`, `/api/v1/search`, `/api/v1/reminders` and
-//! `/api/v1/threads`.
+//! `/api/v1/channels/{id}/pinned`, `/api/v1/search`, `/api/v1/reminders`,
+//! `/api/v1/threads` and `/api/v1/polls`.
 
 use chat_shared::{http, telemetry, AppState};
 

@@ -7,5 +7,6 @@
 pub mod channels;
 pub mod flags;
 pub mod messages;
+pub mod polls;
 pub mod reminders;
 pub mod scheduled;

@@ -62,6 +62,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(super::scheduled::api())
         .merge(super::reminders::api())
         .merge(super::threads::api())
+        .merge(super::polls::api())
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]

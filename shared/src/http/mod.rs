@@ -9,6 +9,7 @@ pub mod docs;
 pub mod messages;
 pub mod moderation;
 pub mod params;
+pub mod polls;
 pub mod reminders;
 pub mod scheduled;
 pub mod threads;

@@ -7,7 +7,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;
 
 use super::common::PageParams;
-use crate::ids::{ChannelId, MessageId, UserId};
+use crate::ids::{ChannelId, MessageId, PollId, UserId};
 
 /// `{id}` of `/channels/{id}…`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -25,6 +25,15 @@ pub struct MessagePath {
     /// message id
     #[param(value_type = String)]
     pub id: MessageId,
+}
+
+/// `{id}` of `/polls/{id}…`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PollPath {
+    /// poll id
+    #[param(value_type = String)]
+    pub id: PollId,
 }
 
 /// `{id}` of `/users/{id}…`.

@@ -127,12 +127,16 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: &MessageId, hard: bool) -> Result<Me
         message.text = None;
         message.search_text = None;
         message.attachments.clear();
+        let poll = message.poll_id.take();
         message.deleted_at = Some(crate::time::now_rfc3339());
         if !is_author(ctx, &message) {
             message.moderated_by = Some(moderator_name(ctx));
         }
         let message = save(db, message).await?;
         unmark(db, ctx, &access.channel, &message).await?;
+        if let Some(poll) = &poll {
+            super::polls::die(db, &ctx.app.app_id, poll).await?;
+        }
         return Ok(message);
     }
     let app = &ctx.app.app_id;
@@ -166,6 +170,9 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: &MessageId, hard: bool) -> Result<Me
     // The message is gone (the commit point); its badge marks and its
     // reactions follow.
     unmark(db, ctx, &access.channel, &message).await?;
+    if let Some(poll) = &message.poll_id {
+        super::polls::die(db, app, poll).await?;
+    }
     let partition = keys::reaction_partition(app, &message.id);
     let mut page = PageRequest {
         limit: 100,

@@ -8,6 +8,7 @@ pub mod edit;
 pub mod history;
 pub mod hook;
 mod model;
+pub mod polls;
 pub mod reactions;
 pub mod read;
 pub mod reminders;

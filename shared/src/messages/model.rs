@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use validator::Validate;
 
 use crate::db::Entity;
-use crate::ids::{AppId, ChannelId, MessageId, UserId};
+use crate::ids::{AppId, ChannelId, MessageId, PollId, UserId};
 use crate::keys::{self, Key};
 use crate::users::User;
 
@@ -78,6 +78,9 @@ pub struct Message {
     pub show_in_channel: bool,
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// The poll it carries (gone with the message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_id: Option<PollId>,
     /// Every reply, shadowed ones included.
     #[serde(default)]
     pub reply_count: i64,
@@ -205,6 +208,7 @@ impl Message {
             parent_id: self.parent_id.clone(),
             show_in_channel: self.show_in_channel,
             attachments: self.attachments.clone(),
+            poll_id: self.poll_id.clone(),
             reply_count: self.shown_replies(),
             reaction_counts: self
                 .live_reaction_counts()
@@ -247,6 +251,8 @@ pub struct MessageView {
     pub show_in_channel: bool,
     /// Each `url` is a link made for this read.
     pub attachments: Vec<Attachment>,
+    /// The poll it carries: `GET /polls/{id}` reads it.
+    pub poll_id: Option<PollId>,
     pub reply_count: i64,
     /// Live reaction types and their counts.
     pub reaction_counts: BTreeMap<String, i64>,
@@ -486,6 +492,9 @@ pub struct SendMessage {
     pub attachments: Vec<Attachment>,
     /// With a server token: the author.
     pub user_id: Option<UserId>,
+    /// A poll made by the sender with `POST /polls` and not sent before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_id: Option<PollId>,
     /// Send later, at this time (RFC 3339, 10 s to 30 days ahead): the
     /// message waits in `GET /messages/scheduled` until then (202).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -209,6 +209,9 @@ async fn send_counted(
             || ApiError::conflict("the channel changed while sending; retry"),
             crate::ratelimit::SendClaim::refused,
         )),
+        Err(SendRefused::PollTaken) => Err(ApiError::conflict(
+            "the poll was sent in another message meanwhile",
+        )),
         Err(SendRefused::Db(err)) => Err(err.into()),
     }
 }
@@ -243,8 +246,10 @@ fn validate(ctx: &Ctx, input: &SendMessage) -> Result<Checked, ApiError> {
         _ => {}
     }
     let text = input.text.clone().filter(|t| !t.trim().is_empty());
-    if text.is_none() && input.attachments.is_empty() {
-        return Err(ApiError::validation("a message needs text or attachments"));
+    if text.is_none() && input.attachments.is_empty() && input.poll_id.is_none() {
+        return Err(ApiError::validation(
+            "a message needs text, attachments or a poll",
+        ));
     }
     if let Some(text) = &text {
         let length = text.chars().count();
@@ -335,6 +340,9 @@ async fn authorize(
         }
         None => None,
     };
+    if let Some(poll) = &input.poll_id {
+        super::polls::for_send(db, ctx, poll).await?;
+    }
     if let Some(quoted_id) = &input.quoted_message_id {
         let quoted = locate(db, ctx, quoted_id)
             .await
@@ -411,6 +419,7 @@ fn plan(
         parent_id: input.parent_id.clone(),
         show_in_channel: input.show_in_channel,
         attachments: input.attachments.clone(),
+        poll_id: input.poll_id.clone(),
         reply_count: 0,
         shadowed_replies: 0,
         last_reply_at: None,

@@ -4,10 +4,11 @@
 
 use serde_json::json;
 
+use super::polls::model::PollMessage;
 use super::{Message, MessageRef, MessageType};
 use crate::db::store::{self, names, spec, values};
 use crate::db::{Cond, Db, DbError, Filter, UpdateSpec};
-use crate::ids::{MessageId, UserId};
+use crate::ids::{MessageId, PollId, UserId};
 use crate::keys::{self, Key};
 
 /// Unread counts stop here; clients show "99+".
@@ -166,6 +167,8 @@ pub enum SendRefused {
     Changed,
     #[error("the sender's rate limit is reached")]
     RateLimited,
+    #[error("the poll was sent in another message")]
+    PollTaken,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -214,6 +217,11 @@ pub async fn commit_send(db: &Db, send: &SendWrites) -> Result<(), SendRefused> 
     if let Some(draft) = &send.draft {
         writes.push(db.delete_write(draft, Cond::Always)?);
     }
+    let mut poll_at = None;
+    if let Some(poll) = &message.poll_id {
+        poll_at = Some(writes.len());
+        writes.push(poll_placed(db, poll, message)?);
+    }
     let mut rate_at = None;
     if let Some((key, claim)) = &send.rate {
         rate_at = Some(writes.len());
@@ -231,12 +239,33 @@ pub async fn commit_send(db: &Db, send: &SendWrites) -> Result<(), SendRefused> 
                 SendRefused::SlowMode
             } else if rate_at.is_some_and(failed) {
                 SendRefused::RateLimited
+            } else if poll_at.is_some_and(failed) {
+                SendRefused::PollTaken
             } else {
                 SendRefused::Changed
             })
         }
         Err(other) => Err(other.into()),
     }
+}
+
+/// The send's write that puts its poll in the message: once, and only by
+/// the poll's creator (the condition fails otherwise).
+fn poll_placed(db: &Db, poll: &PollId, message: &Message) -> Result<crate::db::Write, DbError> {
+    let placed = PollMessage {
+        channel_id: message.channel_id.clone(),
+        message_id: message.id.clone(),
+        sort_id: message.sort_id.clone(),
+        in_channel: message.in_channel(),
+        author: message.user_id.clone(),
+        shadowed: message.shadowed,
+    };
+    let spec = store::polls::bind(
+        serde_json::to_value(&placed).map_err(|e| DbError::Sdk(Box::new(e)))?,
+        message.user_id.as_str(),
+        &message.created_at,
+    );
+    db.update_write(&keys::poll(&message.app_id, poll), &spec, Cond::Exists)
 }
 
 /// Why a new reaction's transaction did not commit.

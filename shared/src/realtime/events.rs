@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::channels::{ChannelView, MemberView};
 use crate::ids::{ChannelId, MessageId, UserId};
+use crate::messages::polls::model::{PollView, VoteView};
 use crate::messages::{MessageView, ReactionView};
 
 /// An event ready to send.
@@ -164,6 +165,25 @@ pub enum EventBody {
     ReminderDue {
         reminder: crate::messages::reminders::model::ReminderView,
     },
+    /// A vote in a poll, with its new counts (`vote` is `null` in an
+    /// anonymous poll: no one learns who voted).
+    #[serde(rename = "poll.vote_cast")]
+    PollVoteCast {
+        poll: PollView,
+        vote: Option<VoteView>,
+    },
+    /// A vote taken back (or replaced, in a poll of one vote per user).
+    #[serde(rename = "poll.vote_removed")]
+    PollVoteRemoved {
+        poll: PollView,
+        vote: Option<VoteView>,
+    },
+    /// A poll gained an option.
+    #[serde(rename = "poll.updated")]
+    PollUpdated { poll: PollView },
+    /// A poll was closed: it takes no more votes.
+    #[serde(rename = "poll.closed")]
+    PollClosed { poll: PollView },
 }
 
 /// The report of `message.flagged`.

@@ -13,6 +13,7 @@ use super::notifier::Delivery;
 use crate::channels::{Channel, Ctx, Member};
 use crate::error::DisplayChain;
 use crate::ids::{ChannelId, UserId};
+use crate::messages::polls::{Poll, Vote};
 use crate::messages::{self, Message, MessageView, ReactionView};
 use crate::state::AppState;
 use crate::webhooks;
@@ -289,6 +290,53 @@ pub async fn reaction(
         other => other,
     };
     to_channel(state, ctx, &message.channel_id, &event, audience).await
+}
+
+/// What happened to a poll; a vote with its voter.
+#[derive(Clone, Debug)]
+pub enum PollChange<'a> {
+    VoteCast(&'a Vote),
+    VoteRemoved(&'a Vote),
+    Updated,
+    Closed,
+}
+
+/// `poll.*`: to whoever reads the poll's message; a public poll's vote, not
+/// to those who block the voter. An anonymous poll's events name no voter.
+pub async fn poll(state: &AppState, ctx: &Ctx, change: PollChange<'_>, poll: &Poll) -> Delivery {
+    let Some(placed) = &poll.message else {
+        return Delivery::default();
+    };
+    let anonymous = poll.anonymous();
+    let shown = |vote: &Vote| (!anonymous).then(|| vote.view(false));
+    let (body, voter) = match change {
+        PollChange::VoteCast(vote) => (
+            EventBody::PollVoteCast {
+                poll: poll.view(),
+                vote: shown(vote),
+            },
+            Some(&vote.user_id),
+        ),
+        PollChange::VoteRemoved(vote) => (
+            EventBody::PollVoteRemoved {
+                poll: poll.view(),
+                vote: shown(vote),
+            },
+            Some(&vote.user_id),
+        ),
+        PollChange::Updated => (EventBody::PollUpdated { poll: poll.view() }, None),
+        PollChange::Closed => (EventBody::PollClosed { poll: poll.view() }, None),
+    };
+    let author = placed.author.clone();
+    let audience = match voter {
+        _ if placed.shadowed => Audience::Only(author),
+        Some(voter) if !anonymous && *voter != author => {
+            Audience::AuthoredWith(author, voter.clone())
+        }
+        _ => Audience::AuthoredBy(author),
+    };
+    let event = Event::channel(&placed.channel_id, body);
+    to_channel(state, ctx, &placed.channel_id, &event, audience).await
 }
 
 /// Typing, reads and deliveries: to the app's webhook, and to the channel's

@@ -33,6 +33,7 @@ mod online;
 mod openapi;
 mod outbound;
 mod permissions;
+mod polls;
 mod push;
 mod quotas;
 mod rate_limits;

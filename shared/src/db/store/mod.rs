@@ -10,6 +10,7 @@ pub mod apps;
 pub mod channels;
 pub mod connections;
 pub mod members;
+pub mod polls;
 pub mod rates;
 pub mod reactions;
 pub mod threads;

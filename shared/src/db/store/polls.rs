@@ -1,0 +1,117 @@
+//! A poll's counts per option, its options, its message and its closing;
+//! a voter's ballot (how many votes they cast).
+
+use serde_json::{json, Value};
+
+use super::spec;
+use crate::db::UpdateSpec;
+
+/// Open at `now_ms`: not closed, and its `closes_at` still ahead.
+const OPEN: &str =
+    "attribute_not_exists(#closed) AND (attribute_not_exists(#closes) OR #closes > :now_ms)";
+
+const OPEN_NAMES: [(&str, &str); 2] = [("#closed", "closed_at"), ("#closes", "closes_ms")];
+
+/// The poll is sent in a message: it takes the message's place once, and
+/// only from its creator.
+pub fn bind(message: Value, creator: &str, now: &str) -> UpdateSpec {
+    spec(
+        "SET #message = :message, #updated = :now",
+        Some("attribute_not_exists(#message) AND #by = :by"),
+        &[
+            ("#message", "message"),
+            ("#by", "created_by"),
+            ("#updated", "updated_at"),
+        ],
+        vec![
+            (":message", message),
+            (":by", json!(creator)),
+            (":now", json!(now)),
+        ],
+    )
+}
+
+/// Moves the counts by a vote: `add` one more, `remove` one fewer. Refused
+/// (the condition fails) when the poll is closed, not sent, or lacks an
+/// option.
+pub fn counted(add: Option<&str>, remove: Option<&str>, now_ms: i64, now: &str) -> UpdateSpec {
+    let mut sets = vec!["#updated = :now".to_string()];
+    let mut conditions = vec!["attribute_exists(#message)".to_string(), OPEN.to_string()];
+    let mut names = vec![
+        ("#counts".to_string(), "vote_counts".to_string()),
+        ("#message".to_string(), "message".to_string()),
+        ("#updated".to_string(), "updated_at".to_string()),
+    ];
+    names.extend(
+        OPEN_NAMES
+            .iter()
+            .map(|(n, a)| (n.to_string(), a.to_string())),
+    );
+    for (name, option, sign) in [("#add", add, "+"), ("#remove", remove, "-")] {
+        if let Some(option) = option {
+            sets.push(format!("#counts.{name} = #counts.{name} {sign} :one"));
+            conditions.push(format!("attribute_exists(#counts.{name})"));
+            names.push((name.to_string(), option.to_string()));
+        }
+    }
+    UpdateSpec {
+        expression: format!("SET {}", sets.join(", ")),
+        condition: Some(conditions.join(" AND ")),
+        names,
+        values: super::values(vec![
+            (":one", json!(1)),
+            (":now", json!(now)),
+            (":now_ms", json!(now_ms)),
+        ]),
+    }
+}
+
+/// One more option (`{"id", "text"}`) with no votes, while the poll is
+/// open and has fewer than `max` options.
+pub fn option_added(option: Value, id: &str, max: usize, now_ms: i64, now: &str) -> UpdateSpec {
+    let mut names = vec![
+        ("#options", "options"),
+        ("#counts", "vote_counts"),
+        ("#id", id),
+        ("#updated", "updated_at"),
+    ];
+    names.extend(OPEN_NAMES);
+    spec(
+        "SET #options = list_append(#options, :new), #counts.#id = :zero, #updated = :now",
+        Some(&format!("size(#options) < :max AND {OPEN}")),
+        &names,
+        vec![
+            (":new", json!([option])),
+            (":zero", json!(0)),
+            (":max", json!(max)),
+            (":now", json!(now)),
+            (":now_ms", json!(now_ms)),
+        ],
+    )
+}
+
+/// Closes the poll, once.
+pub fn close(now: &str) -> UpdateSpec {
+    spec(
+        "SET #closed = :now, #updated = :now",
+        Some("attribute_not_exists(#closed)"),
+        &[("#closed", "closed_at"), ("#updated", "updated_at")],
+        vec![(":now", json!(now))],
+    )
+}
+
+/// A voter's ballot: `delta` votes more (or fewer); one more is refused at
+/// `max`.
+pub fn ballot(entity: &str, delta: i64, max: Option<u32>) -> UpdateSpec {
+    let mut update = spec(
+        "SET #entity = :entity ADD #votes :delta",
+        None,
+        &[("#entity", crate::db::table::ENTITY), ("#votes", "votes")],
+        vec![(":entity", json!(entity)), (":delta", json!(delta))],
+    );
+    if let (true, Some(max)) = (delta > 0, max) {
+        update.condition = Some("attribute_not_exists(#votes) OR #votes < :max".into());
+        update.values.push((":max".into(), json!(max)));
+    }
+    update
+}
