@@ -1,12 +1,13 @@
 import { ChatError, retryable } from "./errors.js";
 import { Rest, Tokens, type TokenProvider } from "./rest.js";
 import { Socket, type WebSocketLike } from "./socket.js";
-import { Store, type Message, type Reminder, type ScheduledMessage, type Thread } from "./store.js";
+import { Store, type Message, type Poll, type Reminder, type ScheduledMessage, type Thread } from "./store.js";
 import type { ServerEvent } from "./generated/socket.js";
 import type { components } from "./generated/rest.js";
 
 export type SendInput = Omit<components["schemas"]["SendMessage"], "channel_id" | "id" | "user_id" | "scheduled_at">;
 export type ScheduledEdit = Omit<components["schemas"]["ScheduledEdit"], "user_id">;
+export type PollInput = Omit<components["schemas"]["PollInput"], "user_id">;
 
 export interface ClientOptions {
   /** The REST API's base, as `https://…/prod/api/v1`. */
@@ -228,6 +229,55 @@ export class ChatClient {
     const { thread } = await this.rest.call("mark_thread_read", { path: { id: parentId }, body: replyId ? { message_id: replyId } : {} });
     this.state.setThreads([thread], false);
     return thread;
+  }
+
+  /** Makes a poll and sends it in a channel (`text` defaults to its
+   * question); the poll is in `state.polls`, kept current by events. */
+  async sendPoll(channelId: string, input: PollInput, text?: string): Promise<{ poll: Poll; message: Message }> {
+    const { poll } = await this.rest.call("create_poll", { body: input });
+    const message = await this.send(channelId, { text: text ?? input.question, poll_id: poll.id });
+    this.state.setPoll({ ...poll, channel_id: channelId, message_id: message.id });
+    return { poll: this.state.polls.get(poll.id)!, message };
+  }
+
+  /** Reads a poll: counts, the user's votes, the latest voters. */
+  async loadPoll(pollId: string): Promise<Poll> {
+    const { poll } = await this.rest.call("get_poll", { path: { id: pollId } });
+    this.state.setPoll(poll);
+    return poll;
+  }
+
+  /** Votes for an option (in a one-vote poll, instead of the user's vote). */
+  async vote(pollId: string, optionId: string): Promise<Poll> {
+    const { poll } = await this.rest.call("cast_vote", { path: { id: pollId }, body: { option_id: optionId } });
+    this.keepPoll(poll);
+    return poll;
+  }
+
+  /** Takes back one of the user's votes. */
+  async removeVote(pollId: string, voteId: string): Promise<Poll> {
+    const { poll } = await this.rest.call("remove_vote", { path: { id: pollId, vote_id: voteId } });
+    this.keepPoll(poll);
+    return poll;
+  }
+
+  /** Adds an option (where the poll takes suggestions, or to one's own poll). */
+  async addPollOption(pollId: string, text: string): Promise<Poll> {
+    const { poll } = await this.rest.call("suggest_option", { path: { id: pollId }, body: { text } });
+    this.keepPoll(poll);
+    return poll;
+  }
+
+  async closePoll(pollId: string): Promise<Poll> {
+    const { poll } = await this.rest.call("close_poll", { path: { id: pollId } });
+    this.keepPoll(poll);
+    return poll;
+  }
+
+  /** An answer's poll: its own votes, with the latest voters known. */
+  private keepPoll(poll: Poll): void {
+    const known = this.state.polls.get(poll.id);
+    this.state.setPoll({ ...poll, latest_votes: known?.latest_votes ?? poll.latest_votes });
   }
 
   /** Sends still waiting for the socket. */

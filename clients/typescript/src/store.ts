@@ -7,6 +7,7 @@ export type ChannelEntry = components["schemas"]["ChannelEntry"];
 export type ScheduledMessage = components["schemas"]["ScheduledMessage"];
 export type Reminder = components["schemas"]["Reminder"];
 export type Thread = components["schemas"]["Thread"];
+export type Poll = components["schemas"]["Poll"];
 
 /** A channel as a UI shows it. */
 export interface ChannelState {
@@ -57,6 +58,8 @@ export class Store {
   readonly reminders = new Map<string, Reminder>();
   /** The threads the user takes part in, by parent id, with unread replies. */
   readonly threads = new Map<string, Thread>();
+  /** Polls loaded or voted on, by id, kept current by `poll.*` events. */
+  readonly polls = new Map<string, Poll>();
   private listeners = new Set<() => void>();
 
   constructor(public me: string) {}
@@ -134,6 +137,30 @@ export class Store {
     this.changed();
   }
 
+  /** A poll as the API gave it (with the user's votes and latest voters). */
+  setPoll(poll: Poll): void {
+    this.polls.set(poll.id, poll);
+    this.changed();
+  }
+
+  /** A `poll.*` event: new counts; the user's own votes follow theirs. */
+  private applyPoll(e: Any): void {
+    const known = this.polls.get(e.poll.id);
+    let own = known?.own_votes ?? [];
+    const vote = e.vote;
+    if (vote && vote.user_id === this.me) {
+      own = own.filter((v) => v.id !== vote.id);
+      if (e.type === "poll.vote_cast") own = [...own, vote];
+    }
+    let latest = known?.latest_votes ?? [];
+    if (vote && vote.user_id) {
+      latest = latest.filter((v) => v.id !== vote.id);
+      if (e.type === "poll.vote_cast") latest = [vote, ...latest].slice(0, 10);
+    }
+    this.polls.set(e.poll.id, { ...e.poll, own_votes: own, latest_votes: latest });
+    this.changed();
+  }
+
   /** A page of history (oldest first) into the channel. */
   addMessages(channelId: string, messages: Message[]): void {
     const c = this.channels.get(channelId);
@@ -182,6 +209,10 @@ export class Store {
       this.setReminders([e.reminder], false);
       return true;
     }
+    if (typeof e.type === "string" && e.type.startsWith("poll.")) {
+      this.applyPoll(e);
+      return true;
+    }
     // A reply in a thread the user takes part in: one more unread.
     const thread = e.type === "message.new" && e.message.parent_id ? this.threads.get(e.message.parent_id) : undefined;
     if (thread && e.message.user?.id !== this.me) {
@@ -220,6 +251,7 @@ export class Store {
           c.messages = c.messages.filter((m) => m.id !== e.message.id);
           for (const [p, t] of c.threads) c.threads.set(p, t.filter((m) => m.id !== e.message.id));
         } else this.place(c, e.message);
+        for (const [id, p] of this.polls) if (p.message_id === e.message.id) this.polls.delete(id);
         break;
       case "reaction.new":
       case "reaction.deleted": {

@@ -204,6 +204,32 @@ test("reminders and saved messages are kept in the state, and a due reminder arr
   bob.disconnect();
 });
 
+test("a poll sent in a channel keeps its counts and the user's votes in both states", async () => {
+  const { alice, bob, channel } = await pair();
+  const { poll, message } = await alice.sendPoll(channel, { question: "Lunch?", options: [{ text: "soup" }, { text: "salad" }] });
+  assert.equal(message.poll_id, poll.id);
+  await until(() => texts(bob, channel).includes("Lunch?"), "bob to get the poll's message");
+  await bob.loadPoll(poll.id);
+  const [soup, salad] = poll.options.map((o) => o.id);
+  const voted = await bob.vote(poll.id, soup);
+  assert.deepEqual(voted.options.map((o) => o.vote_count), [1, 0]);
+  await until(() => alice.state.polls.get(poll.id)?.vote_count === 1, "poll.vote_cast in alice's state");
+  assert.equal(alice.state.polls.get(poll.id).latest_votes[0].user_id, bob.options.userId);
+  await alice.vote(poll.id, salad);
+  await until(() => bob.state.polls.get(poll.id)?.vote_count === 2, "alice's vote in bob's state");
+  assert.deepEqual(bob.state.polls.get(poll.id).own_votes.map((v) => v.option_id), [soup]);
+  await bob.removeVote(poll.id, voted.own_votes[0].id);
+  await until(() => alice.state.polls.get(poll.id)?.options[0].vote_count === 0, "the vote taken back, in alice's state");
+  assert.equal(bob.state.polls.get(poll.id).own_votes.length, 0);
+  await alice.addPollOption(poll.id, "bread");
+  await until(() => bob.state.polls.get(poll.id)?.options.length === 3, "poll.updated in bob's state");
+  await alice.closePoll(poll.id);
+  await until(() => bob.state.polls.get(poll.id)?.is_closed, "poll.closed in bob's state");
+  await assert.rejects(bob.vote(poll.id, soup), (e) => e.status === 409 && e.code === "conflict");
+  alice.disconnect();
+  bob.disconnect();
+});
+
 test("threads the user takes part in count unread replies as they arrive, until marked read", async () => {
   const { alice, bob, channel } = await pair();
   const parent = await alice.send(channel, { text: "a thread" });

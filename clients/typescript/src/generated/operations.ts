@@ -28,6 +28,10 @@ export const routes = {
     "GET",
     "/api/v1/blocks"
   ],
+  "cast_vote": [
+    "POST",
+    "/api/v1/polls/{id}/votes"
+  ],
   "channel_messages": [
     "GET",
     "/api/v1/channels/{id}/messages"
@@ -47,6 +51,14 @@ export const routes = {
   "channels_update": [
     "PATCH",
     "/api/v1/channels/{id}"
+  ],
+  "close_poll": [
+    "POST",
+    "/api/v1/polls/{id}/close"
+  ],
+  "create_poll": [
+    "POST",
+    "/api/v1/polls"
   ],
   "create_reminder": [
     "POST",
@@ -119,6 +131,10 @@ export const routes = {
   "get_message": [
     "GET",
     "/api/v1/messages/{id}"
+  ],
+  "get_poll": [
+    "GET",
+    "/api/v1/polls/{id}"
   ],
   "get_scheduled": [
     "GET",
@@ -252,6 +268,10 @@ export const routes = {
     "DELETE",
     "/api/v1/channels/{id}/members/{user_id}"
   ],
+  "remove_vote": [
+    "DELETE",
+    "/api/v1/polls/{id}/votes/{vote_id}"
+  ],
   "replay_webhook": [
     "POST",
     "/api/v1/app/webhooks/failed/{event_id}/replay"
@@ -287,6 +307,10 @@ export const routes = {
   "signed_url": [
     "GET",
     "/api/v1/upload/signed-url"
+  ],
+  "suggest_option": [
+    "POST",
+    "/api/v1/polls/{id}/options"
   ],
   "sync_changes": [
     "GET",

@@ -768,6 +768,108 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/polls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Make a poll; send it in a message with `poll_id` */
+        post: operations["create_poll"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/polls/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A poll: counts per option, the caller's votes, the latest voters unless anonymous */
+        get: operations["get_poll"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/polls/{id}/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Close a poll: no more votes (its creator, the channel's owners and admins, the server) */
+        post: operations["close_poll"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/polls/{id}/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Add an option (its creator; members where suggestions are allowed) */
+        post: operations["suggest_option"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/polls/{id}/votes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Vote for an option (201; 200 when the caller had voted for it) */
+        post: operations["cast_vote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/polls/{id}/votes/{vote_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Take back one of the caller's votes */
+        delete: operations["remove_vote"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/reminders": {
         parameters: {
             query?: never;
@@ -1771,6 +1873,7 @@ export interface components {
             pinned: boolean;
             pinned_at?: string | null;
             pinned_by?: null | components["schemas"]["UserId"];
+            poll_id?: null | components["schemas"]["PollId"];
             quoted_message?: null | components["schemas"]["QuotedMessage"];
             quoted_message_id?: null | components["schemas"]["MessageId"];
             /** @description Live reaction types and their counts. */
@@ -1811,6 +1914,89 @@ export interface components {
         };
         /** @enum {string} */
         MessageType: "regular" | "system" | "deleted";
+        /** @description One option of `POST /polls`, or a suggestion (`POST /polls/{id}/options`). */
+        OptionInput: {
+            /** @description 1–100 characters, unique in the poll (case-insensitive). */
+            text: string;
+            user_id?: null | components["schemas"]["UserId"];
+        };
+        /** @description `{"id", "text", "vote_count"}` */
+        OptionView: {
+            id: string;
+            text: string;
+            /** Format: int64 */
+            vote_count: number;
+        };
+        /**
+         * @description A poll: its options with their counts, and for `GET /polls/{id}` the
+         *     caller's votes and the latest voters (never in an anonymous poll).
+         */
+        Poll: {
+            allow_user_suggested_options: boolean;
+            channel_id?: null | components["schemas"]["ChannelId"];
+            closed_at?: string | null;
+            closes_at?: string | null;
+            created_at: string;
+            created_by: components["schemas"]["UserId"];
+            enforce_unique_vote: boolean;
+            id: components["schemas"]["PollId"];
+            is_closed: boolean;
+            /**
+             * @description The newest votes, with their voters (empty in events and in an
+             *     anonymous poll).
+             */
+            latest_votes: components["schemas"]["PollVote"][];
+            /** Format: int32 */
+            max_votes_allowed?: number | null;
+            message_id?: null | components["schemas"]["MessageId"];
+            options: components["schemas"]["OptionView"][];
+            /** @description The caller's votes (empty in events). */
+            own_votes: components["schemas"]["PollVote"][];
+            question: string;
+            updated_at: string;
+            /**
+             * Format: int64
+             * @description Votes on all options.
+             */
+            vote_count: number;
+            voting_visibility: components["schemas"]["VotingVisibility"];
+        };
+        /** @description `{"poll": ...}` */
+        PollBody: {
+            poll: components["schemas"]["Poll"];
+        };
+        PollId: string;
+        /** @description `POST /polls`. */
+        PollInput: {
+            /** @description Members may add options (up to 20 in all). */
+            allow_user_suggested_options?: boolean;
+            /** @description When it closes by itself (RFC 3339, in the future). */
+            closes_at?: string | null;
+            /** @description One vote per user: a second vote replaces the first. */
+            enforce_unique_vote?: boolean;
+            /**
+             * Format: int32
+             * @description Votes one user may cast (1–20; without it, one per option).
+             */
+            max_votes_allowed?: number | null;
+            /** @description 2–10 options. */
+            options: components["schemas"]["OptionInput"][];
+            /** @description 1–255 characters. */
+            question: string;
+            user_id?: null | components["schemas"]["UserId"];
+            voting_visibility?: components["schemas"]["VotingVisibility"];
+        };
+        /**
+         * @description A vote as its reader sees it (`user_id` absent in an anonymous poll,
+         *     but for the voter's own votes).
+         */
+        PollVote: {
+            created_at: string;
+            id: string;
+            option_id: string;
+            poll_id: components["schemas"]["PollId"];
+            user_id?: null | components["schemas"]["UserId"];
+        };
         /**
          * @description The fields a client may set: a whole user in `POST /users` (with `id`), the
          *     `set` part of `PATCH /users/{id}` (without).
@@ -2046,6 +2232,7 @@ export interface components {
             mentions?: components["schemas"]["UserId"][];
             metadata?: Record<string, never> | null;
             parent_id?: null | components["schemas"]["MessageId"];
+            poll_id?: null | components["schemas"]["PollId"];
             quoted_message_id?: null | components["schemas"]["MessageId"];
             /**
              * @description Send later, at this time (RFC 3339, 10 s to 30 days ahead): the
@@ -2212,6 +2399,21 @@ export interface components {
         };
         /** @enum {string} */
         UserType: "regular" | "anonymous" | "guest" | "bot";
+        /** @description `{"vote": ..., "poll": ...}` */
+        VoteBody: {
+            poll: components["schemas"]["Poll"];
+            vote: components["schemas"]["PollVote"];
+        };
+        /** @description `POST /polls/{id}/votes`. */
+        VoteInput: {
+            option_id: string;
+            user_id?: null | components["schemas"]["UserId"];
+        };
+        /**
+         * @description Who sees who voted.
+         * @enum {string}
+         */
+        VotingVisibility: "public" | "anonymous";
     };
     responses: never;
     parameters: never;
@@ -8505,6 +8707,605 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FlagBody"];
+                };
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_poll: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PollInput"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PollBody"];
+                };
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_poll: {
+        parameters: {
+            query?: {
+                /** @description with a server token: the acting user */
+                user_id?: string;
+            };
+            header?: never;
+            path: {
+                /** @description poll id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PollBody"];
+                };
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    close_poll: {
+        parameters: {
+            query?: {
+                /** @description with a server token: the acting user */
+                user_id?: string;
+            };
+            header?: never;
+            path: {
+                /** @description poll id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PollBody"];
+                };
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    suggest_option: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description poll id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OptionInput"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PollBody"];
+                };
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cast_vote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description poll id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VoteInput"];
+            };
+        };
+        responses: {
+            /** @description the vote existed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VoteBody"];
+                };
+            };
+            /** @description voted */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VoteBody"];
+                };
+            };
+            /** @description Invalid request (validation, malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key or token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed (permission, ban, frozen channel, refused by the app's before-send hook) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found in this app */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict (concurrent change, id taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Slow mode or rate limit, with retry_after */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage throttled or failing after retries, or the app's before-send hook failing under its block policy; nothing written, retry after retry_after */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_vote: {
+        parameters: {
+            query?: {
+                /** @description with a server token: the acting user */
+                user_id?: string;
+            };
+            header?: never;
+            path: {
+                /** @description poll id */
+                id: string;
+                /** @description vote id */
+                vote_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PollBody"];
                 };
             };
             /** @description Invalid request (validation, malformed JSON, bad cursor) */

@@ -22,6 +22,10 @@ export type ProfileView = Identity & {
  */
 export type DeletedMessage = Message | RemovedMessage;
 export type MessageId = string;
+/**
+ * The poll it carries: `GET /polls/{id}` reads it.
+ */
+export type PollId = string;
 export type MessageType = "regular" | "system" | "deleted";
 /**
  * `null` when an app's blocklist opened the report.
@@ -39,6 +43,15 @@ export type MessageId1 = string;
  * Where a scheduled message stands.
  */
 export type ScheduledStatus = "pending" | "sending" | "failed";
+/**
+ * Where it was sent (`null` until a message carries it).
+ */
+export type ChannelId1 = string;
+export type PollId1 = string;
+/**
+ * Who sees who voted.
+ */
+export type VotingVisibility = "public" | "anonymous";
 /**
  * Which reminders: `due` (their time has come), `upcoming` (it has not),
  * `saved` (no time: saved for later).
@@ -64,6 +77,10 @@ export type MessageId5 = string;
  * A client id makes the send idempotent.
  */
 export type MessageId6 = string;
+/**
+ * A poll made by the sender with `POST /polls` and not sent before.
+ */
+export type PollId2 = string;
 /**
  * With a server token: the author.
  */
@@ -99,6 +116,10 @@ export type InviteStatus1 = "pending";
  */
 export type MessageId12 = string;
 /**
+ * A poll made by the sender with `POST /polls` and not sent before.
+ */
+export type PollId3 = string;
+/**
  * With a server token: the author.
  */
 export type UserId4 = string;
@@ -129,6 +150,10 @@ export interface Protocol {
     | EventMessageScheduledFailed
     | EventMessageUpdated
     | EventNotificationAddedToChannel
+    | EventPollClosed
+    | EventPollUpdated
+    | EventPollVoteCast
+    | EventPollVoteRemoved
     | EventReactionDeleted
     | EventReactionNew
     | EventReminderDue
@@ -170,6 +195,10 @@ export interface Protocol {
     | Message
     | MessageId
     | MessageType
+    | OptionView
+    | Poll
+    | PollId1
+    | PollVote
     | PresenceView
     | ProfileView
     | QuotedMessage1
@@ -194,6 +223,7 @@ export interface Protocol {
     | TypingAck1
     | UserId
     | UserRef
+    | VotingVisibility
     | Watching1
     | EventChannelDeleted
     | EventChannelFrozen
@@ -211,6 +241,10 @@ export interface Protocol {
     | EventMessageScheduledFailed
     | EventMessageUpdated
     | EventNotificationAddedToChannel
+    | EventPollClosed
+    | EventPollUpdated
+    | EventPollVoteCast
+    | EventPollVoteRemoved
     | EventReactionDeleted
     | EventReactionNew
     | EventReminderDue
@@ -445,6 +479,7 @@ export interface Message {
   pinned: boolean;
   pinned_at?: string | null;
   pinned_by?: null | UserId;
+  poll_id?: null | PollId;
   quoted_message?: null | QuotedMessage;
   quoted_message_id?: null | MessageId;
   /**
@@ -670,6 +705,126 @@ export interface EventNotificationAddedToChannel {
   id: string;
   type: "notification.added_to_channel";
 }
+/**
+ * A poll was closed: it takes no more votes.
+ */
+export interface EventPollClosed {
+  /**
+   * The channel it happened in (absent for presence).
+   */
+  channel_id?: string | null;
+  created_at: string;
+  /**
+   * Unique per event: drop one already seen (a retried fan-out may repeat it).
+   */
+  id: string;
+  poll: Poll;
+  type: "poll.closed";
+}
+/**
+ * A poll: its options with their counts, and for `GET /polls/{id}` the
+ * caller's votes and the latest voters (never in an anonymous poll).
+ */
+export interface Poll {
+  allow_user_suggested_options: boolean;
+  channel_id?: null | ChannelId1;
+  closed_at?: string | null;
+  closes_at?: string | null;
+  created_at: string;
+  created_by: UserId;
+  enforce_unique_vote: boolean;
+  id: PollId1;
+  is_closed: boolean;
+  /**
+   * The newest votes, with their voters (empty in events and in an
+   * anonymous poll).
+   */
+  latest_votes: PollVote[];
+  max_votes_allowed?: number | null;
+  message_id?: null | MessageId;
+  options: OptionView[];
+  /**
+   * The caller's votes (empty in events).
+   */
+  own_votes: PollVote[];
+  question: string;
+  updated_at: string;
+  /**
+   * Votes on all options.
+   */
+  vote_count: number;
+  voting_visibility: VotingVisibility;
+}
+/**
+ * A vote as its reader sees it (`user_id` absent in an anonymous poll,
+ * but for the voter's own votes).
+ */
+export interface PollVote {
+  created_at: string;
+  id: string;
+  option_id: string;
+  poll_id: PollId1;
+  user_id?: null | UserId;
+}
+/**
+ * `{"id", "text", "vote_count"}`
+ */
+export interface OptionView {
+  id: string;
+  text: string;
+  vote_count: number;
+}
+/**
+ * A poll gained an option.
+ */
+export interface EventPollUpdated {
+  /**
+   * The channel it happened in (absent for presence).
+   */
+  channel_id?: string | null;
+  created_at: string;
+  /**
+   * Unique per event: drop one already seen (a retried fan-out may repeat it).
+   */
+  id: string;
+  poll: Poll;
+  type: "poll.updated";
+}
+/**
+ * A vote in a poll, with its new counts (`vote` is `null` in an
+ * anonymous poll: no one learns who voted).
+ */
+export interface EventPollVoteCast {
+  /**
+   * The channel it happened in (absent for presence).
+   */
+  channel_id?: string | null;
+  created_at: string;
+  /**
+   * Unique per event: drop one already seen (a retried fan-out may repeat it).
+   */
+  id: string;
+  poll: Poll;
+  type: "poll.vote_cast";
+  vote?: null | PollVote;
+}
+/**
+ * A vote taken back (or replaced, in a poll of one vote per user).
+ */
+export interface EventPollVoteRemoved {
+  /**
+   * The channel it happened in (absent for presence).
+   */
+  channel_id?: string | null;
+  created_at: string;
+  /**
+   * Unique per event: drop one already seen (a retried fan-out may repeat it).
+   */
+  id: string;
+  poll: Poll;
+  type: "poll.vote_removed";
+  vote?: null | PollVote;
+}
 export interface EventReactionDeleted {
   /**
    * The channel it happened in (absent for presence).
@@ -893,6 +1048,7 @@ export interface FrameMessageSend {
   mentions?: UserId[];
   metadata?: {} | null;
   parent_id?: null | MessageId;
+  poll_id?: null | PollId2;
   quoted_message_id?: null | MessageId;
   /**
    * Any JSON value; the ack carries it back.
@@ -1119,6 +1275,7 @@ export interface SendMessage {
   mentions?: UserId[];
   metadata?: {} | null;
   parent_id?: null | MessageId;
+  poll_id?: null | PollId3;
   quoted_message_id?: null | MessageId;
   /**
    * Send later, at this time (RFC 3339, 10 s to 30 days ahead): the
