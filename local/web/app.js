@@ -278,6 +278,15 @@ function onEvent(event) {
     case "typing.stop":
       onTyping(event);
       break;
+    case "poll.vote_cast":
+    case "poll.vote_removed":
+    case "poll.updated":
+    case "poll.closed": {
+      // The SDK's state has the poll's new counts: redraw its message.
+      const m = state.messages.get(event.poll.message_id);
+      if (m) rerender(m);
+      break;
+    }
     case "user.presence.changed": {
       const u = state.users.get(event.user.id) || { id: event.user.id };
       u.online = event.user.online;
@@ -595,6 +604,7 @@ function renderMessage(m, inThread = false) {
         el.append(link);
       }
     }
+    if (m.poll_id) el.append(renderPoll(m));
     const counts = m.reaction_counts || {};
     const reactions = document.createElement("div");
     reactions.className = "reactions";
@@ -628,6 +638,62 @@ function renderMessage(m, inThread = false) {
   }
   if (old) old.replaceWith(el);
   return el;
+}
+
+// A poll under its message: each option with its count (the user's votes
+// marked; a click votes or takes the vote back), and a close button for its
+// creator. Loaded once; the SDK keeps it current from `poll.*` events.
+function renderPoll(m) {
+  const box = document.createElement("div");
+  box.className = "poll";
+  const poll = state.client.state.polls.get(m.poll_id);
+  if (!poll) {
+    box.textContent = "Loading poll…";
+    state.client.loadPoll(m.poll_id).then(() => rerender(m), () => (box.textContent = "(poll unavailable)"));
+    return box;
+  }
+  const question = document.createElement("div");
+  question.className = "poll-question";
+  question.textContent = `📊 ${poll.question}${poll.is_closed ? " (closed)" : ""}`;
+  box.append(question);
+  for (const option of poll.options) {
+    const mine = poll.own_votes.find((v) => v.option_id === option.id);
+    const b = button(`${option.text} · ${option.vote_count}`, `vote ${option.text}`, async () => {
+      try {
+        if (mine) await state.client.removeVote(poll.id, mine.id);
+        else await state.client.vote(poll.id, option.id);
+        rerender(m);
+      } catch (err) {
+        showError(err);
+      }
+    });
+    b.className = "poll-option";
+    b.classList.toggle("mine", Boolean(mine));
+    b.disabled = poll.is_closed;
+    b.dataset.option = option.text;
+    box.append(b);
+  }
+  if (!poll.is_closed && poll.created_by === state.session.user_id) {
+    const close = button("Close poll", "close poll", async () => {
+      try {
+        await state.client.closePoll(poll.id);
+        rerender(m);
+      } catch (err) {
+        showError(err);
+      }
+    });
+    close.className = "link";
+    box.append(close);
+  }
+  return box;
+}
+
+// `/poll Question? | option | option ...` in the composer sends a poll.
+function pollInput(text) {
+  const found = /^\/poll\s+(.+)$/s.exec(text);
+  if (!found) return null;
+  const [question, ...options] = found[1].split("|").map((part) => part.trim());
+  return { question, options: options.filter(Boolean).map((option) => ({ text: option })) };
 }
 
 async function toggleReaction(id, type) {
@@ -742,7 +808,11 @@ function composer(form, textarea, parent) {
     stopTyping(parent());
     try {
       const later = form.id === "composer" ? Number($("when").value) : 0;
-      if (later > 0) {
+      const poll = form.id === "composer" ? pollInput(text) : null;
+      if (poll) {
+        const { message } = await state.client.sendPoll(state.current, poll);
+        upsertMessage(message, true);
+      } else if (later > 0) {
         await state.client.schedule(state.current, { text }, new Date(Date.now() + later * 1000));
         $("when").value = "0";
       } else await send(text, parent() ? { parent_id: parent() } : {});

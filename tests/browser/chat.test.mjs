@@ -151,6 +151,18 @@ try {
     await messageIn(bob, "hello bob").locator(".reactions button.mine").waitFor();
   });
 
+  await check("alice sends a poll; bob votes and alice sees the count; she closes it", async () => {
+    await alice.fill("#text", "/poll Where to eat? | pizza | sushi");
+    await alice.press("#text", "Enter");
+    const option = (page, text) => messageIn(page, "Where to eat?").locator(`.poll button[data-option="${text}"]`);
+    await option(bob, "sushi").click();
+    await option(alice, "sushi").filter({ hasText: "sushi · 1" }).waitFor();
+    await bob.locator('.poll button.poll-option.mine[data-option="sushi"]').waitFor();
+    await messageIn(alice, "Where to eat?").locator('button[title="close poll"]').click();
+    await messageIn(bob, "Where to eat?").locator(".poll-question", { hasText: "(closed)" }).waitFor();
+    assert.equal(await option(bob, "pizza").isDisabled(), true);
+  });
+
   await check("bob replies in a thread; alice sees the reply count and the reply", async () => {
     const msg = messageIn(bob, "hello bob");
     await msg.hover();
