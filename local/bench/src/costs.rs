@@ -515,6 +515,45 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         )
     })
     .await?;
+    let made = d
+        .measure("make a poll (3 options)", || {
+            d.call(
+                reqwest::Method::POST,
+                "/polls",
+                &alice,
+                Some(json!({ "question": "Lunch?",
+                    "options": [{ "text": "soup" }, { "text": "salad" }, { "text": "bread" }] })),
+            )
+        })
+        .await?;
+    let poll = made["poll"]["id"]
+        .as_str()
+        .ok_or_else(|| step("poll id"))?
+        .to_string();
+    let option = made["poll"]["options"][0]["id"]
+        .as_str()
+        .ok_or_else(|| step("option id"))?
+        .to_string();
+    d.call(
+        reqwest::Method::POST,
+        "/messages",
+        &alice,
+        Some(json!({ "channel_id": small, "text": "Lunch?", "poll_id": poll })),
+    )
+    .await?;
+    d.measure("vote in a poll (its counts told to the channel)", || {
+        d.call(
+            reqwest::Method::POST,
+            format!("/polls/{poll}/votes"),
+            &bob,
+            Some(json!({ "option_id": option })),
+        )
+    })
+    .await?;
+    d.measure("read a poll (counts, own votes, the latest voters)", || {
+        d.call(reqwest::Method::GET, format!("/polls/{poll}"), &alice, None)
+    })
+    .await?;
     d.measure(CHANNELS_ROW, || {
         d.call(reqwest::Method::GET, "/channels", &alice, None)
     })

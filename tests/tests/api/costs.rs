@@ -253,3 +253,52 @@ async fn a_socket_send_to_ten_online_members_is_four_requests_with_its_rate_limi
             .await;
     }
 }
+
+/// A vote's requests do not grow with the poll's voters: the 102nd vote
+/// costs what the 2nd did.
+#[tokio::test]
+async fn a_vote_costs_the_same_requests_with_1_and_100_voters_before_it() {
+    let app = TestApp::spawn().await;
+    let owner = app.create_users(&app.a, &["owner"]).await.remove(0);
+    let ch = channel_with(&app, &app.a, &owner, 104).await;
+    let made = app
+        .post(
+            &app.a,
+            &owner,
+            "/polls",
+            json!({ "question": "q", "options": [{ "text": "a" }, { "text": "b" }] }),
+        )
+        .await;
+    let poll = made.assert_status(201)["poll"].clone();
+    let id = poll["id"].as_str().unwrap().to_string();
+    app.post(
+        &app.a,
+        &owner,
+        "/messages",
+        json!({ "channel_id": ch, "text": "q", "poll_id": id }),
+    )
+    .await
+    .assert_status(201);
+    let option = poll["options"][0]["id"].clone();
+    let vote = |n: usize| {
+        let token = app.a.user_token(&format!("member{n:03}"));
+        let path = format!("/polls/{id}/votes");
+        let app = &app;
+        let option = option.clone();
+        async move {
+            app.post(&app.a, &token, &path, json!({ "option_id": option }))
+                .await
+                .assert_status(201);
+        }
+    };
+    vote(0).await;
+    let second = count(&app, || vote(1)).await;
+    for n in 2..102 {
+        vote(n).await;
+    }
+    let later = count(&app, || vote(102)).await;
+    println!("vote 2: {second:?}\nvote 102: {later:?}");
+    assert_eq!(second, later);
+    assert_eq!(second["TransactWriteItems"], 1);
+    assert!(second.values().sum::<u64>() <= 12, "{second:?}");
+}
