@@ -102,8 +102,10 @@ pub async fn edit(
         crate::users::check_metadata(&ctx.app, &metadata)?;
         message.metadata = metadata;
     }
-    if message.text.is_none() && message.attachments.is_empty() {
-        return Err(ApiError::validation("a message needs text or attachments"));
+    if message.text.is_none() && message.attachments.is_empty() && message.poll_id.is_none() {
+        return Err(ApiError::validation(
+            "a message needs text, attachments or a poll",
+        ));
     }
     message.edited_at = Some(crate::time::now_rfc3339());
     Ok((save(db, message).await?, flagged_by))
