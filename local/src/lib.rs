@@ -11,6 +11,7 @@ pub mod lambdas;
 pub mod push;
 pub mod queues;
 pub mod s3;
+pub mod sample_site;
 pub mod sqs;
 pub mod streams;
 pub mod tap;
@@ -114,6 +115,8 @@ pub struct Stack {
     pub functions: Option<Arc<lambdas::Functions>>,
     /// What the local FCM and APNs emulators accepted.
     pub pushes: push::Pushes,
+    /// A page with Open Graph tags, for link previews (`sample_site`).
+    pub sample_page: String,
     /// Invocations of the stream's functions (fan-out, notify).
     pub stream_invocations: streams::Invocations,
     /// The SQS emulator (the scheduler's queue).
@@ -335,10 +338,21 @@ impl Stack {
             Some(functions) => functions.rest_service(),
             None => chat_shared::http::app(state.clone()),
         };
+        // Not among the guard's own ports: the notify function may read it.
+        let sample_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let sample_page = format!("http://{}/article", sample_listener.local_addr()?);
+        let sample_stop = stopped(stop.clone());
+        tokio::spawn(async move {
+            let serve = axum::serve(sample_listener, sample_site::router());
+            if let Err(err) = serve.with_graceful_shutdown(sample_stop).await {
+                tracing::error!(error = %err, "sample site stopped");
+            }
+        });
         let app = api.merge(web::router(
             state.clone(),
             format!("ws://{ws_addr}"),
             push_emulators.pushes.clone(),
+            sample_page.clone(),
         ));
         let rest_stop = stopped(stop);
         tokio::spawn(async move {
@@ -362,6 +376,7 @@ impl Stack {
             tap,
             functions,
             pushes: push_emulators.pushes,
+            sample_page,
             stream_invocations,
             sqs,
             queue_invocations,

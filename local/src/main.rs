@@ -106,7 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     println!(
         "chat backend running\n\
-         \n  REST API        {rest}\n  WebSocket       {ws}/?api_key=...&token=...\n  DynamoDB        {dynamo} (table {table})\n  S3              {s3} (bucket {bucket})\n  store           {store}\n\
+         \n  REST API        {rest}\n  WebSocket       {ws}/?api_key=...&token=...\n  DynamoDB        {dynamo} (table {table})\n  S3              {s3} (bucket {bucket})\n  store           {store}\n  sample page     {sample} (send it in a message: a link preview follows)\n\
          \n  app id          {app_id}\n  api key         {key}\n  api secret      {secret}\n\
          \n  server token    {server_token}\n  alice token     {alice}\n  bob token       {bob}\n\
          \ntry:\n  curl -s {rest}/users/alice -H 'X-Api-Key: {key}' -H 'Authorization: Bearer {alice}'\n",
@@ -114,6 +114,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ws = stack.ws_url,
         dynamo = stack.dynamodb_url,
         s3 = stack.s3_url,
+        sample = stack.sample_page,
         app_id = app.app_id,
         key = app.api_key,
         secret = app.api_secret,

@@ -1,7 +1,8 @@
 //! The local web client: a single page (HTML/JS/CSS under `local/web/` and the
 //! SDK's browser bundle, compiled into the binary) served at `/` beside the API, and
 //! `/dev/session`, which hands the page the dev application's key and sample
-//! users' tokens, and `/dev/pushes`, what the local FCM and APNs received.
+//! users' tokens (and the sample page for link previews), and `/dev/pushes`,
+//! what the local FCM and APNs received.
 //! Local only: no Lambda serves these routes.
 
 use axum::extract::State;
@@ -21,9 +22,15 @@ struct Web {
     state: AppState,
     ws_url: String,
     pushes: crate::push::Pushes,
+    sample_page: String,
 }
 
-pub fn router(state: AppState, ws_url: String, pushes: crate::push::Pushes) -> Router {
+pub fn router(
+    state: AppState,
+    ws_url: String,
+    pushes: crate::push::Pushes,
+    sample_page: String,
+) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/app.js", get(script))
@@ -35,6 +42,7 @@ pub fn router(state: AppState, ws_url: String, pushes: crate::push::Pushes) -> R
             state,
             ws_url,
             pushes,
+            sample_page,
         })
 }
 
@@ -105,5 +113,7 @@ async fn session(State(web): State<Web>) -> Result<Json<serde_json::Value>, ApiE
         "api_key": app.api_key,
         "ws_url": web.ws_url,
         "users": offered,
+        // A page to paste in a message: its preview follows.
+        "sample_page": web.sample_page,
     })))
 }

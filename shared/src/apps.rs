@@ -58,6 +58,9 @@ pub struct AppSettings {
     /// changes, and no typing, read, delivery or presence events (docs/realtime.md:
     /// Big channels).
     pub big_channel_size: u32,
+    /// The first link in a message's text gets a preview after the send:
+    /// an attachment of type `link` (docs/api.md: Link previews).
+    pub enrich_urls: bool,
 }
 
 impl AppSettings {
@@ -105,6 +108,7 @@ impl Default for AppSettings {
             max_scheduled_messages: 100,
             max_reminders: 200,
             big_channel_size: 200,
+            enrich_urls: true,
         }
     }
 }
@@ -220,6 +224,8 @@ pub struct AppFields {
     /// Members above which a channel is big, 2 to 1,000,000 (default 200).
     #[validate(range(min = 2, max = 1_000_000))]
     pub big_channel_size: Option<u32>,
+    /// Link previews on sends (default on).
+    pub enrich_urls: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
@@ -242,6 +248,7 @@ pub enum AppField {
     MaxScheduledMessages,
     MaxReminders,
     BigChannelSize,
+    EnrichUrls,
 }
 
 fn mime_pattern_ok(pattern: &str) -> bool {
@@ -299,6 +306,7 @@ pub async fn patch(
         ),
         (AppField::MaxReminders, set.max_reminders.is_some()),
         (AppField::BigChannelSize, set.big_channel_size.is_some()),
+        (AppField::EnrichUrls, set.enrich_urls.is_some()),
     ];
     let key_problem = set
         .firebase
@@ -379,6 +387,7 @@ pub async fn patch(
             }
             AppField::MaxReminders => app.settings.max_reminders = defaults.max_reminders,
             AppField::BigChannelSize => app.settings.big_channel_size = defaults.big_channel_size,
+            AppField::EnrichUrls => app.settings.enrich_urls = defaults.enrich_urls,
         }
     }
     let set = patch.set;
@@ -435,6 +444,9 @@ pub async fn patch(
     }
     if let Some(v) = set.big_channel_size {
         app.settings.big_channel_size = v;
+    }
+    if let Some(v) = set.enrich_urls {
+        app.settings.enrich_urls = v;
     }
     let settings = serde_json::to_value(&app.settings).map_err(ApiError::internal)?;
     let push = serde_json::to_value(&app.push).map_err(ApiError::internal)?;

@@ -76,6 +76,7 @@ pub mod item {
         Vote,
         VoteMark,
         Ballot,
+        LinkPreview,
     );
     /// A key of a secondary index (an item's GSI attributes), never read by.
     #[derive(Debug)]
@@ -527,6 +528,11 @@ pub fn ballot(app: &AppId, poll: &PollId, user: &UserId) -> Key<item::Ballot> {
     Key::new(poll_partition(app, poll), format!("BALLOT#{user}"))
 }
 
+/// A link's preview, cached per app for a day: `hash` is the URL's SHA-256.
+pub fn link_preview(app: &AppId, hash: &str) -> Key<item::LinkPreview> {
+    Key::new(format!("APP#{app}#PREVIEW#{hash}"), "PREVIEW".to_string())
+}
+
 #[cfg(test)]
 mod listener_tests {
     use super::*;
@@ -634,6 +640,10 @@ mod tests {
             s("APP#a1#POLL#p1", "VOTED#u1#o1")
         );
         assert_eq!(pair(ballot(&a, &p, &u)), s("APP#a1#POLL#p1", "BALLOT#u1"));
+        assert_eq!(
+            pair(link_preview(&a, "h1")),
+            s("APP#a1#PREVIEW#h1", "PREVIEW")
+        );
         assert_eq!(
             pair(reactor(&a, &c, &u, &m, "like")),
             s("APP#a1#CH#c1#REACTOR#u1", "m1#like")

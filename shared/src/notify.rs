@@ -150,6 +150,15 @@ async fn run_due(state: &AppState, scheduled: Scheduled) -> Result<(), ApiError>
                 }
             }
         }
+        crate::messages::previews::LinkJob::KIND => {
+            match scheduled.task::<crate::messages::previews::LinkJob>() {
+                Ok(job) => crate::actions::previews::run(state, &job).await,
+                Err(err) => {
+                    unreadable(err);
+                    Ok(())
+                }
+            }
+        }
         other => {
             tracing::warn!(kind = other, "unknown scheduled task skipped");
             Ok(())

@@ -3,22 +3,26 @@
 use crate::channels::Ctx;
 use crate::error::ApiError;
 use crate::ids::{ChannelId, MessageId};
-use crate::messages::{delivered, edit, reactions, read, send, Message, Reaction};
+use crate::messages::{delivered, edit, previews, reactions, read, send, Message, Reaction};
 use crate::realtime::publish::{self, MessageChange, ReactionChange};
 use crate::state::AppState;
 
 /// Sends a message; a new one is told to the channel (and to the app's
-/// moderators when a blocklist flagged it). A retry with the same client
-/// id tells nobody again.
+/// moderators when a blocklist flagged it), and its first link is queued
+/// for a preview. A retry with the same client id tells nobody again.
 pub async fn send(
     state: &AppState,
     ctx: &Ctx,
     input: send::SendMessage,
 ) -> Result<send::SendOutcome, ApiError> {
+    let skip_preview = input.skip_enrich_url;
     let outcome = send::send(state, ctx, input).await?;
     if outcome.created {
         publish::message(state, ctx, MessageChange::New, &outcome.message).await;
         publish::blocklisted(state, ctx, &outcome.message, &outcome.flagged_by).await;
+        if let Some(job) = previews::job_for(&ctx.app, &outcome.message, skip_preview) {
+            previews::enqueue(state, job).await;
+        }
     }
     Ok(outcome)
 }

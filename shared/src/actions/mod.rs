@@ -8,5 +8,6 @@ pub mod channels;
 pub mod flags;
 pub mod messages;
 pub mod polls;
+pub mod previews;
 pub mod reminders;
 pub mod scheduled;

@@ -9,6 +9,7 @@ pub mod history;
 pub mod hook;
 mod model;
 pub mod polls;
+pub mod previews;
 pub mod reactions;
 pub mod read;
 pub mod reminders;

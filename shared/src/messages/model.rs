@@ -46,6 +46,22 @@ pub struct Attachment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(read_only)]
     pub key: Option<String>,
+    /// A `link` preview's page title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 300))]
+    pub title: Option<String>,
+    /// A `link` preview's page description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 1000))]
+    pub description: Option<String>,
+    /// A `link` preview's image, referenced (never fetched by the service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(custom(function = "crate::links::validate"), length(max = 2048))]
+    pub image_url: Option<String>,
+    /// A `link` preview's site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 200))]
+    pub site_name: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -495,6 +511,9 @@ pub struct SendMessage {
     /// A poll made by the sender with `POST /polls` and not sent before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_id: Option<PollId>,
+    /// No link preview for this message (see the app's `enrich_urls`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_enrich_url: bool,
     /// Send later, at this time (RFC 3339, 10 s to 30 days ahead): the
     /// message waits in `GET /messages/scheduled` until then (202).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -572,7 +572,8 @@ mod tests {
     fn validation_needs_content_and_keeps_mentions_once() {
         let err = validate(&ctx(false), &input(json!({ "text": "   " }))).unwrap_err();
         assert!(
-            err.to_string().contains("needs text, attachments or a poll"),
+            err.to_string()
+                .contains("needs text, attachments or a poll"),
             "{err}"
         );
         let err = validate(

@@ -56,6 +56,12 @@ pub enum OutboundError {
     Url,
     #[error("refused: {0}")]
     Refused(Refusal),
+    #[error("the server answered {0}")]
+    Status(u16),
+    #[error("the page is not text/html")]
+    NotHtml,
+    #[error("more than {0} redirects")]
+    Redirects(usize),
 }
 
 /// What went wrong with an outbound call, as a failure records it: a
@@ -99,6 +105,7 @@ impl OutboundError {
                 }
                 Failure::ConnectFailed
             }
+            Self::Status(_) | Self::NotHtml | Self::Redirects(_) => Failure::HttpStatus,
             Self::Build(_) | Self::Disabled => Failure::ConnectFailed,
         }
     }
@@ -113,6 +120,41 @@ pub struct Answer {
 
 /// At most this much of an answer is read.
 const MAX_ANSWER: usize = 256 * 1024;
+
+/// What a page fetch may take: redirects followed, bytes read, time in all.
+#[derive(Clone, Copy, Debug)]
+pub struct PageLimits {
+    pub redirects: usize,
+    pub bytes: usize,
+    pub timeout: Duration,
+}
+
+/// A page as fetched: where it ended up, and its first bytes.
+#[derive(Debug)]
+pub struct Page {
+    pub url: reqwest::Url,
+    pub body: Vec<u8>,
+}
+
+/// How the service names itself to the sites it reads pages from.
+pub const PAGE_AGENT: &str = concat!(
+    "chat-backend-link-preview/",
+    env!("CARGO_PKG_VERSION"),
+    " (reads a link's title and description for a chat message)"
+);
+
+/// Reads a response's body up to `max` bytes.
+async fn read_up_to(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, OutboundError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(OutboundError::Request)? {
+        body.extend_from_slice(&chunk);
+        if body.len() >= max {
+            body.truncate(max);
+            break;
+        }
+    }
+    Ok(body)
+}
 
 /// The two clients: HTTP/1.1-or-2 (ALPN decides), and HTTP/2 only (APNs
 /// speaks nothing else; to a local emulator, cleartext with prior knowledge).
@@ -228,21 +270,67 @@ impl Outbound {
             request = request.header(*name, value);
         }
         let call = async {
-            let mut response = request.send().await.map_err(OutboundError::Request)?;
+            let response = request.send().await.map_err(OutboundError::Request)?;
             let status = response.status().as_u16();
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(OutboundError::Request)? {
-                body.extend_from_slice(&chunk);
-                if body.len() > MAX_ANSWER {
-                    body.truncate(MAX_ANSWER);
-                    break;
-                }
-            }
+            let body = read_up_to(response, MAX_ANSWER).await?;
             Ok(Answer { status, body })
         };
         tokio::time::timeout(timeout, call)
             .await
             .map_err(|_| OutboundError::Timeout(timeout))?
+    }
+
+    /// GETs an HTML page for a user's link: every hop (redirects followed
+    /// here, within `limits`) passes the guard's URL checks, and every
+    /// connection the resolver's address checks; only `text/html` is read,
+    /// up to `limits.bytes`, all within `limits.timeout`.
+    pub async fn get_page(&self, url: &str, limits: PageLimits) -> Result<Page, OutboundError> {
+        let call = async {
+            let mut url = self.checked(url, Destination::Customer)?;
+            let mut hops = 0;
+            loop {
+                let response = self
+                    .clients()?
+                    .http
+                    .get(url.clone())
+                    .header(reqwest::header::ACCEPT, "text/html")
+                    .header(reqwest::header::USER_AGENT, PAGE_AGENT)
+                    .send()
+                    .await
+                    .map_err(OutboundError::Request)?;
+                let status = response.status();
+                if status.is_redirection() {
+                    let next = response
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .and_then(|l| l.to_str().ok())
+                        .and_then(|l| url.join(l).ok())
+                        .ok_or(OutboundError::Status(status.as_u16()))?;
+                    hops += 1;
+                    if hops > limits.redirects {
+                        return Err(OutboundError::Redirects(limits.redirects));
+                    }
+                    url = self.checked(next.as_str(), Destination::Customer)?;
+                    continue;
+                }
+                if !status.is_success() {
+                    return Err(OutboundError::Status(status.as_u16()));
+                }
+                let html = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|t| t.to_str().ok())
+                    .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
+                if !html {
+                    return Err(OutboundError::NotHtml);
+                }
+                let body = read_up_to(response, limits.bytes).await?;
+                return Ok(Page { url, body });
+            }
+        };
+        tokio::time::timeout(limits.timeout, call)
+            .await
+            .map_err(|_| OutboundError::Timeout(limits.timeout))?
     }
 }
 

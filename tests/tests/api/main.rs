@@ -34,6 +34,7 @@ mod openapi;
 mod outbound;
 mod permissions;
 mod polls;
+mod previews;
 mod push;
 mod quotas;
 mod rate_limits;
