@@ -581,6 +581,10 @@ function renderMessage(m, inThread = false) {
   if (!deleted) {
     for (const a of m.attachments || []) {
       const url = safeUrl(a.url);
+      if (a.type === "link") {
+        if (url) el.append(linkCard(a, url));
+        continue;
+      }
       if (!url) {
         const note = document.createElement("div");
         note.className = "attachment-refused";
@@ -638,6 +642,30 @@ function renderMessage(m, inThread = false) {
   }
   if (old) old.replaceWith(el);
   return el;
+}
+
+// A link's preview: its site, title (the link), description and image.
+function linkCard(a, url) {
+  const card = document.createElement("a");
+  card.className = "link-card";
+  card.href = url;
+  card.target = "_blank";
+  card.rel = "noopener noreferrer";
+  const image = safeUrl(a.image_url);
+  if (image) {
+    const img = document.createElement("img");
+    img.src = image;
+    img.alt = "";
+    card.append(img);
+  }
+  for (const [cls, value] of [["site", a.site_name], ["title", a.title || url], ["description", a.description]]) {
+    if (!value) continue;
+    const line = document.createElement("span");
+    line.className = cls;
+    line.textContent = value;
+    card.append(line);
+  }
+  return card;
 }
 
 // A poll under its message: each option with its count (the user's votes

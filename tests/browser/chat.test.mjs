@@ -163,6 +163,18 @@ try {
     assert.equal(await option(bob, "pizza").isDisabled(), true);
   });
 
+  await check("alice sends the local sample page; both see its link preview", async () => {
+    const session = await (await fetch(base + "/dev/session")).json();
+    await alice.fill("#text", `the trail: ${session.sample_page}`);
+    await alice.press("#text", "Enter");
+    for (const page of [alice, bob]) {
+      const card = messageIn(page, "the trail:").locator(".link-card");
+      await card.locator(".title", { hasText: "A walk on the ridge" }).waitFor();
+      assert.equal(await card.locator(".site").textContent(), "Sample Trails");
+      assert.equal(await card.getAttribute("href"), session.sample_page);
+    }
+  });
+
   await check("bob replies in a thread; alice sees the reply count and the reply", async () => {
     const msg = messageIn(bob, "hello bob");
     await msg.hover();

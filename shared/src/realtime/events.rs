@@ -79,7 +79,7 @@ pub enum EventBody {
     /// A message was sent.
     #[serde(rename = "message.new")]
     MessageNew { message: MessageView },
-    /// A message was edited, pinned or unpinned.
+    /// A message was edited, pinned or unpinned, or got its link preview.
     #[serde(rename = "message.updated")]
     MessageUpdated { message: MessageView },
     #[serde(rename = "message.deleted")]

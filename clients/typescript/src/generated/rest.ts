@@ -1173,7 +1173,7 @@ export interface components {
             app: components["schemas"]["App"];
         };
         /** @enum {string} */
-        AppField: "max_message_length" | "max_metadata_bytes" | "max_upload_bytes" | "allowed_mime_types" | "webhook_url" | "before_message_send_url" | "before_message_send_timeout_ms" | "before_message_send_on_error" | "push_title" | "push_body" | "firebase" | "apn" | "blocklists" | "rate_limits" | "max_scheduled_messages" | "max_reminders" | "big_channel_size";
+        AppField: "max_message_length" | "max_metadata_bytes" | "max_upload_bytes" | "allowed_mime_types" | "webhook_url" | "before_message_send_url" | "before_message_send_timeout_ms" | "before_message_send_on_error" | "push_title" | "push_body" | "firebase" | "apn" | "blocklists" | "rate_limits" | "max_scheduled_messages" | "max_reminders" | "big_channel_size" | "enrich_urls";
         /**
          * @description What an app's backend may change. The caps keep every item well under
          *     DynamoDB's 400 KB (see docs/storage.md's item budget) and a single PUT within
@@ -1198,6 +1198,8 @@ export interface components {
             big_channel_size?: number | null;
             /** @description Replaces every list (docs/safety.md: Blocklists). */
             blocklists?: components["schemas"]["Blocklist"][] | null;
+            /** @description Link previews on sends (default on). */
+            enrich_urls?: boolean | null;
             firebase?: null | components["schemas"]["FirebaseCredentials"];
             /** @description Characters of a message's text, 1 to 20,000. */
             max_message_length?: number | null;
@@ -1278,6 +1280,12 @@ export interface components {
              * @default []
              */
             blocklists: components["schemas"]["Blocklist"][];
+            /**
+             * @description The first link in a message's text gets a preview after the send:
+             *     an attachment of type `link` (docs/api.md: Link previews).
+             * @default true
+             */
+            enrich_urls: boolean;
             /** @default 5000 */
             max_message_length: number;
             /**
@@ -1339,9 +1347,13 @@ export interface components {
             webhook_url: string | null;
         };
         Attachment: {
+            /** @description A `link` preview's page description. */
+            description?: string | null;
             file_name?: string | null;
             /** Format: int64 */
             file_size?: number | null;
+            /** @description A `link` preview's image, referenced (never fetched by the service). */
+            image_url?: string | null;
             /**
              * @description The object in this deployment's bucket that `url` points at. Set by
              *     the server on every write (whatever a client sends here is replaced);
@@ -1349,6 +1361,10 @@ export interface components {
              */
             readonly key?: string | null;
             mime_type?: string | null;
+            /** @description A `link` preview's site. */
+            site_name?: string | null;
+            /** @description A `link` preview's page title. */
+            title?: string | null;
             /** @description image, video, audio, file, or an app's own kind. */
             type: string;
             url: string;
@@ -2241,6 +2257,8 @@ export interface components {
             scheduled_at?: string | null;
             show_in_channel?: boolean;
             silent?: boolean;
+            /** @description No link preview for this message (see the app's `enrich_urls`). */
+            skip_enrich_url?: boolean;
             text?: string | null;
             type?: null | components["schemas"]["MessageType"];
             user_id?: null | components["schemas"]["UserId"];

@@ -501,8 +501,16 @@ export interface Message {
   user: Identity1;
 }
 export interface Attachment {
+  /**
+   * A `link` preview's page description.
+   */
+  description?: string | null;
   file_name?: string | null;
   file_size?: number | null;
+  /**
+   * A `link` preview's image, referenced (never fetched by the service).
+   */
+  image_url?: string | null;
   /**
    * The object in this deployment's bucket that `url` points at. Set by
    * the server on every write (whatever a client sends here is replaced);
@@ -510,6 +518,14 @@ export interface Attachment {
    */
   key?: string | null;
   mime_type?: string | null;
+  /**
+   * A `link` preview's site.
+   */
+  site_name?: string | null;
+  /**
+   * A `link` preview's page title.
+   */
+  title?: string | null;
   /**
    * image, video, audio, file, or an app's own kind.
    */
@@ -674,7 +690,7 @@ export interface Failure {
   message: string;
 }
 /**
- * A message was edited, pinned or unpinned.
+ * A message was edited, pinned or unpinned, or got its link preview.
  */
 export interface EventMessageUpdated {
   /**
@@ -1063,6 +1079,10 @@ export interface FrameMessageSend {
   scheduled_at?: string | null;
   show_in_channel?: boolean;
   silent?: boolean;
+  /**
+   * No link preview for this message (see the app's `enrich_urls`).
+   */
+  skip_enrich_url?: boolean;
   text?: string | null;
   type?: null | MessageType;
   user_id?: null | UserId3;
@@ -1284,6 +1304,10 @@ export interface SendMessage {
   scheduled_at?: string | null;
   show_in_channel?: boolean;
   silent?: boolean;
+  /**
+   * No link preview for this message (see the app's `enrich_urls`).
+   */
+  skip_enrich_url?: boolean;
   text?: string | null;
   type?: null | MessageType;
   user_id?: null | UserId4;
