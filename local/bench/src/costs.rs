@@ -550,6 +550,19 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         )
     })
     .await?;
+    let sample = d.stack.sample_page.clone();
+    d.measure(
+        "send a message with a link, and its preview (the page read and cached, `message.updated`)",
+        || {
+            d.call(
+                reqwest::Method::POST,
+                "/messages",
+                &alice,
+                Some(json!({ "channel_id": small, "text": format!("see {sample}") })),
+            )
+        },
+    )
+    .await?;
     d.measure("read a poll (counts, own votes, the latest voters)", || {
         d.call(reqwest::Method::GET, format!("/polls/{poll}"), &alice, None)
     })
