@@ -120,6 +120,37 @@ impl Db {
         self.batch_write(requests).await
     }
 
+    /// Deletes every item of partition `pk` under `sk_prefix`, a page at a
+    /// time (clean-up after a commit point: what is left of a deleted
+    /// aggregate).
+    pub async fn delete_under(&self, pk: &str, sk_prefix: &str) -> Result<(), DbError> {
+        let mut page = super::PageRequest {
+            limit: 100,
+            cursor: None,
+            forward: true,
+        };
+        loop {
+            let result = self
+                .query::<serde_json::Value>(pk, sk_prefix, &page)
+                .await?;
+            let doomed: Vec<Key> = result
+                .items
+                .iter()
+                .filter_map(|item| {
+                    Some(Key::from_stored(
+                        item.get(super::table::PK)?.as_str()?,
+                        item.get(super::table::SK)?.as_str()?,
+                    ))
+                })
+                .collect();
+            self.batch_delete(&doomed).await?;
+            match result.next {
+                Some(next) => page.cursor = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
     /// Writes many items, unconditionally (index entries whose loss a reader
     /// tolerates: no transaction, 25 a request).
     pub async fn batch_put<T: Entity>(&self, entities: &[T]) -> Result<(), DbError> {

@@ -4,9 +4,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use validator::Validate;
 
-use super::{locate, Attachment, Message, MessageRef, MessageType, Pin, Reaction};
+use super::{locate, Attachment, Message, MessageRef, MessageType, Pin};
 use crate::channels::{Access, Ctx};
-use crate::db::{Cond, Db, DbError, Entity, PageRequest};
+use crate::db::{Cond, Db, DbError, Entity};
 use crate::error::ApiError;
 use crate::ids::MessageId;
 use crate::keys;
@@ -176,22 +176,8 @@ pub async fn delete(db: &Db, ctx: &Ctx, id: &MessageId, hard: bool) -> Result<Me
         super::polls::die(db, app, poll).await?;
     }
     let partition = keys::reaction_partition(app, &message.id);
-    let mut page = PageRequest {
-        limit: 100,
-        cursor: None,
-        forward: true,
-    };
-    loop {
-        let result = db
-            .query::<Reaction>(&partition, keys::REACTION_PREFIX, &page)
-            .await?;
-        let doomed: Vec<_> = result.items.iter().map(Entity::key).collect();
-        db.batch_delete(&doomed).await?;
-        match result.next {
-            Some(next) => page.cursor = Some(next),
-            None => return Ok(message),
-        }
-    }
+    db.delete_under(&partition, keys::REACTION_PREFIX).await?;
+    Ok(message)
 }
 
 /// A deleted message no longer counts in badges.

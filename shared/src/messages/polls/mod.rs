@@ -614,35 +614,7 @@ pub async fn die(db: &Db, app: &AppId, id: &PollId) -> Result<(), ApiError> {
     let partition = keys::poll_partition(app, id);
     // `VOTE` spans the votes and the marks.
     for prefix in ["BALLOT#", "VOTE"] {
-        sweep(db, &partition, prefix).await?;
+        db.delete_under(&partition, prefix).await?;
     }
     Ok(())
-}
-
-async fn sweep(db: &Db, partition: &str, prefix: &str) -> Result<(), ApiError> {
-    let mut page = PageRequest {
-        limit: 100,
-        cursor: None,
-        forward: true,
-    };
-    loop {
-        let result = db
-            .query::<serde_json::Value>(partition, prefix, &page)
-            .await?;
-        let doomed: Vec<keys::Key> = result
-            .items
-            .iter()
-            .filter_map(|item| {
-                Some(keys::Key::from_stored(
-                    item.get(crate::db::table::PK)?.as_str()?,
-                    item.get(crate::db::table::SK)?.as_str()?,
-                ))
-            })
-            .collect();
-        db.batch_delete(&doomed).await?;
-        match result.next {
-            Some(next) => page.cursor = Some(next),
-            None => return Ok(()),
-        }
-    }
 }
