@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
-import { client, server, sleep, token, until, users } from "./harness.mjs";
+import { client, env, server, sleep, token, until, users } from "./harness.mjs";
 
 const texts = (c, channel) => (c.state.channels.get(channel)?.messages ?? []).map((m) => m.text);
 
@@ -226,6 +226,21 @@ test("a poll sent in a channel keeps its counts and the user's votes in both sta
   await alice.closePoll(poll.id);
   await until(() => bob.state.polls.get(poll.id)?.is_closed, "poll.closed in bob's state");
   await assert.rejects(bob.vote(poll.id, soup), (e) => e.status === 409 && e.code === "conflict");
+  alice.disconnect();
+  bob.disconnect();
+});
+
+test("a link's preview reaches the message in both states", async () => {
+  const { alice, bob, channel } = await pair();
+  const session = await (await fetch(env.url.replace(/\/api\/v1\/?$/, "") + "/dev/session")).json();
+  const sent = await alice.send(channel, { text: `walk: ${session.sample_page}` });
+  const preview = (c) => c.state.channels.get(channel)?.messages.find((m) => m.id === sent.id)?.attachments.find((a) => a.type === "link");
+  await until(() => preview(bob) && preview(alice), "message.updated with the link attachment in both states");
+  assert.equal(preview(bob).title, "A walk on the ridge");
+  assert.equal(preview(bob).url, session.sample_page);
+  const skipped = await alice.send(channel, { text: `again: ${session.sample_page}`, skip_enrich_url: true });
+  await sleep(1_000);
+  assert.equal(bob.state.channels.get(channel).messages.find((m) => m.id === skipped.id)?.attachments.length ?? 0, 0);
   alice.disconnect();
   bob.disconnect();
 });

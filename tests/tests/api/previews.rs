@@ -20,6 +20,10 @@ use crate::helpers::{Tenant, TestApp};
 struct Site {
     base: String,
     reads: Arc<AtomicUsize>,
+    /// Reads of the page's image: a preview references it, never reads it.
+    image_reads: Arc<AtomicUsize>,
+    /// The user agent of the last page read.
+    agent: Arc<std::sync::Mutex<String>>,
 }
 
 fn page(title: &str) -> String {
@@ -36,13 +40,27 @@ fn html(body: String) -> Response {
 
 async fn site() -> Site {
     let reads = Arc::new(AtomicUsize::new(0));
-    let counted = reads.clone();
+    let image_reads = Arc::new(AtomicUsize::new(0));
+    let agent = Arc::new(std::sync::Mutex::new(String::new()));
+    let (counted, seen, image_counted) = (reads.clone(), agent.clone(), image_reads.clone());
     let router = axum::Router::new()
         .route(
             "/og",
-            get(move || {
+            get(move |headers: axum::http::HeaderMap| {
                 counted.fetch_add(1, Ordering::SeqCst);
-                async { html(page("Counted")) }
+                let ua = headers
+                    .get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok());
+                *seen.lock().unwrap() = ua.unwrap_or_default().to_string();
+                let body = page("Counted").replace("https://images.example/Counted.png", "/og.png");
+                async { html(body) }
+            }),
+        )
+        .route(
+            "/og.png",
+            get(move || {
+                image_counted.fetch_add(1, Ordering::SeqCst);
+                async { StatusCode::NOT_FOUND }
             }),
         )
         .route("/hop1", get(|| async { Redirect::temporary("/hop2") }))
@@ -86,7 +104,12 @@ async fn site() -> Site {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
-    Site { base, reads }
+    Site {
+        base,
+        reads,
+        image_reads,
+        agent,
+    }
 }
 
 /// The `link` attachments of a message as `token` reads it.
@@ -151,6 +174,13 @@ async fn previews_are_cached_per_app_and_follow_redirects_up_to_three() {
         site.reads.load(Ordering::SeqCst),
         1,
         "the second send used the cache"
+    );
+    let agent = site.agent.lock().unwrap().clone();
+    assert!(agent.starts_with("chat-backend-link-preview/"), "{agent}");
+    assert_eq!(
+        site.image_reads.load(Ordering::SeqCst),
+        0,
+        "the image is referenced only"
     );
     // Another app reads the page for itself.
     let other = app.create_users(&app.b, &["carol"]).await;
