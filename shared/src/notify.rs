@@ -150,6 +150,15 @@ async fn run_due(state: &AppState, scheduled: Scheduled) -> Result<(), ApiError>
                 }
             }
         }
+        crate::messages::polls::PollCloses::KIND => {
+            match scheduled.task::<crate::messages::polls::PollCloses>() {
+                Ok(task) => crate::actions::polls::run_closes(state, &task).await,
+                Err(err) => {
+                    unreadable(err);
+                    Ok(())
+                }
+            }
+        }
         crate::messages::previews::LinkJob::KIND => {
             match scheduled.task::<crate::messages::previews::LinkJob>() {
                 Ok(job) => crate::actions::previews::run(state, &job).await,

@@ -74,7 +74,7 @@ async fn create_poll(
     State(state): State<AppState>,
     Acting(ctx, ApiJson(input)): Acting<ApiJson<PollInput>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let poll = polls::create(&state.db, &ctx, input).await?;
+    let poll = actions::create(&state, &ctx, input).await?;
     Ok((StatusCode::CREATED, Json(PollBody { poll: poll.view() })))
 }
 

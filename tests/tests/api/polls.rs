@@ -302,6 +302,25 @@ async fn options_are_suggested_and_polls_closed_only_by_those_allowed() {
 }
 
 #[tokio::test]
+async fn a_poll_closes_by_itself_at_its_closes_at() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let ch = app.group(&app.a, &t[0], &["bob"]).await;
+    let mut alice = app.ws(&app.a, &t[0]).await;
+    let mut soon = colours();
+    soon["closes_at"] = json!(crate::helpers::ahead(2));
+    let poll = sent_poll(&app, &app.a, &t[0], &ch, soon).await;
+    vote(&app, &app.a, &t[1], &poll, 0).await.assert_status(201);
+    let closed = alice.expect("poll.closed").await;
+    assert_eq!(closed["poll"]["is_closed"], true);
+    assert_eq!(closed["poll"]["closed_at"], poll["closes_at"]);
+    assert_eq!(counts(&closed["poll"]), [1, 0]);
+    vote(&app, &app.a, &t[1], &poll, 1)
+        .await
+        .assert_error(409, "conflict");
+}
+
+#[tokio::test]
 async fn a_poll_is_its_creators_until_sent_once_and_stays_in_its_tenant() {
     let app = TestApp::spawn().await;
     let t = app.create_users(&app.a, &["alice", "bob", "mallory"]).await;
@@ -409,6 +428,7 @@ async fn bad_polls_and_votes_get_a_clear_400() {
         json!({ "question": "q", "options": options(2), "max_votes_allowed": 2, "enforce_unique_vote": true }),
         json!({ "question": "q", "options": options(2), "closes_at": "2020-01-01T00:00:00Z" }),
         json!({ "question": "q", "options": options(2), "closes_at": "soon" }),
+        json!({ "question": "q", "options": options(2), "closes_at": crate::helpers::ahead(31 * 86_400) }),
         json!({ "question": "q", "options": options(2), "voting_visibility": "secret" }),
         json!({ "question": "q", "options": options(2), "colour": "red" }),
     ];

@@ -19,6 +19,9 @@ use crate::ids::{AppId, PollId};
 use crate::keys;
 use crate::messages::{truncated_away, Message, MessageType};
 
+/// How far ahead a poll may close by itself (the scheduler's reach).
+const MAX_CLOSES_AHEAD_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
 /// Tries of a vote whose transaction met another on the same poll (busy
 /// polls on DynamoDB cancel concurrent transactions on one item).
 const CONFLICT_TRIES: u32 = 12;
@@ -98,6 +101,11 @@ pub async fn create(db: &Db, ctx: &Ctx, input: PollInput) -> Result<Poll, ApiErr
             if at <= now_ms {
                 return Err(ApiError::validation("closes_at must be in the future"));
             }
+            if at > now_ms + MAX_CLOSES_AHEAD_MS {
+                return Err(ApiError::validation(
+                    "closes_at must be at most 30 days ahead",
+                ));
+            }
             Some(at)
         }
         None => None,
@@ -123,6 +131,17 @@ pub async fn create(db: &Db, ctx: &Ctx, input: PollInput) -> Result<Poll, ApiErr
     };
     db.put(&poll, Cond::NotExists).await?;
     Ok(poll)
+}
+
+/// The task that closes a poll at its `closes_at`.
+pub fn closes(poll: &Poll) -> Option<(i64, PollCloses)> {
+    let closes_ms = poll.closes_ms?;
+    let task = PollCloses {
+        app_id: poll.app_id.clone(),
+        poll_id: poll.id.clone(),
+        closes_ms,
+    };
+    Some((closes_ms, task))
 }
 
 /// A poll and where the caller stands with it: `None` before it is sent
@@ -605,6 +624,24 @@ pub async fn for_send(db: &Db, ctx: &Ctx, id: &PollId) -> Result<Poll, ApiError>
         )));
     }
     Ok(poll)
+}
+
+/// Closes a poll whose `closes_at` came, unless it was closed already or
+/// is gone: the poll as closed, or `None`.
+pub async fn close_when_due(db: &Db, task: &PollCloses) -> Result<Option<Poll>, ApiError> {
+    let key = keys::poll(&task.app_id, &task.poll_id);
+    let Some(poll) = db.get::<Poll>(&key).await? else {
+        return Ok(None);
+    };
+    if poll.closed_at.is_some() || poll.closes_ms != Some(task.closes_ms) {
+        return Ok(None);
+    }
+    let spec = db_store::polls::close(&crate::time::millis_to_rfc3339(task.closes_ms));
+    match db.update(&key, &spec, Cond::Exists).await {
+        Ok(()) => Ok(db.get::<Poll>(&key).await?),
+        Err(DbError::ConditionFailed) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// The poll of a deleted message goes with it: the poll first (then no one

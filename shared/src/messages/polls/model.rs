@@ -150,6 +150,19 @@ impl Poll {
     }
 }
 
+/// The scheduler's task: close the poll at `closes_ms` (a poll closed
+/// before, or gone, is left alone).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PollCloses {
+    pub app_id: AppId,
+    pub poll_id: PollId,
+    pub closes_ms: i64,
+}
+
+impl crate::scheduler::Task for PollCloses {
+    const KIND: &'static str = "poll_closes";
+}
+
 /// One vote, by its time-ordered id.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Vote {
