@@ -23,6 +23,17 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The app's server acting for no one: what background work (a due
+    /// task, a preview) publishes as.
+    pub fn server(app: Arc<App>) -> Self {
+        Self {
+            app,
+            server: true,
+            user: None,
+            me: None,
+        }
+    }
+
     /// Whether the acting user blocks `author`: known when this request read
     /// the acting user's item (a user token, a socket frame). A server token
     /// sees everything, like it sees shadow-banned messages.

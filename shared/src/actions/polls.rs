@@ -29,12 +29,7 @@ pub async fn run_closes(state: &AppState, task: &PollCloses) -> Result<(), ApiEr
     let Some(app) = state.apps.by_id(&state.db, &task.app_id).await? else {
         return Ok(());
     };
-    let ctx = Ctx {
-        app,
-        server: true,
-        user: None,
-        me: None,
-    };
+    let ctx = Ctx::server(app);
     publish::poll(state, &ctx, PollChange::Closed, &poll).await;
     Ok(())
 }

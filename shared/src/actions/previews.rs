@@ -14,12 +14,7 @@ pub async fn run(state: &AppState, job: &LinkJob) -> Result<(), ApiError> {
     let Some(message) = previews::enrich(state, job).await? else {
         return Ok(());
     };
-    let ctx = Ctx {
-        app,
-        server: true,
-        user: None,
-        me: None,
-    };
+    let ctx = Ctx::server(app);
     publish::message(state, &ctx, MessageChange::Updated, &message).await;
     tracing::info!(app = %job.app_id, message = %job.message_id, "link previewed");
     Ok(())

@@ -89,12 +89,7 @@ async fn to_channel(
 
 /// Events are rendered for no one in particular (no own reactions).
 fn neutral(ctx: &Ctx) -> Ctx {
-    Ctx {
-        app: ctx.app.clone(),
-        server: true,
-        user: None,
-        me: None,
-    }
+    Ctx::server(ctx.app.clone())
 }
 
 async fn view(state: &AppState, ctx: &Ctx, message: &Message) -> MessageView {
