@@ -30,6 +30,10 @@ pub struct Config {
     /// that caused it; beyond, the fan-out function delivers it
     /// (`CHAT_FANOUT_INLINE_LIMIT`, 0..10000).
     pub fanout_inline_limit: usize,
+    /// A channel's crowd fan-outs start at least this far apart; the events
+    /// produced meanwhile go to each connection as one batch frame
+    /// (`CHAT_FANOUT_COALESCE_MS`, 0..5000).
+    pub fanout_coalesce: Duration,
     /// Messages and reactions one slice of a user's erasure handles before
     /// it hands on to the next (`CHAT_ERASE_SLICE_ITEMS`, 1..10000).
     pub erase_slice_items: usize,
@@ -98,6 +102,7 @@ impl Default for Config {
             websocket_endpoint: None,
             fanout_concurrency: 32,
             fanout_inline_limit: 100,
+            fanout_coalesce: Duration::from_millis(50),
             erase_slice_items: 1_000,
             uploads_bucket: "chat-uploads".into(),
             s3_endpoint: None,
@@ -171,6 +176,14 @@ impl Config {
                 .ok_or_else(|| {
                     ConfigError(format!("CHAT_FANOUT_INLINE_LIMIT={n} is not 0..10000"))
                 })?;
+        }
+        if let Some(n) = get("CHAT_FANOUT_COALESCE_MS") {
+            let ms = n
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= 5_000)
+                .ok_or_else(|| ConfigError(format!("CHAT_FANOUT_COALESCE_MS={n} is not 0..5000")))?;
+            config.fanout_coalesce = Duration::from_millis(ms);
         }
         if let Some(n) = get("CHAT_ERASE_SLICE_ITEMS") {
             config.erase_slice_items = n

@@ -123,6 +123,10 @@ impl Environment {
                     "CHAT_FANOUT_INLINE_LIMIT",
                     c.fanout_inline_limit.to_string(),
                 ),
+                (
+                    "CHAT_FANOUT_COALESCE_MS",
+                    c.fanout_coalesce.as_millis().to_string(),
+                ),
                 ("CHAT_ERASE_SLICE_ITEMS", c.erase_slice_items.to_string()),
                 (
                     "CHAT_UPLOAD_URL_SECONDS",

@@ -122,6 +122,34 @@ pub fn document() -> Value {
         ),
     );
     events.push(json!({ "$ref": "#/components/messages/trimmed" }));
+    // Events coalesced for one connection: each item is one of the above.
+    let items: Vec<Value> = messages
+        .values()
+        .filter_map(|m| m["payload"]["$ref"].as_str())
+        .map(|r| json!({ "$ref": r }))
+        .collect();
+    schemas.insert(
+        "Batch".into(),
+        json!({
+            "type": "object",
+            "description": "Events for this connection produced close together in a big channel, in order, in one frame (at most 32 KB): handle each as if it came alone.",
+            "required": ["type", "events"],
+            "additionalProperties": false,
+            "properties": {
+                "type": { "type": "string", "enum": ["batch"] },
+                "events": { "type": "array", "minItems": 2, "items": { "anyOf": items } },
+            },
+        }),
+    );
+    messages.insert(
+        "batch".into(),
+        message(
+            "batch",
+            "Several events in one frame (a big channel's fan-out coalesces them).",
+            "Batch",
+        ),
+    );
+    events.push(json!({ "$ref": "#/components/messages/batch" }));
     messages.insert(
         "ack".into(),
         message("ack", "The answer to every client frame.", "Ack"),

@@ -5,7 +5,7 @@
 //! room. The notifier then delivers to the connections found here; it knows
 //! nothing of channels.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
@@ -133,6 +133,27 @@ pub async fn targets_in_parts(
     Ok(())
 }
 
+/// Which events of a group a connection gets: bit `i` for the `i`-th.
+pub type Mask = u64;
+/// Events a group holds at most (the bits of a [`Mask`]).
+pub const GROUP_MAX: usize = Mask::BITS as usize;
+
+/// The connections that get any of a group of events for one channel (at
+/// most [`GROUP_MAX`], none for [`Audience::Only`]), each with the events
+/// it gets, handed to `on_part` as they are read: the listeners are read
+/// once for the whole group.
+pub async fn group_targets_in_parts(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+    audiences: &[Audience],
+    on_part: impl FnMut(Vec<(UserId, ConnectionId, Mask)>),
+) -> Result<(), ApiError> {
+    assert!(audiences.len() <= GROUP_MAX, "a group holds at most {GROUP_MAX} events");
+    reach_group(db, app, channel, audiences, None, on_part).await?;
+    Ok(())
+}
+
 /// The connections that may receive the event; `None` when the channel has
 /// more than `limit` listeners.
 async fn reached(
@@ -166,17 +187,76 @@ async fn reach(
     limit: Option<usize>,
     mut on_part: impl FnMut(Vec<(UserId, ConnectionId)>),
 ) -> Result<bool, ApiError> {
-    let (excluded, invitees_too) = match audience {
-        // One user: their connections, no listener read.
-        Audience::Only(user) => {
-            on_part(user_targets(db, app, BTreeSet::from([user.clone()])).await?);
-            return Ok(true);
+    // One user: their connections, no listener read.
+    if let Audience::Only(user) = audience {
+        on_part(user_targets(db, app, BTreeSet::from([user.clone()])).await?);
+        return Ok(true);
+    }
+    reach_group(db, app, channel, std::slice::from_ref(audience), limit, |part| {
+        on_part(part.into_iter().map(|(user, connection, _)| (user, connection)).collect())
+    })
+    .await
+}
+
+/// The masks of a group's events a listener gets: `member` for a member
+/// (`active` when accepted, else a pending invitee), `outsider` for a
+/// watcher of a public channel who is not one.
+struct Admission<'a> {
+    audiences: &'a [Audience],
+}
+
+impl Admission<'_> {
+    fn mask(&self, user: Option<&User>, wanted: impl Fn(&Audience) -> bool) -> Mask {
+        let blocks = |u: &UserId| user.is_some_and(|user| user.blocked.contains_key(u));
+        let id = user.map(|u| &u.id);
+        self.audiences
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| wanted(a) && a.admits(id, blocks))
+            .fold(0, |mask, (i, _)| mask | (1 << i))
+    }
+
+    fn member(&self, user: &User, active: bool) -> Mask {
+        self.mask(Some(user), |a| active || *a == Audience::Members)
+    }
+
+    /// Watchers who are not members are passive: no participants' events.
+    /// Without their user item (none read when blocks decide nothing), all.
+    fn outsider(&self, user: Option<&User>) -> Mask {
+        self.mask(user, |a| !matches!(a, Audience::Participants(_)))
+    }
+
+    /// The one user every event leaves out, if there is one (typing's), so
+    /// their items are not read.
+    fn excluded(&self) -> Option<&UserId> {
+        fn one(audience: &Audience) -> Option<&UserId> {
+            match audience {
+                Audience::ReadersExcept(user) | Audience::Participants(Some(user)) => Some(user),
+                _ => None,
+            }
         }
-        Audience::ReadersExcept(user) | Audience::Participants(Some(user)) => (Some(user), false),
-        Audience::Members => (None, true),
-        _ => (None, false),
-    };
-    let admits = |user: &User| audience.admits(Some(&user.id), |u| user.blocked.contains_key(u));
+        let first = one(self.audiences.first()?)?;
+        self.audiences
+            .iter()
+            .all(|a| one(a) == Some(first))
+            .then_some(first)
+    }
+}
+
+/// Hands the connections that may receive any of the events to `on_part`,
+/// part by part, each connection once, with the events it gets; `false`
+/// (and nothing handed) when the channel has more than `limit` listeners.
+async fn reach_group(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+    audiences: &[Audience],
+    limit: Option<usize>,
+    mut on_part: impl FnMut(Vec<(UserId, ConnectionId, Mask)>),
+) -> Result<bool, ApiError> {
+    let admission = Admission { audiences };
+    let excluded = admission.excluded();
+    let invitees_too = audiences.contains(&Audience::Members);
     let Some((watches, online)) = online::listeners(db, app, channel, limit).await? else {
         return Ok(false);
     };
@@ -188,23 +268,23 @@ async fn reach(
     let mut parts = stream::iter(online.chunks(PART).map(<[UserId]>::to_vec))
         .map(|users| readers_part(db, app, channel, users, invitees_too))
         .buffer_unordered(PARTS_IN_FLIGHT);
-    let mut readers: BTreeSet<UserId> = BTreeSet::new();
-    // Readers the audience leaves out for whom they block.
-    let mut refused: BTreeSet<UserId> = BTreeSet::new();
+    // Members' masks (accepted ones, and pending invitees when an event is
+    // for them), by user.
+    let mut members: HashMap<UserId, (Mask, bool)> = HashMap::new();
     let mut reached: HashSet<ConnectionId> = HashSet::new();
-    while let Some((part_readers, users)) = parts.try_next().await? {
+    while let Some((active, users)) = parts.try_next().await? {
         let mut targets = Vec::new();
         for user in users {
-            if !admits(&user) {
-                refused.insert(user.id);
-            } else if part_readers.contains(&user.id) {
+            let is_active = active.contains(&user.id);
+            let mask = admission.member(&user, is_active);
+            if mask != 0 {
                 for connection in connections::ids_of(&user) {
                     reached.insert(connection.clone());
-                    targets.push((user.id.clone(), connection));
+                    targets.push((user.id.clone(), connection, mask));
                 }
             }
+            members.insert(user.id, (mask, is_active));
         }
-        readers.extend(part_readers);
         if !targets.is_empty() {
             on_part(targets);
         }
@@ -212,33 +292,36 @@ async fn reach(
     drop(parts);
     // Members online were reached through the index; watchers who are not
     // members are passive.
-    if matches!(audience, Audience::Participants(_)) {
+    if audiences.iter().all(|a| matches!(a, Audience::Participants(_))) {
         return Ok(true);
     }
     let outsiders: BTreeSet<UserId> = watches
         .iter()
         .map(|w| w.user_id.clone())
-        .filter(|u| !readers.contains(u) && Some(u) != excluded)
+        .filter(|u| !members.get(u).is_some_and(|(_, active)| *active) && Some(u) != excluded)
         .collect();
     let public_readers = public_readers(db, app, channel, outsiders).await?;
     // When blocks decide, the public readers' items too.
-    if audience.screens() && !public_readers.is_empty() {
-        refused.extend(
-            user_items(db, app, &public_readers)
-                .await?
-                .into_iter()
-                .filter(|u| !admits(u))
-                .map(|u| u.id),
-        );
+    let mut outsider_masks: HashMap<UserId, Mask> = HashMap::new();
+    if audiences.iter().any(Audience::screens) && !public_readers.is_empty() {
+        for user in user_items(db, app, &public_readers).await? {
+            outsider_masks.insert(user.id.clone(), admission.outsider(Some(&user)));
+        }
     }
     let mut targets = Vec::new();
     for watch in watches {
-        let may_read = readers.contains(&watch.user_id) || public_readers.contains(&watch.user_id);
-        if may_read
-            && !refused.contains(&watch.user_id)
-            && reached.insert(watch.connection_id.clone())
-        {
-            targets.push((watch.user_id, watch.connection_id));
+        let member = members.get(&watch.user_id).map_or(0, |(mask, _)| *mask);
+        let outsider = if public_readers.contains(&watch.user_id) {
+            outsider_masks
+                .get(&watch.user_id)
+                .copied()
+                .unwrap_or_else(|| admission.outsider(None))
+        } else {
+            0
+        };
+        let mask = member | outsider;
+        if mask != 0 && reached.insert(watch.connection_id.clone()) {
+            targets.push((watch.user_id, watch.connection_id, mask));
         }
     }
     if !targets.is_empty() {
@@ -247,9 +330,9 @@ async fn reach(
     Ok(true)
 }
 
-/// Of these online users, the channel's readers (or members with pending
-/// invitees), and the user items of those: their member and user items in
-/// one batch read (two side by side for a full part).
+/// Of these online users, the accepted members (with pending invitees'
+/// too, when `invitees_too`), and the user items of all those: their member
+/// and user items in one batch read (two side by side for a full part).
 async fn readers_part(
     db: &Db,
     app: &AppId,
@@ -267,18 +350,23 @@ async fn readers_part(
         })
         .collect();
     let items = db.batch_get_items(&keys).await?;
-    let readers: BTreeSet<UserId> = items
+    let members: Vec<Member> = items
         .of::<Member>()?
         .into_iter()
         .filter(|m| invitees_too || m.is_active())
-        .map(|m| m.user_id)
         .collect();
+    let active: BTreeSet<UserId> = members
+        .iter()
+        .filter(|m| m.is_active())
+        .map(|m| m.user_id.clone())
+        .collect();
+    let listed: BTreeSet<UserId> = members.into_iter().map(|m| m.user_id).collect();
     let users = items
         .of::<User>()?
         .into_iter()
-        .filter(|u| readers.contains(&u.id))
+        .filter(|u| listed.contains(&u.id))
         .collect();
-    Ok((readers, users))
+    Ok((active, users))
 }
 
 /// Of these users, those who may read the channel without being its

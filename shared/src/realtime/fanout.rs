@@ -22,14 +22,17 @@
 //! - **The audience at delivery.** Shadow bans, watches and tenant scoping
 //!   are those of [`super::audience`], read when the job runs.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde::{Deserialize, Serialize};
 
-use super::audience::{self, Audience};
-use super::notifier::Delivery;
+use super::audience::{self, Audience, Mask};
+use super::frames::MAX_FRAME;
+use super::notifier::{Delivery, Lanes, Post};
 use crate::db::Entity;
 use crate::error::{ApiError, DisplayChain};
 use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
@@ -104,19 +107,35 @@ pub struct JobReport {
 
 /// The fan-out function: each stream record that is a new job is delivered;
 /// anything else (the filter lets only jobs through on AWS) is skipped.
-/// Records are handled in order; at the first that fails, the rest wait,
-/// and it is reported so the event source runs it again.
+/// Consecutive new jobs of one channel go out together ([`run_group`]).
+/// Groups are handled in order; at the first that fails, the rest wait,
+/// and its first record is reported so the event source runs it again.
+/// When it delivered anything, the invocation lasts at least the coalescing
+/// window, so what a channel produces meanwhile waits in the stream for the
+/// next one.
 pub async fn handle(state: &AppState, event: StreamEvent) -> DynamoDbEventResponse {
+    let started = tokio::time::Instant::now();
     let mut response = DynamoDbEventResponse::default();
-    for record in event.records {
-        let Some(job) = job_of(&record) else {
-            continue;
+    let jobs: Vec<(Job, &EventRecord)> = event
+        .records
+        .iter()
+        .filter_map(|record| job_of(record).map(|job| (job, record)))
+        .collect();
+    let groups = groups(&jobs);
+    let delivered = !groups.is_empty();
+    for group in groups {
+        let members: Vec<Job> = group.iter().map(|(job, _)| job.clone()).collect();
+        let result = match members.as_slice() {
+            [job] => run(state, job).await,
+            _ => run_group(state, &members).await,
         };
-        if let Err(err) = run(state, &job).await {
+        if let Err(err) = result {
+            let (job, record) = &group[0];
             tracing::warn!(
                 error = %DisplayChain(&err),
                 event_id = %job.event_id,
                 channel = %job.channel_id,
+                events = group.len(),
                 "fan-out job failed; the event source will run it again"
             );
             let mut failure = DynamoDbBatchItemFailure::default();
@@ -124,6 +143,9 @@ pub async fn handle(state: &AppState, event: StreamEvent) -> DynamoDbEventRespon
             response.batch_item_failures.push(failure);
             break;
         }
+    }
+    if delivered {
+        tokio::time::sleep_until(started + state.config.fanout_coalesce).await;
     }
     response
 }
@@ -142,6 +164,86 @@ pub fn job_of(record: &EventRecord) -> Option<Job> {
     }
 }
 
+/// A batch frame's envelope around its events: `{"type":"batch","events":[...]}`.
+const BATCH_OPEN: &str = r#"{"type":"batch","events":["#;
+const BATCH_CLOSE: &str = "]}";
+
+/// The jobs, in runs that go out together: consecutive new jobs of one
+/// channel (not to one user only), at most [`audience::GROUP_MAX`], whose
+/// batch frame fits [`crate::realtime::frames::MAX_FRAME`]. Anything else
+/// is a run of one.
+fn groups<'a, T>(jobs: &'a [(Job, T)]) -> Vec<&'a [(Job, T)]> {
+    let groupable = |job: &Job| job.pending.is_none() && !matches!(job.audience, Audience::Only(_));
+    let mut groups = Vec::new();
+    let mut start = 0;
+    let mut size = BATCH_OPEN.len() + BATCH_CLOSE.len();
+    for (i, (job, _)) in jobs.iter().enumerate() {
+        let first = &jobs[start].0;
+        let joins = i > start
+            && groupable(job)
+            && groupable(first)
+            && (&job.app_id, &job.channel_id) == (&first.app_id, &first.channel_id)
+            && i - start < audience::GROUP_MAX
+            && size + 1 + job.event.len() <= MAX_FRAME;
+        if i > start && !joins {
+            groups.push(&jobs[start..i]);
+            start = i;
+            size = BATCH_OPEN.len() + BATCH_CLOSE.len();
+        }
+        size += job.event.len() + usize::from(i > start);
+    }
+    if start < jobs.len() {
+        groups.push(&jobs[start..]);
+    }
+    groups
+}
+
+/// The body a connection gets of a group: the one event it may have as it
+/// is, or those it may have, in order, in one batch frame.
+fn body_of(jobs: &[Job], mask: Mask) -> Arc<[u8]> {
+    let mine: Vec<&str> = jobs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, job)| job.event.as_str())
+        .collect();
+    match mine.as_slice() {
+        [one] => one.as_bytes().into(),
+        _ => format!("{BATCH_OPEN}{}{BATCH_CLOSE}", mine.join(",")).into_bytes().into(),
+    }
+}
+
+/// Delivers consecutive jobs of one channel together: the listeners are
+/// read once, and each connection gets one post, holding the events it may
+/// have. Connections whose post failed get a retry job each body (see
+/// [`run`]).
+pub async fn run_group(state: &AppState, jobs: &[Job]) -> Result<JobReport, ApiError> {
+    let started = std::time::Instant::now();
+    let first = &jobs[0];
+    let audiences: Vec<Audience> = jobs.iter().map(|j| j.audience.clone()).collect();
+    let mut lanes = state.notifier.lanes(&first.app_id, CONNECTIONS_PER_STEP);
+    let mut bodies: HashMap<Mask, Arc<[u8]>> = HashMap::new();
+    let read = audience::group_targets_in_parts(
+        &state.db,
+        &first.app_id,
+        &first.channel_id,
+        &audiences,
+        |part| {
+            let posts = part
+                .into_iter()
+                .map(|(user, connection, mask)| {
+                    let body = bodies.entry(mask).or_insert_with(|| body_of(jobs, mask));
+                    ((user, connection), body.clone())
+                })
+                .collect();
+            lanes.push(posts);
+        },
+    )
+    .await;
+    let last = jobs.last().expect("a group has jobs");
+    finish(state, last, jobs.len(), lanes, read, started).await
+}
+
 /// Delivers one job: its audience now (or its pending connections), in
 /// lanes side by side; what failed becomes the next attempt.
 pub async fn run(state: &AppState, job: &Job) -> Result<JobReport, ApiError> {
@@ -149,16 +251,16 @@ pub async fn run(state: &AppState, job: &Job) -> Result<JobReport, ApiError> {
     // Posts in flight: the notifier's concurrency for each CONNECTIONS_PER_STEP
     // connections, all drawing from the job's one queue, which the audience
     // fills part by part while the first parts are posted to.
-    let mut lanes = state.notifier.lanes(
-        &job.app_id,
-        job.event.as_bytes().into(),
-        CONNECTIONS_PER_STEP,
-    );
+    let mut lanes = state.notifier.lanes(&job.app_id, CONNECTIONS_PER_STEP);
+    let body: Arc<[u8]> = job.event.as_bytes().into();
+    let with_body = |targets: Vec<(UserId, ConnectionId)>| -> Vec<Post> {
+        targets.into_iter().map(|t| (t, body.clone())).collect()
+    };
     let read = match &job.pending {
         Some(pending) => {
             // A retry waits a little for whatever failed to recover.
             tokio::time::sleep(backoff(job.attempt)).await;
-            lanes.push(pending.clone());
+            lanes.push(with_body(pending.clone()));
             Ok(())
         }
         None => {
@@ -167,11 +269,25 @@ pub async fn run(state: &AppState, job: &Job) -> Result<JobReport, ApiError> {
                 &job.app_id,
                 &job.channel_id,
                 &job.audience,
-                |part| lanes.push(part),
+                |part| lanes.push(with_body(part)),
             )
             .await
         }
     };
+    finish(state, job, 1, lanes, read, started).await
+}
+
+/// Waits for the lanes, reports, and writes what failed as the next
+/// attempt: a job per body, named after `job` (the group's last), holding
+/// the connections that body failed for.
+async fn finish(
+    state: &AppState,
+    job: &Job,
+    events: usize,
+    lanes: Lanes,
+    read: Result<(), ApiError>,
+    started: std::time::Instant,
+) -> Result<JobReport, ApiError> {
     let audience_ms = started.elapsed().as_millis() as u64;
     // A lane that panicked fails the job, as does an audience read that
     // failed part way: it runs again whole, and clients drop what they
@@ -186,6 +302,7 @@ pub async fn run(state: &AppState, job: &Job) -> Result<JobReport, ApiError> {
         event_id = %job.event_id,
         channel = %job.channel_id,
         attempt = job.attempt,
+        events,
         sent = report.delivery.sent,
         gone = report.delivery.gone,
         failed = report.delivery.failed,
@@ -208,17 +325,34 @@ pub async fn run(state: &AppState, job: &Job) -> Result<JobReport, ApiError> {
         retried: failed.len(),
         ..report
     };
-    let retry = Job {
-        pending: Some(failed),
-        attempt: job.attempt + 1,
-        expires: crate::time::now_secs() + JOB_TTL_SECS,
-        ..job.clone()
-    };
-    state
-        .db
-        .outbox()
-        .put(&retry, crate::db::Cond::Always)
-        .await?;
+    // Connections by the body that failed for them, in first-failed order.
+    let mut retries: Vec<(Arc<[u8]>, Vec<(UserId, ConnectionId)>)> = Vec::new();
+    for (target, body) in failed {
+        match retries.iter_mut().find(|(b, _)| Arc::ptr_eq(b, &body)) {
+            Some((_, targets)) => targets.push(target),
+            None => retries.push((body, vec![target])),
+        }
+    }
+    let several = retries.len() > 1;
+    for (n, (body, pending)) in retries.into_iter().enumerate() {
+        let retry = Job {
+            event_id: if several {
+                format!("{}.{n}", job.event_id)
+            } else {
+                job.event_id.clone()
+            },
+            event: String::from_utf8_lossy(&body).into_owned(),
+            pending: Some(pending),
+            attempt: job.attempt + 1,
+            expires: crate::time::now_secs() + JOB_TTL_SECS,
+            ..job.clone()
+        };
+        state
+            .db
+            .outbox()
+            .put(&retry, crate::db::Cond::Always)
+            .await?;
+    }
     Ok(report)
 }
 

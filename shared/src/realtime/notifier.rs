@@ -39,7 +39,7 @@ pub struct Notifier {
 
 impl Delivery {
     /// Counts one post's outcome; a failed post's target joins `failed`.
-    fn count(&mut self, outcome: Outcome, target: Target, failed: &mut Vec<Target>) {
+    fn count<T>(&mut self, outcome: Outcome, target: T, failed: &mut Vec<T>) {
         match outcome {
             Outcome::Sent => self.sent += 1,
             Outcome::Gone => self.gone += 1,
@@ -243,14 +243,14 @@ impl Notifier {
         (delivery, failed)
     }
 
-    /// Lanes that post these bytes to the connections [`Lanes::push`]ed to
-    /// them: [`Self::concurrency`] lanes for each `step` connections queued.
-    pub fn lanes(&self, app: &AppId, bytes: Arc<[u8]>, step: usize) -> Lanes {
+    /// Lanes that post to the connections [`Lanes::push`]ed to them, each
+    /// its own body: [`Self::concurrency`] lanes for each `step` connections
+    /// queued.
+    pub fn lanes(&self, app: &AppId, step: usize) -> Lanes {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         Lanes {
             notifier: self.clone(),
             app: app.clone(),
-            bytes,
             step: step.max(1),
             tx,
             rx: Arc::new(tokio::sync::Mutex::new(rx)),
@@ -287,7 +287,10 @@ impl Notifier {
 }
 
 type Target = (UserId, ConnectionId);
-type LaneReport = (Delivery, Vec<Target>);
+/// A connection and the body posted to it (shared by all who get the same).
+pub type Post = (Target, Arc<[u8]>);
+/// What the lanes did, and the posts that failed (not the gone ones).
+type LaneReport = (Delivery, Vec<Post>);
 
 /// A fan-out's posts in flight. Each lane is a task of its own (so the
 /// posts' CPU work spreads over the runtime's threads) taking the next
@@ -296,10 +299,9 @@ type LaneReport = (Delivery, Vec<Target>);
 pub struct Lanes {
     notifier: Notifier,
     app: AppId,
-    bytes: Arc<[u8]>,
     step: usize,
-    tx: tokio::sync::mpsc::UnboundedSender<Target>,
-    rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Target>>>,
+    tx: tokio::sync::mpsc::UnboundedSender<Post>,
+    rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Post>>>,
     queued: usize,
     lanes: Vec<tokio::task::JoinHandle<LaneReport>>,
 }
@@ -307,39 +309,34 @@ pub struct Lanes {
 impl Lanes {
     /// Queues these connections, and opens lanes up to the concurrency for
     /// all queued so far.
-    pub fn push(&mut self, targets: Vec<Target>) {
-        self.queued += targets.len();
-        for target in targets {
+    pub fn push(&mut self, posts: Vec<Post>) {
+        self.queued += posts.len();
+        for post in posts {
             // The receiver lives as long as `self`.
-            let _ = self.tx.send(target);
+            let _ = self.tx.send(post);
         }
         // Never more lanes than connections (a retry holds a few).
         let wanted = (self.queued.div_ceil(self.step) * self.notifier.concurrency).min(self.queued);
         while self.lanes.len() < wanted {
-            let (notifier, app, bytes, rx) = (
-                self.notifier.clone(),
-                self.app.clone(),
-                self.bytes.clone(),
-                self.rx.clone(),
-            );
+            let (notifier, app, rx) = (self.notifier.clone(), self.app.clone(), self.rx.clone());
             self.lanes.push(tokio::spawn(async move {
                 let mut delivery = Delivery::default();
                 let mut failed = Vec::new();
                 loop {
                     let next = rx.lock().await.recv().await;
-                    let Some((user, connection)) = next else {
+                    let Some(((user, connection), body)) = next else {
                         break;
                     };
-                    let outcome = notifier.post(&app, &user, &connection, &bytes).await;
-                    delivery.count(outcome, (user, connection), &mut failed);
+                    let outcome = notifier.post(&app, &user, &connection, &body).await;
+                    delivery.count(outcome, ((user, connection), body), &mut failed);
                 }
                 (delivery, failed)
             }));
         }
     }
 
-    /// Waits for every queued connection to be posted to; names those a
-    /// post failed for (not the gone ones).
+    /// Waits for every queued connection to be posted to; names the posts
+    /// that failed (not the gone ones).
     pub async fn finish(self) -> Result<LaneReport, tokio::task::JoinError> {
         let Lanes { tx, lanes, .. } = self;
         // Closing the queue lets each lane stop once it is empty.

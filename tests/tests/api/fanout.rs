@@ -276,3 +276,118 @@ async fn a_crowd_read_in_several_parts_reaches_each_reader_once_and_skips_blocke
     assert_eq!(jobs.len(), 1, "one job for the message");
     assert_eq!(jobs[0].attempt, 0, "and no retry");
 }
+
+/// A crowd app whose fan-outs start at least `window` apart, so sends made
+/// during one wait for the next and go out together.
+async fn coalescing_app(window: Duration) -> TestApp {
+    TestApp::spawn_with(StackOptions {
+        config: Config {
+            fanout_inline_limit: 2,
+            fanout_coalesce: window,
+            ..Config::default()
+        },
+        ..StackOptions::ephemeral()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn events_produced_together_reach_each_connection_as_one_batch_frame_in_order() {
+    let app = coalescing_app(Duration::from_millis(2500)).await;
+    let (t, id, mut sockets) = four_online(&app).await;
+    let mut connections = Vec::new();
+    for ws in &mut sockets {
+        connections.push(connection_id(ws).await);
+    }
+    // carol blocks alice: alice's messages are not for her, bob's are.
+    let blocked = app
+        .post(&app.a, &t[2], "/blocks", json!({ "user_id": "alice" }))
+        .await;
+    assert_eq!(blocked.status, 201, "{}", blocked.body);
+    let gateway = &app.stack.gateway;
+    let before: Vec<u64> = connections.iter().map(|c| gateway.posts_to(c)).collect();
+    // The first goes out at once; the rest are made while the window holds
+    // the next fan-out back.
+    app.say(&app.a, &t[1], &id, "first").await;
+    let rest = [(0, "a1"), (1, "b1"), (0, "a2"), (1, "b2")];
+    for (author, text) in rest {
+        app.say(&app.a, &t[author], &id, text).await;
+    }
+    let all = ["first", "a1", "b1", "a2", "b2"];
+    for (n, ws) in sockets.iter_mut().enumerate() {
+        let want: Vec<&str> = if n == 2 {
+            vec!["first", "b1", "b2"]
+        } else {
+            all.to_vec()
+        };
+        let mut got = Vec::new();
+        while got.len() < want.len() {
+            got.push(ws.expect("message.new").await);
+        }
+        got.extend(ws.events(Duration::from_millis(300)).await);
+        assert_eq!(texts(&got), want, "socket {n}: each once, in send order");
+        assert!(
+            ws.batches.iter().any(|&(events, _)| events >= 2),
+            "socket {n} got a batch frame: {:?}",
+            ws.batches
+        );
+        let posts = gateway.posts_to(&connections[n]) - before[n];
+        assert!(
+            posts < want.len() as u64,
+            "socket {n}: {posts} posts for {} events",
+            want.len()
+        );
+    }
+    // Each send still wrote its own job; none was retried.
+    let jobs = jobs(&app, &app.a, &id).await;
+    assert_eq!(jobs.len(), all.len());
+    assert!(jobs.iter().all(|j| j.attempt == 0));
+}
+
+#[tokio::test]
+async fn a_batch_frame_holds_at_most_32_kb_and_a_failed_one_is_retried_whole() {
+    let app = coalescing_app(Duration::from_millis(2500)).await;
+    let (t, id, mut sockets) = four_online(&app).await;
+    let carol = connection_id(&mut sockets[2]).await;
+    app.say(&app.a, &t[0], &id, "first").await;
+    for ws in &mut sockets {
+        ws.expect("message.new").await;
+    }
+    // carol's next post fails every attempt the SDK makes, then recovers.
+    app.stack.gateway.fail_posts_times(&carol, 500, 3);
+    // Eight messages of 4,000 characters: more than one 32 KB frame holds.
+    let sent: Vec<String> = (0..8)
+        .map(|n| format!("{n}{}", "x".repeat(3_999)))
+        .collect();
+    for text in &sent {
+        app.say(&app.a, &t[0], &id, text).await;
+    }
+    for (n, ws) in sockets.iter_mut().enumerate() {
+        let mut got = Vec::new();
+        while got.len() < sent.len() {
+            got.push(ws.expect("message.new").await);
+        }
+        got.extend(ws.events(Duration::from_millis(600)).await);
+        let mut texts = texts(&got);
+        if n == 2 {
+            // A retry reaches carol after the frames that followed it.
+            texts.sort();
+        }
+        assert_eq!(texts, sent, "socket {n}: each once, in order");
+        assert!(ws.batches.len() >= 2, "socket {n}: {:?}", ws.batches);
+        assert!(
+            ws.batches.iter().all(|&(_, bytes)| bytes <= 32 * 1024),
+            "socket {n}: {:?}",
+            ws.batches
+        );
+    }
+    // carol's failed post became a retry job holding her connection only,
+    // with the batch frame she missed.
+    let jobs = jobs(&app, &app.a, &id).await;
+    let retries: Vec<&Job> = jobs.iter().filter(|j| j.attempt > 0).collect();
+    assert_eq!(retries.len(), 1, "{retries:?}");
+    let pending = retries[0].pending.clone().expect("pending connections");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].1.as_str(), carol);
+    assert!(retries[0].event.starts_with(r#"{"type":"batch""#));
+}

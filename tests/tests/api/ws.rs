@@ -19,6 +19,11 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct Ws {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
     buffer: VecDeque<Value>,
+    /// The rest of a batch frame's events, handed out one by one as the SDK
+    /// does.
+    unpacked: VecDeque<Value>,
+    /// Each batch frame received: its events and its bytes.
+    pub batches: Vec<(usize, usize)>,
     next_id: u64,
     pub closed: bool,
 }
@@ -36,6 +41,8 @@ impl TestApp {
         Ws {
             stream,
             buffer: VecDeque::new(),
+            unpacked: VecDeque::new(),
+            batches: Vec::new(),
             next_id: 0,
             closed: false,
         }
@@ -80,8 +87,24 @@ fn received(text: &str) -> Value {
 }
 
 impl Ws {
-    /// Reads one JSON message, or `None` after `wait` or on close.
+    /// Reads one JSON message (a batch frame's events one by one), or
+    /// `None` after `wait` or on close.
     async fn read(&mut self, wait: Duration) -> Option<Value> {
+        if let Some(event) = self.unpacked.pop_front() {
+            return Some(event);
+        }
+        let (message, bytes) = self.read_frame(wait).await?;
+        if message["type"] != "batch" {
+            return Some(message);
+        }
+        let events = message["events"].as_array().cloned().unwrap_or_default();
+        self.batches.push((events.len(), bytes));
+        self.unpacked.extend(events);
+        self.unpacked.pop_front()
+    }
+
+    /// One JSON message, and its size.
+    async fn read_frame(&mut self, wait: Duration) -> Option<(Value, usize)> {
         loop {
             match tokio::time::timeout(wait, self.stream.next()).await {
                 Err(_) => return None,
@@ -89,7 +112,7 @@ impl Ws {
                     self.closed = true;
                     return None;
                 }
-                Ok(Some(Ok(Message::Text(text)))) => return Some(received(&text)),
+                Ok(Some(Ok(Message::Text(text)))) => return Some((received(&text), text.len())),
                 Ok(Some(Ok(Message::Close(_)))) => {
                     self.closed = true;
                     return None;
