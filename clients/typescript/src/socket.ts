@@ -116,7 +116,7 @@ export class Socket {
       this.onopen();
     };
     ws.onmessage = (message) => {
-      let data: { type?: string; request_id?: string };
+      let data: { type?: string; request_id?: string; events?: ServerEvent[] };
       try {
         data = JSON.parse(String(message.data));
       } catch {
@@ -134,6 +134,9 @@ export class Socket {
           this.expired = true;
           ws.close(4001);
         }
+      } else if (data.type === "batch") {
+        // Events coalesced by a big channel's fan-out: each as if alone.
+        for (const event of data.events ?? []) this.onevent(event);
       } else {
         this.onevent(data as unknown as ServerEvent);
       }

@@ -293,3 +293,35 @@ test("messages are marked delivered as they arrive, one frame a second at most, 
   alice.disconnect();
   bob.disconnect();
 });
+
+test("events a big channel's fan-out coalesces into one batch frame reach the state one by one, in order", async () => {
+  // run.sh makes a channel of three online a crowd, whose fan-outs start a second apart.
+  const [a, b, c] = await users("alice", "bob", "carol");
+  const frames = [];
+  class Recording extends WebSocket {
+    constructor(...args) {
+      super(...args);
+      this.on("message", (data) => frames.push(JSON.parse(String(data))));
+    }
+  }
+  const alice = client(a);
+  const bob = client(b, undefined, Recording);
+  const carol = client(c);
+  await Promise.all([alice.connect(), bob.connect(), carol.connect()]);
+  await until(() => [alice, bob, carol].every((x) => x.status === "open"), "three sockets open");
+  const created = await alice.rest.call("channels_create", { body: { type: "group", name: "crowd", members: [b, c] } });
+  const channel = created.channel.id;
+  await until(() => bob.state.channels.has(channel) && carol.state.channels.has(channel), "the channel");
+  await alice.send(channel, { text: "first" });
+  const rest = ["two", "three", "four", "five"];
+  for (const text of rest) await alice.send(channel, { text });
+  await until(() => texts(bob, channel).length === 5, "bob to have all five");
+  assert.deepEqual(texts(bob, channel), ["first", ...rest]);
+  const batches = frames.filter((f) => f.type === "batch");
+  assert.ok(batches.length >= 1, `a batch frame among ${frames.map((f) => f.type)}`);
+  assert.ok(batches.every((f) => f.events.length >= 2 && f.events.every((e) => e.type === "message.new")));
+  assert.equal(bob.state.channels.get(channel).unread, 5);
+  alice.disconnect();
+  bob.disconnect();
+  carol.disconnect();
+});

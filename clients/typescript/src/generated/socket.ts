@@ -175,6 +175,7 @@ export interface Protocol {
     | Ack
     | ActionResult
     | Attachment
+    | Batch
     | Channel
     | ChannelFrame
     | ChannelId
@@ -1235,6 +1236,124 @@ export interface Health {
   created_at: string;
   user_id: UserId;
 }
+/**
+ * Events for this connection produced close together in a big channel, in order, in one frame (at most 32 KB): handle each as if it came alone.
+ */
+export interface Batch {
+  /**
+   * @minItems 2
+   */
+  events: [
+    (
+      | EventChannelDeleted
+      | EventChannelFrozen
+      | EventChannelTruncated
+      | EventChannelUnfrozen
+      | EventChannelUpdated
+      | EventMemberAdded
+      | EventMemberRemoved
+      | EventMemberUpdated
+      | EventMessageDeleted
+      | EventMessageDelivered
+      | EventMessageFlagged
+      | EventMessageNew
+      | EventMessageRead
+      | EventMessageScheduledFailed
+      | EventMessageUpdated
+      | EventNotificationAddedToChannel
+      | EventPollClosed
+      | EventPollUpdated
+      | EventPollVoteCast
+      | EventPollVoteRemoved
+      | EventReactionDeleted
+      | EventReactionNew
+      | EventReminderDue
+      | Trimmed
+      | EventTypingStart
+      | EventTypingStop
+      | EventUserPresenceChanged
+    ),
+    (
+      | EventChannelDeleted
+      | EventChannelFrozen
+      | EventChannelTruncated
+      | EventChannelUnfrozen
+      | EventChannelUpdated
+      | EventMemberAdded
+      | EventMemberRemoved
+      | EventMemberUpdated
+      | EventMessageDeleted
+      | EventMessageDelivered
+      | EventMessageFlagged
+      | EventMessageNew
+      | EventMessageRead
+      | EventMessageScheduledFailed
+      | EventMessageUpdated
+      | EventNotificationAddedToChannel
+      | EventPollClosed
+      | EventPollUpdated
+      | EventPollVoteCast
+      | EventPollVoteRemoved
+      | EventReactionDeleted
+      | EventReactionNew
+      | EventReminderDue
+      | Trimmed
+      | EventTypingStart
+      | EventTypingStop
+      | EventUserPresenceChanged
+    ),
+    ...(
+      | EventChannelDeleted
+      | EventChannelFrozen
+      | EventChannelTruncated
+      | EventChannelUnfrozen
+      | EventChannelUpdated
+      | EventMemberAdded
+      | EventMemberRemoved
+      | EventMemberUpdated
+      | EventMessageDeleted
+      | EventMessageDelivered
+      | EventMessageFlagged
+      | EventMessageNew
+      | EventMessageRead
+      | EventMessageScheduledFailed
+      | EventMessageUpdated
+      | EventNotificationAddedToChannel
+      | EventPollClosed
+      | EventPollUpdated
+      | EventPollVoteCast
+      | EventPollVoteRemoved
+      | EventReactionDeleted
+      | EventReactionNew
+      | EventReminderDue
+      | Trimmed
+      | EventTypingStart
+      | EventTypingStop
+      | EventUserPresenceChanged
+    )[]
+  ];
+  type: "batch";
+}
+/**
+ * The `trimmed` reference sent instead of an event over [`MAX_PAYLOAD`].
+ */
+export interface Trimmed {
+  channel_id?: null | ChannelId;
+  created_at: string;
+  /**
+   * The event's own id.
+   */
+  id: string;
+  message_id?: null | MessageId;
+  /**
+   * Always `true`: fetch the message to see it.
+   */
+  trimmed: boolean;
+  /**
+   * The event's own type.
+   */
+  type: string;
+}
 export interface ChannelFrame {
   channel_id: ChannelId;
   parent_id?: null | MessageId11;
@@ -1322,26 +1441,6 @@ export interface ThreadAck1 {
 export interface ThreadReadFrame {
   message_id?: null | MessageId13;
   parent_id: MessageId14;
-}
-/**
- * The `trimmed` reference sent instead of an event over [`MAX_PAYLOAD`].
- */
-export interface Trimmed {
-  channel_id?: null | ChannelId;
-  created_at: string;
-  /**
-   * The event's own id.
-   */
-  id: string;
-  message_id?: null | MessageId;
-  /**
-   * Always `true`: fetch the message to see it.
-   */
-  trimmed: boolean;
-  /**
-   * The event's own type.
-   */
-  type: string;
 }
 export interface TypingAck1 {
   channel_id: ChannelId;
