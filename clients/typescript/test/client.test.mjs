@@ -319,7 +319,8 @@ test("events a big channel's fan-out coalesces into one batch frame reach the st
   assert.deepEqual(texts(bob, channel), ["first", ...rest]);
   const batches = frames.filter((f) => f.type === "batch");
   assert.ok(batches.length >= 1, `a batch frame among ${frames.map((f) => f.type)}`);
-  assert.ok(batches.every((f) => f.events.length >= 2 && f.events.every((e) => e.type === "message.new")));
+  const batched = batches.flatMap((f) => f.events.map((e) => e.type));
+  assert.ok(batched.filter((t) => t === "message.new").length >= 2, `batched: ${batched}`);
   assert.equal(bob.state.channels.get(channel).unread, 5);
   alice.disconnect();
   bob.disconnect();
