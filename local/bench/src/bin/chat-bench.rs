@@ -83,6 +83,17 @@ enum Command {
         /// Large sends (each after three small ones).
         #[arg(long, default_value_t = 3)]
         sends: usize,
+        /// Then this many messages a second to the large channel (0: none),
+        /// for `--seconds`: the posts each connection gets a second, with
+        /// coalescing (CHAT_FANOUT_COALESCE_MS).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// The management API's quota a second (AWS's default 10,000, with
+        /// a burst of half that).
+        #[arg(long, default_value_t = 10_000)]
+        quota: u32,
     },
     /// The fan-out benchmark's clients (started by `fanout` itself).
     #[command(hide = true)]
@@ -524,6 +535,9 @@ async fn clients(plan: &std::path::Path) {
                     kind: &'a str,
                     #[serde(borrow)]
                     message: Option<Text<'a>>,
+                    /// A batch frame's events.
+                    #[serde(borrow, default)]
+                    events: Vec<Event<'a>>,
                 }
                 #[derive(serde::Deserialize)]
                 struct Text<'a> {
@@ -531,8 +545,13 @@ async fn clients(plan: &std::path::Path) {
                     text: Option<std::borrow::Cow<'a, str>>,
                 }
                 let at = wall_us();
-                if let Ok(event) = serde_json::from_str::<Event>(text) {
-                    if event.kind == "message.new" {
+                if let Ok(frame) = serde_json::from_str::<Event>(text) {
+                    let events = if frame.kind == "batch" {
+                        frame.events
+                    } else {
+                        vec![frame]
+                    };
+                    for event in events.into_iter().filter(|e| e.kind == "message.new") {
                         let text = event.message.and_then(|m| m.text).unwrap_or_default();
                         let _ = tx.send(format!("{n}\t{text}\t{at}\n"));
                     }
@@ -589,11 +608,21 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// Acknowledgement times of sends to a 2-member channel and to one whose
 /// members hold `connections` connections, in one run, and how long after
 /// each large send its last delivery came.
-async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, sends: usize) -> Value {
+async fn fanout(
+    connections: usize,
+    post_delay_ms: u64,
+    concurrency: usize,
+    sends: usize,
+    stream: Stream,
+) -> Value {
     let options = StackOptions {
         gateway: GatewayOptions {
             post_delay: Duration::from_millis(post_delay_ms),
             connect_quota: SET_UP_CONNECTS,
+            management_quota: Quota {
+                per_second: stream.quota,
+                burst: stream.quota / 2,
+            },
             ..GatewayOptions::default()
         },
         config: Config {
@@ -727,6 +756,78 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
         first_deliveries.push((first.saturating_sub(started)) as f64 / 1000.0);
         last_deliveries.push((last.saturating_sub(started)) as f64 / 1000.0);
     }
+    let streamed = if stream.rate > 0 {
+        let posts_before = stack.gateway.posts();
+        let total = (stream.rate * stream.seconds) as usize;
+        let every = Duration::from_secs_f64(1.0 / stream.rate as f64);
+        let started = Instant::now();
+        let mut sent_at = Vec::new();
+        let mut posting = Vec::new();
+        for n in 0..total {
+            tokio::time::sleep_until((started + every * n as u32).into()).await;
+            sent_at.push((format!("stream {n}"), wall_us()));
+            let (http, url, key, token, big) = (
+                http.clone(),
+                stack.rest_url.clone(),
+                app.api_key.clone(),
+                sender.clone(),
+                big.clone(),
+            );
+            posting.push(tokio::spawn(async move {
+                let response = http
+                    .post(format!("{url}/messages"))
+                    .header("X-Api-Key", key)
+                    .bearer_auth(token)
+                    .json(&json!({ "channel_id": big, "text": format!("stream {n}") }))
+                    .send()
+                    .await
+                    .expect("sent");
+                assert_eq!(response.status().as_u16(), 201, "send accepted");
+            }));
+        }
+        for posted in posting {
+            posted.await.expect("send task");
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            let done = {
+                let counts = counts.lock().expect("lock");
+                sent_at
+                    .iter()
+                    .all(|(t, _)| counts.get(t).copied().unwrap_or_default() >= connections)
+            };
+            if done {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let took = started.elapsed().as_secs_f64();
+        let posts = stack.gateway.posts() - posts_before;
+        let last: Vec<f64> = {
+            let far = far.lock().expect("lock");
+            sent_at
+                .iter()
+                .map(|(text, at)| {
+                    let last = far.iter().filter(|r| &r.1 == text).map(|r| r.2).max();
+                    last.unwrap_or(*at).saturating_sub(*at) as f64 / 1000.0
+                })
+                .collect()
+        };
+        let mut sorted = last.clone();
+        sorted.sort_by(f64::total_cmp);
+        json!({
+            "rate": stream.rate, "seconds": stream.seconds, "messages": total,
+            "posts": posts,
+            // Over the sending time: what a connection gets while a channel talks.
+            "posts_per_connection_per_second": posts as f64 / connections as f64 / stream.seconds as f64,
+            "messages_per_post": (total * connections) as f64 / posts.max(1) as f64,
+            "last_delivery_ms_p50": percentile(&sorted, 0.5),
+            "last_delivery_ms_max": sorted.last().copied().unwrap_or_default(),
+            "until_all_delivered_s": took,
+        })
+    } else {
+        Value::Null
+    };
     // Stragglers and duplicates show up within this.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let far = far.lock().expect("lock");
@@ -735,11 +836,11 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
         .iter()
         .filter(|r| !seen.insert((r.0, r.1.clone())))
         .count();
+    let streamed_texts = (0..(stream.rate * stream.seconds)).map(|n| format!("stream {n}"));
     let lost = (0..sends)
-        .map(|round| {
-            let text = format!("big {round}");
-            connections - seen.iter().filter(|(_, t)| *t == text).count()
-        })
+        .map(|round| format!("big {round}"))
+        .chain(streamed_texts)
+        .map(|text| connections - seen.iter().filter(|(_, t)| *t == text).count())
         .sum::<usize>();
     let small_received = receipts.lock().expect("lock").len();
     drop(child);
@@ -771,11 +872,23 @@ async fn fanout(connections: usize, post_delay_ms: u64, concurrency: usize, send
         // Management calls over the account's quota (AWS's default here),
         // answered 429 and posted again.
         "throttled_calls": stack.gateway.throttled_calls(),
+        "management_quota_per_second": stream.quota,
+        "coalesce_ms": stack.state.config.fanout_coalesce.as_millis() as u64,
+        "stream": streamed,
     })
 }
 
+/// The fan-out benchmark's steady phase: messages a second, for how long,
+/// under which management-API quota.
+#[derive(Clone, Copy)]
+struct Stream {
+    rate: u64,
+    seconds: u64,
+    quota: u32,
+}
+
 async fn costs(write: Option<&std::path::Path>) {
-    let stack = Stack::start(StackOptions::ephemeral())
+    let stack = Stack::start(chat_bench::costs::stack_options())
         .await
         .expect("stack");
     let app = apps::create_app(&stack.state.db, None, "costs")
@@ -872,7 +985,13 @@ async fn main() {
             post_delay_ms,
             concurrency,
             sends,
-        } => fanout(connections, post_delay_ms, concurrency.max(1), sends.max(1)).await,
+            rate,
+            seconds,
+            quota,
+        } => {
+            let stream = Stream { rate, seconds, quota };
+            fanout(connections, post_delay_ms, concurrency.max(1), sends.max(1), stream).await
+        }
         Command::Blocklist { words, chars, runs } => blocklist(words, chars, runs.max(1)),
         Command::Costs { .. } | Command::Clients { .. } => return,
     };
