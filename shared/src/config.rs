@@ -182,7 +182,9 @@ impl Config {
                 .parse::<u64>()
                 .ok()
                 .filter(|n| *n <= 5_000)
-                .ok_or_else(|| ConfigError(format!("CHAT_FANOUT_COALESCE_MS={n} is not 0..5000")))?;
+                .ok_or_else(|| {
+                    ConfigError(format!("CHAT_FANOUT_COALESCE_MS={n} is not 0..5000"))
+                })?;
             config.fanout_coalesce = Duration::from_millis(ms);
         }
         if let Some(n) = get("CHAT_ERASE_SLICE_ITEMS") {

@@ -149,7 +149,10 @@ pub async fn group_targets_in_parts(
     audiences: &[Audience],
     on_part: impl FnMut(Vec<(UserId, ConnectionId, Mask)>),
 ) -> Result<(), ApiError> {
-    assert!(audiences.len() <= GROUP_MAX, "a group holds at most {GROUP_MAX} events");
+    assert!(
+        audiences.len() <= GROUP_MAX,
+        "a group holds at most {GROUP_MAX} events"
+    );
     reach_group(db, app, channel, audiences, None, on_part).await?;
     Ok(())
 }
@@ -192,9 +195,20 @@ async fn reach(
         on_part(user_targets(db, app, BTreeSet::from([user.clone()])).await?);
         return Ok(true);
     }
-    reach_group(db, app, channel, std::slice::from_ref(audience), limit, |part| {
-        on_part(part.into_iter().map(|(user, connection, _)| (user, connection)).collect())
-    })
+    reach_group(
+        db,
+        app,
+        channel,
+        std::slice::from_ref(audience),
+        limit,
+        |part| {
+            on_part(
+                part.into_iter()
+                    .map(|(user, connection, _)| (user, connection))
+                    .collect(),
+            )
+        },
+    )
     .await
 }
 
@@ -292,7 +306,10 @@ async fn reach_group(
     drop(parts);
     // Members online were reached through the index; watchers who are not
     // members are passive.
-    if audiences.iter().all(|a| matches!(a, Audience::Participants(_))) {
+    if audiences
+        .iter()
+        .all(|a| matches!(a, Audience::Participants(_)))
+    {
         return Ok(true);
     }
     let outsiders: BTreeSet<UserId> = watches

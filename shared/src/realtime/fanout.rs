@@ -209,7 +209,9 @@ fn body_of(jobs: &[Job], mask: Mask) -> Arc<[u8]> {
         .collect();
     match mine.as_slice() {
         [one] => one.as_bytes().into(),
-        _ => format!("{BATCH_OPEN}{}{BATCH_CLOSE}", mine.join(",")).into_bytes().into(),
+        _ => format!("{BATCH_OPEN}{}{BATCH_CLOSE}", mine.join(","))
+            .into_bytes()
+            .into(),
     }
 }
 

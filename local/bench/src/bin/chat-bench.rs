@@ -989,8 +989,19 @@ async fn main() {
             seconds,
             quota,
         } => {
-            let stream = Stream { rate, seconds, quota };
-            fanout(connections, post_delay_ms, concurrency.max(1), sends.max(1), stream).await
+            let stream = Stream {
+                rate,
+                seconds,
+                quota,
+            };
+            fanout(
+                connections,
+                post_delay_ms,
+                concurrency.max(1),
+                sends.max(1),
+                stream,
+            )
+            .await
         }
         Command::Blocklist { words, chars, runs } => blocklist(words, chars, runs.max(1)),
         Command::Costs { .. } | Command::Clients { .. } => return,
