@@ -310,6 +310,16 @@ async fn connect(driver: &Driver<'_>, user: &str) -> Result<Socket, CostError> {
 }
 
 /// Closes a socket: the gateway runs `$disconnect`.
+/// A socket for each of these users, 16 connecting at a time.
+async fn connect_all(driver: &Driver<'_>, users: &[String]) -> Result<Vec<Socket>, CostError> {
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(users)
+        .map(|user| connect(driver, user))
+        .buffer_unordered(16)
+        .try_collect()
+        .await
+}
+
 async fn close(driver: &Driver<'_>, mut socket: Socket) -> Result<(), CostError> {
     driver.asked.routes.fetch_add(1, Ordering::Relaxed);
     socket.close(None).await.map_err(step)
@@ -674,14 +684,7 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
         d.send(&alice, &community)
     })
     .await?;
-    let online: Vec<Socket> = {
-        use futures::{StreamExt, TryStreamExt};
-        futures::stream::iter(&crowd[..1000])
-            .map(|user| connect(&d, user))
-            .buffer_unordered(16)
-            .try_collect()
-            .await?
-    };
+    let online = connect_all(&d, &crowd[..1000]).await?;
     // Past the inline limit: the sender writes a job; the fan-out function's
     // reads and posts are counted too (the step waits for them).
     d.measure(
@@ -991,14 +994,7 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
     // a phone), as its fan-outs' waits outlast the row.
     let talker = d.token(&crowd[1000])?;
     let talkative = group(&d, &talker, &crowd[10..1000]).await?;
-    let online: Vec<Socket> = {
-        use futures::{StreamExt, TryStreamExt};
-        futures::stream::iter(&crowd[10..1000])
-            .map(|user| connect(&d, user))
-            .buffer_unordered(16)
-            .try_collect()
-            .await?
-    };
+    let online = connect_all(&d, &crowd[10..1000]).await?;
     d.measure(
         "11 sends, 991 members, 990 connected: 1, then 10 during its fan-out (coalesced; with the fan-out function's work)",
         || async {

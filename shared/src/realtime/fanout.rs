@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::audience::{self, Audience, Mask};
 use super::frames::MAX_FRAME;
-use super::notifier::{Delivery, Lanes, Post};
+use super::notifier::{Delivery, Lanes, Post, Target};
 use crate::db::Entity;
 use crate::error::{ApiError, DisplayChain};
 use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
@@ -172,7 +172,7 @@ const BATCH_CLOSE: &str = "]}";
 /// channel (not to one user only), at most [`audience::GROUP_MAX`], whose
 /// batch frame fits [`crate::realtime::frames::MAX_FRAME`]. Anything else
 /// is a run of one.
-fn groups<'a, T>(jobs: &'a [(Job, T)]) -> Vec<&'a [(Job, T)]> {
+fn groups<T>(jobs: &[(Job, T)]) -> Vec<&[(Job, T)]> {
     let groupable = |job: &Job| job.pending.is_none() && !matches!(job.audience, Audience::Only(_));
     let mut groups = Vec::new();
     let mut start = 0;
@@ -221,7 +221,9 @@ fn body_of(jobs: &[Job], mask: Mask) -> Arc<[u8]> {
 /// [`run`]).
 pub async fn run_group(state: &AppState, jobs: &[Job]) -> Result<JobReport, ApiError> {
     let started = std::time::Instant::now();
-    let first = &jobs[0];
+    let (Some(first), Some(last)) = (jobs.first(), jobs.last()) else {
+        return Ok(JobReport::default());
+    };
     let audiences: Vec<Audience> = jobs.iter().map(|j| j.audience.clone()).collect();
     let mut lanes = state.notifier.lanes(&first.app_id, CONNECTIONS_PER_STEP);
     let mut bodies: HashMap<Mask, Arc<[u8]>> = HashMap::new();
@@ -242,7 +244,6 @@ pub async fn run_group(state: &AppState, jobs: &[Job]) -> Result<JobReport, ApiE
         },
     )
     .await;
-    let last = jobs.last().expect("a group has jobs");
     finish(state, last, jobs.len(), lanes, read, started).await
 }
 
@@ -328,7 +329,7 @@ async fn finish(
         ..report
     };
     // Connections by the body that failed for them, in first-failed order.
-    let mut retries: Vec<(Arc<[u8]>, Vec<(UserId, ConnectionId)>)> = Vec::new();
+    let mut retries: Vec<(Arc<[u8]>, Vec<Target>)> = Vec::new();
     for (target, body) in failed {
         match retries.iter_mut().find(|(b, _)| Arc::ptr_eq(b, &body)) {
             Some((_, targets)) => targets.push(target),

@@ -286,7 +286,8 @@ impl Notifier {
     }
 }
 
-type Target = (UserId, ConnectionId);
+/// A connection to post to, and its user.
+pub type Target = (UserId, ConnectionId);
 /// A connection and the body posted to it (shared by all who get the same).
 pub type Post = (Target, Arc<[u8]>);
 /// What the lanes did, and the posts that failed (not the gone ones).
