@@ -1152,7 +1152,7 @@ fn dollars(bill: &Bill) -> String {
 }
 
 /// `n` rounded, with thousands separated by commas.
-fn thousands(n: f64) -> String {
+pub fn thousands(n: f64) -> String {
     let digits = format!("{:.0}", n.round());
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -1166,7 +1166,12 @@ fn thousands(n: f64) -> String {
 
 /// `readme` with the text between the markers replaced by `table`.
 pub fn splice(readme: &str, table: &str) -> Option<String> {
-    let start = readme.find(BEGIN)? + BEGIN.len();
-    let end = readme[start..].find(END)? + start;
-    Some(format!("{}\n{}{}", &readme[..start], table, &readme[end..]))
+    splice_between(readme, BEGIN, END, table)
+}
+
+/// `text` with what lies between `begin` and `end` replaced by `table`.
+pub fn splice_between(text: &str, begin: &str, end: &str, table: &str) -> Option<String> {
+    let start = text.find(begin)? + begin.len();
+    let stop = text[start..].find(end)? + start;
+    Some(format!("{}\n{}{}", &text[..start], table, &text[stop..]))
 }

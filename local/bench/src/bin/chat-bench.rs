@@ -6,6 +6,7 @@
 //! cargo build --release --bins && target/release/chat-bench load --lambdas target/release  # the faithful mode, CPU per function
 //! cargo run --release -p chat-bench --bin chat-bench -- fanout    # 10,000 connections, 20 ms per post
 //! cargo run --release -p chat-bench --bin chat-bench -- costs --write docs/storage.md
+//! cargo run --release -p chat-bench --bin chat-bench -- ceiling --write docs/past-the-ceiling.md
 //! ```
 
 // A benchmark stops at the first failed set-up step: that is its report.
@@ -35,6 +36,9 @@ const SET_UP_CONNECTS: Quota = Quota {
     per_second: 1_000_000,
     burst: 1_000_000,
 };
+
+/// The fan-out function's name in the template.
+const FANOUT_FUNCTION: &str = "FanoutFunction";
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -94,6 +98,10 @@ enum Command {
         /// a burst of half that).
         #[arg(long, default_value_t = 10_000)]
         quota: u32,
+        /// The faithful mode (the functions' binaries in this folder): the
+        /// fan-out function's own CPU per post is reported.
+        #[arg(long)]
+        lambdas: Option<std::path::PathBuf>,
     },
     /// The fan-out benchmark's clients (started by `fanout` itself).
     #[command(hide = true)]
@@ -105,6 +113,13 @@ enum Command {
     /// operation, as a Markdown table.
     Costs {
         /// Replace the table in this Markdown file (between its costs markers).
+        #[arg(long)]
+        write: Option<std::path::PathBuf>,
+    },
+    /// The model of one big channel on AWS (delivery time, posts a second,
+    /// price per message), as Markdown.
+    Ceiling {
+        /// Replace the text in this Markdown file (between its ceiling markers).
         #[arg(long)]
         write: Option<std::path::PathBuf>,
     },
@@ -614,8 +629,9 @@ async fn fanout(
     concurrency: usize,
     sends: usize,
     stream: Stream,
+    bin_dir: Option<std::path::PathBuf>,
 ) -> Value {
-    let options = StackOptions {
+    let mut options = StackOptions {
         gateway: GatewayOptions {
             post_delay: Duration::from_millis(post_delay_ms),
             connect_quota: SET_UP_CONNECTS,
@@ -631,7 +647,19 @@ async fn fanout(
         },
         ..StackOptions::ephemeral()
     };
+    if let Some(bin_dir) = bin_dir {
+        let mut faithful = lambdas::LambdaOptions::new(bin_dir);
+        faithful.logs = false;
+        options.lambdas = Some(faithful);
+    }
     let stack = Stack::start(options).await.expect("stack");
+    // The fan-out function's processes (faithful mode): CPU so far, in ms.
+    let fanout_cpu = || {
+        stack
+            .functions
+            .as_ref()
+            .and_then(|f| f.cpu_ms().get(FANOUT_FUNCTION).copied())
+    };
     let inline_limit = stack.state.config.fanout_inline_limit;
     // 10 connections per user, as several devices and tabs would; u00000
     // sends, u00001 is the other member of the small channel.
@@ -714,6 +742,7 @@ async fn fanout(
     let mut first_deliveries = Vec::new();
     let mut last_deliveries = Vec::new();
     let mut server_cpu_ms = Vec::new();
+    let mut fanout_cpu_ms = Vec::new();
     for round in 0..sends {
         for k in 0..3 {
             let text = format!("small {round}.{k}");
@@ -722,6 +751,7 @@ async fn fanout(
         }
         let text = format!("big {round}");
         let cpu_before = threads_cpu_ms(None);
+        let fanout_before = fanout_cpu();
         let started = wall_us();
         let took = post_message(&http, &stack, &app.api_key, sender, &big, &text).await;
         big_acks.push(took.as_secs_f64() * 1000.0);
@@ -740,6 +770,9 @@ async fn fanout(
         }
         // This process is the server alone: the clients are the child's.
         server_cpu_ms.push(threads_cpu_ms(None) - cpu_before);
+        if let (Some(before), Some(after)) = (fanout_before, fanout_cpu()) {
+            fanout_cpu_ms.push(after - before);
+        }
         let (first, last) = {
             let far = far.lock().expect("lock");
             let times = far.iter().filter(|r| r.1 == text).map(|r| r.2);
@@ -758,6 +791,7 @@ async fn fanout(
     }
     let streamed = if stream.rate > 0 {
         let posts_before = stack.gateway.posts();
+        let fanout_before = fanout_cpu();
         let total = (stream.rate * stream.seconds) as usize;
         let every = Duration::from_secs_f64(1.0 / stream.rate as f64);
         let started = Instant::now();
@@ -803,6 +837,10 @@ async fn fanout(
         }
         let took = started.elapsed().as_secs_f64();
         let posts = stack.gateway.posts() - posts_before;
+        let fanout_us_per_post = match (fanout_before, fanout_cpu()) {
+            (Some(before), Some(after)) => json!((after - before) * 1000.0 / posts.max(1) as f64),
+            _ => Value::Null,
+        };
         let last: Vec<f64> = {
             let far = far.lock().expect("lock");
             sent_at
@@ -824,6 +862,7 @@ async fn fanout(
             "last_delivery_ms_p50": percentile(&sorted, 0.5),
             "last_delivery_ms_max": sorted.last().copied().unwrap_or_default(),
             "until_all_delivered_s": took,
+            "fanout_function_cpu_us_per_post": fanout_us_per_post,
         })
     } else {
         Value::Null
@@ -867,6 +906,9 @@ async fn fanout(
         // From the send until every connection had it (10 ms ticks).
         "server_cpu_ms": server_cpu_ms,
         "server_cpu_us_per_delivery": server_cpu_ms.iter().map(|ms| ms * 1000.0 / connections as f64).collect::<Vec<_>>(),
+        // The fan-out function's own processes (faithful mode only): each
+        // large send's CPU over its posts, one a connection.
+        "fanout_function_cpu_us_per_post": fanout_cpu_ms.iter().map(|ms| ms * 1000.0 / connections as f64).collect::<Vec<_>>(),
         "last_delivery_ms": last_deliveries,
         "last_delivery_ms_max": last_deliveries.iter().copied().fold(0.0, f64::max),
         // Management calls over the account's quota (AWS's default here),
@@ -968,6 +1010,18 @@ async fn main() {
         costs(write.as_deref()).await;
         return;
     }
+    if let Command::Ceiling { write } = &args.command {
+        let table = chat_bench::ceiling::table();
+        print!("{table}");
+        if let Some(path) = write {
+            let text = std::fs::read_to_string(path).expect("the file is readable");
+            let updated = chat_bench::ceiling::splice(&text, &table)
+                .expect("the file has the ceiling markers");
+            std::fs::write(path, updated).expect("the file is written");
+            eprintln!("wrote the table into {}", path.display());
+        }
+        return;
+    }
     if let Command::Clients { plan } = &args.command {
         clients(plan).await;
         return;
@@ -988,6 +1042,7 @@ async fn main() {
             rate,
             seconds,
             quota,
+            lambdas,
         } => {
             let stream = Stream {
                 rate,
@@ -1000,11 +1055,12 @@ async fn main() {
                 concurrency.max(1),
                 sends.max(1),
                 stream,
+                lambdas,
             )
             .await
         }
         Command::Blocklist { words, chars, runs } => blocklist(words, chars, runs.max(1)),
-        Command::Costs { .. } | Command::Clients { .. } => return,
+        Command::Costs { .. } | Command::Clients { .. } | Command::Ceiling { .. } => return,
     };
     println!(
         "{}",
