@@ -28,6 +28,8 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Notify};
 
+mod link;
+
 /// A quota as API Gateway states one: a steady rate and a burst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quota {
@@ -89,15 +91,15 @@ impl Default for GatewayOptions {
 /// error). A bigger message, or a bigger frame, closes the connection with
 /// 1009, as API Gateway does; a bigger post is refused with 413
 /// `PayloadTooLargeException`.
-const MAX_MESSAGE: usize = 128 * 1024;
+pub(crate) const MAX_MESSAGE: usize = 128 * 1024;
 /// API Gateway's WebSocket frame size.
-const MAX_FRAME: usize = 32 * 1024;
+pub(crate) const MAX_FRAME: usize = 32 * 1024;
 /// What the socket reads at most before giving up on a peer without a close
 /// frame: past [`MAX_MESSAGE`] and up to this, the client is told why.
-const READ_LIMIT: usize = 4 * MAX_MESSAGE;
+pub(crate) const READ_LIMIT: usize = 4 * MAX_MESSAGE;
 /// Read and write buffer of each socket (messages larger than this still
 /// pass, in several reads or writes).
-const SOCKET_BUFFER: usize = 8 * 1024;
+pub(crate) const SOCKET_BUFFER: usize = 8 * 1024;
 
 const RUNNING: u8 = 0;
 /// Closed through the management API: `$disconnect` still runs.
@@ -182,6 +184,8 @@ impl Gateway {
                     .get(get_connection)
                     .delete(delete_connection),
             )
+            // Socket relays in other processes (crate::relay).
+            .route("/_relay", get(link::accept))
             .with_state(self.clone())
     }
 
@@ -373,15 +377,11 @@ impl Gateway {
         (u16::try_from(response.status_code).unwrap_or(500), body)
     }
 
-    async fn run(
-        self,
-        id: String,
-        socket: WebSocket,
-        mut rx: mpsc::UnboundedReceiver<Outbound>,
-        stop: Arc<(AtomicU8, Notify)>,
-        last_active: Arc<AtomicI64>,
-    ) {
-        let (mut sink, mut stream) = socket.split();
+    /// A socket of this process: its writes from the connection's queue,
+    /// its reads through [`Self::run`].
+    async fn run_socket(self, admitted: Admitted, socket: WebSocket) {
+        let (mut sink, stream) = socket.split();
+        let mut rx = admitted.rx;
         let writer = tokio::spawn(async move {
             while let Some(out) = rx.recv().await {
                 match out {
@@ -391,15 +391,9 @@ impl Gateway {
                         }
                     }
                     Outbound::Close | Outbound::TooBig => {
-                        let frame = match out {
-                            Outbound::TooBig => CloseFrame {
-                                code: 1009,
-                                reason: "message too big".into(),
-                            },
-                            _ => CloseFrame {
-                                code: 1001,
-                                reason: "going away".into(),
-                            },
+                        let frame = CloseFrame {
+                            code: out.close_code(),
+                            reason: out.close_reason().into(),
                         };
                         let _ = sink.send(WsMessage::Close(Some(frame))).await;
                         break;
@@ -407,6 +401,26 @@ impl Gateway {
                 }
             }
         });
+        self.run(
+            admitted.id,
+            stream,
+            writer,
+            admitted.stop,
+            admitted.last_active,
+        )
+        .await;
+    }
+
+    /// A connection's life after `$connect`: its frames to `$default`, its
+    /// idle and maximum time, then `$disconnect`; `writer` drains its queue.
+    async fn run(
+        self,
+        id: String,
+        mut stream: impl futures::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
+        writer: tokio::task::JoinHandle<()>,
+        stop: Arc<(AtomicU8, Notify)>,
+        last_active: Arc<AtomicI64>,
+    ) {
         let idle = self.inner.options.idle_timeout;
         let closes_at = tokio::time::Instant::now() + self.inner.options.max_connection_time;
         loop {
@@ -468,12 +482,99 @@ impl Gateway {
 }
 
 /// Whether a read failed on a frame or message over the limits.
-fn too_big(err: axum::Error) -> bool {
+pub(crate) fn too_big(err: axum::Error) -> bool {
     use tokio_tungstenite::tungstenite::Error;
     matches!(
         err.into_inner().downcast::<Error>().map(|e| *e),
         Ok(Error::Capacity(_))
     )
+}
+
+/// A connection `$connect` accepted, before its socket is served.
+struct Admitted {
+    id: String,
+    rx: mpsc::UnboundedReceiver<Outbound>,
+    stop: Arc<(AtomicU8, Notify)>,
+    last_active: Arc<AtomicI64>,
+}
+
+impl Outbound {
+    fn close_code(&self) -> u16 {
+        match self {
+            Outbound::TooBig => 1009,
+            _ => 1001,
+        }
+    }
+
+    fn close_reason(&self) -> &'static str {
+        match self {
+            Outbound::TooBig => "message too big",
+            _ => "going away",
+        }
+    }
+}
+
+impl Gateway {
+    /// A handshake: the connect quota, a connection id, then `$connect`;
+    /// refused, the status and JSON body the client gets.
+    async fn admit(
+        &self,
+        query: &HashMap<String, String>,
+        headers: &HeaderMap,
+    ) -> Result<Admitted, (StatusCode, Value)> {
+        if self.inner.connects.check().is_err() {
+            return Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({ "message": "Too Many Requests" }),
+            ));
+        }
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stop = Arc::new((AtomicU8::new(RUNNING), Notify::new()));
+        let last_active = Arc::new(AtomicI64::new(chat_shared::time::now_millis()));
+        let user_agent = headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        // Registered before $connect runs, so posts made meanwhile queue up
+        // instead of finding the connection gone.
+        self.conns().insert(
+            id.clone(),
+            Conn {
+                tx,
+                connected_at: chat_shared::time::now_millis(),
+                last_active: last_active.clone(),
+                stop: stop.clone(),
+                user_agent,
+            },
+        );
+        let Some(event) = self.event(&id, "$connect", "CONNECT", None, Some(query), Some(headers))
+        else {
+            self.conns().remove(&id);
+            return Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "message": "Internal server error" }),
+            ));
+        };
+        let (status, body) = self.invoke(event).await;
+        if status != 200 {
+            self.conns().remove(&id);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+            let body: Value = body
+                .and_then(|b| serde_json::from_str(&b).ok())
+                .unwrap_or_else(
+                    || json!({ "error": { "code": "forbidden", "message": "connection refused" } }),
+                );
+            return Err((status, body));
+        }
+        Ok(Admitted {
+            id,
+            rx,
+            stop,
+            last_active,
+        })
+    }
 }
 
 async fn upgrade(
@@ -482,53 +583,10 @@ async fn upgrade(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if gateway.inner.connects.check().is_err() {
-        let body = json!({ "message": "Too Many Requests" });
-        return (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-    }
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let stop = Arc::new((AtomicU8::new(RUNNING), Notify::new()));
-    let last_active = Arc::new(AtomicI64::new(chat_shared::time::now_millis()));
-    let user_agent = headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    // Registered before $connect runs, so posts made meanwhile queue up
-    // instead of finding the connection gone.
-    gateway.conns().insert(
-        id.clone(),
-        Conn {
-            tx,
-            connected_at: chat_shared::time::now_millis(),
-            last_active: last_active.clone(),
-            stop: stop.clone(),
-            user_agent,
-        },
-    );
-    let Some(event) = gateway.event(
-        &id,
-        "$connect",
-        "CONNECT",
-        None,
-        Some(&query),
-        Some(&headers),
-    ) else {
-        gateway.conns().remove(&id);
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    let admitted = match gateway.admit(&query, &headers).await {
+        Ok(admitted) => admitted,
+        Err((status, body)) => return (status, Json(body)).into_response(),
     };
-    let (status, body) = gateway.invoke(event).await;
-    if status != 200 {
-        gateway.conns().remove(&id);
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
-        let body: Value = body
-            .and_then(|b| serde_json::from_str(&b).ok())
-            .unwrap_or_else(
-                || json!({ "error": { "code": "forbidden", "message": "connection refused" } }),
-            );
-        return (status, Json(body)).into_response();
-    }
     ws.max_message_size(READ_LIMIT)
         .max_frame_size(MAX_FRAME)
         // tungstenite's defaults (128 KiB each way per socket) made 10,000
@@ -536,7 +594,7 @@ async fn upgrade(
         // pages; events are a few KB.
         .read_buffer_size(SOCKET_BUFFER)
         .write_buffer_size(SOCKET_BUFFER)
-        .on_upgrade(move |socket| gateway.run(id, socket, rx, stop, last_active))
+        .on_upgrade(move |socket| gateway.run_socket(admitted, socket))
 }
 
 fn gone(id: &str) -> Response {

@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod lambdas;
 pub mod push;
 pub mod queues;
+pub mod relay;
 pub mod s3;
 pub mod sample_site;
 pub mod sqs;

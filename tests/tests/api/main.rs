@@ -43,6 +43,7 @@ mod read_access;
 mod read_state;
 mod realtime;
 mod realtime_load;
+mod relays;
 mod reminders;
 mod rules;
 mod scheduled;

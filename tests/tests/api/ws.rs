@@ -35,7 +35,12 @@ impl TestApp {
 
     /// Connects as a user of `t`; panics if refused.
     pub async fn ws(&self, t: &Tenant, token: &str) -> Ws {
-        let (stream, _) = tokio_tungstenite::connect_async(self.ws_url(t.key(), token))
+        self.ws_at(&self.ws_url(t.key(), token)).await
+    }
+
+    /// Connects to this URL; panics if refused.
+    pub async fn ws_at(&self, url: &str) -> Ws {
+        let (stream, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("WebSocket connects");
         Ws {

@@ -1,0 +1,378 @@
+//! Socket relays: the client side of the local WebSocket gateway, in
+//! processes of their own. A process here may hold 20,000 files, so one
+//! gateway cannot hold 20,000 sockets; a relay holds some of them and
+//! passes every handshake, frame and close over one link (a WebSocket to the
+//! gateway's management listener, `/_relay`), where the gateway treats each
+//! as a connection of its own: `$connect`, quotas, idle and maximum time,
+//! `$disconnect` and the management API are the gateway's, as for its own
+//! sockets. Only benchmarks start relays (`chat-bench fanout` past 10,000
+//! connections).
+//!
+//! The link carries binary frames: an operation byte, the relay's number
+//! for the connection (8 bytes, big-endian), then the operation's payload.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message as LinkMessage;
+
+use crate::gateway::{MAX_FRAME, READ_LIMIT, SOCKET_BUFFER};
+
+/// What travels on a link, either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Relay → gateway: a client's handshake (its query and headers).
+    Open(Handshake),
+    /// Relay → gateway: a text frame from the client.
+    Frame(String),
+    /// Relay → gateway: the client is gone (closed, or its socket failed).
+    Closed,
+    /// Relay → gateway: the client sent a frame or message over the limits.
+    TooBig,
+    /// Gateway → relay: `$connect` accepted the connection.
+    Accept,
+    /// Gateway → relay: refused, with this status and JSON body.
+    Refuse(u16, String),
+    /// Gateway → relay: a text frame for the client.
+    Send(String),
+    /// Gateway → relay: close the client's socket with this code.
+    Close(u16),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Handshake {
+    pub query: HashMap<String, String>,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("a link frame of {0} bytes is shorter than its header")]
+    Short(usize),
+    #[error("unknown link operation {0}")]
+    Unknown(u8),
+    #[error("a link frame's payload is malformed: {0}")]
+    Payload(String),
+}
+
+const OPEN: u8 = 1;
+const FRAME: u8 = 2;
+const CLOSED: u8 = 3;
+const TOO_BIG: u8 = 4;
+const ACCEPT: u8 = 5;
+const REFUSE: u8 = 6;
+const SEND: u8 = 7;
+const CLOSE: u8 = 8;
+
+impl Op {
+    /// The link frame for connection `n`.
+    pub fn encode(&self, n: u64) -> Vec<u8> {
+        let (code, payload): (u8, Vec<u8>) = match self {
+            Op::Open(handshake) => (OPEN, serde_json::to_vec(handshake).unwrap_or_default()),
+            Op::Frame(text) => (FRAME, text.as_bytes().to_vec()),
+            Op::Closed => (CLOSED, Vec::new()),
+            Op::TooBig => (TOO_BIG, Vec::new()),
+            Op::Accept => (ACCEPT, Vec::new()),
+            Op::Refuse(status, body) => {
+                let mut payload = status.to_be_bytes().to_vec();
+                payload.extend_from_slice(body.as_bytes());
+                (REFUSE, payload)
+            }
+            Op::Send(text) => (SEND, text.as_bytes().to_vec()),
+            Op::Close(code) => (CLOSE, code.to_be_bytes().to_vec()),
+        };
+        let mut frame = Vec::with_capacity(9 + payload.len());
+        frame.push(code);
+        frame.extend_from_slice(&n.to_be_bytes());
+        frame.extend_from_slice(&payload);
+        frame
+    }
+
+    /// A link frame: the connection's number and what to do.
+    pub fn decode(frame: &[u8]) -> Result<(u64, Op), LinkError> {
+        let (Some(&code), Some(n)) = (frame.first(), frame.get(1..9)) else {
+            return Err(LinkError::Short(frame.len()));
+        };
+        let mut number = [0u8; 8];
+        number.copy_from_slice(n);
+        let n = u64::from_be_bytes(number);
+        let payload = &frame[9..];
+        let text = || String::from_utf8_lossy(payload).into_owned();
+        let status = || match payload {
+            [a, b, ..] => Ok(u16::from_be_bytes([*a, *b])),
+            _ => Err(LinkError::Payload("no status".into())),
+        };
+        let op = match code {
+            OPEN => Op::Open(
+                serde_json::from_slice(payload).map_err(|e| LinkError::Payload(e.to_string()))?,
+            ),
+            FRAME => Op::Frame(text()),
+            CLOSED => Op::Closed,
+            TOO_BIG => Op::TooBig,
+            ACCEPT => Op::Accept,
+            REFUSE => Op::Refuse(
+                status()?,
+                String::from_utf8_lossy(&payload[2..]).into_owned(),
+            ),
+            SEND => Op::Send(text()),
+            CLOSE => Op::Close(status()?),
+            other => return Err(LinkError::Unknown(other)),
+        };
+        Ok((n, op))
+    }
+}
+
+/// What a client socket of the relay is told by the gateway.
+enum ToClient {
+    Text(String),
+    Close(u16),
+}
+
+struct Relay {
+    link: mpsc::UnboundedSender<Vec<u8>>,
+    next: AtomicU64,
+    /// Handshakes waiting for the gateway's `$connect`.
+    pending: Mutex<HashMap<u64, oneshot::Sender<Op>>>,
+    /// Accepted connections (from before their upgrade completes, so
+    /// nothing the gateway sends meanwhile is lost).
+    sockets: Mutex<HashMap<u64, mpsc::UnboundedSender<ToClient>>>,
+}
+
+impl Relay {
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Op>>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn sockets(&self) -> std::sync::MutexGuard<'_, HashMap<u64, mpsc::UnboundedSender<ToClient>>> {
+        self.sockets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn tell(&self, n: u64, op: &Op) {
+        let _ = self.link.send(op.encode(n));
+    }
+}
+
+/// Runs a relay: links to the gateway at `link_url` (`ws://…/_relay` on
+/// its management listener) and serves clients on `listener` until `stop`
+/// or until the link ends.
+pub async fn run(
+    link_url: &str,
+    listener: tokio::net::TcpListener,
+    handshake_timeout: Duration,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(2 * READ_LIMIT))
+        .max_frame_size(Some(2 * READ_LIMIT));
+    let (link, _) =
+        tokio_tungstenite::connect_async_with_config(link_url, Some(config), true).await?;
+    let (mut link_sink, mut link_stream) = link.split();
+    let (out, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
+    let relay = Arc::new(Relay {
+        link: out,
+        next: AtomicU64::new(0),
+        pending: Mutex::new(HashMap::new()),
+        sockets: Mutex::new(HashMap::new()),
+    });
+    tokio::spawn(async move {
+        while let Some(frame) = outgoing.recv().await {
+            if link_sink
+                .send(LinkMessage::Binary(frame.into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
+    let router = Router::new()
+        .route("/", get(upgrade))
+        .with_state(relay.clone());
+    crate::gateway::serve_clients(listener, router, handshake_timeout, async move {
+        let _ = stopped_rx.await;
+    });
+    let reading = async {
+        while let Some(Ok(message)) = link_stream.next().await {
+            let LinkMessage::Binary(frame) = message else {
+                continue;
+            };
+            let (n, op) = match Op::decode(&frame) {
+                Ok(decoded) => decoded,
+                Err(err) => {
+                    tracing::warn!(error = %err, "bad link frame from the gateway");
+                    continue;
+                }
+            };
+            match op {
+                Op::Accept | Op::Refuse(..) => {
+                    if let Some(waiting) = relay.pending().remove(&n) {
+                        let _ = waiting.send(op);
+                    }
+                }
+                Op::Send(text) => {
+                    if let Some(socket) = relay.sockets().get(&n) {
+                        let _ = socket.send(ToClient::Text(text));
+                    }
+                }
+                Op::Close(code) => {
+                    if let Some(socket) = relay.sockets().remove(&n) {
+                        let _ = socket.send(ToClient::Close(code));
+                    }
+                }
+                other => tracing::warn!(?other, "a relay-side operation from the gateway"),
+            }
+        }
+    };
+    tokio::select! {
+        () = reading => tracing::info!("the gateway closed the relay's link"),
+        () = stop => {}
+    }
+    let _ = stopped_tx.send(());
+    // Every client's socket ends with the relay.
+    relay.sockets().clear();
+    Ok(())
+}
+
+async fn upgrade(
+    State(relay): State<Arc<Relay>>,
+    ws: WebSocketUpgrade,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let n = relay.next.fetch_add(1, Ordering::Relaxed);
+    let (answer_tx, answer) = oneshot::channel();
+    relay.pending().insert(n, answer_tx);
+    let (to_client, from_gateway) = mpsc::unbounded_channel();
+    relay.sockets().insert(n, to_client);
+    let headers = headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), v.to_string())))
+        .collect();
+    relay.tell(n, &Op::Open(Handshake { query, headers }));
+    match answer.await {
+        Ok(Op::Accept) => ws
+            .max_message_size(READ_LIMIT)
+            .max_frame_size(MAX_FRAME)
+            .read_buffer_size(SOCKET_BUFFER)
+            .write_buffer_size(SOCKET_BUFFER)
+            .on_upgrade(move |socket| pump(relay, n, socket, from_gateway)),
+        Ok(Op::Refuse(status, body)) => {
+            relay.sockets().remove(&n);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+            (
+                status,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
+        }
+        _ => {
+            relay.sockets().remove(&n);
+            relay.pending().remove(&n);
+            StatusCode::BAD_GATEWAY.into_response()
+        }
+    }
+}
+
+/// One client's socket: its frames to the gateway, the gateway's to it.
+async fn pump(
+    relay: Arc<Relay>,
+    n: u64,
+    socket: WebSocket,
+    mut from_gateway: mpsc::UnboundedReceiver<ToClient>,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let writer = tokio::spawn(async move {
+        while let Some(out) = from_gateway.recv().await {
+            match out {
+                ToClient::Text(text) => {
+                    if sink.send(WsMessage::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                }
+                ToClient::Close(code) => {
+                    let reason = if code == 1009 {
+                        "message too big"
+                    } else {
+                        "going away"
+                    };
+                    let frame = CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    };
+                    let _ = sink.send(WsMessage::Close(Some(frame))).await;
+                    break;
+                }
+            }
+        }
+    });
+    let ending = loop {
+        match stream.next().await {
+            Some(Ok(WsMessage::Text(text))) => relay.tell(n, &Op::Frame(text.to_string())),
+            Some(Ok(WsMessage::Binary(bytes))) => {
+                relay.tell(n, &Op::Frame(String::from_utf8_lossy(&bytes).into_owned()));
+            }
+            Some(Ok(WsMessage::Close(_))) | None => break Op::Closed,
+            Some(Ok(_)) => {}
+            Some(Err(err)) => {
+                break if crate::gateway::too_big(err) {
+                    Op::TooBig
+                } else {
+                    Op::Closed
+                };
+            }
+        }
+    };
+    relay.tell(n, &ending);
+    // The gateway's close frame (1009 for a message too big) goes out
+    // before the socket is dropped.
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+    relay.sockets().remove(&n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_survives_the_link() {
+        let handshake = Handshake {
+            query: HashMap::from([("token".to_string(), "t".to_string())]),
+            headers: vec![("user-agent".into(), "bench".into())],
+        };
+        for op in [
+            Op::Open(handshake),
+            Op::Frame("{\"type\":\"ping\"}".into()),
+            Op::Closed,
+            Op::TooBig,
+            Op::Accept,
+            Op::Refuse(401, "{\"error\":{}}".into()),
+            Op::Send("é".into()),
+            Op::Close(1009),
+        ] {
+            let frame = op.encode(u64::MAX - 3);
+            assert_eq!(Op::decode(&frame).ok(), Some((u64::MAX - 3, op)));
+        }
+        assert!(matches!(Op::decode(&[2, 0, 0]), Err(LinkError::Short(3))));
+        assert!(matches!(
+            Op::decode(&[99, 0, 0, 0, 0, 0, 0, 0, 1]),
+            Err(LinkError::Unknown(99))
+        ));
+        assert!(matches!(
+            Op::decode(&[REFUSE, 0, 0, 0, 0, 0, 0, 0, 1, 4]),
+            Err(LinkError::Payload(_))
+        ));
+    }
+}
