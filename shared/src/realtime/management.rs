@@ -15,6 +15,7 @@ use aws_sigv4::sign::v4;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use crate::ids::ConnectionId;
+use crate::realtime::pace::Pace;
 
 /// API Gateway's signing name.
 const SERVICE: &str = "execute-api";
@@ -74,6 +75,8 @@ pub struct Poster {
     provider: SharedCredentialsProvider,
     /// The provider's last answer, until close to its expiry.
     cached: Mutex<Option<Credentials>>,
+    /// Every lane's posts, under the quota learnt from 429s.
+    pace: Pace,
 }
 
 impl Poster {
@@ -95,6 +98,7 @@ impl Poster {
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             provider: sdk.credentials_provider()?,
             cached: Mutex::new(None),
+            pace: Pace::default(),
         })
     }
 
@@ -103,7 +107,14 @@ impl Poster {
         let mut backoff = FIRST_BACKOFF;
         let (mut failures, mut throttles) = (0, 0);
         loop {
-            match self.attempt(connection, body).await {
+            self.pace.turn().await;
+            let attempt = self.attempt(connection, body).await;
+            match &attempt {
+                Ok(()) => self.pace.sent(std::time::Instant::now()),
+                Err(PostError::Status(429)) => self.pace.throttled(std::time::Instant::now()),
+                Err(_) => {}
+            }
+            match attempt {
                 Ok(()) => return Posted::Sent,
                 Err(PostError::Status(410)) => return Posted::Gone,
                 Err(PostError::Status(429)) if throttles + 1 < THROTTLED_ATTEMPTS => {

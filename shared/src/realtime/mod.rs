@@ -12,6 +12,7 @@ pub mod frames;
 pub mod management;
 pub mod notifier;
 pub mod online;
+pub mod pace;
 pub mod presence;
 pub mod publish;
 pub mod sessions;

@@ -73,7 +73,8 @@ enum Command {
         lambdas: Option<std::path::PathBuf>,
     },
     /// Sends to a 2-member channel and to one whose members hold this many
-    /// connections (clients in a child process), side by side.
+    /// connections (clients in child processes of 10,000 each, through relay
+    /// processes past 10,000), side by side.
     Fanout {
         #[arg(long, default_value_t = 10_000)]
         connections: usize,
@@ -108,6 +109,14 @@ enum Command {
     Clients {
         #[arg(long)]
         plan: std::path::PathBuf,
+    },
+    /// A socket relay of the gateway (started by `fanout` itself past
+    /// 10,000 connections): prints its `ws://` URL, then serves.
+    #[command(hide = true)]
+    Relay {
+        /// The gateway's `ws://…/_relay` on its management listener.
+        #[arg(long)]
+        link: String,
     },
     /// DynamoDB requests, consumed capacity and management-API posts per
     /// operation, as a Markdown table.
@@ -510,13 +519,47 @@ async fn load(
     result
 }
 
-/// What the fan-out benchmark's client process is given.
+/// What a client process of the fan-out benchmark is given.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ClientPlan {
     ws_url: String,
     api_key: String,
+    /// The benchmark's number for this process's first connection.
+    first: usize,
     /// One token per connection.
     tokens: Vec<String>,
+}
+
+/// Connections a client process (and a relay) holds at most: a process
+/// here may hold 20,000 files, and the gateway holds the other ends.
+const CONNECTIONS_PER_PROCESS: usize = 10_000;
+
+/// A relay process: its URL on stdout, then it serves until killed.
+async fn relay(link: &str) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port for the relay");
+    let url = format!("ws://{}", listener.local_addr().expect("its address"));
+    println!("{url}");
+    chat_local::relay::run(
+        link,
+        listener,
+        GatewayOptions::default().handshake_timeout,
+        std::future::pending(),
+    )
+    .await
+    .expect("the relay links to the gateway");
+}
+
+/// Starts the hidden subcommand `args` of this binary, its stdout piped.
+fn child_process(args: &[&std::ffi::OsStr]) -> tokio::process::Child {
+    tokio::process::Command::new(std::env::current_exe().expect("own path"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the child process starts")
 }
 
 /// Microseconds since the epoch: the two processes share the clock.
@@ -568,7 +611,7 @@ async fn clients(plan: &std::path::Path) {
                     };
                     for event in events.into_iter().filter(|e| e.kind == "message.new") {
                         let text = event.message.and_then(|m| m.text).unwrap_or_default();
-                        let _ = tx.send(format!("{n}\t{text}\t{at}\n"));
+                        let _ = tx.send(format!("{}\t{text}\t{at}\n", plan.first + n));
                     }
                 }
             })
@@ -681,38 +724,57 @@ async fn fanout(
     )
     .await;
 
-    let plan_path =
-        std::env::temp_dir().join(format!("chat-bench-clients-{}.json", std::process::id()));
-    let plan = ClientPlan {
-        ws_url: stack.ws_url.clone(),
-        api_key: app.api_key.clone(),
-        tokens: (0..connections)
-            .map(|n| users[2 + n % users_needed].1.clone())
-            .collect(),
-    };
-    std::fs::write(&plan_path, serde_json::to_vec(&plan).expect("plan")).expect("plan written");
-    let mut child = tokio::process::Command::new(std::env::current_exe().expect("own path"))
-        .arg("clients")
-        .arg("--plan")
-        .arg(&plan_path)
-        .stdout(std::process::Stdio::piped())
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("client process starts");
-    let mut lines = {
-        use tokio::io::AsyncBufReadExt;
-        tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines()
-    };
-    let ready = lines.next_line().await.expect("client output");
-    assert_eq!(ready.as_deref(), Some("ready"), "the clients connected");
-    let _ = std::fs::remove_file(&plan_path);
+    // Past one process's worth, each client process connects through a
+    // relay process of its own: the gateway's process could not hold the
+    // sockets' server ends.
+    let processes = connections.div_ceil(CONNECTIONS_PER_PROCESS);
+    let mut children = Vec::new();
     // (connection, text) → when, in wall-clock microseconds; and how many
     // deliveries each text has had (what the wait below polls, so polling
     // stays cheap however many deliveries there were).
     let far: Arc<Mutex<Vec<(usize, String, u64)>>> = Arc::default();
     let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    {
+    for process in 0..processes {
+        use tokio::io::AsyncBufReadExt;
+        let ws_url = if processes > 1 {
+            let link = format!(
+                "{}/_relay",
+                stack.management_url.replacen("http://", "ws://", 1)
+            );
+            let mut relay = child_process(&["relay".as_ref(), "--link".as_ref(), link.as_ref()]);
+            let mut lines = tokio::io::BufReader::new(relay.stdout.take().expect("stdout")).lines();
+            let url = lines
+                .next_line()
+                .await
+                .expect("relay output")
+                .expect("the relay's URL");
+            children.push(relay);
+            url
+        } else {
+            stack.ws_url.clone()
+        };
+        let first = process * CONNECTIONS_PER_PROCESS;
+        let last = (first + CONNECTIONS_PER_PROCESS).min(connections);
+        let plan_path = std::env::temp_dir().join(format!(
+            "chat-bench-clients-{}-{process}.json",
+            std::process::id()
+        ));
+        let plan = ClientPlan {
+            ws_url,
+            api_key: app.api_key.clone(),
+            first,
+            tokens: (first..last)
+                .map(|n| users[2 + n % users_needed].1.clone())
+                .collect(),
+        };
+        std::fs::write(&plan_path, serde_json::to_vec(&plan).expect("plan")).expect("plan written");
+        let mut child =
+            child_process(&["clients".as_ref(), "--plan".as_ref(), plan_path.as_os_str()]);
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let ready = lines.next_line().await.expect("client output");
+        assert_eq!(ready.as_deref(), Some("ready"), "the clients connected");
+        let _ = std::fs::remove_file(&plan_path);
+        children.push(child);
         let far = far.clone();
         let counts = counts.clone();
         tokio::spawn(async move {
@@ -882,7 +944,7 @@ async fn fanout(
         .map(|text| connections - seen.iter().filter(|(_, t)| *t == text).count())
         .sum::<usize>();
     let small_received = receipts.lock().expect("lock").len();
-    drop(child);
+    drop(children);
     assert_eq!(lost, 0, "every connection received every large send");
     assert_eq!(duplicated, 0, "no connection received a message twice");
     assert_eq!(
@@ -895,6 +957,7 @@ async fn fanout(
     json!({
         "benchmark": "fanout",
         "connections": connections, "post_delay_ms": post_delay_ms, "concurrency": concurrency,
+        "client_processes": processes, "relays": if processes > 1 { processes } else { 0 },
         "inline_limit": inline_limit,
         "sends": sends, "lost": lost, "duplicated": duplicated,
         "small_ack_ms_median": small_ack,
@@ -1026,6 +1089,10 @@ async fn main() {
         clients(plan).await;
         return;
     }
+    if let Command::Relay { link } = &args.command {
+        relay(link).await;
+        return;
+    }
     let result = match args.command {
         Command::Load {
             clients,
@@ -1060,7 +1127,10 @@ async fn main() {
             .await
         }
         Command::Blocklist { words, chars, runs } => blocklist(words, chars, runs.max(1)),
-        Command::Costs { .. } | Command::Clients { .. } | Command::Ceiling { .. } => return,
+        Command::Costs { .. }
+        | Command::Clients { .. }
+        | Command::Relay { .. }
+        | Command::Ceiling { .. } => return,
     };
     println!(
         "{}",
