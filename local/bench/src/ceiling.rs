@@ -166,6 +166,24 @@ impl Setting {
     }
 }
 
+/// A measured run's price per message: its posts, the audience reads of
+/// its fan-outs (one post per watcher each), their invocations, and the
+/// fan-out function's CPU billed as a CPU-bound duration (a vCPU's memory
+/// for each CPU second).
+pub fn measured_dollars_per_message(
+    posts: f64,
+    watchers: f64,
+    function_cpu_s: f64,
+    messages: f64,
+) -> f64 {
+    let fanouts = posts / watchers.max(1.0);
+    (posts * prices::WEBSOCKET_MESSAGE
+        + posts * READ_UNITS_PER_WATCHER * prices::DYNAMODB_READ_UNIT
+        + fanouts * prices::LAMBDA_REQUEST
+        + function_cpu_s * MB_PER_VCPU / 1024.0 * prices::LAMBDA_ARM64_GB_SECOND)
+        / messages.max(1.0)
+}
+
 /// The memory at which a fan-out reaches the default quota: 1.45 vCPU, for
 /// 10,000 posts a second at [`CPU_MS_PER_POST_AT_QUOTA`].
 pub const QUOTA_MEMORY_MB: f64 = 2_560.0;
@@ -344,6 +362,22 @@ mod tests {
         assert!((ratio - n).abs() < 1e-6, "{ratio} against {n}");
         // A post and its reads: at least $1.25 per million deliveries.
         assert!(alone.dollars_per_message * 1e6 >= 10_000.0 * 1.25);
+    }
+
+    #[test]
+    fn a_measured_fan_out_is_priced_like_the_model() {
+        // 10,000 posts for one message, the CPU the model assumes at one
+        // vCPU: the model's price at one vCPU (CPU-bound, no quota).
+        let setting = Setting {
+            quota: f64::INFINITY,
+            memory_mb: MB_PER_VCPU,
+        };
+        let modelled = setting.outcome(10_000.0, 0.01);
+        let cpu_s = 10_000.0 * CPU_MS_PER_POST / 1000.0;
+        let measured = measured_dollars_per_message(10_000.0, 10_000.0, cpu_s, 1.0);
+        // The model also bills the start (START_S) at its memory.
+        let start = START_S * MB_PER_VCPU / 1024.0 * prices::LAMBDA_ARM64_GB_SECOND;
+        assert!((modelled.dollars_per_message - measured - start).abs() < 1e-9);
     }
 
     #[test]

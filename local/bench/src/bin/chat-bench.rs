@@ -805,6 +805,8 @@ async fn fanout(
     let mut last_deliveries = Vec::new();
     let mut server_cpu_ms = Vec::new();
     let mut fanout_cpu_ms = Vec::new();
+    // Each large send's price (its posts, reads and the fan-out function).
+    let mut dollars = Vec::new();
     for round in 0..sends {
         for k in 0..3 {
             let text = format!("small {round}.{k}");
@@ -835,6 +837,12 @@ async fn fanout(
         if let (Some(before), Some(after)) = (fanout_before, fanout_cpu()) {
             fanout_cpu_ms.push(after - before);
         }
+        dollars.push(chat_bench::ceiling::measured_dollars_per_message(
+            connections as f64,
+            connections as f64,
+            fanout_cpu_ms.last().copied().unwrap_or_default() / 1000.0,
+            1.0,
+        ));
         let (first, last) = {
             let far = far.lock().expect("lock");
             let times = far.iter().filter(|r| r.1 == text).map(|r| r.2);
@@ -899,10 +907,17 @@ async fn fanout(
         }
         let took = started.elapsed().as_secs_f64();
         let posts = stack.gateway.posts() - posts_before;
-        let fanout_us_per_post = match (fanout_before, fanout_cpu()) {
-            (Some(before), Some(after)) => json!((after - before) * 1000.0 / posts.max(1) as f64),
-            _ => Value::Null,
+        let function_ms = match (fanout_before, fanout_cpu()) {
+            (Some(before), Some(after)) => Some(after - before),
+            _ => None,
         };
+        let fanout_us_per_post = function_ms.map(|ms| ms * 1000.0 / posts.max(1) as f64);
+        let dollars = chat_bench::ceiling::measured_dollars_per_message(
+            posts as f64,
+            connections as f64,
+            function_ms.unwrap_or_default() / 1000.0,
+            total as f64,
+        );
         let last: Vec<f64> = {
             let far = far.lock().expect("lock");
             sent_at
@@ -925,6 +940,8 @@ async fn fanout(
             "last_delivery_ms_max": sorted.last().copied().unwrap_or_default(),
             "until_all_delivered_s": took,
             "fanout_function_cpu_us_per_post": fanout_us_per_post,
+            // On AWS at these posts: the faithful mode's function CPU included.
+            "dollars_per_million_messages": dollars * 1e6,
         })
     } else {
         Value::Null
@@ -973,6 +990,9 @@ async fn fanout(
         // large send's CPU over its posts, one a connection.
         "fanout_function_cpu_us_per_post": fanout_cpu_ms.iter().map(|ms| ms * 1000.0 / connections as f64).collect::<Vec<_>>(),
         "last_delivery_ms": last_deliveries,
+        // Each large send's price on AWS, per million such messages: its
+        // posts and reads, and (faithful mode) the fan-out function's CPU.
+        "dollars_per_million_messages": dollars.iter().map(|d| d * 1e6).collect::<Vec<_>>(),
         "last_delivery_ms_max": last_deliveries.iter().copied().fold(0.0, f64::max),
         // Management calls over the account's quota (AWS's default here),
         // answered 429 and posted again.
