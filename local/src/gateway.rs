@@ -107,7 +107,8 @@ const CLOSED: u8 = 1;
 /// Dropped without `$disconnect` (a test hook for lost disconnects).
 const KILLED: u8 = 2;
 
-enum Outbound {
+/// What a connection's socket is given to write.
+pub(crate) enum Outbound {
     Text(String),
     /// Going away (1001): idle, or closed through the management API.
     Close,
@@ -380,47 +381,24 @@ impl Gateway {
     /// A socket of this process: its writes from the connection's queue,
     /// its reads through [`Self::run`].
     async fn run_socket(self, admitted: Admitted, socket: WebSocket) {
-        let (mut sink, stream) = socket.split();
-        let mut rx = admitted.rx;
-        let writer = tokio::spawn(async move {
-            while let Some(out) = rx.recv().await {
-                match out {
-                    Outbound::Text(text) => {
-                        if sink.send(WsMessage::Text(text.into())).await.is_err() {
-                            break;
-                        }
-                    }
-                    Outbound::Close | Outbound::TooBig => {
-                        let frame = CloseFrame {
-                            code: out.close_code(),
-                            reason: out.close_reason().into(),
-                        };
-                        let _ = sink.send(WsMessage::Close(Some(frame))).await;
-                        break;
-                    }
-                }
-            }
-        });
-        self.run(
-            admitted.id,
-            stream,
-            writer,
-            admitted.stop,
-            admitted.last_active,
-        )
-        .await;
+        let (sink, stream) = socket.split();
+        let writer = tokio::spawn(write_frames(sink, admitted.rx));
+        self.run(admitted.running, stream, writer).await;
     }
 
     /// A connection's life after `$connect`: its frames to `$default`, its
     /// idle and maximum time, then `$disconnect`; `writer` drains its queue.
     async fn run(
         self,
-        id: String,
+        running: Running,
         mut stream: impl futures::Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
         writer: tokio::task::JoinHandle<()>,
-        stop: Arc<(AtomicU8, Notify)>,
-        last_active: Arc<AtomicI64>,
     ) {
+        let Running {
+            id,
+            stop,
+            last_active,
+        } = running;
         let idle = self.inner.options.idle_timeout;
         let closes_at = tokio::time::Instant::now() + self.inner.options.max_connection_time;
         loop {
@@ -492,21 +470,50 @@ pub(crate) fn too_big(err: axum::Error) -> bool {
 
 /// A connection `$connect` accepted, before its socket is served.
 struct Admitted {
-    id: String,
     rx: mpsc::UnboundedReceiver<Outbound>,
+    running: Running,
+}
+
+/// What [`Gateway::run`] keeps of a connection.
+struct Running {
+    id: String,
     stop: Arc<(AtomicU8, Notify)>,
     last_active: Arc<AtomicI64>,
 }
 
+/// Writes a connection's queue to its socket until a close.
+pub(crate) async fn write_frames(
+    mut sink: impl futures::Sink<WsMessage> + Unpin,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+) {
+    while let Some(out) = rx.recv().await {
+        match out {
+            Outbound::Text(text) => {
+                if sink.send(WsMessage::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            Outbound::Close | Outbound::TooBig => {
+                let frame = CloseFrame {
+                    code: out.close_code(),
+                    reason: out.close_reason().into(),
+                };
+                let _ = sink.send(WsMessage::Close(Some(frame))).await;
+                break;
+            }
+        }
+    }
+}
+
 impl Outbound {
-    fn close_code(&self) -> u16 {
+    pub(crate) fn close_code(&self) -> u16 {
         match self {
             Outbound::TooBig => 1009,
             _ => 1001,
         }
     }
 
-    fn close_reason(&self) -> &'static str {
+    pub(crate) fn close_reason(&self) -> &'static str {
         match self {
             Outbound::TooBig => "message too big",
             _ => "going away",
@@ -569,10 +576,12 @@ impl Gateway {
             return Err((status, body));
         }
         Ok(Admitted {
-            id,
             rx,
-            stop,
-            last_active,
+            running: Running {
+                id,
+                stop,
+                last_active,
+            },
         })
     }
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message as LinkMessage;
 
-use crate::gateway::{MAX_FRAME, READ_LIMIT, SOCKET_BUFFER};
+use crate::gateway::{Outbound, MAX_FRAME, READ_LIMIT, SOCKET_BUFFER};
 
 /// What travels on a link, either way.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,12 +133,6 @@ impl Op {
     }
 }
 
-/// What a client socket of the relay is told by the gateway.
-enum ToClient {
-    Text(String),
-    Close(u16),
-}
-
 struct Relay {
     link: mpsc::UnboundedSender<Vec<u8>>,
     next: AtomicU64,
@@ -146,7 +140,7 @@ struct Relay {
     pending: Mutex<HashMap<u64, oneshot::Sender<Op>>>,
     /// Accepted connections (from before their upgrade completes, so
     /// nothing the gateway sends meanwhile is lost).
-    sockets: Mutex<HashMap<u64, mpsc::UnboundedSender<ToClient>>>,
+    sockets: Mutex<HashMap<u64, mpsc::UnboundedSender<Outbound>>>,
 }
 
 impl Relay {
@@ -154,7 +148,7 @@ impl Relay {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn sockets(&self) -> std::sync::MutexGuard<'_, HashMap<u64, mpsc::UnboundedSender<ToClient>>> {
+    fn sockets(&self) -> std::sync::MutexGuard<'_, HashMap<u64, mpsc::UnboundedSender<Outbound>>> {
         self.sockets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -223,12 +217,16 @@ pub async fn run(
                 }
                 Op::Send(text) => {
                     if let Some(socket) = relay.sockets().get(&n) {
-                        let _ = socket.send(ToClient::Text(text));
+                        let _ = socket.send(Outbound::Text(text));
                     }
                 }
                 Op::Close(code) => {
                     if let Some(socket) = relay.sockets().remove(&n) {
-                        let _ = socket.send(ToClient::Close(code));
+                        let _ = socket.send(if code == 1009 {
+                            Outbound::TooBig
+                        } else {
+                            Outbound::Close
+                        });
                     }
                 }
                 other => tracing::warn!(?other, "a relay-side operation from the gateway"),
@@ -291,33 +289,10 @@ async fn pump(
     relay: Arc<Relay>,
     n: u64,
     socket: WebSocket,
-    mut from_gateway: mpsc::UnboundedReceiver<ToClient>,
+    from_gateway: mpsc::UnboundedReceiver<Outbound>,
 ) {
-    let (mut sink, mut stream) = socket.split();
-    let writer = tokio::spawn(async move {
-        while let Some(out) = from_gateway.recv().await {
-            match out {
-                ToClient::Text(text) => {
-                    if sink.send(WsMessage::Text(text.into())).await.is_err() {
-                        break;
-                    }
-                }
-                ToClient::Close(code) => {
-                    let reason = if code == 1009 {
-                        "message too big"
-                    } else {
-                        "going away"
-                    };
-                    let frame = CloseFrame {
-                        code,
-                        reason: reason.into(),
-                    };
-                    let _ = sink.send(WsMessage::Close(Some(frame))).await;
-                    break;
-                }
-            }
-        }
-    });
+    let (sink, mut stream) = socket.split();
+    let writer = tokio::spawn(crate::gateway::write_frames(sink, from_gateway));
     let ending = loop {
         match stream.next().await {
             Some(Ok(WsMessage::Text(text))) => relay.tell(n, &Op::Frame(text.to_string())),

@@ -138,14 +138,6 @@ async fn open_connection(
             }
         }
     });
-    gateway
-        .run(
-            admitted.id,
-            stream,
-            writer,
-            admitted.stop,
-            admitted.last_active,
-        )
-        .await;
+    gateway.run(admitted.running, stream, writer).await;
     open.lock().unwrap_or_else(|e| e.into_inner()).remove(&n);
 }

@@ -103,6 +103,11 @@ enum Command {
         /// fan-out function's own CPU per post is reported.
         #[arg(long)]
         lambdas: Option<std::path::PathBuf>,
+        /// Connections per client process; past one process, each connects
+        /// through a relay process of its own (a process here may hold
+        /// 20,000 files, and the gateway holds the other ends).
+        #[arg(long, default_value_t = 10_000)]
+        per_process: usize,
     },
     /// The fan-out benchmark's clients (started by `fanout` itself).
     #[command(hide = true)]
@@ -530,10 +535,6 @@ struct ClientPlan {
     tokens: Vec<String>,
 }
 
-/// Connections a client process (and a relay) holds at most: a process
-/// here may hold 20,000 files, and the gateway holds the other ends.
-const CONNECTIONS_PER_PROCESS: usize = 10_000;
-
 /// A relay process: its URL on stdout, then it serves until killed.
 async fn relay(link: &str) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -673,6 +674,7 @@ async fn fanout(
     sends: usize,
     stream: Stream,
     bin_dir: Option<std::path::PathBuf>,
+    per_process: usize,
 ) -> Value {
     let mut options = StackOptions {
         gateway: GatewayOptions {
@@ -727,7 +729,7 @@ async fn fanout(
     // Past one process's worth, each client process connects through a
     // relay process of its own: the gateway's process could not hold the
     // sockets' server ends.
-    let processes = connections.div_ceil(CONNECTIONS_PER_PROCESS);
+    let processes = connections.div_ceil(per_process);
     let mut children = Vec::new();
     // (connection, text) → when, in wall-clock microseconds; and how many
     // deliveries each text has had (what the wait below polls, so polling
@@ -753,8 +755,8 @@ async fn fanout(
         } else {
             stack.ws_url.clone()
         };
-        let first = process * CONNECTIONS_PER_PROCESS;
-        let last = (first + CONNECTIONS_PER_PROCESS).min(connections);
+        let first = process * per_process;
+        let last = (first + per_process).min(connections);
         let plan_path = std::env::temp_dir().join(format!(
             "chat-bench-clients-{}-{process}.json",
             std::process::id()
@@ -1130,6 +1132,7 @@ async fn main() {
             seconds,
             quota,
             lambdas,
+            per_process,
         } => {
             let stream = Stream {
                 rate,
@@ -1143,6 +1146,7 @@ async fn main() {
                 sends.max(1),
                 stream,
                 lambdas,
+                per_process.max(1),
             )
             .await
         }
