@@ -357,7 +357,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "apps", "users", "acting", "channels/model", "channels/listing",
             "messages/model", "messages/store", "push/credentials", "realtime/events",
-            "realtime/management", "realtime/connections",
+            "realtime/management", "realtime/pace", "realtime/connections",
         ],
     ),
     (
