@@ -29,6 +29,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, Notify};
 
 mod link;
+pub mod wire;
 
 /// A quota as API Gateway states one: a steady rate and a burst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

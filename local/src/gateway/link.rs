@@ -14,8 +14,8 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::error::CapacityError;
 
+use super::wire::{Handshake, Op};
 use super::{Gateway, Outbound, READ_LIMIT};
-use crate::relay::{Handshake, Op};
 
 type Incoming = frames::UnboundedSender<Result<WsMessage, axum::Error>>;
 
