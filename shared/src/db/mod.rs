@@ -96,7 +96,12 @@ impl Db {
         let meter = meter::Meter::default();
         let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk)
             .interceptor(meter.clone())
-            .retry_config(retry_config());
+            .retry_config(retry_config())
+            // Items are at most 400 KB and answers a few KB: the stall
+            // watchdog (a timer per request) guards nothing and costs CPU.
+            .stalled_stream_protection(
+                aws_sdk_dynamodb::config::StalledStreamProtectionConfig::disabled(),
+            );
         if let Some(endpoint) = &config.dynamodb_endpoint {
             builder = builder.endpoint_url(endpoint);
         }
