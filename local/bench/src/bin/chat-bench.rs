@@ -12,7 +12,7 @@
 // A benchmark stops at the first failed set-up step: that is its report.
 #![allow(clippy::expect_used)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -71,6 +71,11 @@ enum Command {
         /// is reported apart from the emulators'.
         #[arg(long)]
         lambdas: Option<std::path::PathBuf>,
+        /// Put the DynamoDB tap in front of the emulator and report the
+        /// requests per send by operation (its proxy hop adds to the
+        /// emulators' CPU, not to the functions').
+        #[arg(long)]
+        count_requests: bool,
     },
     /// Sends to a 2-member channel and to one whose members hold this many
     /// connections (clients in child processes of 10,000 each, through relay
@@ -324,6 +329,7 @@ async fn load(
     rate: u64,
     seconds: u64,
     bin_dir: Option<std::path::PathBuf>,
+    count_requests: bool,
 ) -> Value {
     // The stack on a runtime of its own: its threads' CPU is the server's.
     // Long-lived blocking threads keep their CPU time countable.
@@ -336,6 +342,7 @@ async fn load(
         .expect("server runtime");
     let mut options = StackOptions::ephemeral();
     options.gateway.connect_quota = SET_UP_CONNECTS;
+    options.dynamodb_tap = count_requests;
     if let Some(bin_dir) = bin_dir {
         let mut faithful = lambdas::LambdaOptions::new(bin_dir);
         faithful.logs = false;
@@ -404,6 +411,7 @@ async fn load(
         threads_cpu_ms(None),
         functions_cpu(),
     );
+    let requests_before = stack.tap.as_ref().map_or(0, |tap| tap.seen().len());
     let run = Instant::now();
     for n in 0..total {
         ticker.tick().await;
@@ -458,6 +466,15 @@ async fn load(
         .values()
         .filter_map(|f| f["cpu_ms"].as_f64())
         .sum();
+    // DynamoDB requests from the first send until deliveries stopped, by
+    // operation, per message sent (with --count-requests).
+    let requests_per_send = stack.tap.as_ref().map(|tap| {
+        let mut by_operation: BTreeMap<String, f64> = BTreeMap::new();
+        for seen in tap.seen().iter().skip(requests_before) {
+            *by_operation.entry(seen.operation.clone()).or_default() += 1.0 / total as f64;
+        }
+        by_operation
+    });
     let acked: HashMap<String, Instant> = acks.lock().expect("lock").iter().cloned().collect();
     let mut latencies = Vec::new();
     let mut delivered = 0usize;
@@ -515,6 +532,7 @@ async fn load(
         "faithful": stack.functions.is_some(),
         "functions": functions,
         "functions_cpu_ms_per_delivery": per_delivery(functions_total),
+        "dynamodb_requests_per_send": requests_per_send,
     });
     drop(sockets);
     drop(stack);
@@ -1122,7 +1140,18 @@ async fn main() {
             rate,
             seconds,
             lambdas,
-        } => load(clients, channels.max(1), rate.max(1), seconds, lambdas).await,
+            count_requests,
+        } => {
+            load(
+                clients,
+                channels.max(1),
+                rate.max(1),
+                seconds,
+                lambdas,
+                count_requests,
+            )
+            .await
+        }
         Command::Fanout {
             connections,
             post_delay_ms,
