@@ -1,6 +1,8 @@
 //! The local API Gateway WebSocket emulator: accepts WebSocket clients, gives
-//! each a connection id, turns connects, frames and disconnects into
-//! API-Gateway-shaped events for the same realtime handler the Lambda runs,
+//! each a connection id, asks the `$connect` route's authorizer, turns
+//! connects, frames and disconnects into API-Gateway-shaped events (each
+//! carrying the authorizer's context, as on AWS) for the same realtime
+//! handler the Lambda runs,
 //! and serves the `@connections` management API (`POST`/`GET`/`DELETE
 //! /@connections/{id}`) that the notifier calls (its SigV4-signed posts, and
 //! the SDK client for the rest); a post without a SigV4 signature for
@@ -25,7 +27,7 @@ use axum::{Json, Router};
 use chat_shared::socket as handler;
 use chat_shared::AppState;
 use futures::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, Notify};
 
 mod link;
@@ -127,9 +129,10 @@ struct Conn {
 
 struct Inner {
     state: AppState,
-    /// In the faithful mode, the realtime function's own process; otherwise
-    /// its handler runs in this process.
-    realtime: Mutex<Option<Arc<crate::lambdas::Function>>>,
+    /// In the faithful mode, the realtime function's own process (and the
+    /// authorizer's, when the template declares one); otherwise their
+    /// handlers run in this process.
+    realtime: Mutex<Option<Functions>>,
     options: GatewayOptions,
     conns: Mutex<HashMap<String, Conn>>,
     domain: String,
@@ -144,6 +147,13 @@ struct Inner {
     connects: governor::DefaultDirectRateLimiter,
     /// Management calls answered 429.
     throttled: AtomicU64,
+}
+
+/// The functions the WebSocket API invokes in the faithful mode.
+#[derive(Clone)]
+struct Functions {
+    routes: Arc<crate::lambdas::Function>,
+    authorizer: Option<Arc<crate::lambdas::Function>>,
 }
 
 #[derive(Clone)]
@@ -191,14 +201,28 @@ impl Gateway {
             .with_state(self.clone())
     }
 
-    /// Hands every WebSocket event to this function's processes (as API
-    /// Gateway invokes the realtime Lambda) instead of the in-process handler.
-    pub fn invoke_through(&self, function: Arc<crate::lambdas::Function>) {
+    /// Hands every WebSocket event to `routes`' processes (as API Gateway
+    /// invokes the realtime Lambda), and a connect's authorization to
+    /// `authorizer`'s (none: connects are not authorized first), instead of
+    /// the in-process handlers.
+    pub fn invoke_through(
+        &self,
+        routes: Arc<crate::lambdas::Function>,
+        authorizer: Option<Arc<crate::lambdas::Function>>,
+    ) {
         *self
             .inner
             .realtime
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(function);
+            .unwrap_or_else(|e| e.into_inner()) = Some(Functions { routes, authorizer });
+    }
+
+    fn functions(&self) -> Option<Functions> {
+        self.inner
+            .realtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Open connection ids.
@@ -281,8 +305,9 @@ impl Gateway {
         self.inner.conns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The event API Gateway would give the integration, as JSON, read with
-    /// the same type the Lambda runtime uses.
+    /// The event API Gateway would give the integration, read with the same
+    /// type the Lambda runtime uses.
+    #[allow(clippy::too_many_arguments)]
     fn event(
         &self,
         id: &str,
@@ -291,7 +316,33 @@ impl Gateway {
         body: Option<String>,
         query: Option<&HashMap<String, String>>,
         headers: Option<&HeaderMap>,
+        grant: Option<&Map<String, Value>>,
     ) -> Option<ApiGatewayWebsocketProxyRequest> {
+        let mut event = self.event_json(id, route, kind, query, headers);
+        if let Some(grant) = grant {
+            event["requestContext"]["authorizer"] = Value::Object(grant.clone());
+        }
+        if let Some(body) = body {
+            event["body"] = json!(body);
+        }
+        match serde_json::from_value(event) {
+            Ok(event) => Some(event),
+            Err(err) => {
+                tracing::error!(error = %err, "could not build a WebSocket event");
+                None
+            }
+        }
+    }
+
+    /// An event's JSON before its body and authorizer context.
+    fn event_json(
+        &self,
+        id: &str,
+        route: &str,
+        kind: &str,
+        query: Option<&HashMap<String, String>>,
+        headers: Option<&HeaderMap>,
+    ) -> Value {
         let now = chat_shared::time::now_millis();
         let connected_at = self.conns().get(id).map_or(now, |c| c.connected_at);
         let header_map: serde_json::Map<String, Value> = headers
@@ -332,26 +383,69 @@ impl Gateway {
                 query.iter().map(|(k, v)| (k, vec![v])).collect();
             event["multiValueQueryStringParameters"] = json!(multi);
         }
-        if let Some(body) = body {
-            event["body"] = json!(body);
-        }
-        match serde_json::from_value(event) {
-            Ok(event) => Some(event),
-            Err(err) => {
-                tracing::error!(error = %err, "could not build a WebSocket event");
-                None
+        event
+    }
+
+    /// The `$connect` route's authorizer: the context it grants the
+    /// connection (`None` when no authorizer is declared), or the refusal the
+    /// client gets, as API Gateway gives them (401 when the authorizer fails
+    /// with `Unauthorized`, 403 for a policy that denies, 500 otherwise).
+    async fn authorize(
+        &self,
+        id: &str,
+        query: &HashMap<String, String>,
+        headers: &HeaderMap,
+    ) -> Result<Option<Map<String, Value>>, (StatusCode, Value)> {
+        let mut event = self.event_json(id, "$connect", "CONNECT", Some(query), Some(headers));
+        event["type"] = json!("REQUEST");
+        event["methodArn"] = json!("arn:aws:execute-api:local:000000000000:local/local/$connect");
+        event["stageVariables"] = json!({});
+        let answer = match self.functions() {
+            Some(Functions {
+                authorizer: Some(function),
+                ..
+            }) => function.invoke(event).await,
+            Some(_) => return Ok(None),
+            None => match serde_json::from_value(event) {
+                Ok(request) => match handler::authorize(&self.inner.state, &request).await {
+                    Ok(response) => serde_json::to_value(response).map_err(|e| e.to_string()),
+                    Err(refusal) => Err(json!({ "errorMessage": refusal.to_string() }).to_string()),
+                },
+                Err(err) => Err(err.to_string()),
+            },
+        };
+        let refused = |status: StatusCode, message: &str| (status, json!({ "message": message }));
+        match answer {
+            Ok(policy) => {
+                let allowed = policy["policyDocument"]["Statement"]
+                    .as_array()
+                    .is_some_and(|s| !s.is_empty() && s.iter().all(|s| s["Effect"] == "Allow"));
+                if !allowed {
+                    return Err(refused(StatusCode::FORBIDDEN, "Forbidden"));
+                }
+                let mut grant = policy["context"].as_object().cloned().unwrap_or_default();
+                grant.insert("principalId".into(), policy["principalId"].clone());
+                Ok(Some(grant))
+            }
+            Err(failure) => {
+                let message = serde_json::from_str::<Value>(&failure)
+                    .ok()
+                    .and_then(|f| f["errorMessage"].as_str().map(str::to_string));
+                if message.as_deref() == Some("Unauthorized") {
+                    Err(refused(StatusCode::UNAUTHORIZED, "Unauthorized"))
+                } else {
+                    tracing::warn!(error = %failure, "the authorizer failed");
+                    Err(refused(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"))
+                }
             }
         }
     }
 
     async fn invoke(&self, event: ApiGatewayWebsocketProxyRequest) -> (u16, Option<String>) {
-        let function = self
-            .inner
-            .realtime
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if let Some(function) = function {
+        if let Some(Functions {
+            routes: function, ..
+        }) = self.functions()
+        {
             let answer = match serde_json::to_value(&event) {
                 Ok(event) => function.invoke(event).await,
                 Err(err) => Err(err.to_string()),
@@ -399,7 +493,9 @@ impl Gateway {
             id,
             stop,
             last_active,
+            grant,
         } = running;
+        let grant = grant.as_ref();
         let idle = self.inner.options.idle_timeout;
         let closes_at = tokio::time::Instant::now() + self.inner.options.max_connection_time;
         loop {
@@ -440,7 +536,7 @@ impl Gateway {
                 break;
             }
             last_active.store(chat_shared::time::now_millis(), Ordering::Relaxed);
-            if let Some(event) = self.event(&id, "$default", "MESSAGE", Some(frame), None, None) {
+            if let Some(event) = self.event(&id, "$default", "MESSAGE", Some(frame), None, None, grant) {
                 self.invoke(event).await;
             }
             if stop.0.load(Ordering::SeqCst) != RUNNING {
@@ -451,7 +547,9 @@ impl Gateway {
         if !killed {
             // Gone before $disconnect runs, as in API Gateway: posts now get 410.
             self.conns().remove(&id);
-            if let Some(event) = self.event(&id, "$disconnect", "DISCONNECT", None, None, None) {
+            if let Some(event) =
+                self.event(&id, "$disconnect", "DISCONNECT", None, None, None, grant)
+            {
                 self.invoke(event).await;
             }
         }
@@ -480,6 +578,8 @@ struct Running {
     id: String,
     stop: Arc<(AtomicU8, Notify)>,
     last_active: Arc<AtomicI64>,
+    /// The authorizer's context, in every event of the connection.
+    grant: Option<Map<String, Value>>,
 }
 
 /// Writes a connection's queue to its socket until a close.
@@ -557,8 +657,22 @@ impl Gateway {
                 user_agent,
             },
         );
-        let Some(event) = self.event(&id, "$connect", "CONNECT", None, Some(query), Some(headers))
-        else {
+        let grant = match self.authorize(&id, query, headers).await {
+            Ok(grant) => grant,
+            Err(refusal) => {
+                self.conns().remove(&id);
+                return Err(refusal);
+            }
+        };
+        let Some(event) = self.event(
+            &id,
+            "$connect",
+            "CONNECT",
+            None,
+            Some(query),
+            Some(headers),
+            grant.as_ref(),
+        ) else {
             self.conns().remove(&id);
             return Err((
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -582,6 +696,7 @@ impl Gateway {
                 id,
                 stop,
                 last_active,
+                grant,
             },
         })
     }

@@ -1,10 +1,16 @@
 //! The socket adapter, above the use cases: the realtime function's API
-//! Gateway WebSocket events for `$connect`, `$disconnect` and `$default`.
-//! The Lambda and the local gateway emulator call [`handle`] with the same
-//! event shape.
+//! Gateway WebSocket events for `$connect`, `$disconnect` and `$default`,
+//! and the `$connect` route's authorizer. The Lambda and the local gateway
+//! emulator call [`handle`] and [`authorize`] with the same event shapes.
 
-use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayCustomAuthorizerResponse, ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest,
+    ApiGatewayWebsocketProxyRequestContext,
+};
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use aws_lambda_events::encodings::Body;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::actions::messages;
@@ -33,6 +39,110 @@ fn response(status: u16, body: Option<Value>) -> ApiGatewayProxyResponse {
 
 fn refuse(err: &ApiError) -> ApiGatewayProxyResponse {
     response(err.status().as_u16(), Some(err.body()))
+}
+
+/// Why the authorizer turned a connect away: API Gateway answers the client
+/// 401 for [`Refusal::Unauthorized`] (the function fails with exactly that
+/// message) and 403 for a policy that denies.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("Unauthorized")]
+    Unauthorized,
+    #[error("the authorizer failed: {0}")]
+    Failed(String),
+}
+
+/// The `$connect` route's REQUEST authorizer: authenticates like REST
+/// (`?api_key=&token=`) and grants the connection its app and user
+/// ([`connections::grant`]), which API Gateway passes to every later event
+/// of the connection. A server token is denied: sockets are for users.
+pub async fn authorize(
+    state: &AppState,
+    request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
+) -> Result<ApiGatewayCustomAuthorizerResponse, Refusal> {
+    let query = &request.query_string_parameters;
+    let caller = match auth::authenticate(state, query.first("api_key"), query.first("token")).await
+    {
+        Ok(caller) => caller,
+        Err(ApiError::Internal(cause)) => {
+            tracing::error!(error = %DisplayChain(cause.as_ref()), "authorizer failed");
+            return Err(Refusal::Failed(cause.to_string()));
+        }
+        Err(refusal) => {
+            tracing::info!(error = %DisplayChain(&refusal), "connect refused");
+            return Err(Refusal::Unauthorized);
+        }
+    };
+    let (principal, effect, context) = match &caller.actor {
+        Actor::User(user) => (
+            user.to_string(),
+            IamPolicyEffect::Allow,
+            connections::grant(
+                &caller.app.app_id,
+                &caller.app.api_key,
+                user,
+                caller.issued_ms,
+            ),
+        ),
+        Actor::Server => ("server".to_string(), IamPolicyEffect::Deny, Default::default()),
+    };
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec!["execute-api:Invoke".into()];
+    statement.effect = effect;
+    statement.resource = request.method_arn.clone().into_iter().collect();
+    let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+    policy.version = Some("2012-10-17".into());
+    policy.statement = vec![statement];
+    let mut response = ApiGatewayCustomAuthorizerResponse::default();
+    response.principal_id = Some(principal);
+    response.policy_document = policy;
+    response.context = serde_json::Value::Object(context);
+    Ok(response)
+}
+
+/// What the realtime function is invoked with: an event of one of the
+/// routes, or the authorizer's request (the one with a `methodArn`).
+#[derive(Debug)]
+pub enum Event {
+    Route(Box<ApiGatewayWebsocketProxyRequest>),
+    Authorize(Box<ApiGatewayCustomAuthorizerRequestTypeRequest>),
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let event = if value.get("methodArn").is_some() {
+            Event::Authorize(serde_json::from_value(value).map_err(serde::de::Error::custom)?)
+        } else {
+            Event::Route(serde_json::from_value(value).map_err(serde::de::Error::custom)?)
+        };
+        Ok(event)
+    }
+}
+
+/// The realtime function's answer to an [`Event`].
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Route(ApiGatewayProxyResponse),
+    Authorized(ApiGatewayCustomAuthorizerResponse),
+}
+
+/// The realtime function: routes to [`handle`], the authorizer to
+/// [`authorize`].
+pub async fn answer(state: &AppState, event: Event) -> Result<Answer, Refusal> {
+    match event {
+        Event::Route(request) => Ok(Answer::Route(handle(state, *request).await)),
+        Event::Authorize(request) => authorize(state, &request).await.map(Answer::Authorized),
+    }
+}
+
+/// The connection an event's authorizer context describes, if it has one.
+fn granted(
+    id: &ConnectionId,
+    context: &ApiGatewayWebsocketProxyRequestContext,
+) -> Option<Connection> {
+    connections::granted(id, context.connected_at, &context.authorizer.fields)
 }
 
 /// Entry point for every WebSocket route.
@@ -70,6 +180,7 @@ pub async fn handle(
             on_frame(
                 state,
                 &connection_id,
+                granted(&connection_id, context),
                 request.body.as_deref().unwrap_or_default(),
             )
             .await;
@@ -78,25 +189,41 @@ pub async fn handle(
     }
 }
 
-/// Authenticates like REST (`?api_key=&token=`), stores the connection, and
-/// on the user's first connection marks them online and tells their peers.
+/// Takes the caller from the authorizer's grant (or, for an event without
+/// one, authenticates like REST, `?api_key=&token=`), stores the connection,
+/// and on the user's first connection marks them online and tells their
+/// peers.
 async fn connect(
     state: &AppState,
     request: &ApiGatewayWebsocketProxyRequest,
     id: &ConnectionId,
 ) -> Result<(), ApiError> {
-    let query = &request.query_string_parameters;
-    let caller = auth::authenticate(state, query.first("api_key"), query.first("token")).await?;
-    let Actor::User(user) = caller.actor else {
-        return Err(ApiError::forbidden("connect with a user token"));
+    let (app, user, issued_ms) = match granted(id, &request.request_context) {
+        Some(granted) => {
+            let app = state
+                .apps
+                .by_id(&state.db, &granted.app_id)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("invalid_api_key", "unknown API key"))?;
+            (app, granted.user_id, granted.token_issued_ms)
+        }
+        None => {
+            let query = &request.query_string_parameters;
+            let caller =
+                auth::authenticate(state, query.first("api_key"), query.first("token")).await?;
+            let Actor::User(user) = caller.actor else {
+                return Err(ApiError::forbidden("connect with a user token"));
+            };
+            (caller.app, user, caller.issued_ms)
+        }
     };
     // A connect writes (the connection, the online index): it counts as a
     // write, refused at the upgrade with 429 like REST.
     state
         .limiter
         .admit(
-            &caller.app.app_id,
-            &caller.app.settings.rate_limits,
+            &app.app_id,
+            &app.settings.rate_limits,
             &crate::ratelimit::Subject::User(user.clone()),
             crate::ratelimit::Group::Write,
         )
@@ -104,17 +231,17 @@ async fn connect(
         .map_err(|(refusal, _)| refusal)?;
     let connection = Connection {
         connection_id: id.clone(),
-        app_id: caller.app.app_id.clone(),
-        api_key: caller.app.api_key.clone(),
+        app_id: app.app_id.clone(),
+        api_key: app.api_key.clone(),
         user_id: user.clone(),
         connected_at: crate::time::now_rfc3339(),
-        token_issued_ms: caller.issued_ms,
+        token_issued_ms: issued_ms,
         expires: crate::time::now_secs() + CONNECTION_TTL_SECS,
     };
     if !connections::add(&state.db, &connection).await? {
         // Full: first forget sockets API Gateway no longer has (a lost
         // `$disconnect`), then try once more.
-        sessions::prune(state, &caller.app.app_id, &user).await?;
+        sessions::prune(state, &app.app_id, &user).await?;
         if !connections::add(&state.db, &connection).await? {
             return Err(ApiError::RateLimited {
                 message: format!(
@@ -127,25 +254,33 @@ async fn connect(
     }
     // Read after the connection is indexed: a revocation racing this connect
     // either shows here or finds this connection in the index it closes.
-    let user_item = crate::users::require_user(&state.db, &caller.app.app_id, &user).await?;
-    if let Err(refusal) = auth::check_user_state(&user_item, caller.issued_ms) {
-        connections::remove(&state.db, &caller.app.app_id, &user, id).await?;
+    let user_item = crate::users::require_user(&state.db, &app.app_id, &user).await?;
+    if let Err(refusal) = auth::check_user_state(&user_item, issued_ms) {
+        connections::remove(&state.db, &app.app_id, &user, id).await?;
         return Err(refusal);
     }
     // Every connect refreshes the user's entries in the online index.
-    online::enter(&state.db, &caller.app.app_id, &user).await?;
-    connections::remember(&connection);
+    online::enter(&state.db, &app.app_id, &user).await?;
     let open = connections::ids_of(&user_item);
     if open.len() == 1 {
-        sessions::announce(state, &caller.app, &user, true).await;
+        sessions::announce(state, &app, &user, true).await;
     }
     Ok(())
 }
 
 /// One client frame: parsed, dispatched by `action`, answered with an ack
 /// carrying its `request_id`. Bad frames get an error ack, never a crash.
-async fn on_frame(state: &AppState, id: &ConnectionId, body: &str) {
-    let connection = match connections::of_frame(&state.db, id).await {
+async fn on_frame(
+    state: &AppState,
+    id: &ConnectionId,
+    granted: Option<Connection>,
+    body: &str,
+) {
+    let found = match granted {
+        Some(connection) => Ok(Some(connection)),
+        None => connections::get(&state.db, id).await,
+    };
+    let connection = match found {
         Ok(Some(connection)) => connection,
         Ok(None) => return,
         Err(err) => {

@@ -163,6 +163,33 @@ async fn websocket_samples() {
     let channel = app.group(&app.a, &t[0], &["bob"]).await;
     let state = &app.stack.state;
 
+    // The authorizer: a user's token is granted its app and user, anything
+    // else fails with `Unauthorized` (API Gateway's 401), a server token is
+    // denied (403).
+    let authorize = |token: &str| {
+        let event: handler::Event = serde_json::from_str(&sample(
+            "ws-authorize.json",
+            &[
+                ("REPLACE_WITH_API_KEY", app.a.key()),
+                ("REPLACE_WITH_TOKEN", token),
+                ("REPLACE_WITH_CONNECTION_ID", "sample-conn+1="),
+            ],
+        ))
+        .expect("a valid authorizer request");
+        handler::answer(state, event)
+    };
+    let granted = serde_json::to_value(authorize(&t[0]).await.expect("allowed")).unwrap();
+    assert_eq!(granted["principalId"], "alice");
+    assert_eq!(granted["policyDocument"]["Statement"][0]["Effect"], "Allow");
+    assert_eq!(granted["context"]["user_id"], "alice");
+    assert_eq!(granted["context"]["app_id"], app.a.app.app_id.as_str());
+    assert_eq!(
+        authorize("garbage").await.unwrap_err().to_string(),
+        "Unauthorized"
+    );
+    let denied = serde_json::to_value(authorize(&app.a.server).await.expect("answered")).unwrap();
+    assert_eq!(denied["policyDocument"]["Statement"][0]["Effect"], "Deny");
+
     let refused = handler::handle(
         state,
         ws_event(

@@ -1,6 +1,6 @@
-//! Lambda for the WebSocket API: `$connect`, `$disconnect`, `$default`.
+//! Lambda for the WebSocket API: `$connect`, `$disconnect`, `$default`, and
+//! the `$connect` route's authorizer.
 
-use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chat_shared::socket as handler;
 use chat_shared::{telemetry, AppState};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -19,10 +19,10 @@ async fn main() -> Result<(), Error> {
         .with_outbound()
         .with_scheduler();
     let state = &state;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
-            Ok::<ApiGatewayProxyResponse, Error>(handler::handle(state, event.payload).await)
-        },
-    ))
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<handler::Event>| async move {
+        handler::answer(state, event.payload)
+            .await
+            .map_err(Error::from)
+    }))
     .await
 }

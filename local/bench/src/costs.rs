@@ -304,7 +304,8 @@ async fn connect(driver: &Driver<'_>, user: &str) -> Result<Socket, CostError> {
         driver.app.api_key,
         driver.token(user)?
     );
-    driver.asked.routes.fetch_add(1, Ordering::Relaxed);
+    // Two invocations: the `$connect` authorizer, then the route.
+    driver.asked.routes.fetch_add(2, Ordering::Relaxed);
     let (socket, _) = tokio_tungstenite::connect_async(url).await.map_err(step)?;
     Ok(socket)
 }

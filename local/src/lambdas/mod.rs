@@ -273,6 +273,13 @@ impl Functions {
             .cloned()
     }
 
+    /// The function the WebSocket API's `$connect` authorizer invokes.
+    pub fn authorizer(&self) -> Option<Arc<Function>> {
+        self.by_name
+            .get(self.template.authorizer.as_deref()?)
+            .cloned()
+    }
+
     /// The functions the outbox stream feeds, with the key prefixes each
     /// one's filters let through.
     pub fn stream_consumers(&self) -> Vec<(Vec<String>, Arc<Function>)> {

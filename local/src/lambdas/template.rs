@@ -30,6 +30,8 @@ pub struct Template {
     pub(super) functions: HashMap<String, (String, Gets)>,
     /// The function the WebSocket API's integration invokes.
     pub(super) realtime: Option<String>,
+    /// The function of the WebSocket API's REQUEST authorizer.
+    pub(super) authorizer: Option<String>,
     /// The functions the outbox stream feeds (events of `Type: DynamoDB`),
     /// each with the key prefixes its filters let through.
     pub(super) stream_consumers: Vec<(String, Vec<String>)>,
@@ -46,6 +48,15 @@ pub(super) struct Gets {
     pub(super) management: bool,
     /// The scheduler's queue (`CHAT_SCHEDULE_QUEUE_URL`).
     pub(super) queue: bool,
+}
+
+/// The function a Lambda integration's URI invokes:
+/// `...functions/${RealtimeFunction.Arn}/invocations`.
+fn invoked(uri: &serde_yaml_ng::Value) -> Option<String> {
+    let uri = tagged_text(uri)?;
+    let end = uri.find(".Arn}")?;
+    let start = uri[..end].rfind("${")? + 2;
+    Some(uri[start..end].to_string())
 }
 
 /// The `prefix` of each of a stream event's filters on `dynamodb.Keys.pk`.
@@ -75,6 +86,7 @@ impl Template {
         let mut routes = Vec::new();
         let mut functions = HashMap::new();
         let mut realtime = None;
+        let mut authorizer = None;
         let mut stream_consumers = Vec::new();
         let mut queue_consumers = Vec::new();
         for (name, resource) in resources {
@@ -121,13 +133,10 @@ impl Template {
                     }
                 }
                 Some("AWS::ApiGatewayV2::Integration") => {
-                    realtime =
-                        tagged_text(&resource["Properties"]["IntegrationUri"]).and_then(|uri| {
-                            // `...functions/${RealtimeFunction.Arn}/invocations`
-                            let end = uri.find(".Arn}")?;
-                            let start = uri[..end].rfind("${")? + 2;
-                            Some(uri[start..end].to_string())
-                        });
+                    realtime = invoked(&resource["Properties"]["IntegrationUri"]);
+                }
+                Some("AWS::ApiGatewayV2::Authorizer") => {
+                    authorizer = invoked(&resource["Properties"]["AuthorizerUri"]);
                 }
                 _ => {}
             }
@@ -160,6 +169,7 @@ impl Template {
             stage,
             functions,
             realtime,
+            authorizer,
             stream_consumers,
             queue_consumers,
             globals,
@@ -300,6 +310,7 @@ mod tests {
         assert!(template.is_binary("multipart/form-data; boundary=x"));
         assert!(!template.is_binary("application/json"));
         assert_eq!(template.realtime.as_deref(), Some("RealtimeFunction"));
+        assert_eq!(template.authorizer.as_deref(), Some("RealtimeFunction"));
         assert_eq!(
             template.stream_consumers,
             [

@@ -1,11 +1,11 @@
-//! Connection items: by id (what `$default` and `$disconnect` look up) and
+//! Connection items: by id (what `$disconnect` looks up) and
 //! under the user (what fan-out looks up), both expiring just past API
 //! Gateway's 2-hour connection limit; and channel watches.
 
-use std::sync::LazyLock;
-use std::time::Duration;
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::db::{store, Cond, Db, DbError, Entity};
 use crate::error::ApiError;
@@ -130,38 +130,49 @@ pub async fn get(db: &Db, id: &ConnectionId) -> Result<Option<Connection>, ApiEr
     Ok(db.get(&keys::connection(id)).await?)
 }
 
-/// Connections this process has seen. A connection item never changes once
-/// written, and API Gateway sends no frame on a connection it has closed,
-/// so only a process's first frame on a connection (or none, after the
-/// process accepted it) reads the item. A revocation still takes effect at
-/// once: it closes the user's sockets, and every frame re-checks the user.
-static SEEN: LazyLock<moka::sync::Cache<ConnectionId, Connection>> = LazyLock::new(|| {
-    moka::sync::Cache::builder()
-        .max_capacity(50_000)
-        .time_to_idle(Duration::from_secs(CONNECTION_TTL_SECS as u64))
-        .build()
-});
-
-/// The connection a frame came on (see [`SEEN`]).
-pub async fn of_frame(db: &Db, id: &ConnectionId) -> Result<Option<Connection>, ApiError> {
-    if let Some(connection) = SEEN.get(id) {
-        return Ok(Some(connection));
+/// The connection's grant: what the `$connect` route's authorizer returns as
+/// its context, which API Gateway hands back in `requestContext.authorizer`
+/// with every later event of the connection. Values are strings, as API
+/// Gateway passes them on.
+pub fn grant(app: &AppId, api_key: &str, user: &UserId, issued_ms: Option<i64>) -> Map<String, Value> {
+    let mut grant = Map::new();
+    grant.insert(GRANT_APP.into(), Value::from(app.as_str()));
+    grant.insert(GRANT_KEY.into(), Value::from(api_key));
+    grant.insert(GRANT_USER.into(), Value::from(user.as_str()));
+    if let Some(issued) = issued_ms {
+        grant.insert(GRANT_ISSUED.into(), Value::from(issued.to_string()));
     }
-    let found = get(db, id).await?;
-    if let Some(connection) = &found {
-        remember(connection);
-    }
-    Ok(found)
+    grant
 }
 
-/// An accepted connection: its frames need not read it.
-pub fn remember(connection: &Connection) {
-    SEEN.insert(connection.connection_id.clone(), connection.clone());
-}
+const GRANT_APP: &str = "app_id";
+const GRANT_KEY: &str = "api_key";
+const GRANT_USER: &str = "user_id";
+const GRANT_ISSUED: &str = "issued_ms";
 
-/// A closed connection.
-pub fn forget(id: &ConnectionId) {
-    SEEN.invalidate(id);
+/// The connection an event's grant describes (see [`grant`]), so a frame
+/// need not read its item; `None` for an event without one (a stage
+/// deployed without the authorizer, a hand-made event).
+pub fn granted(
+    id: &ConnectionId,
+    connected_at_ms: i64,
+    fields: &HashMap<String, Value>,
+) -> Option<Connection> {
+    let text = |key: &str| fields.get(key).and_then(Value::as_str);
+    let issued_ms = match fields.get(GRANT_ISSUED) {
+        None => None,
+        Some(Value::Number(n)) => Some(n.as_i64()?),
+        Some(other) => Some(other.as_str()?.parse().ok()?),
+    };
+    Some(Connection {
+        connection_id: id.clone(),
+        app_id: AppId::parse(text(GRANT_APP)?).ok()?,
+        api_key: text(GRANT_KEY)?.to_string(),
+        user_id: UserId::parse(text(GRANT_USER)?).ok()?,
+        connected_at: crate::time::millis_to_rfc3339(connected_at_ms),
+        token_issued_ms: issued_ms,
+        expires: connected_at_ms / 1000 + CONNECTION_TTL_SECS,
+    })
 }
 
 /// Deletes exactly this connection: its two items and its index entry.

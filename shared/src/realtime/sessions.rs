@@ -75,7 +75,6 @@ pub(crate) async fn announce(
 
 /// Forgets a closed connection; the user's last one marks them offline.
 pub(crate) async fn disconnect(state: &AppState, id: &ConnectionId) -> Result<(), ApiError> {
-    connections::forget(id);
     let Some(connection) = connections::get(&state.db, id).await? else {
         return Ok(());
     };

@@ -110,6 +110,60 @@ async fn connections_are_stored_with_a_ttl_and_removed_on_disconnect() {
     assert!(me.body["user"]["last_active"].is_string());
 }
 
+/// Deletes a connection's item behind the gateway's back.
+async fn forget_item(app: &TestApp, ws: &mut crate::ws::Ws) {
+    let ack = ws.request(json!({ "action": "health.check" })).await;
+    let id = ConnectionId::parse(ack["result"]["connection_id"].as_str().unwrap()).unwrap();
+    let db = &app.stack.state.db;
+    db.delete(
+        &chat_shared::keys::connection(&id),
+        chat_shared::db::Cond::Always,
+    )
+    .await
+    .unwrap();
+    assert!(connections::get(db, &id).await.unwrap().is_none());
+}
+
+/// The `$connect` authorizer's grant (app, user, token time) comes with
+/// every frame, so a frame never reads its connection's item: with the item
+/// gone, frames are still answered as the connection's user, and still
+/// re-check that user against the token's time.
+#[tokio::test]
+async fn frames_are_answered_from_the_connect_grant_without_reading_the_connection() {
+    let app = TestApp::spawn().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let channel = app.group(&app.a, &t[0], &["bob"]).await;
+    let mut alice = app.ws(&app.a, &t[0]).await;
+    let mut bob = app.ws(&app.a, &t[1]).await;
+    forget_item(&app, &mut alice).await;
+
+    let ack = alice.request(json!({ "action": "health.check" })).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(ack["result"]["user_id"], "alice");
+    let ack = alice
+        .request(json!({ "action": "message.send", "channel_id": channel, "text": "granted" }))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(bob.expect("message.new").await["message"]["text"], "granted");
+
+    // Revoked without the close reaching the socket: the next frame is
+    // refused by the grant's token time.
+    let alice_id = UserId::parse("alice").unwrap();
+    chat_shared::users::revoke_tokens(&app.stack.state.db, &app.a.app.app_id, &alice_id)
+        .await
+        .unwrap();
+    let ack = alice.request(json!({ "action": "health.check" })).await;
+    assert_eq!(ack["error"]["code"], "token_revoked", "{ack}");
+    assert!(alice.wait_closed(crate::ws::WAIT).await);
+
+    // A token minted after the revocation: its socket's grant says so.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut fresh = app.ws(&app.a, &app.a.user_token("alice")).await;
+    forget_item(&app, &mut fresh).await;
+    let ack = fresh.request(json!({ "action": "health.check" })).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+}
+
 #[tokio::test]
 async fn members_see_each_others_changes_and_outsiders_see_nothing() {
     let app = TestApp::spawn().await;
