@@ -76,6 +76,11 @@ enum Command {
         /// emulators' CPU, not to the functions').
         #[arg(long)]
         count_requests: bool,
+        /// The faithful mode's processes for each function at most (as
+        /// reserved concurrency caps a function's environments): another
+        /// starts while all are busy.
+        #[arg(long, default_value_t = 8)]
+        max_instances: usize,
     },
     /// Sends to a 2-member channel and to one whose members hold this many
     /// connections (clients in child processes of 10,000 each, through relay
@@ -330,6 +335,7 @@ async fn load(
     seconds: u64,
     bin_dir: Option<std::path::PathBuf>,
     count_requests: bool,
+    max_instances: usize,
 ) -> Value {
     // The stack on a runtime of its own: its threads' CPU is the server's.
     // Long-lived blocking threads keep their CPU time countable.
@@ -346,6 +352,7 @@ async fn load(
     if let Some(bin_dir) = bin_dir {
         let mut faithful = lambdas::LambdaOptions::new(bin_dir);
         faithful.logs = false;
+        faithful.max_instances = max_instances.max(1);
         options.lambdas = Some(faithful);
     }
     let stack = server_runtime
@@ -1141,6 +1148,7 @@ async fn main() {
             seconds,
             lambdas,
             count_requests,
+            max_instances,
         } => {
             load(
                 clients,
@@ -1149,6 +1157,7 @@ async fn main() {
                 seconds,
                 lambdas,
                 count_requests,
+                max_instances,
             )
             .await
         }
