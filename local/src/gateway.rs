@@ -435,7 +435,10 @@ impl Gateway {
                     Err(refused(StatusCode::UNAUTHORIZED, "Unauthorized"))
                 } else {
                     tracing::warn!(error = %failure, "the authorizer failed");
-                    Err(refused(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"))
+                    Err(refused(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Internal server error",
+                    ))
                 }
             }
         }
@@ -536,7 +539,9 @@ impl Gateway {
                 break;
             }
             last_active.store(chat_shared::time::now_millis(), Ordering::Relaxed);
-            if let Some(event) = self.event(&id, "$default", "MESSAGE", Some(frame), None, None, grant) {
+            if let Some(event) =
+                self.event(&id, "$default", "MESSAGE", Some(frame), None, None, grant)
+            {
                 self.invoke(event).await;
             }
             if stop.0.load(Ordering::SeqCst) != RUNNING {

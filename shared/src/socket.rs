@@ -8,8 +8,8 @@ use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerResponse, ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest,
     ApiGatewayWebsocketProxyRequestContext,
 };
-use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use aws_lambda_events::encodings::Body;
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -84,7 +84,11 @@ pub async fn authorize(
                 caller.issued_ms,
             ),
         ),
-        Actor::Server => ("server".to_string(), IamPolicyEffect::Deny, Default::default()),
+        Actor::Server => (
+            "server".to_string(),
+            IamPolicyEffect::Deny,
+            Default::default(),
+        ),
     };
     let mut statement = IamPolicyStatement::default();
     statement.action = vec!["execute-api:Invoke".into()];
@@ -270,12 +274,7 @@ async fn connect(
 
 /// One client frame: parsed, dispatched by `action`, answered with an ack
 /// carrying its `request_id`. Bad frames get an error ack, never a crash.
-async fn on_frame(
-    state: &AppState,
-    id: &ConnectionId,
-    granted: Option<Connection>,
-    body: &str,
-) {
+async fn on_frame(state: &AppState, id: &ConnectionId, granted: Option<Connection>, body: &str) {
     let found = match granted {
         Some(connection) => Ok(Some(connection)),
         None => connections::get(&state.db, id).await,

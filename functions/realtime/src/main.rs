@@ -19,10 +19,12 @@ async fn main() -> Result<(), Error> {
         .with_outbound()
         .with_scheduler();
     let state = &state;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<handler::Event>| async move {
-        handler::answer(state, event.payload)
-            .await
-            .map_err(Error::from)
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<handler::Event>| async move {
+            handler::answer(state, event.payload)
+                .await
+                .map_err(Error::from)
+        },
+    ))
     .await
 }

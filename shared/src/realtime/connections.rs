@@ -134,7 +134,12 @@ pub async fn get(db: &Db, id: &ConnectionId) -> Result<Option<Connection>, ApiEr
 /// its context, which API Gateway hands back in `requestContext.authorizer`
 /// with every later event of the connection. Values are strings, as API
 /// Gateway passes them on.
-pub fn grant(app: &AppId, api_key: &str, user: &UserId, issued_ms: Option<i64>) -> Map<String, Value> {
+pub fn grant(
+    app: &AppId,
+    api_key: &str,
+    user: &UserId,
+    issued_ms: Option<i64>,
+) -> Map<String, Value> {
     let mut grant = Map::new();
     grant.insert(GRANT_APP.into(), Value::from(app.as_str()));
     grant.insert(GRANT_KEY.into(), Value::from(api_key));

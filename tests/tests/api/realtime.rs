@@ -144,7 +144,10 @@ async fn frames_are_answered_from_the_connect_grant_without_reading_the_connecti
         .request(json!({ "action": "message.send", "channel_id": channel, "text": "granted" }))
         .await;
     assert_eq!(ack["ok"], true, "{ack}");
-    assert_eq!(bob.expect("message.new").await["message"]["text"], "granted");
+    assert_eq!(
+        bob.expect("message.new").await["message"]["text"],
+        "granted"
+    );
 
     // Revoked without the close reaching the socket: the next frame is
     // refused by the grant's token time.
