@@ -1,13 +1,20 @@
 //! `GET /app` and `PATCH /app`: an application's settings, for its server
 //! tokens only, validated, and in force for the next request.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn the_server_reads_and_changes_its_apps_settings() {
-    let app = TestApp::spawn().await;
+    // A change applies at once in the process that made it and in other warm
+    // processes within the app cache's lifetime: with no cache, in all of
+    // them, whichever process takes the next request.
+    let mut options = chat_local::StackOptions::ephemeral();
+    options.config.app_cache_ttl = Duration::ZERO;
+    let app = TestApp::spawn_with(options).await;
     let t = app.create_users(&app.a, &["alice"]).await;
     let shown = app.get(&app.a, &app.a.server, "/app").await;
     let body = shown.assert_status(200);
