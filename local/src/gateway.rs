@@ -140,6 +140,8 @@ struct Inner {
     /// for so many more posts (`None`: until the end).
     failing: Mutex<HashMap<String, (u16, Option<u32>)>>,
     posts: AtomicU64,
+    /// `$default` route responses sent back on their sockets.
+    replies: AtomicU64,
     /// Posts per connection, failed ones included.
     posts_to: Mutex<HashMap<String, u64>>,
     /// The management API's share of the account's request quota.
@@ -154,6 +156,8 @@ struct Inner {
 struct Functions {
     routes: Arc<crate::lambdas::Function>,
     authorizer: Option<Arc<crate::lambdas::Function>>,
+    /// The `$default` route's answer goes back on the socket.
+    two_way: bool,
 }
 
 #[derive(Clone)]
@@ -172,6 +176,7 @@ impl Gateway {
                 domain,
                 failing: Mutex::new(HashMap::new()),
                 posts: AtomicU64::new(0),
+                replies: AtomicU64::new(0),
                 posts_to: Mutex::new(HashMap::new()),
                 management: options.management_quota.limiter(),
                 connects: options.connect_quota.limiter(),
@@ -204,17 +209,31 @@ impl Gateway {
     /// Hands every WebSocket event to `routes`' processes (as API Gateway
     /// invokes the realtime Lambda), and a connect's authorization to
     /// `authorizer`'s (none: connects are not authorized first), instead of
-    /// the in-process handlers.
+    /// the in-process handlers. `two_way`: the `$default` route has a route
+    /// response, so the function's answer to a frame goes back on the socket
+    /// (otherwise it is dropped, as API Gateway drops it).
     pub fn invoke_through(
         &self,
         routes: Arc<crate::lambdas::Function>,
         authorizer: Option<Arc<crate::lambdas::Function>>,
+        two_way: bool,
     ) {
         *self
             .inner
             .realtime
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Functions { routes, authorizer });
+            .unwrap_or_else(|e| e.into_inner()) = Some(Functions {
+            routes,
+            authorizer,
+            two_way,
+        });
+    }
+
+    /// Whether a frame's answer goes back on its socket: as the template
+    /// says in the faithful mode; always with the in-process handlers (the
+    /// template's route is two-way).
+    fn two_way(&self) -> bool {
+        self.functions().is_none_or(|f| f.two_way)
     }
 
     fn functions(&self) -> Option<Functions> {
@@ -288,6 +307,27 @@ impl Gateway {
     /// Management-API posts received so far, failed ones included.
     pub fn posts(&self) -> u64 {
         self.inner.posts.load(Ordering::SeqCst)
+    }
+
+    /// `$default` route responses sent back on their sockets (API Gateway
+    /// bills each as a message, as it does a post).
+    pub fn replies(&self) -> u64 {
+        self.inner.replies.load(Ordering::SeqCst)
+    }
+
+    /// A two-way route's response: the function's answer to a frame, back
+    /// on the frame's socket. An empty answer sends nothing.
+    fn reply(&self, id: &str, answer: Option<String>) {
+        let Some(text) = answer.filter(|text| !text.is_empty()) else {
+            return;
+        };
+        if !self.two_way() {
+            return;
+        }
+        if let Some(conn) = self.conns().get(id) {
+            self.inner.replies.fetch_add(1, Ordering::SeqCst);
+            let _ = conn.tx.send(Outbound::Text(text));
+        }
     }
 
     /// Posts received for one connection, failed ones included.
@@ -542,7 +582,8 @@ impl Gateway {
             if let Some(event) =
                 self.event(&id, "$default", "MESSAGE", Some(frame), None, None, grant)
             {
-                self.invoke(event).await;
+                let (_, answer) = self.invoke(event).await;
+                self.reply(&id, answer);
             }
             if stop.0.load(Ordering::SeqCst) != RUNNING {
                 break;

@@ -293,7 +293,7 @@ impl Stack {
                 let realtime = functions.realtime().ok_or_else(|| {
                     LocalError::Setup("the template names no WebSocket integration function".into())
                 })?;
-                gateway.invoke_through(realtime, functions.authorizer());
+                gateway.invoke_through(realtime, functions.authorizer(), functions.two_way());
                 Some(functions)
             }
             None => None,

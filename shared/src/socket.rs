@@ -181,14 +181,14 @@ pub async fn handle(
             response(200, None)
         }
         _ => {
-            on_frame(
+            let ack = on_frame(
                 state,
                 &connection_id,
                 granted(&connection_id, context),
                 request.body.as_deref().unwrap_or_default(),
             )
             .await;
-            response(200, None)
+            response(200, ack)
         }
     }
 }
@@ -274,17 +274,27 @@ async fn connect(
 
 /// One client frame: parsed, dispatched by `action`, answered with an ack
 /// carrying its `request_id`. Bad frames get an error ack, never a crash.
-async fn on_frame(state: &AppState, id: &ConnectionId, granted: Option<Connection>, body: &str) {
+///
+/// The ack is the `$default` route's response, which API Gateway sends back
+/// on the socket (the route is two-way: template.yaml's `DefaultRouteResponse`):
+/// no management post. A refusal that ends the socket posts its ack instead,
+/// then closes the connection, which then gets no response.
+async fn on_frame(
+    state: &AppState,
+    id: &ConnectionId,
+    granted: Option<Connection>,
+    body: &str,
+) -> Option<Value> {
     let found = match granted {
         Some(connection) => Ok(Some(connection)),
         None => connections::get(&state.db, id).await,
     };
     let connection = match found {
         Ok(Some(connection)) => connection,
-        Ok(None) => return,
+        Ok(None) => return None,
         Err(err) => {
             tracing::warn!(error = %DisplayChain(&err), "connection look-up failed");
-            return;
+            return None;
         }
     };
     let (request_id, frame) = frames::parse(body);
@@ -309,13 +319,15 @@ async fn on_frame(state: &AppState, id: &ConnectionId, granted: Option<Connectio
         tracing::error!(error = %DisplayChain(cause.as_ref()), "socket action failed");
     }
     let reply = serde_json::to_value(Ack::new(request_id, result)).unwrap_or_default();
+    if !ended {
+        return Some(reply);
+    }
     state
         .notifier
         .to_connection(&connection.app_id, &connection.user_id, id, &reply)
         .await;
-    if ended {
-        sessions::end(state, &connection.app_id, id).await;
-    }
+    sessions::end(state, &connection.app_id, id).await;
+    None
 }
 
 /// A frame about a channel reads its user's item (the check every frame

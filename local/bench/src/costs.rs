@@ -127,6 +127,7 @@ impl Driver<'_> {
             (
                 self.stack.state.db.costs(),
                 self.stack.gateway.posts(),
+                self.stack.gateway.replies(),
                 self.stack.sqs.billed(),
             )
         };
@@ -164,6 +165,7 @@ impl Driver<'_> {
         self.fresh_window().await;
         let before = self.stack.state.db.costs();
         let posts_before = self.stack.gateway.posts();
+        let replies_before = self.stack.gateway.replies();
         let asked_before = self.asked.snapshot();
         let jobs_before = self.stack.stream_invocations.count();
         let tasks_before = self.stack.queue_invocations.count();
@@ -176,6 +178,7 @@ impl Driver<'_> {
             rest_requests: rest - asked_before[0],
             socket_messages: frames - asked_before[1],
             posts: self.stack.gateway.posts() - posts_before,
+            replies: self.stack.gateway.replies() - replies_before,
             invocations: rest - asked_before[0] + routes - asked_before[2]
                 + self.stack.stream_invocations.count()
                 - jobs_before
@@ -326,8 +329,9 @@ async fn close(driver: &Driver<'_>, mut socket: Socket) -> Result<(), CostError>
     socket.close(None).await.map_err(step)
 }
 
-/// Sends a client frame and waits for its ack: the handler posts the ack
-/// after its work and fan-out, so the ack brackets the frame's whole cost.
+/// Sends a client frame and waits for its ack: the route's response, sent
+/// after the handler's work and fan-out, so the ack brackets the frame's
+/// whole cost.
 async fn frame(driver: &Driver<'_>, socket: &mut Socket, body: Value) -> Result<(), CostError> {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
@@ -1032,8 +1036,8 @@ pub async fn table(stack: &Stack, app: App) -> Result<String, CostError> {
 
 fn render(rows: &[Row]) -> Result<String, CostError> {
     let mut out = String::from(
-        "| operation | DynamoDB requests | total | RCU | WCU | management posts | SQS requests | $ per million |\n\
-         | --- | --- | --: | --: | --: | --: | --: | --: |\n",
+        "| operation | DynamoDB requests | total | RCU | WCU | management posts | route responses | SQS requests | $ per million |\n\
+         | --- | --- | --: | --: | --: | --: | --: | --: | --: |\n",
     );
     for row in rows {
         let requests: Vec<String> = row
@@ -1044,13 +1048,14 @@ fn render(rows: &[Row]) -> Result<String, CostError> {
         let usage = &row.usage;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.1} | {:.1} | {} | {} | {:.2} |",
+            "| {} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {:.2} |",
             row.operation,
             requests.join(", "),
             usage.dynamodb_requests,
             usage.read_units,
             usage.write_units,
             usage.posts,
+            usage.replies,
             usage.sqs_requests,
             usage.bill().total() * 1e6,
         );

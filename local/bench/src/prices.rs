@@ -53,6 +53,9 @@ pub struct Usage {
     pub socket_messages: u64,
     /// Management-API posts: messages sent to clients.
     pub posts: u64,
+    /// `$default` route responses (acks): messages sent back to a frame's
+    /// client by API Gateway itself, in the frame's invocation.
+    pub replies: u64,
     /// Function invocations (REST, WebSocket routes, stream batches).
     pub invocations: u64,
     pub dynamodb_requests: u64,
@@ -111,7 +114,7 @@ impl Usage {
         Bill {
             dynamodb: self.read_units * DYNAMODB_READ_UNIT + self.write_units * DYNAMODB_WRITE_UNIT,
             api_gateway: self.rest_requests as f64 * REST_REQUEST
-                + (self.socket_messages + self.posts) as f64 * WEBSOCKET_MESSAGE,
+                + (self.socket_messages + self.posts + self.replies) as f64 * WEBSOCKET_MESSAGE,
             lambda: self.invocations as f64 * LAMBDA_REQUEST + gb_seconds * LAMBDA_ARM64_GB_SECOND,
             sqs: self.sqs_requests as f64 * SQS_REQUEST,
         }
@@ -125,8 +128,8 @@ pub fn assumptions() -> String {
          in us-east-1 with on-demand prices read on {READ_ON} (no free tier): \
          DynamoDB ${:.3} per million read and ${:.3} per million write request units \
          (the RCU and WCU columns); API Gateway ${:.2} per million REST requests and \
-         ${:.2} per million WebSocket messages, counting each frame a client sends and \
-         each management post (one 32 KB unit each; a connect or disconnect is taken as no \
+         ${:.2} per million WebSocket messages, counting each frame a client sends, \
+         each management post and each route response (one 32 KB unit each; a connect or disconnect is taken as no \
          message); Lambda on arm64 at {} MB, ${:.2} per million invocations and \
          ${:.10} per GB-second; SQS ${:.2} per million requests (standard queue, \
          read on {SQS_READ_ON}), counting the functions' sends and the event source's \
@@ -153,10 +156,12 @@ mod tests {
 
     #[test]
     fn a_socket_send_is_priced_by_service() {
-        // 26 RCU, 10 WCU, 1 frame in, 11 posts, 1 invocation, 4 requests.
+        // 26 RCU, 10 WCU, 1 frame in, 10 posts, the ack, 1 invocation, 4
+        // requests.
         let usage = Usage {
             socket_messages: 1,
-            posts: 11,
+            posts: 10,
+            replies: 1,
             invocations: 1,
             dynamodb_requests: 4,
             read_units: 26.0,
@@ -166,8 +171,9 @@ mod tests {
         let bill = usage.bill().times(MILLION);
         assert!((bill.dynamodb - (26.0 * 0.125 + 10.0 * 0.625)).abs() < 1e-9);
         assert!((bill.api_gateway - 12.0).abs() < 1e-9);
-        // 1 + 4 × 5 + 11 × 0.26 = 23.86 ms at a quarter GB.
-        let compute = 23.86 / 1000.0 * 0.25 * 0.000_013_333_4 * MILLION;
+        // 1 + 4 × 5 + 10 × 0.26 = 23.6 ms at a quarter GB: the ack is sent
+        // by API Gateway, not by the function.
+        let compute = 23.6 / 1000.0 * 0.25 * 0.000_013_333_4 * MILLION;
         assert!((bill.lambda - (0.20 + compute)).abs() < 1e-9);
     }
 

@@ -27,9 +27,10 @@ async fn the_cost_table_in_the_docs_is_current() {
     for line in &rows {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
         let number = |i: usize| -> f64 { cells[i].parse().unwrap() };
-        let (rcu, wcu, posts, price) = (number(4), number(5), number(6), number(8));
+        let (rcu, wcu, posts, replies, price) =
+            (number(4), number(5), number(6), number(7), number(9));
         assert!(rcu + wcu > 0.0, "capacity reported: {line}");
-        let floor = rcu * 0.125 + wcu * 0.625 + posts * 1.0;
+        let floor = rcu * 0.125 + wcu * 0.625 + (posts + replies) * 1.0;
         assert!(
             price >= floor - 0.005 && price > 0.0,
             "the price covers the units and posts: {line}"
@@ -38,7 +39,8 @@ async fn the_cost_table_in_the_docs_is_current() {
     // The budgets: a send to a small channel stays within 4 requests
     // counting the rate limiter (its claim is an item of the send's
     // transaction: 10 WCU in all); a socket send to 10 online members is 4
-    // requests and 11 posts (the 10 deliveries and the sender's ack); with
+    // requests and 10 posts (the deliveries), its ack the route's response
+    // (no post); with
     // nobody online, a 10,000-member channel reads at most 25 RCU.
     let row = |operation: &str| -> Vec<String> {
         table
@@ -54,10 +56,11 @@ async fn the_cost_table_in_the_docs_is_current() {
     assert!(small[5].parse::<f64>().unwrap() <= 10.0, "{small:?}");
     let socket = row("socket `message.send`, 10 members, 10 connected");
     assert!(socket[3].parse::<u32>().unwrap() <= 4, "{socket:?}");
-    assert_eq!(socket[6], "11", "{socket:?}");
+    assert_eq!(socket[6], "10", "{socket:?}");
+    assert_eq!(socket[7], "1", "{socket:?}");
     // Its price: DynamoDB's units, 12 WebSocket messages (the frame, 10
     // deliveries and the ack) and one short invocation.
-    let price: f64 = socket[8].parse().unwrap();
+    let price: f64 = socket[9].parse().unwrap();
     let units = 26.0 * 0.125 + 10.0 * 0.625;
     assert!(
         price > units + 12.0 && price < units + 12.0 + 0.5,

@@ -280,6 +280,12 @@ impl Functions {
             .cloned()
     }
 
+    /// Whether the `$default` route sends the function's answer back on the
+    /// socket (a two-way route).
+    pub fn two_way(&self) -> bool {
+        self.template.two_way
+    }
+
     /// The functions the outbox stream feeds, with the key prefixes each
     /// one's filters let through.
     pub fn stream_consumers(&self) -> Vec<(Vec<String>, Arc<Function>)> {

@@ -32,6 +32,10 @@ pub struct Template {
     pub(super) realtime: Option<String>,
     /// The function of the WebSocket API's REQUEST authorizer.
     pub(super) authorizer: Option<String>,
+    /// The `$default` route is two-way: it has a route response (and a
+    /// response selection expression), so API Gateway sends the function's
+    /// answer back on the socket.
+    pub(super) two_way: bool,
     /// The functions the outbox stream feeds (events of `Type: DynamoDB`),
     /// each with the key prefixes its filters let through.
     pub(super) stream_consumers: Vec<(String, Vec<String>)>,
@@ -87,6 +91,10 @@ impl Template {
         let mut functions = HashMap::new();
         let mut realtime = None;
         let mut authorizer = None;
+        // Routes on `$default` that select a response, and the routes
+        // (`RouteId: !Ref ...`) that have a `$default` route response.
+        let mut selecting = Vec::new();
+        let mut responding = Vec::new();
         let mut stream_consumers = Vec::new();
         let mut queue_consumers = Vec::new();
         for (name, resource) in resources {
@@ -138,6 +146,20 @@ impl Template {
                 Some("AWS::ApiGatewayV2::Authorizer") => {
                     authorizer = invoked(&resource["Properties"]["AuthorizerUri"]);
                 }
+                Some("AWS::ApiGatewayV2::Route") => {
+                    let props = &resource["Properties"];
+                    if props["RouteKey"].as_str() == Some("$default")
+                        && props["RouteResponseSelectionExpression"].is_string()
+                    {
+                        selecting.push(name.to_string());
+                    }
+                }
+                Some("AWS::ApiGatewayV2::RouteResponse") => {
+                    let props = &resource["Properties"];
+                    if props["RouteResponseKey"].as_str() == Some("$default") {
+                        responding.extend(tagged_text(&props["RouteId"]));
+                    }
+                }
                 _ => {}
             }
         }
@@ -170,6 +192,7 @@ impl Template {
             functions,
             realtime,
             authorizer,
+            two_way: selecting.iter().any(|route| responding.contains(route)),
             stream_consumers,
             queue_consumers,
             globals,
@@ -311,6 +334,7 @@ mod tests {
         assert!(!template.is_binary("application/json"));
         assert_eq!(template.realtime.as_deref(), Some("RealtimeFunction"));
         assert_eq!(template.authorizer.as_deref(), Some("RealtimeFunction"));
+        assert!(template.two_way);
         assert_eq!(
             template.stream_consumers,
             [
@@ -326,5 +350,38 @@ mod tests {
         assert!(template.functions["NotifyFunction"].1.queue);
         assert!(!template.functions["EraseFunction"].1.queue);
         assert_eq!(template.stage, "prod");
+    }
+
+    #[test]
+    fn a_default_route_is_two_way_only_with_its_route_response() {
+        let route = "
+  DefaultRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      RouteKey: $default
+      RouteResponseSelectionExpression: $default
+";
+        let response = "
+  DefaultRouteResponse:
+    Type: AWS::ApiGatewayV2::RouteResponse
+    Properties:
+      RouteId: !Ref DefaultRoute
+      RouteResponseKey: $default
+";
+        let read = |resources: &str| {
+            let path = std::env::temp_dir().join(format!(
+                "chat-template-{}-{}.yaml",
+                std::process::id(),
+                resources.len()
+            ));
+            std::fs::write(&path, format!("Resources:{resources}")).unwrap();
+            let two_way = Template::read(&path).unwrap().two_way;
+            let _ = std::fs::remove_file(&path);
+            two_way
+        };
+        assert!(read(&format!("{route}{response}")));
+        assert!(!read(route), "no route response: one-way");
+        let unselected = route.replace("      RouteResponseSelectionExpression: $default\n", "");
+        assert!(!read(&format!("{unselected}{response}")));
     }
 }
