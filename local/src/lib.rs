@@ -461,9 +461,10 @@ impl Drop for Stack {
     }
 }
 
-/// The emulator never expires TTL items by itself (AWS does, lazily).
+/// The emulator never expires TTL items by itself (AWS does, lazily). The
+/// first sweep runs `every` after the start: reads already skip expired items.
 async fn sweep_ttl(db: dynoxide::Database, every: Duration, mut stop: watch::Receiver<bool>) {
-    let mut interval = tokio::time::interval(every);
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
