@@ -8,6 +8,7 @@
 //! Per channel they are or were in (memberships, then the marks left by
 //! leaving): their messages and thread replies (soft-deleted, or removed
 //! with `hard`), their reactions, their ban and membership. Then their
+//! votes, poll by poll (the counts move, closed polls too). Then their
 //! partition: the profile, devices, drafts and the rest. Reports about them
 //! and blocks of them by others are left (they name an id that no longer
 //! exists).
@@ -21,7 +22,9 @@ use crate::db::{Cond, Db, DbError, Entity, PageRequest, Query, SortCond};
 use crate::error::{ApiError, DisplayChain};
 use crate::ids::{AppId, ChannelId, UserId};
 use crate::keys::{self, Key};
+use crate::messages::polls::voters;
 use crate::messages::Message;
+use crate::realtime::publish::{self, PollChange};
 use crate::state::AppState;
 
 /// Wall time one slice works before handing over (the erase function
@@ -69,6 +72,8 @@ pub struct Erasure {
     pub messages: u64,
     #[serde(default)]
     pub reactions: u64,
+    #[serde(default)]
+    pub votes: u64,
     /// Items of their own partition: profile, devices, drafts, marks.
     #[serde(default)]
     pub items: u64,
@@ -105,6 +110,8 @@ pub struct ErasureView<'a> {
     /// Messages deleted so far.
     pub messages: u64,
     pub reactions: u64,
+    /// Poll votes removed so far.
+    pub votes: u64,
     /// Items of their own partition removed (profile, devices, drafts...).
     pub items: u64,
     /// Slices run (each a bounded piece of the work).
@@ -124,6 +131,7 @@ impl Erasure {
             channels: self.channels,
             messages: self.messages,
             reactions: self.reactions,
+            votes: self.votes,
             items: self.items,
             slices: self.slices,
             started_at: &self.started_at,
@@ -209,6 +217,7 @@ pub async fn start(
         channels: 0,
         messages: 0,
         reactions: 0,
+        votes: 0,
         items: 0,
         // Slice numbers go on from an earlier erasure of the id, so each
         // slice's job is a new outbox item.
@@ -317,6 +326,15 @@ async fn advance(
                 erasure.cursor = None;
             }
             None => {
+                if let Some(erased) = voters::erase_next(db, app, &user).await? {
+                    erasure.votes += erased.votes.len() as u64;
+                    if let Some(poll) = &erased.poll {
+                        for vote in &erased.votes {
+                            publish::poll(state, ctx, PollChange::VoteRemoved(vote), poll).await;
+                        }
+                    }
+                    return Ok(erased.votes.len().max(1));
+                }
                 erasure.items += erase_partition(state, app, &user).await?;
                 erasure.status = ErasureStatus::Done;
                 erasure.finished_at = Some(crate::time::now_rfc3339());

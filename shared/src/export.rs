@@ -1,7 +1,7 @@
 //! `GET /users/{id}/export`: everything stored about a user, as pages. The
 //! first page holds what their own partition holds (profile, devices,
 //! memberships, channels left, drafts, scheduled messages, reminders, threads
-//! taken part in); the following pages walk each of those channels for what
+//! taken part in, poll votes); the following pages walk each of those channels for what
 //! they wrote (messages, thread replies) and their reactions, one table page
 //! at a time, so a user with 100,000 messages is read page by page rather
 //! than in one response.
@@ -73,6 +73,8 @@ pub struct ExportPage<'a> {
     pub scheduled_messages: Vec<crate::messages::scheduled::model::ScheduledView>,
     pub reminders: Vec<ExportedReminder>,
     pub threads: Vec<ExportedThread>,
+    /// Their votes in every poll, oldest first.
+    pub votes: Vec<crate::messages::polls::VoteView>,
     pub messages: Vec<MessageView>,
     pub reactions: Vec<ReactionView>,
     pub next: Option<String>,
@@ -88,6 +90,7 @@ pub struct Partition {
     scheduled: Vec<crate::messages::scheduled::model::ScheduledMessage>,
     reminders: Vec<crate::messages::reminders::Reminder>,
     threads: Vec<crate::messages::threads::Following>,
+    votes: Vec<crate::messages::polls::Vote>,
 }
 
 /// Where a walk is: a channel, its step (0 messages, 1 replies, 2
@@ -128,7 +131,7 @@ fn channels(memberships: &[Membership], left: &[Former]) -> Vec<ChannelId> {
 async fn partition(db: &Db, app: &AppId, user: &UserId) -> Result<Partition, ApiError> {
     let user_item = crate::users::require_user(db, app, user).await?;
     let pk = keys::user_partition(app, user);
-    let (devices, memberships, left, drafts, scheduled, reminders, threads) = futures::try_join!(
+    let (devices, memberships, left, drafts, scheduled, reminders, threads, votes) = futures::try_join!(
         db.query_all::<Device>(&pk, keys::DEVICE_PREFIX, 1000),
         db.query_all::<Membership>(&pk, keys::MEMBERSHIP_PREFIX, 1000),
         db.query_all::<Former>(&pk, keys::FORMER_PREFIX, 1000),
@@ -136,6 +139,7 @@ async fn partition(db: &Db, app: &AppId, user: &UserId) -> Result<Partition, Api
         db.query_all(&pk, keys::SCHEDULED_PREFIX, 1000),
         db.query_all(&pk, keys::REMINDER_PREFIX, 1000),
         db.query_all(&pk, keys::FOLLOW_PREFIX, 1000),
+        crate::messages::polls::voters::votes(db, app, user),
     )?;
     Ok(Partition {
         user: user_item,
@@ -146,6 +150,7 @@ async fn partition(db: &Db, app: &AppId, user: &UserId) -> Result<Partition, Api
         scheduled,
         reminders,
         threads,
+        votes,
     })
 }
 
@@ -228,6 +233,7 @@ pub async fn page<R>(
                     since: f.since.clone(),
                 })
                 .collect(),
+            votes: stored.votes.iter().map(|v| v.view(false)).collect(),
             next: all.first().map(|c| {
                 encode(&Cursor {
                     c: c.clone(),

@@ -525,7 +525,25 @@ pub fn vote_marks_prefix(user: &UserId) -> String {
 }
 
 pub fn ballot(app: &AppId, poll: &PollId, user: &UserId) -> Key<item::Ballot> {
-    Key::new(poll_partition(app, poll), format!("BALLOT#{user}"))
+    Key::new(poll_partition(app, poll), format!("{BALLOT_PREFIX}{user}"))
+}
+
+/// GSI1 partition of one voter's votes and ballots, in every poll of the
+/// app: what erasure removes and export lists.
+pub fn voter_partition(app: &AppId, user: &UserId) -> String {
+    format!("APP#{app}#VOTER#{user}")
+}
+
+pub const BALLOT_PREFIX: &str = "BALLOT#";
+
+/// GSI1 key of a vote: its voter's votes in time order.
+pub fn voter_vote(app: &AppId, user: &UserId, vote: &str) -> Key<item::Index> {
+    Key::new(voter_partition(app, user), format!("{VOTE_PREFIX}{vote}"))
+}
+
+/// GSI1 key of a ballot: the polls a voter has voted in.
+pub fn voter_ballot(app: &AppId, user: &UserId, poll: &PollId) -> Key<item::Index> {
+    Key::new(voter_partition(app, user), format!("{BALLOT_PREFIX}{poll}"))
 }
 
 /// A link's preview, cached per app for a day: `hash` is the URL's SHA-256.
@@ -640,6 +658,14 @@ mod tests {
             s("APP#a1#POLL#p1", "VOTED#u1#o1")
         );
         assert_eq!(pair(ballot(&a, &p, &u)), s("APP#a1#POLL#p1", "BALLOT#u1"));
+        assert_eq!(
+            pair(voter_vote(&a, &u, "v1")),
+            s("APP#a1#VOTER#u1", "VOTE#v1")
+        );
+        assert_eq!(
+            pair(voter_ballot(&a, &u, &p)),
+            s("APP#a1#VOTER#u1", "BALLOT#p1")
+        );
         assert_eq!(
             pair(link_preview(&a, "h1")),
             s("APP#a1#PREVIEW#h1", "PREVIEW")

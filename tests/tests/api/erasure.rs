@@ -426,3 +426,162 @@ async fn an_erased_id_created_again_refuses_every_earlier_token() {
         .await
         .assert_error(404, "not_found");
 }
+
+#[tokio::test]
+async fn an_erased_voters_votes_leave_every_poll_open_or_closed_and_are_exported() {
+    let app = small_slices().await;
+    let t = app.create_users(&app.a, &["alice", "bob", "carol"]).await;
+    let group = app.group(&app.a, &t[1], &["alice", "carol"]).await;
+    let question = |q: &str| json!({"question": q, "options": [{"text": "red"}, {"text": "blue"}]});
+    let mut polls = Vec::new();
+    for q in ["open", "taken back", "closed"] {
+        let made = app.post(&app.a, &t[1], "/polls", question(q)).await;
+        let poll = made.assert_status(201)["poll"].clone();
+        let body = json!({"channel_id": group, "text": q, "poll_id": poll["id"]});
+        app.post(&app.a, &t[1], "/messages", body)
+            .await
+            .assert_status(201);
+        polls.push(poll);
+    }
+    let path = |n: usize| format!("/polls/{}", polls[n]["id"].as_str().unwrap());
+    let vote = |n: usize, option: usize| {
+        let option_id = polls[n]["options"][option]["id"].clone();
+        (
+            format!("{}/votes", path(n)),
+            json!({"option_id": option_id}),
+        )
+    };
+    let mut cast = Vec::new();
+    for (voter, n, option) in [
+        (0, 0, 0),
+        (0, 0, 1),
+        (2, 0, 1),
+        (0, 1, 0),
+        (0, 2, 1),
+        (2, 2, 1),
+    ] {
+        let (at, body) = vote(n, option);
+        let voted = app.post(&app.a, &t[voter], &at, body).await;
+        cast.push(
+            voted.assert_status(201)["vote"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // Alice takes her vote in the second poll back (her ballot stays, at
+    // zero); bob closes the third.
+    app.delete(&app.a, &t[0], &format!("{}/votes/{}", path(1), cast[3]))
+        .await
+        .assert_status(200);
+    app.post(&app.a, &t[1], &format!("{}/close", path(2)), json!({}))
+        .await
+        .assert_status(200);
+
+    // Her export lists the votes she has, oldest first, with their polls.
+    let export = app.get(&app.a, &app.a.server, "/users/alice/export").await;
+    let votes = export.assert_status(200)["votes"].clone();
+    let listed: Vec<(&str, &str, &str)> = votes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            assert_eq!(v["user_id"], "alice");
+            (
+                v["id"].as_str().unwrap(),
+                v["poll_id"].as_str().unwrap(),
+                v["option_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let option = |n: usize, o: usize| polls[n]["options"][o]["id"].as_str().unwrap();
+    let poll_id = |n: usize| polls[n]["id"].as_str().unwrap();
+    assert_eq!(
+        listed,
+        [
+            (cast[0].as_str(), poll_id(0), option(0, 0)),
+            (cast[1].as_str(), poll_id(0), option(0, 1)),
+            (cast[4].as_str(), poll_id(2), option(2, 1)),
+        ]
+    );
+    // Carol's export has hers only.
+    let carols = app.get(&app.a, &app.a.server, "/users/carol/export").await;
+    assert_eq!(
+        carols.assert_status(200)["votes"].as_array().unwrap().len(),
+        2
+    );
+
+    let mut bob = app.ws(&app.a, &t[1]).await;
+    app.delete(&app.a, &app.a.server, "/users/alice")
+        .await
+        .assert_status(202);
+    let done = finished(&app, "alice").await;
+    assert_eq!(done["votes"], 3, "{done}");
+
+    // The counts drop, the closed poll's too; no voter list names her.
+    let counts = |poll: &Value| -> Vec<i64> {
+        poll["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["vote_count"].as_i64().unwrap())
+            .collect()
+    };
+    for (n, want) in [(0, [0, 1]), (1, [0, 0]), (2, [0, 1])] {
+        let read = app.get(&app.a, &t[1], &path(n)).await;
+        let poll = read.assert_status(200)["poll"].clone();
+        assert_eq!(counts(&poll), want, "poll {n}: {poll}");
+        assert!(
+            poll["latest_votes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|v| v["user_id"] != "alice"),
+            "{poll}"
+        );
+    }
+    // The channel is told each vote went.
+    let mut removed = Vec::new();
+    for _ in 0..3 {
+        let event = bob.expect("poll.vote_removed").await;
+        removed.push(event["vote"]["id"].as_str().unwrap().to_string());
+    }
+    removed.sort();
+    let mut hers = vec![cast[0].clone(), cast[1].clone(), cast[4].clone()];
+    hers.sort();
+    assert_eq!(removed, hers);
+
+    // Nothing in the table names her as a voter: no vote, mark or ballot
+    // (the zero ballot of the second poll included), nothing in her index.
+    let db = &app.stack.state.db;
+    let app_id: AppId = app.a.app.app_id.clone();
+    let alice = UserId::parse("alice").unwrap();
+    for n in 0..3 {
+        let id = chat_shared::ids::PollId::parse(poll_id(n)).unwrap();
+        let partition = chat_shared::keys::poll_partition(&app_id, &id);
+        let items: Vec<Value> = db.query_all(&partition, "", 100).await.unwrap();
+        let named: Vec<&Value> = items
+            .iter()
+            .filter(|i| i.to_string().contains("alice"))
+            .collect();
+        assert!(named.is_empty(), "poll {n}: {named:?}");
+        assert!(!items.is_empty(), "the poll itself stays");
+    }
+    let index = chat_shared::keys::voter_partition(&app_id, &alice);
+    let (lo, hi) = chat_shared::keys::whole_range();
+    let left: Vec<Value> = db
+        .run_all(Query {
+            index: Some(chat_shared::db::table::GSI1),
+            pk: &index,
+            sk: SortCond::Between(lo, &hi),
+            page: PageRequest {
+                limit: 100,
+                cursor: None,
+                forward: true,
+            },
+            filter: None,
+        })
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::spec;
 use crate::db::UpdateSpec;
+use crate::keys::{item, Key};
 
 /// Open at `now_ms`: not closed, and its `closes_at` still ahead.
 const OPEN: &str =
@@ -35,18 +36,34 @@ pub fn bind(message: Value, creator: &str, now: &str) -> UpdateSpec {
 /// (the condition fails) when the poll is closed, not sent, or lacks an
 /// option.
 pub fn counted(add: Option<&str>, remove: Option<&str>, now_ms: i64, now: &str) -> UpdateSpec {
+    moved(add, remove, Some(now_ms), now)
+}
+
+/// One vote fewer on `option`, whatever the poll's state: an erased voter's
+/// vote. Refused only when the poll or the option is gone.
+pub fn uncounted(option: &str, now: &str) -> UpdateSpec {
+    moved(None, Some(option), None, now)
+}
+
+/// The counts moved; while the poll is open at `open_at` (ms) if given.
+fn moved(add: Option<&str>, remove: Option<&str>, open_at: Option<i64>, now: &str) -> UpdateSpec {
     let mut sets = vec!["#updated = :now".to_string()];
-    let mut conditions = vec!["attribute_exists(#message)".to_string(), OPEN.to_string()];
+    let mut conditions = vec![];
     let mut names = vec![
         ("#counts".to_string(), "vote_counts".to_string()),
-        ("#message".to_string(), "message".to_string()),
         ("#updated".to_string(), "updated_at".to_string()),
     ];
-    names.extend(
-        OPEN_NAMES
-            .iter()
-            .map(|(n, a)| (n.to_string(), a.to_string())),
-    );
+    let mut values = vec![(":one", json!(1)), (":now", json!(now))];
+    if let Some(now_ms) = open_at {
+        conditions.extend(["attribute_exists(#message)".to_string(), OPEN.to_string()]);
+        names.push(("#message".to_string(), "message".to_string()));
+        names.extend(
+            OPEN_NAMES
+                .iter()
+                .map(|(n, a)| (n.to_string(), a.to_string())),
+        );
+        values.push((":now_ms", json!(now_ms)));
+    }
     for (name, option, sign) in [("#add", add, "+"), ("#remove", remove, "-")] {
         if let Some(option) = option {
             sets.push(format!("#counts.{name} = #counts.{name} {sign} :one"));
@@ -58,11 +75,7 @@ pub fn counted(add: Option<&str>, remove: Option<&str>, now_ms: i64, now: &str) 
         expression: format!("SET {}", sets.join(", ")),
         condition: Some(conditions.join(" AND ")),
         names,
-        values: super::values(vec![
-            (":one", json!(1)),
-            (":now", json!(now)),
-            (":now_ms", json!(now_ms)),
-        ]),
+        values: super::values(values),
     }
 }
 
@@ -101,8 +114,14 @@ pub fn close(now: &str) -> UpdateSpec {
 }
 
 /// A voter's ballot: `delta` votes more (or fewer); one more is refused at
-/// `max`.
-pub fn ballot(entity: &str, delta: i64, max: Option<u32>) -> UpdateSpec {
+/// `max`. A ballot that may be new gets its poll and its place in the
+/// voter's index (`voter`: their GSI1 key), so it is found by voter.
+pub fn ballot(
+    entity: &str,
+    delta: i64,
+    max: Option<u32>,
+    voter: Option<(&str, &Key<item::Index>)>,
+) -> UpdateSpec {
     let mut update = spec(
         "SET #entity = :entity ADD #votes :delta",
         None,
@@ -112,6 +131,21 @@ pub fn ballot(entity: &str, delta: i64, max: Option<u32>) -> UpdateSpec {
     if let (true, Some(max)) = (delta > 0, max) {
         update.condition = Some("attribute_not_exists(#votes) OR #votes < :max".into());
         update.values.push((":max".into(), json!(max)));
+    }
+    if let Some((poll, index)) = voter {
+        update.expression = "SET #entity = :entity, #poll = :poll, #gpk = :gpk, #gsk = :gsk \
+                             ADD #votes :delta"
+            .into();
+        for (name, attribute) in [
+            ("#poll", "poll_id"),
+            ("#gpk", crate::db::table::GSI1_PK),
+            ("#gsk", crate::db::table::GSI1_SK),
+        ] {
+            update.names.push((name.into(), attribute.into()));
+        }
+        for (name, value) in [(":poll", poll), (":gpk", &index.pk), (":gsk", &index.sk)] {
+            update.values.push((name.into(), json!(value)));
+        }
     }
     update
 }

@@ -6,6 +6,7 @@
 //! with its message.
 
 pub mod model;
+pub mod voters;
 
 use std::time::Duration;
 
@@ -256,9 +257,19 @@ pub async fn with_own(db: &Db, ctx: &Ctx, poll: &Poll) -> Result<PollView, ApiEr
 
 /// A user's votes in a poll (at most one per option).
 async fn own_votes(db: &Db, poll: &Poll, user: &crate::ids::UserId) -> Result<Vec<Vote>, ApiError> {
+    votes_in(db, &poll.app_id, &poll.id, user).await
+}
+
+/// A voter's votes in one poll, oldest first.
+async fn votes_in(
+    db: &Db,
+    app: &AppId,
+    poll: &PollId,
+    user: &crate::ids::UserId,
+) -> Result<Vec<Vote>, ApiError> {
     let marks: Vec<VoteMark> = db
         .query_all(
-            &keys::poll_partition(&poll.app_id, &poll.id),
+            &keys::poll_partition(app, poll),
             &keys::vote_marks_prefix(user),
             MAX_OPTIONS_SUGGESTED as i32,
         )
@@ -371,6 +382,7 @@ pub async fn vote(db: &Db, ctx: &Ctx, id: &PollId, input: VoteInput) -> Result<V
         user_id: user.clone(),
         created_at: crate::time::millis_to_rfc3339(now_ms),
     };
+    let voter = keys::voter_ballot(&poll.app_id, &user, &poll.id);
     const MARK: usize = 1;
     const BALLOT: usize = 2;
     const POLL: usize = 3;
@@ -387,6 +399,7 @@ pub async fn vote(db: &Db, ctx: &Ctx, id: &PollId, input: VoteInput) -> Result<V
             "ballot",
             if replaced.is_some() { 0 } else { 1 },
             Some(poll.votes_allowed()),
+            Some((poll.id.as_str(), &voter)),
         );
         let mut writes = vec![
             db.put_write(&vote, Cond::NotExists)?,
@@ -489,7 +502,7 @@ pub async fn unvote(
             now_ms,
             &crate::time::millis_to_rfc3339(now_ms),
         );
-        let ballot = db_store::polls::ballot("ballot", -1, None);
+        let ballot = db_store::polls::ballot("ballot", -1, None, None);
         Ok(vec![
             db.delete_write(&vote.key(), Cond::Exists)?,
             db.delete_write(&vote.mark().key(), Cond::Always)?,

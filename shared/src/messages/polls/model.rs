@@ -180,6 +180,9 @@ impl Entity for Vote {
     fn key(&self) -> Key<Self::Item> {
         keys::vote(&self.app_id, &self.poll_id, &self.id)
     }
+    fn gsi1(&self) -> Option<Key<keys::item::Index>> {
+        Some(keys::voter_vote(&self.app_id, &self.user_id, &self.id))
+    }
 }
 
 impl Vote {
