@@ -24,7 +24,6 @@ use crate::ids::{AppId, ChannelId, UserId};
 use crate::keys::{self, Key};
 use crate::messages::polls::voters;
 use crate::messages::Message;
-use crate::realtime::publish::{self, PollChange};
 use crate::state::AppState;
 
 /// Wall time one slice works before handing over (the erase function
@@ -327,13 +326,8 @@ async fn advance(
             }
             None => {
                 if let Some(erased) = voters::erase_next(db, app, &user).await? {
-                    erasure.votes += erased.votes.len() as u64;
-                    if let Some(poll) = &erased.poll {
-                        for vote in &erased.votes {
-                            publish::poll(state, ctx, PollChange::VoteRemoved(vote), poll).await;
-                        }
-                    }
-                    return Ok(erased.votes.len().max(1));
+                    erasure.votes += erased;
+                    return Ok(usize::try_from(erased).unwrap_or(usize::MAX).max(1));
                 }
                 erasure.items += erase_partition(state, app, &user).await?;
                 erasure.status = ErasureStatus::Done;

@@ -1683,6 +1683,11 @@ export interface components {
             status: components["schemas"]["ErasureStatus"];
             updated_at: string;
             user_id: components["schemas"]["UserId"];
+            /**
+             * Format: int64
+             * @description Poll votes removed so far.
+             */
+            votes: number;
         };
         /** @description The public error shape (for the API documents). */
         ErrorBody: {
@@ -1746,6 +1751,8 @@ export interface components {
             scheduled_messages: components["schemas"]["ScheduledMessage"][];
             threads: components["schemas"]["ExportedThread"][];
             user?: null | components["schemas"]["User"];
+            /** @description Their votes in every poll, oldest first. */
+            votes: components["schemas"]["PollVote"][];
         };
         /**
          * @description Why a scheduled send was refused: the error the author would have got

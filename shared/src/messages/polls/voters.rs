@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{failed, transact_busy, votes_in, Poll, Vote};
+use super::{failed, transact_busy, votes_in, Vote};
 use crate::db::{store as db_store, Cond, Db, DbError, Entity, Page, PageRequest, Query, SortCond};
 use crate::error::ApiError;
 use crate::ids::{AppId, PollId, UserId};
@@ -33,18 +33,11 @@ pub async fn votes(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<Vote>, DbE
     .await
 }
 
-/// What erasing a voter's votes in one poll removed.
-pub struct Erased {
-    /// The poll as it is now; `None` when it is gone (died with its message).
-    pub poll: Option<Poll>,
-    pub votes: Vec<Vote>,
-}
-
 /// Removes the voter's votes in the next poll they hold a ballot in, then
-/// that ballot; `None` when no ballot is left. The counts move whether the
+/// that ballot: how many votes went, `None` when no ballot is left. The counts move whether the
 /// poll is open or closed: an erased voter's votes are not counted. Run
 /// again after a failure, it picks up where it stopped (the ballot goes last).
-pub async fn erase_next(db: &Db, app: &AppId, user: &UserId) -> Result<Option<Erased>, ApiError> {
+pub async fn erase_next(db: &Db, app: &AppId, user: &UserId) -> Result<Option<u64>, ApiError> {
     let partition = keys::voter_partition(app, user);
     let first: Page<Ballot> = db
         .run(&Query {
@@ -69,8 +62,7 @@ pub async fn erase_next(db: &Db, app: &AppId, user: &UserId) -> Result<Option<Er
     }
     db.delete(&keys::ballot(app, &poll_id, user), Cond::Always)
         .await?;
-    let poll = db.get::<Poll>(&keys::poll(app, &poll_id)).await?;
-    Ok(Some(Erased { poll, votes }))
+    Ok(Some(votes.len() as u64))
 }
 
 /// One vote, its mark and its count; without the count when the poll or
