@@ -1,7 +1,7 @@
 //! Link previews: the first link in a sent message's text becomes an
 //! attachment of type `link` after the send (the notify function reads the
 //! page through the outbound guard), told as `message.updated`; cached per
-//! app and URL; skipped on request or by the app's setting; a page that is
+//! app and URL (a link that gave none, for an hour); skipped on request or by the app's setting; a page that is
 //! not HTML, too slow, redirected too often or to an address the service
 //! may not reach leaves the message as it was.
 
@@ -13,6 +13,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::{json, Value};
+use sha2::Digest;
 
 use crate::helpers::{Tenant, TestApp};
 
@@ -24,6 +25,8 @@ struct Site {
     image_reads: Arc<AtomicUsize>,
     /// The user agent of the last page read.
     agent: Arc<std::sync::Mutex<String>>,
+    /// Reads of a page that answers 500.
+    broken_reads: Arc<AtomicUsize>,
 }
 
 fn page(title: &str) -> String {
@@ -42,7 +45,9 @@ async fn site() -> Site {
     let reads = Arc::new(AtomicUsize::new(0));
     let image_reads = Arc::new(AtomicUsize::new(0));
     let agent = Arc::new(std::sync::Mutex::new(String::new()));
+    let broken_reads = Arc::new(AtomicUsize::new(0));
     let (counted, seen, image_counted) = (reads.clone(), agent.clone(), image_reads.clone());
+    let broken_counted = broken_reads.clone();
     let router = axum::Router::new()
         .route(
             "/og",
@@ -91,6 +96,13 @@ async fn site() -> Site {
         )
         .route("/gone", get(|| async { StatusCode::NOT_FOUND }))
         .route(
+            "/broken",
+            get(move || {
+                broken_counted.fetch_add(1, Ordering::SeqCst);
+                async { StatusCode::INTERNAL_SERVER_ERROR }
+            }),
+        )
+        .route(
             "/huge",
             // The tags come after the 512 KB a read may take.
             get(|| async {
@@ -109,6 +121,7 @@ async fn site() -> Site {
         reads,
         image_reads,
         agent,
+        broken_reads,
     }
 }
 
@@ -303,4 +316,50 @@ async fn an_app_can_turn_previews_off() {
     )
     .await
     .assert_error(400, "validation_error");
+}
+
+#[tokio::test]
+async fn a_link_that_gave_no_preview_is_not_read_again_for_an_hour() {
+    let app = TestApp::spawn().await;
+    let site = site().await;
+    let t = app.create_users(&app.a, &["alice", "bob"]).await;
+    let ch = app.group(&app.a, &t[0], &["bob"]).await;
+    let broken = format!("{}/broken", site.base);
+    let first = app.say_id(&app.a, &t[0], &ch, &broken).await;
+    let db = &app.stack.state.db;
+    let hash: String = sha2::Sha256::digest(broken.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let key = chat_shared::keys::link_preview(&app.a.app.app_id, &hash);
+    let mut kept = None;
+    for _ in 0..100 {
+        kept = db.get::<Value>(&key.any()).await.unwrap();
+        if kept.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // What is kept says only that the link gave nothing, for an hour.
+    let kept = kept.expect("the failed read is kept");
+    assert_eq!(kept["none"], true, "{kept}");
+    assert_eq!(kept.get("title"), None, "{kept}");
+    let fetched = kept["fetched_at"].as_i64().unwrap();
+    assert_eq!(kept["ttl"].as_i64().unwrap(), fetched + 3600, "{kept}");
+    assert_eq!(site.broken_reads.load(Ordering::SeqCst), 1);
+
+    // The same link again: no read, no attachment; a good link still is.
+    let second = app
+        .say_id(&app.a, &t[0], &ch, &format!("again {broken}"))
+        .await;
+    let mut bob = app.ws(&app.a, &t[1]).await;
+    app.say_id(&app.a, &t[0], &ch, &format!("{}/og", site.base))
+        .await;
+    let updated = bob.expect("message.updated").await;
+    assert_eq!(updated["message"]["attachments"][0]["title"], "Counted");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(site.broken_reads.load(Ordering::SeqCst), 1, "read once");
+    for id in [&first, &second] {
+        assert_eq!(links(&app, &app.a, &t[1], id).await, Vec::<Value>::new());
+    }
 }

@@ -4,8 +4,9 @@
 //! message as an attachment of type `link`. The page is fetched through the
 //! outbound guard (`GET`, `text/html` only, 512 KB and 3 s at most, 3
 //! redirects, each one checked); its image is referenced, never fetched.
-//! Previews are cached per app and URL for a day. A failure leaves the
-//! message as it was.
+//! Previews are cached per app and URL for a day; a link that gave none (a
+//! failed read, a page without metadata) is not read again for an hour. A
+//! failure leaves the message as it was.
 
 pub mod meta;
 
@@ -31,6 +32,8 @@ pub const LIMITS: PageLimits = PageLimits {
 
 /// How long a preview is kept for an app's other messages.
 const CACHE_SECS: i64 = 24 * 60 * 60;
+/// How long a link that gave no preview is not read again.
+const NONE_CACHE_SECS: i64 = 60 * 60;
 
 pub const LINK: &str = "link";
 
@@ -92,6 +95,9 @@ pub struct LinkPreview {
     pub site_name: Option<String>,
     /// Epoch seconds when it was read.
     pub fetched_at: i64,
+    /// The read gave no preview: only this is kept, for a shorter while.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub none: bool,
 }
 
 impl Entity for LinkPreview {
@@ -101,11 +107,35 @@ impl Entity for LinkPreview {
         keys::link_preview(&self.app_id, &self.hash)
     }
     fn ttl(&self) -> Option<i64> {
-        Some(self.fetched_at + CACHE_SECS)
+        Some(self.fetched_at + self.kept_secs())
     }
 }
 
 impl LinkPreview {
+    fn kept_secs(&self) -> i64 {
+        if self.none {
+            NONE_CACHE_SECS
+        } else {
+            CACHE_SECS
+        }
+    }
+
+    /// What is kept of a link that gave no preview.
+    fn none(job: &LinkJob, hash: String, now: i64) -> Self {
+        Self {
+            app_id: job.app_id.clone(),
+            hash,
+            link: job.url.clone(),
+            url: job.url.clone(),
+            title: None,
+            description: None,
+            image_url: None,
+            site_name: None,
+            fetched_at: now,
+            none: true,
+        }
+    }
+
     /// The attachment a message gets: links that may be shown, only.
     fn attachment(&self) -> Attachment {
         let safe = |link: &str| crate::links::problem(link).is_none();
@@ -163,7 +193,8 @@ pub async fn enqueue(state: &AppState, job: LinkJob) {
 }
 
 /// The cached preview, or the page read now (and cached); `None` when the
-/// page could not be read or says nothing.
+/// page could not be read or says nothing (cached too), now or within the
+/// last hour.
 async fn preview(
     db: &Db,
     outbound: &Outbound,
@@ -173,19 +204,20 @@ async fn preview(
     let now = crate::time::now_secs();
     let key = keys::link_preview(&job.app_id, &hash);
     if let Some(cached) = db.get::<LinkPreview>(&key).await? {
-        if cached.fetched_at + CACHE_SECS > now {
-            return Ok(Some(cached));
+        if cached.fetched_at + cached.kept_secs() > now {
+            return Ok((!cached.none).then_some(cached));
         }
     }
-    let page = match outbound.get_page(&job.url, LIMITS).await {
-        Ok(page) => page,
+    let meta = match outbound.get_page(&job.url, LIMITS).await {
+        Ok(page) => meta::parse(&page.body, &page.url),
         Err(err) => {
             tracing::info!(error = %DisplayChain(&err), message = %job.message_id, "link not previewed");
-            return Ok(None);
+            meta::PageMeta::default()
         }
     };
-    let meta = meta::parse(&page.body, &page.url);
     if meta.is_empty() {
+        db.put(&LinkPreview::none(job, hash, now), Cond::Always)
+            .await?;
         return Ok(None);
     }
     let preview = LinkPreview {
@@ -198,6 +230,7 @@ async fn preview(
         image_url: meta.image_url,
         site_name: meta.site_name,
         fetched_at: now,
+        none: false,
     };
     db.put(&preview, Cond::Always).await?;
     Ok(Some(preview))
