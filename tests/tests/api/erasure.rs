@@ -127,13 +127,18 @@ async fn finished(app: &TestApp, user: &str) -> Value {
 async fn partition_items(app: &TestApp, user: &str) -> usize {
     let app_id: AppId = app.a.app.app_id.clone();
     let pk = chat_shared::keys::user_partition(&app_id, &UserId::parse(user).unwrap());
+    items_under(app, None, &pk).await.len()
+}
+
+/// Every item of a partition of the table (`index: None`) or of GSI1.
+async fn items_under(app: &TestApp, index: Option<&'static str>, pk: &str) -> Vec<Value> {
     let (lo, hi) = chat_shared::keys::whole_range();
     app.stack
         .state
         .db
         .run_all::<Value>(Query {
-            index: None,
-            pk: &pk,
+            index,
+            pk,
             sk: SortCond::Between(lo, &hi),
             page: PageRequest {
                 limit: 100,
@@ -144,7 +149,6 @@ async fn partition_items(app: &TestApp, user: &str) -> usize {
         })
         .await
         .unwrap()
-        .len()
 }
 
 fn texts_by(history: &Value, user: &str) -> Vec<(String, String)> {
@@ -518,18 +522,10 @@ async fn an_erased_voters_votes_leave_every_poll_open_or_closed_and_are_exported
     assert_eq!(done["votes"], 3, "{done}");
 
     // The counts drop, the closed poll's too; no voter list names her.
-    let counts = |poll: &Value| -> Vec<i64> {
-        poll["options"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["vote_count"].as_i64().unwrap())
-            .collect()
-    };
     for (n, want) in [(0, [0, 1]), (1, [0, 0]), (2, [0, 1])] {
         let read = app.get(&app.a, &t[1], &path(n)).await;
         let poll = read.assert_status(200)["poll"].clone();
-        assert_eq!(counts(&poll), want, "poll {n}: {poll}");
+        assert_eq!(crate::polls::counts(&poll), want, "poll {n}: {poll}");
         assert!(
             poll["latest_votes"]
                 .as_array()
@@ -541,13 +537,12 @@ async fn an_erased_voters_votes_leave_every_poll_open_or_closed_and_are_exported
     }
     // Nothing in the table names her as a voter: no vote, mark or ballot
     // (the zero ballot of the second poll included), nothing in her index.
-    let db = &app.stack.state.db;
     let app_id: AppId = app.a.app.app_id.clone();
     let alice = UserId::parse("alice").unwrap();
     for n in 0..3 {
         let id = chat_shared::ids::PollId::parse(poll_id(n)).unwrap();
         let partition = chat_shared::keys::poll_partition(&app_id, &id);
-        let items: Vec<Value> = db.query_all(&partition, "", 100).await.unwrap();
+        let items = items_under(&app, None, &partition).await;
         let named: Vec<&Value> = items
             .iter()
             .filter(|i| i.to_string().contains("alice"))
@@ -556,20 +551,6 @@ async fn an_erased_voters_votes_leave_every_poll_open_or_closed_and_are_exported
         assert!(!items.is_empty(), "the poll itself stays");
     }
     let index = chat_shared::keys::voter_partition(&app_id, &alice);
-    let (lo, hi) = chat_shared::keys::whole_range();
-    let left: Vec<Value> = db
-        .run_all(Query {
-            index: Some(chat_shared::db::table::GSI1),
-            pk: &index,
-            sk: SortCond::Between(lo, &hi),
-            page: PageRequest {
-                limit: 100,
-                cursor: None,
-                forward: true,
-            },
-            filter: None,
-        })
-        .await
-        .unwrap();
+    let left = items_under(&app, Some(chat_shared::db::table::GSI1), &index).await;
     assert!(left.is_empty(), "{left:?}");
 }

@@ -38,7 +38,8 @@ fn option(poll: &Value, n: usize) -> String {
     poll["options"][n]["id"].as_str().unwrap().to_string()
 }
 
-fn counts(poll: &Value) -> Vec<i64> {
+/// The votes per option, in option order.
+pub(crate) fn counts(poll: &Value) -> Vec<i64> {
     poll["options"]
         .as_array()
         .unwrap()
