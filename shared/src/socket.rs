@@ -25,7 +25,7 @@ use crate::realtime::connections::{self, Connection, Watch, CONNECTION_TTL_SECS}
 use crate::realtime::frames::{
     self, Ack, ActionResult, ChannelFrame, ClientFrame, Health, Sent, TypingAck, Watching,
 };
-use crate::realtime::{online, sessions};
+use crate::realtime::{audience, online, sessions};
 use crate::state::AppState;
 
 pub use crate::realtime::frames::MAX_FRAME;
@@ -331,9 +331,11 @@ async fn on_frame(
 }
 
 /// A frame about a channel reads its user's item (the check every frame
-/// makes) with the channel, the member item and the ban (and for a send the
-/// user's rate-limit counter) in one request; the check and the action take
-/// them from there (`db::batch`).
+/// makes) with the channel, the member item and the ban in one request; the
+/// check and the action take them from there (`db::batch`). A send reads
+/// the user's rate-limit counter there too, and its audience: the channel's
+/// listeners first, then their member and user items with the rest, so the
+/// message reaches them without another read.
 async fn read_ahead(
     state: &AppState,
     connection: &Connection,
@@ -345,10 +347,22 @@ async fn read_ahead(
     let (app, user) = (&connection.app_id, &connection.user_id);
     let mut keys = vec![keys::user(app, user).any()];
     keys.extend(channels::access_keys(app, channel, user));
-    if matches!(frame, ClientFrame::MessageSend(_)) {
+    let mut db = state.db.clone();
+    let mut readers = Vec::new();
+    if let ClientFrame::MessageSend(input) = frame {
         keys.push(crate::ratelimit::send_counter_key(app, user).any());
+        if input.scheduled_at.is_none() && state.notifier.enabled() {
+            let limit = state.config.fanout_inline_limit;
+            let (view, listeners) = online::listeners_ahead(&db, app, channel, limit).await?;
+            if let Some((_, online)) = listeners {
+                readers = audience::reader_keys(app, channel, &online);
+            }
+            db = view;
+        }
     }
-    Ok(Some(state.with_db(state.db.read_ahead(&keys).await?)))
+    Ok(Some(
+        state.with_db(db.read_ahead_with(&keys, &readers).await?),
+    ))
 }
 
 async fn dispatch(

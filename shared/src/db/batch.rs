@@ -6,7 +6,10 @@
 //! [`Db::read_ahead`](super::Db::read_ahead) returns a view of the client
 //! whose next `get` of each of those keys is answered from that batch, once:
 //! a second `get` of the same key reads the table again, so a read after a
-//! write sees the write.
+//! write sees the write. Keys read ahead for a later batch read (an
+//! audience's, [`Db::read_ahead_with`](super::Db::read_ahead_with)) answer
+//! that batch read only, once each, and a query answered ahead
+//! ([`Db::run_kept`](super::Db::run_kept)) answers the same query once more.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -24,6 +27,10 @@ pub struct Items(Vec<Item>);
 impl Items {
     pub(super) fn new(items: Vec<Item>) -> Self {
         Self(items)
+    }
+
+    pub(super) fn into_items(self) -> Vec<Item> {
+        self.0
     }
 
     /// Every item, as `T` (a read of keys of one kind).
@@ -57,31 +64,50 @@ fn key_of(item: &Item) -> Option<(String, String)> {
     }
 }
 
-/// Answers read ahead, each taken once (`None`: the item does not exist).
+type Slot = (String, String);
+
+fn slot<K>(key: &Key<K>) -> Slot {
+    (key.pk.clone(), key.sk.clone())
+}
+
+/// Answers read ahead, each taken once (`None`: the item does not exist):
+/// for `get`, for batch reads, and query pages.
 #[derive(Debug, Default)]
-pub(super) struct Ahead(Mutex<HashMap<(String, String), Option<Item>>>);
+pub(super) struct Ahead {
+    gets: Mutex<HashMap<Slot, Option<Item>>>,
+    batches: Mutex<HashMap<Slot, Option<Item>>>,
+    queries: Mutex<HashMap<String, (Vec<Item>, Option<String>)>>,
+}
 
 impl Ahead {
-    fn slot<K>(key: &Key<K>) -> (String, String) {
-        (key.pk.clone(), key.sk.clone())
-    }
-
-    /// Whether `key` has an answer waiting.
+    /// Whether `key` has an answer waiting for a `get`.
     pub(super) fn holds<K>(&self, key: &Key<K>) -> bool {
-        self.0
+        self.gets
             .lock()
-            .is_ok_and(|answers| answers.contains_key(&Self::slot(key)))
+            .is_ok_and(|answers| answers.contains_key(&slot(key)))
     }
 
-    /// The answers of one batch read of `keys`.
-    pub(super) fn fill(&self, keys: &[Key], found: Items) {
-        if let Ok(mut answers) = self.0.lock() {
-            for key in keys {
-                answers.insert(Self::slot(key), None);
-            }
-            for item in found.0 {
-                if let Some(slot) = key_of(&item) {
-                    answers.insert(slot, Some(item));
+    /// Whether `key` has an answer waiting for a batch read.
+    pub(super) fn holds_for_batch<K>(&self, key: &Key<K>) -> bool {
+        self.batches
+            .lock()
+            .is_ok_and(|answers| answers.contains_key(&slot(key)))
+    }
+
+    /// The answers of one batch read: of `gets` for `get`, of `batches`
+    /// for a batch read.
+    pub(super) fn fill(&self, gets: &[Key], batches: &[Key], found: Items) {
+        let found: HashMap<Slot, Item> = found
+            .0
+            .into_iter()
+            .filter_map(|item| Some((key_of(&item)?, item)))
+            .collect();
+        for (keys, answers) in [(gets, &self.gets), (batches, &self.batches)] {
+            if let Ok(mut answers) = answers.lock() {
+                for key in keys {
+                    let slot = slot(key);
+                    let item = found.get(&slot).cloned();
+                    answers.insert(slot, item);
                 }
             }
         }
@@ -90,7 +116,36 @@ impl Ahead {
     /// The answer for `key`, if one is waiting (taken: the next read of
     /// that key goes to the table).
     pub(super) fn take<K>(&self, key: &Key<K>) -> Option<Option<Item>> {
-        self.0.lock().ok()?.remove(&Self::slot(key))
+        self.gets.lock().ok()?.remove(&slot(key))
+    }
+
+    /// Of a batch read's keys, the items read ahead for it (taken), and
+    /// the keys still to read.
+    pub(super) fn take_for_batch<K>(&self, keys: &[Key<K>]) -> (Vec<Item>, Vec<Key>) {
+        let Ok(mut answers) = self.batches.lock() else {
+            return (Vec::new(), keys.iter().map(Key::any).collect());
+        };
+        let (mut items, mut missing) = (Vec::new(), Vec::new());
+        for key in keys {
+            match answers.remove(&slot(key)) {
+                Some(Some(item)) if super::is_live(&item) => items.push(item),
+                Some(_) => {}
+                None => missing.push(key.any()),
+            }
+        }
+        (items, missing)
+    }
+
+    /// Keeps a query's page for one more run of the same query.
+    pub(super) fn keep_query(&self, query: String, page: (Vec<Item>, Option<String>)) {
+        if let Ok(mut queries) = self.queries.lock() {
+            queries.insert(query, page);
+        }
+    }
+
+    /// The kept page of this query, if any (taken).
+    pub(super) fn take_query(&self, query: &str) -> Option<(Vec<Item>, Option<String>)> {
+        self.queries.lock().ok()?.remove(query)
     }
 }
 

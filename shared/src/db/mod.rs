@@ -147,14 +147,37 @@ impl Db {
     /// answered from one batch read made now (keys this view already holds
     /// an answer for are not read again). See [`batch`].
     pub async fn read_ahead<K>(&self, keys: &[Key<K>]) -> Result<Db, DbError> {
+        self.read_ahead_with(keys, &[]).await
+    }
+
+    /// As [`Db::read_ahead`], and in the same request `for_batch`, whose
+    /// answers serve this view's next batch read of them, each once.
+    pub async fn read_ahead_with<K>(
+        &self,
+        keys: &[Key<K>],
+        for_batch: &[Key],
+    ) -> Result<Db, DbError> {
         let ahead = self.ahead.clone().unwrap_or_default();
-        let missing: Vec<Key> = keys
+        let gets: Vec<Key> = keys
             .iter()
             .filter(|k| !ahead.holds(k))
             .map(Key::any)
             .collect();
-        if !missing.is_empty() {
-            ahead.fill(&missing, self.batch_get_items(&missing).await?);
+        let batches: Vec<Key> = for_batch
+            .iter()
+            .filter(|k| !ahead.holds_for_batch(k))
+            .map(Key::any)
+            .collect();
+        // A key asked for both is read once (DynamoDB refuses duplicates).
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<&Key> = gets
+            .iter()
+            .chain(&batches)
+            .filter(|k| seen.insert((k.pk.as_str(), k.sk.as_str())))
+            .collect();
+        if !unique.is_empty() {
+            let found = self.read_items(&unique).await?;
+            ahead.fill(&gets, &batches, found);
         }
         Ok(Db {
             ahead: Some(ahead),
@@ -162,15 +185,29 @@ impl Db {
         })
     }
 
-    /// Items of any kinds by key, in one request per 100 keys.
+    /// Items of any kinds by key, in one request per 100 keys; answered
+    /// from what this view read ahead for it first (see [`batch`]).
     pub async fn batch_get_items<K>(&self, keys: &[Key<K>]) -> Result<batch::Items, DbError> {
+        let Some(ahead) = &self.ahead else {
+            return self.read_items(&keys.iter().collect::<Vec<_>>()).await;
+        };
+        let (mut items, missing) = ahead.take_for_batch(keys);
+        if !missing.is_empty() {
+            let read = self.read_items(&missing.iter().collect::<Vec<_>>()).await?;
+            items.extend(read.into_items());
+        }
+        Ok(batch::Items::new(items))
+    }
+
+    /// Items of any kinds by key, read now: one request per 100 keys.
+    async fn read_items<K>(&self, keys: &[&Key<K>]) -> Result<batch::Items, DbError> {
         // DynamoDB answers in no particular order anyway: the chunks of a
         // large read (a crowd's member items) go out side by side.
         // Owned chunks: a borrowed one trips the compiler's Send check in
         // the routers that await this.
         let chunks: Vec<Vec<Item>> = keys
             .chunks(100)
-            .map(|chunk| chunk.iter().map(key_item).collect())
+            .map(|chunk| chunk.iter().map(|&k| key_item(k)).collect())
             .collect();
         let chunks: Vec<Vec<Item>> = futures::stream::iter(chunks)
             .map(|chunk| self.batch_get_chunk(chunk))

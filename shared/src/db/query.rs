@@ -53,6 +53,24 @@ pub struct Query<'a> {
     pub filter: Option<Filter>,
 }
 
+impl Query<'_> {
+    /// What tells this query from another (its whole text).
+    fn slot(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+fn decode_page<T: DeserializeOwned>(
+    items: Vec<Item>,
+    next: Option<String>,
+) -> Result<Page<T>, DbError> {
+    let items = items
+        .into_iter()
+        .map(|item| serde_dynamo::from_item(item).map_err(DbError::from))
+        .collect::<Result<_, _>>()?;
+    Ok(Page { items, next })
+}
+
 impl Db {
     /// Counts items of `pk` whose sort key starts with `prefix` and is greater
     /// than `after`, stopping at `cap` (unread counts are shown as "99+").
@@ -213,9 +231,39 @@ impl Db {
         }
     }
 
-    /// Runs a query on the table or GSI1: one DynamoDB request, one page.
+    /// Runs a query on the table or GSI1: one DynamoDB request, one page
+    /// (none when this view kept the page, [`Db::run_kept`]).
     #[tracing::instrument(level = "debug", skip(self, query), fields(pk = %query.pk))]
     pub async fn run<T: DeserializeOwned>(&self, query: &Query<'_>) -> Result<Page<T>, DbError> {
+        let kept = self
+            .ahead
+            .as_ref()
+            .and_then(|ahead| ahead.take_query(&query.slot()));
+        let (items, next) = match kept {
+            Some(page) => page,
+            None => self.run_raw(query).await?,
+        };
+        decode_page(items, next)
+    }
+
+    /// Runs a query now, and returns its page with a view of this client
+    /// whose next run of the same query is answered with that page.
+    pub async fn run_kept<T: DeserializeOwned>(
+        &self,
+        query: &Query<'_>,
+    ) -> Result<(Db, Page<T>), DbError> {
+        let (items, next) = self.run_raw(query).await?;
+        let ahead = self.ahead.clone().unwrap_or_default();
+        ahead.keep_query(query.slot(), (items.clone(), next.clone()));
+        let view = Db {
+            ahead: Some(ahead),
+            ..self.clone()
+        };
+        Ok((view, decode_page(items, next)?))
+    }
+
+    /// One page of a query, as stored: its live items and the next cursor.
+    async fn run_raw(&self, query: &Query<'_>) -> Result<(Vec<Item>, Option<String>), DbError> {
         let (pk_attr, sk_attr) = match query.index {
             Some(_) => (table::GSI1_PK, table::GSI1_SK),
             None => (table::PK, table::SK),
@@ -260,13 +308,13 @@ impl Db {
         }
         let out = request.send().await.map_err(DbError::sdk)?;
         let next = out.last_evaluated_key.as_ref().map(encode_cursor);
-        let mut items = Vec::new();
-        for item in out.items.unwrap_or_default() {
-            if is_live(&item) {
-                items.push(serde_dynamo::from_item(item)?);
-            }
-        }
-        Ok(Page { items, next })
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter(is_live)
+            .collect();
+        Ok((items, next))
     }
 
     /// A cursor that resumes a table query right after `key`.

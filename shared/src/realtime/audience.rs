@@ -347,6 +347,24 @@ async fn reach_group(
     Ok(true)
 }
 
+/// What the audience reads of these online users: their member and user
+/// items (a frame reads them ahead, [`crate::db::Db::read_ahead_with`]).
+pub fn reader_keys<'a>(
+    app: &AppId,
+    channel: &ChannelId,
+    users: impl IntoIterator<Item = &'a UserId>,
+) -> Vec<keys::Key> {
+    users
+        .into_iter()
+        .flat_map(|u| {
+            [
+                keys::member(app, channel, u).any(),
+                keys::user(app, u).any(),
+            ]
+        })
+        .collect()
+}
+
 /// Of these online users, the accepted members (with pending invitees'
 /// too, when `invitees_too`), and the user items of all those: their member
 /// and user items in one batch read (two side by side for a full part).
@@ -357,16 +375,9 @@ async fn readers_part(
     users: Vec<UserId>,
     invitees_too: bool,
 ) -> Result<(BTreeSet<UserId>, Vec<User>), ApiError> {
-    let keys: Vec<keys::Key> = users
-        .iter()
-        .flat_map(|u| {
-            [
-                keys::member(app, channel, u).any(),
-                keys::user(app, u).any(),
-            ]
-        })
-        .collect();
-    let items = db.batch_get_items(&keys).await?;
+    let items = db
+        .batch_get_items(&reader_keys(app, channel, &users))
+        .await?;
     let members: Vec<Member> = items
         .of::<Member>()?
         .into_iter()

@@ -126,51 +126,82 @@ enum Listener {
     Online(Online),
 }
 
-/// Everyone an event in the channel may reach, in one query (all pages):
-/// the connections watching it, and the users with an entry (those online,
-/// and perhaps a few stale ones, which delivery skips). With a `limit`,
-/// `None` once there are more than that many (after one query of
-/// `limit + 1` entries).
+/// Who listens to a channel: the connections watching it, and the users
+/// with an entry (those online, and perhaps a few stale ones, which
+/// delivery skips).
+pub type Listeners = (Vec<Watch>, BTreeSet<UserId>);
+
+/// Everyone an event in the channel may reach, in one query (all pages).
+/// With a `limit`, `None` once there are more than that many (after one
+/// query of `limit + 1` entries).
 pub async fn listeners(
     db: &Db,
     app: &AppId,
     channel: &ChannelId,
     limit: Option<usize>,
-) -> Result<Option<(Vec<Watch>, BTreeSet<UserId>)>, ApiError> {
+) -> Result<Option<Listeners>, ApiError> {
     let pk = keys::channel_partition(app, channel);
     let (lo, hi) = keys::listeners_range();
-    let mut page = PageRequest {
-        limit: limit.map_or(1000, |l| (l + 1).min(1000) as i32),
-        cursor: None,
-        forward: true,
-    };
-    let (mut watches, mut online) = (Vec::new(), BTreeSet::new());
+    let mut query = listeners_query(&pk, lo, &hi, limit);
+    let mut found = (Vec::new(), BTreeSet::new());
     let mut seen = 0usize;
     loop {
-        let result = db
-            .run::<Listener>(&Query {
-                index: None,
-                pk: &pk,
-                sk: SortCond::Between(lo, &hi),
-                page: page.clone(),
-                filter: None,
-            })
-            .await?;
+        let result = db.run::<Listener>(&query).await?;
         seen += result.items.len();
         if limit.is_some_and(|l| seen > l) {
             return Ok(None);
         }
-        for listener in result.items {
-            match listener {
-                Listener::Watch(watch) => watches.push(watch),
-                Listener::Online(entry) => {
-                    online.insert(entry.user_id);
-                }
-            }
-        }
+        add(&mut found, result.items);
         match result.next {
-            Some(next) => page.cursor = Some(next),
-            None => return Ok(Some((watches, online))),
+            Some(next) => query.page.cursor = Some(next),
+            None => return Ok(Some(found)),
+        }
+    }
+}
+
+/// The first page of [`listeners`] with a `limit`, read now: the view
+/// returned answers that page of the same [`listeners`] once (a frame reads
+/// its audience with its other reads). `None` when the listeners are more
+/// than the limit or one page.
+pub async fn listeners_ahead(
+    db: &Db,
+    app: &AppId,
+    channel: &ChannelId,
+    limit: usize,
+) -> Result<(Db, Option<Listeners>), ApiError> {
+    let pk = keys::channel_partition(app, channel);
+    let (lo, hi) = keys::listeners_range();
+    let query = listeners_query(&pk, lo, &hi, Some(limit));
+    let (view, result) = db.run_kept::<Listener>(&query).await?;
+    if result.items.len() > limit || result.next.is_some() {
+        return Ok((view, None));
+    }
+    let mut found = (Vec::new(), BTreeSet::new());
+    add(&mut found, result.items);
+    Ok((view, Some(found)))
+}
+
+fn listeners_query<'a>(pk: &'a str, lo: &'a str, hi: &'a str, limit: Option<usize>) -> Query<'a> {
+    Query {
+        index: None,
+        pk,
+        sk: SortCond::Between(lo, hi),
+        page: PageRequest {
+            limit: limit.map_or(1000, |l| (l + 1).min(1000) as i32),
+            cursor: None,
+            forward: true,
+        },
+        filter: None,
+    }
+}
+
+fn add((watches, online): &mut Listeners, page: Vec<Listener>) {
+    for listener in page {
+        match listener {
+            Listener::Watch(watch) => watches.push(watch),
+            Listener::Online(entry) => {
+                online.insert(entry.user_id);
+            }
         }
     }
 }
