@@ -65,6 +65,8 @@ fn key_of(item: &Item) -> Option<(String, String)> {
 }
 
 type Slot = (String, String);
+/// A query's page as stored: its live items and the next cursor.
+pub(super) type RawPage = (Vec<Item>, Option<String>);
 
 fn slot<K>(key: &Key<K>) -> Slot {
     (key.pk.clone(), key.sk.clone())
@@ -76,7 +78,7 @@ fn slot<K>(key: &Key<K>) -> Slot {
 pub(super) struct Ahead {
     gets: Mutex<HashMap<Slot, Option<Item>>>,
     batches: Mutex<HashMap<Slot, Option<Item>>>,
-    queries: Mutex<HashMap<String, (Vec<Item>, Option<String>)>>,
+    queries: Mutex<HashMap<String, RawPage>>,
 }
 
 impl Ahead {
@@ -137,14 +139,14 @@ impl Ahead {
     }
 
     /// Keeps a query's page for one more run of the same query.
-    pub(super) fn keep_query(&self, query: String, page: (Vec<Item>, Option<String>)) {
+    pub(super) fn keep_query(&self, query: String, page: RawPage) {
         if let Ok(mut queries) = self.queries.lock() {
             queries.insert(query, page);
         }
     }
 
     /// The kept page of this query, if any (taken).
-    pub(super) fn take_query(&self, query: &str) -> Option<(Vec<Item>, Option<String>)> {
+    pub(super) fn take_query(&self, query: &str) -> Option<RawPage> {
         self.queries.lock().ok()?.remove(query)
     }
 }

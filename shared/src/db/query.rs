@@ -263,7 +263,7 @@ impl Db {
     }
 
     /// One page of a query, as stored: its live items and the next cursor.
-    async fn run_raw(&self, query: &Query<'_>) -> Result<(Vec<Item>, Option<String>), DbError> {
+    async fn run_raw(&self, query: &Query<'_>) -> Result<super::batch::RawPage, DbError> {
         let (pk_attr, sk_attr) = match query.index {
             Some(_) => (table::GSI1_PK, table::GSI1_SK),
             None => (table::PK, table::SK),
