@@ -34,9 +34,10 @@ pub async fn votes(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<Vote>, DbE
 }
 
 /// Removes the voter's votes in the next poll they hold a ballot in, then
-/// that ballot: how many votes went, `None` when no ballot is left. The counts move whether the
-/// poll is open or closed: an erased voter's votes are not counted. Run
-/// again after a failure, it picks up where it stopped (the ballot goes last).
+/// that ballot: how many votes went, `None` when no ballot is left. The
+/// counts move whether the poll is open or closed: an erased voter's votes
+/// are not counted. Run again after a failure, it picks up where it stopped
+/// (the ballot goes last).
 pub async fn erase_next(db: &Db, app: &AppId, user: &UserId) -> Result<Option<u64>, ApiError> {
     let partition = keys::voter_partition(app, user);
     let first: Page<Ballot> = db
