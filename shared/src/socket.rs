@@ -265,7 +265,7 @@ async fn connect(
     }
     // Every connect refreshes the user's entries in the online index.
     online::enter(&state.db, &app.app_id, &user).await?;
-    let open = connections::ids_of(&user_item);
+    let open = connections::ids_of(&user_item.connections);
     if open.len() == 1 {
         sessions::announce(state, &app, &user, true).await;
     }

@@ -80,6 +80,21 @@ pub enum PushPreference {
     Off,
 }
 
+/// What delivery reads of a user item: their open connections and whom
+/// they block. The profile's other attributes are not decoded.
+#[derive(Debug, Deserialize)]
+pub struct Reach {
+    pub id: UserId,
+    #[serde(default)]
+    pub connections: std::collections::BTreeMap<String, i64>,
+    #[serde(default)]
+    pub blocked: std::collections::BTreeMap<UserId, String>,
+}
+
+impl crate::db::FromItem for Reach {
+    type Item = keys::item::User;
+}
+
 impl Entity for User {
     const TYPE: &'static str = "user";
     type Item = keys::item::User;

@@ -41,12 +41,17 @@ impl Items {
             .collect()
     }
 
-    /// The items of type `T`.
-    pub fn of<T: Entity>(&self) -> Result<Vec<T>, DbError> {
+    /// The items of type `T`, taken out of this read.
+    pub fn of<T: Entity>(&mut self) -> Result<Vec<T>, DbError> {
+        self.of_view::<T, T>()
+    }
+
+    /// The items of type `E`, taken out of this read, each as `V`: a view
+    /// of the attributes the caller needs, so the others are not decoded.
+    pub fn of_view<E: Entity, V: DeserializeOwned>(&mut self) -> Result<Vec<V>, DbError> {
         self.0
-            .iter()
-            .filter(|item| is_a::<T>(item))
-            .map(|item| serde_dynamo::from_item(item.clone()).map_err(DbError::from))
+            .extract_if(.., |item| is_a::<E>(item))
+            .map(|item| serde_dynamo::from_item(item).map_err(DbError::from))
             .collect()
     }
 }

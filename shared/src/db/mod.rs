@@ -2,7 +2,9 @@
 //! with [`Entity`] values and [`Key`]s; SDK types never leave this module.
 
 mod batch;
+mod endpoint;
 mod error;
+mod extras;
 pub mod limits;
 mod meter;
 mod query;
@@ -95,7 +97,9 @@ impl Db {
     pub fn new(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
         let meter = meter::Meter::default();
         let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(extras::WithoutExtras)
             .interceptor(meter.clone())
+            .endpoint_resolver(endpoint::Remembered::default())
             .retry_config(retry_config())
             // Items are at most 400 KB and answers a few KB: the stall
             // watchdog (a timer per request) guards nothing and costs CPU.

@@ -77,7 +77,7 @@ pub async fn readable(
     if keys.is_empty() {
         return Ok((Vec::new(), HashMap::new()));
     }
-    let items = db.batch_get_items(&keys).await?;
+    let mut items = db.batch_get_items(&keys).await?;
     let channels: HashMap<ChannelId, channels::Channel> = items
         .of::<channels::Channel>()?
         .into_iter()

@@ -254,7 +254,7 @@ pub async fn backfill(
     user: &UserId,
     channel_id: &ChannelId,
 ) -> Result<(), ApiError> {
-    let items = db
+    let mut items = db
         .batch_get_items(&[
             keys::channel(app, channel_id).any(),
             keys::membership(app, user, channel_id).any(),

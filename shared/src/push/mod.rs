@@ -333,7 +333,7 @@ pub async fn deliver(state: &AppState, job: &Job) -> Result<Report, ApiError> {
                 .map(|u| keys::user(&job.app_id, u).any()),
         );
     }
-    let items = db.batch_get_items(&wanted).await?;
+    let mut items = db.batch_get_items(&wanted).await?;
     let channel = items.of::<Channel>()?.into_iter().next();
     if let Some(counted) = &counted {
         let message = items.of::<Message>()?.into_iter().next();

@@ -11,12 +11,12 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::connections;
 use super::online;
-use crate::channels::{Ban, Channel, ChannelType, Member};
+use crate::channels::{Ban, Channel, ChannelType, InviteStatus, Member};
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
 use crate::keys;
-use crate::users::User;
+use crate::users::Reach;
 
 /// Who in a channel gets an event. Whatever the audience, a socket gets an
 /// event only if its user may read it at delivery time.
@@ -89,7 +89,11 @@ async fn user_targets(
 
 /// These users' items (their connection indexes and block sets): one batch
 /// read per 100.
-async fn user_items(db: &Db, app: &AppId, users: &BTreeSet<UserId>) -> Result<Vec<User>, ApiError> {
+async fn user_items(
+    db: &Db,
+    app: &AppId,
+    users: &BTreeSet<UserId>,
+) -> Result<Vec<Reach>, ApiError> {
     let keys: Vec<keys::Key<_>> = users.iter().map(|u| keys::user(app, u)).collect();
     Ok(db.batch_get(&keys).await?)
 }
@@ -220,7 +224,7 @@ struct Admission<'a> {
 }
 
 impl Admission<'_> {
-    fn mask(&self, user: Option<&User>, wanted: impl Fn(&Audience) -> bool) -> Mask {
+    fn mask(&self, user: Option<&Reach>, wanted: impl Fn(&Audience) -> bool) -> Mask {
         let blocks = |u: &UserId| user.is_some_and(|user| user.blocked.contains_key(u));
         let id = user.map(|u| &u.id);
         self.audiences
@@ -230,13 +234,13 @@ impl Admission<'_> {
             .fold(0, |mask, (i, _)| mask | (1 << i))
     }
 
-    fn member(&self, user: &User, active: bool) -> Mask {
+    fn member(&self, user: &Reach, active: bool) -> Mask {
         self.mask(Some(user), |a| active || *a == Audience::Members)
     }
 
     /// Watchers who are not members are passive: no participants' events.
     /// Without their user item (none read when blocks decide nothing), all.
-    fn outsider(&self, user: Option<&User>) -> Mask {
+    fn outsider(&self, user: Option<&Reach>) -> Mask {
         self.mask(user, |a| !matches!(a, Audience::Participants(_)))
     }
 
@@ -292,7 +296,7 @@ async fn reach_group(
             let is_active = active.contains(&user.id);
             let mask = admission.member(&user, is_active);
             if mask != 0 {
-                for connection in connections::ids_of(&user) {
+                for connection in connections::ids_of(&user.connections) {
                     reached.insert(connection.clone());
                     targets.push((user.id.clone(), connection, mask));
                 }
@@ -365,6 +369,15 @@ pub fn reader_keys<'a>(
         .collect()
 }
 
+/// What the audience reads of a member item: whether the member is one
+/// still, and an accepted one.
+#[derive(serde::Deserialize)]
+struct Standing {
+    user_id: UserId,
+    #[serde(default)]
+    invite: Option<InviteStatus>,
+}
+
 /// Of these online users, the accepted members (with pending invitees'
 /// too, when `invitees_too`), and the user items of all those: their member
 /// and user items in one batch read (two side by side for a full part).
@@ -374,23 +387,23 @@ async fn readers_part(
     channel: &ChannelId,
     users: Vec<UserId>,
     invitees_too: bool,
-) -> Result<(BTreeSet<UserId>, Vec<User>), ApiError> {
-    let items = db
+) -> Result<(BTreeSet<UserId>, Vec<Reach>), ApiError> {
+    let mut items = db
         .batch_get_items(&reader_keys(app, channel, &users))
         .await?;
-    let members: Vec<Member> = items
-        .of::<Member>()?
+    let members: Vec<Standing> = items
+        .of_view::<Member, Standing>()?
         .into_iter()
-        .filter(|m| invitees_too || m.is_active())
+        .filter(|m| invitees_too || m.invite.is_none())
         .collect();
     let active: BTreeSet<UserId> = members
         .iter()
-        .filter(|m| m.is_active())
+        .filter(|m| m.invite.is_none())
         .map(|m| m.user_id.clone())
         .collect();
     let listed: BTreeSet<UserId> = members.into_iter().map(|m| m.user_id).collect();
     let users = items
-        .of::<User>()?
+        .of_view::<crate::users::User, Reach>()?
         .into_iter()
         .filter(|u| listed.contains(&u.id))
         .collect();

@@ -2,7 +2,7 @@
 //! under the user (what fan-out looks up), both expiring just past API
 //! Gateway's 2-hour connection limit; and channel watches.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -11,7 +11,7 @@ use crate::db::{store, Cond, Db, DbError, Entity};
 use crate::error::ApiError;
 use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
 use crate::keys::{self, Key};
-use crate::users::User;
+use crate::users::Reach;
 
 /// API Gateway closes a connection after 2 hours; the items outlive it a little.
 pub const CONNECTION_TTL_SECS: i64 = 2 * 3600 + 300;
@@ -204,17 +204,18 @@ pub async fn remove(
 
 /// The user's open connections, from their index (one read).
 pub async fn of_user(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<ConnectionId>, ApiError> {
-    let user: Option<User> = db.get(&keys::user(app, user)).await?;
-    Ok(user.map(|u| ids_of(&u)).unwrap_or_default())
+    let user: Option<Reach> = db.get(&keys::user(app, user)).await?;
+    Ok(user.map(|u| ids_of(&u.connections)).unwrap_or_default())
 }
 
-/// Connection ids in a user item's index.
-pub fn ids_of(user: &User) -> Vec<ConnectionId> {
-    user.connections
+/// Connection ids in a user item's index (its `connections`).
+pub fn ids_of(index: &BTreeMap<String, i64>) -> Vec<ConnectionId> {
+    index
         .keys()
         .filter_map(|id| ConnectionId::parse(id.as_str()).ok())
         .collect()
 }
+
 /// Connections of many users: one BatchGetItem per 100 users.
 pub async fn of_users(
     db: &Db,
@@ -222,10 +223,14 @@ pub async fn of_users(
     users: &[UserId],
 ) -> Result<Vec<(UserId, ConnectionId)>, ApiError> {
     let keys: Vec<_> = users.iter().map(|u| keys::user(app, u)).collect();
-    let found: Vec<User> = db.batch_get(&keys).await?;
+    let found: Vec<Reach> = db.batch_get(&keys).await?;
     Ok(found
         .iter()
-        .flat_map(|u| ids_of(u).into_iter().map(|c| (u.id.clone(), c)))
+        .flat_map(|u| {
+            ids_of(&u.connections)
+                .into_iter()
+                .map(|c| (u.id.clone(), c))
+        })
         .collect())
 }
 

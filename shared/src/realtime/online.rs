@@ -27,7 +27,7 @@ use super::connections::{self, Watch, CONNECTION_TTL_SECS};
 use crate::channels::channel_ids_of as channels_of;
 use crate::db::{Cond, Db, Entity, PageRequest, Query, SortCond};
 use crate::error::ApiError;
-use crate::ids::{AppId, ChannelId, UserId};
+use crate::ids::{AppId, ChannelId, ConnectionId, UserId};
 use crate::keys::{self, Key};
 use crate::users::User;
 
@@ -118,12 +118,17 @@ pub async fn left(
         .await?)
 }
 
-/// A channel's watch or online entry, as one query returns them.
+/// A channel's watch or online entry, as one query returns them: a watch
+/// names its connection. (One struct rather than an untagged enum, which
+/// would buffer every item to try each kind in turn.)
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum Listener {
-    Watch(Watch),
-    Online(Online),
+struct Listener {
+    app_id: AppId,
+    channel_id: ChannelId,
+    user_id: UserId,
+    expires: i64,
+    #[serde(default)]
+    connection_id: Option<ConnectionId>,
 }
 
 /// Who listens to a channel: the connections watching it, and the users
@@ -197,10 +202,16 @@ fn listeners_query<'a>(pk: &'a str, lo: &'a str, hi: &'a str, limit: Option<usiz
 
 fn add((watches, online): &mut Listeners, page: Vec<Listener>) {
     for listener in page {
-        match listener {
-            Listener::Watch(watch) => watches.push(watch),
-            Listener::Online(entry) => {
-                online.insert(entry.user_id);
+        match listener.connection_id {
+            Some(connection_id) => watches.push(Watch {
+                app_id: listener.app_id,
+                channel_id: listener.channel_id,
+                connection_id,
+                user_id: listener.user_id,
+                expires: listener.expires,
+            }),
+            None => {
+                online.insert(listener.user_id);
             }
         }
     }

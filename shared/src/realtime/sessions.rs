@@ -25,7 +25,7 @@ pub async fn check(state: &AppState, connection: &Connection) -> Result<User, Ap
 
 /// Closes every open socket of the user (as the user item lists them).
 pub async fn end_user(state: &AppState, app: &AppId, user: &User) {
-    for id in connections::ids_of(user) {
+    for id in connections::ids_of(&user.connections) {
         end(state, app, &id).await;
     }
 }
