@@ -43,6 +43,8 @@ pub struct Seen {
     /// The access key id the request was signed with: which process asked,
     /// when several share the emulator.
     pub access_key: String,
+    /// The names of the request's headers, lower case.
+    pub headers: Vec<String>,
 }
 
 struct Inner {
@@ -149,6 +151,10 @@ async fn forward(State(tap): State<Tap>, headers: HeaderMap, body: Bytes) -> Res
         operation: operation.clone(),
         at: Instant::now(),
         access_key,
+        headers: headers
+            .keys()
+            .map(|name| name.as_str().to_owned())
+            .collect(),
     });
     let faults = *lock(&inner.faults);
     let header = |name: &str| {

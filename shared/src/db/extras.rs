@@ -3,17 +3,15 @@
 //! service uses:
 //!
 //! - the user agent: a header built for AWS's statistics of SDK use;
-//! - the invocation id: a header that ties a request's retries together in
-//!   AWS's logs;
 //! - the clock-skew tracker: it reads every answer's `Date` to correct the
 //!   signing time after a skew error, and a Lambda environment's clock is
 //!   kept in time by the platform.
 //!
 //! The SDK's own switch turns them off ([`disable_interceptor`], which it
 //! uses itself to presign requests); requests are signed, retried and
-//! answered as before.
+//! answered as before. The invocation id, which ties a request's retries
+//! together, stays (the DynamoDB tap's fault injection counts by it).
 
-use aws_runtime::invocation_id::InvocationIdInterceptor;
 use aws_runtime::service_clock_skew::ServiceClockSkewInterceptor;
 use aws_runtime::user_agent::UserAgentInterceptor;
 use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
@@ -39,7 +37,6 @@ impl Intercept for WithoutExtras {
     ) -> Result<(), BoxError> {
         let state = cfg.interceptor_state();
         state.store_put(disable_interceptor::<UserAgentInterceptor>(WHY));
-        state.store_put(disable_interceptor::<InvocationIdInterceptor>(WHY));
         state.store_put(disable_interceptor::<ServiceClockSkewInterceptor>(WHY));
         Ok(())
     }
