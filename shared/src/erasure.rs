@@ -326,8 +326,8 @@ async fn advance(
             }
             None => {
                 if let Some(erased) = voters::erase_next(db, app, &user).await? {
-                    erasure.votes += erased;
-                    return Ok(usize::try_from(erased).unwrap_or(usize::MAX).max(1));
+                    erasure.votes += erased as u64;
+                    return Ok(erased.max(1));
                 }
                 erasure.items += erase_partition(state, app, &user).await?;
                 erasure.status = ErasureStatus::Done;

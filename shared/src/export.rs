@@ -154,6 +154,18 @@ async fn partition(db: &Db, app: &AppId, user: &UserId) -> Result<Partition, Api
     })
 }
 
+/// The user and the channels a later page walks, from their memberships and
+/// departures (the partition's other lists are on the first page only).
+async fn walked(db: &Db, app: &AppId, user: &UserId) -> Result<(User, Vec<ChannelId>), ApiError> {
+    let user_item = crate::users::require_user(db, app, user).await?;
+    let pk = keys::user_partition(app, user);
+    let (memberships, left) = futures::try_join!(
+        db.query_all::<Membership>(&pk, keys::MEMBERSHIP_PREFIX, 1000),
+        db.query_all::<Former>(&pk, keys::FORMER_PREFIX, 1000),
+    )?;
+    Ok((user_item, channels(&memberships, &left)))
+}
+
 /// What the next page after channel `c`'s step `s` is.
 fn after(all: &[ChannelId], c: &ChannelId, s: u8) -> Option<String> {
     if s < 2 {
@@ -182,9 +194,9 @@ pub async fn page<R>(
     next: Option<&str>,
     respond: impl FnOnce(ExportPage<'_>) -> R,
 ) -> Result<R, ApiError> {
-    let stored = partition(db, app, user).await?;
-    let all = channels(&stored.memberships, &stored.left);
     let Some(next) = next.filter(|n| !n.is_empty()) else {
+        let stored = partition(db, app, user).await?;
+        let all = channels(&stored.memberships, &stored.left);
         let view = ExportPage {
             user: Some(stored.user.view()),
             devices: stored.devices.iter().map(Device::view).collect(),
@@ -246,6 +258,7 @@ pub async fn page<R>(
         return Ok(respond(view));
     };
     let cursor = decode(next)?;
+    let (user_item, all) = walked(db, app, user).await?;
     if !all.contains(&cursor.c) || cursor.s > 2 {
         return Err(ApiError::validation("invalid pagination cursor"));
     }
@@ -261,7 +274,7 @@ pub async fn page<R>(
         out.messages = found
             .items
             .iter()
-            .map(|m| m.view(Some(&stored.user), None, &[]))
+            .map(|m| m.view(Some(&user_item), None, &[]))
             .collect();
         found.next
     } else {

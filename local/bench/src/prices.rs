@@ -39,7 +39,7 @@ pub const LAMBDA_MEMORY_GB: f64 = 0.25;
 pub const DYNAMODB_ROUND_TRIP_MS: f64 = 5.0;
 /// Billed duration, measured: the functions' CPU per delivered message in
 /// the faithful benchmark (docs/benchmarks.md); posts overlap their waits.
-pub const CPU_MS_PER_POST: f64 = 0.26;
+pub const CPU_MS_PER_POST: f64 = 0.19;
 /// Billed duration, assumed: each invocation's own work and Lambda's
 /// rounding up to the next millisecond.
 pub const MS_PER_INVOCATION: f64 = 1.0;

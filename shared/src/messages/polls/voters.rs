@@ -38,7 +38,7 @@ pub async fn votes(db: &Db, app: &AppId, user: &UserId) -> Result<Vec<Vote>, DbE
 /// counts move whether the poll is open or closed: an erased voter's votes
 /// are not counted. Run again after a failure, it picks up where it stopped
 /// (the ballot goes last).
-pub async fn erase_next(db: &Db, app: &AppId, user: &UserId) -> Result<Option<u64>, ApiError> {
+pub async fn erase_next(db: &Db, app: &AppId, user: &UserId) -> Result<Option<usize>, ApiError> {
     let partition = keys::voter_partition(app, user);
     let first: Page<Ballot> = db
         .run(&Query {
@@ -63,7 +63,7 @@ pub async fn erase_next(db: &Db, app: &AppId, user: &UserId) -> Result<Option<u6
     }
     db.delete(&keys::ballot(app, &poll_id, user), Cond::Always)
         .await?;
-    Ok(Some(votes.len() as u64))
+    Ok(Some(votes.len()))
 }
 
 /// One vote, its mark and its count; without the count when the poll or
