@@ -171,9 +171,9 @@ mod tests {
         let bill = usage.bill().times(MILLION);
         assert!((bill.dynamodb - (26.0 * 0.125 + 10.0 * 0.625)).abs() < 1e-9);
         assert!((bill.api_gateway - 12.0).abs() < 1e-9);
-        // 1 + 4 × 5 + 10 × 0.26 = 23.6 ms at a quarter GB: the ack is sent
+        // 1 + 4 × 5 + 10 × 0.19 = 22.9 ms at a quarter GB: the ack is sent
         // by API Gateway, not by the function.
-        let compute = 23.6 / 1000.0 * 0.25 * 0.000_013_333_4 * MILLION;
+        let compute = 22.9 / 1000.0 * 0.25 * 0.000_013_333_4 * MILLION;
         assert!((bill.lambda - (0.20 + compute)).abs() < 1e-9);
     }
 
